@@ -1,0 +1,113 @@
+/* context.c — the error context and the abort path for broken invariants.
+ *
+ * Library code never prints: it records one message (the latest error) and
+ * any number of notes here, and the driver decides what to show.
+ */
+#include "ir/ir.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kiln_ctx {
+    kiln_status status;
+    char message[4096];
+    char *notes;          /* malloc'd, newline-separated */
+    size_t notes_len;
+};
+
+kiln_ctx *kiln_ctx_create(void)
+{
+    return kiln_xcalloc(1, sizeof(kiln_ctx));
+}
+
+void kiln_ctx_destroy(kiln_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    free(ctx->notes);
+    free(ctx);
+}
+
+kiln_status kiln_error(kiln_ctx *ctx, kiln_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+    va_end(ap);
+    ctx->status = status;
+    return status;
+}
+
+const char *kiln_ctx_message(const kiln_ctx *ctx) { return ctx->message; }
+kiln_status kiln_ctx_status(const kiln_ctx *ctx) { return ctx->status; }
+
+void kiln_ctx_clear(kiln_ctx *ctx)
+{
+    ctx->status = KILN_OK;
+    ctx->message[0] = 0;
+}
+
+void kiln_ctx_clear_notes(kiln_ctx *ctx)
+{
+    free(ctx->notes);
+    ctx->notes = NULL;
+    ctx->notes_len = 0;
+}
+
+void kiln_note(kiln_ctx *ctx, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(line);
+    ctx->notes = kiln_xrealloc(ctx->notes, ctx->notes_len + n + 2);
+    memcpy(ctx->notes + ctx->notes_len, line, n);
+    ctx->notes_len += n;
+    ctx->notes[ctx->notes_len++] = '\n';
+    ctx->notes[ctx->notes_len] = 0;
+}
+
+const char *kiln_ctx_notes(const kiln_ctx *ctx) { return ctx->notes ? ctx->notes : ""; }
+
+const char *kiln_status_name(kiln_status status)
+{
+    static const char *const names[KILN_STATUS_COUNT] = {
+        [KILN_OK] = "ok",
+        [KILN_ERR_INVALID] = "invalid",
+        [KILN_ERR_UNSUPPORTED] = "unsupported",
+        [KILN_ERR_IO] = "i/o error",
+        [KILN_ERR_RUNTIME] = "runtime error",
+    };
+    return (unsigned)status < KILN_STATUS_COUNT ? names[status] : "?";
+}
+
+void kiln_panic(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kiln: internal error at %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+void *kiln_xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size ? size : 1);
+    if (!q)
+        kiln_panic(__FILE__, __LINE__, "out of memory (%zu bytes)", size);
+    return q;
+}
+
+void *kiln_xcalloc(size_t n, size_t size)
+{
+    void *q = calloc(n ? n : 1, size ? size : 1);
+    if (!q)
+        kiln_panic(__FILE__, __LINE__, "out of memory (%zu x %zu bytes)", n, size);
+    return q;
+}

@@ -1,0 +1,7 @@
+/* eval_reduce.c — interpreter entries for the reduce family: unpack the
+ * node, call the runtime kernels. (Being written; see ir/interp.h.) */
+#include "ir/interp.h"
+
+const kiln_eval_fn kiln_eval_reduce[KILN_OP_COUNT] = {
+    [KILN_OP_COUNT - 1] = NULL,
+};

@@ -1,0 +1,286 @@
+/* interp.c — the reference interpreter: runs a graph node by node.
+ *
+ * It works on a private copy of the value table so that the graph is never
+ * modified: graph inputs point at the caller's data, each node is
+ * shape-inferred with all its input data known, its outputs get fresh
+ * buffers, its eval function (ir/eval_<family>.c) fills them, and every
+ * buffer is freed right after its last use (the "simple planner": peak
+ * memory is the live set, not the sum). Graph outputs are handed to the
+ * caller.
+ */
+#include "ir/interp.h"
+#include "ir/infer.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+kiln_eval_fn kiln_eval_lookup(kiln_op op)
+{
+    static const kiln_eval_fn *const families[] = {
+        kiln_eval_elementwise, kiln_eval_reduce, kiln_eval_linalg, kiln_eval_movement,
+    };
+    if ((unsigned)op >= KILN_OP_COUNT)
+        return NULL;
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (families[i][op])
+            return families[i][op];
+    return NULL;
+}
+
+void *kiln_eval_scratch(kiln_eval *e, size_t bytes)
+{
+    return kiln_arena_alloc(e->scratch, bytes ? bytes : 1, 64);
+}
+
+static kiln_status vfail(kiln_eval *e, kiln_status st, const char *fmt, va_list ap)
+{
+    char msg[1536];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return kiln_node_error(e->ctx, e->g, e->id, st, "%s", msg);
+}
+
+kiln_status kiln_eval_fail(kiln_eval *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kiln_status st = vfail(e, KILN_ERR_RUNTIME, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+kiln_status kiln_eval_unsupported(kiln_eval *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kiln_status st = vfail(e, KILN_ERR_UNSUPPORTED, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Bytes of a value with a static shape; false if not static or too big. */
+static bool value_bytes(const kiln_value *v, size_t *bytes)
+{
+    int64_t numel, b;
+    if (!kiln_shape_numel(&v->shape, &numel) || !kiln_mul_size(numel, (int64_t)kiln_dtype_size(v->dtype), &b))
+        return false;
+    *bytes = (size_t)b;
+    return true;
+}
+
+static kiln_status run_eval(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
+                            uint32_t node, kiln_arena *scratch)
+{
+    kiln_eval e = {.ctx = ctx, .g = g, .id = node, .n = &g->nodes[node],
+                   .values = values, .scratch = scratch};
+    kiln_eval_fn fn = kiln_eval_lookup(e.n->op);
+    if (!fn)
+        return kiln_eval_unsupported(&e, "the interpreter cannot run %s yet", kiln_op_name(e.n->op));
+    return fn(&e);
+}
+
+kiln_status kiln_interp_eval_node(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
+                                  uint32_t node, kiln_arena *arena)
+{
+    const kiln_node *n = &g->nodes[node];
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = g->operands[n->out + i];
+        size_t bytes;
+        if (!v)
+            continue;
+        if (!value_bytes(&values[v], &bytes))
+            return kiln_node_error(ctx, g, node, KILN_ERR_INVALID,
+                                   "output %u has no static shape to evaluate", i);
+        values[v].data = kiln_arena_alloc(arena, bytes ? bytes : 1, 64);
+        values[v].nbytes = bytes;
+    }
+    kiln_arena *scratch = kiln_arena_create();
+    kiln_status st = run_eval(ctx, g, values, node, scratch);
+    kiln_arena_destroy(scratch);
+    return st;
+}
+
+/* ---- running a whole graph ------------------------------------------------ */
+
+typedef struct run {
+    kiln_ctx *ctx;
+    const kiln_graph *g;
+    kiln_value *values;   /* private copy of g->values */
+    bool *owned;          /* values[v].data was malloc'd here */
+    uint32_t *uses;       /* remaining uses (graph outputs count as one) */
+    kiln_arena *scratch;
+} run;
+
+static kiln_status check_input(run *r, uint32_t k, const kiln_tensor *t, int64_t *sym_size)
+{
+    const kiln_graph *g = r->g;
+    const kiln_value *v = &g->values[g->inputs[k]];
+    char want[256], got[256];
+    int64_t numel;
+    bool fits = v->shape.rank < 0 || v->shape.rank == t->shape.rank;
+    for (int i = 0; fits && v->shape.rank >= 0 && i < t->shape.rank; i++) {
+        kiln_dim d = v->shape.dim[i];
+        if (!KILN_DIM_IS_SYM(d))
+            fits = d == t->shape.dim[i];
+        else if (KILN_DIM_SYM_ID(d) < g->n_syms) {  /* one symbol, one size */
+            int64_t *s = &sym_size[KILN_DIM_SYM_ID(d)];
+            fits = *s < 0 || *s == t->shape.dim[i];
+            *s = t->shape.dim[i];
+        }
+    }
+    if (v->dtype != KILN_DT_UNDEF && v->dtype != t->dtype)
+        return kiln_error(r->ctx, KILN_ERR_INVALID, "%s: input '%s' must be %s, got %s",
+                          g->source, v->name, kiln_dtype_name(v->dtype), kiln_dtype_name(t->dtype));
+    if (!fits)
+        return kiln_error(r->ctx, KILN_ERR_INVALID, "%s: input '%s' must have shape %s, got %s",
+                          g->source, v->name, kiln_shape_format(g, &v->shape, want, sizeof want),
+                          kiln_shape_format(g, &t->shape, got, sizeof got));
+    if (!kiln_shape_numel(&t->shape, &numel) ||
+        (uint64_t)numel * kiln_dtype_size(t->dtype) != t->nbytes)
+        return kiln_error(r->ctx, KILN_ERR_INVALID, "%s: input '%s': %zu bytes of data for shape %s",
+                          g->source, v->name, t->nbytes,
+                          kiln_shape_format(g, &t->shape, got, sizeof got));
+    return KILN_OK;
+}
+
+static kiln_status bind_inputs(run *r, const kiln_tensor *inputs, uint32_t n_inputs)
+{
+    const kiln_graph *g = r->g;
+    if (n_inputs != g->n_inputs)
+        return kiln_error(r->ctx, KILN_ERR_INVALID, "%s: the model takes %u inputs, %u given",
+                          g->source, g->n_inputs, n_inputs);
+    int64_t *sym_size = kiln_xcalloc(g->n_syms, sizeof *sym_size);
+    for (uint32_t s = 0; s < g->n_syms; s++)
+        sym_size[s] = -1;
+    kiln_status st = KILN_OK;
+    for (uint32_t k = 0; k < n_inputs && st == KILN_OK; k++) {
+        st = check_input(r, k, &inputs[k], sym_size);
+        kiln_value *v = &r->values[g->inputs[k]];
+        v->dtype = inputs[k].dtype;
+        v->shape = inputs[k].shape;
+        v->data = inputs[k].data;
+        v->nbytes = inputs[k].nbytes;
+    }
+    free(sym_size);
+    return st;
+}
+
+static void release(run *r, uint32_t v)
+{
+    if (r->owned[v]) {
+        free((void *)r->values[v].data);
+        r->owned[v] = false;
+    }
+    r->values[v].data = NULL;
+}
+
+static kiln_status alloc_outputs(run *r, uint32_t node)
+{
+    const kiln_node *n = &r->g->nodes[node];
+    char shape[256];
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = r->g->operands[n->out + i];
+        size_t bytes;
+        if (!v)
+            continue;
+        if (!value_bytes(&r->values[v], &bytes))
+            return kiln_node_error(r->ctx, r->g, node, KILN_ERR_INVALID,
+                                   "output %u ('%s') has shape %s even with every input known",
+                                   i, r->values[v].name,
+                                   kiln_shape_format(r->g, &r->values[v].shape, shape, sizeof shape));
+        size_t alloc = (bytes + 63) / 64 * 64;
+        void *p = aligned_alloc(64, alloc ? alloc : 64);
+        if (!p)
+            return kiln_node_error(r->ctx, r->g, node, KILN_ERR_RUNTIME,
+                                   "out of memory for output %u (%zu bytes)", i, bytes);
+        memset(p, 0, alloc ? alloc : 64);
+        r->values[v].data = p;
+        r->values[v].nbytes = bytes;
+        r->owned[v] = true;
+    }
+    return KILN_OK;
+}
+
+static kiln_status run_node(run *r, uint32_t node)
+{
+    const kiln_node *n = &r->g->nodes[node];
+    /* kiln_infer_node takes a mutable graph because static inference may
+     * add symbols; with a private value table it never writes the graph. */
+    kiln_status st = kiln_infer_node(r->ctx, (kiln_graph *)r->g, r->values, node);
+    if (st == KILN_OK)
+        st = alloc_outputs(r, node);
+    if (st == KILN_OK)
+        st = run_eval(r->ctx, r->g, r->values, node, r->scratch);
+    kiln_arena_reset(r->scratch);
+    if (st)
+        return st;
+    for (uint32_t i = 0; i < n->n_in; i++) {
+        uint32_t v = r->g->operands[n->in + i];
+        if (v && --r->uses[v] == 0)
+            release(r, v);
+    }
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = r->g->operands[n->out + i];
+        if (v && r->uses[v] == 0)
+            release(r, v);  /* an output nobody reads (e.g. a Dropout mask) */
+    }
+    return KILN_OK;
+}
+
+/* Move graph output k to the caller: hand over our buffer, or copy when
+ * the data is not ours to give (a constant, an input, a repeated output). */
+static void take_output(run *r, uint32_t k, kiln_tensor *out)
+{
+    uint32_t v = r->g->outputs[k];
+    kiln_value *val = &r->values[v];
+    out->dtype = val->dtype;
+    out->shape = val->shape;
+    out->nbytes = val->nbytes;
+    if (r->owned[v]) {
+        out->data = val->data;
+        r->owned[v] = false;
+    } else {
+        void *p = kiln_xcalloc(1, val->nbytes ? val->nbytes : 1);
+        if (val->nbytes)
+            memcpy(p, val->data, val->nbytes);
+        out->data = p;
+    }
+}
+
+kiln_status kiln_interp_run(kiln_ctx *ctx, const kiln_graph *g,
+                            const kiln_tensor *inputs, uint32_t n_inputs, kiln_tensor *outputs)
+{
+    run r = {.ctx = ctx, .g = g};
+    r.values = kiln_xcalloc(g->n_values, sizeof *r.values);
+    memcpy(r.values, g->values, g->n_values * sizeof *r.values);
+    r.owned = kiln_xcalloc(g->n_values, sizeof *r.owned);
+    r.uses = kiln_graph_use_counts(g);
+    r.scratch = kiln_arena_create();
+    for (uint32_t v = 1; v < g->n_values; v++)
+        if (r.values[v].kind == KILN_VAL_NODE)
+            r.values[v].data = NULL;  /* computed at compile time: recompute */
+
+    kiln_status st = bind_inputs(&r, inputs, n_inputs);
+    for (uint32_t node = 1; st == KILN_OK && node < g->n_nodes; node++)
+        st = run_node(&r, node);
+    for (uint32_t k = 0; st == KILN_OK && k < g->n_outputs; k++)
+        take_output(&r, k, &outputs[k]);
+
+    for (uint32_t v = 1; v < g->n_values; v++)
+        if (r.owned[v])
+            free((void *)r.values[v].data);
+    kiln_arena_destroy(r.scratch);
+    free(r.uses);
+    free(r.owned);
+    free(r.values);
+    return st;
+}
+
+void kiln_interp_free_outputs(kiln_tensor *outputs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        free((void *)outputs[i].data);
+        outputs[i].data = NULL;
+    }
+}

@@ -1,0 +1,45 @@
+/* driver.h — what the kiln subcommands share: loading a model the way the
+ * user asked (ONNX or text IR, --shape bindings), printing errors, and
+ * exit codes (0 success, 1 user error, 2 usage error). Only the driver
+ * prints and exits; everything below it returns statuses. */
+#ifndef KILN_DRIVER_H
+#define KILN_DRIVER_H
+
+#include "ir/ir.h"
+
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_USAGE = 2 };
+
+/* Options every command that reads a model accepts. */
+typedef struct driver_model_opts {
+    const char *shapes[64];   /* "--shape NAME=D0xD1x..." arguments */
+    int n_shapes;
+} driver_model_opts;
+
+/* Load MODEL (ONNX file or kiln text IR, told apart by content), bind
+ * --shape arguments, run shape inference. On failure prints the message
+ * and returns EXIT_USER (or EXIT_USAGE for a malformed --shape). */
+int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *opts,
+                      kiln_graph **out);
+
+/* If argv[*i] is a model option (--shape X or --shape=X), consume it (and
+ * its argument) and return 1; return -1 (after printing) on a malformed
+ * one, 0 if it is not a model option. */
+int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts);
+
+/* Print "kiln: <message>" for the context's error; returns EXIT_USER. */
+int driver_fail(kiln_ctx *ctx);
+/* Print "kiln <cmd>: <message>" plus a hint to use --help; returns EXIT_USAGE. */
+int driver_usage_error(const char *cmd, const char *fmt, ...) KILN_PRINTF(2, 3);
+
+/* Write `size` bytes to path atomically (temporary name, then rename);
+ * "-" writes to stdout. KILN_ERR_IO with the path on failure. */
+kiln_status driver_write_file(kiln_ctx *ctx, const char *path, const void *data, size_t size);
+
+/* Subcommands: each parses its own arguments (argv[0] is the command name). */
+int cmd_info(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif
