@@ -1,0 +1,37 @@
+# Makefile — a thin wrapper around CMake. The two commands the README gives:
+#   make demo   set up, build, run kiln on a bundled sample
+#   make test   set up, build, run every test (ctest)
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all setup configure build test demo asan clean
+
+all: build
+
+setup:
+	scripts/setup
+
+configure:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+test:
+	$(MAKE) setup
+	$(MAKE) build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+demo:
+	$(MAKE) setup
+	$(MAKE) build
+	scripts/demo $(BUILD)
+
+# ASan + UBSan build of the unit, IR, error and end-to-end tests.
+asan:
+	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DKILN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+	ctest --test-dir build-asan --output-on-failure -j$(JOBS) -L 'unit|ir|err|e2e'
+
+clean:
+	rm -rf $(BUILD) build-asan
