@@ -176,6 +176,10 @@ typedef struct kiln_value {
      * arena-owned or borrowed from the model (see kiln_graph_set_owner). */
     const void *data;
     size_t nbytes;
+    /* A constant whose data is absent (read from a text IR that elided it)
+     * keeps the 64-bit FNV-1a digest of its bytes here, so that printing it
+     * again gives the same text; 0 otherwise. */
+    uint64_t digest;
 } kiln_value;
 
 typedef enum kiln_attr_kind {
@@ -352,6 +356,10 @@ kiln_status kiln_graph_infer(kiln_ctx *ctx, kiln_graph *g);
 /* Structural checks (ir/verify.c): every use has a producer defined
  * earlier, arity matches ops.def, shapes agree with inference. */
 kiln_status kiln_graph_verify(kiln_ctx *ctx, const kiln_graph *g);
+/* Every constant that a node or a graph output uses has its data (text IR
+ * can elide large constants: such a graph can be inspected, not run).
+ * KILN_ERR_INVALID naming the first constant without data (ir/verify.c). */
+kiln_status kiln_graph_check_data(kiln_ctx *ctx, const kiln_graph *g);
 
 /* Make a graph input a constant with the given data (copied). Used by
  * `--const NAME=FILE` style binding and by tests that specialise on input
