@@ -33,6 +33,10 @@ kiln_status kiln_text_save(kiln_ctx *ctx, const kiln_graph *g, const char *path)
 /* Read a file written by kiln_text_save (or any text IR). */
 kiln_status kiln_text_load(kiln_ctx *ctx, const char *path, kiln_graph **out);
 
+/* 64-bit FNV-1a of n bytes: the digest the text IR prints for constants
+ * (ir/digest.c). */
+uint64_t kiln_digest(const void *data, size_t n);
+
 /* Graphviz DOT: one box per node with op, output dtype and shape; malloc'd. */
 char *kiln_dot_format(const kiln_graph *g);
 
