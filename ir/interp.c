@@ -261,7 +261,9 @@ kiln_status kiln_interp_run(kiln_ctx *ctx, const kiln_graph *g,
         if (r.values[v].kind == KILN_VAL_NODE)
             r.values[v].data = NULL;  /* computed at compile time: recompute */
 
-    kiln_status st = bind_inputs(&r, inputs, n_inputs);
+    kiln_status st = kiln_graph_check_data(ctx, g);  /* no elided weights */
+    if (st == KILN_OK)
+        st = bind_inputs(&r, inputs, n_inputs);
     for (uint32_t node = 1; st == KILN_OK && node < g->n_nodes; node++)
         st = run_node(&r, node);
     for (uint32_t k = 0; st == KILN_OK && k < g->n_outputs; k++)

@@ -1,0 +1,252 @@
+/* e2e_test.c — every sample through every execution path kiln has,
+ * compared with the outputs PyTorch produced when the sample was exported.
+ *
+ *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
+ *                 [--root DIR] [--filter SUBSTR] [--path interp]
+ *
+ * The manifest has one tab-separated line per sample (after a header):
+ *   name  dir  inputs  outputs  opset  atol  rtol
+ * and dir holds model.onnx, input_<k>.npy and output_<k>.npy (graph order).
+ * Each path runs the real command line (`kiln run --backend interp ...
+ * -o TMP`), so the CLI, the .npy I/O and the output naming are tested too.
+ * Output files are found by the model's output names, sanitized as
+ * `kiln run` documents.
+ */
+#define _GNU_SOURCE
+#include "frontend/frontend.h"
+#include "runtime/krt_npy.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct sample {
+    char name[128], dir[1024];
+    int n_inputs, n_outputs, opset;
+    double atol, rtol;
+} sample;
+
+typedef struct options {
+    const char *kiln, *manifest, *root, *filter, *path;
+} options;
+
+/* The execution paths: how to run one sample into an output directory. */
+typedef struct exec_path {
+    const char *name;
+    const char *backend;  /* `kiln run --backend X` */
+} exec_path;
+
+static const exec_path paths[] = {
+    {"interp", "interp"},
+};
+
+static bool parse_line(char *line, sample *s)
+{
+    char *f[7];
+    int n = 0;
+    for (char *tok = strtok(line, "\t\r\n"); tok && n < 7; tok = strtok(NULL, "\t\r\n"))
+        f[n++] = tok;
+    if (n != 7)
+        return false;
+    snprintf(s->name, sizeof s->name, "%s", f[0]);
+    snprintf(s->dir, sizeof s->dir, "%s", f[1]);
+    s->n_inputs = atoi(f[2]);
+    s->n_outputs = atoi(f[3]);
+    s->opset = atoi(f[4]);
+    s->atol = atof(f[5]);
+    s->rtol = atof(f[6]);
+    return s->n_inputs >= 0 && s->n_outputs > 0 && s->n_outputs <= 64 && s->n_inputs <= 64;
+}
+
+static void sanitize(const char *name, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; name[n] && n + 1 < size; n++) {
+        char c = name[n];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        out[n] = ok ? c : '_';
+    }
+    out[n] = 0;
+}
+
+/* Run argv; returns the exit status (or 128+signal). */
+static int run_command(char *const argv[])
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(argv[0], argv);
+        perror(argv[0]);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static double as_double(const krt_npy *a, size_t i)
+{
+    switch (a->dtype) {
+    case KRT_F32: return ((const float *)a->data)[i];
+    case KRT_F64: return ((const double *)a->data)[i];
+    case KRT_F16: return krt_f16_to_f32(((const uint16_t *)a->data)[i]);
+    case KRT_I64: return (double)((const int64_t *)a->data)[i];
+    case KRT_I32: return ((const int32_t *)a->data)[i];
+    case KRT_BOOL: case KRT_U8: return ((const uint8_t *)a->data)[i];
+    case KRT_I8: return ((const int8_t *)a->data)[i];
+    default: return NAN;
+    }
+}
+
+/* Compare; prints the worst element. Exact for non-float outputs. */
+static bool compare(const sample *s, int k, const krt_npy *got, const krt_npy *want)
+{
+    if (got->dtype != want->dtype || got->rank != want->rank ||
+        memcmp(got->dims, want->dims, sizeof(int64_t) * (size_t)got->rank) != 0) {
+        printf("  output %d: dtype/shape differ (%s rank %d vs %s rank %d)\n", k,
+               krt_dtype_name(got->dtype), got->rank, krt_dtype_name(want->dtype), want->rank);
+        return false;
+    }
+    bool exact = !(got->dtype == KRT_F32 || got->dtype == KRT_F64 || got->dtype == KRT_F16);
+    size_t n = got->nbytes / krt_dtype_size(got->dtype), worst = 0;
+    double worst_excess = -1, max_abs = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = as_double(got, i), y = as_double(want, i), d = fabs(x - y);
+        double allowed = exact ? 0 : s->atol + s->rtol * fabs(y);
+        if (isnan(d) && !(isnan(x) && isnan(y)))
+            d = INFINITY;
+        if (d > max_abs && !(isnan(x) && isnan(y)))
+            max_abs = d;
+        if (d - allowed > worst_excess)
+            worst_excess = d - allowed, worst = i;
+    }
+    bool ok = worst_excess <= 0;
+    printf("  output %d: %zu elements, max |diff| %.3g%s", k, n, max_abs, ok ? "\n" : "");
+    if (!ok)
+        printf(", element %zu is %.9g, expected %.9g (atol %g, rtol %g)\n", worst,
+               as_double(got, worst), as_double(want, worst), s->atol, s->rtol);
+    return ok;
+}
+
+static bool check_outputs(const sample *s, const kiln_graph *g, const char *out_dir)
+{
+    bool ok = (int)g->n_outputs == s->n_outputs;
+    if (!ok)
+        printf("  model has %u outputs, manifest says %d\n", g->n_outputs, s->n_outputs);
+    for (int k = 0; ok && k < s->n_outputs; k++) {
+        char name[512], got_path[2048], want_path[2048], err[1024];
+        krt_npy got, want;
+        sanitize(g->values[g->outputs[k]].name, name, sizeof name);
+        snprintf(got_path, sizeof got_path, "%s/%s.npy", out_dir, name);
+        snprintf(want_path, sizeof want_path, "%s/output_%d.npy", s->dir, k);
+        if (krt_npy_read(got_path, &got, err, sizeof err) != KRT_OK) {
+            printf("  %s\n", err);
+            return false;
+        }
+        if (krt_npy_read(want_path, &want, err, sizeof err) != KRT_OK) {
+            printf("  %s\n", err);
+            krt_npy_free(&got);
+            return false;
+        }
+        ok = compare(s, k, &got, &want);
+        krt_npy_free(&got);
+        krt_npy_free(&want);
+    }
+    return ok;
+}
+
+static bool run_sample(const options *opt, const sample *s, const exec_path *p)
+{
+    char model[2048], tmp[] = "/tmp/kiln_e2e_XXXXXX", inputs[64][2048];
+    char *argv[16 + 2 * 64];
+    int argc = 0;
+    snprintf(model, sizeof model, "%s/model.onnx", s->dir);
+    if (!mkdtemp(tmp))
+        return false;
+    argv[argc++] = (char *)opt->kiln;
+    argv[argc++] = "run";
+    argv[argc++] = model;
+    argv[argc++] = "--backend";
+    argv[argc++] = (char *)p->backend;
+    for (int k = 0; k < s->n_inputs; k++) {
+        snprintf(inputs[k], sizeof inputs[k], "%s/input_%d.npy", s->dir, k);
+        argv[argc++] = "-i";
+        argv[argc++] = inputs[k];
+    }
+    argv[argc++] = "-o";
+    argv[argc++] = tmp;
+    argv[argc] = NULL;
+    int rc = run_command(argv);
+    bool ok = rc == 0;
+    if (!ok)
+        printf("  kiln run exited with status %d\n", rc);
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = NULL;
+    if (ok && kiln_onnx_load(ctx, model, &g) != KILN_OK) {
+        printf("  %s\n", kiln_ctx_message(ctx));
+        ok = false;
+    }
+    if (ok)
+        ok = check_outputs(s, g, tmp);
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        printf("  (could not remove %s)\n", tmp);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {.root = "."};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--kiln") == 0) opt.kiln = argv[i + 1];
+        else if (strcmp(argv[i], "--manifest") == 0) opt.manifest = argv[i + 1];
+        else if (strcmp(argv[i], "--root") == 0) opt.root = argv[i + 1];
+        else if (strcmp(argv[i], "--filter") == 0) opt.filter = argv[i + 1];
+        else if (strcmp(argv[i], "--path") == 0) opt.path = argv[i + 1];
+        else {
+            fprintf(stderr, "kiln_e2e_test: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!opt.kiln || !opt.manifest || chdir(opt.root) != 0) {
+        fprintf(stderr, "usage: kiln_e2e_test --kiln KILN --manifest TSV [--root DIR] [--filter S] [--path P]\n");
+        return 2;
+    }
+    FILE *f = fopen(opt.manifest, "r");
+    if (!f) {
+        fprintf(stderr, "kiln_e2e_test: cannot open %s\n", opt.manifest);
+        return 2;
+    }
+    char line[4096];
+    int passed = 0, failed = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        sample s;
+        if (lineno++ == 0 || line[0] == '#' || line[0] == '\n')
+            continue;  /* header */
+        if (!parse_line(line, &s)) {
+            printf("FAIL manifest line %d is malformed\n", lineno);
+            failed++;
+            continue;
+        }
+        if (opt.filter && !strstr(s.name, opt.filter))
+            continue;
+        for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+            if (opt.path && strcmp(opt.path, paths[p].name) != 0)
+                continue;
+            printf("%s [%s]\n", s.name, paths[p].name);
+            bool ok = run_sample(&opt, &s, &paths[p]);
+            printf("%s %s [%s]\n", ok ? "pass" : "FAIL", s.name, paths[p].name);
+            ok ? passed++ : failed++;
+        }
+    }
+    fclose(f);
+    printf("\ne2e: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
