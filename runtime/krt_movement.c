@@ -1,0 +1,461 @@
+/* krt_movement.c — data-movement kernels: transpose, slice, expand, concat,
+ * split, tile, pad, depth/space rearrangements, trilu, reverse-sequence,
+ * and the element access helpers of krt_movement.h.
+ *
+ * Almost everything here is one primitive: krt_copy_strided, a copy between
+ * two strided views of the same index space. Each op only describes its
+ * view (dims and strides); the primitive drops size-1 dims, merges dims
+ * that are contiguous on both sides, and copies the innermost run with
+ * memcpy when it is contiguous. The kernels never look at element values,
+ * so one version serves every dtype (elements are `esize` bytes).
+ */
+#include "runtime/krt_movement.h"
+
+#include <math.h>
+
+/* ---- element access ------------------------------------------------------ */
+
+static int64_t sat_i64(double v)
+{
+    if (v != v)
+        return 0;
+    if (v >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (v <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+static double clampd(double v, double lo, double hi)
+{
+    if (v != v)
+        return 0;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+#define INT_ACCESS(name, T, lo, hi)                                                   \
+    static double load_##name(const void *p, int64_t k) { return (double)((const T *)p)[k]; } \
+    static int64_t loadi_##name(const void *p, int64_t k) { return (int64_t)((const T *)p)[k]; } \
+    static void store_##name(void *p, int64_t k, double v) { ((T *)p)[k] = (T)clampd(v, lo, hi); }
+INT_ACCESS(i8, int8_t, -128.0, 127.0)
+INT_ACCESS(i16, int16_t, -32768.0, 32767.0)
+INT_ACCESS(i32, int32_t, -2147483648.0, 2147483647.0)
+INT_ACCESS(u8, uint8_t, 0.0, 255.0)
+INT_ACCESS(u16, uint16_t, 0.0, 65535.0)
+INT_ACCESS(u32, uint32_t, 0.0, 4294967295.0)
+#undef INT_ACCESS
+
+static double load_i64(const void *p, int64_t k) { return (double)((const int64_t *)p)[k]; }
+static int64_t loadi_i64(const void *p, int64_t k) { return ((const int64_t *)p)[k]; }
+static void store_i64(void *p, int64_t k, double v) { ((int64_t *)p)[k] = sat_i64(v); }
+static double load_u64(const void *p, int64_t k) { return (double)((const uint64_t *)p)[k]; }
+static int64_t loadi_u64(const void *p, int64_t k) { return (int64_t)((const uint64_t *)p)[k]; }
+static void store_u64(void *p, int64_t k, double v)
+{
+    ((uint64_t *)p)[k] = v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)clampd(v, 0, 1e300);
+}
+static double load_bool(const void *p, int64_t k) { return ((const uint8_t *)p)[k] != 0; }
+static int64_t loadi_bool(const void *p, int64_t k) { return ((const uint8_t *)p)[k] != 0; }
+static void store_bool(void *p, int64_t k, double v) { ((uint8_t *)p)[k] = v != 0; }
+static double load_f32(const void *p, int64_t k) { return ((const float *)p)[k]; }
+static void store_f32(void *p, int64_t k, double v) { ((float *)p)[k] = (float)v; }
+static double load_f64(const void *p, int64_t k) { return ((const double *)p)[k]; }
+static void store_f64(void *p, int64_t k, double v) { ((double *)p)[k] = v; }
+static double load_f16(const void *p, int64_t k) { return krt_f16_to_f32(((const uint16_t *)p)[k]); }
+static void store_f16(void *p, int64_t k, double v) { ((uint16_t *)p)[k] = krt_f32_to_f16((float)v); }
+static double load_bf16(const void *p, int64_t k) { return krt_bf16_to_f32(((const uint16_t *)p)[k]); }
+static void store_bf16(void *p, int64_t k, double v) { ((uint16_t *)p)[k] = krt_f32_to_bf16((float)v); }
+
+static const struct access {
+    double (*load)(const void *p, int64_t k);
+    int64_t (*load_int)(const void *p, int64_t k);  /* exact, integer dtypes only */
+    void (*store)(void *p, int64_t k, double v);
+} access[KRT_DTYPE_COUNT] = {
+    [KRT_F32] = {load_f32, NULL, store_f32},    [KRT_F64] = {load_f64, NULL, store_f64},
+    [KRT_F16] = {load_f16, NULL, store_f16},    [KRT_BF16] = {load_bf16, NULL, store_bf16},
+    [KRT_I8] = {load_i8, loadi_i8, store_i8},   [KRT_I16] = {load_i16, loadi_i16, store_i16},
+    [KRT_I32] = {load_i32, loadi_i32, store_i32}, [KRT_I64] = {load_i64, loadi_i64, store_i64},
+    [KRT_U8] = {load_u8, loadi_u8, store_u8},   [KRT_U16] = {load_u16, loadi_u16, store_u16},
+    [KRT_U32] = {load_u32, loadi_u32, store_u32}, [KRT_U64] = {load_u64, loadi_u64, store_u64},
+    [KRT_BOOL] = {load_bool, loadi_bool, store_bool},
+};
+
+int64_t krt_load_i64(krt_dtype dt, const void *p, int64_t k)
+{
+    if ((unsigned)dt >= KRT_DTYPE_COUNT || !access[dt].load)
+        return 0;
+    return access[dt].load_int ? access[dt].load_int(p, k) : sat_i64(access[dt].load(p, k));
+}
+
+double krt_load_f64(krt_dtype dt, const void *p, int64_t k)
+{
+    return (unsigned)dt < KRT_DTYPE_COUNT && access[dt].load ? access[dt].load(p, k) : 0.0;
+}
+
+void krt_store_f64(krt_dtype dt, void *p, int64_t k, double v)
+{
+    if ((unsigned)dt < KRT_DTYPE_COUNT && access[dt].store)
+        access[dt].store(p, k, v);
+}
+
+/* ---- the strided copy ---------------------------------------------------- */
+
+/* A copy between two views; strides in bytes. */
+typedef struct view {
+    int rank;
+    int64_t dims[KRT_VIEW_MAX_RANK];
+    int64_t ds[KRT_VIEW_MAX_RANK], ss[KRT_VIEW_MAX_RANK];
+} view;
+
+/* Drop size-1 dims and merge a dim into the next inner one when both
+ * sides step over it contiguously. Leaves at least one dim. */
+static void view_collapse(view *v, size_t esize)
+{
+    int r = 0;
+    for (int i = 0; i < v->rank; i++) {
+        if (v->dims[i] == 1)
+            continue;
+        if (r > 0 && v->ds[r - 1] == v->ds[i] * v->dims[i] && v->ss[r - 1] == v->ss[i] * v->dims[i]) {
+            v->dims[r - 1] *= v->dims[i];
+            v->ds[r - 1] = v->ds[i];
+            v->ss[r - 1] = v->ss[i];
+        } else {
+            v->dims[r] = v->dims[i], v->ds[r] = v->ds[i], v->ss[r] = v->ss[i];
+            r++;
+        }
+    }
+    if (r == 0)
+        v->dims[0] = 1, v->ds[0] = v->ss[0] = (int64_t)esize, r = 1;
+    v->rank = r;
+}
+
+#define ROW_LOOP(K)                                                    \
+    for (int64_t i = 0; i < n; i++)                                    \
+        memcpy(d + i * ds, s + i * ss, K);                             \
+    break
+
+static void copy_row(char *d, const char *s, int64_t n, int64_t ds, int64_t ss, size_t esize)
+{
+    if (ds == (int64_t)esize && ss == (int64_t)esize) {
+        memcpy(d, s, (size_t)n * esize);
+        return;
+    }
+    switch (esize) {
+    case 1: ROW_LOOP(1);
+    case 2: ROW_LOOP(2);
+    case 4: ROW_LOOP(4);
+    case 8: ROW_LOOP(8);
+    default: ROW_LOOP(esize);
+    }
+}
+#undef ROW_LOOP
+
+static void view_copy(char *dst, const char *src, view *v, size_t esize)
+{
+    for (int i = 0; i < v->rank; i++)
+        if (v->dims[i] == 0)
+            return;
+    view_collapse(v, esize);
+    int64_t idx[KRT_VIEW_MAX_RANK] = {0};
+    int64_t od = 0, os = 0;
+    int last = v->rank - 1;
+    for (;;) {
+        copy_row(dst + od, src + os, v->dims[last], v->ds[last], v->ss[last], esize);
+        int k = last - 1;
+        for (; k >= 0; k--) {
+            od += v->ds[k], os += v->ss[k];
+            if (++idx[k] < v->dims[k])
+                break;
+            od -= v->ds[k] * v->dims[k], os -= v->ss[k] * v->dims[k];
+            idx[k] = 0;
+        }
+        if (k < 0)
+            return;
+    }
+}
+
+void krt_copy_strided(void *dst, const int64_t *dst_strides, const void *src,
+                      const int64_t *src_strides, size_t esize, int rank, const int64_t *dims)
+{
+    view v = {.rank = rank};
+    for (int i = 0; i < rank; i++) {
+        v.dims[i] = dims[i];
+        v.ds[i] = dst_strides[i] * (int64_t)esize;
+        v.ss[i] = src_strides[i] * (int64_t)esize;
+    }
+    view_copy(dst, src, &v, esize);
+}
+
+/* dst dense over dims, src by strides (elements). */
+static void copy_to_dense(void *dst, const void *src, size_t esize, int rank,
+                          const int64_t *dims, const int64_t *src_strides)
+{
+    int64_t ds[KRT_VIEW_MAX_RANK];
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        ds[i] = s;
+        s *= dims[i];
+    }
+    krt_copy_strided(dst, ds, src, src_strides, esize, rank, dims);
+}
+
+/* ---- transpose, slice, expand, tile ------------------------------------- */
+
+void krt_transpose(void *dst, const void *src, size_t esize, int rank, const int64_t *dims,
+                   const int64_t *perm)
+{
+    int64_t in_strides[KRT_MAX_RANK], out_dims[KRT_MAX_RANK], ss[KRT_MAX_RANK];
+    krt_strides(rank, dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        out_dims[k] = dims[perm[k]];
+        ss[k] = in_strides[perm[k]];
+    }
+    copy_to_dense(dst, src, esize, rank, out_dims, ss);
+}
+
+void krt_slice(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
+               const int64_t *starts, const int64_t *steps, const int64_t *out_dims)
+{
+    int64_t in_strides[KRT_MAX_RANK], ss[KRT_MAX_RANK], off = 0;
+    krt_strides(rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        if (out_dims[k] == 0)
+            return;
+        off += starts[k] * in_strides[k];
+        ss[k] = in_strides[k] * steps[k];
+    }
+    copy_to_dense(dst, (const char *)src + off * (int64_t)esize, esize, rank, out_dims, ss);
+}
+
+void krt_expand(void *dst, const void *src, size_t esize, int rank, const int64_t *out_dims,
+                int in_rank, const int64_t *in_dims)
+{
+    int64_t in_strides[KRT_MAX_RANK], ss[KRT_MAX_RANK];
+    krt_strides(in_rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        int j = k - (rank - in_rank);
+        ss[k] = j < 0 || in_dims[j] == 1 ? 0 : in_strides[j];
+    }
+    copy_to_dense(dst, src, esize, rank, out_dims, ss);
+}
+
+/* The output seen as [rep0, d0, rep1, d1, ...]: the repeat dims read the
+ * source with stride 0. */
+void krt_tile(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
+              const int64_t *repeats)
+{
+    int64_t in_strides[KRT_MAX_RANK], out_dims[KRT_MAX_RANK], out_strides[KRT_MAX_RANK];
+    int64_t dims[KRT_VIEW_MAX_RANK], ds[KRT_VIEW_MAX_RANK], ss[KRT_VIEW_MAX_RANK];
+    krt_strides(rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++)
+        out_dims[k] = in_dims[k] * repeats[k];
+    krt_strides(rank, out_dims, out_strides);
+    for (int k = 0; k < rank; k++) {
+        dims[2 * k] = repeats[k], ds[2 * k] = in_dims[k] * out_strides[k], ss[2 * k] = 0;
+        dims[2 * k + 1] = in_dims[k], ds[2 * k + 1] = out_strides[k], ss[2 * k + 1] = in_strides[k];
+    }
+    krt_copy_strided(dst, ds, src, ss, esize, 2 * rank, dims);
+}
+
+/* ---- concat, split --------------------------------------------------------- */
+
+void krt_concat(void *dst, const void *const *srcs, const int64_t *axis_dims, int n,
+                size_t esize, int64_t outer, int64_t inner)
+{
+    char *d = dst;
+    for (int64_t o = 0; o < outer; o++)
+        for (int i = 0; i < n; i++) {
+            size_t run = (size_t)(axis_dims[i] * inner) * esize;
+            if (run)
+                memcpy(d, (const char *)srcs[i] + (size_t)o * run, run);
+            d += run;
+        }
+}
+
+void krt_split(void *const *dsts, const void *src, const int64_t *axis_dims, int n,
+               size_t esize, int64_t outer, int64_t inner)
+{
+    const char *s = src;
+    for (int64_t o = 0; o < outer; o++)
+        for (int i = 0; i < n; i++) {
+            size_t run = (size_t)(axis_dims[i] * inner) * esize;
+            if (run && dsts[i])
+                memcpy((char *)dsts[i] + (size_t)o * run, s, run);
+            s += run;
+        }
+}
+
+/* ---- pad ------------------------------------------------------------------- */
+
+/* Where position v (relative to the kept input, may be outside [0, n))
+ * reads from, for n >= 1. */
+static int64_t map_edge(int64_t v, int64_t n)
+{
+    return v < 0 ? 0 : v >= n ? n - 1 : v;
+}
+
+/* numpy "reflect": mirror on the first and last element, periodically. */
+static int64_t map_reflect(int64_t v, int64_t n)
+{
+    if (n == 1)
+        return 0;
+    int64_t period = 2 * (n - 1), m = (v < 0 ? -v : v) % period;
+    return m >= n ? period - m : m;
+}
+
+static int64_t (*const pad_maps[KRT_PAD_MODE_COUNT])(int64_t, int64_t) = {
+    [KRT_PAD_REFLECT] = map_reflect,
+    [KRT_PAD_EDGE] = map_edge,
+};
+
+typedef struct pad_geom {
+    int rank;
+    int64_t out[KRT_MAX_RANK];     /* output dims */
+    int64_t os[KRT_MAX_RANK];      /* output strides */
+    int64_t c0[KRT_MAX_RANK];      /* where the kept input starts in the output */
+    int64_t n[KRT_MAX_RANK];       /* kept input extent */
+} pad_geom;
+
+/* Fill the pads of axis k by copying whole slabs (contiguous: every axis
+ * after k) from inside the output, for each position of the axes before k
+ * inside the kept region; the axes after k are complete there already. */
+static void pad_axis(char *dst, const pad_geom *p, int k, size_t esize, int64_t (*map)(int64_t, int64_t))
+{
+    int64_t idx[KRT_MAX_RANK];
+    size_t slab = (size_t)p->os[k] * esize;
+    for (int j = 0; j < k; j++)
+        idx[j] = p->c0[j];
+    for (;;) {
+        int64_t base = 0;
+        for (int j = 0; j < k; j++)
+            base += idx[j] * p->os[j];
+        for (int64_t q = 0; q < p->out[k]; q++) {
+            if (q == p->c0[k])
+                q += p->n[k];
+            if (q >= p->out[k])
+                break;
+            int64_t from = p->c0[k] + map(q - p->c0[k], p->n[k]);
+            memcpy(dst + (size_t)(base + q * p->os[k]) * esize,
+                   dst + (size_t)(base + from * p->os[k]) * esize, slab);
+        }
+        int j = k - 1;
+        for (; j >= 0; j--) {
+            if (++idx[j] < p->c0[j] + p->n[j])
+                break;
+            idx[j] = p->c0[j];
+        }
+        if (j < 0)
+            return;
+    }
+}
+
+static void fill_bytes(char *dst, size_t esize, int64_t n, const void *value)
+{
+    if (!value) {
+        memset(dst, 0, (size_t)n * esize);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * esize, value, esize);
+}
+
+krt_status krt_pad(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
+                   const int64_t *pads, krt_pad_mode mode, const void *value)
+{
+    pad_geom p = {.rank = rank};
+    int64_t in_strides[KRT_MAX_RANK], src_off = 0, dst_off = 0;
+    krt_strides(rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        int64_t pb = pads[k], pe = pads[rank + k];
+        p.out[k] = in_dims[k] + pb + pe;
+        p.c0[k] = pb > 0 ? pb : 0;
+        p.n[k] = in_dims[k] - (pb < 0 ? -pb : 0) - (pe < 0 ? -pe : 0);
+        if (p.n[k] < 0 || p.out[k] < 0)
+            return KRT_EVALUE;
+        src_off += (pb < 0 ? -pb : 0) * in_strides[k];
+    }
+    krt_strides(rank, p.out, p.os);
+    int64_t total = krt_numel(rank, p.out);
+    if (total == 0)
+        return KRT_OK;
+    for (int k = 0; k < rank && mode != KRT_PAD_CONSTANT; k++)
+        if (p.n[k] == 0)
+            return KRT_EVALUE;  /* nothing to reflect or repeat */
+    if (mode == KRT_PAD_CONSTANT)
+        fill_bytes(dst, esize, total, value);
+    for (int k = 0; k < rank; k++)
+        dst_off += p.c0[k] * p.os[k];
+    krt_copy_strided((char *)dst + dst_off * (int64_t)esize, p.os,
+                     (const char *)src + src_off * (int64_t)esize, in_strides, esize, rank, p.n);
+    for (int k = rank - 1; k >= 0 && mode != KRT_PAD_CONSTANT; k--)
+        pad_axis(dst, &p, k, esize, pad_maps[mode]);
+    return KRT_OK;
+}
+
+/* ---- depth/space ------------------------------------------------------------ */
+
+void krt_depth_to_space(void *dst, const void *src, size_t esize, const int64_t *dims,
+                        int64_t bs, int crd)
+{
+    int64_t n = dims[0], c = dims[1] / (bs * bs), h = dims[2], w = dims[3], hw = h * w;
+    /* output seen as [N, C', H, bs, W, bs] */
+    int64_t out_dims[6] = {n, c, h, bs, w, bs};
+    int64_t dcr[6] = {dims[1] * hw, hw, w, bs * c * hw, 1, c * hw};   /* input [N, bs, bs, C', H, W] */
+    int64_t crdv[6] = {dims[1] * hw, bs * bs * hw, w, bs * hw, 1, hw}; /* input [N, C', bs, bs, H, W] */
+    copy_to_dense(dst, src, esize, 6, out_dims, crd ? crdv : dcr);
+}
+
+void krt_space_to_depth(void *dst, const void *src, size_t esize, const int64_t *dims,
+                        int64_t bs)
+{
+    int64_t n = dims[0], c = dims[1], h = dims[2], w = dims[3];
+    /* input seen as [N, C, H/bs, bs, W/bs, bs], output [N, bs, bs, C, H/bs, W/bs] */
+    int64_t out_dims[6] = {n, bs, bs, c, h / bs, w / bs};
+    int64_t ss[6] = {c * h * w, w, 1, h * w, bs * w, bs};
+    copy_to_dense(dst, src, esize, 6, out_dims, ss);
+}
+
+/* ---- trilu, reverse-sequence -------------------------------------------------- */
+
+void krt_trilu(void *dst, const void *src, size_t esize, int64_t batch, int64_t rows,
+               int64_t cols, int64_t k, int upper)
+{
+    size_t total = (size_t)(batch * rows * cols) * esize;
+    if (dst != src && total)
+        memcpy(dst, src, total);
+    /* clamped so that i + k cannot overflow */
+    k = k < -rows - 1 ? -rows - 1 : k > cols + 1 ? cols + 1 : k;
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t i = 0; i < rows; i++) {
+            char *row = (char *)dst + (size_t)((b * rows + i) * cols) * esize;
+            int64_t lo = upper ? 0 : i + k + 1, hi = upper ? i + k : cols;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > cols ? cols : hi;
+            if (hi > lo)
+                memset(row + (size_t)lo * esize, 0, (size_t)(hi - lo) * esize);
+        }
+}
+
+krt_status krt_reverse_sequence(void *dst, const void *src, size_t esize, int64_t d0,
+                                int64_t d1, int64_t inner, int time_axis,
+                                const int64_t *lens, krt_index_error *err)
+{
+    int64_t T = time_axis == 0 ? d0 : d1, B = time_axis == 0 ? d1 : d0;
+    int64_t ts = time_axis == 0 ? d1 * inner : inner, bstr = time_axis == 0 ? inner : d1 * inner;
+    size_t run = (size_t)inner * esize;
+    for (int64_t b = 0; b < B; b++) {
+        if (lens[b] < 0 || lens[b] > T) {
+            if (err)
+                *err = (krt_index_error){.value = lens[b], .lo = 0, .hi = T + 1, .pos = b};
+            return KRT_EINDEX;
+        }
+    }
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            int64_t from = t < lens[b] ? lens[b] - 1 - t : t;
+            if (run)
+                memcpy((char *)dst + (size_t)(b * bstr + t * ts) * esize,
+                       (const char *)src + (size_t)(b * bstr + from * ts) * esize, run);
+        }
+    return KRT_OK;
+}

@@ -1,0 +1,369 @@
+/* krt_movement_signal.c — generators (ConstantOfShape, Range, EyeLike,
+ * windows, MelWeightMatrix), NonMaxSuppression, DFT and STFT.
+ *
+ * These compute values rather than move them; element types are reached
+ * through krt_load_f64 / krt_store_f64 (or a per-dtype macro where the
+ * arithmetic must stay in the element type, as in Range). Transforms
+ * accumulate in double whatever the element type. The DFT is a radix-2
+ * FFT for power-of-two lengths and a direct sum over a twiddle table
+ * otherwise (exact (j*k mod n) indexing, no drift).
+ */
+#include "runtime/krt_movement.h"
+
+#include <math.h>
+
+static const double PI = 3.14159265358979323846;
+
+/* ---- fill, range, eye --------------------------------------------------- */
+
+void krt_fill(void *dst, size_t esize, int64_t n, const void *value)
+{
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)dst + (size_t)i * esize, value, esize);
+}
+
+static int is_float(krt_dtype dt)
+{
+    return dt == KRT_F32 || dt == KRT_F64 || dt == KRT_F16 || dt == KRT_BF16;
+}
+
+/* ceil(diff / delta) for integers, exactly. */
+static int64_t ceil_div(int64_t diff, int64_t delta)
+{
+    int64_t q = diff / delta;
+    if (diff % delta != 0 && (diff > 0) == (delta > 0))
+        q++;
+    return q;
+}
+
+int64_t krt_range_count(krt_dtype dt, const void *start, const void *limit, const void *delta)
+{
+    if (is_float(dt)) {
+        double s = krt_load_f64(dt, start, 0), l = krt_load_f64(dt, limit, 0);
+        double d = krt_load_f64(dt, delta, 0);
+        /* the difference in the element type, as ONNX Runtime does */
+        double diff = dt == KRT_F64 ? l - s : (double)(float)(l - s);
+        double n = ceil(diff / d);
+        if (d == 0 || n != n || n > 9e18)
+            return -1;
+        return n > 0 ? (int64_t)n : 0;
+    }
+    int64_t s = krt_load_i64(dt, start, 0), l = krt_load_i64(dt, limit, 0);
+    int64_t d = krt_load_i64(dt, delta, 0);
+    if (d == 0 || fabs((double)l - (double)s) >= 9e18)
+        return -1;
+    int64_t n = ceil_div(l - s, d);
+    return n > 0 ? n : 0;
+}
+
+#define RANGE(name, T)                                                             \
+    static void range_##name(void *dst, const void *s, const void *d, int64_t n)   \
+    {                                                                              \
+        T a, b;                                                                    \
+        memcpy(&a, s, sizeof a);                                                   \
+        memcpy(&b, d, sizeof b);                                                   \
+        for (int64_t i = 0; i < n; i++)                                            \
+            ((T *)dst)[i] = (T)(a + (T)i * b);                                     \
+    }
+RANGE(f32, float)
+RANGE(f64, double)
+RANGE(i16, int16_t)
+RANGE(i32, int32_t)
+RANGE(i64, int64_t)
+#undef RANGE
+
+static void (*const range_fns[KRT_DTYPE_COUNT])(void *, const void *, const void *, int64_t) = {
+    [KRT_F32] = range_f32, [KRT_F64] = range_f64, [KRT_I16] = range_i16,
+    [KRT_I32] = range_i32, [KRT_I64] = range_i64,
+};
+
+krt_status krt_range(void *dst, krt_dtype dt, const void *start, const void *delta, int64_t n)
+{
+    if ((unsigned)dt >= KRT_DTYPE_COUNT || !range_fns[dt])
+        return KRT_EDTYPE;
+    range_fns[dt](dst, start, delta, n);
+    return KRT_OK;
+}
+
+void krt_eye_like(void *dst, krt_dtype dt, int64_t rows, int64_t cols, int64_t k)
+{
+    memset(dst, 0, (size_t)(rows * cols) * krt_dtype_size(dt));
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t j = i + k;
+        if (k >= -rows && k <= cols && j >= 0 && j < cols)
+            krt_store_f64(dt, dst, i * cols + j, 1.0);
+    }
+}
+
+/* ---- windows and mel filters ------------------------------------------------ */
+
+/* Generalized cosine windows a0 - a1 cos(2 pi n / D) + a2 cos(4 pi n / D). */
+static const double window_coef[KRT_WIN_COUNT][3] = {
+    [KRT_WIN_HANN] = {0.5, 0.5, 0.0},
+    [KRT_WIN_HAMMING] = {25.0 / 46.0, 21.0 / 46.0, 0.0},
+    [KRT_WIN_BLACKMAN] = {0.42, 0.5, 0.08},
+};
+
+void krt_window_fn(void *dst, krt_dtype dt, krt_window kind, int64_t size, int periodic)
+{
+    const double *a = window_coef[kind];
+    double d = (double)(periodic ? size : size - 1);
+    for (int64_t i = 0; i < size; i++) {
+        double x = d > 0 ? 2 * PI * (double)i / d : 0.0;
+        krt_store_f64(dt, dst, i, a[0] - a[1] * cos(x) + a[2] * cos(2 * x));
+    }
+}
+
+static double hz_to_mel(double hz) { return 2595.0 * log10(1.0 + hz / 700.0); }
+static double mel_to_hz(double mel) { return 700.0 * (pow(10.0, mel / 2595.0) - 1.0); }
+
+/* The spectrogram bin of band edge e (0 .. num_mel_bins + 1), as the ONNX
+ * reference computes it (its mel step divides by num_mel_bins + 2); false
+ * when it falls outside the dft_length / 2 + 1 bins. */
+static int mel_edge(int64_t e, int64_t num_mel_bins, int64_t dft_length, int64_t sample_rate,
+                    double lower_hz, double upper_hz, int64_t *bin)
+{
+    double lo = hz_to_mel(lower_hz), hi = hz_to_mel(upper_hz);
+    double step = (hi - lo) / (double)(num_mel_bins + 2);
+    double hz = mel_to_hz((double)e * step + lo);
+    double b = floor((double)(dft_length + 1) * hz / (double)sample_rate);
+    if (!(b >= 0 && b < (double)(dft_length / 2 + 1)))
+        return 0;
+    *bin = (int64_t)b;
+    return 1;
+}
+
+krt_status krt_mel_weight_matrix(void *dst, krt_dtype dt, int64_t num_mel_bins,
+                                 int64_t dft_length, int64_t sample_rate, double lower_hz,
+                                 double upper_hz)
+{
+    int64_t n_spec = dft_length / 2 + 1, m = num_mel_bins;
+    memset(dst, 0, (size_t)(n_spec * m) * krt_dtype_size(dt));
+    for (int64_t i = 0; i < m; i++) {
+        int64_t b[3];  /* left, center, right */
+        for (int e = 0; e < 3; e++)
+            if (!mel_edge(i + e, m, dft_length, sample_rate, lower_hz, upper_hz, &b[e]))
+                return KRT_EVALUE;
+        if (b[1] == b[0])
+            krt_store_f64(dt, dst, b[1] * m + i, 1.0);
+        for (int64_t j = b[0]; j <= b[1] && b[1] > b[0]; j++)
+            krt_store_f64(dt, dst, j * m + i, (double)(j - b[0]) / (double)(b[1] - b[0]));
+        for (int64_t j = b[1]; j < b[2]; j++)
+            krt_store_f64(dt, dst, j * m + i, (double)(b[2] - j) / (double)(b[2] - b[1]));
+    }
+    return KRT_OK;
+}
+
+/* ---- non-max suppression ------------------------------------------------------ */
+
+typedef struct box {
+    float y0, x0, y1, x1; /* min and max corners */
+} box;
+
+static box load_box(const float *p, int center)
+{
+    box b;
+    if (center) {
+        b.x0 = p[0] - p[2] / 2, b.x1 = p[0] + p[2] / 2;
+        b.y0 = p[1] - p[3] / 2, b.y1 = p[1] + p[3] / 2;
+    } else {
+        b.y0 = fminf(p[0], p[2]), b.y1 = fmaxf(p[0], p[2]);
+        b.x0 = fminf(p[1], p[3]), b.x1 = fmaxf(p[1], p[3]);
+    }
+    return b;
+}
+
+/* Does a suppress b? Empty boxes suppress nothing. */
+static int suppresses(box a, box b, float iou_threshold)
+{
+    float area_a = (a.y1 - a.y0) * (a.x1 - a.x0), area_b = (b.y1 - b.y0) * (b.x1 - b.x0);
+    if (area_a <= 0 || area_b <= 0)
+        return 0;
+    float ih = fminf(a.y1, b.y1) - fmaxf(a.y0, b.y0), iw = fminf(a.x1, b.x1) - fmaxf(a.x0, b.x0);
+    float inter = (ih > 0 ? ih : 0) * (iw > 0 ? iw : 0), uni = area_a + area_b - inter;
+    return uni > 0 && inter / uni > iou_threshold;
+}
+
+static int cmp_score_desc(const void *ctx, int64_t a, int64_t b)
+{
+    const float *s = ctx;
+    return (s[a] < s[b]) - (s[a] > s[b]);
+}
+
+size_t krt_nms_scratch_size(int64_t n_boxes)
+{
+    return (size_t)(3 * (n_boxes > 0 ? n_boxes : 1)) * sizeof(int64_t);
+}
+
+/* One (batch, class): candidates above the threshold, by score, greedily. */
+static int64_t nms_class(int64_t *keep, const float *boxes, const float *scores, int64_t n,
+                         int64_t max_out, float iou_thr, float score_thr, int has_thr,
+                         int center, int64_t *work)
+{
+    int64_t *cand = work, *tmp = work + n, m = 0, kept = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!has_thr || scores[i] > score_thr)
+            cand[m++] = i;
+    krt_sort_stable(cand, tmp, m, cmp_score_desc, scores);
+    for (int64_t c = 0; c < m && kept < max_out; c++) {
+        box b = load_box(boxes + 4 * cand[c], center);
+        int ok = 1;
+        for (int64_t s = 0; s < kept && ok; s++)
+            ok = !suppresses(load_box(boxes + 4 * keep[s], center), b, iou_thr);
+        if (ok)
+            keep[kept++] = cand[c];
+    }
+    return kept;
+}
+
+int64_t krt_nms(int64_t *selected, const float *boxes, const float *scores, int64_t batches,
+                int64_t classes, int64_t n_boxes, int64_t max_per_class, float iou_threshold,
+                float score_threshold, int has_score_threshold, int center_point_box,
+                void *scratch)
+{
+    int64_t *work = scratch, *keep = work + 2 * n_boxes, total = 0;
+    if (max_per_class <= 0)
+        return 0;
+    for (int64_t b = 0; b < batches; b++)
+        for (int64_t c = 0; c < classes; c++) {
+            int64_t k = nms_class(keep, boxes + b * n_boxes * 4, scores + (b * classes + c) * n_boxes,
+                                  n_boxes, max_per_class, iou_threshold, score_threshold,
+                                  has_score_threshold, center_point_box, work);
+            for (int64_t i = 0; i < k; i++, total++)
+                if (selected) {
+                    selected[3 * total] = b;
+                    selected[3 * total + 1] = c;
+                    selected[3 * total + 2] = keep[i];
+                }
+        }
+    return total;
+}
+
+/* ---- DFT / STFT ------------------------------------------------------------------- */
+
+/* n complex twiddles exp(-+2 pi i m / n), a work buffer and an output
+ * buffer (direct sums only), all interleaved re/im. */
+typedef struct plan {
+    int64_t n;
+    int pow2;
+    double *tw, *x, *y;
+} plan;
+
+size_t krt_dft_scratch_size(int64_t n_fft)
+{
+    return (size_t)(6 * (n_fft > 0 ? n_fft : 1)) * sizeof(double);
+}
+
+static void plan_init(plan *p, int64_t n, int inverse, void *scratch)
+{
+    double *d = scratch, sign = inverse ? 1.0 : -1.0;
+    *p = (plan){.n = n, .pow2 = n > 0 && (n & (n - 1)) == 0, .tw = d, .x = d + 2 * n, .y = d + 4 * n};
+    for (int64_t m = 0; m < n; m++) {
+        double a = 2 * PI * (double)m / (double)n;
+        p->tw[2 * m] = cos(a);
+        p->tw[2 * m + 1] = sign * sin(a);
+    }
+}
+
+static void fft_pow2(const plan *p)
+{
+    double *x = p->x;
+    int64_t n = p->n;
+    for (int64_t i = 1, j = 0; i < n; i++) {  /* bit-reversal permutation */
+        int64_t bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j)
+            for (int c = 0; c < 2; c++) {
+                double t = x[2 * i + c];
+                x[2 * i + c] = x[2 * j + c], x[2 * j + c] = t;
+            }
+    }
+    for (int64_t len = 2; len <= n; len <<= 1)
+        for (int64_t i = 0; i < n; i += len)
+            for (int64_t k = 0; k < len / 2; k++) {
+                const double *w = p->tw + 2 * (k * (n / len));
+                double *u = x + 2 * (i + k), *v = x + 2 * (i + k + len / 2);
+                double vr = v[0] * w[0] - v[1] * w[1], vi = v[0] * w[1] + v[1] * w[0];
+                v[0] = u[0] - vr, v[1] = u[1] - vi;
+                u[0] += vr, u[1] += vi;
+            }
+}
+
+static void dft_direct(const plan *p)
+{
+    int64_t n = p->n;
+    for (int64_t k = 0; k < n; k++) {
+        double re = 0, im = 0;
+        for (int64_t j = 0, m = 0; j < n; j++, m = (m + k) % n) {
+            const double *w = p->tw + 2 * m, *x = p->x + 2 * j;
+            re += x[0] * w[0] - x[1] * w[1];
+            im += x[0] * w[1] + x[1] * w[0];
+        }
+        p->y[2 * k] = re, p->y[2 * k + 1] = im;
+    }
+    memcpy(p->x, p->y, (size_t)(2 * n) * sizeof(double));
+}
+
+static void plan_run(const plan *p)
+{
+    if (p->pow2)
+        fft_pow2(p);
+    else
+        dft_direct(p);
+}
+
+krt_status krt_dft(void *dst, const void *src, krt_dtype dt, int64_t outer, int64_t sig_len,
+                   int64_t inner, int c_in, int64_t n_fft, int64_t n_out, int inverse,
+                   void *scratch)
+{
+    plan p;
+    if (!is_float(dt))
+        return KRT_EDTYPE;
+    plan_init(&p, n_fft, inverse, scratch);
+    int64_t used = sig_len < n_fft ? sig_len : n_fft;
+    double scale = inverse ? 1.0 / (double)n_fft : 1.0;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            memset(p.x, 0, (size_t)(2 * n_fft) * sizeof(double));
+            for (int64_t j = 0; j < used; j++) {
+                int64_t at = ((o * sig_len + j) * inner + i) * c_in;
+                p.x[2 * j] = krt_load_f64(dt, src, at);
+                p.x[2 * j + 1] = c_in == 2 ? krt_load_f64(dt, src, at + 1) : 0.0;
+            }
+            plan_run(&p);
+            for (int64_t k = 0; k < n_out; k++) {
+                int64_t at = ((o * n_out + k) * inner + i) * 2;
+                krt_store_f64(dt, dst, at, p.x[2 * k] * scale);
+                krt_store_f64(dt, dst, at + 1, p.x[2 * k + 1] * scale);
+            }
+        }
+    return KRT_OK;
+}
+
+krt_status krt_stft(void *dst, const void *signal, krt_dtype dt, int64_t batch,
+                    int64_t sig_len, int c_in, int64_t step, int64_t frame_len,
+                    const void *window, int64_t n_frames, int64_t n_out, void *scratch)
+{
+    plan p;
+    if (!is_float(dt))
+        return KRT_EDTYPE;
+    plan_init(&p, frame_len, 0, scratch);
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t f = 0; f < n_frames; f++) {
+            for (int64_t j = 0; j < frame_len; j++) {
+                int64_t at = (b * sig_len + f * step + j) * c_in;
+                double w = window ? krt_load_f64(dt, window, j) : 1.0;
+                p.x[2 * j] = krt_load_f64(dt, signal, at) * w;
+                p.x[2 * j + 1] = c_in == 2 ? krt_load_f64(dt, signal, at + 1) * w : 0.0;
+            }
+            plan_run(&p);
+            for (int64_t k = 0; k < n_out; k++) {
+                int64_t at = ((b * n_frames + f) * n_out + k) * 2;
+                krt_store_f64(dt, dst, at, p.x[2 * k]);
+                krt_store_f64(dt, dst, at + 1, p.x[2 * k + 1]);
+            }
+        }
+    return KRT_OK;
+}
