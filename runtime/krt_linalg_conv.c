@@ -1,0 +1,490 @@
+/* krt_linalg_conv.c — sliding-window geometry and the convolutions: Conv,
+ * ConvTranspose, ConvInteger, QLinearConv, for any number of spatial dims.
+ *
+ * Conv is im2col + GEMM: for each image and group, the input patches that
+ * one kernel position reads are gathered into the rows of a column matrix
+ * (channels x kernel positions by output positions), and the weights (out
+ * channels by channels x kernel positions) multiply it. Output positions
+ * are processed in chunks so the column matrix stays within COL_BUDGET
+ * elements whatever the image size. Pointwise convolutions skip the gather
+ * (the input already is the column matrix) and 2-D depthwise ones (one
+ * input channel per group) use direct loops.
+ *
+ * ConvTranspose is the mirror: GEMM first (weights transposed times the
+ * input), then the columns are scattered and summed into the output
+ * (col2im). Both directions share one index map: for a kernel position,
+ * which "to" position each "from" position touches, or -1 in the padding.
+ */
+#include "runtime/krt_linalg.h"
+
+#include <string.h>
+
+enum { COL_BUDGET = 1 << 20 };  /* elements of one column-matrix chunk */
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* ---- geometry ------------------------------------------------------------ */
+
+krt_status krt_window_dim(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
+                          krt_auto_pad auto_pad, int ceil_mode,
+                          int64_t *pad_begin, int64_t *pad_end, int64_t *out)
+{
+    if (in < 0 || kernel < 1 || stride < 1 || dilation < 1)
+        return KRT_EVALUE;
+    int64_t dk = (kernel - 1) * dilation + 1;
+    if (auto_pad == KRT_PAD_SAME_UPPER || auto_pad == KRT_PAD_SAME_LOWER) {
+        *out = (in + stride - 1) / stride;
+        int64_t total = max64(0, (*out - 1) * stride + dk - in);
+        int64_t small = total / 2;
+        *pad_begin = auto_pad == KRT_PAD_SAME_UPPER ? small : total - small;
+        *pad_end = total - *pad_begin;
+        return KRT_OK;
+    }
+    if (auto_pad == KRT_PAD_VALID)
+        *pad_begin = *pad_end = 0;
+    if (*pad_begin < 0 || *pad_end < 0)
+        return KRT_EVALUE;
+    int64_t span = in + *pad_begin + *pad_end - dk;
+    if (span < 0)
+        return KRT_EVALUE;
+    *out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    return KRT_OK;
+}
+
+krt_status krt_convtranspose_dim(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
+                                 int64_t out_padding, krt_auto_pad auto_pad, int64_t out_shape,
+                                 int64_t *pad_begin, int64_t *pad_end, int64_t *out)
+{
+    if (in < 0 || kernel < 1 || stride < 1 || dilation < 1 || out_padding < 0)
+        return KRT_EVALUE;
+    int64_t full = stride * (in - 1) + out_padding + (kernel - 1) * dilation + 1;
+    bool same = auto_pad == KRT_PAD_SAME_UPPER || auto_pad == KRT_PAD_SAME_LOWER;
+    if (out_shape > 0 || same) {
+        *out = out_shape > 0 ? out_shape : in * stride;
+        int64_t total = full - *out, small = total / 2;
+        *pad_begin = auto_pad == KRT_PAD_SAME_UPPER ? small : total - small;
+        *pad_end = total - *pad_begin;
+        return KRT_OK;
+    }
+    if (auto_pad == KRT_PAD_VALID)
+        *pad_begin = *pad_end = 0;
+    *out = full - *pad_begin - *pad_end;
+    return *out < 0 ? KRT_EVALUE : KRT_OK;
+}
+
+/* ---- scratch carving ----------------------------------------------------- */
+
+static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
+
+/* Takes `bytes` from the cursor, 64-byte aligned. */
+static void *take(char **cur, size_t bytes)
+{
+    uintptr_t u = ((uintptr_t)*cur + 63) & ~(uintptr_t)63;
+    *cur = (char *)u + up64(bytes);
+    return (void *)u;
+}
+
+/* ---- index map shared by im2col and col2im ------------------------------- */
+
+/* For one kernel position, "from" positions (a flat range of the from
+ * grid) map to "to" positions: to = from*stride - pad + k*dilation. Conv
+ * maps output -> input, ConvTranspose input -> output. */
+typedef struct win_map {
+    int nd;
+    const int64_t *from, *to, *stride, *pad, *dil;
+} win_map;
+
+static void unflatten(int nd, const int64_t *dims, int64_t flat, int64_t *coord)
+{
+    for (int i = nd - 1; i >= 0; i--) {
+        coord[i] = flat % dims[i];
+        flat /= dims[i];
+    }
+}
+
+/* Flat offset of the outer (all but last) "to" coordinates, or -1 if any
+ * of them falls in the padding. */
+static int64_t outer_offset(const win_map *w, const int64_t *kpos, const int64_t *c)
+{
+    int64_t off = 0;
+    for (int i = 0; i < w->nd - 1; i++) {
+        int64_t t = c[i] * w->stride[i] - w->pad[i] + kpos[i] * w->dil[i];
+        if (t < 0 || t >= w->to[i])
+            return -1;
+        off = off * w->to[i] + t;
+    }
+    return off;
+}
+
+/* idx[j] = flat "to" offset of from-position p0 + j (j < n), or -1. */
+static void map_row(const win_map *w, const int64_t *kpos, int64_t p0, int64_t n, int64_t *idx)
+{
+    int last = w->nd - 1;
+    int64_t c[KRT_MAX_SPATIAL];
+    unflatten(w->nd, w->from, p0, c);
+    for (int64_t j = 0; j < n;) {
+        int64_t base = outer_offset(w, kpos, c);
+        int64_t run = min64(w->from[last] - c[last], n - j);
+        int64_t shift = kpos[last] * w->dil[last] - w->pad[last];
+        for (int64_t r = 0; r < run; r++) {
+            int64_t t = (c[last] + r) * w->stride[last] + shift;
+            idx[j + r] = base < 0 || t < 0 || t >= w->to[last] ? -1 : base * w->to[last] + t;
+        }
+        j += run;
+        c[last] += run;
+        for (int i = last; i > 0 && c[i] == w->from[i]; i--) {
+            c[i] = 0;
+            c[i - 1]++;
+        }
+    }
+}
+
+static win_map conv_map(const krt_conv_desc *d)
+{
+    win_map w = {d->nd, d->out, d->in, d->stride, d->pad, d->dilation};
+    return w;
+}
+
+static win_map convtranspose_map(const krt_conv_desc *d)
+{
+    win_map w = {d->nd, d->in, d->out, d->stride, d->pad, d->dilation};
+    return w;
+}
+
+/* ---- shared shape facts --------------------------------------------------- */
+
+typedef struct conv_dims {
+    int64_t in_total, out_total;      /* spatial element counts */
+    int64_t kk;                       /* kernel positions */
+    int64_t cg, mg;                   /* in / out channels per group */
+    int64_t rows;                     /* cg * kk: GEMM depth of Conv */
+    int64_t chunk;                    /* column-matrix width (positions per chunk) */
+} conv_dims;
+
+static conv_dims dims_of(const krt_conv_desc *d)
+{
+    conv_dims c;
+    c.in_total = krt_numel(d->nd, d->in);
+    c.out_total = krt_numel(d->nd, d->out);
+    c.kk = krt_numel(d->nd, d->kernel);
+    c.cg = d->in_ch / d->group;
+    c.mg = d->out_ch / d->group;
+    c.rows = c.cg * c.kk;
+    c.chunk = 0;
+    return c;
+}
+
+/* Positions per chunk so that rows x chunk stays within the budget. */
+static int64_t chunk_for(int64_t rows, int64_t positions)
+{
+    int64_t c = COL_BUDGET / (rows > 0 ? rows : 1);
+    return max64(1, min64(c < 64 ? 64 : c, positions));
+}
+
+static conv_dims conv_dims_of(const krt_conv_desc *d)
+{
+    conv_dims c = dims_of(d);
+    c.chunk = chunk_for(c.rows, c.out_total);
+    return c;
+}
+
+static conv_dims convtranspose_dims_of(const krt_conv_desc *d)
+{
+    conv_dims c = dims_of(d);
+    c.chunk = chunk_for(c.mg * c.kk, c.in_total);
+    return c;
+}
+
+static bool is_pointwise(const krt_conv_desc *d)
+{
+    for (int i = 0; i < d->nd; i++)
+        if (d->kernel[i] != 1 || d->stride[i] != 1 || d->pad[i] != 0 || d->in[i] != d->out[i])
+            return false;
+    return true;
+}
+
+static bool is_depthwise_2d(const krt_conv_desc *d)
+{
+    return d->nd == 2 && d->in_ch == d->group;
+}
+
+/* ---- float Conv (f32, f64 through one macro) --------------------------- */
+
+/* col (rows x n) for positions p0.. of a group's input planes x. */
+#define IM2COL(name, T)                                                          \
+    static void name(const krt_conv_desc *d, const conv_dims *c, const T *x,     \
+                     int64_t p0, int64_t n, T padv, int64_t *idx, T *col)        \
+    {                                                                            \
+        win_map w = conv_map(d);                                                 \
+        int64_t kpos[KRT_MAX_SPATIAL];                                           \
+        for (int64_t k = 0; k < c->kk; k++) {                                    \
+            unflatten(d->nd, d->kernel, k, kpos);                                \
+            map_row(&w, kpos, p0, n, idx);                                       \
+            for (int64_t ch = 0; ch < c->cg; ch++) {                             \
+                const T *plane = x + ch * c->in_total;                           \
+                T *dst = col + (ch * c->kk + k) * n;                             \
+                for (int64_t j = 0; j < n; j++)                                  \
+                    dst[j] = idx[j] < 0 ? padv : plane[idx[j]];                  \
+            }                                                                    \
+        }                                                                        \
+    }
+IM2COL(im2col_f32, float)
+IM2COL(im2col_f64, double)
+IM2COL(im2col_i32, int32_t)
+
+/* Y planes (mg x out_total) of one group = bias or 0. */
+#define FILL_BIAS(name, T)                                                       \
+    static void name(int64_t planes, int64_t size, const T *bias, T *y)          \
+    {                                                                            \
+        for (int64_t m = 0; m < planes; m++)                                     \
+            for (int64_t j = 0; j < size; j++)                                   \
+                y[m * size + j] = bias ? bias[m] : (T)0;                         \
+    }
+FILL_BIAS(fill_bias_f32, float)
+FILL_BIAS(fill_bias_f64, double)
+
+/* Direct 2-D depthwise loops: out channel m reads input channel m / mg. */
+#define DEPTHWISE(name, T)                                                       \
+    static void name(const krt_conv_desc *d, const T *x, const T *w, T *y)       \
+    {                                                                            \
+        int64_t H = d->in[0], W = d->in[1], OH = d->out[0], OW = d->out[1];      \
+        int64_t KH = d->kernel[0], KW = d->kernel[1];                            \
+        for (int64_t oh = 0; oh < OH; oh++)                                      \
+            for (int64_t ow = 0; ow < OW; ow++) {                                \
+                T acc = y[oh * OW + ow];                                         \
+                for (int64_t kh = 0; kh < KH; kh++) {                            \
+                    int64_t ih = oh * d->stride[0] - d->pad[0] + kh * d->dilation[0]; \
+                    if (ih < 0 || ih >= H)                                       \
+                        continue;                                                \
+                    for (int64_t kw = 0; kw < KW; kw++) {                        \
+                        int64_t iw = ow * d->stride[1] - d->pad[1] + kw * d->dilation[1]; \
+                        if (iw >= 0 && iw < W)                                   \
+                            acc += x[ih * W + iw] * w[kh * KW + kw];             \
+                    }                                                            \
+                }                                                                \
+                y[oh * OW + ow] = acc;                                           \
+            }                                                                    \
+    }
+DEPTHWISE(depthwise_f32, float)
+DEPTHWISE(depthwise_f64, double)
+
+#define CONV_FLOAT(name, T, DT, IM2COL_FN, FILL_FN, DEPTHWISE_FN)                \
+    static void name(const krt_conv_desc *d, const T *X, const T *W, const T *B, \
+                     T *Y, void *scratch)                                        \
+    {                                                                            \
+        conv_dims c = conv_dims_of(d);                                           \
+        char *cur = scratch;                                                     \
+        T *col = take(&cur, (size_t)(c.rows * c.chunk) * sizeof(T));             \
+        int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));            \
+        bool pointwise = is_pointwise(d), dw = is_depthwise_2d(d);               \
+        for (int64_t n = 0; n < d->batch; n++)                                   \
+            for (int64_t g = 0; g < d->group; g++) {                             \
+                const T *x = X + (n * d->in_ch + g * c.cg) * c.in_total;         \
+                const T *w = W + g * c.mg * c.rows;                              \
+                T *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;             \
+                FILL_FN(c.mg, c.out_total, B ? B + g * c.mg : NULL, y);          \
+                if (dw) {                                                        \
+                    for (int64_t m = 0; m < c.mg; m++)                           \
+                        DEPTHWISE_FN(d, x, w + m * c.kk, y + m * c.out_total);   \
+                } else if (pointwise) {                                          \
+                    krt_gemm(DT, c.mg, c.out_total, c.cg, 1.0, w, c.rows, 1, x,  \
+                             c.in_total, 1, 1.0, y, c.out_total, cur);           \
+                } else {                                                         \
+                    for (int64_t p0 = 0; p0 < c.out_total; p0 += c.chunk) {      \
+                        int64_t np = min64(c.chunk, c.out_total - p0);           \
+                        IM2COL_FN(d, &c, x, p0, np, (T)0, idx, col);             \
+                        krt_gemm(DT, c.mg, np, c.rows, 1.0, w, c.rows, 1, col,   \
+                                 np, 1, 1.0, y + p0, c.out_total, cur);          \
+                    }                                                            \
+                }                                                                \
+            }                                                                    \
+    }
+CONV_FLOAT(conv_f32, float, KRT_F32, im2col_f32, fill_bias_f32, depthwise_f32)
+CONV_FLOAT(conv_f64, double, KRT_F64, im2col_f64, fill_bias_f64, depthwise_f64)
+
+size_t krt_conv_scratch_size(const krt_conv_desc *d, krt_dtype dt)
+{
+    conv_dims c = conv_dims_of(d);
+    size_t es = krt_dtype_size(dt);
+    size_t gemm = krt_gemm_scratch_size(dt, c.mg, max64(c.chunk, c.out_total), c.rows);
+    return up64((size_t)(c.rows * c.chunk) * es) + up64((size_t)c.chunk * 8) + gemm + 64;
+}
+
+krt_status krt_conv(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
+                    const void *B, void *Y, void *scratch)
+{
+    if (dt == KRT_F32)
+        conv_f32(d, X, W, B, Y, scratch);
+    else if (dt == KRT_F64)
+        conv_f64(d, X, W, B, Y, scratch);
+    else
+        return KRT_EDTYPE;
+    return KRT_OK;
+}
+
+/* ---- ConvTranspose ------------------------------------------------------- */
+
+/* y planes (mg x out_total) += col rows (mg*kk x n) scattered by the map. */
+#define COL2IM(name, T)                                                          \
+    static void name(const krt_conv_desc *d, const conv_dims *c, const T *col,   \
+                     int64_t p0, int64_t n, int64_t *idx, T *y)                  \
+    {                                                                            \
+        win_map w = convtranspose_map(d);                                        \
+        int64_t kpos[KRT_MAX_SPATIAL];                                           \
+        for (int64_t k = 0; k < c->kk; k++) {                                    \
+            unflatten(d->nd, d->kernel, k, kpos);                                \
+            map_row(&w, kpos, p0, n, idx);                                       \
+            for (int64_t m = 0; m < c->mg; m++) {                                \
+                const T *src = col + (m * c->kk + k) * n;                        \
+                T *plane = y + m * c->out_total;                                 \
+                for (int64_t j = 0; j < n; j++)                                  \
+                    if (idx[j] >= 0)                                             \
+                        plane[idx[j]] += src[j];                                 \
+            }                                                                    \
+        }                                                                        \
+    }
+COL2IM(col2im_f32, float)
+COL2IM(col2im_f64, double)
+
+#define CONVT_FLOAT(name, T, DT, COL2IM_FN, FILL_FN)                             \
+    static void name(const krt_conv_desc *d, const T *X, const T *W, const T *B, \
+                     T *Y, void *scratch)                                        \
+    {                                                                            \
+        conv_dims c = convtranspose_dims_of(d);                                  \
+        int64_t rows = c.mg * c.kk;                                              \
+        char *cur = scratch;                                                     \
+        T *col = take(&cur, (size_t)(rows * c.chunk) * sizeof(T));               \
+        int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));            \
+        for (int64_t n = 0; n < d->batch; n++)                                   \
+            for (int64_t g = 0; g < d->group; g++) {                             \
+                const T *x = X + (n * d->in_ch + g * c.cg) * c.in_total;         \
+                const T *w = W + g * c.cg * rows;                                \
+                T *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;             \
+                FILL_FN(c.mg, c.out_total, B ? B + g * c.mg : NULL, y);          \
+                for (int64_t p0 = 0; p0 < c.in_total; p0 += c.chunk) {           \
+                    int64_t np = min64(c.chunk, c.in_total - p0);                \
+                    krt_gemm(DT, rows, np, c.cg, 1.0, w, 1, rows, x + p0,        \
+                             c.in_total, 1, 0.0, col, np, cur);                  \
+                    COL2IM_FN(d, &c, col, p0, np, idx, y);                       \
+                }                                                                \
+            }                                                                    \
+    }
+CONVT_FLOAT(convtranspose_f32, float, KRT_F32, col2im_f32, fill_bias_f32)
+CONVT_FLOAT(convtranspose_f64, double, KRT_F64, col2im_f64, fill_bias_f64)
+
+size_t krt_convtranspose_scratch_size(const krt_conv_desc *d, krt_dtype dt)
+{
+    conv_dims c = convtranspose_dims_of(d);
+    int64_t rows = c.mg * c.kk;
+    size_t es = krt_dtype_size(dt);
+    return up64((size_t)(rows * c.chunk) * es) + up64((size_t)c.chunk * 8) +
+           krt_gemm_scratch_size(dt, rows, c.chunk, c.cg) + 64;
+}
+
+krt_status krt_convtranspose(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
+                             const void *B, void *Y, void *scratch)
+{
+    if (dt == KRT_F32)
+        convtranspose_f32(d, X, W, B, Y, scratch);
+    else if (dt == KRT_F64)
+        convtranspose_f64(d, X, W, B, Y, scratch);
+    else
+        return KRT_EDTYPE;
+    return KRT_OK;
+}
+
+/* ---- integer convolutions -------------------------------------------------- */
+
+static int32_t q_get(krt_dtype dt, const void *p, int64_t i)
+{
+    return dt == KRT_U8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
+}
+
+static int32_t zp_get(const krt_qtensor *q, int64_t k)
+{
+    return q->zp ? q_get(q->dt, q->zp, q->n_zp > 1 ? k : 0) : 0;
+}
+
+static bool q_ok(const krt_qtensor *q)
+{
+    return q->dt == KRT_U8 || q->dt == KRT_I8;
+}
+
+/* dst[i] = src[off + i] - zp(i / per_zp) for i < n. */
+static void widen(const krt_qtensor *q, int64_t off, int64_t n, int64_t per_zp, int32_t *dst)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = q_get(q->dt, q->data, off + i) - zp_get(q, i / per_zp);
+}
+
+size_t krt_conv_integer_scratch_size(const krt_conv_desc *d)
+{
+    conv_dims c = conv_dims_of(d);
+    return up64((size_t)(c.cg * c.in_total) * 4) + up64((size_t)(d->out_ch * c.rows) * 4) +
+           up64((size_t)(c.rows * c.chunk) * 4) + up64((size_t)c.chunk * 8) +
+           krt_gemm_scratch_size(KRT_I32, c.mg, c.chunk, c.rows) + 64;
+}
+
+krt_status krt_conv_integer(const krt_conv_desc *d, const krt_qtensor *x, const krt_qtensor *w,
+                            int32_t *Y, void *scratch)
+{
+    if (!q_ok(x) || !q_ok(w))
+        return KRT_EDTYPE;
+    conv_dims c = conv_dims_of(d);
+    char *cur = scratch;
+    int32_t *xw = take(&cur, (size_t)(c.cg * c.in_total) * 4);
+    int32_t *ww = take(&cur, (size_t)(d->out_ch * c.rows) * 4);
+    int32_t *col = take(&cur, (size_t)(c.rows * c.chunk) * 4);
+    int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));
+    widen(w, 0, d->out_ch * c.rows, c.rows, ww);
+    for (int64_t n = 0; n < d->batch; n++)
+        for (int64_t g = 0; g < d->group; g++) {
+            /* the padding value is x's zero point, which widens to 0 */
+            widen(x, (n * d->in_ch + g * c.cg) * c.in_total, c.cg * c.in_total,
+                  c.cg * c.in_total, xw);
+            int32_t *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;
+            for (int64_t p0 = 0; p0 < c.out_total; p0 += c.chunk) {
+                int64_t np = min64(c.chunk, c.out_total - p0);
+                im2col_i32(d, &c, xw, p0, np, 0, idx, col);
+                krt_gemm(KRT_I32, c.mg, np, c.rows, 1.0, ww + g * c.mg * c.rows, c.rows, 1, col,
+                         np, 1, 0.0, y + p0, c.out_total, cur);
+            }
+        }
+    return KRT_OK;
+}
+
+size_t krt_qlinear_conv_scratch_size(const krt_conv_desc *d)
+{
+    int64_t total = d->batch * d->out_ch * krt_numel(d->nd, d->out);
+    return up64((size_t)total * 4) + krt_conv_integer_scratch_size(d) + 64;
+}
+
+krt_status krt_qlinear_conv(const krt_conv_desc *d, const krt_qtensor *x, const krt_qtensor *w,
+                            const int32_t *bias, const krt_qtensor *y, void *Y, void *scratch)
+{
+    if (!q_ok(y))
+        return KRT_EDTYPE;
+    int64_t size = krt_numel(d->nd, d->out), planes = d->batch * d->out_ch;
+    char *cur = scratch;
+    int32_t *acc = take(&cur, (size_t)(planes * size) * 4);
+    krt_status st = krt_conv_integer(d, x, w, acc, cur);
+    if (st)
+        return st;
+    int32_t lo = y->dt == KRT_U8 ? 0 : -128, hi = y->dt == KRT_U8 ? 255 : 127;
+    int32_t yzp = zp_get(y, 0);
+    for (int64_t p = 0; p < planes; p++) {
+        int64_t m = p % d->out_ch;
+        float mult = x->scale[0] * w->scale[w->n_scale > 1 ? m : 0] / y->scale[0];
+        int32_t b = bias ? bias[m] : 0;
+        for (int64_t j = 0; j < size; j++) {
+            int32_t a = (int32_t)((uint32_t)acc[p * size + j] + (uint32_t)b);
+            int32_t q = krt_quant_round((float)a * mult, yzp, lo, hi);
+            if (y->dt == KRT_U8)
+                ((uint8_t *)Y)[p * size + j] = (uint8_t)q;
+            else
+                ((int8_t *)Y)[p * size + j] = (int8_t)q;
+        }
+    }
+    return KRT_OK;
+}
