@@ -1,0 +1,428 @@
+/* krt_elementwise_binary.c — broadcasting kernels: the binary ops, Pow
+ * (base and exponent of different dtypes), Where, and Mean's last step.
+ *
+ * All of them run through run_rows: it merges the output dims that are
+ * contiguous for every input (a [64,197,768] + [768] add becomes one
+ * [64*197, 768] loop, a tensor * scalar one flat loop), then calls a row
+ * function once per innermost row with each input's pointer and inner
+ * stride. Row functions have explicit paths for (1,1), (1,0) and (0,1)
+ * strides so the common cases vectorize; everything else takes the general
+ * strided loop. Each op is one expression on `a` and `b` (OPS lists);
+ * macros expand it for every dtype the op has.
+ */
+#include "runtime/krt_elementwise.h"
+
+#include <math.h>
+
+/* ---- broadcast layout ----------------------------------------------------- */
+
+void krt_bcast_init(krt_bcast *bc, int rank, const int64_t *dims)
+{
+    memset(bc, 0, sizeof *bc);
+    bc->rank = rank < 0 ? 0 : rank > KRT_MAX_RANK ? KRT_MAX_RANK : rank;
+    for (int i = 0; i < bc->rank; i++)
+        bc->dims[i] = dims[i];
+}
+
+krt_status krt_bcast_add_input(krt_bcast *bc, int rank, const int64_t *dims)
+{
+    if (bc->n_in >= KRT_BCAST_MAX_IN || rank < 0 || rank > bc->rank)
+        return KRT_EVALUE;
+    int64_t *st = bc->strides[bc->n_in];
+    int64_t s = 1;
+    for (int i = bc->rank - 1; i >= 0; i--) {
+        int j = i - (bc->rank - rank);   /* the input's dim aligned with output dim i */
+        int64_t d = j >= 0 ? dims[j] : 1;
+        if (d != bc->dims[i] && d != 1)
+            return KRT_EVALUE;
+        st[i] = d == 1 ? 0 : s;
+        s *= d;
+    }
+    bc->n_in++;
+    return KRT_OK;
+}
+
+int64_t krt_bcast_numel(const krt_bcast *bc)
+{
+    return krt_numel(bc->rank, bc->dims);
+}
+
+/* Drop size-1 dims and merge each dim into the next inner one when every
+ * input steps through both as through one. False when there are no
+ * elements. The result has rank >= 1. */
+static int coalesce(krt_bcast *bc)
+{
+    int r = 0;
+    for (int i = 0; i < bc->rank; i++) {
+        if (bc->dims[i] == 0)
+            return 0;
+        if (bc->dims[i] == 1)
+            continue;
+        int merge = r > 0;
+        for (int k = 0; merge && k < bc->n_in; k++)
+            merge = bc->strides[k][r - 1] == bc->strides[k][i] * bc->dims[i];
+        if (merge) {
+            bc->dims[r - 1] *= bc->dims[i];
+            for (int k = 0; k < bc->n_in; k++)
+                bc->strides[k][r - 1] = bc->strides[k][i];
+            continue;
+        }
+        bc->dims[r] = bc->dims[i];
+        for (int k = 0; k < bc->n_in; k++)
+            bc->strides[k][r] = bc->strides[k][i];
+        r++;
+    }
+    if (r == 0) {
+        bc->dims[0] = 1;
+        for (int k = 0; k < bc->n_in; k++)
+            bc->strides[k][0] = 0;
+        r = 1;
+    }
+    bc->rank = r;
+    return 1;
+}
+
+/* Called once per row of n output elements: x[k] is input k's first
+ * element of the row, s[k] its stride along the row. */
+typedef void (*row_fn)(void *y, const void *const *x, const int64_t *s, int64_t n);
+
+/* Advance the outer index (all dims but the innermost) by one. */
+static void next_row(const krt_bcast *bc, int64_t *idx, int64_t *off)
+{
+    for (int d = bc->rank - 2; d >= 0; d--) {
+        for (int k = 0; k < bc->n_in; k++)
+            off[k] += bc->strides[k][d];
+        if (++idx[d] < bc->dims[d])
+            return;
+        for (int k = 0; k < bc->n_in; k++)
+            off[k] -= bc->strides[k][d] * bc->dims[d];
+        idx[d] = 0;
+    }
+}
+
+static void run_rows(const krt_bcast *layout, const size_t *esz, const void *const *in, void *y,
+                     size_t ysz, row_fn fn)
+{
+    krt_bcast bc = *layout;
+    if (!coalesce(&bc))
+        return;
+    int64_t n = bc.dims[bc.rank - 1], rows = krt_numel(bc.rank - 1, bc.dims);
+    int64_t idx[KRT_MAX_RANK] = {0}, off[KRT_BCAST_MAX_IN] = {0}, s[KRT_BCAST_MAX_IN];
+    const void *ptr[KRT_BCAST_MAX_IN];
+    for (int k = 0; k < bc.n_in; k++)
+        s[k] = bc.strides[k][bc.rank - 1];
+    for (int64_t row = 0; row < rows; row++) {
+        for (int k = 0; k < bc.n_in; k++)
+            ptr[k] = (const char *)in[k] + off[k] * (int64_t)esz[k];
+        fn((char *)y + row * n * (int64_t)ysz, ptr, s, n);
+        next_row(&bc, idx, off);
+    }
+}
+
+/* ---- two-input rows -------------------------------------------------------- */
+
+#define LD_SAME(v) (v)
+#define ST_SAME(v) (v)
+
+/* name(y, x, s, n): y[i] = STORE(EXPR) with a = LOADA(x0[..]) of type CA
+ * and b = LOADB(x1[..]) of type CB. */
+#define DEF_ROW2(name, TA, TB, TO, CA, CB, LOADA, LOADB, STORE, EXPR)                 \
+    static void name(void *yv, const void *const *xv, const int64_t *s, int64_t n)    \
+    {                                                                                 \
+        typedef CA real;                                                              \
+        const TA *as = xv[0];                                                         \
+        const TB *bs = xv[1];                                                         \
+        TO *ys = yv;                                                                  \
+        if (s[0] == 1 && s[1] == 1) {                                                 \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                real a = LOADA(as[i]);                                                \
+                CB b = LOADB(bs[i]);                                                  \
+                ys[i] = STORE(EXPR);                                                  \
+            }                                                                         \
+        } else if (s[0] == 1 && s[1] == 0) {                                          \
+            const CB b = LOADB(bs[0]);                                                \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                real a = LOADA(as[i]);                                                \
+                ys[i] = STORE(EXPR);                                                  \
+            }                                                                         \
+        } else if (s[0] == 0 && s[1] == 1) {                                          \
+            const real a = LOADA(as[0]);                                              \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                CB b = LOADB(bs[i]);                                                  \
+                ys[i] = STORE(EXPR);                                                  \
+            }                                                                         \
+        } else {                                                                      \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                real a = LOADA(as[i * s[0]]);                                         \
+                CB b = LOADB(bs[i * s[1]]);                                           \
+                ys[i] = STORE(EXPR);                                                  \
+            }                                                                         \
+        }                                                                             \
+    }
+
+/* ---- the ops, one expression each ----------------------------------------- */
+
+/* Wrapping integer arithmetic through uint64_t (signed overflow is UB). */
+#define WRAP_(op, a, b) ((real)((uint64_t)(a) op (uint64_t)(b)))
+#define PYMOD_(r, b) ((r) != 0 && (((r) < 0) != ((b) < 0)) ? (r) + (b) : (r))
+#define FMAX_(a, b) ((a) != (a) || (a) > (b) ? (a) : (b)) /* NaN-propagating */
+#define FMIN_(a, b) ((a) != (a) || (a) < (b) ? (a) : (b))
+
+#define FLOAT_ARITH(X)                                          \
+    X(ADD, a + b)                                               \
+    X(SUB, a - b)                                               \
+    X(MUL, a * b)                                               \
+    X(DIV, a / b)                                               \
+    X(MOD, PYMOD_(fmod(a, b), b))                               \
+    X(FMOD, fmod(a, b))                                         \
+    X(MAX, FMAX_(a, b))                                         \
+    X(MIN, FMIN_(a, b))                                         \
+    X(PRELU, a < 0 ? a * b : a)
+
+#define SINT_ARITH(X)                                                          \
+    X(ADD, WRAP_(+, a, b))                                                     \
+    X(SUB, WRAP_(-, a, b))                                                     \
+    X(MUL, WRAP_(*, a, b))                                                     \
+    X(DIV, b == 0 ? (real)0 : b == -1 ? WRAP_(-, 0, a) : (real)(a / b))        \
+    X(MOD, b == 0 || b == -1 ? (real)0 : (real)PYMOD_(a % b, b))               \
+    X(FMOD, b == 0 || b == -1 ? (real)0 : (real)(a % b))                       \
+    X(MAX, a > b ? a : b)                                                      \
+    X(MIN, a < b ? a : b)                                                      \
+    X(PRELU, a < 0 ? WRAP_(*, a, b) : a)
+
+#define UINT_ARITH(X)                                           \
+    X(ADD, WRAP_(+, a, b))                                      \
+    X(SUB, WRAP_(-, a, b))                                      \
+    X(MUL, WRAP_(*, a, b))                                      \
+    X(DIV, b == 0 ? (real)0 : (real)(a / b))                    \
+    X(MOD, b == 0 ? (real)0 : (real)(a % b))                    \
+    X(FMOD, b == 0 ? (real)0 : (real)(a % b))                   \
+    X(MAX, a > b ? a : b)                                       \
+    X(MIN, a < b ? a : b)                                       \
+    X(PRELU, ((void)b, a)) /* never negative */                 \
+    X(SHL, b >= 8 * sizeof(real) ? (real)0 : (real)((uint64_t)a << b)) \
+    X(SHR, b >= 8 * sizeof(real) ? (real)0 : (real)(a >> b))
+
+#define COMPARE(X)                                              \
+    X(EQUAL, a == b)                                            \
+    X(GREATER, a > b)                                           \
+    X(GREATER_EQUAL, a >= b)                                    \
+    X(LESS, a < b)                                              \
+    X(LESS_EQUAL, a <= b)
+
+#define LOGIC(X) X(AND, a && b) X(OR, a || b) X(XOR, !a != !b)
+
+/* ---- dtypes: (suffix, ENUM, storage, compute, load, store) ----------------- */
+
+#define FLOAT_TYPES(X, A1, A2)                                                     \
+    X(A1, A2, f32, F32, float, float, LD_SAME, ST_SAME)                            \
+    X(A1, A2, f64, F64, double, double, LD_SAME, ST_SAME)                          \
+    X(A1, A2, f16, F16, uint16_t, float, krt_f16_to_f32, krt_f32_to_f16)           \
+    X(A1, A2, bf16, BF16, uint16_t, float, krt_bf16_to_f32, krt_f32_to_bf16)
+#define SINT_TYPES(X, A1, A2)                                                      \
+    X(A1, A2, i8, I8, int8_t, int8_t, LD_SAME, ST_SAME)                            \
+    X(A1, A2, i16, I16, int16_t, int16_t, LD_SAME, ST_SAME)                        \
+    X(A1, A2, i32, I32, int32_t, int32_t, LD_SAME, ST_SAME)                        \
+    X(A1, A2, i64, I64, int64_t, int64_t, LD_SAME, ST_SAME)
+#define UINT_TYPES(X, A1, A2)                                                      \
+    X(A1, A2, u8, U8, uint8_t, uint8_t, LD_SAME, ST_SAME)                          \
+    X(A1, A2, u16, U16, uint16_t, uint16_t, LD_SAME, ST_SAME)                      \
+    X(A1, A2, u32, U32, uint32_t, uint32_t, LD_SAME, ST_SAME)                      \
+    X(A1, A2, u64, U64, uint64_t, uint64_t, LD_SAME, ST_SAME)
+#define BOOL_TYPE(X, A1, A2) X(A1, A2, bool, BOOL, uint8_t, uint8_t, LD_SAME, ST_SAME)
+#define NUM_TYPES(X, A1, A2) FLOAT_TYPES(X, A1, A2) SINT_TYPES(X, A1, A2) UINT_TYPES(X, A1, A2)
+
+#define ROW_SAME(OP, EXPR, sfx, DT, T, C, LD, ST) \
+    DEF_ROW2(OP##_##sfx, T, T, T, C, C, LD, LD, ST, EXPR)
+#define ROW_BOOL(OP, EXPR, sfx, DT, T, C, LD, ST) \
+    DEF_ROW2(OP##_##sfx, T, T, uint8_t, C, C, LD, LD, (uint8_t), EXPR)
+#define ENTRY(OP, EXPR, sfx, DT, T, C, LD, ST) [KRT_BIN_##OP][KRT_##DT] = OP##_##sfx,
+
+#define FLOAT_ROWS(OP, EXPR) FLOAT_TYPES(ROW_SAME, OP, EXPR)
+#define SINT_ROWS(OP, EXPR) SINT_TYPES(ROW_SAME, OP, EXPR)
+#define UINT_ROWS(OP, EXPR) UINT_TYPES(ROW_SAME, OP, EXPR)
+#define COMPARE_ROWS(OP, EXPR) NUM_TYPES(ROW_BOOL, OP, EXPR) BOOL_TYPE(ROW_BOOL, OP, EXPR)
+#define LOGIC_ROWS(OP, EXPR) BOOL_TYPE(ROW_BOOL, OP, EXPR)
+FLOAT_ARITH(FLOAT_ROWS)
+SINT_ARITH(SINT_ROWS)
+UINT_ARITH(UINT_ROWS)
+COMPARE(COMPARE_ROWS)
+LOGIC(LOGIC_ROWS)
+
+#define FLOAT_ENTRIES(OP, EXPR) FLOAT_TYPES(ENTRY, OP, EXPR)
+#define SINT_ENTRIES(OP, EXPR) SINT_TYPES(ENTRY, OP, EXPR)
+#define UINT_ENTRIES(OP, EXPR) UINT_TYPES(ENTRY, OP, EXPR)
+#define COMPARE_ENTRIES(OP, EXPR) NUM_TYPES(ENTRY, OP, EXPR) BOOL_TYPE(ENTRY, OP, EXPR)
+#define LOGIC_ENTRIES(OP, EXPR) BOOL_TYPE(ENTRY, OP, EXPR)
+
+static const row_fn binary_table[KRT_BINARY_COUNT][KRT_DTYPE_COUNT] = {
+    FLOAT_ARITH(FLOAT_ENTRIES)
+    SINT_ARITH(SINT_ENTRIES)
+    UINT_ARITH(UINT_ENTRIES)
+    COMPARE(COMPARE_ENTRIES)
+    LOGIC(LOGIC_ENTRIES)
+};
+
+static int to_bool(krt_binary_op op)
+{
+    return op >= KRT_BIN_AND;
+}
+
+krt_status krt_binary(krt_binary_op op, krt_dtype dt, const krt_bcast *bc, const void *a,
+                      const void *b, void *y)
+{
+    if ((unsigned)op >= KRT_BINARY_COUNT || (unsigned)dt >= KRT_DTYPE_COUNT || !binary_table[op][dt])
+        return KRT_EDTYPE;
+    if (bc->n_in != 2)
+        return KRT_EVALUE;
+    size_t esz[2] = {krt_dtype_size(dt), krt_dtype_size(dt)};
+    const void *in[2] = {a, b};
+    run_rows(bc, esz, in, y, to_bool(op) ? 1 : esz[0], binary_table[op][dt]);
+    return KRT_OK;
+}
+
+/* ---- Pow ------------------------------------------------------------------ */
+
+/* a ** e in wrapping integer arithmetic. */
+static int64_t ipow_u(int64_t a, uint64_t e)
+{
+    uint64_t r = 1, base = (uint64_t)a;
+    for (; e; e >>= 1) {
+        if (e & 1)
+            r *= base;
+        base *= base;
+    }
+    return (int64_t)r;
+}
+
+static int64_t ipow_s(int64_t a, int64_t e)
+{
+    if (e >= 0)
+        return ipow_u(a, (uint64_t)e);
+    if (a == 1 || a == -1)  /* 1/a**|e| truncated: 0 unless |a| == 1 */
+        return a == 1 || !(e & 1) ? 1 : -1;
+    return 0;
+}
+
+/* One row function per (base, exponent) pair. Base kinds: I32/I64 (exact
+ * with an integer exponent, truncated with a float one), FLT (computed in
+ * double); exponent kinds: S (signed int), U (unsigned int), F (float). */
+#define POW_I32_S(a, b) ipow_s(a, (int64_t)(b))
+#define POW_I32_U(a, b) ipow_u(a, (uint64_t)(b))
+#define POW_I32_F(a, b) krt_f2i32(pow((double)(a), (double)(b)))
+#define POW_I64_S POW_I32_S
+#define POW_I64_U POW_I32_U
+#define POW_I64_F(a, b) krt_f2i64(pow((double)(a), (double)(b)))
+#define POW_FLT_S(a, b) pow(a, (double)(b))
+#define POW_FLT_U POW_FLT_S
+#define POW_FLT_F POW_FLT_S
+#define ST_F16D(v) krt_f32_to_f16((float)(v))
+#define ST_BF16D(v) krt_f32_to_bf16((float)(v))
+
+/* X(base..., exponent suffix, ENUM, storage, compute, load, kind) */
+#define POW_EXPONENTS(X, ...)                                            \
+    X(__VA_ARGS__, i8, I8, int8_t, int8_t, LD_SAME, S)                   \
+    X(__VA_ARGS__, i16, I16, int16_t, int16_t, LD_SAME, S)               \
+    X(__VA_ARGS__, i32, I32, int32_t, int32_t, LD_SAME, S)               \
+    X(__VA_ARGS__, i64, I64, int64_t, int64_t, LD_SAME, S)               \
+    X(__VA_ARGS__, u8, U8, uint8_t, uint8_t, LD_SAME, U)                 \
+    X(__VA_ARGS__, u16, U16, uint16_t, uint16_t, LD_SAME, U)             \
+    X(__VA_ARGS__, u32, U32, uint32_t, uint32_t, LD_SAME, U)             \
+    X(__VA_ARGS__, u64, U64, uint64_t, uint64_t, LD_SAME, U)             \
+    X(__VA_ARGS__, f32, F32, float, float, LD_SAME, F)                   \
+    X(__VA_ARGS__, f64, F64, double, double, LD_SAME, F)                 \
+    X(__VA_ARGS__, f16, F16, uint16_t, float, krt_f16_to_f32, F)         \
+    X(__VA_ARGS__, bf16, BF16, uint16_t, float, krt_bf16_to_f32, F)
+
+/* B expands to the base's parameters: suffix, ENUM, storage, compute,
+ * load, store, kind. */
+#define POW_B_i32 i32, I32, int32_t, int64_t, LD_SAME, (int32_t), I32
+#define POW_B_i64 i64, I64, int64_t, int64_t, LD_SAME, (int64_t), I64
+#define POW_B_f32 f32, F32, float, double, LD_SAME, (float), FLT
+#define POW_B_f64 f64, F64, double, double, LD_SAME, (double), FLT
+#define POW_B_f16 f16, F16, uint16_t, double, krt_f16_to_f32, ST_F16D, FLT
+#define POW_B_bf16 bf16, BF16, uint16_t, double, krt_bf16_to_f32, ST_BF16D, FLT
+#define POW_BASES(X) X(POW_B_i32) X(POW_B_i64) X(POW_B_f32) X(POW_B_f64) X(POW_B_f16) X(POW_B_bf16)
+
+#define POW_ROW_(bs, BD, BT, BC, BL, BS, BK, es, ED, ET, EC, EL, EK) \
+    DEF_ROW2(pow_##bs##_##es, BT, ET, BT, BC, EC, BL, EL, BS, POW_##BK##_##EK(a, b))
+#define POW_ENTRY_(bs, BD, BT, BC, BL, BS, BK, es, ED, ET, EC, EL, EK) \
+    [KRT_##BD][KRT_##ED] = pow_##bs##_##es,
+/* Indirections so that B is expanded into its parameters before use. */
+#define POW_ROW(...) POW_ROW_(__VA_ARGS__)
+#define POW_ENTRY(...) POW_ENTRY_(__VA_ARGS__)
+#define POW_ROWS_FOR(B) POW_EXPONENTS(POW_ROW, B)
+#define POW_ENTRIES_FOR(B) POW_EXPONENTS(POW_ENTRY, B)
+POW_BASES(POW_ROWS_FOR)
+
+static const row_fn pow_table[KRT_DTYPE_COUNT][KRT_DTYPE_COUNT] = {
+    POW_BASES(POW_ENTRIES_FOR)
+};
+
+krt_status krt_pow(krt_dtype base, krt_dtype exponent, const krt_bcast *bc, const void *a,
+                   const void *b, void *y)
+{
+    if ((unsigned)base >= KRT_DTYPE_COUNT || (unsigned)exponent >= KRT_DTYPE_COUNT ||
+        !pow_table[base][exponent])
+        return KRT_EDTYPE;
+    if (bc->n_in != 2)
+        return KRT_EVALUE;
+    size_t esz[2] = {krt_dtype_size(base), krt_dtype_size(exponent)};
+    const void *in[2] = {a, b};
+    run_rows(bc, esz, in, y, esz[0], pow_table[base][exponent]);
+    return KRT_OK;
+}
+
+/* ---- Where ---------------------------------------------------------------- */
+
+/* Where only moves elements: one variant per element size. */
+#define DEF_WHERE(T)                                                                   \
+    static void where_##T(void *yv, const void *const *xv, const int64_t *s, int64_t n) \
+    {                                                                                  \
+        const uint8_t *c = xv[0];                                                      \
+        const T *a = xv[1], *b = xv[2];                                                \
+        T *y = yv;                                                                     \
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1) {                                     \
+            for (int64_t i = 0; i < n; i++)                                            \
+                y[i] = c[i] ? a[i] : b[i];                                             \
+            return;                                                                    \
+        }                                                                              \
+        for (int64_t i = 0; i < n; i++)                                                \
+            y[i] = c[i * s[0]] ? a[i * s[1]] : b[i * s[2]];                            \
+    }
+DEF_WHERE(uint8_t)
+DEF_WHERE(uint16_t)
+DEF_WHERE(uint32_t)
+DEF_WHERE(uint64_t)
+
+krt_status krt_where(krt_dtype dt, const krt_bcast *bc, const uint8_t *cond, const void *a,
+                     const void *b, void *y)
+{
+    size_t sz = krt_dtype_size(dt);
+    row_fn fn = sz == 1 ? where_uint8_t : sz == 2 ? where_uint16_t
+              : sz == 4 ? where_uint32_t : sz == 8 ? where_uint64_t : NULL;
+    if (!fn || dt == KRT_UNDEF)
+        return KRT_EDTYPE;
+    if (bc->n_in != 3)
+        return KRT_EVALUE;
+    size_t esz[3] = {1, sz, sz};
+    const void *in[3] = {cond, a, b};
+    run_rows(bc, esz, in, y, sz, fn);
+    return KRT_OK;
+}
+
+/* ---- Mean's last step ----------------------------------------------------- */
+
+krt_status krt_div_count(krt_dtype dt, void *y, int64_t n, int64_t count)
+{
+    float cf = (float)count;
+    double cd = (double)count;
+    uint16_t *h = y;
+    switch (dt) {
+    case KRT_F32: for (int64_t i = 0; i < n; i++) ((float *)y)[i] /= cf; return KRT_OK;
+    case KRT_F64: for (int64_t i = 0; i < n; i++) ((double *)y)[i] /= cd; return KRT_OK;
+    case KRT_F16: for (int64_t i = 0; i < n; i++) h[i] = krt_f32_to_f16(krt_f16_to_f32(h[i]) / cf); return KRT_OK;
+    case KRT_BF16: for (int64_t i = 0; i < n; i++) h[i] = krt_f32_to_bf16(krt_bf16_to_f32(h[i]) / cf); return KRT_OK;
+    default: return KRT_EDTYPE;
+    }
+}
