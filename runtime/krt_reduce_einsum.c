@@ -1,0 +1,357 @@
+/* krt_reduce_einsum.c — Einsum (equation parsing and a general evaluation
+ * by loops over the label space) and Det (LU with partial pivoting).
+ *
+ * Parsing turns an equation such as "...ij,jk->...ik" into a label per
+ * input axis, numbering the output's labels first (0 .. out_rank-1, in
+ * output order) and the summed ones after. Ellipsis dims are labels too,
+ * aligned right across inputs as numpy broadcasting does. A label's size is
+ * the one of its dims that is not 1 (dims of size 1 broadcast), and a label
+ * repeated inside one input walks its diagonal (the strides add up).
+ *
+ * Evaluation visits every output element and, inside, every combination of
+ * the summed labels, with the last summed label as the innermost strided
+ * loop: O(output x summed) like the definition. A backend that meets a
+ * matmul-shaped einsum should lower it to MatMul instead.
+ */
+#include "runtime/krt_reduce.h"
+
+#include <math.h>
+
+/* Letters: 'A'-'Z' are 0-25 and 'a'-'z' 26-51 (ASCII order, as numpy sorts
+ * implicit outputs); ellipsis dim e is 52 + e. */
+enum { ELL0 = 52, NTEMP = 52 + KRT_MAX_RANK };
+
+typedef struct term {
+    int n;                      /* letters */
+    int ell;                    /* index among letters where "..." stands; -1: none */
+    int8_t code[KRT_MAX_RANK];
+} term;
+
+static int letter_code(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    return ch >= 'a' && ch <= 'z' ? 26 + ch - 'a' : -1;
+}
+
+/* One term: s[0..len) with letters, at most one "...", spaces ignored. */
+static const char *parse_term(const char *s, size_t len, term *t)
+{
+    *t = (term){.ell = -1};
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ')
+            continue;
+        if (s[i] == '.') {
+            if (i + 2 >= len || s[i + 1] != '.' || s[i + 2] != '.')
+                return "a '.' that is not part of an ellipsis '...'";
+            if (t->ell >= 0)
+                return "two ellipses in one term";
+            t->ell = t->n;
+            i += 2;
+            continue;
+        }
+        int c = letter_code(s[i]);
+        if (c < 0)
+            return "a character that is not a letter, ',', '->', '...' or a space";
+        if (t->n >= KRT_MAX_RANK)
+            return "a term with more than 8 letters";
+        t->code[t->n++] = (int8_t)c;
+    }
+    return NULL;
+}
+
+/* The input terms: split lhs at ','; check each against its rank. */
+static const char *parse_inputs(const char *lhs, size_t len, int n_in, const int *ranks,
+                                term *terms, int *n_ell)
+{
+    int k = 0;
+    size_t start = 0;
+    *n_ell = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && lhs[i] != ',')
+            continue;
+        if (k >= n_in)
+            return "more terms than inputs";
+        const char *why = parse_term(lhs + start, i - start, &terms[k]);
+        if (why)
+            return why;
+        int extra = ranks[k] - terms[k].n;
+        if (terms[k].ell < 0 ? extra != 0 : extra < 0)
+            return "a term whose letters do not match its input's rank";
+        if (terms[k].ell >= 0 && extra > *n_ell)
+            *n_ell = extra;
+        k++;
+        start = i + 1;
+    }
+    return k == n_in ? NULL : "fewer terms than inputs";
+}
+
+/* Temporary label (letter code or ELL0 + e) of axis a of input term t. */
+static int temp_label(const term *t, int rank, int n_ell, int a)
+{
+    int extra = rank - t->n;
+    if (t->ell < 0 || a < t->ell)
+        return t->code[a];
+    if (a < t->ell + extra)
+        return ELL0 + n_ell - extra + (a - t->ell);
+    return t->code[a - extra];
+}
+
+/* Output temp labels, explicit (rhs given) or implicit. */
+static const char *output_labels(const char *rhs, size_t len, int n_ell, const int *count,
+                                 int *out, int *out_rank)
+{
+    term t;
+    int n = 0;
+    if (!rhs) {
+        for (int e = 0; e < n_ell; e++)
+            out[n++] = ELL0 + e;
+        for (int c = 0; c < ELL0; c++)
+            if (count[c] == 1)
+                out[n++] = c;
+    } else {
+        const char *why = parse_term(rhs, len, &t);
+        if (why)
+            return why;
+        for (int a = 0; a < t.n + (t.ell >= 0 ? n_ell : 0); a++)
+            out[n++] = temp_label(&t, t.n + (t.ell >= 0 ? n_ell : 0), n_ell, a);
+    }
+    for (int a = 0; a < n; a++) {
+        if (out[a] < ELL0 && count[out[a]] == 0)
+            return "an output letter that no input has";
+        for (int b = 0; b < a; b++)
+            if (out[b] == out[a])
+                return "an output letter repeated";
+    }
+    if (n > KRT_MAX_RANK)
+        return "an output of rank above 8";
+    *out_rank = n;
+    return NULL;
+}
+
+/* Number the labels: output ones first, then the summed ones in order of
+ * first appearance. */
+static void number_labels(krt_einsum_spec *s, const term *terms, const int *ranks, int n_ell,
+                          const int *out)
+{
+    int8_t map[NTEMP];
+    memset(map, -1, sizeof map);
+    s->n_labels = 0;
+    for (int a = 0; a < s->out_rank; a++)
+        map[out[a]] = (int8_t)s->n_labels++;
+    for (int i = 0; i < s->n_in; i++)
+        for (int a = 0; a < ranks[i]; a++) {
+            int tl = temp_label(&terms[i], ranks[i], n_ell, a);
+            if (map[tl] < 0)
+                map[tl] = (int8_t)s->n_labels++;
+            s->in_label[i][a] = map[tl];
+        }
+}
+
+krt_status krt_einsum_parse(const char *equation, int n_in, const int *ranks,
+                            krt_einsum_spec *spec, const char **why)
+{
+    term terms[KRT_EINSUM_MAX_INPUTS];
+    int count[NTEMP] = {0}, out[NTEMP], n_ell = 0;
+    const char *arrow = strstr(equation, "->");
+    size_t lhs_len = arrow ? (size_t)(arrow - equation) : strlen(equation);
+    *spec = (krt_einsum_spec){.n_in = n_in};
+    *why = n_in < 1 || n_in > KRT_EINSUM_MAX_INPUTS ? "too many inputs (at most 16)" : NULL;
+    for (int i = 0; !*why && i < n_in; i++)
+        if (ranks[i] < 0 || ranks[i] > KRT_MAX_RANK)
+            *why = "an input of rank above 8";
+    if (!*why)
+        *why = parse_inputs(equation, lhs_len, n_in, ranks, terms, &n_ell);
+    for (int i = 0; !*why && i < n_in; i++)
+        for (int a = 0; a < terms[i].n; a++)
+            count[terms[i].code[a]]++;
+    if (!*why)
+        *why = output_labels(arrow ? arrow + 2 : NULL, arrow ? strlen(arrow + 2) : 0, n_ell,
+                             count, out, &spec->out_rank);
+    if (*why)
+        return KRT_EVALUE;
+    for (int i = 0; i < n_in; i++)
+        spec->in_rank[i] = ranks[i];
+    number_labels(spec, terms, ranks, n_ell, out);
+    return KRT_OK;
+}
+
+krt_status krt_einsum_sizes(const krt_einsum_spec *spec, const int64_t *const *in_dims,
+                            int64_t *sizes, int *bad_label)
+{
+    for (int l = 0; l < spec->n_labels; l++)
+        sizes[l] = -1;
+    for (int i = 0; i < spec->n_in; i++)
+        for (int a = 0; a < spec->in_rank[i]; a++) {
+            int l = spec->in_label[i][a];
+            int64_t d = in_dims[i][a];
+            if (sizes[l] < 0 || sizes[l] == 1)
+                sizes[l] = d;
+            else if (d != 1 && d != sizes[l]) {
+                *bad_label = l;
+                return KRT_EVALUE;
+            }
+        }
+    return KRT_OK;
+}
+
+/* ---- evaluation -------------------------------------------------------------- */
+
+typedef struct ein_plan {
+    int n_in, out_rank, n_labels;
+    int64_t size[KRT_EINSUM_MAX_LABELS];
+    int64_t stride[KRT_EINSUM_MAX_INPUTS][KRT_EINSUM_MAX_LABELS]; /* per input, per label */
+    int64_t out_numel;
+    int64_t inner;          /* size of the innermost summed label (1 if none) */
+    int64_t outer_sum;      /* combinations of the other summed labels */
+} ein_plan;
+
+static krt_status make_ein_plan(const krt_einsum_spec *s, const int64_t *const *in_dims,
+                                ein_plan *p)
+{
+    int bad;
+    *p = (ein_plan){.n_in = s->n_in, .out_rank = s->out_rank, .n_labels = s->n_labels,
+                    .out_numel = 1, .inner = 1, .outer_sum = 1};
+    if (krt_einsum_sizes(s, in_dims, p->size, &bad))
+        return KRT_EVALUE;
+    for (int i = 0; i < s->n_in; i++) {
+        int64_t st[KRT_MAX_RANK];
+        krt_strides(s->in_rank[i], in_dims[i], st);
+        for (int a = 0; a < s->in_rank[i]; a++)
+            if (in_dims[i][a] != 1)  /* size-1 dims broadcast: stride 0 */
+                p->stride[i][s->in_label[i][a]] += st[a];
+    }
+    for (int l = 0; l < s->n_labels; l++)
+        *(l < s->out_rank ? &p->out_numel : l == s->n_labels - 1 ? &p->inner : &p->outer_sum) *=
+            p->size[l];
+    return KRT_OK;
+}
+
+/* Odometer over labels [lo, hi): advance idx and the inputs' offsets. */
+static void step(const ein_plan *p, int lo, int hi, int64_t *idx, int64_t *off)
+{
+    for (int l = hi - 1; l >= lo; l--) {
+        for (int i = 0; i < p->n_in; i++)
+            off[i] += p->stride[i][l];
+        if (++idx[l] < p->size[l])
+            return;
+        for (int i = 0; i < p->n_in; i++)
+            off[i] -= p->stride[i][l] * p->size[l];
+        idx[l] = 0;
+    }
+}
+
+#define LD_CAST(A, x) ((A)(x))
+#define LD_F16(A, x) ((A)krt_f16_to_f32(x))
+#define ST_CAST(T, a) ((T)(a))
+#define ST_F16(T, a) krt_f32_to_f16((float)(a))
+
+/* X(sfx, ENUM, storage T, accumulator A, LD, ST) */
+#define EINSUM_TYPES(X)                                    \
+    X(f32, F32, float, double, LD_CAST, ST_CAST)           \
+    X(f64, F64, double, double, LD_CAST, ST_CAST)          \
+    X(f16, F16, uint16_t, double, LD_F16, ST_F16)          \
+    X(i32, I32, int32_t, int64_t, LD_CAST, ST_CAST)        \
+    X(i64, I64, int64_t, int64_t, LD_CAST, ST_CAST)        \
+    X(u32, U32, uint32_t, uint64_t, LD_CAST, ST_CAST)      \
+    X(u64, U64, uint64_t, uint64_t, LD_CAST, ST_CAST)
+
+#define DEFINE_EINSUM(sfx, E, T, A, LD, ST)                                          \
+    static void einsum_##sfx(const ein_plan *p, const void *const *inv, void *outv)  \
+    {                                                                                \
+        const T *in[KRT_EINSUM_MAX_INPUTS];                                          \
+        int64_t idx[KRT_EINSUM_MAX_LABELS] = {0}, off[KRT_EINSUM_MAX_INPUTS] = {0};  \
+        int64_t is[KRT_EINSUM_MAX_INPUTS];                                           \
+        int last = p->n_labels - 1;                                                  \
+        T *out = outv;                                                               \
+        for (int i = 0; i < p->n_in; i++) {                                          \
+            in[i] = inv[i];                                                          \
+            is[i] = last >= p->out_rank ? p->stride[i][last] : 0;                    \
+        }                                                                            \
+        for (int64_t o = 0; o < p->out_numel; o++) {                                 \
+            int64_t sidx[KRT_EINSUM_MAX_LABELS] = {0}, soff[KRT_EINSUM_MAX_INPUTS];  \
+            A acc = 0;                                                               \
+            memcpy(soff, off, sizeof soff);                                          \
+            for (int64_t s = 0; s < p->outer_sum; s++) {                             \
+                for (int64_t t = 0; t < p->inner; t++) {                             \
+                    A prod = 1;                                                      \
+                    for (int i = 0; i < p->n_in; i++)                                \
+                        prod *= LD(A, in[i][soff[i] + t * is[i]]);                   \
+                    acc += prod;                                                     \
+                }                                                                    \
+                step(p, p->out_rank, last, sidx, soff);                              \
+            }                                                                        \
+            out[o] = ST(T, acc);                                                     \
+            step(p, 0, p->out_rank, idx, off);                                       \
+        }                                                                            \
+    }
+
+EINSUM_TYPES(DEFINE_EINSUM)
+
+typedef void (*einsum_fn)(const ein_plan *p, const void *const *in, void *out);
+#define EINSUM_ENTRY(sfx, E, ...) [KRT_##E] = einsum_##sfx,
+static const einsum_fn einsum_fns[KRT_DTYPE_COUNT] = {EINSUM_TYPES(EINSUM_ENTRY)};
+
+krt_status krt_einsum(krt_dtype dt, const krt_einsum_spec *spec, const int64_t *const *in_dims,
+                      const void *const *in, void *out)
+{
+    ein_plan p;
+    if ((unsigned)dt >= KRT_DTYPE_COUNT || !einsum_fns[dt])
+        return KRT_EDTYPE;
+    if (make_ein_plan(spec, in_dims, &p))
+        return KRT_EVALUE;
+    if (p.inner == 0)  /* an empty summed label: sums of nothing */
+        p.outer_sum = 0;
+    einsum_fns[dt](&p, in, out);
+    return KRT_OK;
+}
+
+/* ---- Det ----------------------------------------------------------------------- */
+
+size_t krt_det_scratch_size(int64_t m)
+{
+    return (size_t)(m > 0 ? m * m : 1) * sizeof(double);
+}
+
+/* Determinant of the m x m matrix in a (destroyed), by Gaussian elimination
+ * with partial pivoting. */
+static double lu_det(double *a, int64_t m)
+{
+    double det = 1;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t piv = k;
+        for (int64_t r = k + 1; r < m; r++)
+            if (fabs(a[r * m + k]) > fabs(a[piv * m + k]))
+                piv = r;
+        if (a[piv * m + k] == 0)
+            return 0;
+        if (piv != k) {
+            for (int64_t c = k; c < m; c++) {
+                double t = a[k * m + c];
+                a[k * m + c] = a[piv * m + c];
+                a[piv * m + c] = t;
+            }
+            det = -det;
+        }
+        det *= a[k * m + k];
+        for (int64_t r = k + 1; r < m; r++) {
+            double f = a[r * m + k] / a[k * m + k];
+            for (int64_t c = k + 1; c < m; c++)
+                a[r * m + c] -= f * a[k * m + c];
+        }
+    }
+    return det;
+}
+
+krt_status krt_det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *y, void *scratch)
+{
+    double *a = scratch;
+    if (dt != KRT_F32 && dt != KRT_F64 && dt != KRT_F16 && dt != KRT_BF16)
+        return KRT_EDTYPE;
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t i = 0; i < m * m; i++)
+            a[i] = krt_rload_f64(dt, x, b * m * m + i);
+        krt_rstore_f64(dt, y, b, lu_det(a, m));
+    }
+    return KRT_OK;
+}
