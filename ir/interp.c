@@ -252,6 +252,8 @@ kiln_status kiln_interp_run(kiln_ctx *ctx, const kiln_graph *g,
                             const kiln_tensor *inputs, uint32_t n_inputs, kiln_tensor *outputs)
 {
     run r = {.ctx = ctx, .g = g};
+    if (kiln_graph_check_data(ctx, g) != KILN_OK)  /* constants elided in a text IR */
+        return kiln_ctx_status(ctx);
     r.values = kiln_xcalloc(g->n_values, sizeof *r.values);
     memcpy(r.values, g->values, g->n_values * sizeof *r.values);
     r.owned = kiln_xcalloc(g->n_values, sizeof *r.owned);
