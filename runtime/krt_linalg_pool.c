@@ -1,0 +1,305 @@
+/* krt_linalg_pool.c — pooling: MaxPool (with indices), AveragePool, LpPool,
+ * the global pools and MaxUnpool, for any number of spatial dims.
+ *
+ * A window is never materialised: for each output position and each
+ * spatial dim, the range of kernel indices whose input coordinate lands
+ * inside the image is computed once (so padding costs nothing and never
+ * takes part in a max), then the in-bounds elements are visited with the
+ * last dim as the inner loop. Windows that lie wholly in the padding (only
+ * possible with ceil_mode) give the dtype's lowest value for max and 0 for
+ * the average and Lp pools.
+ */
+#include "runtime/krt_linalg.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- window ranges -------------------------------------------------------- */
+
+typedef struct pool_win {
+    int nd;
+    int64_t start[KRT_MAX_SPATIAL];   /* input coordinate of kernel index 0 */
+    int64_t lo[KRT_MAX_SPATIAL];      /* first in-bounds kernel index */
+    int64_t hi[KRT_MAX_SPATIAL];      /* one past the last in-bounds kernel index */
+    int64_t k[KRT_MAX_SPATIAL];       /* odometer over the outer dims */
+} pool_win;
+
+/* Smallest k >= 0 with start + k*dil >= lo_bound, largest-plus-one with
+ * start + k*dil < hi_bound, clamped to [0, kernel]. */
+static void valid_range(int64_t start, int64_t dil, int64_t kernel, int64_t lo_bound,
+                        int64_t hi_bound, int64_t *lo, int64_t *hi)
+{
+    int64_t a = start >= lo_bound ? 0 : (lo_bound - start + dil - 1) / dil;
+    int64_t b = start >= hi_bound ? 0 : (hi_bound - start + dil - 1) / dil;
+    *lo = a;
+    *hi = b < kernel ? b : kernel;
+}
+
+/* Sets up the window of output position `flat`; false if it is empty. */
+static bool win_init(const krt_pool_desc *d, int64_t flat, pool_win *w)
+{
+    bool any = true;
+    w->nd = d->nd;
+    for (int i = d->nd - 1; i >= 0; i--) {
+        int64_t o = flat % d->out[i];
+        flat /= d->out[i];
+        w->start[i] = o * d->stride[i] - d->pad[i];
+        valid_range(w->start[i], d->dilation[i], d->kernel[i], 0, d->in[i], &w->lo[i], &w->hi[i]);
+        w->k[i] = w->lo[i];
+        any = any && w->lo[i] < w->hi[i];
+    }
+    return any;
+}
+
+/* Input offset of the window's current outer position, last-dim coordinate 0. */
+static int64_t win_row(const krt_pool_desc *d, const pool_win *w)
+{
+    int64_t off = 0;
+    for (int i = 0; i < d->nd - 1; i++)
+        off = off * d->in[i] + w->start[i] + w->k[i] * d->dilation[i];
+    return off * d->in[d->nd - 1];
+}
+
+/* Advances the odometer over dims 0..nd-2; false when done. */
+static bool win_next(pool_win *w)
+{
+    for (int i = w->nd - 2; i >= 0; i--) {
+        if (++w->k[i] < w->hi[i])
+            return true;
+        w->k[i] = w->lo[i];
+    }
+    return false;
+}
+
+static int64_t win_count(const krt_pool_desc *d, const pool_win *w)
+{
+    int64_t n = 1;
+    for (int i = 0; i < d->nd; i++)
+        n *= w->hi[i] - w->lo[i];
+    return n;
+}
+
+/* Elements of the window inside the padded extent [-pad, in + pad_end). */
+static int64_t win_padded_count(const krt_pool_desc *d, int64_t flat)
+{
+    int64_t n = 1;
+    for (int i = d->nd - 1; i >= 0; i--) {
+        int64_t o = flat % d->out[i], lo, hi;
+        flat /= d->out[i];
+        valid_range(o * d->stride[i] - d->pad[i], d->dilation[i], d->kernel[i], -d->pad[i],
+                    d->in[i] + d->pad_end[i], &lo, &hi);
+        n *= hi > lo ? hi - lo : 0;
+    }
+    return n;
+}
+
+/* Flat spatial offset -> the same position in column-major order. */
+static int64_t column_major(const krt_pool_desc *d, int64_t off)
+{
+    int64_t c[KRT_MAX_SPATIAL], r = 0;
+    for (int i = d->nd - 1; i >= 0; i--) {
+        c[i] = off % d->in[i];
+        off /= d->in[i];
+    }
+    for (int i = d->nd - 1; i >= 0; i--)
+        r = r * d->in[i] + c[i];
+    return r;
+}
+
+/* Visits every in-bounds element of window w: `off` is its input offset. */
+#define FOR_WINDOW(d, w, off, body)                                              \
+    do {                                                                         \
+        int last_ = (d)->nd - 1;                                                 \
+        do {                                                                     \
+            int64_t row_ = win_row((d), &(w)) + (w).start[last_];                \
+            for (int64_t k_ = (w).lo[last_]; k_ < (w).hi[last_]; k_++) {         \
+                int64_t off = row_ + k_ * (d)->dilation[last_];                  \
+                body                                                             \
+            }                                                                    \
+        } while (win_next(&(w)));                                                \
+    } while (0)
+
+static int64_t out_total(const krt_pool_desc *d) { return krt_numel(d->nd, d->out); }
+static int64_t in_total(const krt_pool_desc *d) { return krt_numel(d->nd, d->in); }
+
+/* ---- MaxPool ----------------------------------------------------------------- */
+
+#define KEY_ID(x) (x)
+#define KEY_F16(x) krt_f16_to_f32(x)
+
+#define MAXPOOL(name, T, KEY, LOWEST)                                            \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I, int order) \
+    {                                                                            \
+        int64_t osz = out_total(d), isz = in_total(d);                           \
+        for (int64_t p = 0; p < d->batch * d->channels; p++) {                   \
+            const T *x = X + p * isz;                                            \
+            for (int64_t j = 0; j < osz; j++) {                                  \
+                pool_win w;                                                      \
+                int64_t best = -1;                                               \
+                if (win_init(d, j, &w))                                          \
+                    FOR_WINDOW(d, w, off, {                                      \
+                        if (best < 0 || KEY(x[off]) > KEY(x[best]))              \
+                            best = off;                                          \
+                    });                                                          \
+                Y[p * osz + j] = best < 0 ? LOWEST : x[best];                    \
+                if (I)                                                           \
+                    I[p * osz + j] = best < 0 ? -1 : p * isz +                   \
+                        (order ? column_major(d, best) : best);                  \
+            }                                                                    \
+        }                                                                        \
+    }
+MAXPOOL(maxpool_f32, float, KEY_ID, -INFINITY)
+MAXPOOL(maxpool_f64, double, KEY_ID, -INFINITY)
+MAXPOOL(maxpool_f16, uint16_t, KEY_F16, (uint16_t)0xfc00)
+MAXPOOL(maxpool_i8, int8_t, KEY_ID, INT8_MIN)
+MAXPOOL(maxpool_u8, uint8_t, KEY_ID, 0)
+
+krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
+                       int64_t *indices, int storage_order)
+{
+    switch (dt) {
+    case KRT_F32: maxpool_f32(d, X, Y, indices, storage_order); return KRT_OK;
+    case KRT_F64: maxpool_f64(d, X, Y, indices, storage_order); return KRT_OK;
+    case KRT_F16: maxpool_f16(d, X, Y, indices, storage_order); return KRT_OK;
+    case KRT_I8: maxpool_i8(d, X, Y, indices, storage_order); return KRT_OK;
+    case KRT_U8: maxpool_u8(d, X, Y, indices, storage_order); return KRT_OK;
+    default: return KRT_EDTYPE;
+    }
+}
+
+/* ---- AveragePool and LpPool ------------------------------------------------ */
+
+#define AVGPOOL(name, T)                                                         \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, int include_pad)  \
+    {                                                                            \
+        int64_t osz = out_total(d), isz = in_total(d);                           \
+        for (int64_t p = 0; p < d->batch * d->channels; p++) {                   \
+            const T *x = X + p * isz;                                            \
+            for (int64_t j = 0; j < osz; j++) {                                  \
+                pool_win w;                                                      \
+                T sum = 0;                                                       \
+                int64_t n = 0;                                                   \
+                if (win_init(d, j, &w)) {                                        \
+                    n = win_count(d, &w);                                        \
+                    FOR_WINDOW(d, w, off, { sum += x[off]; });                   \
+                }                                                                \
+                if (include_pad)                                                 \
+                    n = win_padded_count(d, j);                                  \
+                Y[p * osz + j] = n > 0 ? sum / (T)n : (T)0;                      \
+            }                                                                    \
+        }                                                                        \
+    }
+AVGPOOL(avgpool_f32, float)
+AVGPOOL(avgpool_f64, double)
+
+krt_status krt_avgpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
+                       int count_include_pad)
+{
+    if (dt == KRT_F32)
+        avgpool_f32(d, X, Y, count_include_pad);
+    else if (dt == KRT_F64)
+        avgpool_f64(d, X, Y, count_include_pad);
+    else
+        return KRT_EDTYPE;
+    return KRT_OK;
+}
+
+/* |x|^p with the common exponents exact. */
+static double pow_abs(double x, double p)
+{
+    x = fabs(x);
+    return p == 1.0 ? x : p == 2.0 ? x * x : pow(x, p);
+}
+
+static double root(double s, double p)
+{
+    return p == 1.0 ? s : p == 2.0 ? sqrt(s) : pow(s, 1.0 / p);
+}
+
+#define LPPOOL(name, T)                                                          \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, double pw)        \
+    {                                                                            \
+        int64_t osz = out_total(d), isz = in_total(d);                           \
+        for (int64_t p = 0; p < d->batch * d->channels; p++) {                   \
+            const T *x = X + p * isz;                                            \
+            for (int64_t j = 0; j < osz; j++) {                                  \
+                pool_win w;                                                      \
+                double sum = 0;                                                  \
+                if (win_init(d, j, &w))                                          \
+                    FOR_WINDOW(d, w, off, { sum += pow_abs(x[off], pw); });      \
+                Y[p * osz + j] = (T)root(sum, pw);                               \
+            }                                                                    \
+        }                                                                        \
+    }
+LPPOOL(lppool_f32, float)
+LPPOOL(lppool_f64, double)
+
+krt_status krt_lppool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y, double p)
+{
+    if (dt == KRT_F32)
+        lppool_f32(d, X, Y, p);
+    else if (dt == KRT_F64)
+        lppool_f64(d, X, Y, p);
+    else
+        return KRT_EDTYPE;
+    return KRT_OK;
+}
+
+/* ---- global pools --------------------------------------------------------- */
+
+#define GLOBAL_POOL(name, T)                                                     \
+    static void name(krt_global_kind kind, int64_t planes, int64_t size,         \
+                     const T *X, T *Y, double pw)                                \
+    {                                                                            \
+        for (int64_t p = 0; p < planes; p++) {                                   \
+            const T *x = X + p * size;                                           \
+            double acc = kind == KRT_GLOBAL_MAX ? -INFINITY : 0.0;               \
+            for (int64_t j = 0; j < size; j++) {                                 \
+                if (kind == KRT_GLOBAL_MAX)                                      \
+                    acc = x[j] > acc ? x[j] : acc;                               \
+                else if (kind == KRT_GLOBAL_AVG)                                 \
+                    acc += x[j];                                                 \
+                else                                                             \
+                    acc += pow_abs(x[j], pw);                                    \
+            }                                                                    \
+            if (kind == KRT_GLOBAL_AVG)                                          \
+                acc = size > 0 ? acc / (double)size : 0.0;                       \
+            else if (kind == KRT_GLOBAL_LP)                                      \
+                acc = root(acc, pw);                                             \
+            Y[p] = (T)acc;                                                       \
+        }                                                                        \
+    }
+GLOBAL_POOL(global_f32, float)
+GLOBAL_POOL(global_f64, double)
+
+krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, int64_t size,
+                           const void *X, void *Y, double p)
+{
+    if (dt == KRT_F32)
+        global_f32(kind, planes, size, X, Y, p);
+    else if (dt == KRT_F64)
+        global_f64(kind, planes, size, X, Y, p);
+    else
+        return KRT_EDTYPE;
+    return KRT_OK;
+}
+
+/* ---- MaxUnpool ------------------------------------------------------------ */
+
+krt_status krt_maxunpool(krt_dtype dt, int64_t n, const void *X, const int64_t *indices,
+                         int64_t out_total_elems, void *Y, int64_t *bad)
+{
+    size_t es = krt_dtype_size(dt);
+    if (es == 0)
+        return KRT_EDTYPE;
+    for (int64_t i = 0; i < n; i++)
+        if (indices[i] < 0 || indices[i] >= out_total_elems) {
+            *bad = i;
+            return KRT_EINDEX;
+        }
+    memset(Y, 0, (size_t)out_total_elems * es);
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)Y + indices[i] * (int64_t)es, (const char *)X + i * (int64_t)es, es);
+    return KRT_OK;
+}
