@@ -17,7 +17,7 @@ static const kiln_dtype from_onnx[] = {
     [ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = KILN_DT_BF16,
 };
 
-static const char *const onnx_names[] = {
+static const char *const onnx_code_names[] = {
     [ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED] = "UNDEFINED",
     [ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = "STRING",
     [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = "COMPLEX64",
@@ -36,7 +36,7 @@ const char *onnx_dtype_name(int32_t code)
     kiln_dtype dt = onnx_dtype_to_kiln(code);
     if (dt != KILN_DT_UNDEF)
         return kiln_dtype_name(dt);
-    if (code >= 0 && (size_t)code < sizeof onnx_names / sizeof onnx_names[0] && onnx_names[code])
-        return onnx_names[code];
+    if (code >= 0 && (size_t)code < sizeof onnx_code_names / sizeof onnx_code_names[0] && onnx_code_names[code])
+        return onnx_code_names[code];
     return "unknown";
 }
