@@ -20,7 +20,6 @@ The checkpoint (not committed) is written to --ckpt after every epoch and traini
 from it, so an interrupted run loses at most one epoch.
 """
 import argparse
-import gzip
 import math
 import os
 import sys
@@ -32,42 +31,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = "/usr/share/datasets/fashion-mnist"
-# Mean and std of the Fashion-MNIST training pixels after scaling to [0, 1].
-MEAN = 0.2860
-STD = 0.3530
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+sys.path.insert(0, HERE)
+from data import CLASSES, MEAN, STD, load_split, normalize  # noqa: E402  (numpy-only helpers beside this file)
 
 CONFIG = dict(img=28, patch=2, dim=64, depth=4, heads=2, mlp_ratio=2, classes=10)
-
-
-# ---------------------------------------------------------------- data
-
-def read_idx(path):
-    """Read an IDX file (gzip) into a numpy array (big-endian header, uint8 data)."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[0:4], "big")
-    ndim = magic & 0xFF
-    assert (magic >> 8) == 0x08, "expected unsigned byte IDX data"
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims)
-
-
-def load_split(split):
-    """split is 'train' or 't10k'. Returns uint8 images [N,28,28] and int64 labels [N]."""
-    x = read_idx(os.path.join(DATA, f"{split}-images-idx3-ubyte.gz"))
-    y = read_idx(os.path.join(DATA, f"{split}-labels-idx1-ubyte.gz")).astype(np.int64)
-    return x, y
-
-
-def normalize(x_uint8):
-    """uint8 [N,28,28] -> float32 [N,1,28,28], exactly what the model expects."""
-    x = x_uint8.astype(np.float32) / np.float32(255.0)
-    x = (x - np.float32(MEAN)) / np.float32(STD)
-    return x[:, None, :, :].astype(np.float32)
 
 
 # ---------------------------------------------------------------- model
