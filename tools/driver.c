@@ -1,0 +1,230 @@
+/* driver.c — what the kiln subcommands share: loading a model (ONNX or
+ * text IR, told apart by the first line), --shape bindings, error
+ * printing and atomic output files.
+ *
+ * Exit codes: 0 success, 1 user error (the model or its inputs), 2 usage
+ * error (the command line, including a --shape that does not fit).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "tools/driver.h"
+#include "frontend/frontend.h"
+#include "ir/text.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- --shape NAME=D0xD1x... ----------------------------------------------- */
+
+/* Splits "NAME=1x3x224x224" into name (up to the last '=') and a static
+ * shape. False, with a reason, when malformed. */
+static bool parse_shape_spec(const char *spec, char *name, size_t name_size, kiln_shape *shape,
+                             const char **why)
+{
+    const char *eq = strrchr(spec, '=');
+    if (!eq || eq == spec || (size_t)(eq - spec) >= name_size) {
+        *why = "expected NAME=D0xD1x... (e.g. x=1x3x224x224)";
+        return false;
+    }
+    memcpy(name, spec, (size_t)(eq - spec));
+    name[eq - spec] = 0;
+    *shape = kiln_shape_make(0, NULL);
+    for (const char *p = eq + 1;; p++) {
+        char *end;
+        if (*p < '0' || *p > '9') {
+            *why = "each dimension must be a non-negative integer, separated by 'x'";
+            return false;
+        }
+        if (shape->rank == KILN_MAX_RANK) {
+            *why = "more than 8 dimensions";
+            return false;
+        }
+        errno = 0;
+        long long d = strtoll(p, &end, 10);
+        if (errno == ERANGE || d > INT32_MAX) {
+            *why = "a dimension is too large";
+            return false;
+        }
+        shape->dim[shape->rank++] = d;
+        if (*end == 0)
+            return true;
+        if (*end != 'x') {
+            *why = "each dimension must be a non-negative integer, separated by 'x'";
+            return false;
+        }
+        p = end;
+    }
+}
+
+int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
+{
+    const char *a = argv[*i], *spec;
+    char name[256];
+    const char *why;
+    kiln_shape shape;
+    if (strcmp(a, "--shape") == 0) {
+        if (*i + 1 >= argc)
+            return driver_usage_error(argv[0], "--shape needs NAME=D0xD1x... (e.g. x=1x3x224x224)"), -1;
+        spec = argv[++*i];
+    } else if (strncmp(a, "--shape=", 8) == 0) {
+        spec = a + 8;
+    } else {
+        return 0;
+    }
+    if (!parse_shape_spec(spec, name, sizeof name, &shape, &why))
+        return driver_usage_error(argv[0], "--shape '%s': %s", spec, why), -1;
+    if (opts->n_shapes == (int)(sizeof opts->shapes / sizeof opts->shapes[0]))
+        return driver_usage_error(argv[0], "too many --shape options (at most %d)", opts->n_shapes), -1;
+    opts->shapes[opts->n_shapes++] = spec;
+    return 1;
+}
+
+/* "x, mask" for messages. */
+static void list_inputs(const kiln_graph *g, char *out, size_t size)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (uint32_t k = 0; k < g->n_inputs && at < size; k++)
+        at += (size_t)snprintf(out + at, size - at, "%s'%s'", k ? ", " : "", g->values[g->inputs[k]].name);
+    if (!g->n_inputs)
+        snprintf(out, size, "none");
+}
+
+static uint32_t find_input(const kiln_graph *g, const char *name)
+{
+    for (uint32_t k = 0; k < g->n_inputs; k++)
+        if (strcmp(g->values[g->inputs[k]].name, name) == 0)
+            return g->inputs[k];
+    return 0;
+}
+
+static int bind_one(kiln_ctx *ctx, kiln_graph *g, const char *spec)
+{
+    char name[256], inputs[1024];
+    const char *why;
+    kiln_shape shape;
+    if (!parse_shape_spec(spec, name, sizeof name, &shape, &why)) {
+        fprintf(stderr, "kiln: --shape '%s': %s\n", spec, why);
+        return EXIT_USAGE;
+    }
+    uint32_t v = find_input(g, name);
+    if (!v) {
+        list_inputs(g, inputs, sizeof inputs);
+        fprintf(stderr, "kiln: --shape '%s': %s has no input '%s' (its inputs: %s)\n", spec,
+                g->source, name, inputs);
+        return EXIT_USAGE;
+    }
+    if (kiln_graph_bind_shape(ctx, g, v, &shape) != KILN_OK) {
+        fprintf(stderr, "kiln: --shape '%s': %s\n", spec, kiln_ctx_message(ctx));
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+/* Text IR starts with "kiln-ir " (a version mismatch is the parser's to
+ * explain); anything else is handed to the ONNX loader. */
+static kiln_status is_text_ir(kiln_ctx *ctx, const char *path, bool *text)
+{
+    char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t n = fread(head, 1, 8, f);
+    fclose(f);
+    *text = n == 8 && memcmp(head, "kiln-ir ", 8) == 0;
+    return KILN_OK;
+}
+
+int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *opts, kiln_graph **out)
+{
+    bool text = false;
+    kiln_graph *g = NULL;
+    *out = NULL;
+    kiln_status st = is_text_ir(ctx, path, &text);
+    if (st == KILN_OK)
+        st = text ? kiln_text_load(ctx, path, &g) : kiln_onnx_load(ctx, path, &g);
+    if (st != KILN_OK)
+        return driver_fail(ctx);
+    for (int k = 0; opts && k < opts->n_shapes; k++) {
+        int rc = bind_one(ctx, g, opts->shapes[k]);
+        if (rc != EXIT_OK) {
+            kiln_graph_destroy(g);
+            return rc;
+        }
+    }
+    if (kiln_graph_infer(ctx, g) != KILN_OK) {
+        kiln_graph_destroy(g);
+        return driver_fail(ctx);
+    }
+    *out = g;
+    return EXIT_OK;
+}
+
+/* ---- messages ------------------------------------------------------------------ */
+
+int driver_fail(kiln_ctx *ctx)
+{
+    const char *msg = kiln_ctx_message(ctx);
+    fprintf(stderr, "kiln: %s\n", msg[0] ? msg : "unknown error");
+    return EXIT_USER;
+}
+
+int driver_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kiln %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'kiln %s --help')\n", cmd);
+    return EXIT_USAGE;
+}
+
+/* ---- output files ------------------------------------------------------------------ */
+
+static kiln_status write_all(kiln_ctx *ctx, int fd, const char *path, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        ssize_t w = write(fd, p, size);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return kiln_error(ctx, KILN_ERR_IO, "%s: write error: %s", path, strerror(errno));
+        p += w, size -= (size_t)w;
+    }
+    return KILN_OK;
+}
+
+kiln_status driver_write_file(kiln_ctx *ctx, const char *path, const void *data, size_t size)
+{
+    char tmp[4200];
+    int fd = -1;
+    if (strcmp(path, "-") == 0) {
+        if (fwrite(data, 1, size, stdout) != size || fflush(stdout) != 0)
+            return kiln_error(ctx, KILN_ERR_IO, "<stdout>: write error: %s", strerror(errno));
+        return KILN_OK;
+    }
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        if (snprintf(tmp, sizeof tmp, "%s.tmp%ld.%d", path, (long)getpid(), attempt) >= (int)sizeof tmp)
+            return kiln_error(ctx, KILN_ERR_IO, "%s: path too long", path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0)
+        return kiln_error(ctx, KILN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    kiln_status st = write_all(ctx, fd, tmp, data, size);
+    if (close(fd) != 0 && st == KILN_OK)
+        st = kiln_error(ctx, KILN_ERR_IO, "%s: write error: %s", path, strerror(errno));
+    if (st == KILN_OK && rename(tmp, path) != 0)
+        st = kiln_error(ctx, KILN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st != KILN_OK)
+        unlink(tmp);
+    return st;
+}
