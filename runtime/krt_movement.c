@@ -213,6 +213,31 @@ void krt_transpose(void *dst, const void *src, size_t esize, int rank, const int
     copy_to_dense(dst, src, esize, rank, out_dims, ss);
 }
 
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+int64_t krt_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *first)
+{
+    start = start < 0 ? start + dim : start;  /* cannot overflow: dim >= 0 */
+    end = end < 0 ? end + dim : end;
+    int64_t n;
+    if (step > 0) {
+        start = clamp64(start, 0, dim);
+        end = clamp64(end, 0, dim);
+        n = end > start ? (end - start - 1) / step + 1 : 0;
+    } else {
+        start = clamp64(start, 0, dim - 1);
+        end = clamp64(end, -1, dim - 1);
+        /* start - end <= dim: a step beyond that takes one element (and
+         * -step could overflow) */
+        n = start <= end ? 0 : step < -dim ? 1 : (start - end - 1) / -step + 1;
+    }
+    *first = start;
+    return n;
+}
+
 void krt_slice(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
                const int64_t *starts, const int64_t *steps, const int64_t *out_dims)
 {

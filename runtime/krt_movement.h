@@ -51,6 +51,12 @@ void krt_copy_strided(void *dst, const int64_t *dst_strides, const void *src,
 void krt_transpose(void *dst, const void *src, size_t esize, int rank, const int64_t *dims,
                    const int64_t *perm);
 
+/* One Slice axis by the ONNX rules: negative start/end count from the end,
+ * then both are clamped ([0, dim] for step > 0, [-1, dim - 1] for step < 0).
+ * Returns the number of elements taken (>= 0); *first is the first index
+ * read (meaningful when the count is > 0). step != 0. */
+int64_t krt_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *first);
+
 /* Per axis: starts[k] already clamped into range, steps[k] != 0, out_dims[k]
  * elements. */
 void krt_slice(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
@@ -109,7 +115,9 @@ krt_status krt_gather(void *dst, const void *src, size_t esize, int64_t outer,
                       int64_t axis_dim, int64_t inner, const void *indices, krt_dtype idx_dt,
                       int64_t n_idx, krt_index_error *err);
 
-/* out has the indices' shape (idx_dims, same rank as data). */
+/* out has the indices' shape (idx_dims, same rank as data, no dim larger
+ * than data's except along axis: KRT_EVALUE otherwise). The same walk
+ * serves krt_scatter_elements. */
 krt_status krt_gather_elements(void *dst, const void *src, size_t esize, int rank,
                                const int64_t *data_dims, const int64_t *idx_dims, int axis,
                                const void *indices, krt_dtype idx_dt, krt_index_error *err);

@@ -73,6 +73,9 @@ static krt_status walk_elements(int rank, const int64_t *data_dims, const int64_
     krt_strides(rank, data_dims, ds);
     if (!index_dtype_ok(idx_dt))
         return KRT_EDTYPE;
+    for (int k = 0; k < rank; k++)
+        if (k != axis && idx_dims[k] > data_dims[k])
+            return KRT_EVALUE;  /* would address outside data */
     for (int64_t pos = 0; pos < n; pos++) {
         int64_t w;
         if (!get_index(indices, idx_dt, pos, data_dims[axis], &w, err))
