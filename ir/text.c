@@ -635,7 +635,7 @@ typedef struct token {
 typedef struct valinfo {
     bool defined;
     int line, col;   /* where it was first named */
-    const char *key; /* its name as written: "x", or "~3" for %~3 */
+    const char *key; /* its name as written, for messages: "'%x'", "'%~3'" */
 } valinfo;
 
 typedef struct parser {
@@ -1233,7 +1233,7 @@ static uint32_t value_ref(parser *p)
     valinfo *vi = info_of(p, id);
     vi->line = p->tok.line;
     vi->col = p->tok.col;
-    vi->key = p->tok.anon ? kiln_arena_strdup(p->tmp, tok_desc(p, (char[96]){0}, 96)) : key;
+    vi->key = kiln_arena_strdup(p->tmp, tok_desc(p, (char[96]){0}, 96));
     return id;
 }
 
@@ -1691,7 +1691,7 @@ static kiln_status input_def(parser *p)
     uint32_t v = kiln_input_add(p->g, p->tok.anon ? "" : key, KILN_DT_UNDEF, NULL);
     map_put(m, key, v);
     valinfo *vi = info_of(p, v);
-    *vi = (valinfo){.defined = true, .line = p->tok.line, .col = p->tok.col, .key = key};
+    *vi = (valinfo){.defined = true, .line = p->tok.line, .col = p->tok.col};
     TRY(next(p));
     return parse_opt_type(p, v);
 }
