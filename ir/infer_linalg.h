@@ -1,0 +1,42 @@
+/* infer_linalg.h — the linalg family's node readers, shared by its shape
+ * inference (ir/infer_linalg.c, where they are defined) and its interpreter
+ * entries (ir/eval_linalg.c).
+ *
+ * Each reader validates a node's inputs and attributes (errors name the
+ * node, through kiln_infer_fail) and computes two things from one source:
+ * the output shape(s) for inference, and the runtime kernel's descriptor
+ * for evaluation. With symbolic dims or unknown data (static inference) the
+ * affected output dims are fresh unknown dims and the matching descriptor
+ * fields are meaningless; in the interpreter every input is concrete, so
+ * the descriptor is complete.
+ */
+#ifndef KILN_INFER_LINALG_H
+#define KILN_INFER_LINALG_H
+
+#include "ir/infer.h"
+#include "runtime/krt_linalg.h"
+
+/* Gemm: Y's shape (M, N) and the descriptor. */
+kiln_status kiln_linalg_gemm(kiln_infer *c, krt_gemm_desc *d, kiln_shape *y);
+
+/* Conv, ConvInteger, QLinearConv (x is input 0, w input 1, or 3 for
+ * QLinearConv) and ConvTranspose. */
+kiln_status kiln_linalg_conv(kiln_infer *c, krt_conv_desc *d, kiln_shape *y);
+kiln_status kiln_linalg_convtranspose(kiln_infer *c, krt_conv_desc *d, kiln_shape *y);
+
+/* MaxPool, AveragePool, LpPool: the window plus the per-op options. */
+typedef struct kiln_pool_opts {
+    int storage_order;          /* MaxPool */
+    int count_include_pad;      /* AveragePool */
+    int64_t p;                  /* LpPool */
+} kiln_pool_opts;
+kiln_status kiln_linalg_pool(kiln_infer *c, krt_pool_desc *d, kiln_pool_opts *o, kiln_shape *y);
+
+/* RNN, GRU, LSTM: shapes of Y, Y_h and Y_c (Y_c only for LSTM). */
+kiln_status kiln_linalg_rnn(kiln_infer *c, krt_rnn_desc *d, kiln_shape y[3]);
+
+kiln_status kiln_linalg_resize(kiln_infer *c, krt_resize_desc *d, kiln_shape *y);
+kiln_status kiln_linalg_gridsample(kiln_infer *c, krt_gridsample_desc *d, kiln_shape *y);
+kiln_status kiln_linalg_roialign(kiln_infer *c, krt_roialign_desc *d, kiln_shape *y);
+
+#endif /* KILN_INFER_LINALG_H */
