@@ -1248,7 +1248,7 @@ class SpikeNet(nn.Module):
         x = F.max_pool2d(x.flatten(0, 1), 2).reshape(T, B, 32, 16, 16)
         x = lif(self.sps3(x))
         x = F.max_pool2d(x.flatten(0, 1), 2).reshape(T, B, -1, 8, 8)   # spikes (T, B, C, 8, 8)
-        u = self.rpe(x) + x.flatten(0, 1).reshape(T, B, -1, 8, 8)         # membrane (T, B, C, 8, 8)
+        u = self.rpe(x) + x                                 # membrane (T, B, C, 8, 8)
         u = u.flatten(3)                                    # (T, B, C, 64)
         for attn, mlp in self.blocks:
             u = u + attn(u)
