@@ -386,7 +386,9 @@ static kiln_status optional_scalar(kiln_infer *c, uint32_t i, uint32_t set, doub
     return st;
 }
 
-/* Inference-only Dropout: the output is the input, the mask all true. */
+/* Inference-only Dropout: the output is the input, the mask all true.
+ * A training_mode input that is not known here (a graph input) is taken
+ * as false; the interpreter, which knows it, rejects true. */
 static kiln_status infer_dropout(kiln_infer *c)
 {
     kiln_value *x;
@@ -403,8 +405,10 @@ static kiln_status infer_dropout(kiln_infer *c)
         return st;
     if (ratio_known && !(ratio >= 0 && ratio < 1))
         return kiln_infer_fail(c, "ratio must be in [0, 1), got %g", ratio);
-    if (training_known && training != 0)
-        return kiln_infer_unsupported(c, "training_mode is true: kiln runs inference only");
+    /* Training with ratio 0 drops nothing: the same as inference. */
+    if (training_known && training != 0 && !(ratio_known && ratio == 0))
+        return kiln_infer_unsupported(c, "training_mode is true with a ratio that is not 0: "
+                                         "kiln runs inference only");
     kiln_infer_set(c, 0, x->dtype, &x->shape);
     kiln_infer_set(c, 1, KILN_DT_BOOL, &x->shape);
     return KILN_OK;

@@ -424,7 +424,14 @@ static void test_dropout(void)
     uint8_t t = 1;
     uint32_t ins2[3] = {in("x", KILN_DT_F32, "3"), 0, cst("t", KILN_DT_BOOL, "", &t)};
     node(KILN_OP_DROPOUT, ins2, 3, 1);
-    expect_error(KILN_ERR_UNSUPPORTED, "training_mode is true");
+    expect_error(KILN_ERR_UNSUPPORTED, "training_mode is true with a ratio that is not 0");
+    reset();
+    float zero = 0;
+    uint32_t ins5[3] = {in("x", KILN_DT_F32, "3"), cst("r", KILN_DT_F32, "", &zero),
+                        cst("t", KILN_DT_BOOL, "", &t)};
+    uint32_t nd5 = node(KILN_OP_DROPOUT, ins5, 3, 2);
+    expect_ok();  /* training with ratio 0 is the identity */
+    expect_type(nd5, 1, KILN_DT_BOOL, "[3]");
     reset();
     uint32_t ins3[2] = {in("x", KILN_DT_F32, "3"), in("r", KILN_DT_F32, "2")};
     node(KILN_OP_DROPOUT, ins3, 2, 1);
