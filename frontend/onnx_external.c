@@ -113,10 +113,13 @@ static int open_component(const onnx_tensor_src *src, const char *what, const ch
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
     if (fd >= 0)
         return fd;
-    if (errno == ELOOP || (errno == ENOTDIR && !last))
+    struct stat sb;
+    bool link = errno == ELOOP || (errno == ENOTDIR && !fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) &&
+                                   S_ISLNK(sb.st_mode));
+    if (link || errno == ENOTDIR)
         *st = ext_fail(src, KILN_ERR_INVALID, what,
-                       "location '%s': '%s' is a symbolic link or not a directory; kiln reads "
-                       "external data only through plain directories and files", loc, name);
+                       "location '%s': '%s' is %s; kiln reads external data only through plain "
+                       "directories and files", loc, name, link ? "a symbolic link" : "not a directory");
     else
         *st = ext_fail(src, KILN_ERR_IO, what, "cannot open '%s/%s': %s", src->dir, loc,
                        strerror(errno));

@@ -80,6 +80,8 @@ typedef struct onnx_import {
     onnx_tensor_src tensors; /* borrow from the model, convert into g->arena */
     onnx_names names;
     kiln_arena *scratch;  /* per-node temporaries, reset between nodes */
+    kiln_status deferred; /* an unsupported graph input/output type, reported */
+    char *deferred_msg;   /* only if nothing else fails first (malloc'd) */
 } onnx_import;
 
 uint32_t onnx_names_find(const onnx_names *m, const char *name); /* 0 if absent */
@@ -92,6 +94,9 @@ void onnx_names_free(onnx_names *m);
 kiln_status onnx_type(onnx_import *imp, const Onnx__TypeProto *tp, const char *what,
                       kiln_dtype *dt /* OUT */, kiln_shape *shape /* OUT */);
 
+/* Pass 0: every node's operator is in the opset table (so an unsupported
+ * operator is what gets reported, not a type it uses). */
+kiln_status onnx_nodes_check(onnx_import *imp);
 /* Pass A: every node's outputs get values (Constant nodes become constants). */
 kiln_status onnx_nodes_declare(onnx_import *imp);
 /* Pass B: every other node becomes kiln node(s), canonicalized. */

@@ -171,16 +171,56 @@ static kiln_status declare(onnx_import *imp, uint32_t v, const Onnx__TypeProto *
         return st;
     kiln_value *val = &imp->g->values[v];
     if (dt && val->dtype && dt != val->dtype)
-        return kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: %s is declared %s but is %s", imp->path,
+        return kiln_error(imp->ctx, KILN_ERR_INVALID,
+                          "%s: %s is declared %s, but the value is %s (graph input, initializer "
+                          "or an earlier declaration)", imp->path,
                           what, kiln_dtype_name(dt), kiln_dtype_name(val->dtype));
     if (!shapes_agree(&shape, &val->shape))
-        return kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: %s is declared with shape %s but has %s",
+        return kiln_error(imp->ctx, KILN_ERR_INVALID,
+                          "%s: %s is declared with shape %s, but the value has %s (graph input, "
+                          "initializer or an earlier declaration)",
                           imp->path, what, kiln_shape_format(imp->g, &shape, a, sizeof a),
                           kiln_shape_format(imp->g, &val->shape, b, sizeof b));
     if (!val->dtype)
         val->dtype = dt;
     if (val->shape.rank < 0)
         val->shape = shape;
+    return KILN_OK;
+}
+
+/* An unsupported type on a graph input or output is reported only when
+ * nothing else fails: the operator that needs it usually says more. */
+static const Onnx__NodeProto *first_user(const onnx_import *imp, const char *name, size_t *index)
+{
+    const Onnx__GraphProto *gp = imp->model->graph;
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t k = 0; k < gp->node[i]->n_input; k++)
+            if (gp->node[i]->input[k] && strcmp(gp->node[i]->input[k], name) == 0) {
+                *index = i;
+                return gp->node[i];
+            }
+    return NULL;
+}
+
+static kiln_status defer(onnx_import *imp, kiln_status st, const char *name)
+{
+    if (st != KILN_ERR_UNSUPPORTED)
+        return st;
+    if (!imp->deferred) {
+        size_t index, n = strlen(kiln_ctx_message(imp->ctx)) + 600;
+        const Onnx__NodeProto *user = first_user(imp, name, &index);
+        imp->deferred = st;
+        imp->deferred_msg = kiln_xrealloc(NULL, n);
+        if (user && user->name && user->name[0])
+            snprintf(imp->deferred_msg, n, "%s (it feeds node '%.256s' (%.64s))",
+                     kiln_ctx_message(imp->ctx), user->name, user->op_type ? user->op_type : "");
+        else if (user)
+            snprintf(imp->deferred_msg, n, "%s (it feeds node #%zu (%.64s))",
+                     kiln_ctx_message(imp->ctx), index, user->op_type ? user->op_type : "");
+        else
+            snprintf(imp->deferred_msg, n, "%s", kiln_ctx_message(imp->ctx));
+    }
+    kiln_ctx_clear(imp->ctx);
     return KILN_OK;
 }
 
@@ -219,8 +259,8 @@ static kiln_status add_input(onnx_import *imp, const Onnx__ValueInfoProto *vi)
         return declare(imp, known, vi->type, what); /* has an initializer: a constant */
     kiln_dtype dt;
     kiln_shape shape;
-    kiln_status st = onnx_type(imp, vi->type, what, &dt, &shape);
-    if (!st && !dt)
+    kiln_status st = defer(imp, onnx_type(imp, vi->type, what, &dt, &shape), name);
+    if (!st && !dt && !imp->deferred)
         st = kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: %s has no element type", imp->path, what);
     return st ? st : define(imp, name, what, kiln_input_add(imp->g, name, dt, &shape));
 }
@@ -236,7 +276,7 @@ static kiln_status add_output(onnx_import *imp, const Onnx__ValueInfoProto *vi)
                           "%s: %s is not produced by any node, initializer or graph input",
                           imp->path, what);
     kiln_output_add(imp->g, v);
-    return vi->type ? declare(imp, v, vi->type, what) : KILN_OK;
+    return vi->type ? defer(imp, declare(imp, v, vi->type, what), name) : KILN_OK;
 }
 
 static kiln_status add_value_info(onnx_import *imp, const Onnx__ValueInfoProto *vi)
@@ -249,7 +289,7 @@ static kiln_status add_value_info(onnx_import *imp, const Onnx__ValueInfoProto *
         kiln_note(imp->ctx, "%s: %s names no value of the graph; ignored", imp->path, what);
         return KILN_OK;
     }
-    return vi->type ? declare(imp, v, vi->type, what) : KILN_OK;
+    return vi->type ? defer(imp, declare(imp, v, vi->type, what), name) : KILN_OK;
 }
 
 /* ---- opsets ------------------------------------------------------------------ */
@@ -308,6 +348,8 @@ static kiln_status import_graph(onnx_import *imp)
         return kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: the model has no graph", imp->path);
     kiln_status st = add_opsets(imp);
     if (!st)
+        st = onnx_nodes_check(imp);
+    if (!st)
         st = import_values(imp);
     if (!st)
         st = onnx_nodes_declare(imp);
@@ -317,6 +359,8 @@ static kiln_status import_graph(onnx_import *imp)
         st = each_value_info(imp, gp->value_info, gp->n_value_info, add_value_info);
     if (!st)
         st = onnx_nodes_build(imp);
+    if (!st && imp->deferred)
+        st = kiln_error(imp->ctx, imp->deferred, "%s", imp->deferred_msg);
     return st ? st : kiln_graph_toposort(imp->ctx, imp->g);
 }
 
@@ -363,6 +407,7 @@ kiln_status kiln_onnx_load(kiln_ctx *ctx, const char *path, kiln_graph **out)
                        .scratch = kiln_arena_create()};
     st = import_graph(&imp);
     onnx_names_free(&imp.names);
+    free(imp.deferred_msg);
     kiln_arena_destroy(imp.scratch);
     free(dir);
     if (st)

@@ -499,19 +499,37 @@ static void resolve_outputs(onnx_node *nd)
     }
 }
 
-static kiln_status build_node(onnx_node *nd)
+static kiln_status find_row(const onnx_node *nd, const onnx_op_row **row)
 {
     int first_since = 0;
     if (!nd->opset)
         return onnx_node_fail(nd, KILN_ERR_INVALID,
                               "the model imports no opset for domain '%s' (add it to opset_import)",
                               nd->domain);
-    const onnx_op_row *row = onnx_op_lookup(nd->domain, str(nd->proto->op_type), nd->opset,
-                                            &first_since);
-    if (!row)
-        return unsupported(nd, first_since);
+    *row = onnx_op_lookup(nd->domain, str(nd->proto->op_type), nd->opset, &first_since);
+    return *row ? KILN_OK : unsupported(nd, first_since);
+}
+
+kiln_status onnx_nodes_check(onnx_import *imp)
+{
+    kiln_status st = KILN_OK;
+    for (uint32_t i = 0; i < imp->model->graph->n_node && !st; i++) {
+        onnx_node nd = node_at(imp, i);
+        const onnx_op_row *row;
+        if (!is_constant(nd.proto))
+            st = find_row(&nd, &row);
+    }
+    return st;
+}
+
+static kiln_status build_node(onnx_node *nd)
+{
+    const onnx_op_row *row;
+    kiln_status st = find_row(nd, &row);
+    if (st)
+        return st;
     nd->op = row->op;
-    kiln_status st = resolve_inputs(nd);
+    st = resolve_inputs(nd);
     if (st)
         return st;
     resolve_outputs(nd);
