@@ -221,16 +221,21 @@ static kiln_status eval_global_pool(kiln_eval *e)
 
 static kiln_status eval_maxunpool(kiln_eval *e)
 {
-    int64_t total = 0, bad = 0, n = in_numel(e, 0);
+    kiln_infer c = reader(e);
+    kiln_shape unpooled, y;
+    int64_t bad = 0, limit = 0;
+    kiln_status st = kiln_linalg_maxunpool(&c, &unpooled, &y);
+    if (st)
+        return st;
     const int64_t *idx = in_data(e, 1);
-    kiln_shape_numel(&kiln_eval_out(e, 0)->shape, &total);
-    krt_status st = krt_maxunpool(in_dtype(e, 0), n, in_data(e, 0), idx, total,
-                                  kiln_eval_out_data(e, 0), &bad);
-    if (st == KRT_EINDEX)
+    krt_status ks = krt_maxunpool(in_dtype(e, 0), y.rank, unpooled.dim, y.dim, in_numel(e, 0),
+                                  in_data(e, 0), idx, kiln_eval_out_data(e, 0), &bad);
+    kiln_shape_numel(&unpooled, &limit);
+    if (ks == KRT_EINDEX)
         return kiln_eval_fail(e, "index %lld at position %lld of input 1 ('%s') is out of range [0, %lld)",
                               (long long)idx[bad], (long long)bad, kiln_eval_in(e, 1)->name,
-                              (long long)total);
-    return done(e, st);
+                              (long long)limit);
+    return done(e, ks);
 }
 
 /* ---- recurrent cells ------------------------------------------------------------ */

@@ -721,18 +721,22 @@ static kiln_status infer_global_pool(kiln_infer *c)
     return KILN_OK;
 }
 
-/* MaxUnpool output dims from the output_shape input (known or not). */
-static kiln_status unpool_given_shape(kiln_infer *c, const kiln_value *x, kiln_shape *y)
+/* MaxUnpool output dims from the output_shape input (known or not): each
+ * at least the unpooled size (the result sits in the leading corner, as in
+ * the ONNX reference, which pads the unpooled tensor at the end). */
+static kiln_status unpool_given_shape(kiln_infer *c, const kiln_shape *unpooled, kiln_shape *y)
 {
     int64_t dims[KILN_MAX_RANK + 1];
     int64_t n = kiln_infer_ints(c, 2, dims, KILN_MAX_RANK + 1);
-    *y = (kiln_shape){.rank = x->shape.rank};
-    if (n != -1 && n != x->shape.rank)
+    *y = (kiln_shape){.rank = unpooled->rank};
+    if (n != -1 && n != unpooled->rank)
         return kiln_infer_fail(c, "input 2 ('output_shape') must have %d values (one per dim)",
-                               x->shape.rank);
+                               unpooled->rank);
     for (int i = 0; i < y->rank; i++) {
-        if (n >= 0 && dims[i] < 0)
-            return kiln_infer_fail(c, "input 2 ('output_shape') has %lld at position %d", (long long)dims[i], i);
+        kiln_dim u = unpooled->dim[i];
+        if (n >= 0 && (dims[i] < 0 || (known(u) && dims[i] < u)))
+            return kiln_infer_fail(c, "input 2 ('output_shape') has %lld for dim %d, smaller than the unpooled size %lld",
+                                   (long long)dims[i], i, (long long)u);
         y->dim[i] = n >= 0 ? dims[i] : kiln_infer_unknown_dim(c);
     }
     return KILN_OK;
@@ -753,22 +757,29 @@ static kiln_status unpool_default_shape(kiln_infer *c, const kiln_value *x, cons
     return KILN_OK;
 }
 
-static kiln_status infer_maxunpool(kiln_infer *c)
+kiln_status kiln_linalg_maxunpool(kiln_infer *c, kiln_shape *unpooled, kiln_shape *y)
 {
     kiln_value *x;
     window w;
-    kiln_shape y;
     kiln_status st = need_rank(c, 0, 3, 2 + KRT_MAX_SPATIAL, &x);
     if (!st) st = check_dtype(c, 0, T_FLOAT);
     if (!st) st = check_dtype(c, 1, DT(I64));
     if (!st) st = check_dtype(c, 2, DT(I64));
     if (!st) st = check_shape(c, 1, &x->shape);
     if (!st) st = parse_window(c, x->shape.rank - 2, NULL, &w);
+    if (!st) st = unpool_default_shape(c, x, &w, unpooled);
     if (st)
         return st;
-    st = kiln_infer_in(c, 2) ? unpool_given_shape(c, x, &y) : unpool_default_shape(c, x, &w, &y);
+    *y = *unpooled;
+    return kiln_infer_in(c, 2) ? unpool_given_shape(c, unpooled, y) : KILN_OK;
+}
+
+static kiln_status infer_maxunpool(kiln_infer *c)
+{
+    kiln_shape unpooled, y;
+    kiln_status st = kiln_linalg_maxunpool(c, &unpooled, &y);
     if (!st)
-        kiln_infer_set(c, 0, x->dtype, &y);
+        kiln_infer_set(c, 0, kiln_infer_in(c, 0)->dtype, &y);
     return st;
 }
 

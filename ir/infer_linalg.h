@@ -32,6 +32,10 @@ typedef struct kiln_pool_opts {
 } kiln_pool_opts;
 kiln_status kiln_linalg_pool(kiln_infer *c, krt_pool_desc *d, kiln_pool_opts *o, kiln_shape *y);
 
+/* MaxUnpool: the unpooled shape (from kernel, strides, pads) and the
+ * output's (output_shape when given, else the same). */
+kiln_status kiln_linalg_maxunpool(kiln_infer *c, kiln_shape *unpooled, kiln_shape *y);
+
 /* RNN, GRU, LSTM: shapes of Y, Y_h and Y_c (Y_c only for LSTM). */
 kiln_status kiln_linalg_rnn(kiln_infer *c, krt_rnn_desc *d, kiln_shape y[3]);
 

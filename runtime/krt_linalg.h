@@ -210,12 +210,14 @@ typedef enum krt_global_kind { KRT_GLOBAL_AVG, KRT_GLOBAL_MAX, KRT_GLOBAL_LP } k
 krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, int64_t size,
                            const void *X, void *Y, double p);
 
-/* MaxUnpool: Y (planes, out_size elements each, zeroed here) gets
- * Y.flat[indices[i]] = X.flat[i] where indices address the whole output
- * tensor (out_total = batch*channels*prod(out) elements). KRT_EINDEX when an
- * index is outside [0, out_total); *bad then holds its position in X. */
-krt_status krt_maxunpool(krt_dtype dt, int64_t n, const void *X, const int64_t *indices,
-                         int64_t out_total, void *Y, int64_t *bad);
+/* MaxUnpool: X's n elements go to the flat positions `indices` of a tensor
+ * of shape `unpooled` (all of its dims, batch and channels included); Y
+ * (shape `out`, each dim >= unpooled's: ONNX's output_shape) holds that
+ * tensor in its leading corner and zeros elsewhere. KRT_EINDEX when an
+ * index is outside [0, numel(unpooled)); *bad then holds its position in X.
+ * KRT_EVALUE when out is smaller than unpooled. Any dtype. */
+krt_status krt_maxunpool(krt_dtype dt, int rank, const int64_t *unpooled, const int64_t *out,
+                         int64_t n, const void *X, const int64_t *indices, void *Y, int64_t *bad);
 
 /* ===== recurrent cells (krt_linalg_rnn.c) ================================= */
 

@@ -61,8 +61,9 @@ krt_status krt_convtranspose_dim(int64_t in, int64_t kernel, int64_t stride, int
     int64_t full = stride * (in - 1) + out_padding + (kernel - 1) * dilation + 1;
     bool same = auto_pad == KRT_PAD_SAME_UPPER || auto_pad == KRT_PAD_SAME_LOWER;
     if (out_shape > 0 || same) {
+        /* an output larger than the full one gets zeros at the end */
         *out = out_shape > 0 ? out_shape : in * stride;
-        int64_t total = full - *out, small = total / 2;
+        int64_t total = max64(0, full - *out), small = total / 2;
         *pad_begin = auto_pad == KRT_PAD_SAME_UPPER ? small : total - small;
         *pad_end = total - *pad_begin;
         return KRT_OK;

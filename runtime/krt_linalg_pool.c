@@ -287,19 +287,37 @@ krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, i
 
 /* ---- MaxUnpool ------------------------------------------------------------ */
 
-krt_status krt_maxunpool(krt_dtype dt, int64_t n, const void *X, const int64_t *indices,
-                         int64_t out_total_elems, void *Y, int64_t *bad)
+/* Flat offset in `unpooled` -> the same coordinates in `out`. */
+static int64_t corner_offset(int rank, const int64_t *unpooled, const int64_t *out, int64_t flat)
+{
+    int64_t off = 0, stride = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        off += flat % unpooled[i] * stride;
+        flat /= unpooled[i];
+        stride *= out[i];
+    }
+    return off;
+}
+
+krt_status krt_maxunpool(krt_dtype dt, int rank, const int64_t *unpooled, const int64_t *out,
+                         int64_t n, const void *X, const int64_t *indices, void *Y, int64_t *bad)
 {
     size_t es = krt_dtype_size(dt);
+    int64_t limit = krt_numel(rank, unpooled);
     if (es == 0)
         return KRT_EDTYPE;
+    for (int i = 0; i < rank; i++)
+        if (out[i] < unpooled[i])
+            return KRT_EVALUE;
     for (int64_t i = 0; i < n; i++)
-        if (indices[i] < 0 || indices[i] >= out_total_elems) {
+        if (indices[i] < 0 || indices[i] >= limit) {
             *bad = i;
             return KRT_EINDEX;
         }
-    memset(Y, 0, (size_t)out_total_elems * es);
-    for (int64_t i = 0; i < n; i++)
-        memcpy((char *)Y + indices[i] * (int64_t)es, (const char *)X + i * (int64_t)es, es);
+    memset(Y, 0, (size_t)krt_numel(rank, out) * es);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t at = corner_offset(rank, unpooled, out, indices[i]);
+        memcpy((char *)Y + at * (int64_t)es, (const char *)X + i * (int64_t)es, es);
+    }
     return KRT_OK;
 }
