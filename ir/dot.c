@@ -113,6 +113,16 @@ static bool wants_label(const kiln_graph *g, uint32_t v)
     return g->values[v].kind == KILN_VAL_NODE && p && p < g->n_nodes && g->nodes[p].n_out > 1;
 }
 
+/* Which output of its producer v is, for anonymous values. */
+static uint32_t output_index(const kiln_graph *g, uint32_t v)
+{
+    const kiln_node *n = &g->nodes[g->values[v].producer];
+    for (uint32_t i = 0; i < n->n_out; i++)
+        if (g->operands[n->out + i] == v)
+            return i;
+    return 0;
+}
+
 static void put_edge(dbuf *b, const kiln_graph *g, uint32_t v, const char *to)
 {
     put(b, "  ");
@@ -120,7 +130,10 @@ static void put_edge(dbuf *b, const kiln_graph *g, uint32_t v, const char *to)
     putf(b, " -> %s", to);
     if (wants_label(g, v)) {
         put(b, " [label=\"");
-        put_escaped(b, value_label(&g->values[v]));
+        if (g->values[v].name[0])
+            put_escaped(b, g->values[v].name);
+        else
+            putf(b, "output %u", output_index(g, v));
         put(b, "\"]");
     }
     put(b, ";\n");
