@@ -1,0 +1,419 @@
+/* test_linalg_gemm.c — the matrix-product kernels (runtime/krt_linalg_gemm.c)
+ * against naive triple loops written here: the blocked f32 GEMM over shapes
+ * that hit every edge of its tiles and blocks, transposes by strides,
+ * alpha/beta, the generic dtypes, batched MatMul broadcasting, Gemm's bias
+ * broadcasting, and the integer / quantized products (with the ONNX test
+ * values of QLinearMatMul pasted from onnx/backend/test/case/node). */
+#include "cunit_main.h"
+#include "runtime/krt_linalg.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static uint32_t rng = 12345;
+
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;   /* [-1, 1) */
+}
+
+static int irand(int lo, int hi)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return lo + (int)((rng >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+static void *scratch(size_t bytes)
+{
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    memset(p, 0xA5, (bytes + 63) / 64 * 64 + 64);   /* garbage: kernels must not rely on zeros */
+    return p;
+}
+
+static float *frandv(int64_t n)
+{
+    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+
+/* Worst |got - want| / (1 + |want|). */
+static double max_err(const float *got, const double *want, int64_t n)
+{
+    double e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]) / (1 + fabs(want[i]));
+        e = d > e || d != d ? d : e;
+    }
+    return e;
+}
+
+/* want[i*ldc+j] = alpha * sum_k A(i,k) B(k,j) + beta * C0 (naive, double). */
+static void naive_gemm(int64_t M, int64_t N, int64_t K, double alpha, const float *A, int64_t rsa,
+                       int64_t csa, const float *B, int64_t rsb, int64_t csb, double beta,
+                       const float *C0, int64_t ldc, double *want)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)A[i * rsa + k * csa] * B[k * rsb + j * csb];
+            want[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * C0[i * ldc + j]);
+        }
+}
+
+/* ---- krt_sgemm ------------------------------------------------------------------ */
+
+static void check_sgemm(int64_t M, int64_t N, int64_t K, int ta, int tb, float alpha, float beta,
+                        int64_t ldc_extra)
+{
+    int64_t ldc = N + ldc_extra;
+    float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(M * ldc);
+    double *want = calloc((size_t)(M * ldc + 1), sizeof *want);
+    int64_t rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
+    naive_gemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, want);
+    for (int64_t i = 0; i < M; i++)               /* padding columns stay as they were */
+        for (int64_t j = N; j < ldc; j++)
+            want[i * ldc + j] = C[i * ldc + j];
+    void *s = scratch(krt_sgemm_scratch_size(M, N, K));
+    krt_sgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, s);
+    double e = max_err(C, want, M * ldc);
+    if (e > 1e-5)
+        fprintf(stderr, "\n  sgemm %lldx%lldx%lld ta=%d tb=%d: error %g", (long long)M, (long long)N,
+                (long long)K, ta, tb, e);
+    CU_ASSERT(e <= 1e-5);
+    free(A), free(B), free(C), free(want), free(s);
+}
+
+static void test_sgemm_shapes(void)
+{
+    /* tile edges (MR 6, NR 8..32), block edges (KC 256, MC 72), tiny and odd */
+    static const int64_t dims[][3] = {
+        {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {6, 8, 4}, {7, 9, 5}, {13, 33, 17}, {72, 64, 256},
+        {73, 65, 257}, {150, 70, 300}, {31, 100, 1}, {2, 3, 600}, {197, 50, 40},
+    };
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (int t = 0; t < 4; t++)
+            check_sgemm(dims[i][0], dims[i][1], dims[i][2], t & 1, t >> 1, 1.0f, 0.0f, 0);
+}
+
+static void test_sgemm_alpha_beta_ldc(void)
+{
+    check_sgemm(20, 30, 40, 0, 0, 0.5f, 2.0f, 3);
+    check_sgemm(9, 17, 11, 1, 0, -1.5f, 1.0f, 5);
+    check_sgemm(9, 17, 11, 0, 1, 2.0f, -0.25f, 0);
+    check_sgemm(3, 4, 0, 0, 0, 1.0f, 0.5f, 0);     /* K = 0: C = beta * C */
+}
+
+static void test_sgemm_beta_zero_overwrites_nan(void)
+{
+    float A[4] = {1, 2, 3, 4}, B[4] = {1, 0, 0, 1}, C[4] = {NAN, NAN, INFINITY, NAN};
+    void *s = scratch(krt_sgemm_scratch_size(2, 2, 2));
+    krt_sgemm(2, 2, 2, 1.0f, A, 2, 1, B, 2, 1, 0.0f, C, 2, s);
+    CU_ASSERT_EQUAL(C[0], 1);
+    CU_ASSERT_EQUAL(C[1], 2);
+    CU_ASSERT_EQUAL(C[2], 3);
+    CU_ASSERT_EQUAL(C[3], 4);
+    free(s);
+}
+
+/* ---- krt_gemm, generic dtypes --------------------------------------------------- */
+
+static void test_gemm_f64(void)
+{
+    enum { M = 7, N = 5, K = 9 };
+    double A[M * K], B[K * N], C[M * N], want[M * N];
+    for (int i = 0; i < M * K; i++) A[i] = frand();
+    for (int i = 0; i < K * N; i++) B[i] = frand();
+    for (int i = 0; i < M * N; i++) C[i] = frand();
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += A[k * M + i] * B[k * N + j];   /* A stored transposed */
+            want[i * N + j] = 0.5 * s + 3.0 * C[i * N + j];
+        }
+    void *s = scratch(krt_gemm_scratch_size(KRT_F64, M, N, K));
+    CU_ASSERT_EQUAL(krt_gemm(KRT_F64, M, N, K, 0.5, A, 1, M, B, N, 1, 3.0, C, N, s), KRT_OK);
+    for (int i = 0; i < M * N; i++)
+        CU_ASSERT_DOUBLE_EQUAL(C[i], want[i], 1e-12);
+    free(s);
+}
+
+static void test_gemm_integers_wrap(void)
+{
+    /* i32: exact, and wrapping like two's complement */
+    int32_t A[2] = {INT32_MAX, 3}, B[2] = {2, 5}, C[1] = {0};
+    void *s = scratch(krt_gemm_scratch_size(KRT_I32, 1, 1, 2));
+    CU_ASSERT_EQUAL(krt_gemm(KRT_I32, 1, 1, 2, 1.0, A, 2, 1, B, 1, 1, 0.0, C, 1, s), KRT_OK);
+    CU_ASSERT_EQUAL(C[0], (int32_t)((uint32_t)INT32_MAX * 2u + 15u));
+    int64_t A64[6] = {1, 2, 3, 4, 5, 6}, B64[6] = {7, 8, 9, 10, 11, 12}, C64[4] = {1, 1, 1, 1};
+    CU_ASSERT_EQUAL(krt_gemm(KRT_I64, 2, 2, 3, 1.0, A64, 3, 1, B64, 2, 1, 1.0, C64, 2, s), KRT_OK);
+    CU_ASSERT_EQUAL(C64[0], 58 + 1);   /* [1 2 3] . [7 9 11] */
+    CU_ASSERT_EQUAL(C64[1], 64 + 1);
+    CU_ASSERT_EQUAL(C64[2], 139 + 1);
+    CU_ASSERT_EQUAL(C64[3], 154 + 1);
+    uint64_t U[2] = {3, 4}, V[2] = {5, 6}, W[1] = {0};
+    CU_ASSERT_EQUAL(krt_gemm(KRT_U64, 1, 1, 2, 2.0, U, 2, 1, V, 1, 1, 0.0, W, 1, s), KRT_OK);
+    CU_ASSERT_EQUAL(W[0], 78u);
+    uint32_t P[1] = {7}, Q[1] = {6}, R[1] = {0};
+    CU_ASSERT_EQUAL(krt_gemm(KRT_U32, 1, 1, 1, -1.0, P, 1, 1, Q, 1, 1, 0.0, R, 1, s), KRT_OK);
+    CU_ASSERT_EQUAL(R[0], 0u);    /* -42 saturates at 0 */
+    free(s);
+}
+
+static void test_gemm_half_types(void)
+{
+    /* values exact in f16/bf16; f32 accumulation, one rounding at the end */
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {0.5f, -1, 2, 0.25f, -3, 1};
+    float want[4] = {1 * 0.5f + 2 * 2 - 3 * 3, -1 + 2 * 0.25f + 3, 4 * 0.5f + 10 - 18, -4 + 1.25f + 6};
+    uint16_t ha[6], hb[6], hc[4], ba[6], bb[6], bc[4];
+    for (int i = 0; i < 6; i++) {
+        ha[i] = krt_f32_to_f16(a[i]), hb[i] = krt_f32_to_f16(b[i]);
+        ba[i] = krt_f32_to_bf16(a[i]), bb[i] = krt_f32_to_bf16(b[i]);
+    }
+    void *s = scratch(krt_gemm_scratch_size(KRT_F16, 2, 2, 3));
+    CU_ASSERT_EQUAL(krt_gemm(KRT_F16, 2, 2, 3, 1.0, ha, 3, 1, hb, 2, 1, 0.0, hc, 2, s), KRT_OK);
+    CU_ASSERT_EQUAL(krt_gemm(KRT_BF16, 2, 2, 3, 1.0, ba, 3, 1, bb, 2, 1, 0.0, bc, 2, s), KRT_OK);
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(krt_f16_to_f32(hc[i]), want[i]);
+        CU_ASSERT_EQUAL(krt_bf16_to_f32(bc[i]), want[i]);
+    }
+    CU_ASSERT_EQUAL(krt_gemm(KRT_I8, 1, 1, 1, 1.0, ha, 1, 1, hb, 1, 1, 0.0, hc, 1, s), KRT_EDTYPE);
+    free(s);
+}
+
+/* ---- MatMul -------------------------------------------------------------------------- */
+
+/* Naive numpy matmul over explicit shapes (rank <= 4 here). */
+static void naive_matmul(int ra, const int64_t *da, const float *A, int rb, const int64_t *db,
+                         const float *B, int ry, const int64_t *dy, double *Y)
+{
+    int64_t M = ra == 1 ? 1 : da[ra - 2], K = da[ra - 1], N = rb == 1 ? 1 : db[rb - 1];
+    int by = ry - (ra >= 2) - (rb >= 2);
+    int64_t nb = 1;
+    for (int i = 0; i < by; i++)
+        nb *= dy[i];
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t oa = 0, ob = 0, rem = b, sa = M * K, sb = K * N;
+        for (int i = by - 1; i >= 0; i--) {
+            int64_t idx = rem % dy[i];
+            rem /= dy[i];
+            int ia = i - (by - (ra - 2)), ib = i - (by - (rb - 2));
+            if (ra > 2 && ia >= 0) {
+                oa += (da[ia] == 1 ? 0 : idx) * sa;
+                sa *= da[ia];
+            }
+            if (rb > 2 && ib >= 0) {
+                ob += (db[ib] == 1 ? 0 : idx) * sb;
+                sb *= db[ib];
+            }
+        }
+        naive_gemm(M, N, K, 1, A + oa, K, 1, B + ob, N, 1, 0, NULL, N, Y + b * M * N);
+    }
+}
+
+static void check_matmul(int ra, const int64_t *da, int rb, const int64_t *db, int ry,
+                         const int64_t *dy)
+{
+    int64_t na = 1, nb = 1, ny = 1;
+    for (int i = 0; i < ra; i++) na *= da[i];
+    for (int i = 0; i < rb; i++) nb *= db[i];
+    for (int i = 0; i < ry; i++) ny *= dy[i];
+    float *A = frandv(na), *B = frandv(nb), *Y = frandv(ny);
+    double *want = calloc((size_t)ny, sizeof *want);
+    krt_matmul_desc d;
+    CU_ASSERT_EQUAL_FATAL(krt_matmul_desc_init(&d, ra, da, rb, db), KRT_OK);
+    void *s = scratch(krt_matmul_scratch_size(&d, KRT_F32));
+    CU_ASSERT_EQUAL(krt_matmul(&d, KRT_F32, A, B, Y, s), KRT_OK);
+    naive_matmul(ra, da, A, rb, db, B, ry, dy, want);
+    CU_ASSERT(max_err(Y, want, ny) <= 1e-5);
+    free(A), free(B), free(Y), free(want), free(s);
+}
+
+static void test_matmul_broadcasting(void)
+{
+    check_matmul(2, (int64_t[]){3, 4}, 2, (int64_t[]){4, 5}, 2, (int64_t[]){3, 5});
+    check_matmul(1, (int64_t[]){4}, 2, (int64_t[]){4, 5}, 1, (int64_t[]){5});
+    check_matmul(2, (int64_t[]){3, 4}, 1, (int64_t[]){4}, 1, (int64_t[]){3});
+    check_matmul(1, (int64_t[]){4}, 3, (int64_t[]){2, 4, 5}, 2, (int64_t[]){2, 5});
+    check_matmul(3, (int64_t[]){2, 3, 4}, 2, (int64_t[]){4, 5}, 3, (int64_t[]){2, 3, 5}); /* folds */
+    check_matmul(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 5}, 4, (int64_t[]){2, 3, 3, 5});
+    check_matmul(3, (int64_t[]){1, 3, 4}, 3, (int64_t[]){6, 4, 2}, 3, (int64_t[]){6, 3, 2});
+    check_matmul(4, (int64_t[]){2, 3, 5, 7}, 4, (int64_t[]){2, 3, 7, 9}, 4, (int64_t[]){2, 3, 5, 9});
+}
+
+static void test_matmul_desc_errors(void)
+{
+    krt_matmul_desc d;
+    CU_ASSERT_EQUAL(krt_matmul_desc_init(&d, 2, (int64_t[]){3, 4}, 2, (int64_t[]){5, 6}), KRT_EVALUE);
+    CU_ASSERT_EQUAL(krt_matmul_desc_init(&d, 3, (int64_t[]){2, 3, 4}, 3, (int64_t[]){3, 4, 6}), KRT_EVALUE);
+    CU_ASSERT_EQUAL(krt_matmul_desc_init(&d, 0, NULL, 2, (int64_t[]){5, 6}), KRT_EVALUE);
+    CU_ASSERT_EQUAL(krt_matmul_desc_init(&d, 3, (int64_t[]){2, 3, 4}, 3, (int64_t[]){1, 4, 6}), KRT_OK);
+    CU_ASSERT_EQUAL(d.batch_rank, 1);
+    CU_ASSERT_EQUAL(d.batch[0], 2);
+    CU_ASSERT_EQUAL(d.b_stride[0], 0);
+    CU_ASSERT_EQUAL(d.a_stride[0], 12);
+}
+
+static void test_matmul_i64(void)
+{
+    int64_t A[6] = {1, -2, 3, 4, 5, -6}, B[3] = {2, 3, 4}, Y[2];
+    krt_matmul_desc d;
+    krt_matmul_desc_init(&d, 2, (int64_t[]){2, 3}, 1, (int64_t[]){3});
+    void *s = scratch(krt_matmul_scratch_size(&d, KRT_I64));
+    CU_ASSERT_EQUAL(krt_matmul(&d, KRT_I64, A, B, Y, s), KRT_OK);
+    CU_ASSERT_EQUAL(Y[0], 2 - 6 + 12);
+    CU_ASSERT_EQUAL(Y[1], 8 + 15 - 24);
+    CU_ASSERT_EQUAL(krt_matmul(&d, KRT_BOOL, A, B, Y, s), KRT_EDTYPE);
+    free(s);
+}
+
+/* ---- Gemm -------------------------------------------------------------------------- */
+
+static void check_gemm_op(int ta, int tb, int64_t c_rows, int64_t c_cols, double alpha, double beta)
+{
+    enum { M = 5, N = 7, K = 3 };
+    float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(M * N), Y[M * N];
+    double want[M * N];
+    krt_gemm_desc d = {M, N, K, ta, tb, alpha, beta, c_rows, c_cols};
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            double c = c_rows ? C[(c_rows > 1 ? i : 0) * c_cols + (c_cols > 1 ? j : 0)] : 0;
+            want[i * N + j] = alpha * s + beta * c;
+        }
+    void *s = scratch(krt_gemm_op_scratch_size(&d, KRT_F32));
+    CU_ASSERT_EQUAL(krt_gemm_op(&d, KRT_F32, A, B, c_rows ? C : NULL, Y, s), KRT_OK);
+    CU_ASSERT(max_err(Y, want, M * N) <= 1e-5);
+    free(A), free(B), free(C), free(s);
+}
+
+static void test_gemm_op_bias_broadcast(void)
+{
+    check_gemm_op(0, 0, 0, 0, 1, 1);     /* no C */
+    check_gemm_op(1, 0, 1, 1, 0.5, 2);   /* scalar C */
+    check_gemm_op(0, 1, 1, 7, 1, -1);    /* row vector */
+    check_gemm_op(1, 1, 5, 1, 2, 0.5);   /* column vector */
+    check_gemm_op(0, 0, 5, 7, 1, 1);     /* full */
+    check_gemm_op(0, 0, 5, 7, 1, 0);     /* beta 0 ignores C */
+}
+
+/* ---- integer products ---------------------------------------------------------------- */
+
+static void test_quant_round(void)
+{
+    CU_ASSERT_EQUAL(krt_quant_round(2.5f, 0, 0, 255), 2);     /* half to even */
+    CU_ASSERT_EQUAL(krt_quant_round(3.5f, 0, 0, 255), 4);
+    CU_ASSERT_EQUAL(krt_quant_round(-2.5f, 0, -128, 127), -2);
+    CU_ASSERT_EQUAL(krt_quant_round(-0.5f, 10, 0, 255), 10);
+    CU_ASSERT_EQUAL(krt_quant_round(2.51f, 0, 0, 255), 3);
+    CU_ASSERT_EQUAL(krt_quant_round(300.0f, 0, 0, 255), 255);  /* saturates */
+    CU_ASSERT_EQUAL(krt_quant_round(-300.0f, 5, -128, 127), -128);
+    CU_ASSERT_EQUAL(krt_quant_round(NAN, 7, 0, 255), 7);
+}
+
+static void test_matmul_integer(void)
+{
+    /* (A - a_zp per row) @ (B - b_zp per column), A u8, B i8, batched A over broadcast B */
+    enum { BATCH = 2, M = 3, K = 4, N = 5 };
+    uint8_t A[BATCH * M * K], azp[M] = {1, 128, 255};
+    int8_t B[K * N], bzp[N] = {0, -1, 5, -128, 127};
+    int32_t Y[BATCH * M * N];
+    for (int i = 0; i < BATCH * M * K; i++) A[i] = (uint8_t)irand(0, 255);
+    for (int i = 0; i < K * N; i++) B[i] = (int8_t)irand(-128, 127);
+    krt_matmul_desc d;
+    krt_matmul_desc_init(&d, 3, (int64_t[]){BATCH, M, K}, 2, (int64_t[]){K, N});
+    krt_qtensor a = {KRT_U8, A, azp, M, NULL, 0}, b = {KRT_I8, B, bzp, N, NULL, 0};
+    void *s = scratch(krt_matmul_integer_scratch_size(&d));
+    CU_ASSERT_EQUAL(krt_matmul_integer(&d, &a, &b, Y, s), KRT_OK);
+    for (int t = 0; t < BATCH; t++)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                int32_t acc = 0;
+                for (int k = 0; k < K; k++)
+                    acc += (A[(t * M + i) * K + k] - azp[i]) * (B[k * N + j] - bzp[j]);
+                CU_ASSERT_EQUAL(Y[(t * M + i) * N + j], acc);
+            }
+    krt_qtensor bad = {KRT_I32, B, NULL, 0, NULL, 0};
+    CU_ASSERT_EQUAL(krt_matmul_integer(&d, &a, &bad, Y, s), KRT_EDTYPE);
+    free(s);
+}
+
+static void test_qlinear_matmul_onnx_example(void)
+{
+    /* test_qlinearmatmul_2D, values from onnx/backend/test/case/node/qlinearmatmul.py */
+    uint8_t a[8] = {208, 236, 0, 238, 3, 214, 255, 29};
+    uint8_t b[12] = {152, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247};
+    uint8_t azp = 113, bzp = 114, yzp = 118, y[6];
+    float as = 0.0066f, bs = 0.00705f, ys = 0.0107f;
+    const uint8_t want[6] = {168, 115, 255, 1, 66, 151};
+    krt_matmul_desc d;
+    krt_matmul_desc_init(&d, 2, (int64_t[]){2, 4}, 2, (int64_t[]){4, 3});
+    krt_qtensor qa = {KRT_U8, a, &azp, 1, &as, 1}, qb = {KRT_U8, b, &bzp, 1, &bs, 1};
+    krt_qtensor qy = {KRT_U8, NULL, &yzp, 1, &ys, 1};
+    void *s = scratch(krt_qlinear_matmul_scratch_size(&d));
+    CU_ASSERT_EQUAL(krt_qlinear_matmul(&d, &qa, &qb, &qy, y, s), KRT_OK);
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(y[i], want[i]);
+    free(s);
+}
+
+static void test_qlinear_matmul_i8_per_row(void)
+{
+    int8_t a[4] = {10, -20, 30, 40}, b[2] = {3, -5}, y[2], azp[2] = {0, 10}, bzp = 1, yzp = -3;
+    float as[2] = {0.5f, 0.25f}, bs = 2.0f, ys[2] = {1.0f, 4.0f};
+    krt_matmul_desc d;
+    krt_matmul_desc_init(&d, 2, (int64_t[]){2, 2}, 2, (int64_t[]){2, 1});
+    krt_qtensor qa = {KRT_I8, a, azp, 2, as, 2}, qb = {KRT_I8, b, &bzp, 1, &bs, 1};
+    krt_qtensor qy = {KRT_I8, NULL, &yzp, 1, ys, 2};
+    void *s = scratch(krt_qlinear_matmul_scratch_size(&d));
+    CU_ASSERT_EQUAL(krt_qlinear_matmul(&d, &qa, &qb, &qy, y, s), KRT_OK);
+    /* row 0: (10*2 + -20*-6) = 140, * 0.5*2/1 = 140 -> 127 saturated; row 1: (20*2 + 30*-6) = -140,
+     * * 0.25*2/4 = -17.5 -> -18 (half to even) - 3 = -21 */
+    CU_ASSERT_EQUAL(y[0], 127);
+    CU_ASSERT_EQUAL(y[1], -21);
+    free(s);
+}
+
+static CU_TestInfo gemm_tests[] = {
+    {"sgemm: tile and block edges, transposes", test_sgemm_shapes},
+    {"sgemm: alpha, beta, ldc, K = 0", test_sgemm_alpha_beta_ldc},
+    {"sgemm: beta 0 overwrites NaN", test_sgemm_beta_zero_overwrites_nan},
+    {"gemm f64", test_gemm_f64},
+    {"gemm integers wrap / saturate", test_gemm_integers_wrap},
+    {"gemm f16 / bf16", test_gemm_half_types},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo matmul_tests[] = {
+    {"matmul broadcasting and 1-D operands", test_matmul_broadcasting},
+    {"matmul descriptor errors", test_matmul_desc_errors},
+    {"matmul i64", test_matmul_i64},
+    {"gemm op: transposes and bias broadcast", test_gemm_op_bias_broadcast},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo quant_tests[] = {
+    {"quant round half to even, saturate", test_quant_round},
+    {"matmul integer with per-row/column zero points", test_matmul_integer},
+    {"qlinear matmul: ONNX example", test_qlinear_matmul_onnx_example},
+    {"qlinear matmul: i8, per-row scales", test_qlinear_matmul_i8_per_row},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"gemm", NULL, NULL, NULL, NULL, gemm_tests},
+    {"matmul", NULL, NULL, NULL, NULL, matmul_tests},
+    {"quantized", NULL, NULL, NULL, NULL, quant_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+KILN_TEST_MAIN(suites)
