@@ -82,7 +82,6 @@ void onnx_names_free(onnx_names *m)
 /* ---- types ---------------------------------------------------------------- */
 
 static const char *const type_kinds[] = {
-    [ONNX__TYPE_PROTO__VALUE__NOT_SET] = "no",
     [ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE] = "a sequence",
     [ONNX__TYPE_PROTO__VALUE_MAP_TYPE] = "a map",
     [ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE] = "an optional",
@@ -129,12 +128,15 @@ kiln_status onnx_type(onnx_import *imp, const Onnx__TypeProto *tp, const char *w
 {
     *dt = KILN_DT_UNDEF;
     *shape = kiln_shape_unknown();
-    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
-        unsigned k = tp ? (unsigned)tp->value_case : 0;
+    unsigned k = tp ? (unsigned)tp->value_case : 0;
+    if (k == ONNX__TYPE_PROTO__VALUE__NOT_SET)
+        return kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: %s has no type", imp->path, what);
+    if (k != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
         const char *kind = k < sizeof type_kinds / sizeof type_kinds[0] && type_kinds[k]
                                ? type_kinds[k] : "an unknown";
-        return kiln_error(imp->ctx, k ? KILN_ERR_UNSUPPORTED : KILN_ERR_INVALID,
-                          "%s: %s has %s type; kiln supports tensors only", imp->path, what, kind);
+        return kiln_error(imp->ctx, KILN_ERR_UNSUPPORTED,
+                          "%s: %s has %s type, which is not supported (kiln handles tensors)",
+                          imp->path, what, kind);
     }
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     int32_t code = tt && tt->has_elem_type ? tt->elem_type : 0;
