@@ -105,7 +105,25 @@ krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial,
     return KRT_OK;
 }
 
-/* ---- LayerNormalization ----------------------------------------------------- */
+/* ---- LayerNormalization -----------------------------------------------------
+ * SUM4 sums EXPR (an expression of the index j) over j in [0, n) with four
+ * partial sums: independent dependency chains, so a row is not bound by the
+ * latency of one add chain (compilers may not reassociate float sums). */
+
+#define SUM4(A, n, j, EXPR, out)                                                    \
+    do {                                                                            \
+        A p0_ = 0, p1_ = 0, p2_ = 0, p3_ = 0;                                       \
+        int64_t j = 0;                                                              \
+        while (j + 4 <= (n)) {                                                      \
+            p0_ += (EXPR), j++;                                                     \
+            p1_ += (EXPR), j++;                                                     \
+            p2_ += (EXPR), j++;                                                     \
+            p3_ += (EXPR), j++;                                                     \
+        }                                                                           \
+        for (; j < (n); j++)                                                        \
+            p0_ += (EXPR);                                                          \
+        (out) = (p0_ + p1_) + (p2_ + p3_);                                          \
+    } while (0)
 
 #define DEFINE_LAYERNORM(sfx, E, T, A, LD, ST, SQRT, POW)                           \
     static void ln_##sfx(int64_t outer, int64_t n, const void *xv, const void *sv,  \
@@ -115,12 +133,10 @@ krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial,
         const T *x = xv, *scale = sv, *bias = bv;                                   \
         T *y = yv;                                                                  \
         for (int64_t r = 0; r < outer; r++, x += n, y += n) {                      \
-            A s = 0, v = 0;                                                         \
-            for (int64_t j = 0; j < n; j++)                                         \
-                s += LD(A, x[j]);                                                   \
+            A s, v;                                                                 \
+            SUM4(A, n, k, LD(A, x[k]), s);                                          \
             A mu = s / (A)n;                                                        \
-            for (int64_t j = 0; j < n; j++)                                         \
-                v += (LD(A, x[j]) - mu) * (LD(A, x[j]) - mu);                       \
+            SUM4(A, n, k, (LD(A, x[k]) - mu) * (LD(A, x[k]) - mu), v);              \
             A is = 1 / SQRT(v / (A)n + (A)eps);                                     \
             if (bias)                                                               \
                 for (int64_t j = 0; j < n; j++)                                     \
