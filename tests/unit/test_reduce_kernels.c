@@ -713,6 +713,75 @@ static void test_det(void)
     CU_ASSERT_EQUAL(krt_det(KRT_I32, 1, 2, d2, &y2, scratch), KRT_EDTYPE);
 }
 
+/* ---- 16-bit float variants ----------------------------------------------------------
+ * The same data through the f16 / bf16 variants and through the naive f32
+ * references above: they agree to the 16-bit type's precision. */
+
+static void to_half(const float *x, uint16_t *h, int64_t n, bool bf)
+{
+    for (int64_t i = 0; i < n; i++)
+        h[i] = bf ? krt_f32_to_bf16(x[i]) : krt_f32_to_f16(x[i]);
+}
+
+static double from_half(uint16_t h, bool bf)
+{
+    return bf ? krt_bf16_to_f32(h) : krt_f16_to_f32(h);
+}
+
+static void test_half_variants(void)
+{
+    enum { OUTER = 3, N = 40, INNER = 2 };
+    float x[OUTER * N * INNER], xr[OUTER * N * INNER];
+    uint16_t h[OUTER * N * INNER], yh[OUTER * N * INNER];
+    double ref[N];
+    fill(x, OUTER * N * INNER, -3, 3);
+    for (int bf = 0; bf < 2; bf++) {
+        double tol = bf ? 2e-2 : 2e-3;
+        krt_dtype dt = bf ? KRT_BF16 : KRT_F16;
+        to_half(x, h, OUTER * N * INNER, bf);
+        for (int i = 0; i < OUTER * N * INNER; i++)
+            xr[i] = (float)from_half(h[i], bf);  /* the values the variant really sees */
+        for (int kind = 0; kind < KRT_SOFTMAX_KIND_COUNT; kind++) {
+            CU_ASSERT_EQUAL(krt_softmax(kind, dt, OUTER, N, INNER, h, yh), KRT_OK);
+            int bad = 0;
+            for (int o = 0; o < OUTER; o++)
+                for (int j = 0; j < INNER; j++) {
+                    ref_softmax(kind, xr + o * N * INNER + j, N, INNER, ref);
+                    for (int k = 0; k < N; k++)
+                        bad += !near(from_half(yh[(o * N + k) * INNER + j], bf), ref[k], tol);
+                }
+            CU_ASSERT_EQUAL(bad, 0);
+        }
+        /* LayerNormalization over rows of N * INNER, scale 1.5, bias -0.5 */
+        uint16_t sc[N * INNER], b[N * INNER];
+        float one5 = 1.5f, half = -0.5f;
+        for (int j = 0; j < N * INNER; j++) {
+            to_half(&one5, &sc[j], 1, bf);
+            to_half(&half, &b[j], 1, bf);
+        }
+        float mean[OUTER], inv[OUTER];
+        CU_ASSERT_EQUAL(krt_layernorm(dt, KRT_F32, OUTER, N * INNER, h, sc, b, 1e-5f, yh, mean, inv), KRT_OK);
+        for (int r = 0; r < OUTER; r++) {
+            double m = 0, v = 0;
+            for (int j = 0; j < N * INNER; j++)
+                m += xr[r * N * INNER + j] / (N * INNER);
+            for (int j = 0; j < N * INNER; j++)
+                v += (xr[r * N * INNER + j] - m) * (xr[r * N * INNER + j] - m) / (N * INNER);
+            CU_ASSERT(near(mean[r], m, 1e-5) && near(inv[r], 1 / sqrt(v + 1e-5), 1e-5));
+            for (int j = 0; j < N * INNER; j++)
+                CU_ASSERT(near(from_half(yh[r * N * INNER + j], bf),
+                               (xr[r * N * INNER + j] - m) / sqrt(v + 1e-5) * 1.5 - 0.5, tol));
+        }
+        /* CumSum: each output is rounded once from a float running sum */
+        CU_ASSERT_EQUAL(krt_cumsum(dt, OUTER, N, INNER, false, false, h, yh), KRT_OK);
+        double acc = 0;
+        for (int k = 0; k < N; k++) {
+            acc += xr[k * INNER + 1];
+            CU_ASSERT(fabs(from_half(yh[k * INNER + 1], bf) - acc) <= tol * (1 + fabs(acc)));
+        }
+    }
+}
+
 static CU_TestInfo reduce_tests[] = {
     {"all ops, all axis masks, f32", test_reduce_all_ops_all_masks},
     {"long rows", test_reduce_long_rows},
@@ -720,6 +789,7 @@ static CU_TestInfo reduce_tests[] = {
     {"other dtypes", test_reduce_other_dtypes},
     {"ArgMax/ArgMin", test_argreduce},
     {"CumSum", test_cumsum},
+    {"f16 and bf16 variants", test_half_variants},
     CU_TEST_INFO_NULL,
 };
 
