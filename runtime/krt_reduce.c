@@ -97,7 +97,10 @@ static void make_plan(int rank, const int64_t *dims, uint32_t mask, plan *p)
     for (int i = 0; i < rank; i++) {
         bool r = (mask >> i) & 1;
         numel *= dims[i];
-        *(r ? &p->count : &p->out_numel) *= dims[i];
+        if (r)
+            p->count *= dims[i];
+        else
+            p->out_numel *= dims[i];
         if (dims[i] == 1)
             continue;
         if (p->rank > 0 && red[p->rank - 1] == r) {

@@ -221,9 +221,14 @@ static krt_status make_ein_plan(const krt_einsum_spec *s, const int64_t *const *
             if (in_dims[i][a] != 1)  /* size-1 dims broadcast: stride 0 */
                 p->stride[i][s->in_label[i][a]] += st[a];
     }
-    for (int l = 0; l < s->n_labels; l++)
-        *(l < s->out_rank ? &p->out_numel : l == s->n_labels - 1 ? &p->inner : &p->outer_sum) *=
-            p->size[l];
+    for (int l = 0; l < s->n_labels; l++) {
+        if (l < s->out_rank)
+            p->out_numel *= p->size[l];
+        else if (l == s->n_labels - 1)
+            p->inner = p->size[l];   /* the innermost summed label */
+        else
+            p->outer_sum *= p->size[l];
+    }
     return KRT_OK;
 }
 
