@@ -247,6 +247,15 @@ static int by_count(const void *a, const void *b)
     return strcmp(kiln_op_name(x->op), kiln_op_name(y->op));
 }
 
+/* FLOP table order: most FLOPs first, then by name. */
+static int by_flops(const void *a, const void *b)
+{
+    const op_stat *x = a, *y = b;
+    if (x->flops != y->flops)
+        return x->flops > y->flops ? -1 : 1;
+    return by_count(a, b);
+}
+
 /* ---- printing ---------------------------------------------------------------------- */
 
 /* 5717416 -> "5,717,416" */
@@ -337,7 +346,7 @@ static void print_flops(const kiln_graph *g, summary *s)
     op_stat sorted[KILN_OP_COUNT];
     char a[64];
     memcpy(sorted, s->ops, sizeof sorted);
-    qsort(sorted, KILN_OP_COUNT, sizeof sorted[0], by_count);
+    qsort(sorted, KILN_OP_COUNT, sizeof sorted[0], by_flops);
     printf("\nFLOPs (estimate)  %s\n", scaled(s->flops, "FLOP", a, sizeof a));
     print_symbols(g, s);
     for (uint32_t i = 0; i < s->n_kinds; i++)
