@@ -111,29 +111,34 @@ typedef struct unary_rule {
     const char *floats[3];    /* float attributes the op takes */
 } unary_rule;
 
+/* R: same dtype out; RB: bool out; RA: takes these float attributes. */
+#define R(t) {.types = (t)}
+#define RB(t) {.types = (t), .to_bool = true}
+#define RA(t, ...) {.types = (t), .floats = {__VA_ARGS__}}
 static const unary_rule unary_rules[KILN_OP_COUNT] = {
-    [KILN_OP_ABS] = {T_NUM},        [KILN_OP_ACOS] = {T_F3},        [KILN_OP_ACOSH] = {T_F3},
-    [KILN_OP_ASIN] = {T_F3},        [KILN_OP_ASINH] = {T_F3},       [KILN_OP_ATAN] = {T_F3},
-    [KILN_OP_ATANH] = {T_F3},       [KILN_OP_CEIL] = {T_FLOAT},     [KILN_OP_COS] = {T_F3},
-    [KILN_OP_COSH] = {T_F3},        [KILN_OP_ERF] = {T_NUM},        [KILN_OP_EXP] = {T_FLOAT},
-    [KILN_OP_FLOOR] = {T_FLOAT},    [KILN_OP_LOG] = {T_FLOAT},      [KILN_OP_NEG] = {T_FLOAT | T_SINT},
-    [KILN_OP_NOT] = {T_BOOL},       [KILN_OP_RECIPROCAL] = {T_FLOAT},
-    [KILN_OP_RELU] = {T_FLOAT | T_SINT},                            [KILN_OP_ROUND] = {T_F3},
-    [KILN_OP_SIGMOID] = {T_FLOAT},  [KILN_OP_SIGN] = {T_NUM},       [KILN_OP_SIN] = {T_F3},
-    [KILN_OP_SINH] = {T_F3},        [KILN_OP_SOFTPLUS] = {T_F3},    [KILN_OP_SOFTSIGN] = {T_F3},
-    [KILN_OP_SQRT] = {T_FLOAT},     [KILN_OP_TAN] = {T_F3},         [KILN_OP_TANH] = {T_FLOAT},
-    [KILN_OP_ISNAN] = {T_FLOAT, true},
-    [KILN_OP_ISINF] = {DT_BIT(F32) | DT_BIT(F64), true},
-    [KILN_OP_IDENTITY] = {T_ALL},
-    [KILN_OP_HARDSWISH] = {T_F3},
-    [KILN_OP_ELU] = {T_F3, false, {"alpha"}},
-    [KILN_OP_SELU] = {T_F3, false, {"alpha", "gamma"}},
-    [KILN_OP_CELU] = {DT_BIT(F32), false, {"alpha"}},
-    [KILN_OP_LEAKYRELU] = {T_FLOAT, false, {"alpha"}},
-    [KILN_OP_HARDSIGMOID] = {T_F3, false, {"alpha", "beta"}},
-    [KILN_OP_THRESHOLDEDRELU] = {T_F3, false, {"alpha"}},
-    [KILN_OP_SHRINK] = {T_F3 | T_SINT | T_UINT, false, {"bias", "lambd"}},
+    [KILN_OP_ABS] = R(T_NUM),        [KILN_OP_ACOS] = R(T_F3),        [KILN_OP_ACOSH] = R(T_F3),
+    [KILN_OP_ASIN] = R(T_F3),        [KILN_OP_ASINH] = R(T_F3),       [KILN_OP_ATAN] = R(T_F3),
+    [KILN_OP_ATANH] = R(T_F3),       [KILN_OP_CEIL] = R(T_FLOAT),     [KILN_OP_COS] = R(T_F3),
+    [KILN_OP_COSH] = R(T_F3),        [KILN_OP_ERF] = R(T_NUM),        [KILN_OP_EXP] = R(T_FLOAT),
+    [KILN_OP_FLOOR] = R(T_FLOAT),    [KILN_OP_LOG] = R(T_FLOAT),      [KILN_OP_NEG] = R(T_FLOAT | T_SINT),
+    [KILN_OP_NOT] = R(T_BOOL),       [KILN_OP_RECIPROCAL] = R(T_FLOAT),
+    [KILN_OP_RELU] = R(T_FLOAT | T_SINT),                            [KILN_OP_ROUND] = R(T_F3),
+    [KILN_OP_SIGMOID] = R(T_FLOAT),  [KILN_OP_SIGN] = R(T_NUM),       [KILN_OP_SIN] = R(T_F3),
+    [KILN_OP_SINH] = R(T_F3),        [KILN_OP_SOFTPLUS] = R(T_F3),    [KILN_OP_SOFTSIGN] = R(T_F3),
+    [KILN_OP_SQRT] = R(T_FLOAT),     [KILN_OP_TAN] = R(T_F3),         [KILN_OP_TANH] = R(T_FLOAT),
+    [KILN_OP_ISNAN] = RB(T_FLOAT),
+    [KILN_OP_ISINF] = RB(DT_BIT(F32) | DT_BIT(F64)),
+    [KILN_OP_IDENTITY] = R(T_ALL),
+    [KILN_OP_HARDSWISH] = R(T_F3),
+    [KILN_OP_ELU] = RA(T_F3, "alpha"),
+    [KILN_OP_SELU] = RA(T_F3, "alpha", "gamma"),
+    [KILN_OP_CELU] = RA(DT_BIT(F32), "alpha"),
+    [KILN_OP_LEAKYRELU] = RA(T_FLOAT, "alpha"),
+    [KILN_OP_HARDSIGMOID] = RA(T_F3, "alpha", "beta"),
+    [KILN_OP_THRESHOLDEDRELU] = RA(T_F3, "alpha"),
+    [KILN_OP_SHRINK] = RA(T_F3 | T_SINT | T_UINT, "bias", "lambd"),
 };
+#undef RA
 
 static kiln_status infer_unary(kiln_infer *c)
 {
@@ -172,17 +177,19 @@ typedef struct binary_rule {
 } binary_rule;
 
 static const binary_rule binary_rules[KILN_OP_COUNT] = {
-    [KILN_OP_ADD] = {T_NUM},       [KILN_OP_SUB] = {T_NUM},     [KILN_OP_MUL] = {T_NUM},
-    [KILN_OP_DIV] = {T_NUM},       [KILN_OP_MOD] = {T_NUM},
-    [KILN_OP_AND] = {T_BOOL, true}, [KILN_OP_OR] = {T_BOOL, true}, [KILN_OP_XOR] = {T_BOOL, true},
-    [KILN_OP_EQUAL] = {T_ALL, true}, [KILN_OP_GREATER] = {T_NUM, true},
-    [KILN_OP_GREATEROREQUAL] = {T_NUM, true}, [KILN_OP_LESS] = {T_NUM, true},
-    [KILN_OP_LESSOREQUAL] = {T_NUM, true},
-    [KILN_OP_BITSHIFT] = {T_UINT},
-    [KILN_OP_PRELU] = {T_FLOAT | DT_BIT(I32) | DT_BIT(I64) | DT_BIT(U32) | DT_BIT(U64)},
-    [KILN_OP_SUM] = {T_FLOAT},     [KILN_OP_MEAN] = {T_FLOAT},
-    [KILN_OP_MAX] = {T_NUM},       [KILN_OP_MIN] = {T_NUM},
+    [KILN_OP_ADD] = R(T_NUM),       [KILN_OP_SUB] = R(T_NUM),     [KILN_OP_MUL] = R(T_NUM),
+    [KILN_OP_DIV] = R(T_NUM),       [KILN_OP_MOD] = R(T_NUM),
+    [KILN_OP_AND] = RB(T_BOOL), [KILN_OP_OR] = RB(T_BOOL), [KILN_OP_XOR] = RB(T_BOOL),
+    [KILN_OP_EQUAL] = RB(T_ALL), [KILN_OP_GREATER] = RB(T_NUM),
+    [KILN_OP_GREATEROREQUAL] = RB(T_NUM), [KILN_OP_LESS] = RB(T_NUM),
+    [KILN_OP_LESSOREQUAL] = RB(T_NUM),
+    [KILN_OP_BITSHIFT] = R(T_UINT),
+    [KILN_OP_PRELU] = R(T_FLOAT | DT_BIT(I32) | DT_BIT(I64) | DT_BIT(U32) | DT_BIT(U64)),
+    [KILN_OP_SUM] = R(T_FLOAT),     [KILN_OP_MEAN] = R(T_FLOAT),
+    [KILN_OP_MAX] = R(T_NUM),       [KILN_OP_MIN] = R(T_NUM),
 };
+#undef R
+#undef RB
 
 /* Inputs 0..n-1: all present, one dtype from the op's rule; their
  * broadcast shape into *out. */
