@@ -157,7 +157,13 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
             return rc;
         }
     }
-    if (kiln_graph_infer(ctx, g) != KILN_OK) {
+    st = kiln_graph_infer(ctx, g);
+#ifndef NDEBUG
+    /* debug builds check what the frontend produced (DESIGN.md, decision 6) */
+    if (st == KILN_OK)
+        st = kiln_graph_verify(ctx, g);
+#endif
+    if (st != KILN_OK) {
         kiln_graph_destroy(g);
         return driver_fail(ctx);
     }
