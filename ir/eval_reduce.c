@@ -66,17 +66,21 @@ static kiln_status check(kiln_eval *e, krt_status st, kiln_dtype dt)
     if (st == KRT_EDTYPE)
         return kiln_eval_unsupported(e, "the interpreter has no %s kernel for %s",
                                      kiln_op_name(e->n->op), kiln_dtype_name(dt));
-    return kiln_eval_fail(e, "the %s kernel rejected its input values (%s)",
-                          kiln_op_name(e->n->op), st == KRT_EINDEX ? "index out of range" : "bad value");
+    return kiln_eval_fail(e, "the %s kernel rejected its input values (%s)", kiln_op_name(e->n->op),
+                          st == KRT_EINDEX ? "index out of range" : "bad value");
 }
 
 /* ---- Reduce* ----------------------------------------------------------------- */
 
 static const krt_reduce_op reduce_ops[KILN_OP_COUNT] = {
-    [KILN_OP_REDUCESUM] = KRT_REDUCE_SUM,         [KILN_OP_REDUCEMEAN] = KRT_REDUCE_MEAN,
-    [KILN_OP_REDUCEMAX] = KRT_REDUCE_MAX,         [KILN_OP_REDUCEMIN] = KRT_REDUCE_MIN,
-    [KILN_OP_REDUCEPROD] = KRT_REDUCE_PROD,       [KILN_OP_REDUCEL1] = KRT_REDUCE_L1,
-    [KILN_OP_REDUCEL2] = KRT_REDUCE_L2,           [KILN_OP_REDUCELOGSUM] = KRT_REDUCE_LOGSUM,
+    [KILN_OP_REDUCESUM] = KRT_REDUCE_SUM,
+    [KILN_OP_REDUCEMEAN] = KRT_REDUCE_MEAN,
+    [KILN_OP_REDUCEMAX] = KRT_REDUCE_MAX,
+    [KILN_OP_REDUCEMIN] = KRT_REDUCE_MIN,
+    [KILN_OP_REDUCEPROD] = KRT_REDUCE_PROD,
+    [KILN_OP_REDUCEL1] = KRT_REDUCE_L1,
+    [KILN_OP_REDUCEL2] = KRT_REDUCE_L2,
+    [KILN_OP_REDUCELOGSUM] = KRT_REDUCE_LOGSUM,
     [KILN_OP_REDUCELOGSUMEXP] = KRT_REDUCE_LOGSUMEXP,
     [KILN_OP_REDUCESUMSQUARE] = KRT_REDUCE_SUMSQUARE,
 };
@@ -104,9 +108,9 @@ static kiln_status eval_reduce(kiln_eval *e)
     int rank = x->shape.rank;
     uint32_t mask = reduce_mask(e, rank);
     void *scratch = kiln_eval_scratch(e, krt_reduce_scratch_size(op, dt, rank, x->shape.dim, mask));
-    return check(e, krt_reduce(op, dt, rank, x->shape.dim, mask, x->data, kiln_eval_out_data(e, 0),
-                               scratch),
-                 x->dtype);
+    return check(
+        e, krt_reduce(op, dt, rank, x->shape.dim, mask, x->data, kiln_eval_out_data(e, 0), scratch),
+        x->dtype);
 }
 
 /* ---- ArgMax, ArgMin, CumSum ---------------------------------------------------- */
@@ -116,9 +120,10 @@ static kiln_status eval_arg(kiln_eval *e)
     const kiln_value *x = kiln_eval_in(e, 0);
     int64_t v[3];
     axis_view(&x->shape, axis_attr(e, 0, x->shape.rank), v);
-    return check(e, krt_argreduce(e->n->op == KILN_OP_ARGMIN, attr_i(e, "select_last_index", 0),
-                                  (krt_dtype)x->dtype, v[0], v[1], v[2], x->data,
-                                  kiln_eval_out_data(e, 0)),
+    return check(e,
+                 krt_argreduce(e->n->op == KILN_OP_ARGMIN, attr_i(e, "select_last_index", 0),
+                               (krt_dtype)x->dtype, v[0], v[1], v[2], x->data,
+                               kiln_eval_out_data(e, 0)),
                  x->dtype);
 }
 
@@ -129,8 +134,9 @@ static kiln_status eval_cumsum(kiln_eval *e)
     int axis = 0;
     kiln_norm_axis(index_at(kiln_eval_in(e, 1), 0), x->shape.rank, &axis);
     axis_view(&x->shape, axis, v);
-    return check(e, krt_cumsum((krt_dtype)x->dtype, v[0], v[1], v[2], attr_i(e, "exclusive", 0),
-                               attr_i(e, "reverse", 0), x->data, kiln_eval_out_data(e, 0)),
+    return check(e,
+                 krt_cumsum((krt_dtype)x->dtype, v[0], v[1], v[2], attr_i(e, "exclusive", 0),
+                            attr_i(e, "reverse", 0), x->data, kiln_eval_out_data(e, 0)),
                  x->dtype);
 }
 
@@ -144,9 +150,10 @@ static kiln_status eval_softmax(kiln_eval *e)
                                                              : KRT_HARDMAX;
     int64_t v[3];
     axis_view(&x->shape, axis_attr(e, -1, x->shape.rank), v);
-    return check(e, krt_softmax(kind, (krt_dtype)x->dtype, v[0], v[1], v[2], x->data,
-                                kiln_eval_out_data(e, 0)),
-                 x->dtype);
+    return check(
+        e,
+        krt_softmax(kind, (krt_dtype)x->dtype, v[0], v[1], v[2], x->data, kiln_eval_out_data(e, 0)),
+        x->dtype);
 }
 
 /* ---- normalizations ------------------------------------------------------------------ */
@@ -155,24 +162,25 @@ static kiln_status eval_batchnorm(kiln_eval *e)
 {
     const kiln_value *x = kiln_eval_in(e, 0);
     const kiln_dim *d = x->shape.dim;
-    return check(e, krt_batchnorm((krt_dtype)x->dtype, (krt_dtype)kiln_eval_in(e, 1)->dtype,
-                                  (krt_dtype)kiln_eval_in(e, 3)->dtype, d[0], d[1],
-                                  prod(d, 2, x->shape.rank), x->data, kiln_eval_in(e, 1)->data,
-                                  kiln_eval_in(e, 2)->data, kiln_eval_in(e, 3)->data,
-                                  kiln_eval_in(e, 4)->data,
-                                  kiln_attr_float(e->g, e->n, "epsilon", 1e-5f),
-                                  kiln_eval_out_data(e, 0)),
-                 x->dtype);
+    return check(
+        e,
+        krt_batchnorm((krt_dtype)x->dtype, (krt_dtype)kiln_eval_in(e, 1)->dtype,
+                      (krt_dtype)kiln_eval_in(e, 3)->dtype, d[0], d[1], prod(d, 2, x->shape.rank),
+                      x->data, kiln_eval_in(e, 1)->data, kiln_eval_in(e, 2)->data,
+                      kiln_eval_in(e, 3)->data, kiln_eval_in(e, 4)->data,
+                      kiln_attr_float(e->g, e->n, "epsilon", 1e-5f), kiln_eval_out_data(e, 0)),
+        x->dtype);
 }
 
 static kiln_status eval_instancenorm(kiln_eval *e)
 {
     const kiln_value *x = kiln_eval_in(e, 0);
     const kiln_dim *d = x->shape.dim;
-    return check(e, krt_instancenorm((krt_dtype)x->dtype, d[0], d[1], prod(d, 2, x->shape.rank),
-                                     x->data, kiln_eval_in(e, 1)->data, kiln_eval_in(e, 2)->data,
-                                     kiln_attr_float(e->g, e->n, "epsilon", 1e-5f),
-                                     kiln_eval_out_data(e, 0)),
+    return check(e,
+                 krt_instancenorm((krt_dtype)x->dtype, d[0], d[1], prod(d, 2, x->shape.rank),
+                                  x->data, kiln_eval_in(e, 1)->data, kiln_eval_in(e, 2)->data,
+                                  kiln_attr_float(e->g, e->n, "epsilon", 1e-5f),
+                                  kiln_eval_out_data(e, 0)),
                  x->dtype);
 }
 
@@ -195,12 +203,13 @@ static kiln_status eval_layernorm(kiln_eval *e)
     const kiln_value *x = kiln_eval_in(e, 0);
     int axis = axis_attr(e, -1, x->shape.rank);
     krt_dtype stash = attr_i(e, "stash_type", 1) == 16 ? KRT_BF16 : KRT_F32;
-    return check(e, krt_layernorm((krt_dtype)x->dtype, stash, prod(x->shape.dim, 0, axis),
-                                  prod(x->shape.dim, axis, x->shape.rank), x->data,
-                                  ln_param(e, 1, &x->shape, axis), ln_param(e, 2, &x->shape, axis),
-                                  kiln_attr_float(e->g, e->n, "epsilon", 1e-5f),
-                                  kiln_eval_out_data(e, 0), kiln_eval_out_data(e, 1),
-                                  kiln_eval_out_data(e, 2)),
+    return check(e,
+                 krt_layernorm((krt_dtype)x->dtype, stash, prod(x->shape.dim, 0, axis),
+                               prod(x->shape.dim, axis, x->shape.rank), x->data,
+                               ln_param(e, 1, &x->shape, axis), ln_param(e, 2, &x->shape, axis),
+                               kiln_attr_float(e->g, e->n, "epsilon", 1e-5f),
+                               kiln_eval_out_data(e, 0), kiln_eval_out_data(e, 1),
+                               kiln_eval_out_data(e, 2)),
                  x->dtype);
 }
 
@@ -209,8 +218,9 @@ static kiln_status eval_lpnorm(kiln_eval *e)
     const kiln_value *x = kiln_eval_in(e, 0);
     int64_t v[3];
     axis_view(&x->shape, axis_attr(e, -1, x->shape.rank), v);
-    return check(e, krt_lpnorm((krt_dtype)x->dtype, (int)attr_i(e, "p", 2), v[0], v[1], v[2],
-                               x->data, kiln_eval_out_data(e, 0)),
+    return check(e,
+                 krt_lpnorm((krt_dtype)x->dtype, (int)attr_i(e, "p", 2), v[0], v[1], v[2], x->data,
+                            kiln_eval_out_data(e, 0)),
                  x->dtype);
 }
 
@@ -218,11 +228,12 @@ static kiln_status eval_lrn(kiln_eval *e)
 {
     const kiln_value *x = kiln_eval_in(e, 0);
     const kiln_dim *d = x->shape.dim;
-    return check(e, krt_lrn((krt_dtype)x->dtype, d[0], d[1], prod(d, 2, x->shape.rank),
-                            attr_i(e, "size", 1), kiln_attr_float(e->g, e->n, "alpha", 1e-4f),
-                            kiln_attr_float(e->g, e->n, "beta", 0.75f),
-                            kiln_attr_float(e->g, e->n, "bias", 1.0f), x->data,
-                            kiln_eval_out_data(e, 0)),
+    return check(e,
+                 krt_lrn((krt_dtype)x->dtype, d[0], d[1], prod(d, 2, x->shape.rank),
+                         attr_i(e, "size", 1), kiln_attr_float(e->g, e->n, "alpha", 1e-4f),
+                         kiln_attr_float(e->g, e->n, "beta", 0.75f),
+                         kiln_attr_float(e->g, e->n, "bias", 1.0f), x->data,
+                         kiln_eval_out_data(e, 0)),
                  x->dtype);
 }
 
@@ -239,10 +250,12 @@ static kiln_status eval_mvn(kiln_eval *e)
         if (kiln_norm_axis(axes[k], x->shape.rank, &axis))
             mask |= 1u << axis;
     krt_dtype dt = (krt_dtype)x->dtype;
-    void *scratch = kiln_eval_scratch(e, krt_mvn_scratch_size(dt, x->shape.rank, x->shape.dim, mask));
-    return check(e, krt_mvn(dt, x->shape.rank, x->shape.dim, mask, x->data,
-                            kiln_eval_out_data(e, 0), scratch),
-                 x->dtype);
+    void *scratch =
+        kiln_eval_scratch(e, krt_mvn_scratch_size(dt, x->shape.rank, x->shape.dim, mask));
+    return check(
+        e,
+        krt_mvn(dt, x->shape.rank, x->shape.dim, mask, x->data, kiln_eval_out_data(e, 0), scratch),
+        x->dtype);
 }
 
 /* ---- losses ------------------------------------------------------------------------------ */
@@ -258,7 +271,7 @@ static krt_loss_desc loss_desc(const kiln_eval *e)
         .n = x->shape.dim[0],
         .c = x->shape.dim[1],
         .inner = prod(x->shape.dim, 2, x->shape.rank),
-        .reduction = strcmp(r, "none") == 0 ? KRT_LOSS_NONE
+        .reduction = strcmp(r, "none") == 0  ? KRT_LOSS_NONE
                      : strcmp(r, "sum") == 0 ? KRT_LOSS_SUM
                                              : KRT_LOSS_MEAN,
         .has_ignore = ii != NULL,
@@ -287,7 +300,8 @@ static kiln_status eval_loss(kiln_eval *e)
     return check(e, st, x->dtype);
 }
 
-/* ---- TopK, Einsum, Det ------------------------------------------------------------------------ */
+/* ---- TopK, Einsum, Det ------------------------------------------------------------------------
+ */
 
 static kiln_status eval_topk(kiln_eval *e)
 {
@@ -327,8 +341,9 @@ static kiln_status eval_det(kiln_eval *e)
     const kiln_value *x = kiln_eval_in(e, 0);
     int64_t m = x->shape.dim[x->shape.rank - 1];
     void *scratch = kiln_eval_scratch(e, krt_det_scratch_size(m));
-    return check(e, krt_det((krt_dtype)x->dtype, prod(x->shape.dim, 0, x->shape.rank - 2), m,
-                            x->data, kiln_eval_out_data(e, 0), scratch),
+    return check(e,
+                 krt_det((krt_dtype)x->dtype, prod(x->shape.dim, 0, x->shape.rank - 2), m, x->data,
+                         kiln_eval_out_data(e, 0), scratch),
                  x->dtype);
 }
 

@@ -20,12 +20,12 @@ typedef uint32_t dtmask;
 #define DT(x) (1u << KILN_DT_##x)
 enum {
     DT_FLOAT = DT(F16) | DT(BF16) | DT(F32) | DT(F64),
-    DT_FLOAT3 = DT(F16) | DT(F32) | DT(F64),                     /* no bf16 */
+    DT_FLOAT3 = DT(F16) | DT(F32) | DT(F64),                      /* no bf16 */
     DT_REDUCE = DT_FLOAT | DT(I32) | DT(I64) | DT(U32) | DT(U64), /* ReduceSum & co, CumSum */
     DT_MINMAX = DT_REDUCE | DT(I8) | DT(U8),                      /* ReduceMax, ReduceMin */
     DT_INTS = DT(I8) | DT(I16) | DT(I32) | DT(I64) | DT(U8) | DT(U16) | DT(U32) | DT(U64),
-    DT_ARG = DT_FLOAT | DT_INTS,                                  /* ArgMax, ArgMin */
-    DT_TOPK = DT_FLOAT3 | DT_INTS,                                /* TopK, Einsum */
+    DT_ARG = DT_FLOAT | DT_INTS,   /* ArgMax, ArgMin */
+    DT_TOPK = DT_FLOAT3 | DT_INTS, /* TopK, Einsum */
     DT_INDEX = DT(I32) | DT(I64),
 };
 
@@ -57,8 +57,8 @@ static kiln_status same_dt(kiln_infer *c, uint32_t i, uint32_t j)
     kiln_value *a = kiln_infer_in(c, i), *b = kiln_infer_in(c, j);
     if (!b || a->dtype == b->dtype)
         return KILN_OK;
-    return kiln_infer_fail(c, "input %u ('%s') is %s but input %u ('%s') is %s; they must match",
-                           j, b->name, kiln_dtype_name(b->dtype), i, a->name,
+    return kiln_infer_fail(c, "input %u ('%s') is %s but input %u ('%s') is %s; they must match", j,
+                           b->name, kiln_dtype_name(b->dtype), i, a->name,
                            kiln_dtype_name(a->dtype));
 }
 
@@ -185,8 +185,8 @@ static kiln_status infer_reduce(kiln_infer *c)
     kiln_value *x;
     int64_t keep, noop, n, count;
     uint32_t mask = 0;
-    dtmask ok = c->n->op == KILN_OP_REDUCEMAX || c->n->op == KILN_OP_REDUCEMIN ? DT_MINMAX
-                                                                              : DT_REDUCE;
+    dtmask ok =
+        c->n->op == KILN_OP_REDUCEMAX || c->n->op == KILN_OP_REDUCEMIN ? DT_MINMAX : DT_REDUCE;
     kiln_status st = kiln_infer_need(c, 0, &x);
     if (!st)
         st = need_dt(c, 0, ok);
@@ -357,8 +357,10 @@ static kiln_status need_ln_param(kiln_infer *c, uint32_t i, const kiln_value *x,
         fits = d == 1 || !conflict(d, xd);
     }
     if (!st && !fits)
-        return kiln_infer_fail(c, "input %u ('%s') does not broadcast to the normalized dims "
-                                  "(axis %d onwards of input 0)", i, p->name, axis);
+        return kiln_infer_fail(c,
+                               "input %u ('%s') does not broadcast to the normalized dims "
+                               "(axis %d onwards of input 0)",
+                               i, p->name, axis);
     return st;
 }
 
@@ -377,8 +379,10 @@ static kiln_status infer_layernorm(kiln_infer *c)
     if (!st)
         st = attr_int(c, "stash_type", 1, INT64_MIN, INT64_MAX, &stash);
     if (!st && stash != 1 && stash != 16)
-        return kiln_infer_fail(c, "attribute 'stash_type' = %lld: must be 1 (float) or 16 "
-                                  "(bfloat16)", (long long)stash);
+        return kiln_infer_fail(c,
+                               "attribute 'stash_type' = %lld: must be 1 (float) or 16 "
+                               "(bfloat16)",
+                               (long long)stash);
     if (!st)
         st = need_ln_param(c, 1, x, axis);
     if (!st)
@@ -509,7 +513,7 @@ static kiln_status infer_loss(kiln_infer *c)
         return st;
     kiln_shape scalar = {.rank = 0};
     kiln_infer_set(c, 0, x->dtype, none ? &kiln_infer_in(c, 1)->shape : &scalar);
-    kiln_infer_set(c, 1, x->dtype, &x->shape);  /* SoftmaxCrossEntropyLoss log_prob */
+    kiln_infer_set(c, 1, x->dtype, &x->shape); /* SoftmaxCrossEntropyLoss log_prob */
     return KILN_OK;
 }
 
@@ -565,9 +569,10 @@ static kiln_status einsum_label_dims(kiln_infer *c, const krt_einsum_spec *sp, k
             if (d == 1 || d == *s)
                 continue;
             if (conflict(d, *s) && *s != 1)
-                return kiln_infer_fail(c, "input %u dim %d is %lld but the same equation letter "
-                                          "has size %lld elsewhere", i, a, (long long)d,
-                                       (long long)*s);
+                return kiln_infer_fail(c,
+                                       "input %u dim %d is %lld but the same equation letter "
+                                       "has size %lld elsewhere",
+                                       i, a, (long long)d, (long long)*s);
             if (*s == 1 || KILN_DIM_IS_SYM(*s))
                 *s = d;
         }

@@ -78,30 +78,30 @@ krt_status krt_mvn(krt_dtype dt, int rank, const int64_t *dims, uint32_t mask, c
 /* ===== softmax family and losses (krt_reduce_softmax.c) =================== */
 
 typedef enum krt_softmax_kind {
-    KRT_SOFTMAX,     /* exp(x - max) / sum */
-    KRT_LOGSOFTMAX,  /* x - max - log(sum) */
-    KRT_HARDMAX,     /* 1 at the first maximum, 0 elsewhere */
+    KRT_SOFTMAX,    /* exp(x - max) / sum */
+    KRT_LOGSOFTMAX, /* x - max - log(sum) */
+    KRT_HARDMAX,    /* 1 at the first maximum, 0 elsewhere */
     KRT_SOFTMAX_KIND_COUNT
 } krt_softmax_kind;
 
 /* Along the axis of (outer, n, inner). y may alias x. Floats only. */
-krt_status krt_softmax(krt_softmax_kind kind, krt_dtype dt, int64_t outer, int64_t n,
-                       int64_t inner, const void *x, void *y);
+krt_status krt_softmax(krt_softmax_kind kind, krt_dtype dt, int64_t outer, int64_t n, int64_t inner,
+                       const void *x, void *y);
 
 typedef enum krt_loss_reduction {
-    KRT_LOSS_NONE,   /* loss has the target's shape */
-    KRT_LOSS_SUM,    /* loss is a scalar */
-    KRT_LOSS_MEAN,   /* sum(loss) / sum(weight[target]) over the samples not ignored */
+    KRT_LOSS_NONE, /* loss has the target's shape */
+    KRT_LOSS_SUM,  /* loss is a scalar */
+    KRT_LOSS_MEAN, /* sum(loss) / sum(weight[target]) over the samples not ignored */
     KRT_LOSS_REDUCTION_COUNT
 } krt_loss_reduction;
 
 /* Input (n, c, inner) where inner = d1*...*dk; target (n, inner). */
 typedef struct krt_loss_desc {
-    krt_dtype dt;            /* input, weight and loss: f32 f64 f16 bf16 */
-    krt_dtype target_dt;     /* i32 or i64 */
+    krt_dtype dt;        /* input, weight and loss: f32 f64 f16 bf16 */
+    krt_dtype target_dt; /* i32 or i64 */
     int64_t n, c, inner;
     krt_loss_reduction reduction;
-    bool has_ignore;         /* ignore_index given */
+    bool has_ignore; /* ignore_index given */
     int64_t ignore_index;
 } krt_loss_desc;
 
@@ -112,19 +112,18 @@ krt_status krt_nll_loss(const krt_loss_desc *d, const void *input, const void *t
 /* SoftmaxCrossEntropyLoss: log_prob (n, c, inner) receives
  * LogSoftmax(scores, axis 1) (an output, or scratch the caller provides),
  * then the NLL loss of it. Same errors as krt_nll_loss. */
-krt_status krt_softmax_cross_entropy(const krt_loss_desc *d, const void *scores,
-                                     const void *target, const void *weight, void *loss,
-                                     void *log_prob, int64_t *bad /* OUT */);
+krt_status krt_softmax_cross_entropy(const krt_loss_desc *d, const void *scores, const void *target,
+                                     const void *weight, void *loss, void *log_prob,
+                                     int64_t *bad /* OUT */);
 
 /* ===== normalizations (krt_reduce_norm.c) ================================= */
 
 /* BatchNormalization, inference form, x (n, c, spatial):
  * y = (x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c].
  * scale/bias have dtype param_dt, mean/var stat_dt (each f32 f64 f16 bf16). */
-krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n,
-                         int64_t c, int64_t spatial, const void *x, const void *scale,
-                         const void *bias, const void *mean, const void *var, float epsilon,
-                         void *y);
+krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n, int64_t c,
+                         int64_t spatial, const void *x, const void *scale, const void *bias,
+                         const void *mean, const void *var, float epsilon, void *y);
 
 /* InstanceNormalization, x (n, c, spatial): mean and variance per (n, c). */
 krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial, const void *x,
@@ -134,8 +133,8 @@ krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial,
  * scale [inner] (dtype dt), bias [inner] or NULL. mean and inv_std (outer),
  * of dtype stash_dt (f32 or bf16), may be NULL. Floats only. */
 krt_status krt_layernorm(krt_dtype dt, krt_dtype stash_dt, int64_t outer, int64_t inner,
-                         const void *x, const void *scale, const void *bias, float epsilon,
-                         void *y, void *mean, void *inv_std);
+                         const void *x, const void *scale, const void *bias, float epsilon, void *y,
+                         void *mean, void *inv_std);
 
 /* Copy p (p_rank dims, each 1 or equal to the matching trailing dim of
  * dims) broadcast to the dense shape dims[0..rank): how LayerNormalization's
@@ -159,8 +158,8 @@ krt_status krt_lrn(krt_dtype dt, int64_t n, int64_t c, int64_t spatial, int64_t 
  * values and indices are (outer, k, inner). KRT_EVALUE if k > n.
  * All numeric dtypes. */
 size_t krt_topk_scratch_size(int64_t n, int64_t k);
-krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k,
-                    bool largest, const void *x, void *values, int64_t *indices, void *scratch);
+krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest,
+                    const void *x, void *values, int64_t *indices, void *scratch);
 
 /* ===== Einsum and Det (krt_reduce_einsum.c) ================================ */
 
@@ -206,5 +205,18 @@ double krt_rload_f64(krt_dtype dt, const void *p, int64_t i);
 void krt_rstore_f64(krt_dtype dt, void *p, int64_t i, double v);
 /* Element i of an i32 / i64 tensor (0 for other dtypes). */
 int64_t krt_rload_index(krt_dtype dt, const void *p, int64_t i);
+
+/* ===== for the family's own sources ====================================== */
+#ifdef KRT_REDUCE_SOURCE
+/* The conversions the dtype-generic macros use: KRT_LD_*(A, x) turns a
+ * stored element into the compute type A, KRT_ST_*(T, a) stores a as the
+ * storage type T; f16 and bf16 go through float. */
+#define KRT_LD_CAST(A, x) ((A)(x))
+#define KRT_LD_F16(A, x)  krt_f16_to_f32(x)
+#define KRT_LD_BF16(A, x) krt_bf16_to_f32(x)
+#define KRT_ST_CAST(T, a) ((T)(a))
+#define KRT_ST_F16(T, a)  krt_f32_to_f16(a)
+#define KRT_ST_BF16(T, a) krt_f32_to_bf16(a)
+#endif
 
 #endif /* KRT_REDUCE_H */

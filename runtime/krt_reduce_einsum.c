@@ -13,6 +13,7 @@
  * loop: O(output x summed) like the definition. A backend that meets a
  * matmul-shaped einsum should lower it to MatMul instead.
  */
+#define KRT_REDUCE_SOURCE
 #include "runtime/krt_reduce.h"
 
 #include <math.h>
@@ -22,8 +23,8 @@
 enum { ELL0 = 52, NTEMP = 52 + KRT_MAX_RANK };
 
 typedef struct term {
-    int n;                      /* letters */
-    int ell;                    /* index among letters where "..." stands; -1: none */
+    int n;   /* letters */
+    int ell; /* index among letters where "..." stands; -1: none */
     int8_t code[KRT_MAX_RANK];
 } term;
 
@@ -98,8 +99,8 @@ static int temp_label(const term *t, int rank, int n_ell, int a)
 }
 
 /* Output temp labels, explicit (rhs given) or implicit. */
-static const char *output_labels(const char *rhs, size_t len, int n_ell, const int *count,
-                                 int *out, int *out_rank)
+static const char *output_labels(const char *rhs, size_t len, int n_ell, const int *count, int *out,
+                                 int *out_rank)
 {
     term t;
     int n = 0;
@@ -148,8 +149,8 @@ static void number_labels(krt_einsum_spec *s, const term *terms, const int *rank
         }
 }
 
-krt_status krt_einsum_parse(const char *equation, int n_in, const int *ranks,
-                            krt_einsum_spec *spec, const char **why)
+krt_status krt_einsum_parse(const char *equation, int n_in, const int *ranks, krt_einsum_spec *spec,
+                            const char **why)
 {
     term terms[KRT_EINSUM_MAX_INPUTS];
     int count[NTEMP] = {0}, out[NTEMP], n_ell = 0;
@@ -166,8 +167,8 @@ krt_status krt_einsum_parse(const char *equation, int n_in, const int *ranks,
         for (int a = 0; a < terms[i].n; a++)
             count[terms[i].code[a]]++;
     if (!*why)
-        *why = output_labels(arrow ? arrow + 2 : NULL, arrow ? strlen(arrow + 2) : 0, n_ell,
-                             count, out, &spec->out_rank);
+        *why = output_labels(arrow ? arrow + 2 : NULL, arrow ? strlen(arrow + 2) : 0, n_ell, count,
+                             out, &spec->out_rank);
     if (*why)
         return KRT_EVALUE;
     for (int i = 0; i < n_in; i++)
@@ -202,30 +203,34 @@ typedef struct ein_plan {
     int64_t size[KRT_EINSUM_MAX_LABELS];
     int64_t stride[KRT_EINSUM_MAX_INPUTS][KRT_EINSUM_MAX_LABELS]; /* per input, per label */
     int64_t out_numel;
-    int64_t inner;          /* size of the innermost summed label (1 if none) */
-    int64_t outer_sum;      /* combinations of the other summed labels */
+    int64_t inner;     /* size of the innermost summed label (1 if none) */
+    int64_t outer_sum; /* combinations of the other summed labels */
 } ein_plan;
 
 static krt_status make_ein_plan(const krt_einsum_spec *s, const int64_t *const *in_dims,
                                 ein_plan *p)
 {
     int bad;
-    *p = (ein_plan){.n_in = s->n_in, .out_rank = s->out_rank, .n_labels = s->n_labels,
-                    .out_numel = 1, .inner = 1, .outer_sum = 1};
+    *p = (ein_plan){.n_in = s->n_in,
+                    .out_rank = s->out_rank,
+                    .n_labels = s->n_labels,
+                    .out_numel = 1,
+                    .inner = 1,
+                    .outer_sum = 1};
     if (krt_einsum_sizes(s, in_dims, p->size, &bad))
         return KRT_EVALUE;
     for (int i = 0; i < s->n_in; i++) {
         int64_t st[KRT_MAX_RANK];
         krt_strides(s->in_rank[i], in_dims[i], st);
         for (int a = 0; a < s->in_rank[i]; a++)
-            if (in_dims[i][a] != 1)  /* size-1 dims broadcast: stride 0 */
+            if (in_dims[i][a] != 1) /* size-1 dims broadcast: stride 0 */
                 p->stride[i][s->in_label[i][a]] += st[a];
     }
     for (int l = 0; l < s->n_labels; l++) {
         if (l < s->out_rank)
             p->out_numel *= p->size[l];
         else if (l == s->n_labels - 1)
-            p->inner = p->size[l];   /* the innermost summed label */
+            p->inner = p->size[l]; /* the innermost summed label */
         else
             p->outer_sum *= p->size[l];
     }
@@ -246,49 +251,44 @@ static void step(const ein_plan *p, int lo, int hi, int64_t *idx, int64_t *off)
     }
 }
 
-#define LD_CAST(A, x) ((A)(x))
-#define LD_F16(A, x) ((A)krt_f16_to_f32(x))
-#define ST_CAST(T, a) ((T)(a))
-#define ST_F16(T, a) krt_f32_to_f16((float)(a))
-
 /* X(sfx, ENUM, storage T, accumulator A, LD, ST) */
-#define EINSUM_TYPES(X)                                    \
-    X(f32, F32, float, double, LD_CAST, ST_CAST)           \
-    X(f64, F64, double, double, LD_CAST, ST_CAST)          \
-    X(f16, F16, uint16_t, double, LD_F16, ST_F16)          \
-    X(i32, I32, int32_t, int64_t, LD_CAST, ST_CAST)        \
-    X(i64, I64, int64_t, int64_t, LD_CAST, ST_CAST)        \
-    X(u32, U32, uint32_t, uint64_t, LD_CAST, ST_CAST)      \
-    X(u64, U64, uint64_t, uint64_t, LD_CAST, ST_CAST)
+#define EINSUM_TYPES(X)                                                                            \
+    X(f32, F32, float, double, KRT_LD_CAST, KRT_ST_CAST)                                           \
+    X(f64, F64, double, double, KRT_LD_CAST, KRT_ST_CAST)                                          \
+    X(f16, F16, uint16_t, double, KRT_LD_F16, KRT_ST_F16)                                          \
+    X(i32, I32, int32_t, int64_t, KRT_LD_CAST, KRT_ST_CAST)                                        \
+    X(i64, I64, int64_t, int64_t, KRT_LD_CAST, KRT_ST_CAST)                                        \
+    X(u32, U32, uint32_t, uint64_t, KRT_LD_CAST, KRT_ST_CAST)                                      \
+    X(u64, U64, uint64_t, uint64_t, KRT_LD_CAST, KRT_ST_CAST)
 
-#define DEFINE_EINSUM(sfx, E, T, A, LD, ST)                                          \
-    static void einsum_##sfx(const ein_plan *p, const void *const *inv, void *outv)  \
-    {                                                                                \
-        const T *in[KRT_EINSUM_MAX_INPUTS];                                          \
-        int64_t idx[KRT_EINSUM_MAX_LABELS] = {0}, off[KRT_EINSUM_MAX_INPUTS] = {0};  \
-        int64_t is[KRT_EINSUM_MAX_INPUTS];                                           \
-        int last = p->n_labels - 1;                                                  \
-        T *out = outv;                                                               \
-        for (int i = 0; i < p->n_in; i++) {                                          \
-            in[i] = inv[i];                                                          \
-            is[i] = last >= p->out_rank ? p->stride[i][last] : 0;                    \
-        }                                                                            \
-        for (int64_t o = 0; o < p->out_numel; o++) {                                 \
-            int64_t sidx[KRT_EINSUM_MAX_LABELS] = {0}, soff[KRT_EINSUM_MAX_INPUTS];  \
-            A acc = 0;                                                               \
-            memcpy(soff, off, sizeof soff);                                          \
-            for (int64_t s = 0; s < p->outer_sum; s++) {                             \
-                for (int64_t t = 0; t < p->inner; t++) {                             \
-                    A prod = 1;                                                      \
-                    for (int i = 0; i < p->n_in; i++)                                \
-                        prod *= LD(A, in[i][soff[i] + t * is[i]]);                   \
-                    acc += prod;                                                     \
-                }                                                                    \
-                step(p, p->out_rank, last, sidx, soff);                              \
-            }                                                                        \
-            out[o] = ST(T, acc);                                                     \
-            step(p, 0, p->out_rank, idx, off);                                       \
-        }                                                                            \
+#define DEFINE_EINSUM(sfx, E, T, A, LD, ST)                                                        \
+    static void einsum_##sfx(const ein_plan *p, const void *const *inv, void *outv)                \
+    {                                                                                              \
+        const T *in[KRT_EINSUM_MAX_INPUTS];                                                        \
+        int64_t idx[KRT_EINSUM_MAX_LABELS] = {0}, off[KRT_EINSUM_MAX_INPUTS] = {0};                \
+        int64_t is[KRT_EINSUM_MAX_INPUTS];                                                         \
+        int last = p->n_labels - 1;                                                                \
+        T *out = outv;                                                                             \
+        for (int i = 0; i < p->n_in; i++) {                                                        \
+            in[i] = inv[i];                                                                        \
+            is[i] = last >= p->out_rank ? p->stride[i][last] : 0;                                  \
+        }                                                                                          \
+        for (int64_t o = 0; o < p->out_numel; o++) {                                               \
+            int64_t sidx[KRT_EINSUM_MAX_LABELS] = {0}, soff[KRT_EINSUM_MAX_INPUTS];                \
+            A acc = 0;                                                                             \
+            memcpy(soff, off, sizeof soff);                                                        \
+            for (int64_t s = 0; s < p->outer_sum; s++) {                                           \
+                for (int64_t t = 0; t < p->inner; t++) {                                           \
+                    A prod = 1;                                                                    \
+                    for (int i = 0; i < p->n_in; i++)                                              \
+                        prod *= LD(A, in[i][soff[i] + t * is[i]]);                                 \
+                    acc += prod;                                                                   \
+                }                                                                                  \
+                step(p, p->out_rank, last, sidx, soff);                                            \
+            }                                                                                      \
+            out[o] = ST(T, acc);                                                                   \
+            step(p, 0, p->out_rank, idx, off);                                                     \
+        }                                                                                          \
     }
 
 EINSUM_TYPES(DEFINE_EINSUM)
@@ -305,7 +305,7 @@ krt_status krt_einsum(krt_dtype dt, const krt_einsum_spec *spec, const int64_t *
         return KRT_EDTYPE;
     if (make_ein_plan(spec, in_dims, &p))
         return KRT_EVALUE;
-    if (p.inner == 0)  /* an empty summed label: sums of nothing */
+    if (p.inner == 0) /* an empty summed label: sums of nothing */
         p.outer_sum = 0;
     einsum_fns[dt](&p, in, out);
     return KRT_OK;

@@ -8,51 +8,44 @@
  * parameters (BatchNormalization statistics) are few, so they go through
  * the generic double loaders.
  */
+#define KRT_REDUCE_SOURCE
 #include "runtime/krt_reduce.h"
 
 #include <math.h>
 
 enum { CHUNK = 64 };
 
-#define LD_CAST(A, x) ((A)(x))
-#define LD_F16(A, x) krt_f16_to_f32(x)
-#define LD_BF16(A, x) krt_bf16_to_f32(x)
-#define ST_CAST(T, a) ((T)(a))
-#define ST_F16(T, a) krt_f32_to_f16(a)
-#define ST_BF16(T, a) krt_f32_to_bf16(a)
-
 /* X(sfx, ENUM, storage T, compute A, LD, ST, sqrt, pow) */
-#define FLOAT_TYPES(X)                                                  \
-    X(f32, F32, float, float, LD_CAST, ST_CAST, sqrtf, powf)            \
-    X(f64, F64, double, double, LD_CAST, ST_CAST, sqrt, pow)            \
-    X(f16, F16, uint16_t, float, LD_F16, ST_F16, sqrtf, powf)           \
-    X(bf16, BF16, uint16_t, float, LD_BF16, ST_BF16, sqrtf, powf)
+#define FLOAT_TYPES(X)                                                                             \
+    X(f32, F32, float, float, KRT_LD_CAST, KRT_ST_CAST, sqrtf, powf)                               \
+    X(f64, F64, double, double, KRT_LD_CAST, KRT_ST_CAST, sqrt, pow)                               \
+    X(f16, F16, uint16_t, float, KRT_LD_F16, KRT_ST_F16, sqrtf, powf)                              \
+    X(bf16, BF16, uint16_t, float, KRT_LD_BF16, KRT_ST_BF16, sqrtf, powf)
 
 /* ---- BatchNormalization and InstanceNormalization --------------------------
  * Both apply y = (x - mean) * a + b over a plane of `sp` elements. */
 
-#define DEFINE_PLANE(sfx, E, T, A, LD, ST, SQRT, POW)                               \
-    static void plane_##sfx(int64_t sp, const void *xv, double mean, double a,      \
-                            double b, void *yv)                                     \
-    {                                                                               \
-        const T *x = xv;                                                            \
-        T *y = yv;                                                                  \
-        A m = (A)mean, s = (A)a, t = (A)b;                                          \
-        for (int64_t j = 0; j < sp; j++)                                            \
-            y[j] = ST(T, (LD(A, x[j]) - m) * s + t);                                \
-    }                                                                               \
-    /* mean and population variance of a plane, in double */                       \
-    static void stats_##sfx(int64_t sp, const void *xv, double *mean, double *var)  \
-    {                                                                               \
-        const T *x = xv;                                                            \
-        double s = 0, v = 0;                                                        \
-        for (int64_t j = 0; j < sp; j++)                                            \
-            s += LD(A, x[j]);                                                       \
-        s /= (double)sp;                                                            \
-        for (int64_t j = 0; j < sp; j++)                                            \
-            v += ((double)LD(A, x[j]) - s) * ((double)LD(A, x[j]) - s);            \
-        *mean = s;                                                                  \
-        *var = v / (double)sp;                                                      \
+#define DEFINE_PLANE(sfx, E, T, A, LD, ST, SQRT, POW)                                              \
+    static void plane_##sfx(int64_t sp, const void *xv, double mean, double a, double b, void *yv) \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        T *y = yv;                                                                                 \
+        A m = (A)mean, s = (A)a, t = (A)b;                                                         \
+        for (int64_t j = 0; j < sp; j++)                                                           \
+            y[j] = ST(T, (LD(A, x[j]) - m) * s + t);                                               \
+    }                                                                                              \
+    /* mean and population variance of a plane, in double */                                       \
+    static void stats_##sfx(int64_t sp, const void *xv, double *mean, double *var)                 \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        double s = 0, v = 0;                                                                       \
+        for (int64_t j = 0; j < sp; j++)                                                           \
+            s += LD(A, x[j]);                                                                      \
+        s /= (double)sp;                                                                           \
+        for (int64_t j = 0; j < sp; j++)                                                           \
+            v += ((double)LD(A, x[j]) - s) * ((double)LD(A, x[j]) - s);                            \
+        *mean = s;                                                                                 \
+        *var = v / (double)sp;                                                                     \
     }
 
 FLOAT_TYPES(DEFINE_PLANE)
@@ -69,10 +62,9 @@ static bool is_float(krt_dtype dt)
     return (unsigned)dt < KRT_DTYPE_COUNT && planes[dt].plane;
 }
 
-krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n,
-                         int64_t c, int64_t spatial, const void *x, const void *scale,
-                         const void *bias, const void *mean, const void *var, float epsilon,
-                         void *y)
+krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n, int64_t c,
+                         int64_t spatial, const void *x, const void *scale, const void *bias,
+                         const void *mean, const void *var, float epsilon, void *y)
 {
     if (!is_float(dt) || !is_float(param_dt) || !is_float(stat_dt))
         return KRT_EDTYPE;
@@ -110,59 +102,56 @@ krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial,
  * partial sums: independent dependency chains, so a row is not bound by the
  * latency of one add chain (compilers may not reassociate float sums). */
 
-#define SUM4(A, n, j, EXPR, out)                                                    \
-    do {                                                                            \
-        A p0_ = 0, p1_ = 0, p2_ = 0, p3_ = 0;                                       \
-        int64_t j = 0;                                                              \
-        while (j + 4 <= (n)) {                                                      \
-            p0_ += (EXPR), j++;                                                     \
-            p1_ += (EXPR), j++;                                                     \
-            p2_ += (EXPR), j++;                                                     \
-            p3_ += (EXPR), j++;                                                     \
-        }                                                                           \
-        for (; j < (n); j++)                                                        \
-            p0_ += (EXPR);                                                          \
-        (out) = (p0_ + p1_) + (p2_ + p3_);                                          \
+#define SUM4(A, n, j, EXPR, out)                                                                   \
+    do {                                                                                           \
+        A p0_ = 0, p1_ = 0, p2_ = 0, p3_ = 0;                                                      \
+        int64_t j = 0;                                                                             \
+        while (j + 4 <= (n)) {                                                                     \
+            p0_ += (EXPR), j++;                                                                    \
+            p1_ += (EXPR), j++;                                                                    \
+            p2_ += (EXPR), j++;                                                                    \
+            p3_ += (EXPR), j++;                                                                    \
+        }                                                                                          \
+        for (; j < (n); j++)                                                                       \
+            p0_ += (EXPR);                                                                         \
+        (out) = (p0_ + p1_) + (p2_ + p3_);                                                         \
     } while (0)
 
-#define DEFINE_LAYERNORM(sfx, E, T, A, LD, ST, SQRT, POW)                           \
-    static void ln_##sfx(int64_t outer, int64_t n, const void *xv, const void *sv,  \
-                         const void *bv, float eps, void *yv, krt_dtype sdt,        \
-                         void *mean, void *inv_std)                                 \
-    {                                                                               \
-        const T *x = xv, *scale = sv, *bias = bv;                                   \
-        T *y = yv;                                                                  \
-        for (int64_t r = 0; r < outer; r++, x += n, y += n) {                      \
-            A s, v;                                                                 \
-            SUM4(A, n, k, LD(A, x[k]), s);                                          \
-            A mu = s / (A)n;                                                        \
-            SUM4(A, n, k, (LD(A, x[k]) - mu) * (LD(A, x[k]) - mu), v);              \
-            A is = 1 / SQRT(v / (A)n + (A)eps);                                     \
-            if (bias)                                                               \
-                for (int64_t j = 0; j < n; j++)                                     \
-                    y[j] = ST(T, (LD(A, x[j]) - mu) * is * LD(A, scale[j]) +        \
-                                     LD(A, bias[j]));                               \
-            else                                                                    \
-                for (int64_t j = 0; j < n; j++)                                     \
-                    y[j] = ST(T, (LD(A, x[j]) - mu) * is * LD(A, scale[j]));        \
-            if (mean)                                                               \
-                krt_rstore_f64(sdt, mean, r, (double)mu);                           \
-            if (inv_std)                                                            \
-                krt_rstore_f64(sdt, inv_std, r, (double)is);                        \
-        }                                                                           \
+#define DEFINE_LAYERNORM(sfx, E, T, A, LD, ST, SQRT, POW)                                          \
+    static void ln_##sfx(int64_t outer, int64_t n, const void *xv, const void *sv, const void *bv, \
+                         float eps, void *yv, krt_dtype sdt, void *mean, void *inv_std)            \
+    {                                                                                              \
+        const T *x = xv, *scale = sv, *bias = bv;                                                  \
+        T *y = yv;                                                                                 \
+        for (int64_t r = 0; r < outer; r++, x += n, y += n) {                                      \
+            A s, v;                                                                                \
+            SUM4(A, n, k, LD(A, x[k]), s);                                                         \
+            A mu = s / (A)n;                                                                       \
+            SUM4(A, n, k, (LD(A, x[k]) - mu) * (LD(A, x[k]) - mu), v);                             \
+            A is = 1 / SQRT(v / (A)n + (A)eps);                                                    \
+            if (bias)                                                                              \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    y[j] = ST(T, (LD(A, x[j]) - mu) * is * LD(A, scale[j]) + LD(A, bias[j]));      \
+            else                                                                                   \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    y[j] = ST(T, (LD(A, x[j]) - mu) * is * LD(A, scale[j]));                       \
+            if (mean)                                                                              \
+                krt_rstore_f64(sdt, mean, r, (double)mu);                                          \
+            if (inv_std)                                                                           \
+                krt_rstore_f64(sdt, inv_std, r, (double)is);                                       \
+        }                                                                                          \
     }
 
 FLOAT_TYPES(DEFINE_LAYERNORM)
 
-typedef void (*ln_fn)(int64_t outer, int64_t n, const void *x, const void *scale,
-                      const void *bias, float eps, void *y, krt_dtype sdt, void *mean,
-                      void *inv_std);
+typedef void (*ln_fn)(int64_t outer, int64_t n, const void *x, const void *scale, const void *bias,
+                      float eps, void *y, krt_dtype sdt, void *mean, void *inv_std);
 #define LN_ENTRY(sfx, E, ...) [KRT_##E] = ln_##sfx,
 static const ln_fn ln_fns[KRT_DTYPE_COUNT] = {FLOAT_TYPES(LN_ENTRY)};
 
 krt_status krt_layernorm(krt_dtype dt, krt_dtype stash_dt, int64_t outer, int64_t inner,
-                         const void *x, const void *scale, const void *bias, float epsilon,
-                         void *y, void *mean, void *inv_std)
+                         const void *x, const void *scale, const void *bias, float epsilon, void *y,
+                         void *mean, void *inv_std)
 {
     if (!is_float(dt) || (stash_dt != KRT_F32 && stash_dt != KRT_BF16))
         return KRT_EDTYPE;
@@ -195,39 +184,36 @@ void krt_broadcast_to(size_t elem_size, int rank, const int64_t *dims, int p_ran
 /* ---- LpNormalization ------------------------------------------------------------
  * Column chunks along a strided axis, as in the softmax kernels. */
 
-#define DEFINE_LPNORM(sfx, E, T, A, LD, ST, SQRT, POW)                              \
-    static void lp_##sfx(int p, int64_t n, int64_t inner, int64_t w, const T *x,    \
-                         T *y)                                                      \
-    {                                                                               \
-        A norm[CHUNK] = {0};                                                        \
-        for (int64_t k = 0; k < n; k++)                                             \
-            for (int64_t j = 0; j < w; j++) {                                       \
-                A v = LD(A, x[k * inner + j]);                                      \
-                norm[j] += p == 1 ? (v < 0 ? -v : v) : v * v;                       \
-            }                                                                       \
-        for (int64_t j = 0; j < w; j++)                                             \
-            norm[j] = p == 1 ? norm[j] : SQRT(norm[j]);                             \
-        for (int64_t k = 0; k < n; k++)                                             \
-            for (int64_t j = 0; j < w; j++) {                                       \
-                int64_t i = k * inner + j;                                          \
-                y[i] = ST(T, norm[j] == 0 ? 0 : LD(A, x[i]) / norm[j]);             \
-            }                                                                       \
-    }                                                                               \
-    static void lpnorm_##sfx(int p, int64_t outer, int64_t n, int64_t inner,        \
-                             const void *xv, void *yv)                              \
-    {                                                                               \
-        const T *x = xv;                                                            \
-        T *y = yv;                                                                  \
-        for (int64_t o = 0; o < outer; o++, x += n * inner, y += n * inner)        \
-            for (int64_t c0 = 0; c0 < inner; c0 += CHUNK)                           \
-                lp_##sfx(p, n, inner, inner - c0 < CHUNK ? inner - c0 : CHUNK,      \
-                         x + c0, y + c0);                                           \
+#define DEFINE_LPNORM(sfx, E, T, A, LD, ST, SQRT, POW)                                             \
+    static void lp_##sfx(int p, int64_t n, int64_t inner, int64_t w, const T *x, T *y)             \
+    {                                                                                              \
+        A norm[CHUNK] = {0};                                                                       \
+        for (int64_t k = 0; k < n; k++)                                                            \
+            for (int64_t j = 0; j < w; j++) {                                                      \
+                A v = LD(A, x[k * inner + j]);                                                     \
+                norm[j] += p == 1 ? (v < 0 ? -v : v) : v * v;                                      \
+            }                                                                                      \
+        for (int64_t j = 0; j < w; j++)                                                            \
+            norm[j] = p == 1 ? norm[j] : SQRT(norm[j]);                                            \
+        for (int64_t k = 0; k < n; k++)                                                            \
+            for (int64_t j = 0; j < w; j++) {                                                      \
+                int64_t i = k * inner + j;                                                         \
+                y[i] = ST(T, norm[j] == 0 ? 0 : LD(A, x[i]) / norm[j]);                            \
+            }                                                                                      \
+    }                                                                                              \
+    static void lpnorm_##sfx(int p, int64_t outer, int64_t n, int64_t inner, const void *xv,       \
+                             void *yv)                                                             \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        T *y = yv;                                                                                 \
+        for (int64_t o = 0; o < outer; o++, x += n * inner, y += n * inner)                        \
+            for (int64_t c0 = 0; c0 < inner; c0 += CHUNK)                                          \
+                lp_##sfx(p, n, inner, inner - c0 < CHUNK ? inner - c0 : CHUNK, x + c0, y + c0);    \
     }
 
 FLOAT_TYPES(DEFINE_LPNORM)
 
-typedef void (*lpnorm_fn)(int p, int64_t outer, int64_t n, int64_t inner, const void *x,
-                          void *y);
+typedef void (*lpnorm_fn)(int p, int64_t outer, int64_t n, int64_t inner, const void *x, void *y);
 #define LPNORM_ENTRY(sfx, E, ...) [KRT_##E] = lpnorm_##sfx,
 static const lpnorm_fn lpnorm_fns[KRT_DTYPE_COUNT] = {FLOAT_TYPES(LPNORM_ENTRY)};
 
@@ -246,28 +232,28 @@ krt_status krt_lpnorm(krt_dtype dt, int p, int64_t outer, int64_t n, int64_t inn
  * Channel ch sums the squares of channels [ch - (size-1)/2, ch + size/2]
  * (floor and ceil of (size-1)/2), clipped to [0, c). */
 
-#define DEFINE_LRN(sfx, E, T, A, LD, ST, SQRT, POW)                                 \
-    static void lrn_##sfx(int64_t c, int64_t sp, int64_t size, const float *abb,    \
-                          const void *xv, void *yv)                                 \
-    {                                                                               \
-        const T *x = xv;                                                            \
-        T *y = yv;                                                                  \
-        A k = (A)abb[2], a = (A)abb[0] / (A)size, beta = (A)abb[1];                 \
-        for (int64_t ch = 0; ch < c; ch++)                                          \
-            for (int64_t j0 = 0; j0 < sp; j0 += CHUNK) {                            \
-                int64_t w = sp - j0 < CHUNK ? sp - j0 : CHUNK;                      \
-                int64_t lo = ch - (size - 1) / 2, hi = ch + size / 2;               \
-                A sq[CHUNK] = {0};                                                  \
-                for (int64_t i = lo < 0 ? 0 : lo; i <= hi && i < c; i++)           \
-                    for (int64_t j = 0; j < w; j++) {                               \
-                        A v = LD(A, x[i * sp + j0 + j]);                            \
-                        sq[j] += v * v;                                             \
-                    }                                                               \
-                for (int64_t j = 0; j < w; j++) {                                   \
-                    int64_t at = ch * sp + j0 + j;                                  \
-                    y[at] = ST(T, LD(A, x[at]) / POW(k + a * sq[j], beta));         \
-                }                                                                   \
-            }                                                                       \
+#define DEFINE_LRN(sfx, E, T, A, LD, ST, SQRT, POW)                                                \
+    static void lrn_##sfx(int64_t c, int64_t sp, int64_t size, const float *abb, const void *xv,   \
+                          void *yv)                                                                \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        T *y = yv;                                                                                 \
+        A k = (A)abb[2], a = (A)abb[0] / (A)size, beta = (A)abb[1];                                \
+        for (int64_t ch = 0; ch < c; ch++)                                                         \
+            for (int64_t j0 = 0; j0 < sp; j0 += CHUNK) {                                           \
+                int64_t w = sp - j0 < CHUNK ? sp - j0 : CHUNK;                                     \
+                int64_t lo = ch - (size - 1) / 2, hi = ch + size / 2;                              \
+                A sq[CHUNK] = {0};                                                                 \
+                for (int64_t i = lo < 0 ? 0 : lo; i <= hi && i < c; i++)                           \
+                    for (int64_t j = 0; j < w; j++) {                                              \
+                        A v = LD(A, x[i * sp + j0 + j]);                                           \
+                        sq[j] += v * v;                                                            \
+                    }                                                                              \
+                for (int64_t j = 0; j < w; j++) {                                                  \
+                    int64_t at = ch * sp + j0 + j;                                                 \
+                    y[at] = ST(T, LD(A, x[at]) / POW(k + a * sq[j], beta));                        \
+                }                                                                                  \
+            }                                                                                      \
     }
 
 FLOAT_TYPES(DEFINE_LRN)

@@ -20,9 +20,9 @@ static uint64_t key_f32(const void *x, int64_t i)
     uint32_t b;
     memcpy(&b, (const float *)x + i, 4);
     if ((b & 0x7fffffffu) > 0x7f800000u)
-        b = 0x7fc00000u;  /* any NaN */
+        b = 0x7fc00000u; /* any NaN */
     if (b == 0x80000000u)
-        b = 0;            /* -0 == +0 */
+        b = 0; /* -0 == +0 */
     return b & 0x80000000u ? ~b & 0xffffffffu : b | 0x80000000u;
 }
 
@@ -46,18 +46,48 @@ static uint64_t key_half(uint16_t b, uint16_t inf)
         b = 0;
     return b & 0x8000u ? (uint16_t)~b : (uint16_t)(b | 0x8000u);
 }
-static uint64_t key_f16(const void *x, int64_t i) { return key_half(((const uint16_t *)x)[i], 0x7c00); }
-static uint64_t key_bf16(const void *x, int64_t i) { return key_half(((const uint16_t *)x)[i], 0x7f80); }
+static uint64_t key_f16(const void *x, int64_t i)
+{
+    return key_half(((const uint16_t *)x)[i], 0x7c00);
+}
+static uint64_t key_bf16(const void *x, int64_t i)
+{
+    return key_half(((const uint16_t *)x)[i], 0x7f80);
+}
 
 #define SIGN64 0x8000000000000000u
-static uint64_t key_i8(const void *x, int64_t i) { return (uint64_t)(int64_t)((const int8_t *)x)[i] ^ SIGN64; }
-static uint64_t key_i16(const void *x, int64_t i) { return (uint64_t)(int64_t)((const int16_t *)x)[i] ^ SIGN64; }
-static uint64_t key_i32(const void *x, int64_t i) { return (uint64_t)(int64_t)((const int32_t *)x)[i] ^ SIGN64; }
-static uint64_t key_i64(const void *x, int64_t i) { return (uint64_t)((const int64_t *)x)[i] ^ SIGN64; }
-static uint64_t key_u8(const void *x, int64_t i) { return ((const uint8_t *)x)[i]; }
-static uint64_t key_u16(const void *x, int64_t i) { return ((const uint16_t *)x)[i]; }
-static uint64_t key_u32(const void *x, int64_t i) { return ((const uint32_t *)x)[i]; }
-static uint64_t key_u64(const void *x, int64_t i) { return ((const uint64_t *)x)[i]; }
+static uint64_t key_i8(const void *x, int64_t i)
+{
+    return (uint64_t)(int64_t)((const int8_t *)x)[i] ^ SIGN64;
+}
+static uint64_t key_i16(const void *x, int64_t i)
+{
+    return (uint64_t)(int64_t)((const int16_t *)x)[i] ^ SIGN64;
+}
+static uint64_t key_i32(const void *x, int64_t i)
+{
+    return (uint64_t)(int64_t)((const int32_t *)x)[i] ^ SIGN64;
+}
+static uint64_t key_i64(const void *x, int64_t i)
+{
+    return (uint64_t)((const int64_t *)x)[i] ^ SIGN64;
+}
+static uint64_t key_u8(const void *x, int64_t i)
+{
+    return ((const uint8_t *)x)[i];
+}
+static uint64_t key_u16(const void *x, int64_t i)
+{
+    return ((const uint16_t *)x)[i];
+}
+static uint64_t key_u32(const void *x, int64_t i)
+{
+    return ((const uint32_t *)x)[i];
+}
+static uint64_t key_u64(const void *x, int64_t i)
+{
+    return ((const uint64_t *)x)[i];
+}
 
 static const key_fn key_fns[KRT_DTYPE_COUNT] = {
     [KRT_F32] = key_f32, [KRT_F64] = key_f64, [KRT_F16] = key_f16, [KRT_BF16] = key_bf16,
@@ -120,7 +150,7 @@ static void select_best(key_fn key, const void *x, int64_t base, int64_t stride,
             sift_down(h, k, 0);
         }
     }
-    for (int64_t last = k - 1; last > 0; last--) {  /* heap sort: worst to the end */
+    for (int64_t last = k - 1; last > 0; last--) { /* heap sort: worst to the end */
         entry t = h[0];
         h[0] = h[last];
         h[last] = t;
@@ -133,8 +163,8 @@ size_t krt_topk_scratch_size(int64_t n, int64_t k)
     return (size_t)(k > 0 ? k : 1) * sizeof(entry);
 }
 
-krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k,
-                    bool largest, const void *x, void *values, int64_t *indices, void *scratch)
+krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest,
+                    const void *x, void *values, int64_t *indices, void *scratch)
 {
     if ((unsigned)dt >= KRT_DTYPE_COUNT || !key_fns[dt])
         return KRT_EDTYPE;
@@ -144,7 +174,8 @@ krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64
     entry *h = scratch;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
-            select_best(key_fns[dt], x, o * n * inner + j, inner, n, k, largest ? 0 : ~(uint64_t)0, h);
+            select_best(key_fns[dt], x, o * n * inner + j, inner, n, k, largest ? 0 : ~(uint64_t)0,
+                        h);
             for (int64_t r = 0; r < k; r++) {
                 int64_t at = (o * k + r) * inner + j, from = (o * n + h[r].idx) * inner + j;
                 memcpy((char *)values + at * (int64_t)es, (const char *)x + from * (int64_t)es, es);

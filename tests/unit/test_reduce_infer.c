@@ -59,7 +59,10 @@ static uint32_t node(kiln_op op, const uint32_t *ins, uint32_t n_in, uint32_t n_
     return fx.node;
 }
 
-static void set_int(const char *name, int64_t v) { kiln_attr_set_int(fx.g, fx.node, name, v); }
+static void set_int(const char *name, int64_t v)
+{
+    kiln_attr_set_int(fx.g, fx.node, name, v);
+}
 
 /* Forget the outputs' types from an earlier inference (they would count
  * as declared types), then infer. */
@@ -108,13 +111,14 @@ static void test_reduce_shapes(void)
 {
     static const int64_t axes[] = {1, -1}, k1[] = {2, 1, 1}, k0[] = {2}, all[] = {1, 1, 1};
     start();
-    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), ints("axes", 2, axes)}, 2, 1);
+    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), ints("axes", 2, axes)}, 2,
+         1);
     CU_ASSERT(infers(0, KILN_DT_F32, 3, k1));
     set_int("keepdims", 0);
     CU_ASSERT(infers(0, KILN_DT_F32, 1, k0));
     finish();
 
-    start();  /* no axes: everything; with noop_with_empty_axes: nothing */
+    start(); /* no axes: everything; with noop_with_empty_axes: nothing */
     node(KILN_OP_REDUCEMEAN, (uint32_t[]){in("x", KILN_DT_F64, 3, D234)}, 1, 1);
     CU_ASSERT(infers(0, KILN_DT_F64, 3, all));
     set_int("keepdims", 0);
@@ -123,15 +127,17 @@ static void test_reduce_shapes(void)
     CU_ASSERT(infers(0, KILN_DT_F64, 3, D234));
     finish();
 
-    start();  /* axes a graph input: [0] is known empty; [2] is known in count only */
+    start(); /* axes a graph input: [0] is known empty; [2] is known in count only */
     static const int64_t zero[] = {0}, two[] = {2}, sym[] = {-1, 3};
-    node(KILN_OP_REDUCEMAX, (uint32_t[]){in("x", KILN_DT_I8, 3, D234), in("a", KILN_DT_I64, 1, zero)}, 2, 1);
+    node(KILN_OP_REDUCEMAX,
+         (uint32_t[]){in("x", KILN_DT_I8, 3, D234), in("a", KILN_DT_I64, 1, zero)}, 2, 1);
     set_int("noop_with_empty_axes", 1);
     CU_ASSERT(infers(0, KILN_DT_I8, 3, D234));
     finish();
 
     start();
-    node(KILN_OP_REDUCEL2, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("a", KILN_DT_I64, 1, two)}, 2, 1);
+    node(KILN_OP_REDUCEL2,
+         (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("a", KILN_DT_I64, 1, two)}, 2, 1);
     set_int("keepdims", 0);
     CU_ASSERT(infers(0, KILN_DT_F32, 1, NULL));
     CU_ASSERT(KILN_DIM_IS_SYM(fx.g->values[fx.out[0]].shape.dim[0]));
@@ -139,11 +145,12 @@ static void test_reduce_shapes(void)
     CU_ASSERT(infers(0, KILN_DT_F32, 3, NULL));
     finish();
 
-    start();  /* a symbolic dim stays symbolic */
+    start(); /* a symbolic dim stays symbolic */
     kiln_shape s = kiln_shape_make(2, sym);
     s.dim[0] = KILN_DIM_SYM(kiln_graph_symbol(fx.g, "N"));
     static const int64_t ax1[] = {1};
-    node(KILN_OP_REDUCEPROD, (uint32_t[]){kiln_input_add(fx.g, "x", KILN_DT_I64, &s), ints("axes", 1, ax1)}, 2, 1);
+    node(KILN_OP_REDUCEPROD,
+         (uint32_t[]){kiln_input_add(fx.g, "x", KILN_DT_I64, &s), ints("axes", 1, ax1)}, 2, 1);
     CU_ASSERT(infers(0, KILN_DT_I64, 2, (int64_t[]){-1, 1}));
     CU_ASSERT_EQUAL(fx.g->values[fx.out[0]].shape.dim[0], s.dim[0]);
     finish();
@@ -153,16 +160,19 @@ static void test_reduce_errors(void)
 {
     static const int64_t bad[] = {3}, dup[] = {1, -2};
     start();
-    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), ints("axes", 1, bad)}, 2, 1);
+    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), ints("axes", 1, bad)}, 2,
+         1);
     CU_ASSERT(fails("axis 3 is out of range [-3, 3) for rank 3"));
     finish();
     start();
-    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), ints("axes", 2, dup)}, 2, 1);
+    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), ints("axes", 2, dup)}, 2,
+         1);
     CU_ASSERT(fails("axis -2 is given twice"));
     finish();
     start();
     node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_I8, 3, D234)}, 1, 1);
-    CU_ASSERT(fails("input 0 ('x') is i8; it must be one of f32, f64, f16, bf16, i32, i64, u32, u64"));
+    CU_ASSERT(
+        fails("input 0 ('x') is i8; it must be one of f32, f64, f16, bf16, i32, i64, u32, u64"));
     finish();
     start();
     node(KILN_OP_REDUCEMIN, (uint32_t[]){in("x", KILN_DT_BOOL, 3, D234)}, 1, 1);
@@ -177,14 +187,17 @@ static void test_reduce_errors(void)
     finish();
     start();
     static const int64_t one[] = {1};
-    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("a", KILN_DT_I32, 1, one)}, 2, 1);
+    node(KILN_OP_REDUCESUM,
+         (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("a", KILN_DT_I32, 1, one)}, 2, 1);
     CU_ASSERT(fails("input 1 ('a', axes) must be a 1-D i64 tensor"));
     finish();
     start();
     static const int64_t unk[] = {-1};
     kiln_shape s = kiln_shape_make(1, unk);
     s.dim[0] = KILN_DIM_SYM(kiln_graph_symbol(fx.g, "K"));
-    node(KILN_OP_REDUCESUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), kiln_input_add(fx.g, "a", KILN_DT_I64, &s)}, 2, 1);
+    node(KILN_OP_REDUCESUM,
+         (uint32_t[]){in("x", KILN_DT_F32, 3, D234), kiln_input_add(fx.g, "a", KILN_DT_I64, &s)}, 2,
+         1);
     set_int("keepdims", 0);
     CU_ASSERT(fails("the output rank cannot be inferred"));
     CU_ASSERT_EQUAL(kiln_ctx_status(fx.ctx), KILN_ERR_UNSUPPORTED);
@@ -222,7 +235,8 @@ static void test_arg_cumsum_softmax(void)
     CU_ASSERT(fails("input 1 (axis) = 7 is out of range [-3, 3)"));
     finish();
     start();
-    node(KILN_OP_CUMSUM, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("axis", KILN_DT_I64, 1, two)}, 2, 1);
+    node(KILN_OP_CUMSUM,
+         (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("axis", KILN_DT_I64, 1, two)}, 2, 1);
     CU_ASSERT(fails("input 1 ('axis', axis) must be a scalar"));
     finish();
 
@@ -243,8 +257,9 @@ static void test_norm_shapes(void)
     static const int64_t c3[] = {3}, c4[] = {4}, d2[] = {2, 3, 4, 5}, stat[] = {2, 3, 1, 1};
     start();
     node(KILN_OP_BATCHNORMALIZATION,
-         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 1, c3), in("b", KILN_DT_F32, 1, c3),
-                      in("m", KILN_DT_F64, 1, c3), in("v", KILN_DT_F64, 1, c3)},
+         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 1, c3),
+                      in("b", KILN_DT_F32, 1, c3), in("m", KILN_DT_F64, 1, c3),
+                      in("v", KILN_DT_F64, 1, c3)},
          5, 1);
     CU_ASSERT(infers(0, KILN_DT_F32, 4, d2));
     set_int("training_mode", 1);
@@ -252,29 +267,35 @@ static void test_norm_shapes(void)
     finish();
     start();
     node(KILN_OP_BATCHNORMALIZATION,
-         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 1, c4), in("b", KILN_DT_F32, 1, c3),
-                      in("m", KILN_DT_F32, 1, c3), in("v", KILN_DT_F32, 1, c3)},
+         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 1, c4),
+                      in("b", KILN_DT_F32, 1, c3), in("m", KILN_DT_F32, 1, c3),
+                      in("v", KILN_DT_F32, 1, c3)},
          5, 1);
     CU_ASSERT(fails("input 1 ('s') has 4 elements, need one per channel (3)"));
     finish();
     start();
     node(KILN_OP_BATCHNORMALIZATION,
-         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 1, c3), in("b", KILN_DT_F16, 1, c3),
-                      in("m", KILN_DT_F32, 1, c3), in("v", KILN_DT_F32, 1, c3)},
+         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 1, c3),
+                      in("b", KILN_DT_F16, 1, c3), in("m", KILN_DT_F32, 1, c3),
+                      in("v", KILN_DT_F32, 1, c3)},
          5, 1);
     CU_ASSERT(fails("input 2 ('b') is f16 but input 1 ('s') is f32; they must match"));
     finish();
 
     start();
     node(KILN_OP_INSTANCENORMALIZATION,
-         (uint32_t[]){in("x", KILN_DT_F32, 2, d2), in("s", KILN_DT_F32, 1, c3), in("b", KILN_DT_F32, 1, c3)}, 3, 1);
+         (uint32_t[]){in("x", KILN_DT_F32, 2, d2), in("s", KILN_DT_F32, 1, c3),
+                      in("b", KILN_DT_F32, 1, c3)},
+         3, 1);
     CU_ASSERT(fails("input 0 ('x') has rank 2, need 3 to 8"));
     finish();
 
-    start();  /* LayerNormalization, axis 2: Mean and InvStdDev are [2,3,1,1] f32 */
+    start(); /* LayerNormalization, axis 2: Mean and InvStdDev are [2,3,1,1] f32 */
     static const int64_t sc[] = {4, 5}, bad[] = {3, 5}, one5[] = {1, 5};
     node(KILN_OP_LAYERNORMALIZATION,
-         (uint32_t[]){in("x", KILN_DT_F16, 4, d2), in("s", KILN_DT_F16, 2, sc), in("b", KILN_DT_F16, 2, one5)}, 3, 3);
+         (uint32_t[]){in("x", KILN_DT_F16, 4, d2), in("s", KILN_DT_F16, 2, sc),
+                      in("b", KILN_DT_F16, 2, one5)},
+         3, 3);
     set_int("axis", 2);
     CU_ASSERT(infers(0, KILN_DT_F16, 4, d2));
     CU_ASSERT(infers(1, KILN_DT_F32, 4, stat));
@@ -285,9 +306,11 @@ static void test_norm_shapes(void)
     CU_ASSERT(fails("attribute 'stash_type' = 2: must be 1 (float) or 16 (bfloat16)"));
     finish();
     start();
-    node(KILN_OP_LAYERNORMALIZATION, (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 2, bad)}, 2, 1);
+    node(KILN_OP_LAYERNORMALIZATION,
+         (uint32_t[]){in("x", KILN_DT_F32, 4, d2), in("s", KILN_DT_F32, 2, bad)}, 2, 1);
     set_int("axis", -2);
-    CU_ASSERT(fails("input 1 ('s') does not broadcast to the normalized dims (axis 2 onwards of input 0)"));
+    CU_ASSERT(fails(
+        "input 1 ('s') does not broadcast to the normalized dims (axis 2 onwards of input 0)"));
     finish();
 
     start();
@@ -303,7 +326,7 @@ static void test_norm_shapes(void)
     set_int("size", 3);
     CU_ASSERT(infers(0, KILN_DT_F32, 4, d2));
     finish();
-    start();  /* MVN's default axes [0, 2, 3] need rank 4 */
+    start(); /* MVN's default axes [0, 2, 3] need rank 4 */
     node(KILN_OP_MEANVARIANCENORMALIZATION, (uint32_t[]){in("x", KILN_DT_F32, 3, D234)}, 1, 1);
     CU_ASSERT(fails("attribute 'axes': axis 3 is out of range [-3, 3) for rank 3"));
     kiln_attr_set_ints(fx.g, fx.node, "axes", (int64_t[]){0, 0}, 2);
@@ -313,14 +336,17 @@ static void test_norm_shapes(void)
     finish();
 }
 
-/* ---- losses, TopK, Einsum, Det ---------------------------------------------------------------- */
+/* ---- losses, TopK, Einsum, Det ----------------------------------------------------------------
+ */
 
 static void test_loss_shapes(void)
 {
     static const int64_t xd[] = {2, 5, 3}, td[] = {2, 3}, badt[] = {2, 4}, c5[] = {5};
     start();
     node(KILN_OP_SOFTMAXCROSSENTROPYLOSS,
-         (uint32_t[]){in("x", KILN_DT_F32, 3, xd), in("t", KILN_DT_I32, 2, td), in("w", KILN_DT_F32, 1, c5)}, 3, 2);
+         (uint32_t[]){in("x", KILN_DT_F32, 3, xd), in("t", KILN_DT_I32, 2, td),
+                      in("w", KILN_DT_F32, 1, c5)},
+         3, 2);
     CU_ASSERT(infers(0, KILN_DT_F32, 0, NULL));
     CU_ASSERT(infers(1, KILN_DT_F32, 3, xd));
     kiln_attr_set_string(fx.g, fx.node, "reduction", "none");
@@ -329,11 +355,13 @@ static void test_loss_shapes(void)
     CU_ASSERT(fails("attribute 'reduction' = 'avg': must be 'none', 'sum' or 'mean'"));
     finish();
     start();
-    node(KILN_OP_NEGATIVELOGLIKELIHOODLOSS, (uint32_t[]){in("x", KILN_DT_F32, 3, xd), in("t", KILN_DT_I64, 2, badt)}, 2, 1);
+    node(KILN_OP_NEGATIVELOGLIKELIHOODLOSS,
+         (uint32_t[]){in("x", KILN_DT_F32, 3, xd), in("t", KILN_DT_I64, 2, badt)}, 2, 1);
     CU_ASSERT(fails("input 1 ('t') dim 1 is 4 but input 0 dim 2 is 3"));
     finish();
     start();
-    node(KILN_OP_NEGATIVELOGLIKELIHOODLOSS, (uint32_t[]){in("x", KILN_DT_BF16, 3, xd), in("t", KILN_DT_I64, 2, td)}, 2, 1);
+    node(KILN_OP_NEGATIVELOGLIKELIHOODLOSS,
+         (uint32_t[]){in("x", KILN_DT_BF16, 3, xd), in("t", KILN_DT_I64, 2, td)}, 2, 1);
     CU_ASSERT(fails("input 0 ('x') is bf16"));
     finish();
 }
@@ -352,28 +380,32 @@ static void test_topk_einsum_det_shapes(void)
     CU_ASSERT(fails("K = 9 is out of range [0, 4] (axis 2 of input 0)"));
     finish();
     start();
-    node(KILN_OP_TOPK, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("k", KILN_DT_I64, 1, one)}, 2, 2);
+    node(KILN_OP_TOPK, (uint32_t[]){in("x", KILN_DT_F32, 3, D234), in("k", KILN_DT_I64, 1, one)}, 2,
+         2);
     CU_ASSERT(infers(0, KILN_DT_F32, 3, (int64_t[]){2, 3, -1}));
     CU_ASSERT(KILN_DIM_IS_SYM(fx.g->values[fx.out[0]].shape.dim[2]));
     finish();
 
     static const int64_t a[] = {5, 2, 3}, b[] = {5, 3, 4}, c[] = {1, 3, 4}, bad[] = {5, 2, 4};
     start();
-    node(KILN_OP_EINSUM, (uint32_t[]){in("a", KILN_DT_F64, 3, a), in("b", KILN_DT_F64, 3, c)}, 2, 1);
+    node(KILN_OP_EINSUM, (uint32_t[]){in("a", KILN_DT_F64, 3, a), in("b", KILN_DT_F64, 3, c)}, 2,
+         1);
     kiln_attr_set_string(fx.g, fx.node, "equation", "bij,bjk->bik");
-    CU_ASSERT(infers(0, KILN_DT_F64, 3, (int64_t[]){5, 2, 4}));  /* b broadcasts 1 -> 5 */
+    CU_ASSERT(infers(0, KILN_DT_F64, 3, (int64_t[]){5, 2, 4})); /* b broadcasts 1 -> 5 */
     kiln_attr_set_string(fx.g, fx.node, "equation", "bij,bjk");
-    CU_ASSERT(infers(0, KILN_DT_F64, 2, (int64_t[]){2, 4}));     /* implicit: letters seen once */
+    CU_ASSERT(infers(0, KILN_DT_F64, 2, (int64_t[]){2, 4})); /* implicit: letters seen once */
     kiln_attr_set_string(fx.g, fx.node, "equation", "bij,bjk->bik,");
     CU_ASSERT(fails("equation 'bij,bjk->bik,' has a character that is not a letter"));
     finish();
     start();
-    node(KILN_OP_EINSUM, (uint32_t[]){in("a", KILN_DT_F32, 3, a), in("b", KILN_DT_F32, 3, bad)}, 2, 1);
+    node(KILN_OP_EINSUM, (uint32_t[]){in("a", KILN_DT_F32, 3, a), in("b", KILN_DT_F32, 3, bad)}, 2,
+         1);
     kiln_attr_set_string(fx.g, fx.node, "equation", "bij,bjk->bik");
     CU_ASSERT(fails("input 1 dim 1 is 2 but the same equation letter has size 3 elsewhere"));
     finish();
     start();
-    node(KILN_OP_EINSUM, (uint32_t[]){in("a", KILN_DT_F32, 3, a), in("b", KILN_DT_F64, 3, b)}, 2, 1);
+    node(KILN_OP_EINSUM, (uint32_t[]){in("a", KILN_DT_F32, 3, a), in("b", KILN_DT_F64, 3, b)}, 2,
+         1);
     kiln_attr_set_string(fx.g, fx.node, "equation", "bij,bjk->bik");
     CU_ASSERT(fails("input 1 ('b') is f64 but input 0 ('a') is f32"));
     finish();
@@ -388,7 +420,8 @@ static void test_topk_einsum_det_shapes(void)
     finish();
 }
 
-/* ---- the interpreter ------------------------------------------------------------------------------ */
+/* ---- the interpreter
+ * ------------------------------------------------------------------------------ */
 
 static kiln_tensor tensor(kiln_dtype dt, int rank, const int64_t *dims, const void *data)
 {
@@ -415,9 +448,10 @@ static void test_run_reduce_and_topk(void)
     kiln_interp_free_outputs(outs, 1);
     finish();
 
-    start();  /* K is a graph input: the shape is only known when running */
+    start(); /* K is a graph input: the shape is only known when running */
     static const int64_t one[] = {1}, k = 2;
-    node(KILN_OP_TOPK, (uint32_t[]){in("x", KILN_DT_F32, 2, d), in("k", KILN_DT_I64, 1, one)}, 2, 2);
+    node(KILN_OP_TOPK, (uint32_t[]){in("x", KILN_DT_F32, 2, d), in("k", KILN_DT_I64, 1, one)}, 2,
+         2);
     set_int("largest", 0);
     CU_ASSERT_FATAL(kiln_graph_infer(fx.ctx, fx.g) == KILN_OK);
     kiln_tensor ts[2] = {tensor(KILN_DT_F32, 2, d, x), tensor(KILN_DT_I64, 1, one, &k)};
@@ -436,12 +470,15 @@ static void test_run_layernorm_and_losses(void)
     static const float x[] = {1, 3, -2, 2}, s[] = {1, 2}, b[] = {0, 1};
     kiln_tensor outs[3];
     start();
-    node(KILN_OP_LAYERNORMALIZATION, (uint32_t[]){in("x", KILN_DT_F32, 2, d), in("s", KILN_DT_F32, 1, c2),
-                                                  in("b", KILN_DT_F32, 1, c2)}, 3, 3);
+    node(KILN_OP_LAYERNORMALIZATION,
+         (uint32_t[]){in("x", KILN_DT_F32, 2, d), in("s", KILN_DT_F32, 1, c2),
+                      in("b", KILN_DT_F32, 1, c2)},
+         3, 3);
     set_int("axis", 1);
     kiln_attr_set_float(fx.g, fx.node, "epsilon", 0);
     CU_ASSERT_FATAL(kiln_graph_infer(fx.ctx, fx.g) == KILN_OK);
-    kiln_tensor ts[3] = {tensor(KILN_DT_F32, 2, d, x), tensor(KILN_DT_F32, 1, c2, s), tensor(KILN_DT_F32, 1, c2, b)};
+    kiln_tensor ts[3] = {tensor(KILN_DT_F32, 2, d, x), tensor(KILN_DT_F32, 1, c2, s),
+                         tensor(KILN_DT_F32, 1, c2, b)};
     CU_ASSERT_FATAL(kiln_interp_run(fx.ctx, fx.g, ts, 3, outs) == KILN_OK);
     /* rows [1,3] and [-2,2]: means 2, 0; std 1, 2; normalized [-1, 1] both */
     const float *y = outs[0].data, *m = outs[1].data, *is = outs[2].data;
@@ -451,15 +488,17 @@ static void test_run_layernorm_and_losses(void)
     kiln_interp_free_outputs(outs, 3);
     finish();
 
-    start();  /* a class label out of range is a runtime error naming the node and input */
+    start(); /* a class label out of range is a runtime error naming the node and input */
     static const int64_t bad_t[] = {1, 7};
-    node(KILN_OP_NEGATIVELOGLIKELIHOODLOSS, (uint32_t[]){in("x", KILN_DT_F32, 2, d), in("target", KILN_DT_I64, 1, t2)}, 2, 1);
+    node(KILN_OP_NEGATIVELOGLIKELIHOODLOSS,
+         (uint32_t[]){in("x", KILN_DT_F32, 2, d), in("target", KILN_DT_I64, 1, t2)}, 2, 1);
     CU_ASSERT_FATAL(kiln_graph_infer(fx.ctx, fx.g) == KILN_OK);
     kiln_tensor tl[2] = {tensor(KILN_DT_F32, 2, d, x), tensor(KILN_DT_I64, 1, t2, bad_t)};
     CU_ASSERT(kiln_interp_run(fx.ctx, fx.g, tl, 2, outs) == KILN_ERR_RUNTIME);
-    CU_ASSERT_STRING_EQUAL(kiln_ctx_message(fx.ctx),
-                           "t.onnx: node 'n1' (NegativeLogLikelihoodLoss): class 7 out of range [0, 2) "
-                           "in input 1 ('target')");
+    CU_ASSERT_STRING_EQUAL(
+        kiln_ctx_message(fx.ctx),
+        "t.onnx: node 'n1' (NegativeLogLikelihoodLoss): class 7 out of range [0, 2) "
+        "in input 1 ('target')");
     /* with ignore_index = 7 that sample is skipped: mean of -x[0][1] = -3 */
     set_int("ignore_index", 7);
     CU_ASSERT_FATAL(kiln_interp_run(fx.ctx, fx.g, tl, 2, outs) == KILN_OK);
@@ -484,7 +523,7 @@ static void test_run_einsum_cumsum_unsupported(void)
     kiln_interp_free_outputs(outs, 1);
     finish();
 
-    start();  /* axis from an i32 scalar constant, reverse */
+    start(); /* axis from an i32 scalar constant, reverse */
     kiln_shape s0 = kiln_shape_make(0, NULL);
     int32_t ax = 0;
     uint32_t axv = kiln_const_add(fx.g, "axis", KILN_DT_I32, &s0, &ax, 4, true);
@@ -497,14 +536,15 @@ static void test_run_einsum_cumsum_unsupported(void)
     kiln_interp_free_outputs(outs, 1);
     finish();
 
-    start();  /* ReduceLogSumExp of i64 is valid ONNX, but has no kernel */
+    start(); /* ReduceLogSumExp of i64 is valid ONNX, but has no kernel */
     static const int64_t xi[] = {1, 2, 3, 4, 5, 6};
     node(KILN_OP_REDUCELOGSUMEXP, (uint32_t[]){in("x", KILN_DT_I64, 2, d)}, 1, 1);
     CU_ASSERT_FATAL(kiln_graph_infer(fx.ctx, fx.g) == KILN_OK);
     kiln_tensor ti = tensor(KILN_DT_I64, 2, d, xi);
     CU_ASSERT(kiln_interp_run(fx.ctx, fx.g, &ti, 1, outs) == KILN_ERR_UNSUPPORTED);
-    CU_ASSERT(strstr(kiln_ctx_message(fx.ctx), "node 'n1' (ReduceLogSumExp): the interpreter has no "
-                                                "ReduceLogSumExp kernel for i64") != NULL);
+    CU_ASSERT(strstr(kiln_ctx_message(fx.ctx),
+                     "node 'n1' (ReduceLogSumExp): the interpreter has no "
+                     "ReduceLogSumExp kernel for i64") != NULL);
     finish();
 }
 

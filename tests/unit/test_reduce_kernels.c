@@ -88,7 +88,7 @@ static void check_reduce_f32(int rank, const int64_t *dims)
 {
     int64_t n = krt_numel(rank, dims);
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y + 4);
-    fill(x, n, 0.5, 1.5);  /* positive: LogSum is defined; products stay moderate */
+    fill(x, n, 0.5, 1.5); /* positive: LogSum is defined; products stay moderate */
     for (uint32_t mask = 0; mask < (1u << rank); mask++)
         for (int op = 0; op < KRT_REDUCE_OP_COUNT; op++) {
             void *scratch = malloc(krt_reduce_scratch_size(op, KRT_F32, rank, dims, mask) + 8);
@@ -149,7 +149,8 @@ static void test_reduce_empty_and_nan(void)
     CU_ASSERT(isinf(y[0]) && y[0] < 0);
     CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MEAN, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
     CU_ASSERT(isnan(y[0]));
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 2, dims, 2u, NULL, y, scratch),
+                    KRT_OK);
     CU_ASSERT(isinf(y[0]) && y[0] < 0);
     /* NaN propagates through max and min wherever it sits */
     static const int64_t d2[] = {2, 3};
@@ -185,12 +186,14 @@ static void test_reduce_other_dtypes(void)
     CU_ASSERT(y32[0] == 2 && y32[1] == 5);
     CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_L1, KRT_I32, 2, dims, 2u, x32, y32, scratch), KRT_OK);
     CU_ASSERT(y32[0] == 12 && y32[1] == 15);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F64, 2, dims, 2u, xd, yd, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F64, 2, dims, 2u, xd, yd, scratch),
+                    KRT_OK);
     CU_ASSERT(near(yd[0], log(exp(0.5) + exp(1.0) + exp(2.0)), 1e-12));
     CU_ASSERT(near(yd[1], log(exp(3.0) + exp(4.0) + exp(5.0)), 1e-12));
     for (int i = 0; i < 6; i++)
         xh[i] = krt_f32_to_f16((float)xd[i]);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUMSQUARE, KRT_F16, 2, dims, 1u, xh, yh, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUMSQUARE, KRT_F16, 2, dims, 1u, xh, yh, scratch),
+                    KRT_OK);
     CU_ASSERT(krt_f16_to_f32(yh[0]) == 9.25f && krt_f16_to_f32(yh[2]) == 29.0f);
     CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_I64, 2, dims, 1u, xi, yi, scratch),
                     KRT_EDTYPE);
@@ -204,7 +207,7 @@ static void check_arg(bool is_min, bool last, int64_t outer, int64_t n, int64_t 
     int64_t total = outer * n * inner, y[256];
     float x[1024];
     for (int64_t i = 0; i < total; i++)
-        x[i] = (float)(int)(urand() * 3);  /* few values: many ties */
+        x[i] = (float)(int)(urand() * 3); /* few values: many ties */
     CU_ASSERT_EQUAL_FATAL(krt_argreduce(is_min, last, KRT_F32, outer, n, inner, x, y), KRT_OK);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
@@ -222,13 +225,13 @@ static void test_argreduce(void)
 {
     for (int m = 0; m < 4; m++) {
         check_arg(m & 1, m & 2, 3, 7, 1);
-        check_arg(m & 1, m & 2, 2, 5, 70);  /* more columns than one chunk */
+        check_arg(m & 1, m & 2, 2, 5, 70); /* more columns than one chunk */
         check_arg(m & 1, m & 2, 1, 1, 4);
     }
     float x[5] = {1, NAN, 7, NAN, 2};
     int64_t y;
     krt_argreduce(false, false, KRT_F32, 1, 5, 1, x, &y);
-    CU_ASSERT_EQUAL(y, 1);  /* numpy.argmax: the first NaN */
+    CU_ASSERT_EQUAL(y, 1); /* numpy.argmax: the first NaN */
     krt_argreduce(true, true, KRT_F32, 1, 5, 1, x, &y);
     CU_ASSERT_EQUAL(y, 3);
     int64_t xi[4] = {INT64_MIN, 5, 5, -1};
@@ -288,7 +291,8 @@ static void check_softmax(krt_softmax_kind kind, int64_t outer, int64_t n, int64
                           double scale, bool in_place)
 {
     int64_t total = outer * n * inner;
-    float *x = malloc((size_t)total * 4), *y = malloc((size_t)total * 4), *x0 = malloc((size_t)total * 4);
+    float *x = malloc((size_t)total * 4), *y = malloc((size_t)total * 4),
+          *x0 = malloc((size_t)total * 4);
     double ref[512];
     fill(x, total, -scale, scale);
     memcpy(x0, x, (size_t)total * 4);
@@ -310,9 +314,9 @@ static void check_softmax(krt_softmax_kind kind, int64_t outer, int64_t n, int64
 static void test_softmax(void)
 {
     for (int kind = 0; kind < KRT_SOFTMAX_KIND_COUNT; kind++) {
-        check_softmax(kind, 4, 197, 1, 5, false);  /* last axis, ViT-sized rows */
-        check_softmax(kind, 3, 6, 100, 5, false);  /* strided axis, two chunks */
-        check_softmax(kind, 2, 5, 3, 5, true);     /* in place */
+        check_softmax(kind, 4, 197, 1, 5, false);    /* last axis, ViT-sized rows */
+        check_softmax(kind, 3, 6, 100, 5, false);    /* strided axis, two chunks */
+        check_softmax(kind, 2, 5, 3, 5, true);       /* in place */
         check_softmax(kind, 2, 10, 1, 10000, false); /* large numbers: no overflow */
     }
     /* test_softmax_example: softmax([-1, 0, 1]) from the ONNX test generator */
@@ -331,11 +335,11 @@ static void test_softmax(void)
 
 static void test_batchnorm(void)
 {
-    float x[2 * 3 * 4], y[24], sc[3] = {1, 1.5f, -2}, b[3] = {0, 1, 2}, mean[3] = {0.1f, -0.2f, 0.3f},
-                                var[3] = {1, 0.5f, 2};
+    float x[2 * 3 * 4], y[24], sc[3] = {1, 1.5f, -2}, b[3] = {0, 1, 2},
+                               mean[3] = {0.1f, -0.2f, 0.3f}, var[3] = {1, 0.5f, 2};
     fill(x, 24, -2, 2);
-    CU_ASSERT_EQUAL(krt_batchnorm(KRT_F32, KRT_F32, KRT_F32, 2, 3, 4, x, sc, b, mean, var, 1e-5f, y),
-                    KRT_OK);
+    CU_ASSERT_EQUAL(
+        krt_batchnorm(KRT_F32, KRT_F32, KRT_F32, 2, 3, 4, x, sc, b, mean, var, 1e-5f, y), KRT_OK);
     int bad = 0;
     for (int i = 0; i < 24; i++) {
         int c = i / 4 % 3;
@@ -343,7 +347,7 @@ static void test_batchnorm(void)
         bad += !near(y[i], want, 1e-6);
     }
     CU_ASSERT_EQUAL(bad, 0);
-    double md[3] = {0.1, -0.2, 0.3}, vd[3] = {1, 0.5, 2};  /* stats in another dtype (T2) */
+    double md[3] = {0.1, -0.2, 0.3}, vd[3] = {1, 0.5, 2}; /* stats in another dtype (T2) */
     CU_ASSERT_EQUAL(krt_batchnorm(KRT_F32, KRT_F32, KRT_F64, 2, 3, 4, x, sc, b, md, vd, 1e-5f, y),
                     KRT_OK);
     for (int i = 0; i < 24; i++) {
@@ -395,10 +399,11 @@ static void test_layernorm(void)
     }
     CU_ASSERT_EQUAL(bad, 0);
     /* no bias, no optional outputs */
-    CU_ASSERT_EQUAL(krt_layernorm(KRT_F32, KRT_F32, OUTER, INNER, x, sc, NULL, 1e-5f, y, NULL, NULL),
-                    KRT_OK);
+    CU_ASSERT_EQUAL(
+        krt_layernorm(KRT_F32, KRT_F32, OUTER, INNER, x, sc, NULL, 1e-5f, y, NULL, NULL), KRT_OK);
     CU_ASSERT(near(y[3], (x[3] - mean[0]) * inv[0] * sc[3], 1e-5));
-    CU_ASSERT_EQUAL(krt_layernorm(KRT_F32, KRT_F64, 1, 4, x, sc, b, 1e-5f, y, NULL, NULL), KRT_EDTYPE);
+    CU_ASSERT_EQUAL(krt_layernorm(KRT_F32, KRT_F64, 1, 4, x, sc, b, 1e-5f, y, NULL, NULL),
+                    KRT_EDTYPE);
     free(x);
     free(y);
 }
@@ -468,7 +473,7 @@ static void test_mvn(void)
     float x[24], y[24];
     double scratch[12];
     fill(x, 24, -1, 1);
-    uint32_t mask = 1u | 4u | 8u;  /* the default axes [0, 2, 3] */
+    uint32_t mask = 1u | 4u | 8u; /* the default axes [0, 2, 3] */
     CU_ASSERT_EQUAL(krt_mvn(KRT_F32, 4, dims, mask, x, y, scratch), KRT_OK);
     for (int c = 0; c < 3; c++) {
         double m = 0, q = 0;
@@ -476,7 +481,8 @@ static void test_mvn(void)
             if (i / 4 % 3 == c)
                 m += x[i] / 8.0, q += (double)x[i] * x[i] / 8.0;
         for (int i = 0; i < 24; i++)
-            if (i / 4 % 3 == c)  /* the spec's function body: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9) */
+            if (i / 4 % 3 ==
+                c) /* the spec's function body: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9) */
                 CU_ASSERT(near(y[i], (x[i] - m) / (sqrt(q - m * m) + 1e-9), 1e-5));
     }
 }
@@ -496,7 +502,7 @@ static void test_nll_loss(void)
     CU_ASSERT(near(loss[0], -1.1, 1e-6));
     d.reduction = KRT_LOSS_MEAN;
     CU_ASSERT_EQUAL(krt_nll_loss(&d, in, tgt, w, loss, &bad), KRT_OK);
-    CU_ASSERT(near(loss[0], -1.1 / 0.7, 1e-6));  /* the doc rounds it to -1.57 */
+    CU_ASSERT(near(loss[0], -1.1 / 0.7, 1e-6)); /* the doc rounds it to -1.57 */
     /* ignore_index: those samples count neither in the sum nor in the weight total */
     d.has_ignore = true;
     d.ignore_index = 2;
@@ -545,8 +551,9 @@ static void check_topk(int64_t outer, int64_t n, int64_t inner, int64_t k, bool 
     float x[1024], v[512];
     double scratch[128];
     for (int64_t i = 0; i < total; i++)
-        x[i] = (float)(int)(urand() * 5);  /* ties */
-    CU_ASSERT_EQUAL_FATAL(krt_topk(KRT_F32, outer, n, inner, k, largest, x, v, idx, scratch), KRT_OK);
+        x[i] = (float)(int)(urand() * 5); /* ties */
+    CU_ASSERT_EQUAL_FATAL(krt_topk(KRT_F32, outer, n, inner, k, largest, x, v, idx, scratch),
+                          KRT_OK);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
             /* stable insertion sort of the indices by value: ties keep index order */
@@ -582,7 +589,7 @@ static void test_topk(void)
         x[i] = (float)i;
     float v[9];
     int64_t idx[9];
-    double scratch[16];  /* krt_topk_scratch_size(5, 5) bytes at most */
+    double scratch[16]; /* krt_topk_scratch_size(5, 5) bytes at most */
     CU_ASSERT_EQUAL(krt_topk(KRT_F32, 3, 4, 1, 3, true, x, v, idx, scratch), KRT_OK);
     CU_ASSERT(v[0] == 3 && v[1] == 2 && v[2] == 1 && v[3] == 7 && idx[8] == 1);
     /* NaN above +inf; -0 ties with +0 by index; integers by value */
@@ -617,7 +624,7 @@ static void test_einsum_parse(void)
     CU_ASSERT_EQUAL(krt_einsum_parse("ij,jk", 2, r2, &s, &why), KRT_OK);
     CU_ASSERT(s.out_rank == 2 && s.n_labels == 3);
     CU_ASSERT(s.in_label[0][0] == 0 && s.in_label[1][1] == 1 && s.in_label[0][1] == 2);
-    CU_ASSERT_EQUAL(krt_einsum_parse("ba", 1, r2, &s, &why), KRT_OK);  /* implicit: "ab" */
+    CU_ASSERT_EQUAL(krt_einsum_parse("ba", 1, r2, &s, &why), KRT_OK); /* implicit: "ab" */
     CU_ASSERT(s.in_label[0][0] == 1 && s.in_label[0][1] == 0);
     CU_ASSERT_EQUAL(krt_einsum_parse("...ii ->...i", 1, r3, &s, &why), KRT_OK);
     CU_ASSERT(s.out_rank == 2 && s.in_label[0][0] == 0 && s.in_label[0][2] == 1);
@@ -697,17 +704,17 @@ static void test_einsum_eval(void)
 static void test_det(void)
 {
     float m[4 * 9] = {
-        1, 2, 3, 4, 5, 6, 7, 8, 10,       /* det -3 */
-        0, 1, 0, 1, 0, 0, 0, 0, 1,        /* a swap: -1 */
-        2, 0, 0, 0, 3, 0, 0, 0, 4,        /* 24 */
-        1, 2, 3, 2, 4, 6, 1, 1, 1,        /* singular: 0 */
+        1, 2, 3, 4, 5, 6, 7, 8, 10, /* det -3 */
+        0, 1, 0, 1, 0, 0, 0, 0, 1,  /* a swap: -1 */
+        2, 0, 0, 0, 3, 0, 0, 0, 4,  /* 24 */
+        1, 2, 3, 2, 4, 6, 1, 1, 1,  /* singular: 0 */
     };
     float y[4];
     double scratch[9];
     CU_ASSERT_EQUAL(krt_det(KRT_F32, 4, 3, m, y, scratch), KRT_OK);
     CU_ASSERT(near(y[0], -3, 1e-6) && near(y[1], -1, 1e-6) && near(y[2], 24, 1e-6) &&
               near(y[3], 0, 1e-6));
-    double d2[4] = {1, 2, 3, 4}, y2;  /* test_det_2d: det(arange(4).reshape(2,2) + 1) = -2 */
+    double d2[4] = {1, 2, 3, 4}, y2; /* test_det_2d: det(arange(4).reshape(2,2) + 1) = -2 */
     CU_ASSERT_EQUAL(krt_det(KRT_F64, 1, 2, d2, &y2, scratch), KRT_OK);
     CU_ASSERT(near(y2, -2, 1e-12));
     CU_ASSERT_EQUAL(krt_det(KRT_I32, 1, 2, d2, &y2, scratch), KRT_EDTYPE);
@@ -740,7 +747,7 @@ static void test_half_variants(void)
         krt_dtype dt = bf ? KRT_BF16 : KRT_F16;
         to_half(x, h, OUTER * N * INNER, bf);
         for (int i = 0; i < OUTER * N * INNER; i++)
-            xr[i] = (float)from_half(h[i], bf);  /* the values the variant really sees */
+            xr[i] = (float)from_half(h[i], bf); /* the values the variant really sees */
         for (int kind = 0; kind < KRT_SOFTMAX_KIND_COUNT; kind++) {
             CU_ASSERT_EQUAL(krt_softmax(kind, dt, OUTER, N, INNER, h, yh), KRT_OK);
             int bad = 0;
@@ -760,7 +767,8 @@ static void test_half_variants(void)
             to_half(&half, &b[j], 1, bf);
         }
         float mean[OUTER], inv[OUTER];
-        CU_ASSERT_EQUAL(krt_layernorm(dt, KRT_F32, OUTER, N * INNER, h, sc, b, 1e-5f, yh, mean, inv), KRT_OK);
+        CU_ASSERT_EQUAL(
+            krt_layernorm(dt, KRT_F32, OUTER, N * INNER, h, sc, b, 1e-5f, yh, mean, inv), KRT_OK);
         for (int r = 0; r < OUTER; r++) {
             double m = 0, v = 0;
             for (int j = 0; j < N * INNER; j++)
@@ -801,14 +809,10 @@ static CU_TestInfo softmax_tests[] = {
 };
 
 static CU_TestInfo norm_tests[] = {
-    {"BatchNormalization", test_batchnorm},
-    {"InstanceNormalization", test_instancenorm},
-    {"LayerNormalization", test_layernorm},
-    {"broadcast_to", test_broadcast_to},
-    {"LpNormalization", test_lpnorm},
-    {"LRN", test_lrn},
-    {"MeanVarianceNormalization", test_mvn},
-    CU_TEST_INFO_NULL,
+    {"BatchNormalization", test_batchnorm},  {"InstanceNormalization", test_instancenorm},
+    {"LayerNormalization", test_layernorm},  {"broadcast_to", test_broadcast_to},
+    {"LpNormalization", test_lpnorm},        {"LRN", test_lrn},
+    {"MeanVarianceNormalization", test_mvn}, CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo misc_tests[] = {
