@@ -423,27 +423,11 @@ static kiln_status infer_dropout(kiln_infer *c)
 
 /* ---- quantization ------------------------------------------------------------------ */
 
-/* Scale (input 1) and zero point (input 2, optional): per tensor (one
- * element) or per axis (1-D, as long as x's `axis` dim); the zero point
- * has the scale's shape and dtype zp_set. */
-static kiln_status check_qparams(kiln_infer *c, const kiln_value *x, uint32_t zp_set)
+/* A per-axis scale: 1-D, as long as x's `axis` dim. */
+static kiln_status check_qaxis(kiln_infer *c, const kiln_value *x, const kiln_value *scale)
 {
-    kiln_value *scale, *zp = kiln_infer_in(c, 2);
-    char buf[256], buf2[256];
+    char buf[256];
     int axis;
-    kiln_status st = need_input(c, 1, DT_BIT(F32), &scale);
-    if (st == KILN_OK)
-        st = attr_kind(c, "axis", KILN_ATTR_INT);
-    if (st == KILN_OK && zp)
-        st = need_input(c, 2, zp_set, &zp);
-    if (st)
-        return st;
-    if (zp && !kiln_shape_equal(&zp->shape, &scale->shape))
-        return kiln_infer_fail(c, "zero point shape %s differs from scale shape %s",
-                               kiln_shape_format(c->g, &zp->shape, buf, sizeof buf),
-                               kiln_shape_format(c->g, &scale->shape, buf2, sizeof buf2));
-    if (is_scalar_shape(&scale->shape))
-        return KILN_OK;
     int64_t a = kiln_attr_int(c->g, c->n, "axis", 1);
     if (scale->shape.rank != 1)
         return kiln_infer_fail(c, "scale must be a scalar or 1-D, got shape %s",
@@ -455,6 +439,29 @@ static kiln_status check_qparams(kiln_infer *c, const kiln_value *x, uint32_t zp
         return kiln_infer_fail(c, "scale has %lld elements but axis %d of input 0 has %lld",
                                (long long)n, axis, (long long)d);
     return KILN_OK;
+}
+
+/* Scale (input 1, f32) and zero point (input 2, optional, a dtype in
+ * zp_set): per tensor (one element each) or per axis (check_qaxis); the
+ * zero point has the scale's shape. */
+static kiln_status check_qparams(kiln_infer *c, const kiln_value *x, uint32_t zp_set)
+{
+    kiln_value *scale, *zp = kiln_infer_in(c, 2);
+    char buf[256], buf2[256];
+    kiln_status st = need_input(c, 1, DT_BIT(F32), &scale);
+    if (st == KILN_OK)
+        st = attr_kind(c, "axis", KILN_ATTR_INT);
+    if (st == KILN_OK && zp)
+        st = need_input(c, 2, zp_set, &zp);
+    if (st)
+        return st;
+    bool per_tensor = is_scalar_shape(&scale->shape);
+    if (zp && !kiln_shape_equal(&zp->shape, &scale->shape) &&
+        !(per_tensor && is_scalar_shape(&zp->shape)))
+        return kiln_infer_fail(c, "zero point shape %s differs from scale shape %s",
+                               kiln_shape_format(c->g, &zp->shape, buf, sizeof buf),
+                               kiln_shape_format(c->g, &scale->shape, buf2, sizeof buf2));
+    return per_tensor ? KILN_OK : check_qaxis(c, x, scale);
 }
 
 static kiln_status infer_quantize(kiln_infer *c)

@@ -481,6 +481,10 @@ static void test_quantize(void)
     node(KILN_OP_QUANTIZELINEAR, ins8, 3, 1);
     expect_error(KILN_ERR_INVALID, "input 2 ('z') is i16");
     reset();
+    uint32_t ins10[3] = {in("x", KILN_DT_F32, "2x4"), in("s", KILN_DT_F32, ""), in("z", KILN_DT_U8, "1")};
+    node(KILN_OP_QUANTIZELINEAR, ins10, 3, 1);
+    expect_ok();  /* one-element scale and zero point of different ranks: per tensor */
+    reset();
     uint32_t ins9[2] = {in("x", KILN_DT_F32, "2x4"), in("s", KILN_DT_F32, "2")};
     nd = node(KILN_OP_QUANTIZELINEAR, ins9, 2, 1);
     kiln_attr_set_int(g, nd, "axis", -2);  /* negative axes count from the end */
