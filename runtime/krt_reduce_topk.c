@@ -170,6 +170,8 @@ krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64
         return KRT_EDTYPE;
     if (k < 0 || k > n)
         return KRT_EVALUE;
+    if (k == 0)
+        return KRT_OK; /* empty outputs */
     size_t es = krt_dtype_size(dt);
     entry *h = scratch;
     for (int64_t o = 0; o < outer; o++)
