@@ -33,6 +33,20 @@ typedef float vf __attribute__((vector_size(VF * 4)));
 typedef float vfu __attribute__((vector_size(VF * 4), aligned(4))); /* unaligned access */
 #endif
 
+/* The micro-kernel's multiply-adds may fuse into FMAs (ISO C mode turns
+ * contraction off by default): twice the throughput where the target has
+ * FMA, and still one fixed summation order per build. */
+#if defined(__clang__)
+#define CONTRACT_FN
+#define CONTRACT_BODY _Pragma("clang fp contract(fast)")
+#elif defined(__GNUC__)
+#define CONTRACT_FN __attribute__((optimize("fp-contract=fast")))
+#define CONTRACT_BODY
+#else
+#define CONTRACT_FN
+#define CONTRACT_BODY
+#endif
+
 enum {
     MR = 6,          /* rows of the register tile */
     NR = 2 * VF,     /* columns of the register tile: two vectors */
@@ -93,8 +107,10 @@ static void pack_b(int64_t kc, int64_t n, const float *B, int64_t rs, int64_t cs
 
 /* tile[MR][NR] = sum over k of a[k][r] * b[k][j] (packed panels). */
 #ifdef KRT_HAVE_VEC
-static void tile_product(int64_t kc, const float *restrict a, const float *restrict b, vf t[MR][2])
+CONTRACT_FN static void tile_product(int64_t kc, const float *restrict a, const float *restrict b,
+                                     vf t[MR][2])
 {
+    CONTRACT_BODY
     vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
     vf c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
     for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
