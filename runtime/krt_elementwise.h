@@ -89,8 +89,8 @@ int64_t krt_bcast_numel(const krt_bcast *bc);
 /* ===== binary and variadic ================================================ */
 
 /* X-macro of the binary ops: X(ENUM). MOD follows Python's sign rule
- * (result has the divisor's sign; integers only), FMOD C's (result has the
- * dividend's sign). Integer Add/Sub/Mul wrap; integer division truncates;
+ * (result has the divisor's sign), FMOD C's (result has the dividend's
+ * sign); ONNX allows only FMOD for floats, kiln has both. Integer Add/Sub/Mul wrap; integer division truncates;
  * a zero integer divisor gives 0 (Div, Mod, FMod). SHL/SHR: unsigned ints,
  * a shift >= the width gives 0. PRELU: y = a < 0 ? a * b : a. MAX/MIN
  * propagate NaN like numpy. The comparisons and AND/OR/XOR output bool. */

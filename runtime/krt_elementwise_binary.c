@@ -413,16 +413,30 @@ krt_status krt_where(krt_dtype dt, const krt_bcast *bc, const uint8_t *cond, con
 
 /* ---- Mean's last step ----------------------------------------------------- */
 
+typedef void (*scale_fn)(void *y, int64_t n, int64_t count);
+
+#define DEF_DIV_COUNT(sfx, T, C, LOAD, STORE)                       \
+    static void div_count_##sfx(void *yv, int64_t n, int64_t count) \
+    {                                                               \
+        T *y = yv;                                                  \
+        C c = (C)count;                                             \
+        for (int64_t i = 0; i < n; i++)                             \
+            y[i] = STORE(LOAD(y[i]) / c);                           \
+    }
+DEF_DIV_COUNT(f32, float, float, LD_SAME, ST_SAME)
+DEF_DIV_COUNT(f64, double, double, LD_SAME, ST_SAME)
+DEF_DIV_COUNT(f16, uint16_t, float, krt_f16_to_f32, krt_f32_to_f16)
+DEF_DIV_COUNT(bf16, uint16_t, float, krt_bf16_to_f32, krt_f32_to_bf16)
+
+static const scale_fn div_count_table[KRT_DTYPE_COUNT] = {
+    [KRT_F32] = div_count_f32, [KRT_F64] = div_count_f64,
+    [KRT_F16] = div_count_f16, [KRT_BF16] = div_count_bf16,
+};
+
 krt_status krt_div_count(krt_dtype dt, void *y, int64_t n, int64_t count)
 {
-    float cf = (float)count;
-    double cd = (double)count;
-    uint16_t *h = y;
-    switch (dt) {
-    case KRT_F32: for (int64_t i = 0; i < n; i++) ((float *)y)[i] /= cf; return KRT_OK;
-    case KRT_F64: for (int64_t i = 0; i < n; i++) ((double *)y)[i] /= cd; return KRT_OK;
-    case KRT_F16: for (int64_t i = 0; i < n; i++) h[i] = krt_f32_to_f16(krt_f16_to_f32(h[i]) / cf); return KRT_OK;
-    case KRT_BF16: for (int64_t i = 0; i < n; i++) h[i] = krt_f32_to_bf16(krt_bf16_to_f32(h[i]) / cf); return KRT_OK;
-    default: return KRT_EDTYPE;
-    }
+    if ((unsigned)dt >= KRT_DTYPE_COUNT || !div_count_table[dt])
+        return KRT_EDTYPE;
+    div_count_table[dt](y, n, count);
+    return KRT_OK;
 }
