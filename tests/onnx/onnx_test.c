@@ -468,6 +468,21 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void names_free(names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static void names_sort(names *l)
+{
+    if (l->n)
+        qsort(l->v, l->n, sizeof *l->v, cmp_str);
+}
+
 static bool names_has(const names *l, const char *s)
 {
     return l->n && bsearch(&s, l->v, l->n, sizeof *l->v, cmp_str);
@@ -492,7 +507,7 @@ static void list_models(const options *opt, names *out)
         if (d)
             closedir(d);
     }
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    names_sort(out);
 }
 
 static bool read_list(const char *path, names *out)
@@ -507,7 +522,7 @@ static bool read_list(const char *path, names *out)
             names_add(out, line);
     }
     fclose(f);
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    names_sort(out);
     return true;
 }
 
@@ -608,7 +623,10 @@ int main(int argc, char **argv)
     }
     list_models(&opt, &models);
     if (models.n == 0) {
-        fprintf(stderr, "kiln_onnx_test: no models under %s (install libonnx-testdata)\n", opt.data);
+        fprintf(stderr, "kiln_onnx_test: no models under %s%s%s\n", opt.data,
+                opt.filter ? " match the filter " : " (install libonnx-testdata)",
+                opt.filter ? opt.filter : "");
+        names_free(&expected);
         return 2;
     }
     int count[OUTCOME_COUNT] = {0}, regressions = 0, n_fail_ops = 0, n_skip_ops = 0;
@@ -654,9 +672,11 @@ int main(int argc, char **argv)
     if (opt.expected)
         printf("; %d regressions against %s (%zu listed)", regressions, opt.expected, expected.n);
     printf("\n");
-    if (opt.update && !write_list(opt.update, opt.mode, &passed)) {
+    bool written = !opt.update || write_list(opt.update, opt.mode, &passed);
+    if (!written)
         fprintf(stderr, "kiln_onnx_test: cannot write %s\n", opt.update);
-        return 2;
-    }
-    return regressions ? 1 : 0;
+    names_free(&models);
+    names_free(&expected);
+    names_free(&passed);
+    return !written ? 2 : regressions ? 1 : 0;
 }
