@@ -158,8 +158,8 @@ static kiln_status gather_inputs(kiln_ctx *ctx, const kiln_graph *g, const run_o
         if (k < 0)
             return KILN_ERR_INVALID;
         if (given[k])
-            return kiln_error(ctx, KILN_ERR_INVALID, "input '%s' is given twice",
-                              g->values[g->inputs[k]].name);
+            return kiln_error(ctx, KILN_ERR_INVALID, "%s: input '%s' is given twice (-i %s)",
+                              g->source, g->values[g->inputs[k]].name, o->inputs[i]);
         kiln_status st = read_input(ctx, file, &tensors[k]);
         if (st)
             return st;
