@@ -286,7 +286,7 @@ const onnx_op_row *onnx_op_lookup(const char *domain, const char *op_type, int64
 /* ---- why something is not supported -------------------------------------- */
 
 static const struct reason {
-    const char *domain;   /* NULL: any */
+    const char *domain;   /* "" is the default domain */
     const char *prefix;   /* of op_type; "" matches every op of the domain */
     bool exact;           /* op_type must equal prefix */
     const char *why;
