@@ -201,12 +201,13 @@ static int64_t length_of(const kiln_value *v)
     return kiln_shape_numel(&v->shape, &n) ? n : -1;
 }
 
-/* A 1-D integer input such as shape, axes, pads: its entries when known
- * (*n = count), *n = -1 when the data is unknown. */
-static kiln_status small_ints(kiln_infer *c, uint32_t i, const char *what, int64_t *vals, int64_t *n)
+/* A 1-D integer input such as shape, axes, pads (dtype in set): its
+ * entries when known (*n = count), *n = -1 when the data is unknown. */
+static kiln_status small_ints(kiln_infer *c, uint32_t i, const char *what, unsigned set,
+                              int64_t *vals, int64_t *n)
 {
     kiln_value *v;
-    kiln_status st = need(c, i, DTS_INDEX, &v);
+    kiln_status st = need(c, i, set, &v);
     if (st == KILN_OK)
         st = need_rank(c, i, v, 1, 1);
     if (st)
@@ -331,7 +332,7 @@ static kiln_status infer_reshape(kiln_infer *c)
     kiln_status st = KILN_OK;
     TRY(need(c, 0, DTS_ANY, &x));
     TRY(attr_flag(c, "allowzero", 0, &allowzero));
-    TRY(small_ints(c, 1, "shape", req, &n));
+    TRY(small_ints(c, 1, "shape", DT(I64), req, &n));
     sv = kiln_infer_in(c, 1);
     int64_t len = n >= 0 ? n : length_of(sv);
     if (len < 0)
@@ -377,7 +378,7 @@ static kiln_status infer_squeeze(kiln_infer *c)
     int r = x->shape.rank;
     kiln_shape out = {.rank = 0};
     if (kiln_infer_in(c, 1)) {
-        TRY(small_ints(c, 1, "axes", axes, &n));
+        TRY(small_ints(c, 1, "axes", DT(I64), axes, &n));
         int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
         if (n < 0 && len >= 0 && len <= r) {
             out = unknown_dims(c, r - (int)len);  /* which axes go is unknown */
@@ -412,7 +413,7 @@ static kiln_status infer_unsqueeze(kiln_infer *c)
     kiln_value *x;
     int64_t axes[MAX_SMALL], n;
     TRY(need(c, 0, DTS_ANY, &x));
-    TRY(small_ints(c, 1, "axes", axes, &n));
+    TRY(small_ints(c, 1, "axes", DT(I64), axes, &n));
     int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
     if (len < 0)
         return kiln_infer_unsupported(c, "the output rank depends on the length of input 1 ('axes'), which is symbolic");
@@ -575,12 +576,12 @@ static kiln_status slice_read(kiln_infer *c, int rank, slice_args *s)
 {
     int64_t ne, na, nst;
     kiln_status st = KILN_OK;
-    TRY(small_ints(c, 1, "starts", s->starts, &s->n));
-    TRY(small_ints(c, 2, "ends", s->ends, &ne));
+    TRY(small_ints(c, 1, "starts", DTS_INDEX, s->starts, &s->n));
+    TRY(small_ints(c, 2, "ends", DTS_INDEX, s->ends, &ne));
     na = s->n, nst = s->n;
-    if (kiln_infer_in(c, 3) && (st = small_ints(c, 3, "axes", s->axes, &na)))
+    if (kiln_infer_in(c, 3) && (st = small_ints(c, 3, "axes", DTS_INDEX, s->axes, &na)))
         return st;
-    if (kiln_infer_in(c, 4) && (st = small_ints(c, 4, "steps", s->steps, &nst)))
+    if (kiln_infer_in(c, 4) && (st = small_ints(c, 4, "steps", DTS_INDEX, s->steps, &nst)))
         return st;
     if (s->n < 0 || ne < 0 || na < 0 || nst < 0) {
         s->n = -1;
@@ -629,9 +630,9 @@ static const char *const pad_modes[] = {"constant", "reflect", "edge", NULL};
 static kiln_status pad_read(kiln_infer *c, int r, int64_t *full, bool *known)
 {
     int64_t pads[MAX_SMALL], axes[MAX_SMALL], np, na = r;
-    TRY(small_ints(c, 1, "pads", pads, &np));
+    TRY(small_ints(c, 1, "pads", DT(I64), pads, &np));
     if (kiln_infer_in(c, 3))
-        TRY(small_ints(c, 3, "axes", axes, &na));
+        TRY(small_ints(c, 3, "axes", DTS_INDEX, axes, &na));
     *known = np >= 0 && na >= 0;
     if (!*known)
         return KILN_OK;
@@ -684,7 +685,7 @@ static kiln_status infer_tile(kiln_infer *c)
     kiln_value *x;
     int64_t reps[MAX_SMALL], n;
     TRY(need(c, 0, DTS_ANY, &x));
-    TRY(small_ints(c, 1, "repeats", reps, &n));
+    TRY(small_ints(c, 1, "repeats", DT(I64), reps, &n));
     int r = x->shape.rank;
     int64_t len = length_of(kiln_infer_in(c, 1));
     if (len >= 0 && len != r)
@@ -705,7 +706,7 @@ static kiln_status infer_expand(kiln_infer *c)
     int64_t req[MAX_SMALL], n;
     kiln_status st = KILN_OK;
     TRY(need(c, 0, DTS_ANY, &x));
-    TRY(small_ints(c, 1, "shape", req, &n));
+    TRY(small_ints(c, 1, "shape", DT(I64), req, &n));
     int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
     if (len < 0)
         return kiln_infer_unsupported(c, "the output rank depends on the length of input 1 ('shape'), which is symbolic");
@@ -782,7 +783,7 @@ static kiln_status infer_trilu(kiln_infer *c)
     TRY(need_rank(c, 0, x, 2, KILN_MAX_RANK));
     TRY(attr_flag(c, "upper", 1, &upper));
     if (kiln_infer_in(c, 1))
-        TRY(scalar_int(c, 1, DTS_INDEX, "k", &k, &known));
+        TRY(scalar_int(c, 1, DT(I64), "k", &k, &known));
     kiln_infer_set(c, 0, x->dtype, &x->shape);
     return KILN_OK;
 }
@@ -1135,13 +1136,11 @@ static kiln_status infer_constant_of_shape(kiln_infer *c)
 {
     kiln_value *sv;
     int64_t dims[MAX_SMALL], n, one;
-    TRY(small_ints(c, 0, "shape", dims, &n));
+    TRY(small_ints(c, 0, "shape", DT(I64), dims, &n));
     sv = kiln_infer_in(c, 0);
     const kiln_attr *a = kiln_attr_find(c->g, c->n, "value");
     if (a && (a->kind != KILN_ATTR_TENSOR || !kiln_shape_numel(&a->u.tensor->shape, &one) || one != 1))
         return kiln_infer_fail(c, "attribute 'value' must be a tensor of one element");
-    if (sv->dtype != KILN_DT_I64)
-        return kiln_infer_fail(c, "input 0 ('%s') must be i64, got %s", sv->name, kiln_dtype_name(sv->dtype));
     int64_t len = n >= 0 ? n : length_of(sv);
     if (len < 0)
         return kiln_infer_unsupported(c, "the output rank depends on the length of input 0, which is symbolic");
