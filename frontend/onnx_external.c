@@ -110,7 +110,8 @@ static kiln_status check_location(const onnx_tensor_src *src, const char *what, 
 static int open_component(const onnx_tensor_src *src, const char *what, const char *loc, int dirfd,
                           const char *name, bool last, kiln_status *st)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+    int fd = openat(dirfd, name,
+                    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (last ? 0 : O_DIRECTORY));
     if (fd >= 0)
         return fd;
     struct stat sb;
