@@ -369,41 +369,46 @@ static kiln_status infer_flatten(kiln_infer *c)
     return KILN_OK;
 }
 
+/* Squeeze with an axes input: marks the axes to drop; *rank_only when the
+ * axes are unknown (only how many is known). */
+static kiln_status squeeze_axes(kiln_infer *c, const kiln_shape *in, bool *drop, int64_t *rank_only)
+{
+    int64_t axes[MAX_SMALL], n;
+    TRY(small_ints(c, 1, "axes", DT(I64), axes, &n));
+    int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
+    *rank_only = n < 0 ? len : -1;
+    if (n < 0 && (len < 0 || len > in->rank))
+        return kiln_infer_unsupported(c, "the output rank depends on input 1 ('axes'), which is not known");
+    TRY(norm_axes(c, 1, axes, n, in->rank));
+    for (int64_t k = 0; k < n; k++) {
+        kiln_dim d = in->dim[axes[k]];
+        if (is_static(d) && d != 1)
+            return kiln_infer_fail(c, "cannot squeeze axis %lld of size %lld", (long long)axes[k], (long long)d);
+        drop[axes[k]] = true;
+    }
+    return KILN_OK;
+}
+
 static kiln_status infer_squeeze(kiln_infer *c)
 {
     kiln_value *x;
-    int64_t axes[MAX_SMALL], n = 0;
     bool drop[KILN_MAX_RANK] = {false};
+    int64_t rank_only = -1;
     TRY(need(c, 0, DTS_ANY, &x));
     int r = x->shape.rank;
     kiln_shape out = {.rank = 0};
-    if (kiln_infer_in(c, 1)) {
-        TRY(small_ints(c, 1, "axes", DT(I64), axes, &n));
-        int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
-        if (n < 0 && len >= 0 && len <= r) {
-            out = unknown_dims(c, r - (int)len);  /* which axes go is unknown */
-            kiln_infer_set(c, 0, x->dtype, &out);
-            return KILN_OK;
-        }
-        if (n < 0)
-            return kiln_infer_unsupported(c, "the output rank depends on input 1 ('axes'), which is not known");
-        TRY(norm_axes(c, 1, axes, n, r));
-        for (int64_t k = 0; k < n; k++) {
-            kiln_dim d = x->shape.dim[axes[k]];
-            if (is_static(d) && d != 1)
-                return kiln_infer_fail(c, "cannot squeeze axis %lld of size %lld", (long long)axes[k], (long long)d);
-            drop[axes[k]] = true;
-        }
-    } else {
-        for (int k = 0; k < r; k++) {
-            if (!is_static(x->shape.dim[k]))
-                return kiln_infer_unsupported(c, "Squeeze without axes on a symbolic dimension (axis %d): the output rank depends on its size; bind the input shape", k);
-            drop[k] = x->shape.dim[k] == 1;
-        }
+    if (kiln_infer_in(c, 1))
+        TRY(squeeze_axes(c, &x->shape, drop, &rank_only));
+    for (int k = 0; k < r && !kiln_infer_in(c, 1); k++) {  /* no axes: every 1 goes */
+        if (!is_static(x->shape.dim[k]))
+            return kiln_infer_unsupported(c, "Squeeze without axes on a symbolic dimension (axis %d): the output rank depends on its size; bind the input shape", k);
+        drop[k] = x->shape.dim[k] == 1;
     }
     for (int k = 0; k < r; k++)
         if (!drop[k])
             out.dim[out.rank++] = x->shape.dim[k];
+    if (rank_only >= 0)
+        out = unknown_dims(c, r - (int)rank_only);  /* which axes go is unknown */
     kiln_infer_set(c, 0, x->dtype, &out);
     return KILN_OK;
 }
@@ -503,44 +508,39 @@ static kiln_status infer_concat(kiln_infer *c)
     return KILN_OK;
 }
 
-/* Sizes of the Split parts: from the split input, or equal parts. NULL
- * entries in sizes are unknown (sym). */
-static kiln_status split_sizes(kiln_infer *c, kiln_dim dim, uint32_t n_out, kiln_dim *sizes)
+/* Split parts given by the split input (vals: n_out + 1 entries of room). */
+static kiln_status split_given(kiln_infer *c, kiln_dim dim, uint32_t n_out, int64_t *vals, kiln_dim *sizes)
 {
-    int64_t num_outputs, known;
-    kiln_status st = KILN_OK;
-    TRY(attr_int(c, "num_outputs", n_out, n_out, n_out, &num_outputs));
-    if (kiln_infer_in(c, 1)) {
-        kiln_value *sv;
-        int64_t *vals = kiln_xcalloc(n_out + 1, sizeof *vals), sum = 0;
-        if ((st = need(c, 1, DTS_INDEX, &sv)) || (st = need_rank(c, 1, sv, 1, 1))) {
-            free(vals);
-            return st;
-        }
-        known = kiln_infer_ints(c, 1, vals, n_out + 1);
-        if (known >= 0 && known != (int64_t)n_out)
-            st = kiln_infer_fail(c, "input 1 ('split') has %lld entries for %u outputs", (long long)known, n_out);
-        for (uint32_t i = 0; i < n_out && known >= 0 && !st; i++) {
-            if (vals[i] < 0)
-                st = kiln_infer_fail(c, "input 1 ('split') entry %u is %lld (must be >= 0)", i, (long long)vals[i]);
-            sizes[i] = vals[i];
-            sum += vals[i];
-        }
-        if (!st && known >= 0 && is_static(dim) && sum != dim)
-            st = kiln_infer_fail(c, "the parts in input 1 ('split') add up to %lld, the axis has %lld",
-                                 (long long)sum, (long long)dim);
-        for (uint32_t i = 0; i < n_out && known < 0; i++)
-            sizes[i] = kiln_infer_unknown_dim(c);
-        free(vals);
-        return st;
-    }
+    kiln_value *sv;
+    int64_t sum = 0;
+    TRY(need(c, 1, DTS_INDEX, &sv));
+    TRY(need_rank(c, 1, sv, 1, 1));
+    int64_t known = kiln_infer_ints(c, 1, vals, n_out + 1);
+    if (known >= 0 && known != (int64_t)n_out)
+        return kiln_infer_fail(c, "input 1 ('split') has %lld entries for %u outputs", (long long)known, n_out);
     for (uint32_t i = 0; i < n_out; i++) {
-        /* equal parts; with num_outputs (opset 18) the last may be smaller */
-        int64_t part = is_static(dim) ? (dim + n_out - 1) / n_out : 0;
-        if (is_static(dim) && dim % n_out && !kiln_attr_find(c->g, c->n, "num_outputs"))
-            return kiln_infer_fail(c, "axis of size %lld does not split into %u equal parts", (long long)dim, n_out);
-        sizes[i] = !is_static(dim) ? kiln_infer_unknown_dim(c)
-                 : part * (i + 1) <= dim ? part : dim - part * i > 0 ? dim - part * i : 0;
+        if (known >= 0 && vals[i] < 0)
+            return kiln_infer_fail(c, "input 1 ('split') entry %u is %lld (must be >= 0)", i, (long long)vals[i]);
+        sizes[i] = known >= 0 ? vals[i] : kiln_infer_unknown_dim(c);
+        sum += known >= 0 ? vals[i] : 0;
+    }
+    if (known >= 0 && is_static(dim) && sum != dim)
+        return kiln_infer_fail(c, "the parts in input 1 ('split') add up to %lld, the axis has %lld",
+                               (long long)sum, (long long)dim);
+    return KILN_OK;
+}
+
+/* Equal parts; with num_outputs (opset 18) the last one may be smaller. */
+static kiln_status split_equal(kiln_infer *c, kiln_dim dim, uint32_t n_out, kiln_dim *sizes)
+{
+    int64_t num_outputs;
+    TRY(attr_int(c, "num_outputs", n_out, n_out, n_out, &num_outputs));
+    if (is_static(dim) && dim % n_out && !kiln_attr_find(c->g, c->n, "num_outputs"))
+        return kiln_infer_fail(c, "axis of size %lld does not split into %u equal parts", (long long)dim, n_out);
+    int64_t part = is_static(dim) ? (dim + n_out - 1) / n_out : 0;
+    for (uint32_t i = 0; i < n_out; i++) {
+        int64_t left = dim - part * (int64_t)i;
+        sizes[i] = !is_static(dim) ? kiln_infer_unknown_dim(c) : left < 0 ? 0 : left < part ? left : part;
     }
     return KILN_OK;
 }
@@ -554,7 +554,10 @@ static kiln_status infer_split(kiln_infer *c)
     TRY(need(c, 0, DTS_ANY, &x));
     TRY(attr_axis(c, "axis", 0, x->shape.rank, &axis));
     kiln_dim *sizes = kiln_xcalloc(n_out, sizeof *sizes);
-    st = split_sizes(c, x->shape.dim[axis], n_out, sizes);
+    int64_t *vals = kiln_xcalloc(n_out + 1, sizeof *vals);
+    st = kiln_infer_in(c, 1) ? split_given(c, x->shape.dim[axis], n_out, vals, sizes)
+                             : split_equal(c, x->shape.dim[axis], n_out, sizes);
+    free(vals);
     for (uint32_t i = 0; i < n_out && !st; i++) {
         kiln_shape out = x->shape;
         out.dim[axis] = sizes[i];

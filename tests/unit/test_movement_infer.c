@@ -182,6 +182,9 @@ static void test_flatten_squeeze_unsqueeze(void)
     n = NODE(KILN_OP_SQUEEZE, 1, input("x", KILN_DT_F32, "1,3,1,2"), I(-2));
     expect_type(n, 0, "f32[1,3,2]");
     begin();
+    n = NODE(KILN_OP_SQUEEZE, 1, input("x", KILN_DT_F32, "1,3,1,2"), input("axes", KILN_DT_I64, "2"));
+    expect_type(n, 0, "f32[?,?]");  /* two axes go, which ones is unknown */
+    begin();
     NODE(KILN_OP_SQUEEZE, 1, input("x", KILN_DT_F32, "1,3"), I(1));
     expect_error("cannot squeeze axis 1 of size 3");
     begin();
