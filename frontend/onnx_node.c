@@ -198,11 +198,9 @@ static kiln_status convert_attr(onnx_node *nd, const Onnx__AttributeProto *a)
                               str(a->name), a->ref_attr_name);
     if ((size_t)k < nk && attr_convs[k])
         return attr_convs[k](nd, a);
-    bool graph = k == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH ||
-                 k == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS;
     const char *why = (size_t)k < nr && attr_refusals[k] ? attr_refusals[k] : "has an unknown type";
-    return onnx_node_fail(nd, graph || k != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED
-                                  ? KILN_ERR_UNSUPPORTED : KILN_ERR_INVALID,
+    return onnx_node_fail(nd, k == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED
+                                  ? KILN_ERR_INVALID : KILN_ERR_UNSUPPORTED,
                           "attribute '%s' %s", str(a->name), why);
 }
 

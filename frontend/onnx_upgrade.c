@@ -55,8 +55,9 @@ static kiln_status attr_string(onnx_node *nd, const char *name, const char *dflt
 {
     const Onnx__AttributeProto *a;
     kiln_status st = attr_of(nd, name, A_STRING, &a);
-    size_t n = a ? (a->s.len < size ? a->s.len : size - 1) : strlen(dflt);
-    memcpy(buf, a ? (const char *)a->s.data : dflt, n);
+    size_t n = st ? 0 : a ? (a->s.len < size ? a->s.len : size - 1) : strlen(dflt);
+    if (n)
+        memcpy(buf, a ? (const char *)a->s.data : dflt, n);
     buf[n] = 0;
     return st;
 }
