@@ -54,13 +54,14 @@ static kiln_status check_size(kiln_ctx *ctx, const char *path, const struct stat
 kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len)
 {
     struct stat st;
+    *buf = NULL;
+    *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
     if (fd < 0)
         return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     kiln_status s = fstat(fd, &st) ? kiln_error(ctx, KILN_ERR_IO, "%s: cannot stat: %s", path,
                                                 strerror(errno))
                                    : check_size(ctx, path, &st);
-    *buf = NULL;
     *len = s ? 0 : (size_t)st.st_size;
     if (!s) {
         *buf = kiln_xrealloc(NULL, *len ? *len : 1);

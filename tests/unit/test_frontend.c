@@ -242,6 +242,8 @@ static void test_truncated_and_garbage(void)
            "past the end");
     EXPECT("not_onnx.onnx", KILN_ERR_INVALID, "not a valid ONNX protobuf file");
     EXPECT("no_such_file.onnx", KILN_ERR_IO, "cannot open");
+    EXPECT("no_such_file.pb", KILN_ERR_IO, "cannot open");
+    EXPECT("ext", KILN_ERR_IO, "not a regular file"); /* a directory */
 }
 
 /* A ModelProto whose messages nest `depth` deep: Model > Graph (field 7) >
