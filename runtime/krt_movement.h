@@ -204,7 +204,8 @@ int64_t krt_nms(int64_t *selected, const float *boxes, const float *scores, int6
 /* DFT of signals laid out as [outer, sig_len, inner, c_in] (c_in 1: real,
  * 2: complex) into [outer, n_out, inner, 2]: the signal is truncated or
  * zero-padded to n_fft, bins 0..n_out-1 are written. inverse scales by
- * 1/n_fft. dt: f32 f64 f16 bf16. Power-of-two n_fft uses a radix-2 FFT. */
+ * 1/n_fft. dt: f32 f64 f16 bf16. O(n log n) for every n_fft (radix-2 FFT,
+ * Bluestein's chirp-z for lengths that are not powers of two). */
 size_t krt_dft_scratch_size(int64_t n_fft);
 krt_status krt_dft(void *dst, const void *src, krt_dtype dt, int64_t outer, int64_t sig_len,
                    int64_t inner, int c_in, int64_t n_fft, int64_t n_out, int inverse,

@@ -5,8 +5,8 @@
  * through krt_load_f64 / krt_store_f64 (or a per-dtype macro where the
  * arithmetic must stay in the element type, as in Range). Transforms
  * accumulate in double whatever the element type. The DFT is a radix-2
- * FFT for power-of-two lengths and a direct sum over a twiddle table
- * otherwise (exact (j*k mod n) indexing, no drift).
+ * FFT for power-of-two lengths and Bluestein's chirp-z (built on the same
+ * FFT) for the others, so every length costs O(n log n).
  */
 #include "runtime/krt_movement.h"
 
@@ -241,34 +241,47 @@ int64_t krt_nms(int64_t *selected, const float *boxes, const float *scores, int6
 
 /* ---- DFT / STFT ------------------------------------------------------------------- */
 
-/* n complex twiddles exp(-+2 pi i m / n), a work buffer and an output
- * buffer (direct sums only), all interleaved re/im. */
+/* A transform of length n on x (n complex numbers, re/im interleaved).
+ * A power-of-two n runs the radix-2 FFT directly; any other n runs
+ * Bluestein's chirp-z: the DFT written as a convolution of length m (a
+ * power of two >= 2n - 1), done with three FFTs -- O(n log n) for every n. */
 typedef struct plan {
-    int64_t n;
-    int pow2;
-    double *tw, *x, *y;
+    int64_t n, m;      /* m = 0 when n is a power of two */
+    double *x;         /* n: input, then output */
+    double *tw;        /* twiddles of the radix-2 FFT of length n (or m) */
+    double *chirp;     /* n: exp(sign i pi k^2 / n) */
+    double *bf;        /* m: FFT of the wrapped conjugate chirp */
+    double *work;      /* m */
 } plan;
+
+static int is_pow2(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+
+static int64_t bluestein_len(int64_t n)
+{
+    int64_t m = 1;
+    while (m < 2 * n - 1)
+        m <<= 1;
+    return m;
+}
 
 size_t krt_dft_scratch_size(int64_t n_fft)
 {
-    return (size_t)(6 * (n_fft > 0 ? n_fft : 1)) * sizeof(double);
+    int64_t n = n_fft > 0 ? n_fft : 1, m = is_pow2(n) ? 0 : bluestein_len(n);
+    return (size_t)(m ? 2 * (2 * n + 3 * m) : 4 * n) * sizeof(double);
 }
 
-static void plan_init(plan *p, int64_t n, int inverse, void *scratch)
+/* tw[k] = exp(sign 2 pi i k / n) for k < n / 2. */
+static void twiddles(double *tw, int64_t n, double sign)
 {
-    double *d = scratch, sign = inverse ? 1.0 : -1.0;
-    *p = (plan){.n = n, .pow2 = n > 0 && (n & (n - 1)) == 0, .tw = d, .x = d + 2 * n, .y = d + 4 * n};
-    for (int64_t m = 0; m < n; m++) {
-        double a = 2 * PI * (double)m / (double)n;
-        p->tw[2 * m] = cos(a);
-        p->tw[2 * m + 1] = sign * sin(a);
+    for (int64_t k = 0; k < n / 2; k++) {
+        double a = 2 * PI * (double)k / (double)n;
+        tw[2 * k] = cos(a), tw[2 * k + 1] = sign * sin(a);
     }
 }
 
-static void fft_pow2(const plan *p)
+/* In-place radix-2 FFT of n (a power of two) complex numbers. */
+static void fft(double *x, int64_t n, const double *tw)
 {
-    double *x = p->x;
-    int64_t n = p->n;
     for (int64_t i = 1, j = 0; i < n; i++) {  /* bit-reversal permutation */
         int64_t bit = n >> 1;
         for (; j & bit; bit >>= 1)
@@ -283,7 +296,7 @@ static void fft_pow2(const plan *p)
     for (int64_t len = 2; len <= n; len <<= 1)
         for (int64_t i = 0; i < n; i += len)
             for (int64_t k = 0; k < len / 2; k++) {
-                const double *w = p->tw + 2 * (k * (n / len));
+                const double *w = tw + 2 * (k * (n / len));
                 double *u = x + 2 * (i + k), *v = x + 2 * (i + k + len / 2);
                 double vr = v[0] * w[0] - v[1] * w[1], vi = v[0] * w[1] + v[1] * w[0];
                 v[0] = u[0] - vr, v[1] = u[1] - vi;
@@ -291,27 +304,72 @@ static void fft_pow2(const plan *p)
             }
 }
 
-static void dft_direct(const plan *p)
+/* a *= b (complex), n numbers; conj_b uses conj(b). */
+static void cmul(double *a, const double *b, int64_t n, int conj_b)
 {
-    int64_t n = p->n;
     for (int64_t k = 0; k < n; k++) {
-        double re = 0, im = 0;
-        for (int64_t j = 0, m = 0; j < n; j++, m = (m + k) % n) {
-            const double *w = p->tw + 2 * m, *x = p->x + 2 * j;
-            re += x[0] * w[0] - x[1] * w[1];
-            im += x[0] * w[1] + x[1] * w[0];
-        }
-        p->y[2 * k] = re, p->y[2 * k + 1] = im;
+        double br = b[2 * k], bi = conj_b ? -b[2 * k + 1] : b[2 * k + 1];
+        double r = a[2 * k] * br - a[2 * k + 1] * bi;
+        a[2 * k + 1] = a[2 * k] * bi + a[2 * k + 1] * br;
+        a[2 * k] = r;
     }
-    memcpy(p->x, p->y, (size_t)(2 * n) * sizeof(double));
+}
+
+static void bluestein_init(plan *p, double sign)
+{
+    int64_t n = p->n, m = p->m, q = 0;  /* q = k^2 mod 2n, kept exact */
+    twiddles(p->tw, m, -1.0);
+    memset(p->bf, 0, (size_t)(2 * m) * sizeof(double));
+    for (int64_t k = 0; k < n; k++, q = (q + 2 * k - 1) % (2 * n)) {
+        double a = PI * (double)q / (double)n;
+        p->chirp[2 * k] = cos(a), p->chirp[2 * k + 1] = sign * sin(a);
+        p->bf[2 * k] = p->chirp[2 * k], p->bf[2 * k + 1] = -p->chirp[2 * k + 1];
+        if (k > 0)
+            p->bf[2 * (m - k)] = p->bf[2 * k], p->bf[2 * (m - k) + 1] = p->bf[2 * k + 1];
+    }
+    fft(p->bf, m, p->tw);
+}
+
+static void plan_init(plan *p, int64_t n, int inverse, void *scratch)
+{
+    double *d = scratch, sign = inverse ? 1.0 : -1.0;
+    int64_t m = is_pow2(n) ? 0 : bluestein_len(n);
+    *p = (plan){.n = n, .m = m, .x = d, .tw = d + 2 * n};
+    if (!m) {
+        twiddles(p->tw, n, sign);
+        return;
+    }
+    p->chirp = p->tw + 2 * m, p->bf = p->chirp + 2 * n, p->work = p->bf + 2 * m;
+    bluestein_init(p, sign);
+}
+
+/* X_k = chirp_k * sum_j (x_j chirp_j) conj(chirp_(k-j)): the sum is a
+ * circular convolution of length m, computed as ifft(fft(a) * bf) with
+ * ifft(y) = conj(fft(conj(y))) / m. */
+static void bluestein_run(const plan *p)
+{
+    int64_t n = p->n, m = p->m;
+    memset(p->work, 0, (size_t)(2 * m) * sizeof(double));
+    memcpy(p->work, p->x, (size_t)(2 * n) * sizeof(double));
+    cmul(p->work, p->chirp, n, 0);
+    fft(p->work, m, p->tw);
+    cmul(p->work, p->bf, m, 0);
+    for (int64_t k = 0; k < m; k++)
+        p->work[2 * k + 1] = -p->work[2 * k + 1];
+    fft(p->work, m, p->tw);
+    for (int64_t k = 0; k < n; k++) {
+        p->x[2 * k] = p->work[2 * k] / (double)m;
+        p->x[2 * k + 1] = -p->work[2 * k + 1] / (double)m;
+    }
+    cmul(p->x, p->chirp, n, 0);
 }
 
 static void plan_run(const plan *p)
 {
-    if (p->pow2)
-        fft_pow2(p);
+    if (p->m)
+        bluestein_run(p);
     else
-        dft_direct(p);
+        fft(p->x, p->n, p->tw);
 }
 
 krt_status krt_dft(void *dst, const void *src, krt_dtype dt, int64_t outer, int64_t sig_len,

@@ -605,7 +605,7 @@ static void check_dft(int64_t n, int64_t sig_len, int inverse)
     int64_t outer = 2, inner = 3;
     double *x = malloc(sizeof(double) * outer * sig_len * inner * 2);
     double *y = malloc(sizeof(double) * outer * n * inner * 2);
-    double re[64] = {0}, im[64] = {0}, wr[64], wi[64];
+    double *re = calloc(2 * n, sizeof *re), *im = re + n, *wr = malloc(2 * n * sizeof *wr), *wi = wr + n;
     for (int64_t i = 0; i < outer * sig_len * inner * 2; i++)
         x[i] = sin(0.37 * (double)i) + 0.1 * (double)(i % 5);
     void *scratch = malloc(krt_dft_scratch_size(n));
@@ -623,17 +623,20 @@ static void check_dft(int64_t n, int64_t sig_len, int inverse)
                 CU_ASSERT_DOUBLE_EQUAL(y[at + 1], wi[k], 1e-9);
             }
         }
-    free(x), free(y), free(scratch);
+    free(x), free(y), free(scratch), free(re), free(wr);
 }
 
 static void test_dft(void)
 {
     check_dft(16, 16, 0);  /* radix-2 */
     check_dft(16, 16, 1);
-    check_dft(12, 12, 0);  /* direct */
+    check_dft(12, 12, 0);  /* Bluestein */
     check_dft(10, 7, 1);   /* zero-padded */
     check_dft(8, 11, 0);   /* truncated */
     check_dft(1, 1, 0);
+    check_dft(3, 3, 1);
+    check_dft(400, 400, 0);  /* a speech frame (n_fft 400) */
+    check_dft(401, 390, 1);
 }
 
 static void test_dft_real_onesided_and_stft(void)
