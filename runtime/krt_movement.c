@@ -6,7 +6,8 @@
  * two strided views of the same index space. Each op only describes its
  * view (dims and strides); the primitive drops size-1 dims, merges dims
  * that are contiguous on both sides, and copies the innermost run with
- * memcpy when it is contiguous. The kernels never look at element values,
+ * memcpy when it is contiguous (in cache-sized tiles when a transpose
+ * makes the two sides contiguous along different dims). The kernels never look at element values,
  * so one version serves every dtype (elements are `esize` bytes).
  */
 #include "runtime/krt_movement.h"
@@ -150,18 +151,59 @@ static void copy_row(char *d, const char *s, int64_t n, int64_t ds, int64_t ss, 
 }
 #undef ROW_LOOP
 
+/* A transpose-like view: the destination's innermost dim is contiguous but
+ * the source's is not, while another dim j is contiguous in the source.
+ * Then moving j next to the innermost and copying in square tiles keeps
+ * both sides in cache. Returns true after that reordering. */
+static int prepare_tiles(view *v, size_t esize)
+{
+    int last = v->rank - 1, j = last - 1;
+    int64_t es = (int64_t)esize;
+    if (v->rank < 2 || v->ds[last] != es || v->ss[last] == es || v->dims[last] < 8)
+        return 0;
+    while (j >= 0 && !(v->ss[j] == es && v->dims[j] >= 8))
+        j--;
+    if (j < 0)
+        return 0;
+    int64_t d = v->dims[j], ds = v->ds[j], ss = v->ss[j];
+    for (int k = j; k < last - 1; k++)
+        v->dims[k] = v->dims[k + 1], v->ds[k] = v->ds[k + 1], v->ss[k] = v->ss[k + 1];
+    v->dims[last - 1] = d, v->ds[last - 1] = ds, v->ss[last - 1] = ss;
+    return 1;
+}
+
+enum { TILE = 32 };
+
+/* The two innermost dims of v, tile by tile. */
+static void copy_tiles(char *d, const char *s, const view *v, size_t esize)
+{
+    int a = v->rank - 2, b = v->rank - 1;
+    for (int64_t a0 = 0; a0 < v->dims[a]; a0 += TILE)
+        for (int64_t b0 = 0; b0 < v->dims[b]; b0 += TILE) {
+            int64_t a1 = a0 + TILE < v->dims[a] ? a0 + TILE : v->dims[a];
+            int64_t nb = b0 + TILE < v->dims[b] ? TILE : v->dims[b] - b0;
+            for (int64_t i = a0; i < a1; i++)
+                copy_row(d + i * v->ds[a] + b0 * v->ds[b], s + i * v->ss[a] + b0 * v->ss[b], nb,
+                         v->ds[b], v->ss[b], esize);
+        }
+}
+
 static void view_copy(char *dst, const char *src, view *v, size_t esize)
 {
     for (int i = 0; i < v->rank; i++)
         if (v->dims[i] == 0)
             return;
     view_collapse(v, esize);
+    int tiled = prepare_tiles(v, esize);
     int64_t idx[KRT_VIEW_MAX_RANK] = {0};
     int64_t od = 0, os = 0;
-    int last = v->rank - 1;
+    int inner = v->rank - 1 - tiled;  /* dims [inner..] are copied at once */
     for (;;) {
-        copy_row(dst + od, src + os, v->dims[last], v->ds[last], v->ss[last], esize);
-        int k = last - 1;
+        if (tiled)
+            copy_tiles(dst + od, src + os, v, esize);
+        else
+            copy_row(dst + od, src + os, v->dims[inner], v->ds[inner], v->ss[inner], esize);
+        int k = inner - 1;
         for (; k >= 0; k--) {
             od += v->ds[k], os += v->ss[k];
             if (++idx[k] < v->dims[k])

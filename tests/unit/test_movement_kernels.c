@@ -98,8 +98,12 @@ static void test_transpose_all_perms(void)
                 for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
                     check_transpose(sizes[s], 4, dims, perm);
             }
+    /* large enough for the tiled path, with partial tiles */
     static const int64_t big[3] = {17, 33, 9}, p[3] = {2, 0, 1};
+    static const int64_t mat[3] = {3, 45, 70}, swap[3] = {0, 2, 1};
     check_transpose(4, 3, big, p);
+    check_transpose(2, 3, mat, swap);
+    check_transpose(8, 3, mat, swap);
 }
 
 static void test_slice_negative_steps(void)
