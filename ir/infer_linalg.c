@@ -509,7 +509,7 @@ kiln_status kiln_linalg_conv(kiln_infer *c, krt_conv_desc *d, kiln_shape *y)
         return st;
     *d = (krt_conv_desc){.nd = nd, .batch = x->shape.dim[0], .in_ch = x->shape.dim[1],
                          .out_ch = w->shape.dim[0], .group = group};
-    *y = shape_of(nd + 2, (kiln_dim[]){x->shape.dim[0], w->shape.dim[0]});
+    *y = shape_of(nd + 2, (kiln_dim[KILN_MAX_RANK]){x->shape.dim[0], w->shape.dim[0]});
     return conv_spatial(c, &win, &x->shape, d, y);
 }
 
@@ -638,7 +638,7 @@ kiln_status kiln_linalg_convtranspose(kiln_infer *c, krt_conv_desc *d, kiln_shap
         return kiln_infer_fail(c, "%lld input channels are not a multiple of group %lld",
                                (long long)C, (long long)group);
     *d = (krt_conv_desc){.nd = nd, .batch = x->shape.dim[0], .in_ch = C, .out_ch = M, .group = group};
-    *y = shape_of(nd + 2, (kiln_dim[]){x->shape.dim[0], M});
+    *y = shape_of(nd + 2, (kiln_dim[KILN_MAX_RANK]){x->shape.dim[0], M});
     return convtranspose_spatial(c, &win, &x->shape, out_pad, out_shape, d, y);
 }
 
