@@ -241,7 +241,8 @@ static outcome check_import(kiln_ctx *ctx, const char *dir, result *r)
     }
     outcome o = set(r, PASSED, "shapes match");
     uint32_t orig[64], n_orig = g->n_inputs < 64 ? g->n_inputs : 64;
-    memcpy(orig, g->inputs, n_orig * sizeof *orig);
+    if (n_orig)
+        memcpy(orig, g->inputs, n_orig * sizeof *orig);
     static const char *const stage[] = {"integer inputs bound", "all inputs bound"};
     for (int all = 0; all < 2 && shape_mismatch(g, &d, why, sizeof why) >= 0; all++) {
         if ((st = bind_inputs(ctx, g, orig, n_orig, &d, all)) || (st = kiln_graph_infer(ctx, g)))
