@@ -181,7 +181,16 @@ def train(args):
         t = (step - warm) / max(1, total - warm)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
-    start_epoch, elapsed, history = 0, 0.0, []
+    def save(epoch, it_next, perm, run_loss, run_n):
+        """Checkpoint; it_next > 0 marks a mid-epoch save (epoch = completed epochs)."""
+        tmp = args.ckpt + ".tmp"
+        torch.save(dict(config=CONFIG, model=model.state_dict(), opt=opt.state_dict(), epoch=epoch,
+                        it_next=it_next, perm=perm, run_loss=run_loss, run_n=run_n,
+                        elapsed=elapsed, history=history, gen=gen.get_state(), rng=torch.get_rng_state(),
+                        args=vars(args)), tmp)
+        os.replace(tmp, args.ckpt)
+
+    start_epoch, elapsed, history, resume = 0, 0.0, [], None
     if os.path.exists(args.ckpt):
         ck = torch.load(args.ckpt, map_location="cpu")
         if ck.get("config") == CONFIG and "opt" in ck:
@@ -190,14 +199,20 @@ def train(args):
             start_epoch, elapsed, history = ck["epoch"], ck["elapsed"], ck["history"]
             gen.set_state(ck["gen"])
             torch.set_rng_state(ck["rng"])
-            print(f"resumed from {args.ckpt} at epoch {start_epoch}", flush=True)
+            if ck.get("it_next", 0) > 0:
+                resume = (ck["it_next"], ck["perm"], ck["run_loss"], ck["run_n"])
+            print(f"resumed from {args.ckpt} at epoch {start_epoch}"
+                  + (f" iteration {resume[0]}" if resume else ""), flush=True)
 
     for epoch in range(start_epoch, args.epochs):
         model.train()
         t0 = time.time()
-        perm = torch.randperm(len(xtr), generator=gen)
-        run_loss, run_n = 0.0, 0
-        for it in range(steps_per_epoch):
+        if resume:
+            it0, perm, run_loss, run_n = resume
+            resume = None
+        else:
+            it0, perm, run_loss, run_n = 0, torch.randperm(len(xtr), generator=gen), 0.0, 0
+        for it in range(it0, steps_per_epoch):
             step = epoch * steps_per_epoch + it
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
@@ -215,16 +230,17 @@ def train(args):
             if it % 100 == 0:
                 print(f"epoch {epoch + 1} it {it}/{steps_per_epoch} loss {run_loss / run_n:.4f} "
                       f"lr {lr_at(step):.2e} {time.time() - t0:.0f}s", flush=True)
+            if it % 50 == 49 and it + 1 < steps_per_epoch:
+                now = time.time()
+                elapsed += now - t0
+                t0 = now
+                save(epoch, it + 1, perm, run_loss, run_n)
         elapsed += time.time() - t0
         acc = evaluate(model, xte, yte)
         history.append(dict(epoch=epoch + 1, loss=run_loss / run_n, test_acc=acc, elapsed=elapsed))
         print(f"== epoch {epoch + 1}/{args.epochs} train loss {run_loss / run_n:.4f} "
               f"test acc {acc * 100:.2f}% train time {elapsed / 60:.1f} min", flush=True)
-        tmp = args.ckpt + ".tmp"
-        torch.save(dict(config=CONFIG, model=model.state_dict(), opt=opt.state_dict(), epoch=epoch + 1,
-                        elapsed=elapsed, history=history, gen=gen.get_state(), rng=torch.get_rng_state(),
-                        args=vars(args)), tmp)
-        os.replace(tmp, args.ckpt)
+        save(epoch + 1, 0, None, 0.0, 0)
     return model
 
 
