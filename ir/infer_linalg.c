@@ -437,6 +437,19 @@ static kiln_status parse_window(kiln_infer *c, int nd, const kiln_dim *w_kernel,
     return st;
 }
 
+/* True when dim i's output size equals its input size whatever that is
+ * (stride 1 and SAME padding, or pads that exactly cover the window), so a
+ * symbolic input dim carries over. */
+static bool keeps_size(const window *w, int i)
+{
+    if (w->stride[i] != 1 || !known(w->kernel[i]))
+        return false;
+    if (w->auto_pad == KRT_PAD_SAME_UPPER || w->auto_pad == KRT_PAD_SAME_LOWER)
+        return true;
+    int64_t span = (w->kernel[i] - 1) * w->dilation[i];
+    return w->auto_pad == KRT_PAD_VALID ? span == 0 : w->pads[i] + w->pads[w->nd + i] == span;
+}
+
 /* Output size of spatial dim i for input size `in` (pads resolved into
  * *pb / *pe); unknown when the input or kernel size is. */
 static kiln_status window_out(kiln_infer *c, const window *w, int i, kiln_dim in, int64_t *pb,
@@ -445,7 +458,7 @@ static kiln_status window_out(kiln_infer *c, const window *w, int i, kiln_dim in
     *pb = w->pads[i];
     *pe = w->pads[w->nd + i];
     if (!known(in) || !known(w->kernel[i])) {
-        *out = kiln_infer_unknown_dim(c);
+        *out = keeps_size(w, i) ? in : kiln_infer_unknown_dim(c);
         return KILN_OK;
     }
     if (krt_window_dim(in, w->kernel[i], w->stride[i], w->dilation[i], w->auto_pad, w->ceil_mode,

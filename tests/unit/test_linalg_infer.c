@@ -237,6 +237,7 @@ static void conv_case(const char *x, const char *w, void (*attrs)(void), const c
 
 static void pads1(void) { INTS("pads", 1, 1, 1, 1); }
 static void stride2(void) { INTS("strides", 2, 2); }
+static void same_upper1(void) { set_str("auto_pad", "SAME_UPPER"); }
 static void same_upper2(void) { set_str("auto_pad", "SAME_UPPER"); INTS("strides", 2, 2); }
 static void valid3(void) { set_str("auto_pad", "VALID"); INTS("strides", 3, 3); }
 static void dil2(void) { INTS("dilations", 2, 2); INTS("pads", 0, 1, 2, 3); }
@@ -253,7 +254,9 @@ static void test_conv_shapes(void)
     conv_case("2x4x7x7", "6x2x3x3", group2, "[2,6,5,5]");
     conv_case("2x4x9", "5x4x3", conv1d, "[2,5,4]");                 /* (9+1-3)/2+1 */
     conv_case("1x2x4x5x6", "3x2x2x3x2", NULL, "[1,3,3,3,5]");
-    conv_case("Nx3xHx32", "8x3x3x3", pads1, "[N,8,?3,32]");  /* H unknown: a fresh dim */
+    conv_case("Nx3xHx32", "8x3x3x3", pads1, "[N,8,H,32]");   /* pads cover the window */
+    conv_case("Nx3xHx32", "8x3x3x3", stride2, "[N,8,?3,15]"); /* H unknown: a fresh dim */
+    conv_case("Nx3xHxW", "8x3x3x3", same_upper1, "[N,8,H,W]");
 }
 
 static void test_conv_errors(void)
