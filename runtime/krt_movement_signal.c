@@ -88,11 +88,11 @@ krt_status krt_range(void *dst, krt_dtype dt, const void *start, const void *del
 void krt_eye_like(void *dst, krt_dtype dt, int64_t rows, int64_t cols, int64_t k)
 {
     memset(dst, 0, (size_t)(rows * cols) * krt_dtype_size(dt));
-    for (int64_t i = 0; i < rows; i++) {
-        int64_t j = i + k;
-        if (k >= -rows && k <= cols && j >= 0 && j < cols)
-            krt_store_f64(dt, dst, i * cols + j, 1.0);
-    }
+    if (k <= -rows || k >= cols)
+        return;  /* the diagonal misses the matrix (and i + k could overflow) */
+    for (int64_t i = 0; i < rows; i++)
+        if (i + k >= 0 && i + k < cols)
+            krt_store_f64(dt, dst, i * cols + i + k, 1.0);
 }
 
 /* ---- windows and mel filters ------------------------------------------------ */

@@ -515,6 +515,10 @@ static void test_eye_like(void)
             for (int j = 0; j < 4; j++)
                 CU_ASSERT_EQUAL(got[i * 4 + j], j - i == k ? 1.0 : 0.0);
     }
+    krt_eye_like(got, KRT_F64, 3, 4, INT64_MAX);
+    krt_eye_like(got, KRT_F64, 3, 4, INT64_MIN);
+    for (int i = 0; i < 12; i++)
+        CU_ASSERT_EQUAL(got[i], 0.0);
 }
 
 static void test_windows(void)
