@@ -653,6 +653,12 @@ static kiln_status pad_read(kiln_infer *c, int r, int64_t *full, bool *known)
     return KILN_OK;
 }
 
+/* Pads and dims this small cannot overflow when added. */
+static bool pad_in_range(int64_t v)
+{
+    return v >= -(INT64_C(1) << 60) && v <= INT64_C(1) << 60;
+}
+
 static kiln_status infer_pad(kiln_infer *c)
 {
     kiln_value *x, *cv;
@@ -665,19 +671,22 @@ static kiln_status infer_pad(kiln_infer *c)
     if (cv)
         TRY(same_dtype(c, 2, x, cv));
     if (cv && length_of(cv) != 1)
-        TRY(kiln_infer_fail(c, "input 2 ('constant_value') must hold one element"));
+        return kiln_infer_fail(c, "input 2 ('constant_value') must hold one element");
     TRY(pad_read(c, x->shape.rank, pads, &known));
     kiln_shape out = known ? x->shape : unknown_dims(c, x->shape.rank);
     for (int k = 0; k < x->shape.rank && known; k++) {
         kiln_dim d = x->shape.dim[k];
-        int64_t size = d + pads[k] + pads[x->shape.rank + k];
-        if (!is_static(d))
-            out.dim[k] = pads[k] == 0 && pads[x->shape.rank + k] == 0 ? d : kiln_infer_unknown_dim(c);
-        else if (size < 0)
+        int64_t pb = pads[k], pe = pads[x->shape.rank + k], size;
+        if (!is_static(d)) {
+            out.dim[k] = pb == 0 && pe == 0 ? d : kiln_infer_unknown_dim(c);
+            continue;
+        }
+        if (!pad_in_range(pb) || !pad_in_range(pe) || !pad_in_range(d))
+            return kiln_infer_fail(c, "pads on axis %d (%lld, %lld) are out of range", k, (long long)pb, (long long)pe);
+        if ((size = d + pb + pe) < 0)
             return kiln_infer_fail(c, "pads on axis %d crop %lld elements from %lld", k,
-                                   (long long)-(pads[k] + pads[x->shape.rank + k]), (long long)d);
-        else
-            out.dim[k] = size;
+                                   (long long)-(pb + pe), (long long)d);
+        out.dim[k] = size;
     }
     kiln_infer_set(c, 0, x->dtype, &out);
     return KILN_OK;
@@ -982,7 +991,7 @@ static kiln_status infer_one_hot(kiln_infer *c)
     TRY(scalar_of(c, 1, DTS_NUM, "depth", &depth, &known));
     TRY(need(c, 2, DTS_NUM, &vals));
     if (length_of(vals) != 2)
-        TRY(kiln_infer_fail(c, "input 2 ('values') must hold 2 elements (off, on)"));
+        return kiln_infer_fail(c, "input 2 ('values') must hold 2 elements (off, on)");
     TRY(check_rank_out(c, idx->shape.rank + 1));
     TRY(attr_int(c, "axis", -1, -(idx->shape.rank + 1), idx->shape.rank, &axis));
     if (known && !(depth >= 1 && depth < 9e18))
@@ -1288,7 +1297,7 @@ static kiln_status infer_dft(kiln_infer *c)
     TRY(signal_last(c, x, &c_in));
     TRY(attr_axis(c, "axis", 1, x->shape.rank, &axis));
     if (axis == x->shape.rank - 1)
-        TRY(kiln_infer_fail(c, "attribute 'axis' names the last (real/imaginary) dimension"));
+        return kiln_infer_fail(c, "attribute 'axis' names the last (real/imaginary) dimension");
     TRY(attr_flag(c, "inverse", 0, &inverse));
     TRY(attr_flag(c, "onesided", 0, &onesided));
     if (kiln_infer_in(c, 1))

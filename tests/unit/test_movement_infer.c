@@ -275,6 +275,9 @@ static void test_pad_tile_expand(void)
     kiln_attr_set_string(g, n, "mode", "mirror");
     expect_error("attribute 'mode' is \"mirror\"");
     begin();
+    NODE(KILN_OP_PAD, 1, input("x", KILN_DT_F32, "2,3"), I(0, 0, INT64_MAX, 0));
+    expect_error("pads on axis 0 (0, 9223372036854775807) are out of range");
+    begin();
     NODE(KILN_OP_PAD, 1, input("x", KILN_DT_F32, "2,3"), I(0, 1));
     expect_error("input 1 ('pads') has 2 entries, need 4");
     begin();
