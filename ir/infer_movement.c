@@ -499,9 +499,10 @@ static kiln_status infer_concat(kiln_infer *c)
             st = k == axis ? KILN_OK : dim_agree(c, i, k, &out.dim[k], x->shape.dim[k]);
         if (st)
             return st;
-        if (is_static(out.dim[axis]) && is_static(x->shape.dim[axis]))
-            out.dim[axis] += x->shape.dim[axis];
-        else
+        if (is_static(out.dim[axis]) && is_static(x->shape.dim[axis])) {
+            if (!kiln_add_size(out.dim[axis], x->shape.dim[axis], &out.dim[axis]))
+                return kiln_infer_fail(c, "the concatenated axis overflows");
+        } else
             out.dim[axis] = kiln_infer_unknown_dim(c);
     }
     kiln_infer_set(c, 0, x0->dtype, &out);
