@@ -329,7 +329,6 @@ static kiln_status infer_reshape(kiln_infer *c)
 {
     kiln_value *x, *sv;
     int64_t req[MAX_SMALL], n, allowzero;
-    kiln_status st = KILN_OK;
     TRY(need(c, 0, DTS_ANY, &x));
     TRY(attr_flag(c, "allowzero", 0, &allowzero));
     TRY(small_ints(c, 1, "shape", DT(I64), req, &n));
@@ -347,8 +346,8 @@ static kiln_status infer_reshape(kiln_infer *c)
     }
     if (allowzero && zero && minus1 >= 0)
         return kiln_infer_fail(c, "with allowzero = 1 the shape cannot hold both 0 and -1");
-    if (n >= 0 && (st = reshape_solve(c, &x->shape, &out, minus1)))
-        return st;
+    if (n >= 0)
+        TRY(reshape_solve(c, &x->shape, &out, minus1));
     kiln_infer_set(c, 0, x->dtype, &out);
     return KILN_OK;
 }
@@ -579,14 +578,13 @@ typedef struct slice_args {
 static kiln_status slice_read(kiln_infer *c, int rank, slice_args *s)
 {
     int64_t ne, na, nst;
-    kiln_status st = KILN_OK;
     TRY(small_ints(c, 1, "starts", DTS_INDEX, s->starts, &s->n));
     TRY(small_ints(c, 2, "ends", DTS_INDEX, s->ends, &ne));
     na = s->n, nst = s->n;
-    if (kiln_infer_in(c, 3) && (st = small_ints(c, 3, "axes", DTS_INDEX, s->axes, &na)))
-        return st;
-    if (kiln_infer_in(c, 4) && (st = small_ints(c, 4, "steps", DTS_INDEX, s->steps, &nst)))
-        return st;
+    if (kiln_infer_in(c, 3))
+        TRY(small_ints(c, 3, "axes", DTS_INDEX, s->axes, &na));
+    if (kiln_infer_in(c, 4))
+        TRY(small_ints(c, 4, "steps", DTS_INDEX, s->steps, &nst));
     if (s->n < 0 || ne < 0 || na < 0 || nst < 0) {
         s->n = -1;
         return KILN_OK;
@@ -617,6 +615,7 @@ static kiln_status infer_slice(kiln_infer *c)
     for (int64_t k = 0; k < s.n; k++) {
         kiln_dim d = x->shape.dim[s.axes[k]];
         int64_t first;
+        /* [0 : huge : 1] keeps a symbolic dim whole (the usual "to the end") */
         bool whole = s.starts[k] == 0 && s.steps[k] == 1 && s.ends[k] >= INT32_MAX;
         if (is_static(d))
             out.dim[s.axes[k]] = krt_slice_axis(d, s.starts[k], s.ends[k], s.steps[k], &first);
@@ -717,7 +716,6 @@ static kiln_status infer_expand(kiln_infer *c)
 {
     kiln_value *x;
     int64_t req[MAX_SMALL], n;
-    kiln_status st = KILN_OK;
     TRY(need(c, 0, DTS_ANY, &x));
     TRY(small_ints(c, 1, "shape", DT(I64), req, &n));
     int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
@@ -738,8 +736,8 @@ static kiln_status infer_expand(kiln_infer *c)
             if (is_static(d) && d != 1)
                 out.dim[rank - x->shape.rank + k] = d;
         }
-    } else if ((st = kiln_infer_broadcast(c, &x->shape, &want, &out))) {
-        return st;
+    } else {
+        TRY(kiln_infer_broadcast(c, &x->shape, &want, &out));
     }
     kiln_infer_set(c, 0, x->dtype, &out);
     return KILN_OK;
@@ -1067,14 +1065,13 @@ static kiln_status infer_unique(kiln_infer *c)
     kiln_value *x;
     int64_t sorted;
     int axis = -1;
-    kiln_status st = KILN_OK;
     TRY(need(c, 0, DTS_ANY, &x));
     TRY(attr_flag(c, "sorted", 1, &sorted));
     if (kiln_attr_find(c->g, c->n, "axis"))
         TRY(attr_axis(c, "axis", 0, x->shape.rank, &axis));
     kiln_dim u = unique_count(c, x, axis), n = 0;
-    if (axis < 0 && (st = dims_product(c, x->shape.dim, 0, x->shape.rank, &n)))
-        return st;
+    if (axis < 0)
+        TRY(dims_product(c, x->shape.dim, 0, x->shape.rank, &n));
     kiln_shape y = axis < 0 ? shape1(u) : x->shape, s_u = shape1(u);
     kiln_shape s_n = shape1(axis < 0 ? n : x->shape.dim[axis]);
     if (axis >= 0)
