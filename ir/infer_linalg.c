@@ -173,7 +173,10 @@ static kiln_status get_float(kiln_infer *c, const char *name, float dflt, float 
     return st;
 }
 
-/* An ints attribute of exactly n values, each >= lo; *present says if given. */
+/* Window attributes are bounded so that the geometry cannot overflow. */
+#define ATTR_MAX ((int64_t)1 << 31)
+
+/* An ints attribute of exactly n values, each in [lo, 2^31]; *present says if given. */
 static kiln_status get_ints(kiln_infer *c, const char *name, uint32_t n, int64_t lo, int64_t *out,
                             bool *present)
 {
@@ -185,9 +188,9 @@ static kiln_status get_ints(kiln_infer *c, const char *name, uint32_t n, int64_t
     if (a->n != n)
         return kiln_infer_fail(c, "attribute '%s' has %u values, need %u", name, a->n, n);
     for (uint32_t i = 0; i < n; i++) {
-        if (a->u.ints[i] < lo)
-            return kiln_infer_fail(c, "attribute '%s' has %lld at position %u, need >= %lld", name,
-                                   (long long)a->u.ints[i], i, (long long)lo);
+        if (a->u.ints[i] < lo || a->u.ints[i] > ATTR_MAX)
+            return kiln_infer_fail(c, "attribute '%s' has %lld at position %u, need %lld to 2^31",
+                                   name, (long long)a->u.ints[i], i, (long long)lo);
         out[i] = a->u.ints[i];
     }
     return KILN_OK;
@@ -516,7 +519,7 @@ kiln_status kiln_linalg_conv(kiln_infer *c, krt_conv_desc *d, kiln_shape *y)
     kiln_status st = conv_operands(c, 0, wi, &x, &w);
     int nd = st ? 0 : x->shape.rank - 2;
     if (!st) st = parse_window(c, nd, w->shape.dim + 2, &win);
-    if (!st) st = get_int(c, "group", 1, 1, INT64_MAX, &group);
+    if (!st) st = get_int(c, "group", 1, 1, ATTR_MAX, &group);
     if (!st) st = check_groups(c, x->shape.dim[1], w->shape.dim[1], w->shape.dim[0], group);
     if (st)
         return st;
@@ -599,8 +602,8 @@ static kiln_status convtranspose_extra(kiln_infer *c, int nd, int64_t *out_pad, 
         return kiln_infer_fail(c, "attribute 'output_shape' has %u values, need %d", a->n, nd);
     for (int i = 0; i < nd; i++) {
         out_shape[i] = a->u.ints[a->n - (uint32_t)nd + (uint32_t)i];
-        if (out_shape[i] < 1)
-            return kiln_infer_fail(c, "attribute 'output_shape' has %lld for spatial dim %d, need >= 1",
+        if (out_shape[i] < 1 || out_shape[i] > ATTR_MAX)
+            return kiln_infer_fail(c, "attribute 'output_shape' has %lld for spatial dim %d, need 1 to 2^31",
                                    (long long)out_shape[i], i);
     }
     return KILN_OK;
@@ -639,7 +642,7 @@ kiln_status kiln_linalg_convtranspose(kiln_infer *c, krt_conv_desc *d, kiln_shap
     kiln_status st = conv_operands(c, 0, 1, &x, &w);
     int nd = st ? 0 : x->shape.rank - 2;
     if (!st) st = parse_window(c, nd, w->shape.dim + 2, &win);
-    if (!st) st = get_int(c, "group", 1, 1, INT64_MAX, &group);
+    if (!st) st = get_int(c, "group", 1, 1, ATTR_MAX, &group);
     if (!st) st = convtranspose_extra(c, nd, out_pad, out_shape);
     if (st)
         return st;
@@ -755,17 +758,23 @@ static kiln_status unpool_given_shape(kiln_infer *c, const kiln_shape *unpooled,
     return KILN_OK;
 }
 
-/* (in - 1) * stride + kernel - pads, per spatial dim. */
+/* (in - 1) * stride + kernel - pads, per spatial dim (attributes are
+ * bounded by 2^31 and dims by memory, so the products fit). */
 static kiln_status unpool_default_shape(kiln_infer *c, const kiln_value *x, const window *w,
                                         kiln_shape *y)
 {
     *y = x->shape;
     for (int i = 0; i < w->nd; i++) {
         kiln_dim in = x->shape.dim[2 + i];
-        int64_t out = known(in) ? (in - 1) * w->stride[i] + w->kernel[i] - w->pads[i] - w->pads[w->nd + i] : 0;
-        if (known(in) && out < 0)
+        int64_t out = 0;
+        if (!known(in) || !known(w->kernel[i])) {
+            y->dim[2 + i] = kiln_infer_unknown_dim(c);
+            continue;
+        }
+        if (!kiln_mul_size(in > 0 ? in - 1 : 0, w->stride[i], &out) ||
+            (out = out + w->kernel[i] - w->pads[i] - w->pads[w->nd + i]) < 0)
             return kiln_infer_fail(c, "spatial dim %d: the pads leave no output", i);
-        y->dim[2 + i] = known(in) ? out : kiln_infer_unknown_dim(c);
+        y->dim[2 + i] = out;
     }
     return KILN_OK;
 }
@@ -1056,6 +1065,9 @@ static kiln_status resize_by_scales(kiln_infer *c, const kiln_shape *x, krt_resi
         if (n > 0 && !(s[k] > 0))
             return kiln_infer_fail(c, "input 2 ('scales') has %g for dim %d, need > 0", s[k], k);
         kiln_dim in = x->dim[k];
+        if (n > 0 && known(in) && (double)in * s[k] >= 0x1p62)
+            return kiln_infer_fail(c, "input 2 ('scales') has %g for dim %d: the output would be too large",
+                                   s[k], k);
         if (n < 0)
             y->dim[k] = kiln_infer_unknown_dim(c);
         else

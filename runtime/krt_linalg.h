@@ -127,7 +127,8 @@ typedef enum krt_auto_pad {
  * stride, dilation and (for NOTSET) the explicit pads, computes the output
  * size and the pads actually used (*pad_begin / *pad_end in and out).
  * ceil_mode rounds the output size up (pools). KRT_EVALUE when the dilated
- * kernel does not fit the padded input or an argument is not positive. */
+ * kernel does not fit the padded input, or an argument is not positive or
+ * above 2^31 (pads: negative or above 2^31). */
 krt_status krt_window_dim(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
                           krt_auto_pad auto_pad, int ceil_mode,
                           int64_t *pad_begin, int64_t *pad_end, int64_t *out);

@@ -26,11 +26,26 @@ static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* ---- geometry ------------------------------------------------------------ */
 
+/* Window parameters come from model attributes: bounding them keeps every
+ * product below (2^31)^2 < 2^63, so the arithmetic below cannot overflow. */
+#define PARAM_MAX ((int64_t)1 << 31)
+
+static bool params_ok(int64_t in, int64_t kernel, int64_t stride, int64_t dilation)
+{
+    return in >= 0 && in <= PARAM_MAX && kernel >= 1 && kernel <= PARAM_MAX && stride >= 1 &&
+           stride <= PARAM_MAX && dilation >= 1 && dilation <= PARAM_MAX;
+}
+
+static bool pad_ok(int64_t pad)
+{
+    return pad >= 0 && pad <= PARAM_MAX;
+}
+
 krt_status krt_window_dim(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
                           krt_auto_pad auto_pad, int ceil_mode,
                           int64_t *pad_begin, int64_t *pad_end, int64_t *out)
 {
-    if (in < 0 || kernel < 1 || stride < 1 || dilation < 1)
+    if (!params_ok(in, kernel, stride, dilation))
         return KRT_EVALUE;
     int64_t dk = (kernel - 1) * dilation + 1;
     if (auto_pad == KRT_PAD_SAME_UPPER || auto_pad == KRT_PAD_SAME_LOWER) {
@@ -43,7 +58,7 @@ krt_status krt_window_dim(int64_t in, int64_t kernel, int64_t stride, int64_t di
     }
     if (auto_pad == KRT_PAD_VALID)
         *pad_begin = *pad_end = 0;
-    if (*pad_begin < 0 || *pad_end < 0)
+    if (!pad_ok(*pad_begin) || !pad_ok(*pad_end))
         return KRT_EVALUE;
     int64_t span = in + *pad_begin + *pad_end - dk;
     if (span < 0)
@@ -56,7 +71,7 @@ krt_status krt_convtranspose_dim(int64_t in, int64_t kernel, int64_t stride, int
                                  int64_t out_padding, krt_auto_pad auto_pad, int64_t out_shape,
                                  int64_t *pad_begin, int64_t *pad_end, int64_t *out)
 {
-    if (in < 0 || kernel < 1 || stride < 1 || dilation < 1 || out_padding < 0)
+    if (!params_ok(in, kernel, stride, dilation) || !pad_ok(out_padding) || out_shape > PARAM_MAX)
         return KRT_EVALUE;
     int64_t full = stride * (in - 1) + out_padding + (kernel - 1) * dilation + 1;
     bool same = auto_pad == KRT_PAD_SAME_UPPER || auto_pad == KRT_PAD_SAME_LOWER;
@@ -70,6 +85,8 @@ krt_status krt_convtranspose_dim(int64_t in, int64_t kernel, int64_t stride, int
     }
     if (auto_pad == KRT_PAD_VALID)
         *pad_begin = *pad_end = 0;
+    if (!pad_ok(*pad_begin) || !pad_ok(*pad_end))
+        return KRT_EVALUE;
     *out = full - *pad_begin - *pad_end;
     return *out < 0 ? KRT_EVALUE : KRT_OK;
 }

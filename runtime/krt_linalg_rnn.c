@@ -223,24 +223,31 @@ static void rnn_step(rnn_work *w, int64_t s)
     }
 }
 
-/* GRU, linear_before_reset = 0: the reset gate scales h before R_h. */
-static void gru_step(rnn_work *w, int64_t s)
+/* GRU's reset gate r for every item: w->rh = r * h (linear_before_reset 0)
+ * or r itself (1, where r scales h @ R_h^T + Rb_h instead). */
+static void gru_reset(rnn_work *w, int64_t s, bool lbr)
 {
-    const krt_rnn_desc *d = w->d;
-    int64_t H = d->hidden;
-    bool lbr = d->linear_before_reset;
-    recur(w, w->h, 0, lbr ? 3 * H : 2 * H);
-    const float *rbh = w->io->B ? w->io->B + w->dir * 2 * w->GH + w->GH + 2 * H : NULL;
-    for (int64_t b = 0; b < d->batch; b++) {          /* r * h for the h gate */
+    int64_t H = w->d->hidden;
+    for (int64_t b = 0; b < w->d->batch; b++) {
         int64_t t = step_time(w, s, b);
-        const float *x = w->xw + x_row(d, t < 0 ? 0 : t, b) * w->GH, *hr = w->hr + b * w->GH;
+        const float *x = w->xw + x_row(w->d, t < 0 ? 0 : t, b) * w->GH, *hr = w->hr + b * w->GH;
         for (int64_t k = 0; k < H; k++) {
             float r = t < 0 ? 0.0f : act(w, 0, x[H + k] + hr[H + k]);
             w->rh[b * H + k] = lbr ? r : r * w->h[b * H + k];
         }
     }
+}
+
+static void gru_step(rnn_work *w, int64_t s)
+{
+    const krt_rnn_desc *d = w->d;
+    int64_t H = d->hidden;
+    bool lbr = d->linear_before_reset;
+    const float *rbh = w->io->B ? w->io->B + w->dir * 2 * w->GH + w->GH + 2 * H : NULL;
+    recur(w, w->h, 0, lbr ? 3 * H : 2 * H);
+    gru_reset(w, s, lbr);
     if (!lbr)
-        recur(w, w->rh, 2 * H, H);
+        recur(w, w->rh, 2 * H, H);        /* (r * h) @ R_h^T */
     for (int64_t b = 0; b < d->batch; b++) {
         int64_t t = step_time(w, s, b);
         if (t < 0)
@@ -251,8 +258,7 @@ static void gru_step(rnn_work *w, int64_t s)
             float z = act(w, 0, x[k] + hr[k]);
             float rec = lbr ? w->rh[b * H + k] * (hr[2 * H + k] + (rbh ? rbh[k] : 0.0f))
                             : hr[2 * H + k];
-            float cand = act(w, 1, x[2 * H + k] + rec);
-            h[k] = (1.0f - z) * cand + z * h[k];
+            h[k] = (1.0f - z) * act(w, 1, x[2 * H + k] + rec) + z * h[k];
         }
         emit_y(w, t, b);
     }

@@ -77,6 +77,13 @@ static void test_window_dim_errors(void)
     CU_ASSERT_EQUAL(krt_window_dim(5, 3, 1, 1, KRT_PAD_NOTSET, 0, &pb, &pe, &out), KRT_EVALUE);
     pb = 0;
     CU_ASSERT_EQUAL(krt_window_dim(4, 3, 1, 3, KRT_PAD_VALID, 0, &pb, &pe, &out), KRT_EVALUE);
+    /* parameters above 2^31 are refused before any product could overflow */
+    CU_ASSERT_EQUAL(krt_window_dim(5, 3, 1, INT64_MAX / 2, KRT_PAD_NOTSET, 0, &pb, &pe, &out), KRT_EVALUE);
+    pe = INT64_MAX;
+    CU_ASSERT_EQUAL(krt_window_dim(5, 3, 1, 1, KRT_PAD_NOTSET, 0, &pb, &pe, &out), KRT_EVALUE);
+    pe = 0;
+    CU_ASSERT_EQUAL(krt_convtranspose_dim(INT64_MAX / 4, 3, 1 << 30, 1, 0, KRT_PAD_NOTSET, 0, &pb, &pe, &out),
+                    KRT_EVALUE);
 }
 
 static void expect_convt(int64_t in, int64_t k, int64_t s, int64_t d, int64_t opad, krt_auto_pad ap,

@@ -282,7 +282,11 @@ static void test_conv_errors(void)
     reset();
     NODE(KILN_OP_CONV, 1, in("x", F32, "1x3x8x8"), in("w", F32, "8x3x3x3"));
     INTS("pads", 0, -1, 0, 0);
-    expect_error(KILN_ERR_INVALID, "attribute 'pads' has -1 at position 1, need >= 0");
+    expect_error(KILN_ERR_INVALID, "attribute 'pads' has -1 at position 1, need 0 to 2^31");
+    reset();
+    NODE(KILN_OP_CONV, 1, in("x", F32, "1x3x8x8"), in("w", F32, "8x3x3x3"));
+    INTS("dilations", 1, (int64_t)1 << 40);
+    expect_error(KILN_ERR_INVALID, "attribute 'dilations' has 1099511627776 at position 1, need 1 to 2^31");
     reset();
     NODE(KILN_OP_CONV, 1, in("x", F32, "1x3x8x8"), in("w", F32, "8x3x3x3"));
     set_str("auto_pad", "SAME");
@@ -589,6 +593,9 @@ static void test_resize_errors(void)
     reset();
     NODE(KILN_OP_RESIZE, 1, in("x", F32, "1x1x2x4"), 0, floats("s", (float[]){1, 1, 0, 2}, 4));
     expect_error(KILN_ERR_INVALID, "input 2 ('scales') has 0 for dim 2, need > 0");
+    reset();
+    NODE(KILN_OP_RESIZE, 1, in("x", F32, "1x1x2x4"), 0, floats("s", (float[]){1, 1, 1e30f, 2}, 4));
+    expect_error(KILN_ERR_INVALID, "the output would be too large");
     reset();
     NODE(KILN_OP_RESIZE, 1, in("x", F32, "1x1x2x4"), 0, floats("s", (float[]){1, 1, 2, 2}, 4));
     set_str("mode", "bilinear");
