@@ -206,7 +206,7 @@ def train(args):
 
     for epoch in range(start_epoch, args.epochs):
         model.train()
-        t0 = time.time()
+        t0 = t_epoch = time.time()                          # t0: start of the unsaved stretch
         if resume:
             it0, perm, run_loss, run_n = resume
             resume = None
@@ -229,7 +229,7 @@ def train(args):
             run_n += len(idx)
             if it % 100 == 0:
                 print(f"epoch {epoch + 1} it {it}/{steps_per_epoch} loss {run_loss / run_n:.4f} "
-                      f"lr {lr_at(step):.2e} {time.time() - t0:.0f}s", flush=True)
+                      f"lr {lr_at(step):.2e} {time.time() - t_epoch:.0f}s", flush=True)
             if it % 50 == 49 and it + 1 < steps_per_epoch:
                 now = time.time()
                 elapsed += now - t0
