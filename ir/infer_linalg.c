@@ -616,6 +616,10 @@ static kiln_status convtranspose_spatial(kiln_infer *c, const window *w, const k
     for (int i = 0; i < w->nd; i++) {
         kiln_dim in = x->dim[2 + i];
         int64_t pb = w->pads[i], pe = w->pads[w->nd + i], out;
+        if (out_pad[i] >= w->stride[i] && out_pad[i] >= w->dilation[i])
+            return kiln_infer_fail(c, "attribute 'output_padding' has %lld for spatial dim %d, need less than the stride (%lld) or the dilation (%lld)",
+                                   (long long)out_pad[i], i, (long long)w->stride[i],
+                                   (long long)w->dilation[i]);
         d->in[i] = in;
         d->kernel[i] = w->kernel[i];
         d->stride[i] = w->stride[i];

@@ -341,6 +341,11 @@ static void test_convtranspose(void)
     INTS("output_shape", 10, 8, 3);
     expect_error(KILN_ERR_INVALID, "attribute 'output_shape' has 3 values, need 2");
     reset();
+    NODE(KILN_OP_CONVTRANSPOSE, 1, in("x", F32, "1x1x3x3"), in("w", F32, "1x2x3x3"));
+    INTS("strides", 2, 2);
+    INTS("output_padding", 1, 2);
+    expect_error(KILN_ERR_INVALID, "attribute 'output_padding' has 2 for spatial dim 1, need less than the stride (2) or the dilation (1)");
+    reset();
     NODE(KILN_OP_CONVTRANSPOSE, 1, in("x", F32, "1x1x1"), in("w", F32, "1x1x1"));
     INTS("pads", 1, 1);
     expect_error(KILN_ERR_INVALID, "spatial dim 0: the pads (1, 1) leave no output");
