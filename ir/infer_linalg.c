@@ -1049,6 +1049,9 @@ static kiln_status resize_by_sizes(kiln_infer *c, const kiln_shape *x, krt_resiz
     for (int k = 0; k < x->rank; k++) {
         if (n > 0 && sizes[k] < 0)
             return kiln_infer_fail(c, "input 3 ('sizes') has %lld for dim %d", (long long)sizes[k], k);
+        if (n > 0 && sizes[k] > 0 && x->dim[k] == 0)
+            return kiln_infer_fail(c, "dim %d of input 0 is empty and cannot be resized to %lld", k,
+                                   (long long)sizes[k]);
         y->dim[k] = n > 0 ? sizes[k] : kiln_infer_unknown_dim(c);
         d->out[k] = y->dim[k];
         d->length[k] = (double)y->dim[k];
@@ -1193,6 +1196,8 @@ kiln_status kiln_linalg_roialign(kiln_infer *c, krt_roialign_desc *d, kiln_shape
     if (st)
         return st;
     const kiln_dim *xd = x->shape.dim;
+    if (xd[2] == 0 || xd[3] == 0)
+        return kiln_infer_fail(c, "input 0 ('%s') is an empty image: nothing to sample", x->name);
     d->batch = xd[0], d->channels = xd[1], d->height = xd[2], d->width = xd[3];
     d->num_rois = rois->shape.dim[0];
     *y = shape_of(4, (kiln_dim[]){d->num_rois, xd[1], d->out_h, d->out_w});

@@ -292,7 +292,8 @@ typedef struct krt_resize_desc {
 
 size_t krt_resize_scratch_size(const krt_resize_desc *d, size_t elem_size);
 /* Nearest works for any dtype (elements copied, elem_size bytes); linear
- * and cubic for f32 and f64. */
+ * and cubic for f32 and f64. KRT_EVALUE when an input dim is empty but the
+ * output is not. */
 krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y, void *scratch);
 
 typedef enum krt_grid_mode { KRT_GRID_BILINEAR, KRT_GRID_NEAREST, KRT_GRID_BICUBIC } krt_grid_mode;
@@ -320,7 +321,8 @@ typedef struct krt_roialign_desc {
 
 /* X (N,C,H,W), rois (num_rois, 4) as (x1,y1,x2,y2), batch_indices
  * (num_rois) -> Y (num_rois, C, out_h, out_w). KRT_EINDEX when a batch
- * index is outside [0, N); *bad then holds the roi. f32, f64. */
+ * index is outside [0, N); *bad then holds the roi. KRT_EVALUE for an
+ * empty image (H or W 0). f32, f64. */
 krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X, const void *rois,
                         const int64_t *batch_indices, void *Y, int64_t *bad);
 

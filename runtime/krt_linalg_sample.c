@@ -294,6 +294,9 @@ krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, voi
         return KRT_EDTYPE;
     if (krt_numel(d->rank, d->out) == 0)
         return KRT_OK;
+    for (int k = 0; k < d->rank; k++)
+        if (d->in[k] <= 0)
+            return KRT_EVALUE;              /* nothing to sample from */
     taps t[KRT_MAX_RANK];
     char *cur = scratch;
     build_taps(d, &cur, t);
@@ -500,6 +503,8 @@ krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X,
 {
     if (dt != KRT_F32 && dt != KRT_F64)
         return KRT_EDTYPE;
+    if (d->height <= 0 || d->width <= 0)
+        return KRT_EVALUE;
     for (int64_t r = 0; r < d->num_rois; r++)
         if (batch_indices[r] < 0 || batch_indices[r] >= d->batch) {
             *bad = r;

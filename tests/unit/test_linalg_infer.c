@@ -602,6 +602,9 @@ static void test_resize_errors(void)
     NODE(KILN_OP_RESIZE, 1, in("x", F32, "1x1x2x4"), 0, floats("s", (float[]){1, 1, 1e30f, 2}, 4));
     expect_error(KILN_ERR_INVALID, "the output would be too large");
     reset();
+    NODE(KILN_OP_RESIZE, 1, in("x", F32, "1x0x2"), 0, 0, ints("z", (int64_t[]){1, 3, 3}, 3));
+    expect_error(KILN_ERR_INVALID, "dim 1 of input 0 is empty and cannot be resized to 3");
+    reset();
     NODE(KILN_OP_RESIZE, 1, in("x", F32, "1x1x2x4"), 0, floats("s", (float[]){1, 1, 2, 2}, 4));
     set_str("mode", "bilinear");
     expect_error(KILN_ERR_INVALID, "attribute 'mode' is 'bilinear', need one of nearest, linear, cubic");
@@ -653,6 +656,9 @@ static void test_samplers(void)
     NODE(KILN_OP_ROIALIGN, 1, in("x", F32, "2x3x8x9"), in("r", F32, "7x4"), in("b", KILN_DT_I64, "7"));
     set_str("mode", "median");
     expect_error(KILN_ERR_INVALID, "attribute 'mode' is 'median', need one of avg, max");
+    reset();
+    NODE(KILN_OP_ROIALIGN, 1, in("x", F32, "2x3x0x9"), in("r", F32, "7x4"), in("b", KILN_DT_I64, "7"));
+    expect_error(KILN_ERR_INVALID, "input 0 ('x') is an empty image: nothing to sample");
 }
 
 static CU_TestInfo product_tests[] = {

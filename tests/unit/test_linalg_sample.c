@@ -167,6 +167,10 @@ static void test_resize_other_dtypes(void)
     CU_ASSERT_DOUBLE_EQUAL(yd[1], 1 + 2.0 / 3, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(yd[3], 3, 1e-12);
     CU_ASSERT_EQUAL(krt_resize(&l, KRT_I64, x, y, s), KRT_EDTYPE);  /* linear ints: no kernel */
+    krt_resize_desc empty = by_sizes(1, (int64_t[]){1}, (int64_t[]){4}, KRT_RESIZE_NEAREST,
+                                     KRT_COORD_ASYMMETRIC);
+    empty.in[0] = 0;
+    CU_ASSERT_EQUAL(krt_resize(&empty, KRT_F32, x, y, s), KRT_EVALUE);
     free(s);
 }
 
@@ -266,6 +270,8 @@ static void test_roialign_max_and_errors(void)
     CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EINDEX);
     bi[0] = 0;
     CU_ASSERT_EQUAL(krt_roialign(&d, KRT_I32, x, rois, bi, y, &bad), KRT_EDTYPE);
+    d.width = 0;
+    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EVALUE);
 }
 
 static CU_TestInfo resize_tests[] = {
