@@ -281,7 +281,7 @@ static kiln_status eval_resize(kiln_eval *e)
     if (st)
         return st;
     krt_dtype dt = in_dtype(e, 0);
-    void *scratch = kiln_eval_scratch(e, krt_resize_scratch_size(&d, krt_dtype_size(dt)));
+    void *scratch = kiln_eval_scratch(e, krt_resize_scratch_size(&d, dt));
     return done(e, krt_resize(&d, dt, in_data(e, 0), kiln_eval_out_data(e, 0), scratch));
 }
 

@@ -110,6 +110,11 @@ krt_status krt_qlinear_matmul(const krt_matmul_desc *d, const krt_qtensor *a,
                               const krt_qtensor *b, const krt_qtensor *y, void *Y,
                               void *scratch);
 
+/* f16 / bf16 <-> f32 for the kernels whose half-precision variants compute
+ * in f32 (Conv, ConvTranspose, Resize): n elements. */
+void krt_widen_f32(krt_dtype dt, const void *src, float *dst, int64_t n);
+void krt_narrow_f32(krt_dtype dt, const float *src, void *dst, int64_t n);
+
 /* Round half to even and saturate into u8/i8 (QuantizeLinear's rule). */
 int32_t krt_quant_round(float v, int32_t zp, int32_t lo, int32_t hi);
 
@@ -158,7 +163,7 @@ typedef struct krt_conv_desc {
 } krt_conv_desc;
 
 size_t krt_conv_scratch_size(const krt_conv_desc *d, krt_dtype dt);
-/* B (out_ch) may be NULL. f32 and f64. */
+/* B (out_ch) may be NULL. f32, f64, and f16 (computed in f32). */
 krt_status krt_conv(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
                     const void *B, void *Y, void *scratch);
 
@@ -200,14 +205,14 @@ typedef struct krt_pool_desc {
 krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
                        int64_t *indices, int storage_order);
 /* AveragePool: divides by the in-bounds count, or with count_include_pad
- * by the count inside the padded extent. f32, f64. */
+ * by the count inside the padded extent. f32, f64, f16 (computed in f32). */
 krt_status krt_avgpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
                        int count_include_pad);
-/* LpPool: (sum |x|^p)^(1/p) over the in-bounds elements. f32, f64. */
+/* LpPool: (sum |x|^p)^(1/p) over the in-bounds elements. f32, f64, f16. */
 krt_status krt_lppool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y, double p);
 
 typedef enum krt_global_kind { KRT_GLOBAL_AVG, KRT_GLOBAL_MAX, KRT_GLOBAL_LP } krt_global_kind;
-/* X (planes, size) -> Y (planes). f32, f64. p only for KRT_GLOBAL_LP. */
+/* X (planes, size) -> Y (planes). f32, f64, f16. p only for KRT_GLOBAL_LP. */
 krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, int64_t size,
                            const void *X, void *Y, double p);
 
@@ -290,10 +295,10 @@ typedef struct krt_resize_desc {
     float extrapolation;              /* tf_crop_and_resize outside the image */
 } krt_resize_desc;
 
-size_t krt_resize_scratch_size(const krt_resize_desc *d, size_t elem_size);
-/* Nearest works for any dtype (elements copied, elem_size bytes); linear
- * and cubic for f32 and f64. KRT_EVALUE when an input dim is empty but the
- * output is not. */
+size_t krt_resize_scratch_size(const krt_resize_desc *d, krt_dtype dt);
+/* Nearest works for any dtype (elements copied); linear and cubic for f32,
+ * f64 and f16 (computed in f32). KRT_EVALUE when an input dim is empty but
+ * the output is not. */
 krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y, void *scratch);
 
 typedef enum krt_grid_mode { KRT_GRID_BILINEAR, KRT_GRID_NEAREST, KRT_GRID_BICUBIC } krt_grid_mode;
@@ -307,7 +312,7 @@ typedef struct krt_gridsample_desc {
 } krt_gridsample_desc;
 
 /* X (N,C,H,W), grid (N,out_h,out_w,2) of (x,y) in [-1,1] -> Y (N,C,out_h,out_w).
- * f32, f64. */
+ * f32, f64, f16 (computed in double). */
 krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void *X,
                           const void *grid, void *Y);
 
@@ -322,7 +327,7 @@ typedef struct krt_roialign_desc {
 /* X (N,C,H,W), rois (num_rois, 4) as (x1,y1,x2,y2), batch_indices
  * (num_rois) -> Y (num_rois, C, out_h, out_w). KRT_EINDEX when a batch
  * index is outside [0, N); *bad then holds the roi. KRT_EVALUE for an
- * empty image (H or W 0). f32, f64. */
+ * empty image (H or W 0). f32, f64, f16 (computed in double). */
 krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X, const void *rois,
                         const int64_t *batch_indices, void *Y, int64_t *bad);
 

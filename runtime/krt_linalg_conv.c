@@ -321,8 +321,56 @@ DEPTHWISE(depthwise_f64, double)
 CONV_FLOAT(conv_f32, float, KRT_F32, im2col_f32, fill_bias_f32, depthwise_f32)
 CONV_FLOAT(conv_f64, double, KRT_F64, im2col_f64, fill_bias_f64, depthwise_f64)
 
+/* ---- f16: widen to f32, convolve, narrow ----------------------------------- */
+
+typedef struct promoted {
+    int64_t nx, nw, nb, ny;           /* element counts of X, W, B, Y */
+} promoted;
+
+static promoted promoted_counts(const krt_conv_desc *d, bool transpose)
+{
+    conv_dims c = dims_of(d);
+    promoted p = {d->batch * d->in_ch * c.in_total, 0, d->out_ch, d->batch * d->out_ch * c.out_total};
+    p.nw = transpose ? d->in_ch * c.mg * c.kk : d->out_ch * c.cg * c.kk;
+    return p;
+}
+
+static size_t promoted_bytes(const krt_conv_desc *d, bool transpose)
+{
+    promoted p = promoted_counts(d, transpose);
+    return up64((size_t)p.nx * 4) + up64((size_t)p.nw * 4) + up64((size_t)p.nb * 4) +
+           up64((size_t)p.ny * 4) + 64;
+}
+
+static void conv_f32(const krt_conv_desc *d, const float *X, const float *W, const float *B,
+                     float *Y, void *scratch);
+static void convtranspose_f32(const krt_conv_desc *d, const float *X, const float *W,
+                              const float *B, float *Y, void *scratch);
+
+static void conv_promoted(const krt_conv_desc *d, bool transpose, krt_dtype dt, const void *X,
+                          const void *W, const void *B, void *Y, void *scratch)
+{
+    promoted p = promoted_counts(d, transpose);
+    char *cur = scratch;
+    float *x = take(&cur, (size_t)p.nx * 4), *w = take(&cur, (size_t)p.nw * 4);
+    float *b = take(&cur, (size_t)p.nb * 4), *y = take(&cur, (size_t)p.ny * 4);
+    krt_widen_f32(dt, X, x, p.nx);
+    krt_widen_f32(dt, W, w, p.nw);
+    if (B)
+        krt_widen_f32(dt, B, b, p.nb);
+    if (transpose)
+        convtranspose_f32(d, x, w, B ? b : NULL, y, take(&cur, 0));
+    else
+        conv_f32(d, x, w, B ? b : NULL, y, take(&cur, 0));
+    krt_narrow_f32(dt, y, Y, p.ny);
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
 size_t krt_conv_scratch_size(const krt_conv_desc *d, krt_dtype dt)
 {
+    if (dt == KRT_F16)
+        return promoted_bytes(d, false) + krt_conv_scratch_size(d, KRT_F32);
     conv_dims c = conv_dims_of(d);
     size_t es = krt_dtype_size(dt);
     size_t gemm = krt_gemm_scratch_size(dt, c.mg, max64(c.chunk, c.out_total), c.rows);
@@ -336,6 +384,8 @@ krt_status krt_conv(const krt_conv_desc *d, krt_dtype dt, const void *X, const v
         conv_f32(d, X, W, B, Y, scratch);
     else if (dt == KRT_F64)
         conv_f64(d, X, W, B, Y, scratch);
+    else if (dt == KRT_F16)
+        conv_promoted(d, false, dt, X, W, B, Y, scratch);
     else
         return KRT_EDTYPE;
     return KRT_OK;
@@ -393,6 +443,8 @@ CONVT_FLOAT(convtranspose_f64, double, KRT_F64, col2im_f64, fill_bias_f64)
 
 size_t krt_convtranspose_scratch_size(const krt_conv_desc *d, krt_dtype dt)
 {
+    if (dt == KRT_F16)
+        return promoted_bytes(d, true) + krt_convtranspose_scratch_size(d, KRT_F32);
     conv_dims c = convtranspose_dims_of(d);
     int64_t rows = c.mg * c.kk;
     size_t es = krt_dtype_size(dt);
@@ -407,6 +459,8 @@ krt_status krt_convtranspose(const krt_conv_desc *d, krt_dtype dt, const void *X
         convtranspose_f32(d, X, W, B, Y, scratch);
     else if (dt == KRT_F64)
         convtranspose_f64(d, X, W, B, Y, scratch);
+    else if (dt == KRT_F16)
+        conv_promoted(d, true, dt, X, W, B, Y, scratch);
     else
         return KRT_EDTYPE;
     return KRT_OK;

@@ -488,6 +488,22 @@ krt_status krt_gemm_op(const krt_gemm_desc *d, krt_dtype dt, const void *A, cons
                     N, scratch);
 }
 
+/* ---- half-precision conversions ------------------------------------------ */
+
+void krt_widen_f32(krt_dtype dt, const void *src, float *dst, int64_t n)
+{
+    const uint16_t *s = src;
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = dt == KRT_BF16 ? krt_bf16_to_f32(s[i]) : krt_f16_to_f32(s[i]);
+}
+
+void krt_narrow_f32(krt_dtype dt, const float *src, void *dst, int64_t n)
+{
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = dt == KRT_BF16 ? krt_f32_to_bf16(src[i]) : krt_f32_to_f16(src[i]);
+}
+
 /* ---- integer products ---------------------------------------------------- */
 
 int32_t krt_quant_round(float v, int32_t zp, int32_t lo, int32_t hi)

@@ -170,7 +170,13 @@ krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void
 
 /* ---- AveragePool and LpPool ------------------------------------------------ */
 
-#define AVGPOOL(name, T)                                                         \
+/* f16 loads and stores through f32 (the arithmetic is in ACC). */
+#define LOAD_ID(x) (x)
+#define STORE_F32(x) ((float)(x))
+#define STORE_F64(x) ((double)(x))
+#define STORE_F16(x) krt_f32_to_f16((float)(x))
+
+#define AVGPOOL(name, T, ACC, LOAD, STORE)                                       \
     static void name(const krt_pool_desc *d, const T *X, T *Y, int include_pad)  \
     {                                                                            \
         int64_t osz = out_total(d), isz = in_total(d);                           \
@@ -178,31 +184,31 @@ krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void
             const T *x = X + p * isz;                                            \
             for (int64_t j = 0; j < osz; j++) {                                  \
                 pool_win w;                                                      \
-                T sum = 0;                                                       \
+                ACC sum = 0;                                                     \
                 int64_t n = 0;                                                   \
                 if (win_init(d, j, &w)) {                                        \
                     n = win_count(d, &w);                                        \
-                    FOR_WINDOW(d, w, off, { sum += x[off]; });                   \
+                    FOR_WINDOW(d, w, off, { sum += (ACC)LOAD(x[off]); });        \
                 }                                                                \
                 if (include_pad)                                                 \
                     n = win_padded_count(d, j);                                  \
-                Y[p * osz + j] = n > 0 ? sum / (T)n : (T)0;                      \
+                Y[p * osz + j] = STORE(n > 0 ? sum / (ACC)n : (ACC)0);           \
             }                                                                    \
         }                                                                        \
     }
-AVGPOOL(avgpool_f32, float)
-AVGPOOL(avgpool_f64, double)
+AVGPOOL(avgpool_f32, float, float, LOAD_ID, STORE_F32)
+AVGPOOL(avgpool_f64, double, double, LOAD_ID, STORE_F64)
+AVGPOOL(avgpool_f16, uint16_t, float, KEY_F16, STORE_F16)
 
 krt_status krt_avgpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
                        int count_include_pad)
 {
-    if (dt == KRT_F32)
-        avgpool_f32(d, X, Y, count_include_pad);
-    else if (dt == KRT_F64)
-        avgpool_f64(d, X, Y, count_include_pad);
-    else
-        return KRT_EDTYPE;
-    return KRT_OK;
+    switch (dt) {
+    case KRT_F32: avgpool_f32(d, X, Y, count_include_pad); return KRT_OK;
+    case KRT_F64: avgpool_f64(d, X, Y, count_include_pad); return KRT_OK;
+    case KRT_F16: avgpool_f16(d, X, Y, count_include_pad); return KRT_OK;
+    default: return KRT_EDTYPE;
+    }
 }
 
 /* |x|^p with the common exponents exact. */
@@ -217,7 +223,7 @@ static double root(double s, double p)
     return p == 1.0 ? s : p == 2.0 ? sqrt(s) : pow(s, 1.0 / p);
 }
 
-#define LPPOOL(name, T)                                                          \
+#define LPPOOL(name, T, LOAD, STORE)                                             \
     static void name(const krt_pool_desc *d, const T *X, T *Y, double pw)        \
     {                                                                            \
         int64_t osz = out_total(d), isz = in_total(d);                           \
@@ -227,28 +233,28 @@ static double root(double s, double p)
                 pool_win w;                                                      \
                 double sum = 0;                                                  \
                 if (win_init(d, j, &w))                                          \
-                    FOR_WINDOW(d, w, off, { sum += pow_abs(x[off], pw); });      \
-                Y[p * osz + j] = (T)root(sum, pw);                               \
+                    FOR_WINDOW(d, w, off, { sum += pow_abs(LOAD(x[off]), pw); }); \
+                Y[p * osz + j] = STORE(root(sum, pw));                           \
             }                                                                    \
         }                                                                        \
     }
-LPPOOL(lppool_f32, float)
-LPPOOL(lppool_f64, double)
+LPPOOL(lppool_f32, float, LOAD_ID, STORE_F32)
+LPPOOL(lppool_f64, double, LOAD_ID, STORE_F64)
+LPPOOL(lppool_f16, uint16_t, KEY_F16, STORE_F16)
 
 krt_status krt_lppool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y, double p)
 {
-    if (dt == KRT_F32)
-        lppool_f32(d, X, Y, p);
-    else if (dt == KRT_F64)
-        lppool_f64(d, X, Y, p);
-    else
-        return KRT_EDTYPE;
-    return KRT_OK;
+    switch (dt) {
+    case KRT_F32: lppool_f32(d, X, Y, p); return KRT_OK;
+    case KRT_F64: lppool_f64(d, X, Y, p); return KRT_OK;
+    case KRT_F16: lppool_f16(d, X, Y, p); return KRT_OK;
+    default: return KRT_EDTYPE;
+    }
 }
 
 /* ---- global pools --------------------------------------------------------- */
 
-#define GLOBAL_POOL(name, T)                                                     \
+#define GLOBAL_POOL(name, T, LOAD, STORE)                                        \
     static void name(krt_global_kind kind, int64_t planes, int64_t size,         \
                      const T *X, T *Y, double pw)                                \
     {                                                                            \
@@ -256,33 +262,34 @@ krt_status krt_lppool(const krt_pool_desc *d, krt_dtype dt, const void *X, void 
             const T *x = X + p * size;                                           \
             double acc = kind == KRT_GLOBAL_MAX ? -INFINITY : 0.0;               \
             for (int64_t j = 0; j < size; j++) {                                 \
+                double v = LOAD(x[j]);                                           \
                 if (kind == KRT_GLOBAL_MAX)                                      \
-                    acc = x[j] > acc ? x[j] : acc;                               \
+                    acc = v > acc ? v : acc;                                     \
                 else if (kind == KRT_GLOBAL_AVG)                                 \
-                    acc += x[j];                                                 \
+                    acc += v;                                                    \
                 else                                                             \
-                    acc += pow_abs(x[j], pw);                                    \
+                    acc += pow_abs(v, pw);                                       \
             }                                                                    \
             if (kind == KRT_GLOBAL_AVG)                                          \
                 acc = size > 0 ? acc / (double)size : 0.0;                       \
             else if (kind == KRT_GLOBAL_LP)                                      \
                 acc = root(acc, pw);                                             \
-            Y[p] = (T)acc;                                                       \
+            Y[p] = STORE(acc);                                                   \
         }                                                                        \
     }
-GLOBAL_POOL(global_f32, float)
-GLOBAL_POOL(global_f64, double)
+GLOBAL_POOL(global_f32, float, LOAD_ID, STORE_F32)
+GLOBAL_POOL(global_f64, double, LOAD_ID, STORE_F64)
+GLOBAL_POOL(global_f16, uint16_t, KEY_F16, STORE_F16)
 
 krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, int64_t size,
                            const void *X, void *Y, double p)
 {
-    if (dt == KRT_F32)
-        global_f32(kind, planes, size, X, Y, p);
-    else if (dt == KRT_F64)
-        global_f64(kind, planes, size, X, Y, p);
-    else
-        return KRT_EDTYPE;
-    return KRT_OK;
+    switch (dt) {
+    case KRT_F32: global_f32(kind, planes, size, X, Y, p); return KRT_OK;
+    case KRT_F64: global_f64(kind, planes, size, X, Y, p); return KRT_OK;
+    case KRT_F16: global_f16(kind, planes, size, X, Y, p); return KRT_OK;
+    default: return KRT_EDTYPE;
+    }
 }
 
 /* ---- MaxUnpool ------------------------------------------------------------ */

@@ -151,14 +151,22 @@ static int64_t max_stage(const krt_resize_desc *d)
     return best;
 }
 
-size_t krt_resize_scratch_size(const krt_resize_desc *d, size_t elem_size)
+/* Linear and cubic f16 run in f32 on widened copies of X and Y. */
+static bool promotes(const krt_resize_desc *d, krt_dtype dt)
+{
+    return dt == KRT_F16 && d->mode != KRT_RESIZE_NEAREST;
+}
+
+size_t krt_resize_scratch_size(const krt_resize_desc *d, krt_dtype dt)
 {
     size_t n = 64;
     int nt = taps_per_index(d->mode);
     for (int k = 0; k < d->rank; k++)
         n += up64((size_t)(d->out[k] * nt) * 8) * 2 + up64((size_t)d->out[k]);
     if (d->mode != KRT_RESIZE_NEAREST)
-        n += 2 * up64((size_t)max_stage(d) * (elem_size > 8 ? elem_size : 8));
+        n += 2 * up64((size_t)max_stage(d) * 8);
+    if (promotes(d, dt))
+        n += up64((size_t)krt_numel(d->rank, d->in) * 4) + up64((size_t)krt_numel(d->rank, d->out) * 4);
     return n;
 }
 
@@ -286,9 +294,25 @@ static void extrapolate(const krt_resize_desc *d, krt_dtype dt, const taps *t, c
     }
 }
 
+/* f16 linear / cubic: widen, resize in f32, narrow. */
+static krt_status resize_promoted(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y,
+                                  void *scratch)
+{
+    int64_t nx = krt_numel(d->rank, d->in), ny = krt_numel(d->rank, d->out);
+    char *cur = scratch;
+    float *x = take(&cur, (size_t)nx * 4), *y = take(&cur, (size_t)ny * 4);
+    krt_widen_f32(dt, X, x, nx);
+    krt_status st = krt_resize(d, KRT_F32, x, y, take(&cur, 0));
+    if (st == KRT_OK)
+        krt_narrow_f32(dt, y, Y, ny);
+    return st;
+}
+
 krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y, void *scratch)
 {
     size_t es = krt_dtype_size(dt);
+    if (promotes(d, dt))
+        return resize_promoted(d, dt, X, Y, scratch);
     pass_fn pass = dt == KRT_F32 ? (pass_fn)pass_f32 : dt == KRT_F64 ? (pass_fn)pass_f64 : NULL;
     if (es == 0 || d->rank < 1 || (d->mode != KRT_RESIZE_NEAREST && !pass))
         return KRT_EDTYPE;
@@ -343,13 +367,13 @@ static double pad_coord(const krt_gridsample_desc *d, double x, int64_t size)
     return x;
 }
 
-#define GRID_FNS(suffix, T)                                                      \
+#define GRID_FNS(suffix, T, LOAD, STORE)                                                    \
     static double at_##suffix(const T *plane, const krt_gridsample_desc *d,      \
                               int64_t y, int64_t x)                              \
     {                                                                            \
         if (y < 0 || y >= d->in_h || x < 0 || x >= d->in_w)                      \
             return 0;                                                            \
-        return (double)plane[y * d->in_w + x];                                   \
+        return (double)LOAD(plane[y * d->in_w + x]);                            \
     }                                                                            \
     static double bilinear_##suffix(const T *p, const krt_gridsample_desc *d,    \
                                     double x, double y)                          \
@@ -395,19 +419,25 @@ static double pad_coord(const krt_gridsample_desc *d, double x, int64_t size)
         for (int64_t n = 0; n < d->batch; n++)                                   \
             for (int64_t o = 0; o < osz; o++) {                                  \
                 const T *g = grid + (n * osz + o) * 2;                           \
-                double x = unnormalize((double)g[0], d->in_w, d->align_corners); \
-                double y = unnormalize((double)g[1], d->in_h, d->align_corners); \
+                double x = unnormalize((double)LOAD(g[0]), d->in_w, d->align_corners); \
+                double y = unnormalize((double)LOAD(g[1]), d->in_h, d->align_corners); \
                 for (int64_t c = 0; c < d->channels; c++) {                      \
                     const T *p = X + (n * d->channels + c) * isz;                \
                     double v = d->mode == KRT_GRID_BILINEAR ? bilinear_##suffix(p, d, x, y) \
                              : d->mode == KRT_GRID_NEAREST ? nearest_##suffix(p, d, x, y) \
                              : bicubic_##suffix(p, d, x, y);                     \
-                    Y[(n * d->channels + c) * osz + o] = (T)v;                   \
+                    Y[(n * d->channels + c) * osz + o] = STORE(v);              \
                 }                                                                \
             }                                                                    \
     }
-GRID_FNS(f32, float)
-GRID_FNS(f64, double)
+#define LOAD_ID(x) (x)
+#define LOAD_F16(x) krt_f16_to_f32(x)
+#define STORE_F32(x) ((float)(x))
+#define STORE_F64(x) (x)
+#define STORE_F16(x) krt_f32_to_f16((float)(x))
+GRID_FNS(f32, float, LOAD_ID, STORE_F32)
+GRID_FNS(f64, double, LOAD_ID, STORE_F64)
+GRID_FNS(f16, uint16_t, LOAD_F16, STORE_F16)
 
 krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void *X,
                           const void *grid, void *Y)
@@ -416,6 +446,8 @@ krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void
         gridsample_f32(d, X, grid, Y);
     else if (dt == KRT_F64)
         gridsample_f64(d, X, grid, Y);
+    else if (dt == KRT_F16)
+        gridsample_f16(d, X, grid, Y);
     else
         return KRT_EDTYPE;
     return KRT_OK;
@@ -426,7 +458,7 @@ krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void
 /* Bilinear sample at (y, x) with ONNX Runtime's edge rules: one pixel of
  * slack outside the image contributes 0, coordinates clamp to the edge.
  * Returns the four weighted corners in v. */
-#define ROI_FNS(suffix, T)                                                       \
+#define ROI_FNS(suffix, T, LOAD, STORE)                                                     \
     static void corners_##suffix(const krt_roialign_desc *d, const T *plane,     \
                                  double y, double x, double v[4])                \
     {                                                                            \
@@ -446,10 +478,10 @@ krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void
         else                                                                     \
             x1 = x0 + 1;                                                         \
         double ly = y - (double)y0, lx = x - (double)x0, hy = 1 - ly, hx = 1 - lx; \
-        v[0] = hy * hx * (double)plane[y0 * W + x0];                             \
-        v[1] = hy * lx * (double)plane[y0 * W + x1];                             \
-        v[2] = ly * hx * (double)plane[y1 * W + x0];                             \
-        v[3] = ly * lx * (double)plane[y1 * W + x1];                             \
+        v[0] = hy * hx * (double)LOAD(plane[y0 * W + x0]);                             \
+        v[1] = hy * lx * (double)LOAD(plane[y0 * W + x1]);                             \
+        v[2] = ly * hx * (double)LOAD(plane[y1 * W + x0]);                             \
+        v[3] = ly * lx * (double)LOAD(plane[y1 * W + x1]);                             \
     }                                                                            \
     static double bin_##suffix(const krt_roialign_desc *d, const T *plane,       \
                                const double *box, int64_t ph, int64_t pw)        \
@@ -479,8 +511,8 @@ krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void
         int64_t osz = d->out_h * d->out_w, isz = d->height * d->width;           \
         for (int64_t r = 0; r < d->num_rois; r++) {                              \
             const T *roi = rois + r * 4;                                         \
-            double x1 = roi[0] * d->spatial_scale - off, y1 = roi[1] * d->spatial_scale - off; \
-            double x2 = roi[2] * d->spatial_scale - off, y2 = roi[3] * d->spatial_scale - off; \
+            double x1 = LOAD(roi[0]) * d->spatial_scale - off, y1 = LOAD(roi[1]) * d->spatial_scale - off; \
+            double x2 = LOAD(roi[2]) * d->spatial_scale - off, y2 = LOAD(roi[3]) * d->spatial_scale - off; \
             double box[4] = {y1, x1, y2 - y1, x2 - x1};  /* y, x, h, w */        \
             if (!d->half_pixel) {                                                \
                 box[2] = fmax(box[2], 1.0);                                      \
@@ -491,17 +523,18 @@ krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void
                 T *y = Y + (r * d->channels + c) * osz;                          \
                 for (int64_t ph = 0; ph < d->out_h; ph++)                        \
                     for (int64_t pw = 0; pw < d->out_w; pw++)                    \
-                        y[ph * d->out_w + pw] = (T)bin_##suffix(d, plane, box, ph, pw); \
+                        y[ph * d->out_w + pw] = STORE(bin_##suffix(d, plane, box, ph, pw)); \
             }                                                                    \
         }                                                                        \
     }
-ROI_FNS(f32, float)
-ROI_FNS(f64, double)
+ROI_FNS(f32, float, LOAD_ID, STORE_F32)
+ROI_FNS(f64, double, LOAD_ID, STORE_F64)
+ROI_FNS(f16, uint16_t, LOAD_F16, STORE_F16)
 
 krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X, const void *rois,
                         const int64_t *batch_indices, void *Y, int64_t *bad)
 {
-    if (dt != KRT_F32 && dt != KRT_F64)
+    if (dt != KRT_F32 && dt != KRT_F64 && dt != KRT_F16)
         return KRT_EDTYPE;
     if (d->height <= 0 || d->width <= 0)
         return KRT_EVALUE;
@@ -512,7 +545,9 @@ krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X,
         }
     if (dt == KRT_F32)
         roialign_f32(d, X, rois, batch_indices, Y);
-    else
+    else if (dt == KRT_F64)
         roialign_f64(d, X, rois, batch_indices, Y);
+    else
+        roialign_f16(d, X, rois, batch_indices, Y);
     return KRT_OK;
 }

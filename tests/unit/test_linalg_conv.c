@@ -406,6 +406,37 @@ static void test_qlinear_conv_bias_i8(void)
     free(s);
 }
 
+/* f16 (computed in f32): small integers keep every value exact in f16. */
+static void test_conv_f16(void)
+{
+    enum { NX = 2 * 4 * 5, NW = 3 * 2 * 2 * 2, NY = 3 * 4 * 4, NWT = 2 * 3 * 2 * 2, NYT = 3 * 3 * 6 };
+    float x[NX], w[NW], b[3] = {1, -2, 3}, y32[NY], yt32[NYT];
+    uint16_t xh[NX], wh[NW], bh[3], yh[NY], yth[NYT];
+    for (int i = 0; i < NX; i++) x[i] = (float)(i % 5 - 2), xh[i] = krt_f32_to_f16(x[i]);
+    for (int i = 0; i < NW; i++) w[i] = (float)(i % 3 - 1), wh[i] = krt_f32_to_f16(w[i]);
+    for (int i = 0; i < 3; i++) bh[i] = krt_f32_to_f16(b[i]);
+    krt_conv_desc d = {.nd = 2, .batch = 1, .in_ch = 2, .out_ch = 3, .group = 1, .in = {4, 5},
+                       .out = {4, 4}, .kernel = {2, 2}, .stride = {1, 1}, .dilation = {1, 1},
+                       .pad = {1, 0}};
+    void *s = scratch(krt_conv_scratch_size(&d, KRT_F16));
+    CU_ASSERT_EQUAL(krt_conv(&d, KRT_F32, x, w, b, y32, s), KRT_OK);
+    CU_ASSERT_EQUAL(krt_conv(&d, KRT_F16, xh, wh, bh, yh, s), KRT_OK);
+    for (int i = 0; i < NY; i++)
+        CU_ASSERT_EQUAL(krt_f16_to_f32(yh[i]), y32[i]);
+    free(s);
+    /* transpose: x (1,2,4,5) -> (1,3,3,6) with W (2,3,2,2), stride (1,1), pads (1,0,1,0) */
+    krt_conv_desc t = {.nd = 2, .batch = 1, .in_ch = 2, .out_ch = 3, .group = 1, .in = {4, 5},
+                       .out = {3, 6}, .kernel = {2, 2}, .stride = {1, 1}, .dilation = {1, 1},
+                       .pad = {1, 0}};
+    s = scratch(krt_convtranspose_scratch_size(&t, KRT_F16));
+    CU_ASSERT_EQUAL(krt_convtranspose(&t, KRT_F32, x, w, NULL, yt32, s), KRT_OK);
+    CU_ASSERT_EQUAL(krt_convtranspose(&t, KRT_F16, xh, wh, NULL, yth, s), KRT_OK);
+    for (int i = 0; i < NYT; i++)
+        CU_ASSERT_EQUAL(krt_f16_to_f32(yth[i]), yt32[i]);
+    (void)NWT;
+    free(s);
+}
+
 static CU_TestInfo geometry_tests[] = {
     {"window dims: pads, SAME, VALID, ceil, dilation", test_window_dim},
     {"window dims: errors", test_window_dim_errors},
@@ -423,6 +454,7 @@ static CU_TestInfo conv_tests[] = {
     {"conv f64, unsupported dtype", test_conv_f64_and_dtype},
     {"convtranspose vs naive", test_convtranspose_cases},
     {"convtranspose ONNX 1-D example", test_convtranspose_onnx_1d},
+    {"conv / convtranspose f16", test_conv_f16},
     CU_TEST_INFO_NULL,
 };
 

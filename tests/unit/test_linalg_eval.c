@@ -6,6 +6,7 @@
  * whose messages must name the node and the bad value. */
 #include "cunit_main.h"
 #include "ir/interp.h"
+#include "runtime/krt.h"
 
 #include <math.h>
 #include <string.h>
@@ -269,13 +270,37 @@ static void test_rnn_bad_length(void)
 
 static void test_dtype_without_kernel(void)
 {
+    /* the recurrent cells have f32 kernels only */
     reset();
-    NODE(KILN_OP_CONV, 1, input("x", KILN_DT_F16, DIMS(1, 1, 3, 3)), input("w", KILN_DT_F16, DIMS(1, 1, 2, 2)));
-    uint16_t x[9] = {0}, w[4] = {0};
-    kiln_tensor ins[2] = {tensor(KILN_DT_F16, DIMS(1, 1, 3, 3), x), tensor(KILN_DT_F16, DIMS(1, 1, 2, 2), w)};
+    NODE(KILN_OP_RNN, 1, input("x", KILN_DT_F16, DIMS(1, 1, 1)), input("w", KILN_DT_F16, DIMS(1, 1, 1)),
+         input("r", KILN_DT_F16, DIMS(1, 1, 1)));
+    uint16_t v[1] = {0};
+    kiln_tensor ins[3] = {tensor(KILN_DT_F16, DIMS(1, 1, 1), v), tensor(KILN_DT_F16, DIMS(1, 1, 1), v),
+                          tensor(KILN_DT_F16, DIMS(1, 1, 1), v)};
     kiln_tensor out;
-    expect_message(run(ins, 2, &out), KILN_ERR_UNSUPPORTED,
-                   "the interpreter has no Conv kernel for dtype f16");
+    expect_message(run(ins, 3, &out), KILN_ERR_UNSUPPORTED,
+                   "the interpreter has no RNN kernel for dtype f16");
+}
+
+static void test_conv_f16_graph(void)
+{
+    /* the conv graph above in f16 (every value exact in f16) */
+    reset();
+    uint16_t w[8], b[2], x[9];
+    const float wf[8] = {1, 0, 0, 1, 1, 1, 1, 1}, want[8] = {16, 18, 22, 24, 32, 36, 44, 48};
+    for (int i = 0; i < 8; i++)
+        w[i] = krt_f32_to_f16(wf[i]);
+    for (int i = 0; i < 9; i++)
+        x[i] = krt_f32_to_f16((float)(i + 1));
+    b[0] = krt_f32_to_f16(10), b[1] = krt_f32_to_f16(20);
+    NODE(KILN_OP_CONV, 1, input("x", KILN_DT_F16, DIMS(1, 1, 3, 3)),
+         constant("w", KILN_DT_F16, DIMS(2, 1, 2, 2), w), constant("b", KILN_DT_F16, DIMS(2), b));
+    kiln_tensor in = tensor(KILN_DT_F16, DIMS(1, 1, 3, 3), x), out;
+    CU_ASSERT_EQUAL_FATAL(run(&in, 1, &out), KILN_OK);
+    CU_ASSERT_EQUAL(out.dtype, KILN_DT_F16);
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(krt_f16_to_f32(((const uint16_t *)out.data)[i]), want[i]);
+    kiln_interp_free_outputs(&out, 1);
 }
 
 static CU_TestInfo result_tests[] = {
@@ -285,6 +310,7 @@ static CU_TestInfo result_tests[] = {
     {"resize with scales known at run time", test_resize_scales_at_run_time},
     {"lstm with 1 and 3 outputs", test_lstm_output_subsets},
     {"conv integer graph", test_quantized_graph},
+    {"conv f16 graph", test_conv_f16_graph},
     CU_TEST_INFO_NULL,
 };
 

@@ -204,6 +204,26 @@ static void test_global_pools(void)
     CU_ASSERT_EQUAL(krt_global_pool(KRT_GLOBAL_MAX, KRT_I32, 1, 3, xd, yd, 2), KRT_EDTYPE);
 }
 
+static void test_pools_f16(void)
+{
+    /* 2x3 plane of f16-exact values: averages of 2x2 windows (stride 1) and
+     * the global average / Lp, rounded once to f16 */
+    const float x[6] = {1, 2.5f, -3, 4, 0.5f, 6};
+    uint16_t xh[6], y[2], gavg[1], glp[1], lp[2];
+    for (int i = 0; i < 6; i++)
+        xh[i] = krt_f32_to_f16(x[i]);
+    krt_pool_desc d = pool2d(1, 1, 2, 3, 2, 2, 1, 1, 1, 1, (int64_t[]){0, 0, 0, 0}, 0);
+    CU_ASSERT_EQUAL(krt_avgpool(&d, KRT_F16, xh, y, 0), KRT_OK);
+    CU_ASSERT_EQUAL(y[0], krt_f32_to_f16((1 + 2.5f + 4 + 0.5f) / 4));
+    CU_ASSERT_EQUAL(y[1], krt_f32_to_f16((2.5f - 3 + 0.5f + 6) / 4));
+    CU_ASSERT_EQUAL(krt_lppool(&d, KRT_F16, xh, lp, 1.0), KRT_OK);
+    CU_ASSERT_EQUAL(lp[1], krt_f32_to_f16(2.5f + 3 + 0.5f + 6));
+    CU_ASSERT_EQUAL(krt_global_pool(KRT_GLOBAL_AVG, KRT_F16, 1, 6, xh, gavg, 0), KRT_OK);
+    CU_ASSERT_EQUAL(gavg[0], krt_f32_to_f16(11.0f / 6));
+    CU_ASSERT_EQUAL(krt_global_pool(KRT_GLOBAL_LP, KRT_F16, 1, 6, xh, glp, 2), KRT_OK);
+    CU_ASSERT_EQUAL(glp[0], krt_f32_to_f16((float)sqrt(1 + 6.25 + 9 + 16 + 0.25 + 36)));
+}
+
 static void test_maxunpool(void)
 {
     /* test_maxunpool_export_without/with_output_shape (onnx backend values) */
@@ -231,6 +251,7 @@ static CU_TestInfo pool_tests[] = {
     {"maxpool dtypes", test_maxpool_dtypes},
     {"3-D average, Lp p = 1, 3", test_pool_3d_and_lp},
     {"global pools", test_global_pools},
+    {"f16 average, Lp, global pools", test_pools_f16},
     {"maxunpool, output_shape corner, bad indices", test_maxunpool},
     CU_TEST_INFO_NULL,
 };

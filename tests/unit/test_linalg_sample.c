@@ -65,7 +65,7 @@ static krt_resize_desc by_scales(int rank, const int64_t *in, const float *scale
 static void run_resize(const krt_resize_desc *d, const float *x, const float *want, int n)
 {
     float y[64];
-    void *s = scratch(krt_resize_scratch_size(d, 4));
+    void *s = scratch(krt_resize_scratch_size(d, KRT_F32));
     CU_ASSERT_EQUAL_FATAL(krt_resize(d, KRT_F32, x, y, s), KRT_OK);
     expect_close(y, want, n, 1e-5);
     free(s);
@@ -156,13 +156,15 @@ static void test_resize_other_dtypes(void)
     int64_t x[6] = {10, 20, 30, 40, 50, 60}, y[12];
     krt_resize_desc d = by_sizes(2, (int64_t[]){2, 3}, (int64_t[]){4, 3}, KRT_RESIZE_NEAREST,
                                  KRT_COORD_ASYMMETRIC);
-    void *s = scratch(krt_resize_scratch_size(&d, 8));
+    void *s = scratch(krt_resize_scratch_size(&d, KRT_I64));
     CU_ASSERT_EQUAL(krt_resize(&d, KRT_I64, x, y, s), KRT_OK);
     const int64_t want[12] = {10, 20, 30, 10, 20, 30, 40, 50, 60, 40, 50, 60};
     CU_ASSERT_EQUAL(memcmp(y, want, sizeof want), 0);
+    free(s);
     double xd[2] = {1, 3}, yd[4];
     krt_resize_desc l = by_sizes(1, (int64_t[]){2}, (int64_t[]){4}, KRT_RESIZE_LINEAR,
                                  KRT_COORD_ALIGN_CORNERS);
+    s = scratch(krt_resize_scratch_size(&l, KRT_F64));
     CU_ASSERT_EQUAL(krt_resize(&l, KRT_F64, xd, yd, s), KRT_OK);
     CU_ASSERT_DOUBLE_EQUAL(yd[1], 1 + 2.0 / 3, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(yd[3], 3, 1e-12);
@@ -182,7 +184,7 @@ static void test_resize_identity_dims(void)
         x[i] = (float)(i * i);
     krt_resize_desc d = by_sizes(3, (int64_t[]){2, 2, 2}, (int64_t[]){2, 2, 4}, KRT_RESIZE_LINEAR,
                                  KRT_COORD_ALIGN_CORNERS);
-    void *s = scratch(krt_resize_scratch_size(&d, 4));
+    void *s = scratch(krt_resize_scratch_size(&d, KRT_F32));
     CU_ASSERT_EQUAL(krt_resize(&d, KRT_F32, x, y, s), KRT_OK);
     for (int r = 0; r < 4; r++) {
         float a = x[2 * r], b = x[2 * r + 1];
@@ -274,6 +276,57 @@ static void test_roialign_max_and_errors(void)
     CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EVALUE);
 }
 
+/* f16 results = the f32 kernel's on the same (f16-exact) data, rounded once. */
+static void expect_f16_of(const uint16_t *got, const float *want32, int n)
+{
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(got[i], krt_f32_to_f16(want32[i]));
+}
+
+static void to_f16(const float *x, uint16_t *h, int n)
+{
+    for (int i = 0; i < n; i++)
+        h[i] = krt_f32_to_f16(x[i]);
+}
+
+static void test_half_precision(void)
+{
+    /* Resize cubic: widened to f32 inside */
+    float x[8] = {1, -2, 3.5f, 4, 0.25f, 6, -7, 8}, y32[12];
+    uint16_t xh[8], yh[12];
+    to_f16(x, xh, 8);
+    krt_resize_desc d = by_sizes(2, (int64_t[]){2, 4}, (int64_t[]){3, 4}, KRT_RESIZE_CUBIC,
+                                 KRT_COORD_HALF_PIXEL);
+    void *s = scratch(krt_resize_scratch_size(&d, KRT_F16));
+    CU_ASSERT_EQUAL(krt_resize(&d, KRT_F32, x, y32, s), KRT_OK);
+    CU_ASSERT_EQUAL(krt_resize(&d, KRT_F16, xh, yh, s), KRT_OK);
+    expect_f16_of(yh, y32, 12);
+    free(s);
+    /* GridSample and RoiAlign compute in double from the same values */
+    float gx[24], gg[12], g32[12];
+    uint16_t gxh[24], ggh[12], gh[12];
+    for (int i = 0; i < 24; i++)
+        gx[i] = krt_f16_to_f32(krt_f32_to_f16(grid_x[i]));
+    for (int i = 0; i < 12; i++)
+        gg[i] = krt_f16_to_f32(krt_f32_to_f16(grid_g[i]));
+    to_f16(gx, gxh, 24);
+    to_f16(gg, ggh, 12);
+    krt_gridsample_desc gd = {1, 2, 3, 4, 2, 3, KRT_GRID_BICUBIC, KRT_GRID_REFLECTION, 0};
+    CU_ASSERT_EQUAL(krt_gridsample(&gd, KRT_F32, gx, gg, g32), KRT_OK);
+    CU_ASSERT_EQUAL(krt_gridsample(&gd, KRT_F16, gxh, ggh, gh), KRT_OK);
+    expect_f16_of(gh, g32, 12);
+    const float rois[4] = {0.5f, 0.25f, 3, 2};
+    uint16_t roish[4];
+    float r32[2 * 2 * 2];
+    uint16_t rh[8];
+    int64_t bi[1] = {0}, bad;
+    to_f16(rois, roish, 4);
+    krt_roialign_desc rd = {1, 2, 3, 4, 1, 2, 2, 0, 1.0f, 1, 0};
+    CU_ASSERT_EQUAL(krt_roialign(&rd, KRT_F32, gx, rois, bi, r32, &bad), KRT_OK);
+    CU_ASSERT_EQUAL(krt_roialign(&rd, KRT_F16, gxh, roish, bi, rh, &bad), KRT_OK);
+    expect_f16_of(rh, r32, 8);
+}
+
 static CU_TestInfo resize_tests[] = {
     {"linear and cubic vs the ONNX reference", test_resize_linear_cubic},
     {"3-D separable linear", test_resize_3d_separable},
@@ -288,6 +341,7 @@ static CU_TestInfo sampler_tests[] = {
     {"gridsample vs torch", test_gridsample_vs_torch},
     {"roialign avg vs torchvision", test_roialign_vs_torchvision},
     {"roialign max mode, bad batch index", test_roialign_max_and_errors},
+    {"f16 resize, gridsample, roialign", test_half_precision},
     CU_TEST_INFO_NULL,
 };
 
