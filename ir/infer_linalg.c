@@ -892,7 +892,7 @@ static const char *const direction_names[] = {"forward", "reverse", "bidirection
 static kiln_status rnn_attrs(kiln_infer *c, krt_rnn_desc *d, int64_t *hidden)
 {
     int dir = 0;
-    int64_t layout;
+    int64_t layout = 0;
     kiln_status st = get_enum(c, "direction", direction_names, 3, 0, &dir);
     if (!st) st = get_int(c, "layout", 0, 0, 1, &layout);
     if (!st) st = get_int(c, "hidden_size", 0, 1, INT32_MAX, hidden);
