@@ -102,6 +102,15 @@ static kiln_shape shape_of(int rank, const kiln_dim *dims)
     return s;
 }
 
+/* (N, C, ...) of the given rank; the spatial dims are filled by the caller. */
+static kiln_shape batch_channels(int rank, kiln_dim n, kiln_dim c)
+{
+    kiln_shape s = {.rank = rank};
+    s.dim[0] = n;
+    s.dim[1] = c;
+    return s;
+}
+
 /* a * b for dims, unknown when either is. */
 static kiln_dim dim_mul(kiln_infer *c, kiln_dim a, kiln_dim b)
 {
@@ -525,7 +534,7 @@ kiln_status kiln_linalg_conv(kiln_infer *c, krt_conv_desc *d, kiln_shape *y)
         return st;
     *d = (krt_conv_desc){.nd = nd, .batch = x->shape.dim[0], .in_ch = x->shape.dim[1],
                          .out_ch = w->shape.dim[0], .group = group};
-    *y = shape_of(nd + 2, (kiln_dim[KILN_MAX_RANK]){x->shape.dim[0], w->shape.dim[0]});
+    *y = batch_channels(nd + 2, x->shape.dim[0], w->shape.dim[0]);
     return conv_spatial(c, &win, &x->shape, d, y);
 }
 
@@ -658,7 +667,7 @@ kiln_status kiln_linalg_convtranspose(kiln_infer *c, krt_conv_desc *d, kiln_shap
         return kiln_infer_fail(c, "%lld input channels are not a multiple of group %lld",
                                (long long)C, (long long)group);
     *d = (krt_conv_desc){.nd = nd, .batch = x->shape.dim[0], .in_ch = C, .out_ch = M, .group = group};
-    *y = shape_of(nd + 2, (kiln_dim[KILN_MAX_RANK]){x->shape.dim[0], M});
+    *y = batch_channels(nd + 2, x->shape.dim[0], M);
     return convtranspose_spatial(c, &win, &x->shape, out_pad, out_shape, d, y);
 }
 
