@@ -47,7 +47,7 @@ static uint32_t build(kiln_op op, const kiln_tensor *ins, uint32_t n_ins, const 
 {
     uint32_t gin[8], nin[8], outs[4];
     for (uint32_t i = 0; i < n_ins; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "x%u", i);
         gin[i] = kiln_input_add(g, name, ins[i].dtype, &ins[i].shape);
     }

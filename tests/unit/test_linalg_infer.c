@@ -71,7 +71,7 @@ static uint32_t floats(const char *name, const float *v, int64_t n)
 static uint32_t node(kiln_op op, const uint32_t *ins, uint32_t n_in, uint32_t n_out)
 {
     uint32_t outs[4];
-    char name[8];
+    char name[16];
     for (uint32_t i = 0; i < n_out; i++) {
         snprintf(name, sizeof name, "y%u", i);
         outs[i] = kiln_value_add(g, name);
