@@ -54,7 +54,7 @@ static int axis_attr(const kiln_eval *e, int64_t dflt, int rank)
 /* Element k of an i32 / i64 input. */
 static int64_t index_at(const kiln_value *v, int64_t k)
 {
-    return krt_rload_index((krt_dtype)v->dtype, v->data, k);
+    return krt_load_i64((krt_dtype)v->dtype, v->data, k);
 }
 
 /* A krt_status for this node: no variant for the dtype is "unsupported";

@@ -65,36 +65,22 @@ const void *kiln_infer_data(kiln_infer *c, uint32_t i)
     return v && v->data ? v->data : NULL;
 }
 
-/* Element k of a known tensor as int64 / double; false for other dtypes. */
+/* Element k of a known tensor as int64 (integer and bool dtypes only) or as
+ * double (any numeric dtype); kiln_dtype and krt_dtype share their values. */
 static bool elem_int(kiln_dtype dt, const void *p, int64_t k, int64_t *out)
 {
-    switch (dt) {
-    case KILN_DT_I8: *out = ((const int8_t *)p)[k]; return true;
-    case KILN_DT_I16: *out = ((const int16_t *)p)[k]; return true;
-    case KILN_DT_I32: *out = ((const int32_t *)p)[k]; return true;
-    case KILN_DT_I64: *out = ((const int64_t *)p)[k]; return true;
-    case KILN_DT_U8: case KILN_DT_BOOL: *out = ((const uint8_t *)p)[k]; return true;
-    case KILN_DT_U16: *out = ((const uint16_t *)p)[k]; return true;
-    case KILN_DT_U32: *out = ((const uint32_t *)p)[k]; return true;
-    case KILN_DT_U64: *out = (int64_t)((const uint64_t *)p)[k]; return true;
-    default: return false;
-    }
+    if (!kiln_dtype_is_int(dt) && dt != KILN_DT_BOOL)
+        return false;
+    *out = krt_load_i64((krt_dtype)dt, p, k);
+    return true;
 }
 
 static bool elem_float(kiln_dtype dt, const void *p, int64_t k, double *out)
 {
-    int64_t i;
-    switch (dt) {
-    case KILN_DT_F32: *out = ((const float *)p)[k]; return true;
-    case KILN_DT_F64: *out = ((const double *)p)[k]; return true;
-    case KILN_DT_F16: *out = krt_f16_to_f32(((const uint16_t *)p)[k]); return true;
-    case KILN_DT_BF16: *out = krt_bf16_to_f32(((const uint16_t *)p)[k]); return true;
-    default:
-        if (!elem_int(dt, p, k, &i))
-            return false;
-        *out = (double)i;
-        return true;
-    }
+    if (dt == KILN_DT_UNDEF || dt >= KILN_DT_COUNT)
+        return false;
+    *out = krt_load_f64((krt_dtype)dt, p, k);
+    return true;
 }
 
 static int64_t known_count(kiln_infer *c, uint32_t i, int64_t max)

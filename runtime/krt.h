@@ -41,6 +41,14 @@ typedef enum krt_status {
 size_t krt_dtype_size(krt_dtype dt);
 const char *krt_dtype_name(krt_dtype dt);
 
+/* ---- element access for scalars and index inputs of any dtype (krt_common.c) */
+
+/* Element k as int64 (floats truncated toward zero, saturated; NaN -> 0). */
+int64_t krt_load_i64(krt_dtype dt, const void *p, int64_t k);
+double krt_load_f64(krt_dtype dt, const void *p, int64_t k);
+/* Store v as element k (ints truncated and saturated, bool as v != 0). */
+void krt_store_f64(krt_dtype dt, void *p, int64_t k, double v);
+
 /* ---- half-precision conversions (round to nearest even) --------------- */
 
 static inline float krt_f16_to_f32(uint16_t h)

@@ -28,14 +28,6 @@ typedef struct krt_index_error {
     int64_t pos;    /* its flat position in the index tensor */
 } krt_index_error;
 
-/* ---- element access for scalars and index inputs of any dtype ---------- */
-
-/* Element k as int64 (floats truncated toward zero, saturated; NaN -> 0). */
-int64_t krt_load_i64(krt_dtype dt, const void *p, int64_t k);
-double krt_load_f64(krt_dtype dt, const void *p, int64_t k);
-/* Store v as element k (ints truncated and saturated, bool as v != 0). */
-void krt_store_f64(krt_dtype dt, void *p, int64_t k, double v);
-
 /* ---- data movement (krt_movement.c) ------------------------------------ */
 
 /* Largest rank of a strided view (Tile doubles the rank of its input). */

@@ -512,33 +512,3 @@ krt_status krt_cumsum(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, boo
     return KRT_OK;
 }
 
-/* ---- loaders shared by the family -------------------------------------------------- */
-
-double krt_rload_f64(krt_dtype dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case KRT_F32: return ((const float *)p)[i];
-    case KRT_F64: return ((const double *)p)[i];
-    case KRT_F16: return krt_f16_to_f32(((const uint16_t *)p)[i]);
-    case KRT_BF16: return krt_bf16_to_f32(((const uint16_t *)p)[i]);
-    default: return 0;
-    }
-}
-
-void krt_rstore_f64(krt_dtype dt, void *p, int64_t i, double v)
-{
-    switch (dt) {
-    case KRT_F32: ((float *)p)[i] = (float)v; break;
-    case KRT_F64: ((double *)p)[i] = v; break;
-    case KRT_F16: ((uint16_t *)p)[i] = krt_f32_to_f16((float)v); break;
-    case KRT_BF16: ((uint16_t *)p)[i] = krt_f32_to_bf16((float)v); break;
-    default: break;
-    }
-}
-
-int64_t krt_rload_index(krt_dtype dt, const void *p, int64_t i)
-{
-    if (dt == KRT_I32)
-        return ((const int32_t *)p)[i];
-    return dt == KRT_I64 ? ((const int64_t *)p)[i] : 0;
-}

@@ -196,16 +196,6 @@ krt_status krt_einsum(krt_dtype dt, const krt_einsum_spec *spec, const int64_t *
 size_t krt_det_scratch_size(int64_t m);
 krt_status krt_det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *y, void *scratch);
 
-/* ===== helpers shared by the family's sources ============================= */
-
-/* Element i of a float tensor of dtype dt as double (0 for other dtypes):
- * for small parameter arrays (BatchNormalization statistics, loss weights). */
-double krt_rload_f64(krt_dtype dt, const void *p, int64_t i);
-/* Store v as element i of a float tensor of dtype dt (no-op for others). */
-void krt_rstore_f64(krt_dtype dt, void *p, int64_t i, double v);
-/* Element i of an i32 / i64 tensor (0 for other dtypes). */
-int64_t krt_rload_index(krt_dtype dt, const void *p, int64_t i);
-
 /* ===== for the family's own sources ====================================== */
 #ifdef KRT_REDUCE_SOURCE
 /* The conversions the dtype-generic macros use: KRT_LD_*(A, x) turns a

@@ -355,8 +355,8 @@ krt_status krt_det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *
         return KRT_EDTYPE;
     for (int64_t b = 0; b < batch; b++) {
         for (int64_t i = 0; i < m * m; i++)
-            a[i] = krt_rload_f64(dt, x, b * m * m + i);
-        krt_rstore_f64(dt, y, b, lu_det(a, m));
+            a[i] = krt_load_f64(dt, x, b * m * m + i);
+        krt_store_f64(dt, y, b, lu_det(a, m));
     }
     return KRT_OK;
 }

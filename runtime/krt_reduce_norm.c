@@ -71,10 +71,10 @@ krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, in
     size_t es = krt_dtype_size(dt);
     for (int64_t i = 0; i < n * c; i++) {
         int64_t ch = i % c, off = i * spatial;
-        double a = krt_rload_f64(param_dt, scale, ch) /
-                   sqrt(krt_rload_f64(stat_dt, var, ch) + (double)epsilon);
+        double a = krt_load_f64(param_dt, scale, ch) /
+                   sqrt(krt_load_f64(stat_dt, var, ch) + (double)epsilon);
         planes[dt].plane(spatial, (const char *)x + off * (int64_t)es,
-                         krt_rload_f64(stat_dt, mean, ch), a, krt_rload_f64(param_dt, bias, ch),
+                         krt_load_f64(stat_dt, mean, ch), a, krt_load_f64(param_dt, bias, ch),
                          (char *)y + off * (int64_t)es);
     }
     return KRT_OK;
@@ -90,8 +90,8 @@ krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial,
         int64_t ch = i % c, off = i * spatial * (int64_t)es;
         double mean, var;
         planes[dt].stats(spatial, (const char *)x + off, &mean, &var);
-        double a = krt_rload_f64(dt, scale, ch) / sqrt(var + (double)epsilon);
-        planes[dt].plane(spatial, (const char *)x + off, mean, a, krt_rload_f64(dt, bias, ch),
+        double a = krt_load_f64(dt, scale, ch) / sqrt(var + (double)epsilon);
+        planes[dt].plane(spatial, (const char *)x + off, mean, a, krt_load_f64(dt, bias, ch),
                          (char *)y + off);
     }
     return KRT_OK;
@@ -136,9 +136,9 @@ krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial,
                 for (int64_t j = 0; j < n; j++)                                                    \
                     y[j] = ST(T, (LD(A, x[j]) - mu) * is * LD(A, scale[j]));                       \
             if (mean)                                                                              \
-                krt_rstore_f64(sdt, mean, r, (double)mu);                                          \
+                krt_store_f64(sdt, mean, r, (double)mu);                                          \
             if (inv_std)                                                                           \
-                krt_rstore_f64(sdt, inv_std, r, (double)is);                                       \
+                krt_store_f64(sdt, inv_std, r, (double)is);                                       \
         }                                                                                          \
     }
 

@@ -149,23 +149,23 @@ krt_status krt_nll_loss(const krt_loss_desc *d, const void *input, const void *t
     if (!loss_dtypes_ok(d))
         return KRT_EDTYPE;
     for (int64_t i = 0; i < d->n * d->inner; i++) {
-        int64_t t = krt_rload_index(d->target_dt, target, i), b = i / d->inner;
+        int64_t t = krt_load_i64(d->target_dt, target, i), b = i / d->inner;
         double l = 0, w = 0;
         if (!d->has_ignore || t != d->ignore_index) {
             if (t < 0 || t >= d->c) {
                 *bad = t;
                 return KRT_EINDEX;
             }
-            w = weight ? krt_rload_f64(d->dt, weight, t) : 1;
-            l = -krt_rload_f64(d->dt, input, (b * d->c + t) * d->inner + i % d->inner) * w;
+            w = weight ? krt_load_f64(d->dt, weight, t) : 1;
+            l = -krt_load_f64(d->dt, input, (b * d->c + t) * d->inner + i % d->inner) * w;
         }
         if (d->reduction == KRT_LOSS_NONE)
-            krt_rstore_f64(d->dt, loss, i, l);
+            krt_store_f64(d->dt, loss, i, l);
         sum += l;
         wsum += w;
     }
     if (d->reduction != KRT_LOSS_NONE)
-        krt_rstore_f64(d->dt, loss, 0, d->reduction == KRT_LOSS_SUM ? sum : sum / wsum);
+        krt_store_f64(d->dt, loss, 0, d->reduction == KRT_LOSS_SUM ? sum : sum / wsum);
     return KRT_OK;
 }
 

@@ -245,20 +245,6 @@ static kiln_status write_outputs(kiln_ctx *ctx, const kiln_graph *g, const char 
     return st;
 }
 
-static double elem(const kiln_tensor *t, size_t i)
-{
-    switch (t->dtype) {
-    case KILN_DT_F32: return ((const float *)t->data)[i];
-    case KILN_DT_F64: return ((const double *)t->data)[i];
-    case KILN_DT_I64: return (double)((const int64_t *)t->data)[i];
-    case KILN_DT_I32: return ((const int32_t *)t->data)[i];
-    case KILN_DT_BOOL: case KILN_DT_U8: return ((const uint8_t *)t->data)[i];
-    case KILN_DT_I8: return ((const int8_t *)t->data)[i];
-    case KILN_DT_F16: return krt_f16_to_f32(((const uint16_t *)t->data)[i]);
-    default: return 0;
-    }
-}
-
 static void print_summary(const kiln_graph *g, const kiln_tensor *outs)
 {
     for (uint32_t k = 0; k < g->n_outputs; k++) {
@@ -268,7 +254,7 @@ static void print_summary(const kiln_graph *g, const kiln_tensor *outs)
         printf("%s: %s%s", g->values[g->outputs[k]].name, kiln_dtype_name(t->dtype),
                kiln_shape_format(g, &t->shape, shape, sizeof shape));
         for (size_t i = 0; i < n && i < 8; i++)
-            printf("%s%.6g", i ? ", " : " = [", elem(t, i));
+            printf("%s%.6g", i ? ", " : " = [", krt_load_f64((krt_dtype)t->dtype, t->data, (int64_t)i));
         printf("%s\n", n == 0 ? " = []" : n > 8 ? ", ...]" : "]");
     }
 }

@@ -90,16 +90,7 @@ static int run_command(char *const argv[])
 
 static double as_double(const krt_npy *a, size_t i)
 {
-    switch (a->dtype) {
-    case KRT_F32: return ((const float *)a->data)[i];
-    case KRT_F64: return ((const double *)a->data)[i];
-    case KRT_F16: return krt_f16_to_f32(((const uint16_t *)a->data)[i]);
-    case KRT_I64: return (double)((const int64_t *)a->data)[i];
-    case KRT_I32: return ((const int32_t *)a->data)[i];
-    case KRT_BOOL: case KRT_U8: return ((const uint8_t *)a->data)[i];
-    case KRT_I8: return ((const int8_t *)a->data)[i];
-    default: return NAN;
-    }
+    return krt_load_f64(a->dtype, a->data, (int64_t)i);
 }
 
 /* Compare; prints the worst element. Exact for non-float outputs. */

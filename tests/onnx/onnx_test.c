@@ -261,17 +261,6 @@ static outcome check_import(kiln_ctx *ctx, const char *dir, result *r)
 
 /* ---- run mode ----------------------------------------------------------------- */
 
-static bool read_elem(kiln_dtype dt, const void *p, size_t k, double *out)
-{
-    switch (dt) {
-    case KILN_DT_F32: *out = ((const float *)p)[k]; return true;
-    case KILN_DT_F64: *out = ((const double *)p)[k]; return true;
-    case KILN_DT_F16: *out = krt_f16_to_f32(((const uint16_t *)p)[k]); return true;
-    case KILN_DT_BF16: *out = krt_bf16_to_f32(((const uint16_t *)p)[k]); return true;
-    default: return false;
-    }
-}
-
 /* Compare one output; returns false with the first difference in why. */
 static bool compare(const kiln_graph *g, const kiln_tensor *got, const kiln_tensor *want,
                     uint32_t k, char *why, size_t size)
@@ -294,9 +283,8 @@ static bool compare(const kiln_graph *g, const kiln_tensor *got, const kiln_tens
     }
     const struct tolerance *t = &tolerances[got->dtype];
     for (size_t i = 0; i < n; i++) {
-        double x, y;
-        read_elem(got->dtype, got->data, i, &x);
-        read_elem(want->dtype, want->data, i, &y);
+        double x = krt_load_f64((krt_dtype)got->dtype, got->data, (int64_t)i);
+        double y = krt_load_f64((krt_dtype)want->dtype, want->data, (int64_t)i);
         if ((isnan(x) && isnan(y)) || x == y)
             continue;
         if (!(fabs(x - y) <= t->atol + t->rtol * fabs(y))) {
