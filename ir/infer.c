@@ -112,6 +112,20 @@ int64_t kiln_infer_floats(kiln_infer *c, uint32_t i, double *out, int64_t max)
     return n;
 }
 
+int64_t kiln_infer_svals(kiln_infer *c, uint32_t i, kiln_sval *out, int64_t max)
+{
+    kiln_value *v = kiln_infer_in(c, i);
+    int64_t n;
+    if (!v || (!kiln_dtype_is_int(v->dtype) && v->dtype != KILN_DT_BOOL) ||
+        !kiln_shape_numel(&v->shape, &n) || (!v->data && !v->svals))
+        return -1;
+    if (n > max)
+        return -2;
+    for (int64_t k = 0; k < n; k++)
+        out[k] = v->data ? (kiln_sval){krt_load_i64((krt_dtype)v->dtype, v->data, k), 0} : v->svals[k];
+    return n;
+}
+
 void kiln_infer_set(kiln_infer *c, uint32_t i, kiln_dtype dt, const kiln_shape *shape)
 {
     uint32_t v = kiln_node_output(c->g, c->n, i);
@@ -288,13 +302,17 @@ kiln_status kiln_graph_infer(kiln_ctx *ctx, kiln_graph *g)
             if (v) {
                 v->data = NULL;  /* computed by an earlier run: recompute */
                 v->nbytes = 0;
+                v->svals = NULL;
             }
         }
         kiln_status st = kiln_infer_node(ctx, g, g->values, node);
         if (st)
             return st;
-        if (!foldable(g, node))
+        if (!foldable(g, node)) {
+            kiln_infer c = {.ctx = ctx, .g = g, .id = node, .n = &g->nodes[node], .values = g->values};
+            kiln_infer_symbolic(&c);
             continue;
+        }
         st = kiln_interp_eval_node(ctx, g, g->values, node, g->arena);
         if (st == KILN_ERR_UNSUPPORTED) {
             /* no kernel variant for these dtypes: the value stays unknown */

@@ -69,6 +69,23 @@ const void *kiln_infer_data(kiln_infer *c, uint32_t i);
 int64_t kiln_infer_ints(kiln_infer *c, uint32_t i, int64_t *out, int64_t max);
 int64_t kiln_infer_floats(kiln_infer *c, uint32_t i, double *out, int64_t max);
 
+/* Input i's elements as symbolic values: from its data when known (every
+ * element plain), else from the symbolic values static inference recorded.
+ * Integer and bool inputs only. Returns the count, -1 when neither is
+ * known, -2 when there are more than max elements. */
+int64_t kiln_infer_svals(kiln_infer *c, uint32_t i, kiln_sval *out, int64_t max);
+/* A symbolic value as a dimension: a symbol, or the plain value (which the
+ * caller checks: shape entries may be 0 or -1 with special meanings). */
+static inline kiln_dim kiln_sval_dim(kiln_sval s)
+{
+    return s.sym ? KILN_DIM_SYM(s.sym) : s.value;
+}
+
+/* Symbolic evaluation of small integer shape arithmetic (infer_symbolic.c):
+ * after node `c->id` is inferred, give its output symbolic values when its
+ * inputs have them (static inference only). */
+void kiln_infer_symbolic(kiln_infer *c);
+
 /* Set output i's type. Outputs that are absent (index 0) are ignored. */
 void kiln_infer_set(kiln_infer *c, uint32_t i, kiln_dtype dt, const kiln_shape *shape);
 /* A fresh anonymous symbolic dimension (the size depends on unknown data). */

@@ -219,6 +219,20 @@ static kiln_status small_ints(kiln_infer *c, uint32_t i, const char *what, unsig
     return KILN_OK;
 }
 
+/* A shape-like input's entries from its data or, failing that, its
+ * symbolic values (an entry may then be a symbol: req[k].sym != 0):
+ * *n = -1 when neither is known. Checks dtype and rank like small_ints. */
+static kiln_status shape_request(kiln_infer *c, uint32_t i, const char *what, kiln_sval *req, int64_t *n)
+{
+    int64_t vals[MAX_SMALL];
+    TRY(small_ints(c, i, what, DT(I64), vals, n));
+    for (int64_t k = 0; k < *n; k++)
+        req[k] = (kiln_sval){vals[k], 0};
+    if (*n < 0 && (*n = kiln_infer_svals(c, i, req, KILN_SVAL_MAX)) < 0)
+        *n = -1;
+    return KILN_OK;
+}
+
 /* A scalar input (rank 0, or one element): *known false when the data is not. */
 static kiln_status scalar_of(kiln_infer *c, uint32_t i, unsigned set, const char *what,
                              double *val, bool *known)
@@ -328,10 +342,11 @@ static kiln_status reshape_solve(kiln_infer *c, const kiln_shape *in, kiln_shape
 static kiln_status infer_reshape(kiln_infer *c)
 {
     kiln_value *x, *sv;
-    int64_t req[MAX_SMALL], n, allowzero;
+    kiln_sval req[MAX_SMALL];
+    int64_t n, allowzero;
     TRY(need(c, 0, DTS_ANY, &x));
     TRY(attr_flag(c, "allowzero", 0, &allowzero));
-    TRY(small_ints(c, 1, "shape", DT(I64), req, &n));
+    TRY(shape_request(c, 1, "shape", req, &n));
     sv = kiln_infer_in(c, 1);
     int64_t len = n >= 0 ? n : length_of(sv);
     if (len < 0)
@@ -341,8 +356,12 @@ static kiln_status infer_reshape(kiln_infer *c)
     int minus1 = -1;
     bool zero = false;
     for (int k = 0; n >= 0 && k < len; k++) {
-        TRY(reshape_dim(c, &x->shape, req[k], k, allowzero, &minus1, &out.dim[k]));
-        zero |= req[k] == 0;
+        if (req[k].sym) {  /* a symbolic entry: that size */
+            out.dim[k] = KILN_DIM_SYM(req[k].sym);
+            continue;
+        }
+        TRY(reshape_dim(c, &x->shape, req[k].value, k, allowzero, &minus1, &out.dim[k]));
+        zero |= req[k].value == 0;
     }
     if (allowzero && zero && minus1 >= 0)
         return kiln_infer_fail(c, "with allowzero = 1 the shape cannot hold both 0 and -1");
@@ -715,18 +734,19 @@ static kiln_status infer_tile(kiln_infer *c)
 static kiln_status infer_expand(kiln_infer *c)
 {
     kiln_value *x;
-    int64_t req[MAX_SMALL], n;
+    kiln_sval req[MAX_SMALL];
+    int64_t n;
     TRY(need(c, 0, DTS_ANY, &x));
-    TRY(small_ints(c, 1, "shape", DT(I64), req, &n));
+    TRY(shape_request(c, 1, "shape", req, &n));
     int64_t len = n >= 0 ? n : length_of(kiln_infer_in(c, 1));
     if (len < 0)
         return kiln_infer_unsupported(c, "the output rank depends on the length of input 1 ('shape'), which is symbolic");
     TRY(check_rank_out(c, len));
     kiln_shape want = {.rank = (int)len}, out;
     for (int k = 0; k < n; k++) {
-        if (req[k] < 0)
-            return kiln_infer_fail(c, "input 1 ('shape') entry %d is %lld (must be >= 0)", k, (long long)req[k]);
-        want.dim[k] = req[k];
+        if (!req[k].sym && req[k].value < 0)
+            return kiln_infer_fail(c, "input 1 ('shape') entry %d is %lld (must be >= 0)", k, (long long)req[k].value);
+        want.dim[k] = kiln_sval_dim(req[k]);
     }
     if (n < 0) {  /* unknown request: dims of x other than 1 are certain */
         int rank = x->shape.rank > len ? x->shape.rank : (int)len;
@@ -1145,8 +1165,9 @@ static kiln_status infer_eye_like(kiln_infer *c)
 static kiln_status infer_constant_of_shape(kiln_infer *c)
 {
     kiln_value *sv;
-    int64_t dims[MAX_SMALL], n, one;
-    TRY(small_ints(c, 0, "shape", DT(I64), dims, &n));
+    kiln_sval dims[MAX_SMALL];
+    int64_t n, one;
+    TRY(shape_request(c, 0, "shape", dims, &n));
     sv = kiln_infer_in(c, 0);
     const kiln_attr *a = kiln_attr_find(c->g, c->n, "value");
     if (a && (a->kind != KILN_ATTR_TENSOR || !kiln_shape_numel(&a->u.tensor->shape, &one) || one != 1))
@@ -1157,9 +1178,9 @@ static kiln_status infer_constant_of_shape(kiln_infer *c)
     TRY(check_rank_out(c, len));
     kiln_shape out = n >= 0 ? (kiln_shape){.rank = (int)len} : unknown_dims(c, (int)len);
     for (int k = 0; k < n; k++) {
-        if (dims[k] < 0)
-            return kiln_infer_fail(c, "input 0 entry %d is %lld (must be >= 0)", k, (long long)dims[k]);
-        out.dim[k] = dims[k];
+        if (!dims[k].sym && dims[k].value < 0)
+            return kiln_infer_fail(c, "input 0 entry %d is %lld (must be >= 0)", k, (long long)dims[k].value);
+        out.dim[k] = kiln_sval_dim(dims[k]);
     }
     kiln_infer_set(c, 0, a ? a->u.tensor->dtype : KILN_DT_F32, &out);
     return KILN_OK;

@@ -165,6 +165,15 @@ typedef enum kiln_value_kind {
     KILN_VAL_NODE,      /* produced by a node */
 } kiln_value_kind;
 
+/* One element of a small integer tensor known at compile time only
+ * symbolically (a shape computed from a symbolic input shape): either a
+ * plain value, or equal to the graph symbol `sym`. */
+typedef struct kiln_sval {
+    int64_t value;        /* meaningful when sym == 0 */
+    uint32_t sym;         /* > 0: the element is this symbol's size */
+} kiln_sval;
+#define KILN_SVAL_MAX 16  /* longest tensor tracked symbolically */
+
 typedef struct kiln_value {
     const char *name;     /* ONNX name; "" when anonymous; owned by the arena */
     kiln_value_kind kind;
@@ -176,6 +185,10 @@ typedef struct kiln_value {
      * arena-owned or borrowed from the model (see kiln_graph_set_owner). */
     const void *data;
     size_t nbytes;
+    /* Symbolic element values of a small integer KILN_VAL_NODE value whose
+     * data is not known (some element is a symbol): numel entries, set by
+     * static inference (ir/infer_symbolic.c), never by the interpreter. */
+    const kiln_sval *svals;
     /* A constant whose data is absent (read from a text IR that elided it)
      * keeps the 64-bit FNV-1a digest of its bytes here, so that printing it
      * again gives the same text; 0 otherwise. */

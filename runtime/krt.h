@@ -48,6 +48,8 @@ int64_t krt_load_i64(krt_dtype dt, const void *p, int64_t k);
 double krt_load_f64(krt_dtype dt, const void *p, int64_t k);
 /* Store v as element k (ints truncated and saturated, bool as v != 0). */
 void krt_store_f64(krt_dtype dt, void *p, int64_t k, double v);
+/* Store an integer exactly where the dtype can hold it (i32 wraps). */
+void krt_store_i64(krt_dtype dt, void *p, int64_t k, int64_t v);
 
 /* ---- half-precision conversions (round to nearest even) --------------- */
 

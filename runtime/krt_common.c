@@ -106,3 +106,14 @@ void krt_store_f64(krt_dtype dt, void *p, int64_t k, double v)
     if ((unsigned)dt < KRT_DTYPE_COUNT && access[dt].store)
         access[dt].store(p, k, v);
 }
+
+void krt_store_i64(krt_dtype dt, void *p, int64_t k, int64_t v)
+{
+    switch (dt) {
+    case KRT_I64: ((int64_t *)p)[k] = v; break;
+    case KRT_I32: ((int32_t *)p)[k] = (int32_t)v; break;
+    case KRT_U64: ((uint64_t *)p)[k] = (uint64_t)v; break;
+    case KRT_BOOL: ((uint8_t *)p)[k] = v != 0; break;
+    default: krt_store_f64(dt, p, k, (double)v); break;
+    }
+}
