@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const suites[] = {"node", "pytorch-converted", "pytorch-operator", "simple"};
@@ -574,6 +575,33 @@ static bool parse_args(int argc, char **argv, options *opt)
                          strcmp(opt->mode, "roundtrip") == 0);
 }
 
+/* The slowest models of the run, slowest first. */
+enum { N_SLOWEST = 5 };
+typedef struct slow {
+    double seconds[N_SLOWEST];
+    const char *model[N_SLOWEST];
+} slow;
+
+static void note_time(slow *s, const char *model, double seconds)
+{
+    int k = N_SLOWEST;
+    while (k > 0 && (!s->model[k - 1] || s->seconds[k - 1] < seconds))
+        k--;
+    if (k == N_SLOWEST)
+        return;
+    memmove(&s->seconds[k + 1], &s->seconds[k], (N_SLOWEST - k - 1) * sizeof s->seconds[0]);
+    memmove(&s->model[k + 1], &s->model[k], (N_SLOWEST - k - 1) * sizeof s->model[0]);
+    s->seconds[k] = seconds;
+    s->model[k] = model;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 typedef struct op_count {
     char op[64];
     int n;
@@ -620,11 +648,15 @@ int main(int argc, char **argv)
     }
     int count[OUTCOME_COUNT] = {0}, regressions = 0, n_fail_ops = 0, n_skip_ops = 0;
     op_count fail_ops[256], skip_ops[256];
+    slow slowest = {{0}, {NULL}};
+    double start = now_seconds();
     for (size_t i = 0; i < models.n; i++) {
         char dir[4096];
         result r;
         snprintf(dir, sizeof dir, "%s/%s", opt.data, models.v[i]);
+        double t0 = now_seconds();
         run_model(&opt, dir, &r);
+        note_time(&slowest, models.v[i], now_seconds() - t0);
         count[r.what]++;
         bool ok = r.what == PASSED || r.what == PASSED_BOUND || r.what == PASSED_ALL_BOUND;
         if (ok)
@@ -652,6 +684,10 @@ int main(int argc, char **argv)
     printf("\nskips by op:");
     for (int i = 0; i < n_skip_ops; i++)
         printf(" %s %d%s", skip_ops[i].op, skip_ops[i].n, i + 1 < n_skip_ops ? "," : "");
+    printf("\nslowest:");
+    for (int k = 0; k < N_SLOWEST && slowest.model[k]; k++)
+        printf(" %s %.3f s%s", slowest.model[k], slowest.seconds[k], k + 1 < N_SLOWEST ? "," : "");
+    printf("\ntotal %.1f s for %zu models", now_seconds() - start, models.n);
     printf("\n%s: %d passed, %d failed, %d skipped", opt.mode,
            count[PASSED] + count[PASSED_BOUND] + count[PASSED_ALL_BOUND], count[FAILED],
            count[SKIPPED]);
