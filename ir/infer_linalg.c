@@ -1175,7 +1175,7 @@ static const char *const roi_coords[] = {"output_half_pixel", "half_pixel"};
 
 static kiln_status roialign_attrs(kiln_infer *c, krt_roialign_desc *d)
 {
-    int mode = 0, coord;
+    int mode = 0, coord = 0;
     /* opset 10 had no attribute and behaved as output_half_pixel */
     int dflt = kiln_graph_opset(c->g, "") >= 16 || kiln_graph_opset(c->g, "") == 0;
     kiln_status st = get_enum(c, "mode", roi_modes, 2, 0, &mode);
