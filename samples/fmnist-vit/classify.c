@@ -70,7 +70,7 @@ int main(int argc, char **argv)
             return 1;
         }
         right += p == y[i];
-        printf("%3d  %-12s  %-12s%s\n", i, names[p], names[y[i]], p == y[i] ? "" : "  <- wrong");
+        printf("%3d  %-12s  %s%s\n", i, names[p], names[y[i]], p == y[i] ? "" : "   <- wrong");
     }
     printf("accuracy: %d/%d = %.1f%%\n", right, n, 100.0 * right / n);
     krt_npy_free(&logits);
