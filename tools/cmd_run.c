@@ -161,8 +161,12 @@ static kiln_status gather_inputs(kiln_ctx *ctx, const kiln_graph *g, const run_o
             return kiln_error(ctx, KILN_ERR_INVALID, "%s: input '%s' is given twice (-i %s)",
                               g->source, g->values[g->inputs[k]].name, o->inputs[i]);
         kiln_status st = read_input(ctx, file, &tensors[k]);
-        if (st)
-            return st;
+        if (st) {
+            char why[2048];
+            snprintf(why, sizeof why, "%s", kiln_ctx_message(ctx));
+            return kiln_error(ctx, st, "%s: input '%s': %s", g->source,
+                              g->values[g->inputs[k]].name, why);
+        }
         given[k] = true;
         if (!strchr(o->inputs[i], '=') || strchr(o->inputs[i], '=') == o->inputs[i])
             position++;
