@@ -398,16 +398,23 @@ const char *kiln_node_describe(const kiln_graph *g, uint32_t node, char *buf, si
     return buf;
 }
 
+kiln_status kiln_node_verror(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
+                             kiln_status status, const char *fmt, va_list ap)
+{
+    char what[512], msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return kiln_error(ctx, status, "%s: node %s: %s", g->source,
+                      kiln_node_describe(g, node, what, sizeof what), msg);
+}
+
 kiln_status kiln_node_error(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
                             kiln_status status, const char *fmt, ...)
 {
-    char what[512], msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    kiln_status st = kiln_node_verror(ctx, g, node, status, fmt, ap);
     va_end(ap);
-    return kiln_error(ctx, status, "%s: node %s: %s", g->source,
-                      kiln_node_describe(g, node, what, sizeof what), msg);
+    return st;
 }
 
 /* ---- queries --------------------------------------------------------------- */

@@ -34,18 +34,11 @@ kiln_infer_fn kiln_infer_lookup(kiln_op op)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static kiln_status vfail(kiln_infer *c, kiln_status st, const char *fmt, va_list ap)
-{
-    char msg[1536];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    return kiln_node_error(c->ctx, c->g, c->id, st, "%s", msg);
-}
-
 kiln_status kiln_infer_fail(kiln_infer *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    kiln_status st = vfail(c, KILN_ERR_INVALID, fmt, ap);
+    kiln_status st = kiln_node_verror(c->ctx, c->g, c->id, KILN_ERR_INVALID, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -54,7 +47,7 @@ kiln_status kiln_infer_unsupported(kiln_infer *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    kiln_status st = vfail(c, KILN_ERR_UNSUPPORTED, fmt, ap);
+    kiln_status st = kiln_node_verror(c->ctx, c->g, c->id, KILN_ERR_UNSUPPORTED, fmt, ap);
     va_end(ap);
     return st;
 }

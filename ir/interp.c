@@ -34,18 +34,11 @@ void *kiln_eval_scratch(kiln_eval *e, size_t bytes)
     return kiln_arena_alloc(e->scratch, bytes ? bytes : 1, 64);
 }
 
-static kiln_status vfail(kiln_eval *e, kiln_status st, const char *fmt, va_list ap)
-{
-    char msg[1536];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    return kiln_node_error(e->ctx, e->g, e->id, st, "%s", msg);
-}
-
 kiln_status kiln_eval_fail(kiln_eval *e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    kiln_status st = vfail(e, KILN_ERR_RUNTIME, fmt, ap);
+    kiln_status st = kiln_node_verror(e->ctx, e->g, e->id, KILN_ERR_RUNTIME, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -54,7 +47,7 @@ kiln_status kiln_eval_unsupported(kiln_eval *e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    kiln_status st = vfail(e, KILN_ERR_UNSUPPORTED, fmt, ap);
+    kiln_status st = kiln_node_verror(e->ctx, e->g, e->id, KILN_ERR_UNSUPPORTED, fmt, ap);
     va_end(ap);
     return st;
 }

@@ -25,6 +25,7 @@
 #ifndef KILN_IR_H
 #define KILN_IR_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -353,6 +354,9 @@ const kiln_tensor *kiln_attr_tensor(const kiln_graph *g, const kiln_node *n, con
 /* Record an error about a node, prefixed "<source>: node '<name>' (<Op>): ". */
 kiln_status kiln_node_error(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
                             kiln_status status, const char *fmt, ...) KILN_PRINTF(5, 6);
+/* The same with a va_list, for wrappers such as kiln_infer_fail. */
+kiln_status kiln_node_verror(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
+                             kiln_status status, const char *fmt, va_list ap) KILN_PRINTF(5, 0);
 /* Human-readable description of a node for messages: "'name' (Op)" or
  * "#12 (Op)" when unnamed. Writes into buf, returns buf. */
 const char *kiln_node_describe(const kiln_graph *g, uint32_t node, char *buf, size_t size);
