@@ -82,7 +82,8 @@ static void put_value_node(dbuf *b, const kiln_graph *g, uint32_t v, const char 
 static void put_op_node(dbuf *b, const kiln_graph *g, uint32_t id)
 {
     const kiln_node *n = &g->nodes[id];
-    putf(b, "  n%u [shape=box, style=rounded, label=\"%s", id, kiln_op_name(n->op));
+    char opname[64];
+    putf(b, "  n%u [shape=box, style=rounded, label=\"%s", id, kiln_op_text_name(n->op, opname, sizeof opname));
     if (n->name[0]) {
         put(b, "\\n");
         put_escaped(b, n->name);

@@ -143,21 +143,54 @@ bool kiln_add_size(int64_t a, int64_t b, int64_t *out /* OUT */);
 /* ===== 4. values, nodes, attributes, graph ============================== */
 
 typedef enum kiln_op {
-#define KILN_OP(e, name, min_in, max_in, min_out, max_out) KILN_OP_##e,
+#define KILN_OP(e, name, domain, family, flags, min_in, max_in, min_out, max_out) KILN_OP_##e,
 #include "ir/ops.def"
 #undef KILN_OP
     KILN_OP_COUNT
 } kiln_op;
 
+typedef enum kiln_op_domain {
+    KILN_DOMAIN_ONNX,                 /* the default ONNX domain "" */
+    KILN_DOMAIN_KILN,                 /* kiln's own ops, "kiln." in the text IR */
+    KILN_DOMAIN_COUNT
+} kiln_op_domain;
+
+/* The four op families: which ir/infer_<family>.c and ir/lower_<family>.c
+ * hold an op's entries. */
+typedef enum kiln_op_family {
+    KILN_FAMILY_ELEMENTWISE,          /* unary, binary, variadic, cast, quantize */
+    KILN_FAMILY_REDUCE,               /* reductions, softmax, norms, losses, topk, einsum */
+    KILN_FAMILY_LINALG,               /* matmul, conv, pool, rnn, resize, sampling */
+    KILN_FAMILY_MOVEMENT,             /* data movement, indexing, generators, signal */
+    KILN_FAMILY_COUNT
+} kiln_op_family;
+
+enum {
+    KILN_OPF_NONE = 0,
+    KILN_OPF_EW = 1u << 0,            /* pointwise after broadcasting */
+    KILN_OPF_INPLACE = 1u << 1,       /* output 0 may overwrite a same-typed input */
+};
+
 typedef struct kiln_op_info {
-    const char *name;                 /* text-IR / ONNX spelling */
+    const char *name;                 /* text-IR / ONNX spelling (without "kiln.") */
+    kiln_op_domain domain;
+    kiln_op_family family;
+    uint32_t flags;                   /* KILN_OPF_* */
     uint16_t min_in, max_in;          /* KILN_N: variadic */
     uint16_t min_out, max_out;
 } kiln_op_info;
 
 extern const kiln_op_info kiln_op_infos[KILN_OP_COUNT];
-const char *kiln_op_name(kiln_op op);
-kiln_op kiln_op_from_name(const char *name); /* KILN_OP_COUNT if unknown */
+const char *kiln_op_name(kiln_op op);       /* "MatMul"; kiln ops without "kiln." */
+/* The text-IR spelling: "MatMul", "kiln.Gelu". */
+const char *kiln_op_text_name(kiln_op op, char *buf, size_t size);
+/* By text-IR spelling ("kiln.X" finds kiln's ops, a bare name ONNX ones);
+ * KILN_OP_COUNT if unknown. */
+kiln_op kiln_op_from_name(const char *name);
+static inline bool kiln_op_has_flag(kiln_op op, uint32_t flag)
+{
+    return (unsigned)op < KILN_OP_COUNT && (kiln_op_infos[op].flags & flag) != 0;
+}
 
 typedef enum kiln_value_kind {
     KILN_VAL_NONE = 0,  /* slot 0, "no value" */

@@ -544,7 +544,8 @@ static void put_node(printer *pr, uint32_t id)
         else
             buf_puts(&pr->out, "_");
     }
-    buf_printf(&pr->out, "%s%s(", n->n_out ? " = " : "", kiln_op_name(n->op));
+    char opname[64];
+    buf_printf(&pr->out, "%s%s(", n->n_out ? " = " : "", kiln_op_text_name(n->op, opname, sizeof opname));
     for (uint32_t i = 0; i < n->n_in; i++) {
         buf_puts(&pr->out, i ? ", " : "");
         put_operand(pr, g->operands[n->in + i]);

@@ -2,6 +2,7 @@
  * small shape helpers (all overflow-checked). */
 #include "ir/ir.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -46,22 +47,56 @@ bool kiln_dtype_is_signed(kiln_dtype dt)
     return kiln_dtype_is_float(dt) || (dt >= KILN_DT_I8 && dt <= KILN_DT_I64);
 }
 
+/* The ops.def columns, spelled short there, as the enums here. */
+#define ONNX KILN_DOMAIN_ONNX
+#define KILN KILN_DOMAIN_KILN
+#define ELEMENTWISE KILN_FAMILY_ELEMENTWISE
+#define REDUCE KILN_FAMILY_REDUCE
+#define LINALG KILN_FAMILY_LINALG
+#define MOVEMENT KILN_FAMILY_MOVEMENT
+#define NONE KILN_OPF_NONE
+#define EW KILN_OPF_EW
+#define INPLACE KILN_OPF_INPLACE
 const kiln_op_info kiln_op_infos[KILN_OP_COUNT] = {
-#define KILN_OP(e, name, min_in, max_in, min_out, max_out) \
-    [KILN_OP_##e] = {name, min_in, max_in, min_out, max_out},
+#define KILN_OP(e, name, domain, family, flags, min_in, max_in, min_out, max_out) \
+    [KILN_OP_##e] = {name, domain, family, flags, min_in, max_in, min_out, max_out},
 #include "ir/ops.def"
 #undef KILN_OP
 };
+#undef ONNX
+#undef KILN
+#undef ELEMENTWISE
+#undef REDUCE
+#undef LINALG
+#undef MOVEMENT
+#undef NONE
+#undef EW
+#undef INPLACE
+
+static const char kiln_domain_prefix[] = "kiln.";
 
 const char *kiln_op_name(kiln_op op)
 {
     return (unsigned)op < KILN_OP_COUNT ? kiln_op_infos[op].name : "?";
 }
 
+const char *kiln_op_text_name(kiln_op op, char *buf, size_t size)
+{
+    bool own = (unsigned)op < KILN_OP_COUNT && kiln_op_infos[op].domain == KILN_DOMAIN_KILN;
+    snprintf(buf, size, "%s%s", own ? kiln_domain_prefix : "", kiln_op_name(op));
+    return buf;
+}
+
 kiln_op kiln_op_from_name(const char *name)
 {
+    size_t plen = sizeof kiln_domain_prefix - 1;
+    kiln_op_domain domain = KILN_DOMAIN_ONNX;
+    if (strncmp(name, kiln_domain_prefix, plen) == 0) {
+        domain = KILN_DOMAIN_KILN;
+        name += plen;
+    }
     for (int i = 0; i < KILN_OP_COUNT; i++)
-        if (strcmp(kiln_op_infos[i].name, name) == 0)
+        if (kiln_op_infos[i].domain == domain && strcmp(kiln_op_infos[i].name, name) == 0)
             return (kiln_op)i;
     return KILN_OP_COUNT;
 }

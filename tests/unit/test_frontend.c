@@ -381,6 +381,8 @@ static void test_table_covers_every_op(void)
 {
     for (int op = 0; op < KILN_OP_COUNT; op++) {
         bool found = false;
+        if (kiln_op_infos[op].domain == KILN_DOMAIN_KILN)
+            continue;  /* kiln's own ops come from passes, not from ONNX */
         for (size_t i = 0; i < onnx_n_op_rows && !found; i++)
             found = onnx_op_rows[i].op == (kiln_op)op &&
                     strcmp(onnx_op_rows[i].op_type, kiln_op_name((kiln_op)op)) == 0;

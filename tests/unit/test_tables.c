@@ -6,6 +6,47 @@
 
 #include <stdio.h>
 
+/* The family tables indexed by kiln_op_family. */
+static const void *const *const infer_tables[KILN_FAMILY_COUNT] = {
+    [KILN_FAMILY_ELEMENTWISE] = (const void *const *)kiln_infer_elementwise,
+    [KILN_FAMILY_REDUCE] = (const void *const *)kiln_infer_reduce,
+    [KILN_FAMILY_LINALG] = (const void *const *)kiln_infer_linalg,
+    [KILN_FAMILY_MOVEMENT] = (const void *const *)kiln_infer_movement,
+};
+
+static const char *const family_names[KILN_FAMILY_COUNT] = {
+    "elementwise", "reduce", "linalg", "movement",
+};
+
+/* Each op's inference entry sits in the table of the family ops.def gives. */
+static void test_infer_entry_in_its_family(void)
+{
+    int wrong = 0;
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        kiln_op_family f = kiln_op_infos[op].family;
+        CU_ASSERT_FATAL((unsigned)f < KILN_FAMILY_COUNT);
+        if (!infer_tables[f][op]) {
+            fprintf(stderr, "\n  op %s: no entry in ir/infer_%s.c", kiln_op_name((kiln_op)op),
+                    family_names[f]);
+            wrong++;
+        }
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
+/* Flags that contradict each other or the arity. */
+static void test_op_flags_consistent(void)
+{
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        const kiln_op_info *i = &kiln_op_infos[op];
+        if (i->flags & KILN_OPF_INPLACE)  /* in place needs an output 0 and an input */
+            CU_ASSERT(i->min_out >= 1 && i->min_in >= 1);
+        if (i->flags & KILN_OPF_EW)
+            CU_ASSERT_EQUAL(i->family, KILN_FAMILY_ELEMENTWISE);
+        CU_ASSERT((unsigned)i->domain < KILN_DOMAIN_COUNT);
+    }
+}
+
 /* Counts the families that have an entry for op in tables[0..n). */
 static int entries(const void *const *tables[], int n, kiln_op op)
 {
@@ -48,8 +89,9 @@ static void test_eval_table_covers_every_op(void)
 
 static void test_op_names_round_trip(void)
 {
+    char buf[64];
     for (int op = 0; op < KILN_OP_COUNT; op++)
-        CU_ASSERT_EQUAL(kiln_op_from_name(kiln_op_name((kiln_op)op)), op);
+        CU_ASSERT_EQUAL(kiln_op_from_name(kiln_op_text_name((kiln_op)op, buf, sizeof buf)), op);
     CU_ASSERT_EQUAL(kiln_op_from_name("NoSuchOp"), KILN_OP_COUNT);
 }
 
@@ -57,6 +99,8 @@ static CU_TestInfo table_tests[] = {
     {"infer table covers every op", test_infer_table_covers_every_op},
     {"eval table covers every op", test_eval_table_covers_every_op},
     {"op names round-trip", test_op_names_round_trip},
+    {"infer entry in its family", test_infer_entry_in_its_family},
+    {"op flags consistent", test_op_flags_consistent},
     CU_TEST_INFO_NULL,
 };
 
