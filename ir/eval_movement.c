@@ -83,18 +83,6 @@ static kiln_status done(kiln_eval *e, krt_status st, uint32_t input, const krt_i
 
 /* ---- reshapes and transpose -------------------------------------------------------- */
 
-/* Reshape, Flatten, Squeeze, Unsqueeze: the bytes do not change. */
-static kiln_status eval_copy(kiln_eval *e)
-{
-    const kiln_value *x = in(e, 0);
-    kiln_value *y = out(e, 0);
-    if (y->nbytes != x->nbytes)
-        return kiln_eval_fail(e, "output has %zu bytes, input %zu", y->nbytes, x->nbytes);
-    if (x->nbytes)
-        memcpy((void *)y->data, x->data, x->nbytes);
-    return KILN_OK;
-}
-
 static kiln_status eval_transpose(kiln_eval *e)
 {
     const kiln_value *x = in(e, 0);
@@ -486,10 +474,6 @@ static kiln_status eval_stft(kiln_eval *e)
 /* ---- the table ------------------------------------------------------------------------------------------ */
 
 const kiln_eval_fn kiln_eval_movement[KILN_OP_COUNT] = {
-    [KILN_OP_RESHAPE] = eval_copy,
-    [KILN_OP_FLATTEN] = eval_copy,
-    [KILN_OP_SQUEEZE] = eval_copy,
-    [KILN_OP_UNSQUEEZE] = eval_copy,
     [KILN_OP_TRANSPOSE] = eval_transpose,
     [KILN_OP_CONCAT] = eval_concat,
     [KILN_OP_SPLIT] = eval_split,

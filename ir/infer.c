@@ -15,21 +15,18 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Largest output (in elements) evaluated during inference. Shape tensors
- * are tiny; anything bigger is left to the fold pass. */
-enum { FOLD_MAX_ELEMS = 1 << 16 };
 
 kiln_infer_fn kiln_infer_lookup(kiln_op op)
 {
-    static const kiln_infer_fn *const families[] = {
-        kiln_infer_elementwise, kiln_infer_reduce, kiln_infer_linalg, kiln_infer_movement,
+    static const kiln_infer_fn *const families[KILN_FAMILY_COUNT] = {
+        [KILN_FAMILY_ELEMENTWISE] = kiln_infer_elementwise,
+        [KILN_FAMILY_REDUCE] = kiln_infer_reduce,
+        [KILN_FAMILY_LINALG] = kiln_infer_linalg,
+        [KILN_FAMILY_MOVEMENT] = kiln_infer_movement,
     };
     if ((unsigned)op >= KILN_OP_COUNT)
         return NULL;
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
-        if (families[i][op])
-            return families[i][op];
-    return NULL;
+    return families[kiln_op_infos[op].family][op];
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -134,7 +131,7 @@ kiln_dim kiln_infer_unknown_dim(kiln_infer *c)
      * change the graph; there every input is known, and a dimension it
      * cannot size is reported as a bug by the interpreter. */
     if (c->values != c->g->values)
-        return KILN_DIM_SYM(0x7fffffff);
+        return KILN_DIM_UNKNOWN_RUNTIME;
     return KILN_DIM_SYM(kiln_graph_symbol(c->g, NULL));
 }
 
@@ -267,20 +264,20 @@ kiln_status kiln_infer_node(kiln_ctx *ctx, kiln_graph *g, kiln_value *values, ui
 
 /* ---- the whole graph ------------------------------------------------------- */
 
-static bool foldable(const kiln_graph *g, uint32_t node)
+bool kiln_fold_ready(const kiln_graph *g, const kiln_value *values, uint32_t id, int64_t max_elems)
 {
-    const kiln_node *n = &g->nodes[node];
-    if (!kiln_eval_lookup(n->op))
+    const kiln_node *n = &g->nodes[id];
+    if (!kiln_interp_can_run(n->op))
         return false;
     for (uint32_t i = 0; i < n->n_in; i++) {
         uint32_t v = g->operands[n->in + i];
-        if (v && !g->values[v].data)
+        if (v && !values[v].data)
             return false;
     }
     for (uint32_t i = 0; i < n->n_out; i++) {
         uint32_t v = g->operands[n->out + i];
         int64_t numel;
-        if (v && (!kiln_shape_numel(&g->values[v].shape, &numel) || numel > FOLD_MAX_ELEMS))
+        if (v && (!kiln_shape_numel(&values[v].shape, &numel) || numel > max_elems))
             return false;
     }
     return true;
@@ -301,7 +298,7 @@ kiln_status kiln_graph_infer(kiln_ctx *ctx, kiln_graph *g)
         kiln_status st = kiln_infer_node(ctx, g, g->values, node);
         if (st)
             return st;
-        if (!foldable(g, node)) {
+        if (!kiln_fold_ready(g, g->values, node, KILN_INFER_FOLD_MAX_ELEMS)) {
             kiln_infer c = {.ctx = ctx, .g = g, .id = node, .n = &g->nodes[node], .values = g->values};
             kiln_infer_symbolic(&c);
             continue;

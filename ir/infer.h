@@ -36,6 +36,21 @@ extern const kiln_infer_fn kiln_infer_reduce[KILN_OP_COUNT];      /* reductions,
 extern const kiln_infer_fn kiln_infer_linalg[KILN_OP_COUNT];      /* matmul, conv, pool, rnn, resize, sampling */
 extern const kiln_infer_fn kiln_infer_movement[KILN_OP_COUNT];    /* data movement, indexing, generators, signal */
 
+/* ---- the fold policy (one place: inference, the verifier and the fold
+ * pass all ask here) ------------------------------------------------------ */
+
+/* Largest output, in elements, that shape inference evaluates on the way
+ * (shape tensors are tiny; bigger constant sub-graphs are the fold pass's). */
+#define KILN_INFER_FOLD_MAX_ELEMS ((int64_t)1 << 16)
+/* The dimension the interpreter's inference gives a size it cannot know
+ * (it never adds symbols to the graph it runs). */
+#define KILN_DIM_UNKNOWN_RUNTIME KILN_DIM_SYM(0x7fffffff)
+
+/* True when inference should evaluate node `id` on `values` right away:
+ * the interpreter can run the op, every input's data is known and every
+ * output has a static shape of at most max_elems elements. */
+bool kiln_fold_ready(const kiln_graph *g, const kiln_value *values, uint32_t id, int64_t max_elems);
+
 /* The inference function for op, or NULL if no family has one. */
 kiln_infer_fn kiln_infer_lookup(kiln_op op);
 

@@ -10,6 +10,7 @@
  */
 #include "ir/interp.h"
 #include "ir/infer.h"
+#include "ir/lower.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,11 @@ kiln_eval_fn kiln_eval_lookup(kiln_op op)
         if (families[i][op])
             return families[i][op];
     return NULL;
+}
+
+bool kiln_interp_can_run(kiln_op op)
+{
+    return kiln_lower_lookup(op) || kiln_eval_lookup(op);
 }
 
 void *kiln_eval_scratch(kiln_eval *e, size_t bytes)
@@ -62,11 +68,36 @@ static bool value_bytes(const kiln_value *v, size_t *bytes)
     return true;
 }
 
+/* Run one kernel call over all its units, operands resolved to the data
+ * of `values`. */
+static kiln_status run_call(kiln_ctx *ctx, const kiln_graph *g, const kiln_value *values,
+                            uint32_t node, const kiln_kernel_call *call, kiln_arena *scratch)
+{
+    void *ops_stack[16];
+    void **ops = call->n_ops <= 16 ? ops_stack : kiln_arena_alloc(scratch, call->n_ops * sizeof *ops, 8);
+    for (uint32_t i = 0; i < call->n_ops; i++)
+        ops[i] = call->ops[i] ? (void *)values[call->ops[i]].data : NULL;
+    void *work = call->scratch ? kiln_arena_alloc(scratch, call->scratch, 64) : NULL;
+    krt_error err = {.operand = -1};
+    krt_status st = krt_kernels[call->kernel]->run(call->desc, ops, work,
+                                                   (krt_span){0, call->units}, &err);
+    return st == KRT_OK ? KILN_OK : kiln_kernel_fail(ctx, g, node, call, st, &err);
+}
+
+/* A node with a lowering runs as its kernel calls; the ops not yet moved
+ * to ir/lower_<family>.c run through their eval function. */
 static kiln_status run_eval(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
                             uint32_t node, kiln_arena *scratch)
 {
     kiln_eval e = {.ctx = ctx, .g = g, .id = node, .n = &g->nodes[node],
                    .values = values, .scratch = scratch};
+    if (kiln_lower_lookup(e.n->op)) {
+        kiln_lowered low;
+        kiln_status st = kiln_lower_node(ctx, g, values, node, scratch, &low);
+        for (uint32_t i = 0; st == KILN_OK && i < low.n_calls; i++)
+            st = run_call(ctx, g, values, node, &low.calls[i], scratch);
+        return st;
+    }
     kiln_eval_fn fn = kiln_eval_lookup(e.n->op);
     if (!fn)
         return kiln_eval_unsupported(&e, "the interpreter cannot run %s yet", kiln_op_name(e.n->op));

@@ -36,6 +36,8 @@ extern const kiln_eval_fn kiln_eval_linalg[KILN_OP_COUNT];
 extern const kiln_eval_fn kiln_eval_movement[KILN_OP_COUNT];
 
 kiln_eval_fn kiln_eval_lookup(kiln_op op); /* NULL if no family has one */
+/* The interpreter can run op: it has a lowering or an eval function. */
+bool kiln_interp_can_run(kiln_op op);
 
 /* ---- helpers for eval functions --------------------------------------- */
 

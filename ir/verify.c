@@ -27,7 +27,6 @@
 
 /* Same bound as the inference driver: small outputs are evaluated so that
  * shape sub-graphs give concrete shapes downstream. */
-enum { FOLD_MAX_ELEMS = 1 << 16 };
 
 #define TRY(x)                      \
     do {                            \
@@ -290,11 +289,10 @@ kiln_status kiln_graph_check_data(kiln_ctx *ctx, const kiln_graph *g)
 /* ---- 5. types against a fresh inference ------------------------------------------------ */
 
 /* The interpreter's stand-in for a size inference cannot know (ir/infer.c). */
-#define UNKNOWN_DIM KILN_DIM_SYM(0x7fffffff)
 
 static bool dims_agree(kiln_dim graph, kiln_dim fresh)
 {
-    return graph == fresh || (fresh == UNKNOWN_DIM && KILN_DIM_IS_SYM(graph));
+    return graph == fresh || (fresh == KILN_DIM_UNKNOWN_RUNTIME && KILN_DIM_IS_SYM(graph));
 }
 
 static bool types_agree(const kiln_value *gv, const kiln_value *fv)
@@ -328,24 +326,6 @@ static kiln_status compare_outputs(kiln_ctx *ctx, const kiln_graph *g, const kil
     return KILN_OK;
 }
 
-static bool foldable(const kiln_graph *g, const kiln_value *values, uint32_t id)
-{
-    const kiln_node *n = &g->nodes[id];
-    if (!kiln_eval_lookup(n->op))
-        return false;
-    for (uint32_t i = 0; i < n->n_in; i++) {
-        uint32_t v = g->operands[n->in + i];
-        if (v && !values[v].data)
-            return false;
-    }
-    for (uint32_t i = 0; i < n->n_out; i++) {
-        int64_t numel;
-        if (!kiln_shape_numel(&values[g->operands[n->out + i]].shape, &numel) || numel > FOLD_MAX_ELEMS)
-            return false;
-    }
-    return true;
-}
-
 /* Infer (and where the inference driver would, evaluate) one node on the
  * copy, outputs reset first so nothing of the graph's answer leaks in. */
 static kiln_status refresh_node(kiln_ctx *ctx, const kiln_graph *g, kiln_value *fresh, uint32_t id,
@@ -361,7 +341,7 @@ static kiln_status refresh_node(kiln_ctx *ctx, const kiln_graph *g, kiln_value *
     }
     /* with a private value table inference does not write the graph */
     TRY(kiln_infer_node(ctx, (kiln_graph *)g, fresh, id));
-    if (!foldable(g, fresh, id))
+    if (!kiln_fold_ready(g, fresh, id, KILN_INFER_FOLD_MAX_ELEMS))
         return KILN_OK;
     kiln_status st = kiln_interp_eval_node(ctx, g, fresh, id, arena);
     if (st == KILN_ERR_UNSUPPORTED) {

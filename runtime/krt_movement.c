@@ -14,6 +14,32 @@
 
 #include <math.h>
 
+/* ---- kernel `copy` ---------------------------------------------------------- */
+
+enum { COPY_CHUNK = 1 << 16 };
+
+static int64_t copy_units(const void *desc)
+{
+    const krt_copy_desc *d = desc;
+    return d->nbytes > 0 ? (d->nbytes + COPY_CHUNK - 1) / COPY_CHUNK : 1;
+}
+
+static krt_status copy_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_copy_desc *d = desc;
+    int64_t lo = r.begin * COPY_CHUNK, hi = r.end * COPY_CHUNK;
+    if (hi > d->nbytes)
+        hi = d->nbytes;
+    if (hi > lo && ops[0] != ops[1])
+        memcpy((char *)ops[1] + lo, (const char *)ops[0] + lo, (size_t)(hi - lo));
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_copy = {
+    "copy", copy_run, NULL, copy_units, sizeof(krt_copy_desc),
+};
+
 /* ---- the strided copy ---------------------------------------------------- */
 
 /* A copy between two views; strides in bytes. */

@@ -20,6 +20,7 @@
 #define KRT_MOVEMENT_H
 
 #include "runtime/krt.h"
+#include "runtime/krt_kernel.h"
 
 /* Which index was bad, for the caller's message. */
 typedef struct krt_index_error {
@@ -29,6 +30,13 @@ typedef struct krt_index_error {
 } krt_index_error;
 
 /* ---- data movement (krt_movement.c) ------------------------------------ */
+
+/* Kernel `copy`: ops {src, dst}, nbytes bytes. Units are 64 KiB chunks, so
+ * large copies split across threads. Identity, Reshape, Flatten, Squeeze,
+ * Unsqueeze and Dropout's data output lower to it. */
+typedef struct krt_copy_desc {
+    int64_t nbytes;
+} krt_copy_desc;
 
 /* Largest rank of a strided view (Tile doubles the rank of its input). */
 #define KRT_VIEW_MAX_RANK (2 * KRT_MAX_RANK)

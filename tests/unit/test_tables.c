@@ -3,6 +3,7 @@
 #include "cunit_main.h"
 #include "ir/infer.h"
 #include "ir/interp.h"
+#include "ir/lower.h"
 
 #include <stdio.h>
 
@@ -78,13 +79,48 @@ static void test_infer_table_covers_every_op(void)
     check_tables("shape inference", tables, 4);
 }
 
-static void test_eval_table_covers_every_op(void)
+/* Every op runs: through its family's lowering (ir/lower_<family>.c) or,
+ * for ops not yet moved there, an eval function, never both. */
+static void test_lower_or_eval_covers_every_op(void)
 {
     const void *const *tables[] = {
+        (const void *const *)kiln_lower_elementwise, (const void *const *)kiln_lower_reduce,
+        (const void *const *)kiln_lower_linalg, (const void *const *)kiln_lower_movement,
         (const void *const *)kiln_eval_elementwise, (const void *const *)kiln_eval_reduce,
         (const void *const *)kiln_eval_linalg, (const void *const *)kiln_eval_movement,
     };
-    check_tables("interpreter", tables, 4);
+    check_tables("lowering or eval", tables, 8);
+}
+
+/* A lowering sits in the table of the op's family. */
+static void test_lower_entry_in_its_family(void)
+{
+    const void *const *lower_tables[KILN_FAMILY_COUNT] = {
+        [KILN_FAMILY_ELEMENTWISE] = (const void *const *)kiln_lower_elementwise,
+        [KILN_FAMILY_REDUCE] = (const void *const *)kiln_lower_reduce,
+        [KILN_FAMILY_LINALG] = (const void *const *)kiln_lower_linalg,
+        [KILN_FAMILY_MOVEMENT] = (const void *const *)kiln_lower_movement,
+    };
+    for (int op = 0; op < KILN_OP_COUNT; op++)
+        for (int f = 0; f < KILN_FAMILY_COUNT; f++)
+            if (lower_tables[f][op] && f != (int)kiln_op_infos[op].family) {
+                fprintf(stderr, "\n  op %s: lowering in the %s table, family is %s",
+                        kiln_op_name((kiln_op)op), family_names[f],
+                        family_names[kiln_op_infos[op].family]);
+                CU_FAIL("lowering outside its family");
+            }
+}
+
+/* Every kernel id has an info with a name, a run function and a size. */
+static void test_kernel_table_complete(void)
+{
+    CU_ASSERT_PTR_NULL(krt_kernels[KRT_K_NONE]);
+    for (int k = 1; k < KRT_K_COUNT; k++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(krt_kernels[k]);
+        CU_ASSERT_PTR_NOT_NULL(krt_kernels[k]->name);
+        CU_ASSERT_PTR_NOT_NULL(krt_kernels[k]->run);
+        CU_ASSERT(krt_kernels[k]->desc_size > 0);
+    }
 }
 
 static void test_op_names_round_trip(void)
@@ -97,7 +133,9 @@ static void test_op_names_round_trip(void)
 
 static CU_TestInfo table_tests[] = {
     {"infer table covers every op", test_infer_table_covers_every_op},
-    {"eval table covers every op", test_eval_table_covers_every_op},
+    {"lowering or eval covers every op", test_lower_or_eval_covers_every_op},
+    {"lowering entry in its family", test_lower_entry_in_its_family},
+    {"kernel table complete", test_kernel_table_complete},
     {"op names round-trip", test_op_names_round_trip},
     {"infer entry in its family", test_infer_entry_in_its_family},
     {"op flags consistent", test_op_flags_consistent},
