@@ -7,6 +7,7 @@
  */
 #include "tools/driver.h"
 #include "ir/text.h"
+#include "passes/pass.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,11 @@ typedef struct dump_opts {
 
 static void help(void)
 {
-    printf("usage: kiln dump MODEL [--format text|dot] [-o FILE] [--shape NAME=D0xD1x...]...\n"
+    printf("usage: kiln dump MODEL [--format text|dot] [-o FILE] [--after PASS] [graph options]\n"
            "\n"
            "Print MODEL (.onnx or kiln text IR) as the compiler sees it: after import\n"
-           "(canonical operator forms) and shape inference.\n"
+           "(canonical operator forms), shape inference and the pass pipeline (-O2\n"
+           "unless told otherwise; -O0 shows the graph as imported).\n"
            "\n"
            "  --format text  kiln's text IR (the default; grammar in docs/text-ir.md).\n"
            "                 Constants of more than 16 elements are printed by their\n"
@@ -32,11 +34,11 @@ static void help(void)
            "  -o FILE        write to FILE instead of stdout ('-' is stdout). In text\n"
            "                 format the large constants go to FILE.weights, so FILE can\n"
            "                 be loaded and run again. Files are written whole or not at all.\n"
-           "  --shape NAME=D0xD1x...\n"
-           "                 bind the dimensions of input NAME before shape inference\n"
-           "                 (repeatable).\n"
-           "\n"
-           "Exit status: 0 success, 1 error in the model, 2 usage error.\n");
+           "  --after PASS   print the IR after PASS of the pipeline (the first time it\n"
+           "                 runs) instead of after the whole pipeline.\n"
+           "\n");
+    driver_model_help(stdout);
+    printf("\nExit status: 0 success, 1 error in the model, 2 usage error.\n");
 }
 
 static int parse_format(const char *f, dump_opts *o)
@@ -48,6 +50,23 @@ static int parse_format(const char *f, dump_opts *o)
     else
         return driver_usage_error("dump", "unknown format '%s' (text or dot)", f);
     return EXIT_OK;
+}
+
+static const char *pipeline_text(const driver_model_opts *m)
+{
+    int level = m->opt_level >= 0 ? m->opt_level : KILN_DEFAULT_OPT_LEVEL;
+    return m->passes ? m->passes : kiln_pipeline_for_level(level);
+}
+
+/* The pipeline the options select runs `pass`. */
+static bool pipeline_has(const driver_model_opts *m, const char *pass)
+{
+    const char *text = pipeline_text(m);
+    size_t n = strlen(pass);
+    for (const char *s = text; (s = strstr(s, pass)) != NULL; s += n)
+        if ((s == text || s[-1] == ',') && (s[n] == ',' || s[n] == 0))
+            return true;
+    return false;
 }
 
 /* EXIT_OK, EXIT_USAGE, or -1 when --help was printed. */
@@ -72,6 +91,8 @@ static int parse_args(int argc, char **argv, dump_opts *o)
                 return EXIT_USAGE;
         } else if (strcmp(a, "-o") == 0 && has_value) {
             o->out = argv[++i];
+        } else if (strcmp(a, "--after") == 0 && has_value) {
+            o->model.stop_after = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             return driver_usage_error("dump", "unknown option '%s'%s", a,
                                       has_value ? "" : " (or missing its argument)");
@@ -83,6 +104,9 @@ static int parse_args(int argc, char **argv, dump_opts *o)
     }
     if (!o->model_path)
         return driver_usage_error("dump", "no model given");
+    if (o->model.stop_after && !pipeline_has(&o->model, o->model.stop_after))
+        return driver_usage_error("dump", "--after '%s': the pipeline has no such pass (it runs: %s)",
+                                  o->model.stop_after, pipeline_text(&o->model));
     return EXIT_OK;
 }
 
@@ -99,7 +123,7 @@ static int dump(kiln_ctx *ctx, const kiln_graph *g, const dump_opts *o)
 
 int cmd_dump(int argc, char **argv)
 {
-    dump_opts o = {0};
+    dump_opts o = {.model = DRIVER_MODEL_OPTS_INIT};
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;

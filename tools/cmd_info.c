@@ -365,9 +365,10 @@ static void print_flops(const kiln_graph *g, summary *s)
 
 static void help(void)
 {
-    printf("usage: kiln info MODEL [--shape NAME=D0xD1x...]...\n"
+    printf("usage: kiln info MODEL [graph options]\n"
            "\n"
-           "Describe MODEL (.onnx or kiln text IR) after import and shape inference:\n"
+           "Describe MODEL (.onnx or kiln text IR) after import, shape inference and\n"
+           "the pass pipeline (-O2 unless told otherwise):\n"
            "inputs and outputs with dtype and shape, opset imports, the number of nodes\n"
            "per op, parameters (elements and bytes of the constants, and how many are\n"
            "used once, shared or unused) and an estimate of the FLOPs per op: 2 per\n"
@@ -375,9 +376,9 @@ static void help(void)
            "elementwise ops, reductions, pooling, softmax and normalizations. Ops without\n"
            "a rule are listed as not counted. Symbolic dimensions count as 1.\n"
            "\n"
-           "  --shape NAME=D0xD1x...  bind the dimensions of input NAME (repeatable)\n"
-           "\n"
-           "Exit status: 0 success, 1 error in the model, 2 usage error.\n");
+           "\n");
+    driver_model_help(stdout);
+    printf("\nExit status: 0 success, 1 error in the model, 2 usage error.\n");
 }
 
 static int parse_args(int argc, char **argv, driver_model_opts *model, const char **path)
@@ -406,7 +407,7 @@ static int parse_args(int argc, char **argv, driver_model_opts *model, const cha
 
 int cmd_info(int argc, char **argv)
 {
-    driver_model_opts model = {0};
+    driver_model_opts model = DRIVER_MODEL_OPTS_INIT;
     const char *path = NULL;
     int rc = parse_args(argc, argv, &model, &path);
     if (rc)

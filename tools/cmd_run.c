@@ -35,7 +35,7 @@ typedef struct run_opts {
 
 static void help(void)
 {
-    printf("usage: kiln run MODEL [options]\n\n"
+    printf("usage: kiln run MODEL [options] [graph options]\n\n"
            "Run MODEL (.onnx or kiln text IR) on input files and write its outputs.\n\n"
            "options:\n"
            "  -i FILE, -i NAME=FILE   an input: .npy (C order, any dtype the model takes) or an\n"
@@ -44,10 +44,10 @@ static void help(void)
            "                          name, characters outside [A-Za-z0-9._-] replaced by '_');\n"
            "                          without -o, print a summary of each output\n"
            "  --backend interp        the reference interpreter (the only backend so far)\n"
-           "  --shape NAME=D0xD1x...  bind the symbolic dimensions of input NAME\n"
            "  --bench N               run N more times and print the time per run\n"
-           "  -h, --help              this help\n\n"
-           "Nothing is written unless the whole run succeeds.\n"
+           "  -h, --help              this help\n\n");
+    driver_model_help(stdout);
+    printf("\nNothing is written unless the whole run succeeds.\n"
            "Exit status: 0 success, 1 error in the model or inputs, 2 usage error.\n");
 }
 
@@ -316,7 +316,7 @@ static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
 
 int cmd_run(int argc, char **argv)
 {
-    run_opts o = {0};
+    run_opts o = {.model = DRIVER_MODEL_OPTS_INIT};
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;

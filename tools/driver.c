@@ -9,6 +9,7 @@
 #include "tools/driver.h"
 #include "frontend/frontend.h"
 #include "ir/text.h"
+#include "passes/pass.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,27 +60,92 @@ static bool parse_shape_spec(const char *spec, char *name, size_t name_size, kil
     }
 }
 
-int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
+/* "--name X" or "--name=X": the value, consuming X from argv; NULL when
+ * argv[*i] is another option, and *missing when the value is missing. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
 {
-    const char *a = argv[*i], *spec;
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    *missing = false;
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != 0)
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int shape_option(const char *cmd, const char *spec, driver_model_opts *opts)
+{
     char name[256];
     const char *why;
     kiln_shape shape;
-    if (strcmp(a, "--shape") == 0) {
-        if (*i + 1 >= argc)
-            return driver_usage_error(argv[0], "--shape needs NAME=D0xD1x... (e.g. x=1x3x224x224)"), -1;
-        spec = argv[++*i];
-    } else if (strncmp(a, "--shape=", 8) == 0) {
-        spec = a + 8;
-    } else {
-        return 0;
-    }
     if (!parse_shape_spec(spec, name, sizeof name, &shape, &why))
-        return driver_usage_error(argv[0], "--shape '%s': %s", spec, why), -1;
+        return driver_usage_error(cmd, "--shape '%s': %s", spec, why), -1;
     if (opts->n_shapes == (int)(sizeof opts->shapes / sizeof opts->shapes[0]))
-        return driver_usage_error(argv[0], "too many --shape options (at most %d)", opts->n_shapes), -1;
+        return driver_usage_error(cmd, "too many --shape options (at most %d)", opts->n_shapes), -1;
     opts->shapes[opts->n_shapes++] = spec;
     return 1;
+}
+
+static int pass_name_option(const char *cmd, const char *flag, const char *name, const char **out)
+{
+    if (strcmp(name, "all") != 0 && !kiln_pass_find(name))
+        return driver_usage_error(cmd, "%s '%s': no such pass ('kiln passes' lists them)", flag, name), -1;
+    *out = name;
+    return 1;
+}
+
+int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
+{
+    const char *a = argv[*i], *v;
+    bool missing;
+    if ((v = option_value(argc, argv, i, "--shape", &missing)))
+        return shape_option(argv[0], v, opts);
+    if (missing)
+        return driver_usage_error(argv[0], "--shape needs NAME=D0xD1x... (e.g. x=1x3x224x224)"), -1;
+    if ((v = option_value(argc, argv, i, "--passes", &missing))) {
+        opts->passes = v;
+        return 1;
+    }
+    if (missing)
+        return driver_usage_error(argv[0], "--passes needs a pipeline (e.g. fold,dce)"), -1;
+    if ((v = option_value(argc, argv, i, "--print-ir-after", &missing)))
+        return pass_name_option(argv[0], "--print-ir-after", v, &opts->print_after);
+    if (missing)
+        return driver_usage_error(argv[0], "--print-ir-after needs a pass name or 'all'"), -1;
+    if (strcmp(a, "--time-passes") == 0) {
+        opts->time_passes = true;
+        return 1;
+    }
+    if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && a[3] == 0) {
+        opts->opt_level = a[2] - '0';
+        return 1;
+    }
+    if (a[0] == '-' && a[1] == 'O')
+        return driver_usage_error(argv[0], "unknown optimization level '%s' (-O0, -O1, -O2 or -O3)", a), -1;
+    return 0;
+}
+
+void driver_model_help(FILE *out)
+{
+    fprintf(out,
+            "graph options:\n"
+            "  --shape NAME=D0xD1x...\n"
+            "                 bind the dimensions of input NAME before shape inference\n"
+            "                 (repeatable).\n"
+            "  -O0 .. -O3     the pass pipeline of that level (default -O%d; -O0 runs\n"
+            "                 no pass; 'kiln passes' shows each level's list).\n"
+            "  --passes P,Q   run exactly these passes, in this order, instead.\n"
+            "  --print-ir-after PASS|all\n"
+            "                 print the text IR to stderr after PASS (or every pass).\n"
+            "  --time-passes  print time, changes and node count per pass to stderr.\n",
+            KILN_DEFAULT_OPT_LEVEL);
 }
 
 /* "x, mask" for messages. */
@@ -140,6 +206,23 @@ static kiln_status is_text_ir(kiln_ctx *ctx, const char *path, bool *text)
     return KILN_OK;
 }
 
+/* The pipeline the options ask for, run on g: EXIT_USAGE for a pipeline
+ * that does not parse, EXIT_USER (message printed) when a pass fails. */
+static int run_pipeline(kiln_ctx *ctx, kiln_graph *g, const driver_model_opts *opts)
+{
+    int level = opts->opt_level >= 0 ? opts->opt_level : KILN_DEFAULT_OPT_LEVEL;
+    const char *text = opts->passes ? opts->passes : kiln_pipeline_for_level(level);
+    kiln_pipeline p;
+    if (kiln_pipeline_parse(ctx, text, &p) != KILN_OK) {
+        fprintf(stderr, "kiln: --passes '%s': %s\n", text, kiln_ctx_message(ctx));
+        return EXIT_USAGE;
+    }
+    kiln_pipeline_run_opts run = {.print_after = opts->print_after,
+                                  .time_passes = opts->time_passes,
+                                  .stop_after = opts->stop_after};
+    return kiln_pipeline_run(ctx, g, &p, &run) == KILN_OK ? EXIT_OK : driver_fail(ctx);
+}
+
 int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *opts, kiln_graph **out)
 {
     bool text = false;
@@ -163,6 +246,13 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
     if (st == KILN_OK)
         st = kiln_graph_verify(ctx, g);
 #endif
+    if (st == KILN_OK && opts) {
+        int rc = run_pipeline(ctx, g, opts);
+        if (rc != EXIT_OK) {
+            kiln_graph_destroy(g);
+            return rc;
+        }
+    }
     if (st != KILN_OK) {
         kiln_graph_destroy(g);
         return driver_fail(ctx);

@@ -11,21 +11,34 @@
 
 enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_USAGE = 2 };
 
-/* Options every command that reads a model accepts. */
+/* Options every command that reads a model accepts (the "graph options"). */
 typedef struct driver_model_opts {
     const char *shapes[64];   /* "--shape NAME=D0xD1x..." arguments */
     int n_shapes;
+    const char *passes;       /* --passes PIPELINE; NULL: the -O level's */
+    int opt_level;            /* -O0..-O3; -1: not given (KILN_DEFAULT_OPT_LEVEL) */
+    const char *print_after;  /* --print-ir-after PASS|all */
+    bool time_passes;         /* --time-passes */
+    const char *stop_after;   /* stop the pipeline after this pass (dump --after) */
 } driver_model_opts;
 
+/* The defaults: no shapes, the default -O level. */
+#define DRIVER_MODEL_OPTS_INIT {.opt_level = -1}
+
+/* Print the graph options' help lines (for each command's --help). */
+void driver_model_help(FILE *out);
+
 /* Load MODEL (ONNX file or kiln text IR, told apart by content), bind
- * --shape arguments, run shape inference. On failure prints the message
- * and returns EXIT_USER (or EXIT_USAGE for a malformed --shape). */
+ * --shape arguments, run shape inference, then the pass pipeline the
+ * options ask for (-O2 by default). On failure prints the message and
+ * returns EXIT_USER (or EXIT_USAGE for a malformed --shape or pipeline). */
 int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *opts,
                       kiln_graph **out);
 
-/* If argv[*i] is a model option (--shape X or --shape=X), consume it (and
- * its argument) and return 1; return -1 (after printing) on a malformed
- * one, 0 if it is not a model option. */
+/* If argv[*i] is a graph option (--shape, --passes, -O<n>,
+ * --print-ir-after, --time-passes; "--opt X" and "--opt=X" forms), consume
+ * it (and its argument) and return 1; return -1 (after printing) on a
+ * malformed one, 0 if it is not a graph option. */
 int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts);
 
 /* Print "kiln: <message>" for the context's error; returns EXIT_USER. */
@@ -41,5 +54,6 @@ kiln_status driver_write_file(kiln_ctx *ctx, const char *path, const void *data,
 int cmd_info(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_passes(int argc, char **argv);
 
 #endif

@@ -37,10 +37,14 @@ typedef struct options {
 typedef struct exec_path {
     const char *name;
     const char *backend;  /* `kiln run --backend X` */
+    const char *extra;    /* one more option for `kiln run`, or NULL */
 } exec_path;
 
+/* The interpreter at -O0 runs the graph as imported; the default (-O2)
+ * runs it after the canonical passes, which must not change the numbers. */
 static const exec_path paths[] = {
-    {"interp", "interp"},
+    {"interp-O0", "interp", "-O0"},
+    {"interp", "interp", NULL},
 };
 
 static bool parse_line(char *line, sample *s)
@@ -163,6 +167,8 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p)
     argv[argc++] = model;
     argv[argc++] = "--backend";
     argv[argc++] = (char *)p->backend;
+    if (p->extra)
+        argv[argc++] = (char *)p->extra;
     for (int k = 0; k < s->n_inputs; k++) {
         snprintf(inputs[k], sizeof inputs[k], "%s/input_%d.npy", s->dir, k);
         argv[argc++] = "-i";

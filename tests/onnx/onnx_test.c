@@ -3,6 +3,7 @@
  *
  *   kiln_onnx_test --mode import|run|roundtrip [--data DIR] [--filter SUBSTR]
  *                  [--expected LIST] [--update LIST] [--verbose]
+ *                  [--passes PIPELINE | -O N]
  *
  * import     load + shape inference; each output shape must equal the
  *            shape of test_data_set_0/output_k.pb. When an output shape
@@ -26,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include "frontend/frontend.h"
+#include "passes/pass.h"
 #include "ir/interp.h"
 #include "ir/text.h"
 #include "runtime/krt.h"
@@ -65,6 +67,7 @@ typedef struct result {
 
 typedef struct options {
     const char *mode, *data, *filter, *expected, *update;
+    const char *passes;   /* --passes PIPELINE: run it (verified) before running the model */
     bool verbose;
 } options;
 
@@ -324,7 +327,18 @@ static outcome run_dataset(kiln_ctx *ctx, const kiln_graph *g, const char *dir, 
     return o;
 }
 
-static outcome check_run(kiln_ctx *ctx, const char *dir, result *r)
+/* The pipeline of --passes, run with the verifier after every pass. */
+static kiln_status run_passes(kiln_ctx *ctx, kiln_graph *g, const char *passes)
+{
+    kiln_pipeline p;
+    kiln_pipeline_run_opts run = {.verify = true};
+    if (!passes)
+        return KILN_OK;
+    kiln_status st = kiln_pipeline_parse(ctx, passes, &p);
+    return st ? st : kiln_pipeline_run(ctx, g, &p, &run);
+}
+
+static outcome check_run(kiln_ctx *ctx, const char *dir, const char *passes, result *r)
 {
     char path[4096];
     kiln_graph *g = NULL;
@@ -336,7 +350,7 @@ static outcome check_run(kiln_ctx *ctx, const char *dir, result *r)
     /* Symbolic input dims are bound from the first data set, like --shape. */
     path_join(path, sizeof path, dir, "test_data_set_0");
     if ((st = read_dataset(ctx, path, &d0)) || (st = bind_input_shapes(ctx, g, &d0)) ||
-        (st = kiln_graph_infer(ctx, g))) {
+        (st = kiln_graph_infer(ctx, g)) || (st = run_passes(ctx, g, passes))) {
         dataset_free(&d0);
         kiln_graph_destroy(g);
         return from_status(r, ctx, st);
@@ -401,7 +415,7 @@ static void run_child(const options *opt, const char *dir, int fd)
     if (strcmp(opt->mode, "import") == 0)
         check_import(ctx, dir, &r);
     else if (strcmp(opt->mode, "run") == 0)
-        check_run(ctx, dir, &r);
+        check_run(ctx, dir, opt->passes, &r);
     else
         check_roundtrip(ctx, dir, &r);
     kiln_ctx_destroy(ctx);
@@ -549,7 +563,8 @@ static void op_of_message(const char *msg, char *op, size_t size)
 static int usage(void)
 {
     fprintf(stderr, "usage: kiln_onnx_test --mode import|run|roundtrip [--data DIR] [--filter SUBSTR]\n"
-                    "                      [--expected LIST] [--update LIST] [--verbose]\n");
+                    "                      [--expected LIST] [--update LIST] [--verbose]\n"
+                    "                      [--passes PIPELINE | -O N]  (run mode: passes before running)\n");
     return 2;
 }
 
@@ -567,6 +582,11 @@ static bool parse_args(int argc, char **argv, options *opt)
         else if (strcmp(argv[i], "--filter") == 0) slot = &opt->filter;
         else if (strcmp(argv[i], "--expected") == 0) slot = &opt->expected;
         else if (strcmp(argv[i], "--update") == 0) slot = &opt->update;
+        else if (strcmp(argv[i], "--passes") == 0) slot = &opt->passes;
+        else if (strcmp(argv[i], "-O") == 0 && i + 1 < argc) {  /* -O N: that level's pipeline */
+            opt->passes = kiln_pipeline_for_level(atoi(argv[++i]));
+            continue;
+        }
         if (!slot || i + 1 >= argc)
             return false;
         *slot = argv[++i];
