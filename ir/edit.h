@@ -50,6 +50,16 @@ bool kiln_users_is_output(const kiln_users *u, uint32_t v);
 /* Every use of `from` (node inputs and graph outputs) becomes `to`. The
  * caller keeps types consistent (to has from's dtype and shape). */
 void kiln_replace_all_uses(kiln_graph *g, uint32_t from, uint32_t to);
+/* Whether every use of `from` can become `to` with every graph output
+ * keeping its name (users read outputs by name): yes when from is not a
+ * graph output; otherwise only when to is a live node's output that is not
+ * a graph output itself (it takes over from's name). A graph output never
+ * becomes a graph input or a constant this way (keep the node instead). */
+bool kiln_value_can_forward(const kiln_graph *g, uint32_t from, uint32_t to);
+/* kiln_replace_all_uses(from, to) that keeps graph output names: when from
+ * is a graph output, to is renamed to from's name and from's name cleared.
+ * False, changing nothing, when kiln_value_can_forward says no. */
+bool kiln_value_forward(kiln_graph *g, uint32_t from, uint32_t to);
 /* Input `slot` of `node` becomes value v (0: absent). In place, no garbage. */
 void kiln_node_set_input(kiln_graph *g, uint32_t node, uint32_t slot, uint32_t v);
 /* Remove a node: it becomes a tombstone (op KILN_OP_COUNT, no operands) and
@@ -61,18 +71,21 @@ static inline bool kiln_node_is_removed(const kiln_graph *g, uint32_t node)
     return g->nodes[node].op == KILN_OP_COUNT;
 }
 /* Turn node-output value v into a constant holding `data` (copied into
- * the arena), keeping its name, dtype and shape; its producer is cleared
- * (remove the producing node once none of its outputs is used). */
+ * the arena), keeping its name, dtype and shape; its producer is cleared.
+ * The producing node gets a fresh anonymous output of the same type in
+ * v's slot, so it stays well-formed: remove it once none of its outputs is
+ * used (or leave it to dce). */
 void kiln_value_make_const(kiln_graph *g, uint32_t v, const void *data, size_t nbytes);
 /* Rename a value (the name is copied). */
 void kiln_value_rename(kiln_graph *g, uint32_t v, const char *name);
 
 /* Renumber the dense arrays: drop tombstone nodes, values nothing refers
- * to (except graph inputs), operand and attribute garbage, and symbols no
- * longer used are kept (their ids appear in shapes). Nodes keep their
+ * to (except graph inputs), and operand and attribute garbage. Symbols are
+ * kept, used or not (their ids appear in shapes). Nodes keep their
  * relative order; values are renumbered in order of first appearance
- * (inputs, constants by first use, node outputs in node order), so the same
- * graph always compacts to the same arrays. Indices held across a compact
+ * (inputs, constants by first use in node inputs then graph outputs, node
+ * outputs in node order), so the same graph always compacts to the same
+ * arrays. Indices held across a compact
  * are invalid afterwards. */
 void kiln_graph_compact(kiln_graph *g);
 
