@@ -1,7 +1,8 @@
 /* fold.c — pass `fold`: evaluate every node whose inputs are all known at
  * compile time and replace its outputs with constants.
  *
- * Needs: inferred types. Evaluates through the interpreter's node runner
+ * Needs: inferred types. A node whose outputs inference already computed
+ * (Shape of a static shape, Size...) folds whatever its inputs. Evaluates through the interpreter's node runner
  * (the lowering layer and the runtime kernels: the same arithmetic as at
  * run time), so folding never changes a result. Shape sub-graphs that
  * inference already evaluated keep their data and only change kind.
@@ -93,7 +94,11 @@ kiln_status kiln_pass_fold(kiln_pass_ctx *pc, kiln_graph *g)
     int64_t cap = pc->opts->fold_max_bytes > 0 ? pc->opts->fold_max_bytes : KILN_FOLD_MAX_BYTES;
     fold_stats stats = {0};
     for (uint32_t node = 1; node < g->n_nodes; node++) {
-        if (kiln_node_is_removed(g, node) || !kiln_fold_ready(g, g->values, node, INT64_MAX))
+        if (kiln_node_is_removed(g, node))
+            continue;
+        /* inference already knows the outputs (Shape of a static shape...),
+         * or every input is known and the node can be evaluated */
+        if (!outputs_known(g, &g->nodes[node]) && !kiln_fold_ready(g, g->values, node, INT64_MAX))
             continue;
         if (largest_output(g, &g->nodes[node]) > cap) {
             remember_over_cap(&stats, g, node);
