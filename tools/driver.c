@@ -101,6 +101,20 @@ static int pass_name_option(const char *cmd, const char *flag, const char *name,
     return 1;
 }
 
+/* A pipeline is checked when given, so a typo is a usage error before
+ * the model is even read. */
+static int passes_option(const char *cmd, const char *text, driver_model_opts *opts)
+{
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_pipeline p;
+    int rc = 1;
+    if (kiln_pipeline_parse(ctx, text, &p) != KILN_OK)
+        rc = (driver_usage_error(cmd, "--passes '%s': %s", text, kiln_ctx_message(ctx)), -1);
+    kiln_ctx_destroy(ctx);
+    opts->passes = text;
+    return rc;
+}
+
 int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
 {
     const char *a = argv[*i], *v;
@@ -109,10 +123,8 @@ int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
         return shape_option(argv[0], v, opts);
     if (missing)
         return driver_usage_error(argv[0], "--shape needs NAME=D0xD1x... (e.g. x=1x3x224x224)"), -1;
-    if ((v = option_value(argc, argv, i, "--passes", &missing))) {
-        opts->passes = v;
-        return 1;
-    }
+    if ((v = option_value(argc, argv, i, "--passes", &missing)))
+        return passes_option(argv[0], v, opts);
     if (missing)
         return driver_usage_error(argv[0], "--passes needs a pipeline (e.g. fold,dce)"), -1;
     if ((v = option_value(argc, argv, i, "--print-ir-after", &missing)))
