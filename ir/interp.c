@@ -1,16 +1,22 @@
 /* interp.c — the reference interpreter: runs a graph node by node.
  *
- * It works on a private copy of the value table so that the graph is never
- * modified: graph inputs point at the caller's data, each node is
- * shape-inferred with all its input data known, its outputs get fresh
- * buffers, its eval function (ir/eval_<family>.c) fills them, and every
- * buffer is freed right after its last use (the "simple planner": peak
- * memory is the live set, not the sum). Graph outputs are handed to the
- * caller.
+ * A session (kiln_interp_create) plans the graph's memory once
+ * (passes/plan.h) and allocates one 64-byte aligned arena of plan->peak
+ * bytes. Each run (kiln_interp_exec) works on a private copy of the value
+ * table so the graph is never modified: graph inputs point at the caller's
+ * data; each node is shape-inferred with all its input data known (so
+ * data-dependent shapes come out concrete) and its outputs are placed: a
+ * planned tensor at arena + offset (its run-time shape must be the planned
+ * one), a dynamic one or a graph output in a fresh buffer; then the node
+ * runs, as kernel calls (scratch at the node's planned scratch offset) or
+ * through its eval function (ir/eval_<family>.c, per-node scratch arena).
+ * Fresh buffers are freed after their last use; graph outputs are handed to
+ * the caller. Nothing planned is allocated per node or per run.
  */
 #include "ir/interp.h"
 #include "ir/infer.h"
 #include "ir/lower.h"
+#include "passes/plan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,18 +74,29 @@ static bool value_bytes(const kiln_value *v, size_t *bytes)
     return true;
 }
 
+/* The kernel scratch a node's plan reserved: threads slices (passes/plan.h);
+ * NULL/0 when the node has none (shape inference, dynamic shapes). */
+typedef struct work_area {
+    void *base;
+    size_t bytes;
+} work_area;
+
 /* Run one kernel call over all its units, operands resolved to the data
- * of `values`. */
+ * of `values`; scratch from the plan, or from `scratch` when the plan has
+ * too little (a node planned without its lowering). */
 static kiln_status run_call(kiln_ctx *ctx, const kiln_graph *g, const kiln_value *values,
-                            uint32_t node, const kiln_kernel_call *call, kiln_arena *scratch)
+                            uint32_t node, const kiln_kernel_call *call, work_area work,
+                            kiln_arena *scratch)
 {
     void *ops_stack[16];
     void **ops = call->n_ops <= 16 ? ops_stack : kiln_arena_alloc(scratch, call->n_ops * sizeof *ops, 8);
     for (uint32_t i = 0; i < call->n_ops; i++)
         ops[i] = call->ops[i] ? (void *)values[call->ops[i]].data : NULL;
-    void *work = call->scratch ? kiln_arena_alloc(scratch, call->scratch, 64) : NULL;
+    void *mem = !call->scratch ? NULL
+                : call->scratch <= work.bytes ? work.base
+                                              : kiln_arena_alloc(scratch, call->scratch, 64);
     krt_error err = {.operand = -1};
-    krt_status st = krt_kernels[call->kernel]->run(call->desc, ops, work,
+    krt_status st = krt_kernels[call->kernel]->run(call->desc, ops, mem,
                                                    (krt_span){0, call->units}, &err);
     return st == KRT_OK ? KILN_OK : kiln_kernel_fail(ctx, g, node, call, st, &err);
 }
@@ -87,7 +104,7 @@ static kiln_status run_call(kiln_ctx *ctx, const kiln_graph *g, const kiln_value
 /* A node with a lowering runs as its kernel calls; the ops not yet moved
  * to ir/lower_<family>.c run through their eval function. */
 static kiln_status run_eval(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
-                            uint32_t node, kiln_arena *scratch)
+                            uint32_t node, work_area work, kiln_arena *scratch)
 {
     kiln_eval e = {.ctx = ctx, .g = g, .id = node, .n = &g->nodes[node],
                    .values = values, .scratch = scratch};
@@ -95,7 +112,7 @@ static kiln_status run_eval(kiln_ctx *ctx, const kiln_graph *g, kiln_value *valu
         kiln_lowered low;
         kiln_status st = kiln_lower_node(ctx, g, values, node, scratch, &low);
         for (uint32_t i = 0; st == KILN_OK && i < low.n_calls; i++)
-            st = run_call(ctx, g, values, node, &low.calls[i], scratch);
+            st = run_call(ctx, g, values, node, &low.calls[i], work, scratch);
         return st;
     }
     kiln_eval_fn fn = kiln_eval_lookup(e.n->op);
@@ -120,23 +137,40 @@ kiln_status kiln_interp_eval_node(kiln_ctx *ctx, const kiln_graph *g, kiln_value
         values[v].nbytes = bytes;
     }
     kiln_arena *scratch = kiln_arena_create();
-    kiln_status st = run_eval(ctx, g, values, node, scratch);
+    kiln_status st = run_eval(ctx, g, values, node, (work_area){0}, scratch);
     kiln_arena_destroy(scratch);
     return st;
 }
 
-/* ---- running a whole graph ------------------------------------------------ */
+/* ---- a session: running a whole graph --------------------------------------- */
 
-typedef struct run {
+struct kiln_interp {
     kiln_ctx *ctx;
     const kiln_graph *g;
-    kiln_value *values;   /* private copy of g->values */
-    bool *owned;          /* values[v].data was malloc'd here */
-    uint32_t *uses;       /* remaining uses (graph outputs count as one) */
-    kiln_arena *scratch;
-} run;
+    kiln_plan *plan;
+    unsigned char *arena;   /* plan->peak bytes, 64-byte aligned (NULL when 0) */
+    kiln_value *init;       /* g->values, compile-time node data cleared: each run's start */
+    kiln_value *values;     /* this run's value table */
+    bool *owned;            /* values[v].data was malloc'd by this run */
+    uint32_t *n_uses;       /* uses of each value (a graph output counts as one) */
+    uint32_t *uses;         /* this run's remaining uses */
+    kiln_arena *scratch;    /* eval functions' scratch; reset after each node */
+};
 
-static kiln_status check_input(run *r, uint32_t k, const kiln_tensor *t, int64_t *sym_size)
+/* Debug builds fill planned memory with 0xff bytes (NaN, -1) before a node
+ * writes it, so a kernel that reads memory it did not write (and would
+ * have got zeros from a fresh buffer) fails every test it is in. */
+static void poison(void *p, size_t bytes)
+{
+#ifndef NDEBUG
+    if (p && bytes)
+        memset(p, 0xff, bytes);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
+static kiln_status check_input(kiln_interp *r, uint32_t k, const kiln_tensor *t, int64_t *sym_size)
 {
     const kiln_graph *g = r->g;
     const kiln_value *v = &g->values[g->inputs[k]];
@@ -168,7 +202,7 @@ static kiln_status check_input(run *r, uint32_t k, const kiln_tensor *t, int64_t
     return KILN_OK;
 }
 
-static kiln_status bind_inputs(run *r, const kiln_tensor *inputs, uint32_t n_inputs)
+static kiln_status bind_inputs(kiln_interp *r, const kiln_tensor *inputs, uint32_t n_inputs)
 {
     const kiln_graph *g = r->g;
     if (n_inputs != g->n_inputs)
@@ -190,7 +224,7 @@ static kiln_status bind_inputs(run *r, const kiln_tensor *inputs, uint32_t n_inp
     return st;
 }
 
-static void release(run *r, uint32_t v)
+static void release(kiln_interp *r, uint32_t v)
 {
     if (r->owned[v]) {
         free((void *)r->values[v].data);
@@ -199,13 +233,49 @@ static void release(run *r, uint32_t v)
     r->values[v].data = NULL;
 }
 
-static kiln_status alloc_outputs(run *r, uint32_t node)
+/* A fresh zeroed buffer for output i of node (dynamic or a graph output). */
+static kiln_status alloc_output(kiln_interp *r, uint32_t node, uint32_t i, uint32_t v, size_t bytes)
+{
+    size_t alloc = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, alloc ? alloc : 64);
+    if (!p)
+        return kiln_node_error(r->ctx, r->g, node, KILN_ERR_RUNTIME,
+                               "out of memory for output %u (%zu bytes)", i, bytes);
+    memset(p, 0, alloc ? alloc : 64);
+    r->values[v].data = p;
+    r->owned[v] = true;
+    return KILN_OK;
+}
+
+/* Output i of node at its planned place; its run-time type must be the
+ * planned one (shape inference met the same static shapes at compile time,
+ * so a difference is a bug, reported naming the node). */
+static kiln_status place_output(kiln_interp *r, uint32_t node, uint32_t i, uint32_t v, size_t bytes)
+{
+    const kiln_value *planned = &r->g->values[v], *now = &r->values[v];
+    char a[256], b[256];
+    if (now->dtype != planned->dtype || !kiln_shape_equal(&now->shape, &planned->shape) ||
+        bytes != r->plan->bytes[v])
+        return kiln_node_error(r->ctx, r->g, node, KILN_ERR_RUNTIME,
+                               "output %u ('%s') is %s%s at run time but was planned as %s%s", i,
+                               now->name, kiln_dtype_name(now->dtype),
+                               kiln_shape_format(r->g, &now->shape, a, sizeof a),
+                               kiln_dtype_name(planned->dtype),
+                               kiln_shape_format(r->g, &planned->shape, b, sizeof b));
+    r->values[v].data = r->arena + r->plan->offset[v];
+    if (!r->plan->inplace[v])  /* an in-place output's bytes are its input's */
+        poison(r->arena + r->plan->offset[v], bytes);
+    return KILN_OK;
+}
+
+static kiln_status set_outputs(kiln_interp *r, uint32_t node)
 {
     const kiln_node *n = &r->g->nodes[node];
     char shape[256];
-    for (uint32_t i = 0; i < n->n_out; i++) {
+    kiln_status st = KILN_OK;
+    for (uint32_t i = 0; i < n->n_out && st == KILN_OK; i++) {
         uint32_t v = r->g->operands[n->out + i];
-        size_t bytes;
+        size_t bytes, off = v ? r->plan->offset[v] : 0;
         if (!v)
             continue;
         if (!value_bytes(&r->values[v], &bytes))
@@ -213,29 +283,33 @@ static kiln_status alloc_outputs(run *r, uint32_t node)
                                    "output %u ('%s') has shape %s even with every input known",
                                    i, r->values[v].name,
                                    kiln_shape_format(r->g, &r->values[v].shape, shape, sizeof shape));
-        size_t alloc = (bytes + 63) / 64 * 64;
-        void *p = aligned_alloc(64, alloc ? alloc : 64);
-        if (!p)
-            return kiln_node_error(r->ctx, r->g, node, KILN_ERR_RUNTIME,
-                                   "out of memory for output %u (%zu bytes)", i, bytes);
-        memset(p, 0, alloc ? alloc : 64);
-        r->values[v].data = p;
         r->values[v].nbytes = bytes;
-        r->owned[v] = true;
+        if (off == KILN_PLAN_NONE || off == KILN_PLAN_DYNAMIC)
+            st = alloc_output(r, node, i, v, bytes);
+        else
+            st = place_output(r, node, i, v, bytes);
     }
-    return KILN_OK;
+    return st;
 }
 
-static kiln_status run_node(run *r, uint32_t node)
+static work_area node_work(kiln_interp *r, uint32_t node)
+{
+    size_t bytes = r->plan->scratch_bytes[node];
+    work_area w = {bytes ? r->arena + r->plan->scratch_offset[node] : NULL, bytes};
+    poison(w.base, w.bytes);
+    return w;
+}
+
+static kiln_status run_node(kiln_interp *r, uint32_t node)
 {
     const kiln_node *n = &r->g->nodes[node];
     /* kiln_infer_node takes a mutable graph because static inference may
      * add symbols; with a private value table it never writes the graph. */
     kiln_status st = kiln_infer_node(r->ctx, (kiln_graph *)r->g, r->values, node);
     if (st == KILN_OK)
-        st = alloc_outputs(r, node);
+        st = set_outputs(r, node);
     if (st == KILN_OK)
-        st = run_eval(r->ctx, r->g, r->values, node, r->scratch);
+        st = run_eval(r->ctx, r->g, r->values, node, node_work(r, node), r->scratch);
     kiln_arena_reset(r->scratch);
     if (st)
         return st;
@@ -254,7 +328,7 @@ static kiln_status run_node(run *r, uint32_t node)
 
 /* Move graph output k to the caller: hand over our buffer, or copy when
  * the data is not ours to give (a constant, an input, a repeated output). */
-static void take_output(run *r, uint32_t k, kiln_tensor *out)
+static void take_output(kiln_interp *r, uint32_t k, kiln_tensor *out)
 {
     uint32_t v = r->g->outputs[k];
     kiln_value *val = &r->values[v];
@@ -272,36 +346,99 @@ static void take_output(run *r, uint32_t k, kiln_tensor *out)
     }
 }
 
+/* The plan and the arena; debug builds check the plan independently. */
+static kiln_status make_arena(kiln_interp *r, int threads)
+{
+    kiln_plan_opts po = {.threads = threads};
+    kiln_status st = kiln_plan_memory(r->ctx, r->g, &po, &r->plan);
+#ifndef NDEBUG
+    if (st == KILN_OK && kiln_plan_check(r->ctx, r->g, r->plan) != KILN_OK)
+        kiln_panic(__FILE__, __LINE__, "%s", kiln_ctx_message(r->ctx));
+#endif
+    if (st != KILN_OK || r->plan->peak == 0)
+        return st;
+    r->arena = aligned_alloc(KILN_PLAN_ALIGN, r->plan->peak);
+    if (!r->arena)
+        return kiln_error(r->ctx, KILN_ERR_RUNTIME, "%s: out of memory for the %zu-byte arena",
+                          r->g->source, r->plan->peak);
+    memset(r->arena, 0, r->plan->peak);
+    return KILN_OK;
+}
+
+kiln_status kiln_interp_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_interp_opts *opts,
+                               kiln_interp **out)
+{
+    *out = NULL;
+    if (kiln_graph_check_data(ctx, g) != KILN_OK)  /* constants elided in a text IR */
+        return kiln_ctx_status(ctx);
+    kiln_interp *r = kiln_xcalloc(1, sizeof *r);
+    r->ctx = ctx;
+    r->g = g;
+    kiln_status st = make_arena(r, opts ? opts->threads : 1);
+    if (st != KILN_OK) {
+        kiln_interp_destroy(r);
+        return st;
+    }
+    r->init = kiln_xcalloc(g->n_values, sizeof *r->init);
+    memcpy(r->init, g->values, g->n_values * sizeof *r->init);
+    for (uint32_t v = 1; v < g->n_values; v++)
+        if (r->init[v].kind == KILN_VAL_NODE)
+            r->init[v].data = NULL;  /* computed at compile time: recompute */
+    r->values = kiln_xcalloc(g->n_values, sizeof *r->values);
+    r->owned = kiln_xcalloc(g->n_values, sizeof *r->owned);
+    r->n_uses = kiln_graph_use_counts(g);
+    r->uses = kiln_xcalloc(g->n_values, sizeof *r->uses);
+    r->scratch = kiln_arena_create();
+    *out = r;
+    return KILN_OK;
+}
+
+void kiln_interp_destroy(kiln_interp *r)
+{
+    if (!r)
+        return;
+    kiln_arena_destroy(r->scratch);
+    free(r->uses);
+    free(r->n_uses);
+    free(r->owned);
+    free(r->values);
+    free(r->init);
+    free(r->arena);
+    kiln_plan_destroy(r->plan);
+    free(r);
+}
+
+const struct kiln_plan *kiln_interp_plan(const kiln_interp *r)
+{
+    return r->plan;
+}
+
+kiln_status kiln_interp_exec(kiln_interp *r, const kiln_tensor *inputs, uint32_t n_inputs,
+                             kiln_tensor *outputs)
+{
+    const kiln_graph *g = r->g;
+    memcpy(r->values, r->init, g->n_values * sizeof *r->values);
+    memcpy(r->uses, r->n_uses, g->n_values * sizeof *r->uses);
+    memset(r->owned, 0, g->n_values * sizeof *r->owned);
+    kiln_status st = bind_inputs(r, inputs, n_inputs);
+    for (uint32_t node = 1; st == KILN_OK && node < g->n_nodes; node++)
+        st = run_node(r, node);
+    for (uint32_t k = 0; st == KILN_OK && k < g->n_outputs; k++)
+        take_output(r, k, &outputs[k]);
+    for (uint32_t v = 1; v < g->n_values; v++)
+        if (r->owned[v])
+            free((void *)r->values[v].data);
+    return st;
+}
+
 kiln_status kiln_interp_run(kiln_ctx *ctx, const kiln_graph *g,
                             const kiln_tensor *inputs, uint32_t n_inputs, kiln_tensor *outputs)
 {
-    run r = {.ctx = ctx, .g = g};
-    if (kiln_graph_check_data(ctx, g) != KILN_OK)  /* constants elided in a text IR */
-        return kiln_ctx_status(ctx);
-    r.values = kiln_xcalloc(g->n_values, sizeof *r.values);
-    memcpy(r.values, g->values, g->n_values * sizeof *r.values);
-    r.owned = kiln_xcalloc(g->n_values, sizeof *r.owned);
-    r.uses = kiln_graph_use_counts(g);
-    r.scratch = kiln_arena_create();
-    for (uint32_t v = 1; v < g->n_values; v++)
-        if (r.values[v].kind == KILN_VAL_NODE)
-            r.values[v].data = NULL;  /* computed at compile time: recompute */
-
-    kiln_status st = kiln_graph_check_data(ctx, g);  /* no elided weights */
+    kiln_interp *r;
+    kiln_status st = kiln_interp_create(ctx, g, NULL, &r);
     if (st == KILN_OK)
-        st = bind_inputs(&r, inputs, n_inputs);
-    for (uint32_t node = 1; st == KILN_OK && node < g->n_nodes; node++)
-        st = run_node(&r, node);
-    for (uint32_t k = 0; st == KILN_OK && k < g->n_outputs; k++)
-        take_output(&r, k, &outputs[k]);
-
-    for (uint32_t v = 1; v < g->n_values; v++)
-        if (r.owned[v])
-            free((void *)r.values[v].data);
-    kiln_arena_destroy(r.scratch);
-    free(r.uses);
-    free(r.owned);
-    free(r.values);
+        st = kiln_interp_exec(r, inputs, n_inputs, outputs);
+    kiln_interp_destroy(r);
     return st;
 }
 

@@ -1,13 +1,15 @@
 /* interp.h — the reference interpreter and the contract for the per-op
  * evaluation functions (ir/eval_<family>.c).
  *
- * The interpreter runs a graph node by node in topological order. For each
- * node it first runs shape inference with every input's data known (so even
- * data-dependent shapes are concrete), allocates the outputs, then calls the
- * op's eval function, which calls the runtime kernels (runtime/krt_*.h): the
- * arithmetic of every op lives there, once (DESIGN.md, decision 1).
- * Buffers are freed after their last use. Shape inference uses the same
- * eval functions to compute small shape sub-graphs at compile time.
+ * The interpreter runs a graph node by node in topological order. A session
+ * plans the graph's memory once (passes/plan.h) and owns one arena; for each
+ * node a run first does shape inference with every input's data known (so
+ * even data-dependent shapes are concrete), places the outputs (in the
+ * arena, or a fresh buffer for a dynamic shape or a graph output), then
+ * runs the node's kernel calls (ir/lower.h) or its eval function, which call
+ * the runtime kernels (runtime/krt_*.h): the arithmetic of every op lives
+ * there, once (DESIGN.md, decision 1). Shape inference uses the same eval
+ * functions to compute small shape sub-graphs at compile time.
  */
 #ifndef KILN_INTERP_H
 #define KILN_INTERP_H
@@ -66,11 +68,42 @@ kiln_status kiln_eval_unsupported(kiln_eval *e, const char *fmt, ...) KILN_PRINT
 
 /* ---- running a graph ----------------------------------------------------- */
 
-/* Run g on inputs[i] for each graph input i (in g->inputs order; dtype and
- * shape must fit the declared ones; checked, with messages naming the input).
- * On success outputs[i] holds graph output i with malloc'd data that the
- * caller releases with kiln_interp_free_outputs. On failure nothing is
- * allocated. The graph is not modified. */
+/* A session: one graph, its memory plan and its arena, run any number of
+ * times. Not thread-safe: one run at a time per session. */
+typedef struct kiln_interp kiln_interp;
+
+typedef struct kiln_interp_opts {
+    int threads;              /* kernel scratch is planned for this many; <= 0: 1 */
+    int reserved[3];          /* zero */
+} kiln_interp_opts;
+
+/* Plan g's memory and allocate the arena (plan->peak bytes, 64-byte
+ * aligned) once. opts may be NULL. The graph must outlive the session and
+ * not change while it exists. *out is destroyed with kiln_interp_destroy;
+ * on failure (a constant without data, a tensor too large to plan, no
+ * memory for the arena) it is NULL and the message is in ctx, which the
+ * session keeps using for the errors of its runs. */
+kiln_status kiln_interp_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_interp_opts *opts,
+                               kiln_interp **out /* OUT */);
+void kiln_interp_destroy(kiln_interp *interp);  /* NULL is fine */
+
+/* Run the session's graph on inputs[i] for each graph input i (in
+ * g->inputs order; dtype and shape must fit the declared ones; checked,
+ * with messages naming the input). On success outputs[i] holds graph
+ * output i with malloc'd data that the caller releases with
+ * kiln_interp_free_outputs: graph outputs are never in the arena, so they
+ * stay valid after the next run. Intermediate tensors live in the arena
+ * (dynamic shapes in buffers freed after their last use). On failure
+ * nothing is handed out. */
+kiln_status kiln_interp_exec(kiln_interp *interp, const kiln_tensor *inputs, uint32_t n_inputs,
+                             kiln_tensor *outputs /* OUT [g->n_outputs] */);
+
+/* The session's memory plan (owned by the session; passes/plan.h). */
+struct kiln_plan;
+const struct kiln_plan *kiln_interp_plan(const kiln_interp *interp);
+
+/* One run: kiln_interp_create + kiln_interp_exec + kiln_interp_destroy.
+ * The graph is not modified. */
 kiln_status kiln_interp_run(kiln_ctx *ctx, const kiln_graph *g,
                             const kiln_tensor *inputs, uint32_t n_inputs,
                             kiln_tensor *outputs /* OUT [g->n_outputs] */);

@@ -272,13 +272,14 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static kiln_status bench(kiln_ctx *ctx, const kiln_graph *g, const kiln_tensor *ins, long n)
+/* --bench N: N more runs of the same session (plan and arena made once). */
+static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_tensor *ins, long n)
 {
     kiln_tensor outs[256];
     double best = 1e30, total = 0;
     for (long i = 0; i < n; i++) {
         double t0 = now_seconds();
-        kiln_status st = kiln_interp_run(ctx, g, ins, g->n_inputs, outs);
+        kiln_status st = kiln_interp_exec(interp, ins, g->n_inputs, outs);
         if (st)
             return st;
         double dt = now_seconds() - t0;
@@ -290,25 +291,37 @@ static kiln_status bench(kiln_ctx *ctx, const kiln_graph *g, const kiln_tensor *
     return KILN_OK;
 }
 
+static kiln_status run_once(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o,
+                            kiln_interp *interp, const kiln_tensor *ins)
+{
+    kiln_tensor outs[256];
+    kiln_status st = kiln_interp_exec(interp, ins, g->n_inputs, outs);
+    if (st)
+        return st;
+    if (o->out_dir)
+        st = write_outputs(ctx, g, o->out_dir, outs);
+    else
+        print_summary(g, outs);
+    kiln_interp_free_outputs(outs, g->n_outputs);
+    return st;
+}
+
 static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
 {
-    kiln_tensor ins[MAX_INPUTS] = {0}, outs[256];
+    kiln_tensor ins[MAX_INPUTS] = {0};
     bool given[MAX_INPUTS] = {0};
+    kiln_interp *interp = NULL;
     if (g->n_inputs > MAX_INPUTS || g->n_outputs > 256)
         return kiln_error(ctx, KILN_ERR_UNSUPPORTED, "%s: more than %d inputs or 256 outputs",
                           g->source, MAX_INPUTS), driver_fail(ctx);
     kiln_status st = gather_inputs(ctx, g, o, ins, given);
     if (!st)
-        st = kiln_interp_run(ctx, g, ins, g->n_inputs, outs);
-    if (!st) {
-        if (o->out_dir)
-            st = write_outputs(ctx, g, o->out_dir, outs);
-        else
-            print_summary(g, outs);
-        kiln_interp_free_outputs(outs, g->n_outputs);
-    }
+        st = kiln_interp_create(ctx, g, NULL, &interp);
+    if (!st)
+        st = run_once(ctx, g, o, interp, ins);
     if (!st && o->bench)
-        st = bench(ctx, g, ins, o->bench);
+        st = bench(interp, g, ins, o->bench);
+    kiln_interp_destroy(interp);
     for (uint32_t k = 0; k < g->n_inputs; k++)
         free((void *)ins[k].data);
     return st ? driver_fail(ctx) : EXIT_OK;

@@ -1,0 +1,558 @@
+/* test_plan.c — the static memory plan (passes/plan.h) and the interpreter
+ * session that runs on it.
+ *
+ * Small hand-built graphs whose liveness and optimal peak are known: a
+ * chain of equal tensors needs two buffers, or one when each step runs in
+ * place; in place is refused when the input is read later, is a graph
+ * input or output, or the output is a graph output. The independent checker
+ * must catch a planted overlap, a misaligned offset, a block past the peak,
+ * an overlapping scratch, an illegal in-place claim and a stale plan. Every
+ * sample model is planned (peak against the live lower bound, printed) and
+ * checked, and a session gives the same outputs on two consecutive runs.
+ *
+ * Transpose keeps the chains honest: it can never run in place, whatever
+ * ops gain in-place lowerings later; Reshape lowers to an in-place copy.
+ */
+#include "cunit_main.h"
+#include "frontend/frontend.h"
+#include "ir/interp.h"
+#include "ir/lower.h"
+#include "passes/pass.h"
+#include "passes/plan.h"
+#include "runtime/krt_npy.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static kiln_ctx *ctx;
+static kiln_graph *g;
+
+static void fresh(void)
+{
+    if (g)
+        kiln_graph_destroy(g);
+    if (!ctx)
+        ctx = kiln_ctx_create();
+    kiln_ctx_clear(ctx);
+    g = kiln_graph_create("t", "t.onnx");
+}
+
+static int cleanup(void)
+{
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+    g = NULL;
+    ctx = NULL;
+    return 0;
+}
+
+static uint32_t input(const char *name, int64_t d0, int64_t d1)
+{
+    int64_t d[2] = {d0, d1};
+    kiln_shape s = kiln_shape_make(2, d);
+    return kiln_input_add(g, name, KILN_DT_F32, &s);
+}
+
+static uint32_t unary(kiln_op op, uint32_t x, const char *name)
+{
+    uint32_t y = kiln_value_add(g, name);
+    kiln_node_add(g, op, name, &x, 1, &y, 1);
+    return y;
+}
+
+static uint32_t binary(kiln_op op, uint32_t a, uint32_t b, const char *name)
+{
+    uint32_t ins[2] = {a, b}, y = kiln_value_add(g, name);
+    kiln_node_add(g, op, name, ins, 2, &y, 1);
+    return y;
+}
+
+/* Reshape x to (d0, d1). */
+static uint32_t reshape(uint32_t x, int64_t d0, int64_t d1, const char *name)
+{
+    int64_t dims[2] = {d0, d1}, two = 2;
+    char cname[64];
+    snprintf(cname, sizeof cname, "%s_shape", name);
+    kiln_shape s = kiln_shape_make(1, &two);
+    uint32_t shape = kiln_const_add(g, cname, KILN_DT_I64, &s, dims, sizeof dims, true);
+    return binary(KILN_OP_RESHAPE, x, shape, name);
+}
+
+static kiln_plan *plan_of(int threads)
+{
+    kiln_plan_opts opts = {.threads = threads};
+    kiln_plan *p = NULL;
+    kiln_status st = kiln_graph_infer(ctx, g);
+    if (st == KILN_OK)
+        st = kiln_plan_memory(ctx, g, &opts, &p);
+    if (st)
+        fprintf(stderr, "\n  %s", kiln_ctx_message(ctx));
+    CU_ASSERT_EQUAL(st, KILN_OK);
+    return p;
+}
+
+static bool check_ok(const kiln_plan *p)
+{
+    kiln_status st = kiln_plan_check(ctx, g, p);
+    if (st)
+        fprintf(stderr, "\n  %s", kiln_ctx_message(ctx));
+    return st == KILN_OK;
+}
+
+static bool check_fails_with(const kiln_plan *p, const char *text)
+{
+    kiln_status st = kiln_plan_check(ctx, g, p);
+    bool ok = st == KILN_ERR_INVALID && strstr(kiln_ctx_message(ctx), text);
+    if (!ok)
+        fprintf(stderr, "\n  wanted '%s', got: %s", text, kiln_ctx_message(ctx));
+    kiln_ctx_clear(ctx);
+    return ok;
+}
+
+/* ---- known liveness ------------------------------------------------------ */
+
+/* x -> a -> b -> c -> y, each 256 bytes: a and c share a buffer, b the other. */
+static uint32_t chain(uint32_t *a, uint32_t *b, uint32_t *c)
+{
+    uint32_t x = input("x", 4, 16);
+    *a = unary(KILN_OP_TRANSPOSE, x, "a");   /* (16, 4) */
+    *b = unary(KILN_OP_TRANSPOSE, *a, "b");  /* (4, 16) */
+    *c = unary(KILN_OP_TRANSPOSE, *b, "c");  /* (16, 4) */
+    uint32_t y = unary(KILN_OP_TRANSPOSE, *c, "y");
+    kiln_output_add(g, y);
+    return y;
+}
+
+static void test_chain_needs_two_buffers(void)
+{
+    uint32_t a, b, c;
+    fresh();
+    chain(&a, &b, &c);
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n_tensors, 3);
+    CU_ASSERT_EQUAL(p->n_inplace, 0);
+    CU_ASSERT_EQUAL(p->peak, 512);
+    CU_ASSERT_EQUAL(p->lower_bound, 512);
+    CU_ASSERT_EQUAL(p->offset[a], p->offset[c]);
+    CU_ASSERT_NOT_EQUAL(p->offset[a], p->offset[b]);
+    CU_ASSERT_EQUAL(p->bytes[b], 256);
+    CU_ASSERT_EQUAL(p->offset[g->inputs[0]], KILN_PLAN_NONE);
+    CU_ASSERT_EQUAL(p->offset[g->outputs[0]], KILN_PLAN_NONE);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+}
+
+/* x -> a = Transpose -> b = Reshape(a) -> c = Reshape(b) -> y = Transpose:
+ * b and c run in place, one buffer; and the interpreter gets y == x. */
+static void test_chain_in_place_needs_one_buffer(void)
+{
+    fresh();
+    uint32_t x = input("x", 4, 16);
+    uint32_t a = unary(KILN_OP_TRANSPOSE, x, "a");  /* (16, 4) */
+    uint32_t b = reshape(a, 8, 8, "b");
+    uint32_t c = reshape(b, 16, 4, "c");
+    kiln_output_add(g, unary(KILN_OP_TRANSPOSE, c, "y"));
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n_inplace, 2);
+    CU_ASSERT_EQUAL(p->inplace[b], a);
+    CU_ASSERT_EQUAL(p->inplace[c], b);
+    CU_ASSERT_EQUAL(p->offset[a], p->offset[b]);
+    CU_ASSERT_EQUAL(p->offset[b], p->offset[c]);
+    CU_ASSERT_EQUAL(p->peak, 256);
+    CU_ASSERT_EQUAL(p->lower_bound, 256);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+
+    float xs[64];
+    for (int i = 0; i < 64; i++)
+        xs[i] = (float)i - 20.5f;
+    kiln_tensor in = {.dtype = KILN_DT_F32, .shape = g->values[x].shape, .data = xs, .nbytes = sizeof xs};
+    kiln_tensor out;
+    CU_ASSERT_EQUAL_FATAL(kiln_interp_run(ctx, g, &in, 1, &out), KILN_OK);
+    CU_ASSERT_EQUAL(out.nbytes, sizeof xs);
+    CU_ASSERT(memcmp(out.data, xs, sizeof xs) == 0);
+    kiln_interp_free_outputs(&out, 1);
+}
+
+static void test_no_in_place_when_input_read_later(void)
+{
+    fresh();
+    uint32_t x = input("x", 4, 16);
+    uint32_t a = unary(KILN_OP_TRANSPOSE, x, "a");
+    uint32_t b = reshape(a, 16, 4, "b");
+    kiln_output_add(g, binary(KILN_OP_ADD, b, a, "y"));  /* a read after b exists */
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n_inplace, 0);
+    CU_ASSERT_EQUAL(p->inplace[b], 0);
+    CU_ASSERT_NOT_EQUAL(p->offset[a], p->offset[b]);
+    CU_ASSERT_EQUAL(p->peak, 512);
+    CU_ASSERT(check_ok(p));
+    /* claiming the pair anyway is caught */
+    p->inplace[b] = a;
+    p->offset[b] = p->offset[a];
+    CU_ASSERT(check_fails_with(p, "not a legal in-place pair"));
+    kiln_plan_destroy(p);
+}
+
+static void test_no_in_place_over_graph_input_or_output(void)
+{
+    /* the input of the Reshape is a graph input */
+    fresh();
+    uint32_t x = input("x", 4, 16);
+    uint32_t a = reshape(x, 8, 8, "a");
+    kiln_output_add(g, unary(KILN_OP_TRANSPOSE, a, "y"));
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n_inplace, 0);
+    CU_ASSERT_EQUAL(p->offset[a], 0);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+
+    /* ... a graph output */
+    fresh();
+    x = input("x", 4, 16);
+    a = unary(KILN_OP_TRANSPOSE, x, "a");
+    uint32_t b = reshape(a, 8, 8, "b");
+    kiln_output_add(g, a);
+    kiln_output_add(g, unary(KILN_OP_TRANSPOSE, b, "y"));
+    p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n_inplace, 0);
+    CU_ASSERT_EQUAL(p->offset[a], KILN_PLAN_NONE);
+    CU_ASSERT_EQUAL(p->n_tensors, 1);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+
+    /* the output of the Reshape is a graph output */
+    fresh();
+    x = input("x", 4, 16);
+    a = unary(KILN_OP_TRANSPOSE, x, "a");
+    kiln_output_add(g, reshape(a, 8, 8, "y"));
+    p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n_inplace, 0);
+    CU_ASSERT_EQUAL(p->n_tensors, 1);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+}
+
+/* Scratch: threads slices of the largest aligned call scratch, checked. */
+static void test_scratch_follows_lowering(void)
+{
+    fresh();
+    uint32_t x = input("x", 8, 16);
+    float w[16 * 8] = {0};
+    int64_t wd[2] = {16, 8};
+    kiln_shape ws = kiln_shape_make(2, wd);
+    uint32_t wv = kiln_const_add(g, "w", KILN_DT_F32, &ws, w, sizeof w, true);
+    uint32_t t = binary(KILN_OP_MATMUL, x, wv, "t");
+    kiln_output_add(g, unary(KILN_OP_TRANSPOSE, t, "y"));
+    kiln_plan *p = plan_of(3);
+    CU_ASSERT_FATAL(p != NULL);
+    uint32_t mm = g->values[t].producer;
+    size_t want = 0;
+    kiln_lowered low;
+    kiln_arena *arena = kiln_arena_create();
+    if (kiln_lower_lookup(KILN_OP_MATMUL) &&
+        kiln_lower_node(ctx, g, g->values, mm, arena, &low) == KILN_OK)
+        for (uint32_t i = 0; i < low.n_calls; i++)
+            if ((low.calls[i].scratch + 63) / 64 * 64 * 3 > want)
+                want = (low.calls[i].scratch + 63) / 64 * 64 * 3;
+    kiln_arena_destroy(arena);
+    CU_ASSERT_EQUAL(p->threads, 3);
+    CU_ASSERT_EQUAL(p->scratch_bytes[mm], want);
+    CU_ASSERT(p->lower_bound >= 256 + want);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+}
+
+/* ---- the checker catches what it must ---------------------------------- */
+
+static void test_checker_catches_overlap(void)
+{
+    uint32_t a, b, c;
+    fresh();
+    chain(&a, &b, &c);
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    size_t ob = p->offset[b];
+    p->offset[b] = p->offset[a];  /* a and b are both live at b's producer */
+    CU_ASSERT(check_fails_with(p, "overlap while both are live"));
+    p->offset[b] = ob;
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+}
+
+static void test_checker_catches_misalignment_and_bounds(void)
+{
+    uint32_t a, b, c;
+    fresh();
+    chain(&a, &b, &c);
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    size_t oa = p->offset[a], peak = p->peak;
+    p->offset[a] = oa + 32;
+    p->peak = peak + 64;
+    CU_ASSERT(check_fails_with(p, "not 64-byte aligned"));
+    p->offset[a] = oa;
+    p->peak = 256;  /* the second buffer sticks out */
+    CU_ASSERT(check_fails_with(p, "past the peak"));
+    p->peak = peak + 32;
+    CU_ASSERT(check_fails_with(p, "peak"));
+    p->peak = peak;
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+}
+
+static void test_checker_catches_scratch_overlap_and_staleness(void)
+{
+    uint32_t a, b, c;
+    fresh();
+    chain(&a, &b, &c);
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    uint32_t nb = g->values[b].producer;
+    p->scratch_bytes[nb] = 64;  /* scratch of b's producer over a, read by that node */
+    p->scratch_offset[nb] = p->offset[a];
+    CU_ASSERT(check_fails_with(p, "scratch of node"));
+    p->scratch_offset[nb] = p->peak;  /* past the end */
+    CU_ASSERT(check_fails_with(p, "past the peak"));
+    p->scratch_bytes[nb] = 0;
+    CU_ASSERT(check_ok(p));
+    unary(KILN_OP_TRANSPOSE, c, "late");  /* the graph changed after planning */
+    CU_ASSERT(check_fails_with(p, "stale"));
+    kiln_plan_destroy(p);
+}
+
+/* ---- dynamic and empty tensors ---------------------------------------------- */
+
+static void test_dynamic_values_left_to_run_time(void)
+{
+    fresh();
+    int64_t d[2] = {KILN_DIM_SYM(kiln_graph_symbol(g, "N")), 4};
+    kiln_shape s = kiln_shape_make(2, d);
+    uint32_t x = kiln_input_add(g, "x", KILN_DT_F32, &s);
+    uint32_t a = unary(KILN_OP_TRANSPOSE, x, "a");
+    kiln_output_add(g, unary(KILN_OP_TRANSPOSE, a, "y"));
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->offset[a], KILN_PLAN_DYNAMIC);
+    CU_ASSERT_EQUAL(p->n_dynamic, 1);
+    CU_ASSERT_EQUAL(p->n_tensors, 0);
+    CU_ASSERT_EQUAL(p->peak, 0);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+
+    float xs[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    int64_t xd[2] = {3, 4};
+    kiln_tensor in = {.dtype = KILN_DT_F32, .shape = kiln_shape_make(2, xd), .data = xs, .nbytes = sizeof xs};
+    kiln_tensor out;
+    CU_ASSERT_EQUAL_FATAL(kiln_interp_run(ctx, g, &in, 1, &out), KILN_OK);
+    CU_ASSERT(out.nbytes == sizeof xs && memcmp(out.data, xs, sizeof xs) == 0);
+    kiln_interp_free_outputs(&out, 1);
+}
+
+static void test_empty_tensors(void)
+{
+    fresh();
+    uint32_t x = input("x", 0, 4);
+    uint32_t a = unary(KILN_OP_TRANSPOSE, x, "a");
+    kiln_output_add(g, unary(KILN_OP_TRANSPOSE, a, "y"));
+    kiln_plan *p = plan_of(1);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->bytes[a], 0);
+    CU_ASSERT_EQUAL(p->peak, 0);
+    CU_ASSERT(check_ok(p));
+    kiln_plan_destroy(p);
+    kiln_tensor in = {.dtype = KILN_DT_F32, .shape = g->values[x].shape, .data = "", .nbytes = 0};
+    kiln_tensor out;
+    CU_ASSERT_EQUAL_FATAL(kiln_interp_run(ctx, g, &in, 1, &out), KILN_OK);
+    CU_ASSERT_EQUAL(out.nbytes, 0);
+    kiln_interp_free_outputs(&out, 1);
+}
+
+/* ---- the pass ---------------------------------------------------------------- */
+
+static void test_pass_hands_over_plan_and_notes(void)
+{
+    uint32_t a, b, c;
+    fresh();
+    chain(&a, &b, &c);
+    CU_ASSERT_EQUAL_FATAL(kiln_graph_infer(ctx, g), KILN_OK);
+    kiln_pass_options opts = {.threads = 2};
+    kiln_pass_ctx pc = {.ctx = ctx, .opts = &opts};
+    kiln_ctx_clear_notes(ctx);
+    CU_ASSERT_EQUAL_FATAL(kiln_pass_plan_memory(&pc, g), KILN_OK);
+    CU_ASSERT_FATAL(pc.result != NULL && pc.result_free != NULL);
+    const kiln_plan *p = pc.result;
+    CU_ASSERT_EQUAL(p->threads, 2);
+    CU_ASSERT_EQUAL(p->peak, 512);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kiln_ctx_notes(ctx),
+                                  "plan-memory: arena 512 B peak, live lower bound 512 B (1.00x), "
+                                  "0 tensors in place"));
+    pc.result_free(pc.result);
+}
+
+/* ---- every sample ------------------------------------------------------------ */
+
+static kiln_graph *load_sample(const char *path)
+{
+    kiln_graph *m = NULL;
+    kiln_status st = kiln_onnx_load(ctx, path, &m);
+    if (st == KILN_OK)
+        st = kiln_graph_infer(ctx, m);
+    if (st) {
+        fprintf(stderr, "\n  %s: %s", path, kiln_ctx_message(ctx));
+        kiln_graph_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* samples/zoo/<name>/model.onnx in name order, then
+ * samples/fmnist-vit/model.onnx (the tests run from the source root);
+ * returns the count. */
+static int sample_paths(char paths[][512], int max)
+{
+    int n = 0;
+    DIR *d = opendir("samples/zoo");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max) {
+        FILE *f;
+        snprintf(paths[n], 512, "samples/zoo/%.200s/model.onnx", e->d_name);
+        if (e->d_name[0] != '.' && (f = fopen(paths[n], "rb")))
+            fclose(f), n++;
+    }
+    if (d)
+        closedir(d);
+    qsort(paths, (size_t)n, sizeof paths[0], by_path);
+    if (n < max)
+        snprintf(paths[n++], 512, "samples/fmnist-vit/model.onnx");
+    return n;
+}
+
+static void plan_sample(const char *path, kiln_graph *m, int threads)
+{
+    kiln_plan_opts opts = {.threads = threads};
+    kiln_plan *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(kiln_plan_memory(ctx, m, &opts, &p), KILN_OK);
+    kiln_status st = kiln_plan_check(ctx, m, p);
+    if (st)
+        fprintf(stderr, "\n  %s: %s", path, kiln_ctx_message(ctx));
+    CU_ASSERT_EQUAL(st, KILN_OK);
+    double ratio = p->lower_bound ? (double)p->peak / (double)p->lower_bound : 1.0;
+    CU_ASSERT(p->peak >= p->lower_bound);
+    CU_ASSERT(ratio <= 1.05);
+    if (threads == 1)
+        printf("\n  %-40s %5u nodes %5u tensors %4u in place %4u dynamic  peak %9zu  bound %9zu  %.3fx",
+               path, m->n_nodes - 1, p->n_tensors, p->n_inplace, p->n_dynamic, p->peak,
+               p->lower_bound, ratio);
+    kiln_plan_destroy(p);
+}
+
+static void test_every_sample_plans_near_the_bound(void)
+{
+    static char paths[64][512];
+    fresh();
+    int n = sample_paths(paths, 64);
+    CU_ASSERT(n >= 2);
+    for (int i = 0; i < n; i++) {
+        kiln_graph *m = load_sample(paths[i]);
+        CU_ASSERT_PTR_NOT_NULL(m);
+        if (!m)
+            continue;
+        plan_sample(paths[i], m, 1);
+        plan_sample(paths[i], m, 4);
+        kiln_graph_destroy(m);
+    }
+    printf("\n");
+}
+
+/* ---- a session runs twice the same ------------------------------------------- */
+
+static kiln_tensor npy_tensor(krt_npy *a)
+{
+    return (kiln_tensor){.dtype = (kiln_dtype)a->dtype, .shape = kiln_shape_make(a->rank, a->dims),
+                         .data = a->data, .nbytes = a->nbytes};
+}
+
+static bool close_to(const kiln_tensor *got, const krt_npy *want)
+{
+    const float *x = got->data, *y = want->data;
+    if (got->nbytes != want->nbytes || got->dtype != KILN_DT_F32)
+        return false;
+    for (size_t i = 0; i < got->nbytes / 4; i++)
+        if (!(fabsf(x[i] - y[i]) <= 1e-4f + 1e-3f * fabsf(y[i])))
+            return false;
+    return true;
+}
+
+static void session_twice(const char *dir)
+{
+    char path[512], err[256];
+    krt_npy in, want;
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    kiln_graph *m = load_sample(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    snprintf(path, sizeof path, "%s/input_0.npy", dir);
+    CU_ASSERT_EQUAL_FATAL(krt_npy_read(path, &in, err, sizeof err), KRT_OK);
+    snprintf(path, sizeof path, "%s/output_0.npy", dir);
+    CU_ASSERT_EQUAL_FATAL(krt_npy_read(path, &want, err, sizeof err), KRT_OK);
+
+    kiln_interp *it = NULL;
+    kiln_tensor x = npy_tensor(&in), first, second;
+    CU_ASSERT_EQUAL_FATAL(kiln_interp_create(ctx, m, NULL, &it), KILN_OK);
+    CU_ASSERT(kiln_interp_plan(it)->peak > 0);
+    CU_ASSERT_EQUAL_FATAL(kiln_interp_exec(it, &x, 1, &first), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(kiln_interp_exec(it, &x, 1, &second), KILN_OK);
+    CU_ASSERT(first.nbytes == second.nbytes && memcmp(first.data, second.data, first.nbytes) == 0);
+    CU_ASSERT(close_to(&first, &want));
+    kiln_interp_free_outputs(&first, 1);
+    kiln_interp_free_outputs(&second, 1);
+    kiln_interp_destroy(it);
+    krt_npy_free(&in);
+    krt_npy_free(&want);
+    kiln_graph_destroy(m);
+}
+
+static void test_session_runs_twice_the_same(void)
+{
+    fresh();
+    session_twice("samples/fmnist-vit");
+    session_twice("samples/zoo/swin-t");  /* hundreds of in-place pairs */
+}
+
+static CU_TestInfo tests[] = {
+    {"chain of equal tensors needs two buffers", test_chain_needs_two_buffers},
+    {"chain in place needs one buffer", test_chain_in_place_needs_one_buffer},
+    {"no in place when the input is read later", test_no_in_place_when_input_read_later},
+    {"no in place over graph inputs and outputs", test_no_in_place_over_graph_input_or_output},
+    {"scratch follows the lowering", test_scratch_follows_lowering},
+    {"checker catches an overlap", test_checker_catches_overlap},
+    {"checker catches misalignment and bounds", test_checker_catches_misalignment_and_bounds},
+    {"checker catches scratch overlap and staleness", test_checker_catches_scratch_overlap_and_staleness},
+    {"dynamic values are left to run time", test_dynamic_values_left_to_run_time},
+    {"empty tensors", test_empty_tensors},
+    {"the pass hands over the plan and notes it", test_pass_hands_over_plan_and_notes},
+    {"every sample plans within 5% of the bound", test_every_sample_plans_near_the_bound},
+    {"a session runs twice the same", test_session_runs_twice_the_same},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"memory plan", NULL, cleanup, NULL, NULL, tests},
+    CU_SUITE_INFO_NULL,
+};
+
+KILN_TEST_MAIN(suites)
