@@ -1,15 +1,17 @@
 /* pass.h — the pass manager: the pass table, pipelines, and the contract
  * every pass (passes/<name>.c, one file and one entry point each) follows.
  *
- * A pass takes a verified graph and leaves a verified graph: it edits
- * through the API of ir/edit.h, records what it changed in pc->changes
+ * A pass takes a verified, dense graph and leaves a verified graph: it
+ * edits through the API of ir/edit.h, records what it changed in pc->changes
  * (for --time-passes and the compile summary), and returns a status; a
  * user problem it finds is an error naming the node (ir.h, tier 1).
  *
  * A pipeline is a comma-separated list of pass names ("fold,dce,cse").
  * -O0..-O3 expand to the lists written once, in kiln_pipeline_for_level.
- * After every pass, in debug builds and whenever opts->verify is set (the
- * tests set it), kiln_graph_verify runs and a failure names the pass.
+ * The manager compacts the graph before the first pass and after every
+ * pass that changed something; after every pass, in debug builds and
+ * whenever opts->verify is set (the tests set it), kiln_graph_verify and
+ * kiln_graph_check_dense run and a failure names the pass.
  */
 #ifndef KILN_PASS_H
 #define KILN_PASS_H
@@ -78,7 +80,8 @@ typedef struct kiln_pipeline_run_opts {
     const char *stop_after;         /* stop after the first run of this pass (dump --after) */
     FILE *trace;                    /* where print_after and time_passes go; NULL: stderr */
     void **plan;                    /* OUT: the memory plan when plan-memory ran (caller frees
-                                       with kiln_plan_destroy); NULL: discarded */
+                                       with kiln_plan_destroy; a later run replaces and frees an
+                                       earlier one; *plan must start NULL); NULL: discarded */
 } kiln_pipeline_run_opts;
 
 /* Run the passes in order on g. A failing pass's error is kept in ctx; a

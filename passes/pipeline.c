@@ -117,6 +117,22 @@ static void print_ir(FILE *out, const kiln_graph *g, const char *pass)
     free(text);
 }
 
+/* Hand a pass's product to the caller (replacing, and freeing, an earlier
+ * one), or free it when the caller did not ask. */
+static void take_result(kiln_pass_ctx *pc, const kiln_pipeline_run_opts *opts)
+{
+    if (!pc->result)
+        return;
+    if (opts->plan) {
+        if (*opts->plan)
+            pc->result_free(*opts->plan);
+        *opts->plan = pc->result;
+    } else {
+        pc->result_free(pc->result);
+    }
+    pc->result = NULL;
+}
+
 kiln_status kiln_pipeline_run(kiln_ctx *ctx, kiln_graph *g, const kiln_pipeline *p,
                               const kiln_pipeline_run_opts *opts)
 {
@@ -128,6 +144,8 @@ kiln_status kiln_pipeline_run(kiln_ctx *ctx, kiln_graph *g, const kiln_pipeline 
     kiln_pass_ctx pc = {.ctx = ctx, .opts = opts->pass ? opts->pass : &defaults};
     if (opts->time_passes)
         fprintf(trace, "%-22s %10s %8s %8s\n", "pass", "ms", "changes", "nodes");
+    if (p->n)
+        kiln_graph_compact(g);  /* every pass starts from a dense graph */
     for (uint32_t i = 0; i < p->n; i++) {
         const kiln_pass_info *pass = p->pass[i];
         double t0 = now_ms();
@@ -135,7 +153,11 @@ kiln_status kiln_pipeline_run(kiln_ctx *ctx, kiln_graph *g, const kiln_pipeline 
         kiln_status st = pass->run(&pc, g);
         if (st != KILN_OK)
             return st;
-        kiln_graph_compact(g);
+        /* A pass that changed nothing left nothing to compact (the check
+         * below proves it), so what it computed about the graph, such as
+         * the memory plan, keeps its indices. */
+        if (pc.changes)
+            kiln_graph_compact(g);
         double ms = now_ms() - t0;
         if ((opts->verify || verify_always()) && (st = check_after(ctx, g, pass->name)) != KILN_OK)
             return st;
@@ -144,11 +166,7 @@ kiln_status kiln_pipeline_run(kiln_ctx *ctx, kiln_graph *g, const kiln_pipeline 
         if (opts->print_after &&
             (strcmp(opts->print_after, "all") == 0 || strcmp(opts->print_after, pass->name) == 0))
             print_ir(trace, g, pass->name);
-        if (pc.result && opts->plan)
-            *opts->plan = pc.result;
-        else if (pc.result)
-            pc.result_free(pc.result);
-        pc.result = NULL;
+        take_result(&pc, opts);
         if (opts->stop_after && strcmp(opts->stop_after, pass->name) == 0)
             break;
     }
