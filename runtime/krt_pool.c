@@ -272,6 +272,7 @@ typedef struct kernel_job {
     size_t stride;                /* scratch bytes per thread */
     krt_error init;               /* *err as the caller passed it */
     slot *slots;
+    atomic_bool failed;           /* some chunk failed: only then are slots read */
 } kernel_job;
 
 static void kernel_chunk(void *arg, int64_t begin, int64_t end, int thread)
@@ -281,6 +282,8 @@ static void kernel_chunk(void *arg, int64_t begin, int64_t end, int thread)
     void *scratch = j->scratch ? j->scratch + (size_t)thread * j->stride : NULL;
     s->err = j->init;
     s->status = j->k->run(j->desc, j->ops, scratch, (krt_span){begin, end}, &s->err);
+    if (s->status != KRT_OK)
+        atomic_store_explicit(&j->failed, true, memory_order_relaxed);
 }
 
 krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *desc,
@@ -291,8 +294,10 @@ krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *de
         return KRT_OK;
     if (!pool || pool->threads == 1 || units < 2)
         return k->run(desc, ops, scratch, (krt_span){0, units}, err);
-    kernel_job j = {k, desc, ops, scratch, scratch_stride, *err, pool->slots};
+    kernel_job j = {k, desc, ops, scratch, scratch_stride, *err, pool->slots, false};
     krt_pool_for(pool, units, kernel_chunk, &j);
+    if (!atomic_load_explicit(&j.failed, memory_order_relaxed))
+        return KRT_OK;            /* the common case reads no other thread's slot */
     for (int t = 0; t < pool->threads; t++) {
         bool ran = chunk_begin(units, pool->threads, t) < chunk_begin(units, pool->threads, t + 1);
         if (ran && pool->slots[t].status != KRT_OK) {

@@ -45,7 +45,9 @@ int krt_pool_threads(const krt_pool *pool);
 /* Runs one kernel call k->run(desc, ops, ...) over units [0, units), split
  * as above: thread t gets its chunk of units and scratch + t *
  * scratch_stride (scratch NULL: every thread gets NULL), so the caller
- * provides krt_pool_threads(pool) * scratch_stride bytes.
+ * provides krt_pool_threads(pool) * scratch_stride bytes; scratch_stride
+ * must be at least the kernel's scratch_size and a multiple of 64 (the
+ * kernel ABI promises 64-byte aligned scratch).
  *
  * Returns KRT_OK when every chunk succeeded; otherwise the status of the
  * lowest-numbered failing chunk, and *err is that chunk's error (each chunk
