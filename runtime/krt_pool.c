@@ -1,42 +1,48 @@
 /* krt_pool.c — the thread pool behind krt_pool_run (see krt_pool.h).
  *
- * Design. A call publishes one job (fn, arg, n) in the pool and bumps an
- * atomic generation counter `gen`; every worker waits for `gen` to move,
- * runs its own chunk of [0, n) and decrements `pending`; the caller runs
- * chunk 0 itself and then waits for `pending` to reach 0. Who waits where:
+ * Design. A call cuts [0, n) into T fixed chunks (chunk t is
+ * [t*n/T, (t+1)*n/T), with scratch slot t). It publishes the job and a new
+ * generation in one atomic word, `state` = gen << 32 | next, where `next`
+ * is the lowest chunk nobody has claimed yet. A participant claims chunk
+ * `next` with a CAS (next + 1) and, after running it, decrements `pending`
+ * (chunks 1..T-1 not finished). The caller runs chunk 0, then claims any
+ * chunk still unclaimed (a worker that is asleep, descheduled or late
+ * never holds a call up: its chunk is simply run by the caller), then waits
+ * for pending == 0. Who waits where:
  *
- *   workers  wait for a new `gen`   spin, then sleep on cond `wake`
- *   caller   waits for pending == 0 spin, then sleep on cond `done`
+ *   workers  wait for a new gen in `state`  spin, then sleep on cond `wake`
+ *   caller   waits for pending == 0        spin, then sleep on cond `done`
  *
  * Why spin then sleep: a ViT inference is a few hundred kernel calls in a
  * row, many of them microseconds long. Waking a sleeping thread costs a
  * futex syscall plus a scheduler wake-up (tens of microseconds), more than
- * many of the calls; a worker that is still spinning sees the next `gen`
- * within a cache-line transfer. So each side spins (with a CPU pause) for
- * up to spin_ns and only then sleeps, which keeps an idle pool from
- * burning a core for long. When there are more threads than online CPUs,
- * spinning would steal the CPU from the very threads being waited for, so
- * the budget drops to a few dozen polls.
+ * many of the calls; a worker that is still spinning sees the next gen
+ * within a cache-line transfer. So a waiter pauses in a loop for PAUSE_NS,
+ * then keeps polling with sched_yield in between (a spinning waiter must
+ * not starve the threads it waits for on a busy machine), and sleeps once
+ * spin_ns has passed, so an idle pool does not burn cores. With more
+ * threads than online CPUs the budget drops to a few dozen polls.
  *
  * Sleeping without lost wake-ups (Dekker style, all seq_cst):
- *   worker: sleepers++; lock; while gen == seen: wait(wake); unlock
- *   caller: gen++; if sleepers > 0: lock; broadcast(wake); unlock
+ *   worker: sleepers++; lock; while gen(state) == seen: wait(wake); unlock
+ *   caller: store state; if sleepers > 0: lock; broadcast(wake); unlock
  * Either the caller sees the sleeper and broadcasts under the mutex, or
  * the worker sees the new gen before it blocks. The caller's sleep on
  * `done` is the mirror image, with `caller_waiting` and `pending`.
  *
  * Invariants:
- *   - one job in flight at a time: the caller writes the job fields only
- *     after it has seen pending == 0 for the previous job, and workers read
- *     them only between seeing a new gen and decrementing pending; gen
- *     (release/acquire) and pending (a release sequence of RMWs read with
- *     acquire) carry the happens-before edges, so the job fields and the
- *     per-thread result slots are plain memory;
- *   - every worker takes part in every generation (an empty chunk just
- *     decrements pending), so no worker can skip a gen or see a job twice;
- *   - fn == NULL is the stop job of krt_pool_destroy;
- *   - per-thread slots are cache-line sized, so threads never share a line
- *     when writing their results.
+ *   - one job in flight: the caller rewrites the job fields (fn, arg, n)
+ *     only after pending == 0, i.e. after every claimed chunk has finished;
+ *     a participant reads them only after a successful claim of the current
+ *     gen (a stale CAS fails on the gen bits), so job fields and result
+ *     slots are plain memory ordered by `state` (release store; acquire load
+ *     or CAS) and `pending` (a release sequence of RMWs read with acquire);
+ *   - each chunk is claimed exactly once per gen, so `thread` (= chunk
+ *     index = scratch slot = result slot) is exclusive within a call;
+ *   - only the caller stores to `state`; everyone else only CASes `next`
+ *     upward within the gen they read;
+ *   - `stop` is set before the last gen bump of krt_pool_destroy;
+ *   - result slots are cache-line sized, so chunks never share a line.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -53,7 +59,7 @@
 #include <unistd.h>
 
 #ifndef KRT_POOL_SPIN_NS
-#define KRT_POOL_SPIN_NS 200000   /* how long a waiter spins before it sleeps */
+#define KRT_POOL_SPIN_NS 200000   /* how long a waiter polls before it sleeps */
 #endif
 #ifndef KRT_POOL_PAUSE_NS
 #define KRT_POOL_PAUSE_NS 50000   /* ... of which the first part with a CPU pause */
@@ -68,31 +74,33 @@ enum {
 
 typedef void (*chunk_fn)(void *arg, int64_t begin, int64_t end, int thread);
 
-/* One thread's private line: its identity for the worker's start routine
- * and its result for krt_pool_run. */
+/* `state`: the generation and the next unclaimed chunk. */
+#define GEN(s) ((uint32_t)((s) >> 32))
+#define NEXT(s) ((int)(uint32_t)(s))
+
+/* One chunk's result in krt_pool_run, on its own cache line. */
 typedef struct slot {
-    alignas(CACHE_LINE) krt_pool *pool;
-    int thread;
-    krt_status status;            /* of this thread's chunk of the last kernel call */
+    alignas(CACHE_LINE) krt_status status;
     krt_error err;
 } slot;
 
 struct krt_pool {
-    int threads;                  /* caller + workers */
+    int threads;                  /* chunks per call: caller + workers */
     int64_t spin_ns;              /* spin budget of a waiter */
     slot *slots;                  /* [threads] */
-    pthread_t *workers;           /* [threads - 1]; worker i runs thread i + 1 */
+    pthread_t *workers;           /* [threads - 1] */
 
-    /* The job: written by the caller, then published by bumping gen. */
-    alignas(CACHE_LINE) atomic_uint gen;
-    chunk_fn fn;                  /* NULL: stop */
+    /* The job: written by the caller, then published by storing state. */
+    alignas(CACHE_LINE) _Atomic uint64_t state;  /* gen << 32 | next chunk to claim */
+    chunk_fn fn;
     void *arg;
     int64_t n;                    /* units [0, n) */
 
-    alignas(CACHE_LINE) atomic_int pending;   /* workers not done with this gen */
+    alignas(CACHE_LINE) atomic_int pending;   /* chunks 1..T-1 not finished */
 
     alignas(CACHE_LINE) atomic_int sleepers;  /* workers asleep (or about to be) on wake */
     atomic_int caller_waiting;    /* the caller sleeps (or is about to) on done */
+    atomic_bool stop;             /* workers exit at the next gen */
     pthread_mutex_t mu;
     pthread_cond_t wake;          /* gen moved */
     pthread_cond_t done;          /* pending reached 0 */
@@ -116,19 +124,34 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* First unit of chunk t of [0, n) over T threads: t * n / T, computed
+/* First unit of chunk t of [0, n) over T chunks: t * n / T, computed
  * without forming t * n. */
 static int64_t chunk_begin(int64_t n, int T, int t)
 {
     return n / T * t + n % T * t / T;
 }
 
-/* Runs thread t's chunk of the current job unless it is empty. */
+/* Runs chunk t of the current job unless it is empty. */
 static void run_chunk(krt_pool *p, int t)
 {
     int64_t b = chunk_begin(p->n, p->threads, t), e = chunk_begin(p->n, p->threads, t + 1);
     if (b < e)
         p->fn(p->arg, b, e, t);
+}
+
+/* Claims the next chunk of generation `gen`: its index, or -1 when all
+ * are taken or the gen has moved on. *s is the state as last seen (a
+ * failed CAS refreshes it). */
+static int claim(krt_pool *p, uint64_t *s, uint32_t gen)
+{
+    while (GEN(*s) == gen && NEXT(*s) < p->threads) {
+        uint64_t want = *s + 1;
+        if (atomic_compare_exchange_weak(&p->state, s, want)) {
+            *s = want;
+            return NEXT(want) - 1;
+        }
+    }
+    return -1;
 }
 
 /* A waiter's spin state: when it started, how often it polled. */
@@ -139,8 +162,7 @@ typedef struct spin {
 } spin;
 
 /* Called after each failed poll: pause (or yield once pausing has lasted
- * PAUSE_NS, so a waiter cannot starve the threads it waits for on a busy
- * machine); false once `budget` ns have passed. */
+ * PAUSE_NS); false once `budget` ns have passed. */
 static bool spin_again(spin *s, int64_t budget)
 {
     if (s->yielding)
@@ -156,48 +178,30 @@ static bool spin_again(spin *s, int64_t budget)
     return t - s->start < budget;
 }
 
-/* Spins until gen != seen or the budget is spent; returns gen as last read. */
-static unsigned spin_gen(krt_pool *p, unsigned seen)
-{
-    spin s = {0, 0, false};
-    unsigned g;
-    while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
-           spin_again(&s, p->spin_ns))
-        ;
-    return g;
-}
-
-/* Spins until pending == 0 or the budget is spent; true when it reached 0. */
-static bool spin_done(krt_pool *p)
-{
-    spin s = {0, 0, false};
-    bool done;
-    while (!(done = atomic_load_explicit(&p->pending, memory_order_acquire) == 0) &&
-           spin_again(&s, p->spin_ns))
-        ;
-    return done;
-}
-
 /* ---- the worker side --------------------------------------------------------- */
 
-/* Blocks until a generation after `seen` is published; returns it. */
-static unsigned wait_job(krt_pool *p, unsigned seen)
+/* Blocks until the state shows a gen other than `seen`; returns it. */
+static uint64_t wait_job(krt_pool *p, uint32_t seen)
 {
-    unsigned g = spin_gen(p, seen);
-    if (g != seen)
-        return g;
+    spin sp = {0, 0, false};
+    uint64_t s;
+    while (GEN(s = atomic_load_explicit(&p->state, memory_order_acquire)) == seen)
+        if (!spin_again(&sp, p->spin_ns))
+            break;
+    if (GEN(s) != seen)
+        return s;
     atomic_fetch_add(&p->sleepers, 1);
     pthread_mutex_lock(&p->mu);
-    while ((g = atomic_load(&p->gen)) == seen)
+    while (GEN(s = atomic_load(&p->state)) == seen)
         pthread_cond_wait(&p->wake, &p->mu);
     pthread_mutex_unlock(&p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
-    return g;
+    return s;
 }
 
-/* This worker is done with the job; the last one wakes a sleeping caller.
- * No job field may be touched after the decrement. */
-static void finish_job(krt_pool *p)
+/* A worker finished a chunk; the one finishing the last wakes a sleeping
+ * caller. No job field may be read after the decrement. */
+static void finish_chunk(krt_pool *p)
 {
     if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_waiting)) {
         pthread_mutex_lock(&p->mu);
@@ -208,37 +212,47 @@ static void finish_job(krt_pool *p)
 
 static void *worker_main(void *arg)
 {
-    slot *s = arg;
-    krt_pool *p = s->pool;
-    unsigned seen = 0;            /* gen starts at 0, before any worker runs */
+    krt_pool *p = arg;
+    uint32_t seen = 0;            /* gen starts at 0, before any worker runs */
     for (;;) {
-        seen = wait_job(p, seen);
-        if (!p->fn)
+        uint64_t s = wait_job(p, seen);
+        if (atomic_load(&p->stop))
             return NULL;
-        run_chunk(p, s->thread);
-        finish_job(p);
+        seen = GEN(s);
+        for (int t; (t = claim(p, &s, seen)) >= 0;) {
+            run_chunk(p, t);
+            finish_chunk(p);
+        }
     }
 }
 
 /* ---- the caller side ----------------------------------------------------- */
 
-static void publish(krt_pool *p, chunk_fn fn, void *arg, int64_t n)
+/* Publishes job (fn, arg, n) as the next gen and wakes sleeping workers;
+ * returns the gen. */
+static uint32_t publish(krt_pool *p, chunk_fn fn, void *arg, int64_t n)
 {
     p->fn = fn;
     p->arg = arg;
     p->n = n;
     atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1);
+    uint32_t gen = GEN(atomic_load_explicit(&p->state, memory_order_relaxed)) + 1;
+    atomic_store(&p->state, (uint64_t)gen << 32 | 1);   /* chunk 0 is the caller's */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
+    return gen;
 }
 
 static void wait_workers(krt_pool *p)
 {
-    if (spin_done(p))
+    spin sp = {0, 0, false};
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
+        if (!spin_again(&sp, p->spin_ns))
+            break;
+    if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
         return;
     atomic_store(&p->caller_waiting, 1);
     pthread_mutex_lock(&p->mu);
@@ -257,8 +271,14 @@ void krt_pool_for(krt_pool *pool, int64_t n,
         fn(arg, 0, n, 0);
         return;
     }
-    publish(pool, fn, arg, n);
+    uint32_t gen = publish(pool, fn, arg, n);
     run_chunk(pool, 0);
+    /* Whatever no worker has claimed yet, the caller runs itself. */
+    uint64_t s = atomic_load_explicit(&pool->state, memory_order_relaxed);
+    for (int t; (t = claim(pool, &s, gen)) >= 0;) {
+        run_chunk(pool, t);
+        atomic_fetch_sub(&pool->pending, 1);
+    }
     wait_workers(pool);
 }
 
@@ -269,7 +289,7 @@ typedef struct kernel_job {
     const void *desc;
     void *const *ops;
     char *scratch;                /* NULL: no scratch */
-    size_t stride;                /* scratch bytes per thread */
+    size_t stride;                /* scratch bytes per chunk */
     krt_error init;               /* *err as the caller passed it */
     slot *slots;
     atomic_bool failed;           /* some chunk failed: only then are slots read */
@@ -297,7 +317,7 @@ krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *de
     kernel_job j = {k, desc, ops, scratch, scratch_stride, *err, pool->slots, false};
     krt_pool_for(pool, units, kernel_chunk, &j);
     if (!atomic_load_explicit(&j.failed, memory_order_relaxed))
-        return KRT_OK;            /* the common case reads no other thread's slot */
+        return KRT_OK;            /* the common case reads no other chunk's slot */
     for (int t = 0; t < pool->threads; t++) {
         bool ran = chunk_begin(units, pool->threads, t) < chunk_begin(units, pool->threads, t + 1);
         if (ran && pool->slots[t].status != KRT_OK) {
@@ -318,22 +338,14 @@ static size_t round_up(size_t x, size_t a)
 /* Stops and joins the first `started` workers. */
 static void stop_workers(krt_pool *p, int started)
 {
-    p->fn = NULL;
-    p->n = 0;
-    atomic_fetch_add(&p->gen, 1);
+    atomic_store(&p->stop, true);
+    uint64_t s = atomic_load(&p->state);
+    atomic_store(&p->state, (uint64_t)(GEN(s) + 1) << 32 | (uint32_t)p->threads);
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < started; i++)
         pthread_join(p->workers[i], NULL);
-}
-
-static void free_pool(krt_pool *p)
-{
-    pthread_cond_destroy(&p->done);
-    pthread_cond_destroy(&p->wake);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
 }
 
 /* The mutex and condition variables; false (nothing left to destroy) on
@@ -352,6 +364,14 @@ static bool init_sync(krt_pool *p)
         return false;
     }
     return true;
+}
+
+static void free_pool(krt_pool *p)
+{
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
 }
 
 /* The spin budget: none to speak of when threads outnumber online CPUs. */
@@ -377,18 +397,17 @@ krt_pool *krt_pool_create(int threads)
     p->spin_ns = spin_budget(threads);
     p->slots = (slot *)((char *)p + slots_at);
     p->workers = (pthread_t *)((char *)p + workers_at);
-    atomic_init(&p->gen, 0);
+    atomic_init(&p->state, (uint64_t)threads);    /* gen 0, nothing to claim */
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->caller_waiting, 0);
+    atomic_init(&p->stop, false);
     if (!init_sync(p)) {
         free(p);
         return NULL;
     }
-    for (int t = 0; t < threads; t++)
-        p->slots[t].pool = p, p->slots[t].thread = t;
     for (int i = 0; i < threads - 1; i++) {
-        if (pthread_create(&p->workers[i], NULL, worker_main, &p->slots[i + 1]) != 0) {
+        if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
             stop_workers(p, i);
             free_pool(p);
             return NULL;

@@ -3,8 +3,9 @@
  * chunk's error, bit-identical copies for any thread count, long runs of
  * back-to-back calls, the sleep/wake paths, many pools, two pools at once.
  *
- * Test kernels learn their thread from the scratch pointer they get:
- * thread = (scratch - base) / stride, base passed as an operand.
+ * Test kernels learn their chunk index (the `thread` of krt_pool_for) from
+ * the scratch pointer they get: t = (scratch - base) / stride, base passed
+ * as an operand.
  *
  * KRT_POOL_BENCH=1 in the environment also prints dispatch overheads (not
  * checked: speed claims are measured, never asserted by a unit test).
@@ -334,6 +335,9 @@ static void test_back_to_back(void)
     CU_ASSERT(run_many(pool, 10000, 2));
     CU_ASSERT(run_many(pool, 10000, 37));
     krt_pool_destroy(pool);
+    pool = krt_pool_create(3);
+    CU_ASSERT(run_many(pool, 3000, 5));
+    krt_pool_destroy(pool);
     /* More threads than this machine may have cores. */
     pool = krt_pool_create(4);
     CU_ASSERT(run_many(pool, 2000, 64));
@@ -349,6 +353,46 @@ static void test_wake_after_sleep(void)
         sleep_us(3000);
         CU_ASSERT(run_many(pool, 3, 9));
     }
+    krt_pool_destroy(pool);
+}
+
+/* Which OS thread ran each chunk: always the caller or one of the pool's
+ * workers, each chunk index once per call. */
+typedef struct who {
+    pthread_t ran[MAX_T];
+    atomic_int runs[MAX_T];
+} who;
+
+static void who_fn(void *arg, int64_t begin, int64_t end, int thread)
+{
+    who *w = arg;
+    w->ran[thread] = pthread_self();
+    atomic_fetch_add(&w->runs[thread], 1);
+}
+
+static void test_os_threads(void)
+{
+    krt_pool *pool = krt_pool_create(3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    int stolen = 0, by_worker = 0;
+    for (int i = 0; i < 40; i++) {
+        who w;
+        for (int t = 0; t < MAX_T; t++)
+            atomic_init(&w.runs[t], 0);
+        if (i % 4 == 0)
+            sleep_us(1000);       /* let the workers fall asleep now and then */
+        krt_pool_for(pool, 3, who_fn, &w);
+        for (int t = 0; t < 3; t++)
+            CU_ASSERT_EQUAL(atomic_load(&w.runs[t]), 1);
+        CU_ASSERT(pthread_equal(w.ran[0], pthread_self()));
+        for (int t = 1; t < 3; t++) {
+            if (pthread_equal(w.ran[t], pthread_self()))
+                stolen++;
+            else
+                by_worker++;
+        }
+    }
+    CU_ASSERT_EQUAL(stolen + by_worker, 80);
     krt_pool_destroy(pool);
 }
 
@@ -385,23 +429,50 @@ static void test_two_pools_at_once(void)
 
 /* ---- measurements (KRT_POOL_BENCH=1) ---------------------------------------- */
 
-static krt_status empty_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+/* Kernel `probe`: `work_ns` of busy work per unit; counts, in its chunk's
+ * scratch slot, the calls in which that chunk ran on a worker. */
+typedef struct probe_desc {
+    int64_t work_ns;
+    pthread_t caller;
+} probe_desc;
+
+typedef struct probe_slot {
+    _Alignas(64) int64_t calls, on_worker;
+} probe_slot;
+
+static krt_status probe_run(const void *desc, void *const *ops, void *scratch, krt_span r,
                             krt_error *err)
 {
+    const probe_desc *d = desc;
+    probe_slot *s = scratch;
+    s->calls++;
+    s->on_worker += !pthread_equal(pthread_self(), d->caller);
+    if (d->work_ns > 0) {
+        double end = now_s() + 1e-9 * (double)(d->work_ns * (r.end - r.begin));
+        while (now_s() < end)
+            ;
+    }
     return KRT_OK;
 }
 
-static const krt_kernel_info empty_kernel = {"empty", empty_run, NULL, NULL, 0};
+static const krt_kernel_info probe_kernel = {"probe", probe_run, NULL, NULL, sizeof(probe_desc)};
 
-static double empty_call_us(krt_pool *pool, int calls)
+/* Mean microseconds of a 2-unit probe call; *by_worker: the share of
+ * calls whose chunk 1 ran on a worker. */
+static double probe_us(krt_pool *pool, int64_t work_ns, int calls, double *by_worker)
 {
+    probe_desc d = {work_ns, pthread_self()};
+    probe_slot slots[2] = {{0, 0}, {0, 0}};
     krt_error err = {.operand = -1};
-    for (int i = 0; i < 1000; i++)                     /* warm up */
-        krt_pool_run(pool, &empty_kernel, NULL, NULL, NULL, 0, 2, &err);
+    for (int i = 0; i < calls / 10; i++)                 /* warm up */
+        krt_pool_run(pool, &probe_kernel, &d, NULL, slots, sizeof *slots, 2, &err);
+    slots[1].calls = slots[1].on_worker = 0;
     double t0 = now_s();
     for (int i = 0; i < calls; i++)
-        krt_pool_run(pool, &empty_kernel, NULL, NULL, NULL, 0, 2, &err);
-    return (now_s() - t0) / calls * 1e6;
+        krt_pool_run(pool, &probe_kernel, &d, NULL, slots, sizeof *slots, 2, &err);
+    double us = (now_s() - t0) / calls * 1e6;
+    *by_worker = slots[1].calls ? (double)slots[1].on_worker / (double)slots[1].calls : 0;
+    return us;
 }
 
 static double copy_us(krt_pool *pool, void *const *ops, const krt_copy_desc *d, int reps)
@@ -416,29 +487,48 @@ static double copy_us(krt_pool *pool, void *const *ops, const krt_copy_desc *d, 
     return (now_s() - t0) / reps * 1e6;
 }
 
-static void test_bench(void)
+static void bench_calls(krt_pool *p1, krt_pool *p2)
 {
-    const char *e = getenv("KRT_POOL_BENCH");
-    if (!e || !*e || *e == '0')
-        return;
-    krt_pool *p1 = krt_pool_create(1), *p2 = krt_pool_create(2);
-    CU_ASSERT_FATAL(p1 && p2);
-    fprintf(stderr, "\n  empty krt_pool_run, units 2, mean of 100k calls:\n");
-    fprintf(stderr, "    inline (NULL pool)  %8.3f us\n", empty_call_us(NULL, 100000));
-    fprintf(stderr, "    1 thread            %8.3f us\n", empty_call_us(p1, 100000));
-    for (int rep = 0; rep < 3; rep++)
-        fprintf(stderr, "    2 threads           %8.3f us\n", empty_call_us(p2, 100000));
-    /* A call after the workers fell asleep: the futex wake-up path. */
-    krt_error err = {.operand = -1};
+    double w;
+    fprintf(stderr, "\n  empty krt_pool_run (2 units), mean of 100k calls:\n");
+    fprintf(stderr, "    NULL pool %.3f us, 1 thread %.3f us\n", probe_us(NULL, 0, 100000, &w),
+            probe_us(p1, 0, 100000, &w));
+    for (int rep = 0; rep < 5; rep++) {
+        double us = probe_us(p2, 0, 100000, &w);
+        fprintf(stderr, "    2 threads %.3f us (chunk 1 ran on the worker in %.0f%% of calls)\n",
+                us, 100 * w);
+    }
+    static const int64_t work[] = {500, 2000, 10000, 50000};
+    fprintf(stderr, "  2 units of busy work, mean of 20k calls (5k for 50 us):\n");
+    for (size_t i = 0; i < sizeof work / sizeof *work; i++) {
+        int calls = work[i] >= 50000 ? 5000 : 20000;
+        double one = probe_us(p1, work[i], calls, &w), two = probe_us(p2, work[i], calls, &w);
+        fprintf(stderr, "    %6.1f us/unit: 1 thread %8.2f us, 2 threads %8.2f us, x%.2f (worker %.0f%%)\n",
+                1e-3 * (double)work[i], one, two, one / two, 100 * w);
+    }
+}
+
+static void bench_cold(krt_pool *p2)
+{
+    /* After the workers fell asleep, the caller wakes them and, rather than
+     * wait, runs chunk 1 itself unless a worker got to it first. */
     double cold = 0;
+    int stolen = 0;
     for (int i = 0; i < 50; i++) {
+        who w;
+        atomic_init(&w.runs[0], 0), atomic_init(&w.runs[1], 0);
         sleep_us(2000);
         double t0 = now_s();
-        krt_pool_run(p2, &empty_kernel, NULL, NULL, NULL, 0, 2, &err);
+        krt_pool_for(p2, 2, who_fn, &w);
         cold += now_s() - t0;
+        stolen += pthread_equal(w.ran[1], pthread_self());
     }
-    fprintf(stderr, "    2 threads, after 2 ms idle (mean of 50): %.3f us\n", cold / 50 * 1e6);
+    fprintf(stderr, "  2 threads, empty call after 2 ms idle (mean of 50): %.3f us, chunk 1 run by the caller %d times\n",
+            cold / 50 * 1e6, stolen);
+}
 
+static void bench_copy(krt_pool *p1, krt_pool *p2)
+{
     krt_copy_desc d = {4 << 20};
     char *src = malloc((size_t)d.nbytes), *dst = malloc((size_t)d.nbytes);
     CU_ASSERT_FATAL(src && dst);
@@ -451,6 +541,18 @@ static void test_bench(void)
                 one, two, one / two);
     }
     free(src), free(dst);
+}
+
+static void test_bench(void)
+{
+    const char *e = getenv("KRT_POOL_BENCH");
+    if (!e || !*e || *e == '0')
+        return;
+    krt_pool *p1 = krt_pool_create(1), *p2 = krt_pool_create(2);
+    CU_ASSERT_FATAL(p1 && p2);
+    bench_calls(p1, p2);
+    bench_cold(p2);
+    bench_copy(p1, p2);
     krt_pool_destroy(p1), krt_pool_destroy(p2);
 }
 
@@ -465,6 +567,7 @@ static CU_TestInfo pool_tests[] = {
     {"copy over 1, 2, 3 threads: identical bytes", test_copy_identical},
     {"10k back-to-back calls", test_back_to_back},
     {"wake after the workers slept", test_wake_after_sleep},
+    {"chunks run on the caller or a worker, each once", test_os_threads},
     {"create/destroy 100 pools", test_many_pools},
     {"two pools from two threads at once", test_two_pools_at_once},
     {"overheads (KRT_POOL_BENCH=1 prints them)", test_bench},
