@@ -50,6 +50,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -381,6 +382,25 @@ static int64_t spin_budget(int threads)
     return cpus > 0 && threads > cpus ? 0 : KRT_POOL_SPIN_NS;
 }
 
+/* Starts the workers with every signal blocked, so that signals meant for
+ * the program reach its own threads, never a worker; on failure stops the
+ * ones already started. */
+static bool start_workers(krt_pool *p)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    while (started < p->threads - 1 &&
+           pthread_create(&p->workers[started], NULL, worker_main, p) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started == p->threads - 1)
+        return true;
+    stop_workers(p, started);
+    return false;
+}
+
 krt_pool *krt_pool_create(int threads)
 {
     if (threads < 1 || threads > MAX_THREADS)
@@ -406,12 +426,9 @@ krt_pool *krt_pool_create(int threads)
         free(p);
         return NULL;
     }
-    for (int i = 0; i < threads - 1; i++) {
-        if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
-            stop_workers(p, i);
-            free_pool(p);
-            return NULL;
-        }
+    if (!start_workers(p)) {
+        free_pool(p);
+        return NULL;
     }
     return p;
 }

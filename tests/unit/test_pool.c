@@ -17,6 +17,7 @@
 #include "runtime/krt_pool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,18 +357,26 @@ static void test_wake_after_sleep(void)
     krt_pool_destroy(pool);
 }
 
-/* Which OS thread ran each chunk: always the caller or one of the pool's
- * workers, each chunk index once per call. */
+/* Which OS thread ran each chunk: chunk 0 the caller, each chunk index once
+ * per call; a chunk run by a worker runs with signals blocked. */
 typedef struct who {
     pthread_t ran[MAX_T];
     atomic_int runs[MAX_T];
+    int sigint_blocked[MAX_T];
+    int64_t work_ns;              /* busy work per chunk */
 } who;
 
 static void who_fn(void *arg, int64_t begin, int64_t end, int thread)
 {
     who *w = arg;
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
     w->ran[thread] = pthread_self();
+    w->sigint_blocked[thread] = sigismember(&mask, SIGINT);
     atomic_fetch_add(&w->runs[thread], 1);
+    double until = now_s() + 1e-9 * (double)w->work_ns;
+    while (now_s() < until)
+        ;
 }
 
 static void test_os_threads(void)
@@ -379,6 +388,7 @@ static void test_os_threads(void)
         who w;
         for (int t = 0; t < MAX_T; t++)
             atomic_init(&w.runs[t], 0);
+        w.work_ns = i % 2 ? 20000 : 0;
         if (i % 4 == 0)
             sleep_us(1000);       /* let the workers fall asleep now and then */
         krt_pool_for(pool, 3, who_fn, &w);
@@ -386,13 +396,26 @@ static void test_os_threads(void)
             CU_ASSERT_EQUAL(atomic_load(&w.runs[t]), 1);
         CU_ASSERT(pthread_equal(w.ran[0], pthread_self()));
         for (int t = 1; t < 3; t++) {
-            if (pthread_equal(w.ran[t], pthread_self()))
+            if (pthread_equal(w.ran[t], pthread_self())) {
                 stolen++;
-            else
+            } else {
                 by_worker++;
+                CU_ASSERT_EQUAL(w.sigint_blocked[t], 1);   /* workers take no signals */
+            }
         }
     }
     CU_ASSERT_EQUAL(stolen + by_worker, 80);
+    /* However busy the machine, a worker gets a 100 us chunk now and then. */
+    for (int i = 0; i < 2000 && by_worker == 0; i++) {
+        who w = {.work_ns = 100000};
+        krt_pool_for(pool, 3, who_fn, &w);
+        for (int t = 1; t < 3; t++)
+            if (!pthread_equal(w.ran[t], pthread_self())) {
+                by_worker++;
+                CU_ASSERT_EQUAL(w.sigint_blocked[t], 1);
+            }
+    }
+    CU_ASSERT(by_worker > 0);
     krt_pool_destroy(pool);
 }
 
@@ -517,6 +540,7 @@ static void bench_cold(krt_pool *p2)
     for (int i = 0; i < 50; i++) {
         who w;
         atomic_init(&w.runs[0], 0), atomic_init(&w.runs[1], 0);
+        w.work_ns = 0;
         sleep_us(2000);
         double t0 = now_s();
         krt_pool_for(p2, 2, who_fn, &w);
