@@ -44,6 +44,7 @@
  *   - `stop` is set before the last gen bump of krt_pool_destroy;
  *   - result slots are cache-line sized, so chunks never share a line.
  */
+#define _GNU_SOURCE               /* sched_getaffinity, CPU_COUNT (Linux only) */
 #define _POSIX_C_SOURCE 200809L
 
 #include "runtime/krt_pool.h"
@@ -375,10 +376,22 @@ static void free_pool(krt_pool *p)
     free(p);
 }
 
-/* The spin budget: none to speak of when threads outnumber online CPUs. */
+/* CPUs this process may run on (its affinity mask where known, e.g. under
+ * taskset or a cpuset), else the online ones; <= 0 when unknown. */
+static long usable_cpus(void)
+{
+#if defined(__linux__) && defined(CPU_COUNT)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* The spin budget: none to speak of when threads outnumber usable CPUs. */
 static int64_t spin_budget(int threads)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = usable_cpus();
     return cpus > 0 && threads > cpus ? 0 : KRT_POOL_SPIN_NS;
 }
 

@@ -456,6 +456,7 @@ static void test_two_pools_at_once(void)
  * scratch slot, the calls in which that chunk ran on a worker. */
 typedef struct probe_desc {
     int64_t work_ns;
+    int first_only;               /* only unit 0 (the caller's chunk) works */
     pthread_t caller;
 } probe_desc;
 
@@ -470,8 +471,9 @@ static krt_status probe_run(const void *desc, void *const *ops, void *scratch, k
     probe_slot *s = scratch;
     s->calls++;
     s->on_worker += !pthread_equal(pthread_self(), d->caller);
-    if (d->work_ns > 0) {
-        double end = now_s() + 1e-9 * (double)(d->work_ns * (r.end - r.begin));
+    int64_t units = d->first_only ? (r.begin == 0) : r.end - r.begin;
+    if (d->work_ns > 0 && units > 0) {
+        double end = now_s() + 1e-9 * (double)(d->work_ns * units);
         while (now_s() < end)
             ;
     }
@@ -482,9 +484,10 @@ static const krt_kernel_info probe_kernel = {"probe", probe_run, NULL, NULL, siz
 
 /* Mean microseconds of a 2-unit probe call; *by_worker: the share of
  * calls whose chunk 1 ran on a worker. */
-static double probe_us(krt_pool *pool, int64_t work_ns, int calls, double *by_worker)
+static double probe_us(krt_pool *pool, int64_t work_ns, int first_only, int calls,
+                       double *by_worker)
 {
-    probe_desc d = {work_ns, pthread_self()};
+    probe_desc d = {work_ns, first_only, pthread_self()};
     probe_slot slots[2] = {{0, 0}, {0, 0}};
     krt_error err = {.operand = -1};
     for (int i = 0; i < calls / 10; i++)                 /* warm up */
@@ -514,18 +517,26 @@ static void bench_calls(krt_pool *p1, krt_pool *p2)
 {
     double w;
     fprintf(stderr, "\n  empty krt_pool_run (2 units), mean of 100k calls:\n");
-    fprintf(stderr, "    NULL pool %.3f us, 1 thread %.3f us\n", probe_us(NULL, 0, 100000, &w),
-            probe_us(p1, 0, 100000, &w));
+    fprintf(stderr, "    NULL pool %.3f us, 1 thread %.3f us\n", probe_us(NULL, 0, 0, 100000, &w),
+            probe_us(p1, 0, 0, 100000, &w));
     for (int rep = 0; rep < 5; rep++) {
-        double us = probe_us(p2, 0, 100000, &w);
+        double us = probe_us(p2, 0, 0, 100000, &w);
         fprintf(stderr, "    2 threads %.3f us (chunk 1 ran on the worker in %.0f%% of calls)\n",
                 us, 100 * w);
+    }
+    /* The hand-off itself: the caller's chunk busy for 2 us, so the worker
+     * has time to claim its (empty) chunk and the caller waits for it. */
+    fprintf(stderr, "  caller's chunk 2 us, worker's chunk empty, mean of 100k calls:\n");
+    for (int rep = 0; rep < 3; rep++) {
+        double one = probe_us(p1, 2000, 1, 100000, &w), two = probe_us(p2, 2000, 1, 100000, &w);
+        fprintf(stderr, "    1 thread %.3f us, 2 threads %.3f us: +%.3f us (worker %.0f%%)\n",
+                one, two, two - one, 100 * w);
     }
     static const int64_t work[] = {500, 2000, 10000, 50000};
     fprintf(stderr, "  2 units of busy work, mean of 20k calls (5k for 50 us):\n");
     for (size_t i = 0; i < sizeof work / sizeof *work; i++) {
         int calls = work[i] >= 50000 ? 5000 : 20000;
-        double one = probe_us(p1, work[i], calls, &w), two = probe_us(p2, work[i], calls, &w);
+        double one = probe_us(p1, work[i], 0, calls, &w), two = probe_us(p2, work[i], 0, calls, &w);
         fprintf(stderr, "    %6.1f us/unit: 1 thread %8.2f us, 2 threads %8.2f us, x%.2f (worker %.0f%%)\n",
                 1e-3 * (double)work[i], one, two, one / two, 100 * w);
     }
