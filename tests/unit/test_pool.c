@@ -50,7 +50,7 @@ static int64_t expect_begin(int64_t n, int T, int t)
  *      scratch base (char *)} */
 typedef struct rec_desc {
     int64_t units;
-    int64_t slow_thread;          /* this thread sleeps a little: -1 none */
+    int64_t slow_thread;          /* this chunk sleeps 2 ms: -1 none */
 } rec_desc;
 
 static int64_t rec_units(const void *desc)
