@@ -1,0 +1,460 @@
+/* krt_pool.c — the thread pool behind krt_pool_run (see krt_pool.h).
+ *
+ * Design. A call cuts [0, n) into T fixed chunks (chunk t is
+ * [t*n/T, (t+1)*n/T), with scratch slot t). It publishes the job and a new
+ * generation in one atomic word, `state` = gen << 32 | next, where `next`
+ * is the lowest chunk nobody has claimed yet. A participant claims chunk
+ * `next` with a CAS (next + 1) and, after running it, decrements `pending`
+ * (chunks 1..T-1 not finished). The caller runs chunk 0, then claims any
+ * chunk still unclaimed (a worker that is asleep, descheduled or late
+ * never holds a call up: its chunk is simply run by the caller), then waits
+ * for pending == 0. Who waits where:
+ *
+ *   workers  wait for a new gen in `state`  spin, then sleep on cond `wake`
+ *   caller   waits for pending == 0        spin, then sleep on cond `done`
+ *
+ * Why spin then sleep: a ViT inference is a few hundred kernel calls in a
+ * row, many of them microseconds long. Waking a sleeping thread costs a
+ * futex syscall plus a scheduler wake-up (tens of microseconds), more than
+ * many of the calls; a worker that is still spinning sees the next gen
+ * within a cache-line transfer. So a waiter pauses in a loop for PAUSE_NS,
+ * then keeps polling with sched_yield in between (a spinning waiter must
+ * not starve the threads it waits for on a busy machine), and sleeps once
+ * spin_ns has passed, so an idle pool does not burn cores. With more
+ * threads than online CPUs the budget drops to a few dozen polls.
+ *
+ * Sleeping without lost wake-ups (Dekker style, all seq_cst):
+ *   worker: sleepers++; lock; while gen(state) == seen: wait(wake); unlock
+ *   caller: store state; if sleepers > 0: lock; broadcast(wake); unlock
+ * Either the caller sees the sleeper and broadcasts under the mutex, or
+ * the worker sees the new gen before it blocks. The caller's sleep on
+ * `done` is the mirror image, with `caller_waiting` and `pending`.
+ *
+ * Invariants:
+ *   - one job in flight: the caller rewrites the job fields (fn, arg, n)
+ *     only after pending == 0, i.e. after every claimed chunk has finished;
+ *     a participant reads them only after a successful claim of the current
+ *     gen (a stale CAS fails on the gen bits), so job fields and result
+ *     slots are plain memory ordered by `state` (release store; acquire load
+ *     or CAS) and `pending` (a release sequence of RMWs read with acquire);
+ *   - each chunk is claimed exactly once per gen, so `thread` (= chunk
+ *     index = scratch slot = result slot) is exclusive within a call;
+ *   - only the caller stores to `state`; everyone else only CASes `next`
+ *     upward within the gen they read;
+ *   - `stop` is set before the last gen bump of krt_pool_destroy;
+ *   - result slots are cache-line sized, so chunks never share a line.
+ */
+#define _GNU_SOURCE               /* sched_getaffinity, CPU_COUNT (Linux only) */
+#define _POSIX_C_SOURCE 200809L
+
+#include "runtime/krt_pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef KRT_POOL_SPIN_NS
+#define KRT_POOL_SPIN_NS 200000   /* how long a waiter polls before it sleeps */
+#endif
+#ifndef KRT_POOL_PAUSE_NS
+#define KRT_POOL_PAUSE_NS 50000   /* ... of which the first part with a CPU pause */
+#endif
+
+enum {
+    CACHE_LINE = 64,
+    MAX_THREADS = 1024,           /* keeps the size computation far from overflow */
+    POLLS_PER_CLOCK = 64,         /* spin polls between two clock reads */
+    PAUSE_NS = KRT_POOL_PAUSE_NS,
+};
+
+typedef void (*chunk_fn)(void *arg, int64_t begin, int64_t end, int thread);
+
+/* `state`: the generation and the next unclaimed chunk. */
+#define GEN(s) ((uint32_t)((s) >> 32))
+#define NEXT(s) ((int)(uint32_t)(s))
+
+/* One chunk's result in krt_pool_run, on its own cache line. */
+typedef struct slot {
+    alignas(CACHE_LINE) krt_status status;
+    krt_error err;
+} slot;
+
+struct krt_pool {
+    int threads;                  /* chunks per call: caller + workers */
+    int64_t spin_ns;              /* spin budget of a waiter */
+    slot *slots;                  /* [threads] */
+    pthread_t *workers;           /* [threads - 1] */
+
+    /* The job: written by the caller, then published by storing state. */
+    alignas(CACHE_LINE) _Atomic uint64_t state;  /* gen << 32 | next chunk to claim */
+    chunk_fn fn;
+    void *arg;
+    int64_t n;                    /* units [0, n) */
+
+    alignas(CACHE_LINE) atomic_int pending;   /* chunks 1..T-1 not finished */
+
+    alignas(CACHE_LINE) atomic_int sleepers;  /* workers asleep (or about to be) on wake */
+    atomic_int caller_waiting;    /* the caller sleeps (or is about to) on done */
+    atomic_bool stop;             /* workers exit at the next gen */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;          /* gen moved */
+    pthread_cond_t done;          /* pending reached 0 */
+};
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static inline void cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif defined(__GNUC__) && (defined(__aarch64__) || defined(__arm__))
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* First unit of chunk t of [0, n) over T chunks: t * n / T, computed
+ * without forming t * n. */
+static int64_t chunk_begin(int64_t n, int T, int t)
+{
+    return n / T * t + n % T * t / T;
+}
+
+/* Runs chunk t of the current job unless it is empty. */
+static void run_chunk(krt_pool *p, int t)
+{
+    int64_t b = chunk_begin(p->n, p->threads, t), e = chunk_begin(p->n, p->threads, t + 1);
+    if (b < e)
+        p->fn(p->arg, b, e, t);
+}
+
+/* Claims the next chunk of generation `gen`: its index, or -1 when all
+ * are taken or the gen has moved on. *s is the state as last seen (a
+ * failed CAS refreshes it). */
+static int claim(krt_pool *p, uint64_t *s, uint32_t gen)
+{
+    while (GEN(*s) == gen && NEXT(*s) < p->threads) {
+        uint64_t want = *s + 1;
+        if (atomic_compare_exchange_weak(&p->state, s, want)) {
+            *s = want;
+            return NEXT(want) - 1;
+        }
+    }
+    return -1;
+}
+
+/* A waiter's spin state: when it started, how often it polled. */
+typedef struct spin {
+    int64_t start;                /* ns; 0 before the first clock read */
+    unsigned polls;
+    bool yielding;                /* past PAUSE_NS: give the CPU away between polls */
+} spin;
+
+/* Called after each failed poll: pause (or yield once pausing has lasted
+ * PAUSE_NS); false once `budget` ns have passed. */
+static bool spin_again(spin *s, int64_t budget)
+{
+    if (s->yielding)
+        sched_yield();
+    else
+        cpu_relax();
+    if (++s->polls % POLLS_PER_CLOCK)
+        return true;
+    int64_t t = now_ns();
+    if (!s->start)
+        s->start = t;
+    s->yielding = t - s->start >= PAUSE_NS;
+    return t - s->start < budget;
+}
+
+/* ---- the worker side --------------------------------------------------------- */
+
+/* Blocks until the state shows a gen other than `seen`; returns it. */
+static uint64_t wait_job(krt_pool *p, uint32_t seen)
+{
+    spin sp = {0, 0, false};
+    uint64_t s;
+    while (GEN(s = atomic_load_explicit(&p->state, memory_order_acquire)) == seen)
+        if (!spin_again(&sp, p->spin_ns))
+            break;
+    if (GEN(s) != seen)
+        return s;
+    atomic_fetch_add(&p->sleepers, 1);
+    pthread_mutex_lock(&p->mu);
+    while (GEN(s = atomic_load(&p->state)) == seen)
+        pthread_cond_wait(&p->wake, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_sub(&p->sleepers, 1);
+    return s;
+}
+
+/* A worker finished a chunk; the one finishing the last wakes a sleeping
+ * caller. No job field may be read after the decrement. */
+static void finish_chunk(krt_pool *p)
+{
+    if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_waiting)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    krt_pool *p = arg;
+    uint32_t seen = 0;            /* gen starts at 0, before any worker runs */
+    for (;;) {
+        uint64_t s = wait_job(p, seen);
+        if (atomic_load(&p->stop))
+            return NULL;
+        seen = GEN(s);
+        for (int t; (t = claim(p, &s, seen)) >= 0;) {
+            run_chunk(p, t);
+            finish_chunk(p);
+        }
+    }
+}
+
+/* ---- the caller side ----------------------------------------------------- */
+
+/* Publishes job (fn, arg, n) as the next gen and wakes sleeping workers;
+ * returns the gen. */
+static uint32_t publish(krt_pool *p, chunk_fn fn, void *arg, int64_t n)
+{
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
+    uint32_t gen = GEN(atomic_load_explicit(&p->state, memory_order_relaxed)) + 1;
+    atomic_store(&p->state, (uint64_t)gen << 32 | 1);   /* chunk 0 is the caller's */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return gen;
+}
+
+static void wait_workers(krt_pool *p)
+{
+    spin sp = {0, 0, false};
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
+        if (!spin_again(&sp, p->spin_ns))
+            break;
+    if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+        return;
+    atomic_store(&p->caller_waiting, 1);
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->pending) != 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    atomic_store(&p->caller_waiting, 0);
+}
+
+void krt_pool_for(krt_pool *pool, int64_t n,
+                  void (*fn)(void *arg, int64_t begin, int64_t end, int thread), void *arg)
+{
+    if (n <= 0)
+        return;
+    if (!pool || pool->threads == 1 || n < 2) {
+        fn(arg, 0, n, 0);
+        return;
+    }
+    uint32_t gen = publish(pool, fn, arg, n);
+    run_chunk(pool, 0);
+    /* Whatever no worker has claimed yet, the caller runs itself. */
+    uint64_t s = atomic_load_explicit(&pool->state, memory_order_relaxed);
+    for (int t; (t = claim(pool, &s, gen)) >= 0;) {
+        run_chunk(pool, t);
+        atomic_fetch_sub(&pool->pending, 1);
+    }
+    wait_workers(pool);
+}
+
+/* ---- kernel calls ------------------------------------------------------------ */
+
+typedef struct kernel_job {
+    const krt_kernel_info *k;
+    const void *desc;
+    void *const *ops;
+    char *scratch;                /* NULL: no scratch */
+    size_t stride;                /* scratch bytes per chunk */
+    krt_error init;               /* *err as the caller passed it */
+    slot *slots;
+    atomic_bool failed;           /* some chunk failed: only then are slots read */
+} kernel_job;
+
+static void kernel_chunk(void *arg, int64_t begin, int64_t end, int thread)
+{
+    kernel_job *j = arg;
+    slot *s = &j->slots[thread];
+    void *scratch = j->scratch ? j->scratch + (size_t)thread * j->stride : NULL;
+    s->err = j->init;
+    s->status = j->k->run(j->desc, j->ops, scratch, (krt_span){begin, end}, &s->err);
+    if (s->status != KRT_OK)
+        atomic_store_explicit(&j->failed, true, memory_order_relaxed);
+}
+
+krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *desc,
+                        void *const *ops, void *scratch, size_t scratch_stride,
+                        int64_t units, krt_error *err)
+{
+    if (units <= 0)
+        return KRT_OK;
+    if (!pool || pool->threads == 1 || units < 2)
+        return k->run(desc, ops, scratch, (krt_span){0, units}, err);
+    kernel_job j = {k, desc, ops, scratch, scratch_stride, *err, pool->slots, false};
+    krt_pool_for(pool, units, kernel_chunk, &j);
+    if (!atomic_load_explicit(&j.failed, memory_order_relaxed))
+        return KRT_OK;            /* the common case reads no other chunk's slot */
+    for (int t = 0; t < pool->threads; t++) {
+        bool ran = chunk_begin(units, pool->threads, t) < chunk_begin(units, pool->threads, t + 1);
+        if (ran && pool->slots[t].status != KRT_OK) {
+            *err = pool->slots[t].err;
+            return pool->slots[t].status;
+        }
+    }
+    return KRT_OK;
+}
+
+/* ---- create / destroy ------------------------------------------------------ */
+
+static size_t round_up(size_t x, size_t a)
+{
+    return (x + a - 1) / a * a;
+}
+
+/* Stops and joins the first `started` workers. */
+static void stop_workers(krt_pool *p, int started)
+{
+    atomic_store(&p->stop, true);
+    uint64_t s = atomic_load(&p->state);
+    atomic_store(&p->state, (uint64_t)(GEN(s) + 1) << 32 | (uint32_t)p->threads);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(p->workers[i], NULL);
+}
+
+/* The mutex and condition variables; false (nothing left to destroy) on
+ * failure. */
+static bool init_sync(krt_pool *p)
+{
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&p->wake, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return false;
+    }
+    if (pthread_cond_init(&p->done, NULL) != 0) {
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->mu);
+        return false;
+    }
+    return true;
+}
+
+static void free_pool(krt_pool *p)
+{
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* CPUs this process may run on (its affinity mask where known, e.g. under
+ * taskset or a cpuset), else the online ones; <= 0 when unknown. */
+static long usable_cpus(void)
+{
+#if defined(__linux__) && defined(CPU_COUNT)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* The spin budget: none to speak of when threads outnumber usable CPUs. */
+static int64_t spin_budget(int threads)
+{
+    long cpus = usable_cpus();
+    return cpus > 0 && threads > cpus ? 0 : KRT_POOL_SPIN_NS;
+}
+
+/* Starts the workers with every signal blocked, so that signals meant for
+ * the program reach its own threads, never a worker; on failure stops the
+ * ones already started. */
+static bool start_workers(krt_pool *p)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    while (started < p->threads - 1 &&
+           pthread_create(&p->workers[started], NULL, worker_main, p) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started == p->threads - 1)
+        return true;
+    stop_workers(p, started);
+    return false;
+}
+
+krt_pool *krt_pool_create(int threads)
+{
+    if (threads < 1 || threads > MAX_THREADS)
+        return NULL;
+    /* One block: the pool, its slots, its worker handles. */
+    size_t slots_at = round_up(sizeof(krt_pool), CACHE_LINE);
+    size_t workers_at = slots_at + (size_t)threads * sizeof(slot);
+    size_t size = round_up(workers_at + (size_t)threads * sizeof(pthread_t), CACHE_LINE);
+    krt_pool *p = aligned_alloc(CACHE_LINE, size);
+    if (!p)
+        return NULL;
+    memset(p, 0, size);
+    p->threads = threads;
+    p->spin_ns = spin_budget(threads);
+    p->slots = (slot *)((char *)p + slots_at);
+    p->workers = (pthread_t *)((char *)p + workers_at);
+    atomic_init(&p->state, (uint64_t)threads);    /* gen 0, nothing to claim */
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->caller_waiting, 0);
+    atomic_init(&p->stop, false);
+    if (!init_sync(p)) {
+        free(p);
+        return NULL;
+    }
+    if (!start_workers(p)) {
+        free_pool(p);
+        return NULL;
+    }
+    return p;
+}
+
+void krt_pool_destroy(krt_pool *pool)
+{
+    if (!pool)
+        return;
+    stop_workers(pool, pool->threads - 1);
+    free_pool(pool);
+}
+
+int krt_pool_threads(const krt_pool *pool)
+{
+    return pool ? pool->threads : 1;
+}
