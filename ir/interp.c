@@ -16,6 +16,7 @@
 #include "ir/interp.h"
 #include "ir/infer.h"
 #include "ir/lower.h"
+#include "runtime/krt_pool.h"
 #include "passes/plan.h"
 
 #include <stdarg.h>
@@ -74,16 +75,20 @@ static bool value_bytes(const kiln_value *v, size_t *bytes)
     return true;
 }
 
-/* The kernel scratch a node's plan reserved: threads slices (passes/plan.h);
- * NULL/0 when the node has none (shape inference, dynamic shapes). */
+/* Where a node's kernel calls run: the kernel scratch its plan reserved
+ * (one slice per thread, passes/plan.h; NULL/0 when the node has none:
+ * shape inference, dynamic shapes) and the pool that splits each call
+ * (NULL: one thread). */
 typedef struct work_area {
     void *base;
     size_t bytes;
+    krt_pool *pool;
 } work_area;
 
-/* Run one kernel call over all its units, operands resolved to the data
- * of `values`; scratch from the plan, or from `scratch` when the plan has
- * too little (a node planned without its lowering). */
+/* Run one kernel call over all its units, split over the pool's threads
+ * (thread t's scratch is slice t), operands resolved to the data of
+ * `values`; scratch from the plan, or from `scratch` when the plan has too
+ * little (a node planned without its lowering). */
 static kiln_status run_call(kiln_ctx *ctx, const kiln_graph *g, const kiln_value *values,
                             uint32_t node, const kiln_kernel_call *call, work_area work,
                             kiln_arena *scratch)
@@ -92,12 +97,12 @@ static kiln_status run_call(kiln_ctx *ctx, const kiln_graph *g, const kiln_value
     void **ops = call->n_ops <= 16 ? ops_stack : kiln_arena_alloc(scratch, call->n_ops * sizeof *ops, 8);
     for (uint32_t i = 0; i < call->n_ops; i++)
         ops[i] = call->ops[i] ? (void *)values[call->ops[i]].data : NULL;
-    void *mem = !call->scratch ? NULL
-                : call->scratch <= work.bytes ? work.base
-                                              : kiln_arena_alloc(scratch, call->scratch, 64);
+    size_t stride = (call->scratch + KILN_PLAN_ALIGN - 1) / KILN_PLAN_ALIGN * KILN_PLAN_ALIGN;
+    size_t need = stride * (size_t)krt_pool_threads(work.pool);
+    void *mem = !need ? NULL : need <= work.bytes ? work.base : kiln_arena_alloc(scratch, need, 64);
     krt_error err = {.operand = -1};
-    krt_status st = krt_kernels[call->kernel]->run(call->desc, ops, mem,
-                                                   (krt_span){0, call->units}, &err);
+    krt_status st = krt_pool_run(work.pool, krt_kernels[call->kernel], call->desc, ops, mem, stride,
+                                 call->units, &err);
     return st == KRT_OK ? KILN_OK : kiln_kernel_fail(ctx, g, node, call, st, &err);
 }
 
@@ -155,6 +160,7 @@ struct kiln_interp {
     uint32_t *n_uses;       /* uses of each value (a graph output counts as one) */
     uint32_t *uses;         /* this run's remaining uses */
     kiln_arena *scratch;    /* eval functions' scratch; reset after each node */
+    krt_pool *pool;         /* splits kernel calls over threads; NULL: one thread */
 };
 
 /* Debug builds fill planned memory with 0xff bytes (NaN, -1) before a node
@@ -295,7 +301,7 @@ static kiln_status set_outputs(kiln_interp *r, uint32_t node)
 static work_area node_work(kiln_interp *r, uint32_t node)
 {
     size_t bytes = r->plan->scratch_bytes[node];
-    work_area w = {bytes ? r->arena + r->plan->scratch_offset[node] : NULL, bytes};
+    work_area w = {bytes ? r->arena + r->plan->scratch_offset[node] : NULL, bytes, r->pool};
     poison(w.base, w.bytes);
     return w;
 }
@@ -389,6 +395,11 @@ kiln_status kiln_interp_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_in
     r->n_uses = kiln_graph_use_counts(g);
     r->uses = kiln_xcalloc(g->n_values, sizeof *r->uses);
     r->scratch = kiln_arena_create();
+    int threads = opts && opts->threads > 1 ? opts->threads : 1;
+    if (threads > 1 && !(r->pool = krt_pool_create(threads))) {
+        kiln_interp_destroy(r);
+        return kiln_error(ctx, KILN_ERR_RUNTIME, "%s: cannot start %d threads", g->source, threads);
+    }
     *out = r;
     return KILN_OK;
 }
@@ -397,6 +408,7 @@ void kiln_interp_destroy(kiln_interp *r)
 {
     if (!r)
         return;
+    krt_pool_destroy(r->pool);
     kiln_arena_destroy(r->scratch);
     free(r->uses);
     free(r->n_uses);

@@ -73,7 +73,8 @@ kiln_status kiln_eval_unsupported(kiln_eval *e, const char *fmt, ...) KILN_PRINT
 typedef struct kiln_interp kiln_interp;
 
 typedef struct kiln_interp_opts {
-    int threads;              /* kernel scratch is planned for this many; <= 0: 1 */
+    int threads;              /* kernel calls split over this many threads (a pool), and
+                                 their scratch is planned for as many; <= 0: 1 */
     int reserved[3];          /* zero */
 } kiln_interp_opts;
 

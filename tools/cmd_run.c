@@ -1,7 +1,7 @@
 /* cmd_run.c — `kiln run`: run a model on input files, write the outputs.
  *
  *   kiln run MODEL [--backend interp] [-i [NAME=]FILE]... [-o DIR]
- *            [--shape NAME=D0xD1x...] [--bench N]
+ *            [--threads N] [--bench N] [graph options]
  *
  * Inputs are .npy (any C-order dtype) or ONNX TensorProto .pb files;
  * positional `-i FILE` binds graph inputs in order, `-i NAME=FILE` by name.
@@ -31,6 +31,7 @@ typedef struct run_opts {
     const char *inputs[MAX_INPUTS];  /* the -i arguments, as given */
     int n_inputs;
     long bench;                      /* --bench N: time N runs */
+    long threads;                    /* --threads N: split kernel calls over N threads */
 } run_opts;
 
 static void help(void)
@@ -44,6 +45,8 @@ static void help(void)
            "                          name, characters outside [A-Za-z0-9._-] replaced by '_');\n"
            "                          without -o, print a summary of each output\n"
            "  --backend interp        the reference interpreter (the only backend so far)\n"
+           "  --threads N             split each kernel over N threads (default 1); results\n"
+           "                          are bit-identical for any N\n"
            "  --bench N               run N more times and print the time per run\n"
            "  -h, --help              this help\n\n");
     driver_model_help(stdout);
@@ -74,6 +77,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->out_dir = argv[++i];
         } else if (strcmp(a, "--backend") == 0 && has_value) {
             o->backend = argv[++i];
+        } else if (strcmp(a, "--threads") == 0 && has_value) {
+            char *end;
+            o->threads = strtol(argv[++i], &end, 10);
+            if (*end || o->threads < 1 || o->threads > 256)
+                return driver_usage_error("run", "--threads takes a count from 1 to 256, not '%s'", argv[i]);
         } else if (strcmp(a, "--bench") == 0 && has_value) {
             char *end;
             o->bench = strtol(argv[++i], &end, 10);
@@ -316,7 +324,7 @@ static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
                           g->source, MAX_INPUTS), driver_fail(ctx);
     kiln_status st = gather_inputs(ctx, g, o, ins, given);
     if (!st)
-        st = kiln_interp_create(ctx, g, NULL, &interp);
+        st = kiln_interp_create(ctx, g, &(kiln_interp_opts){.threads = (int)o->threads}, &interp);
     if (!st)
         st = run_once(ctx, g, o, interp, ins);
     if (!st && o->bench)

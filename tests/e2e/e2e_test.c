@@ -2,7 +2,7 @@
  * compared with the outputs PyTorch produced when the sample was exported.
  *
  *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
- *                 [--root DIR] [--filter SUBSTR] [--path interp]
+ *                 [--root DIR] [--filter SUBSTR] [--path interp|interp-O0|interp-threads2]
  *
  * The manifest has one tab-separated line per sample (after a header):
  *   name  dir  inputs  outputs  opset  atol  rtol
@@ -37,15 +37,21 @@ typedef struct options {
 typedef struct exec_path {
     const char *name;
     const char *backend;  /* `kiln run --backend X` */
-    const char *extra;    /* one more option for `kiln run`, or NULL */
+    const char *extra[2]; /* more options for `kiln run` (NULL-padded) */
+    int same_bits_as;     /* index of an earlier path whose output files must
+                             be byte-identical to this one's; -1: none */
 } exec_path;
 
 /* The interpreter at -O0 runs the graph as imported; the default (-O2)
- * runs it after the canonical passes, which must not change the numbers. */
+ * runs it after the canonical passes, which must not change the numbers
+ * beyond the tolerance; with two threads every kernel call is split, which
+ * must not change a single bit. */
 static const exec_path paths[] = {
-    {"interp-O0", "interp", "-O0"},
-    {"interp", "interp", NULL},
+    {"interp-O0", "interp", {"-O0", NULL}, -1},
+    {"interp", "interp", {NULL, NULL}, -1},
+    {"interp-threads2", "interp", {"--threads", "2"}, 1},
 };
+#define N_PATHS (sizeof paths / sizeof paths[0])
 
 static bool parse_line(char *line, sample *s)
 {
@@ -154,28 +160,27 @@ static bool check_outputs(const sample *s, const kiln_graph *g, const char *out_
     return ok;
 }
 
-static bool run_sample(const options *opt, const sample *s, const exec_path *p)
+/* Run sample s along path p, its outputs into the directory tmp. */
+static bool run_sample(const options *opt, const sample *s, const exec_path *p, const char *tmp)
 {
-    char model[2048], tmp[] = "/tmp/kiln_e2e_XXXXXX", inputs[64][2048];
+    char model[2048], inputs[64][2048];
     char *argv[16 + 2 * 64];
     int argc = 0;
     snprintf(model, sizeof model, "%s/model.onnx", s->dir);
-    if (!mkdtemp(tmp))
-        return false;
     argv[argc++] = (char *)opt->kiln;
     argv[argc++] = "run";
     argv[argc++] = model;
     argv[argc++] = "--backend";
     argv[argc++] = (char *)p->backend;
-    if (p->extra)
-        argv[argc++] = (char *)p->extra;
+    for (int k = 0; k < 2 && p->extra[k]; k++)
+        argv[argc++] = (char *)p->extra[k];
     for (int k = 0; k < s->n_inputs; k++) {
         snprintf(inputs[k], sizeof inputs[k], "%s/input_%d.npy", s->dir, k);
         argv[argc++] = "-i";
         argv[argc++] = inputs[k];
     }
     argv[argc++] = "-o";
-    argv[argc++] = tmp;
+    argv[argc++] = (char *)tmp;
     argv[argc] = NULL;
     int rc = run_command(argv);
     bool ok = rc == 0;
@@ -191,11 +196,56 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p)
         ok = check_outputs(s, g, tmp);
     kiln_graph_destroy(g);
     kiln_ctx_destroy(ctx);
-    char cmd[2200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
-        printf("  (could not remove %s)\n", tmp);
     return ok;
+}
+
+/* The output files of two runs are byte-identical (`diff -r`). */
+static bool same_bits(const char *a, const char *b, const char *a_name)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "diff -r '%s' '%s' >/dev/null", a, b);
+    bool same = system(cmd) == 0;
+    if (!same)
+        printf("  outputs differ in their bits from path %s\n", a_name);
+    return same;
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("  (could not remove %s)\n", dir);
+}
+
+/* Every selected path on one sample; returns the failures, adds passes. */
+static int run_paths(const options *opt, const sample *s, int *passed)
+{
+    char dirs[N_PATHS][32];
+    bool ran[N_PATHS] = {0};
+    int failed = 0;
+    for (size_t p = 0; p < N_PATHS; p++) {
+        if (opt->path && strcmp(opt->path, paths[p].name) != 0)
+            continue;
+        snprintf(dirs[p], sizeof dirs[p], "/tmp/kiln_e2e_XXXXXX");
+        if (!mkdtemp(dirs[p])) {
+            printf("FAIL %s [%s]: no temporary directory\n", s->name, paths[p].name);
+            failed++;
+            continue;
+        }
+        ran[p] = true;
+        printf("%s [%s]\n", s->name, paths[p].name);
+        bool ok = run_sample(opt, s, &paths[p], dirs[p]);
+        int ref = paths[p].same_bits_as;
+        if (ok && ref >= 0 && ran[ref])
+            ok = same_bits(dirs[ref], dirs[p], paths[ref].name);
+        printf("%s %s [%s]\n", ok ? "pass" : "FAIL", s->name, paths[p].name);
+        ok ? (*passed)++ : failed++;
+    }
+    for (size_t p = 0; p < N_PATHS; p++)
+        if (ran[p])
+            remove_dir(dirs[p]);
+    return failed;
 }
 
 int main(int argc, char **argv)
@@ -234,14 +284,7 @@ int main(int argc, char **argv)
         }
         if (opt.filter && !strstr(s.name, opt.filter))
             continue;
-        for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
-            if (opt.path && strcmp(opt.path, paths[p].name) != 0)
-                continue;
-            printf("%s [%s]\n", s.name, paths[p].name);
-            bool ok = run_sample(&opt, &s, &paths[p]);
-            printf("%s %s [%s]\n", ok ? "pass" : "FAIL", s.name, paths[p].name);
-            ok ? passed++ : failed++;
-        }
+        failed += run_paths(&opt, &s, &passed);
     }
     fclose(f);
     printf("\ne2e: %d passed, %d failed\n", passed, failed);

@@ -3,7 +3,7 @@
  *
  *   kiln_onnx_test --mode import|run|roundtrip [--data DIR] [--filter SUBSTR]
  *                  [--expected LIST] [--update LIST] [--verbose]
- *                  [--passes PIPELINE | -O N]
+ *                  [--passes PIPELINE | -O N] [--threads N]
  *
  * import     load + shape inference; each output shape must equal the
  *            shape of test_data_set_0/output_k.pb. When an output shape
@@ -68,6 +68,7 @@ typedef struct result {
 typedef struct options {
     const char *mode, *data, *filter, *expected, *update;
     const char *passes;   /* --passes PIPELINE: run it (verified) before running the model */
+    int threads;          /* --threads N: the interpreter splits kernel calls over N threads */
     bool verbose;
 } options;
 
@@ -300,7 +301,20 @@ static bool compare(const kiln_graph *g, const kiln_tensor *got, const kiln_tens
     return true;
 }
 
-static outcome run_dataset(kiln_ctx *ctx, const kiln_graph *g, const char *dir, result *r)
+/* One run through an interpreter session with `threads` threads. */
+static kiln_status run_interp(kiln_ctx *ctx, const kiln_graph *g, int threads, const dataset *d,
+                              kiln_tensor *outs)
+{
+    kiln_interp *it = NULL;
+    kiln_status st = kiln_interp_create(ctx, g, &(kiln_interp_opts){.threads = threads}, &it);
+    if (st == KILN_OK)
+        st = kiln_interp_exec(it, d->inputs, (uint32_t)d->n_inputs, outs);
+    kiln_interp_destroy(it);
+    return st;
+}
+
+static outcome run_dataset(kiln_ctx *ctx, const kiln_graph *g, int threads, const char *dir,
+                           result *r)
 {
     dataset d = {0};
     kiln_tensor outs[64];
@@ -311,7 +325,7 @@ static outcome run_dataset(kiln_ctx *ctx, const kiln_graph *g, const char *dir, 
     if (!st && g->n_outputs > 64)
         st = kiln_error(ctx, KILN_ERR_UNSUPPORTED, "more than 64 outputs");
     if (!st)
-        st = kiln_interp_run(ctx, g, d.inputs, (uint32_t)d.n_inputs, outs);
+        st = run_interp(ctx, g, threads, &d, outs);
     if (st) {
         dataset_free(&d);
         return from_status(r, ctx, st);
@@ -338,7 +352,7 @@ static kiln_status run_passes(kiln_ctx *ctx, kiln_graph *g, const char *passes)
     return st ? st : kiln_pipeline_run(ctx, g, &p, &run);
 }
 
-static outcome check_run(kiln_ctx *ctx, const char *dir, const char *passes, result *r)
+static outcome check_run(kiln_ctx *ctx, const char *dir, const options *opt, result *r)
 {
     char path[4096];
     kiln_graph *g = NULL;
@@ -350,7 +364,7 @@ static outcome check_run(kiln_ctx *ctx, const char *dir, const char *passes, res
     /* Symbolic input dims are bound from the first data set, like --shape. */
     path_join(path, sizeof path, dir, "test_data_set_0");
     if ((st = read_dataset(ctx, path, &d0)) || (st = bind_input_shapes(ctx, g, &d0)) ||
-        (st = kiln_graph_infer(ctx, g)) || (st = run_passes(ctx, g, passes))) {
+        (st = kiln_graph_infer(ctx, g)) || (st = run_passes(ctx, g, opt->passes))) {
         dataset_free(&d0);
         kiln_graph_destroy(g);
         return from_status(r, ctx, st);
@@ -363,7 +377,7 @@ static outcome check_run(kiln_ctx *ctx, const char *dir, const char *passes, res
         path_join(path, sizeof path, dir, name);
         if (!file_exists(path))
             break;
-        o = run_dataset(ctx, g, path, r);
+        o = run_dataset(ctx, g, opt->threads, path, r);
     }
     kiln_graph_destroy(g);
     return o;
@@ -415,7 +429,7 @@ static void run_child(const options *opt, const char *dir, int fd)
     if (strcmp(opt->mode, "import") == 0)
         check_import(ctx, dir, &r);
     else if (strcmp(opt->mode, "run") == 0)
-        check_run(ctx, dir, opt->passes, &r);
+        check_run(ctx, dir, opt, &r);
     else
         check_roundtrip(ctx, dir, &r);
     kiln_ctx_destroy(ctx);
@@ -564,7 +578,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: kiln_onnx_test --mode import|run|roundtrip [--data DIR] [--filter SUBSTR]\n"
                     "                      [--expected LIST] [--update LIST] [--verbose]\n"
-                    "                      [--passes PIPELINE | -O N]  (run mode: passes before running)\n");
+                    "                      [--passes PIPELINE | -O N] [--threads N]  (run mode)\n");
     return 2;
 }
 
@@ -583,7 +597,10 @@ static bool parse_args(int argc, char **argv, options *opt)
         else if (strcmp(argv[i], "--expected") == 0) slot = &opt->expected;
         else if (strcmp(argv[i], "--update") == 0) slot = &opt->update;
         else if (strcmp(argv[i], "--passes") == 0) slot = &opt->passes;
-        else if (strcmp(argv[i], "-O") == 0 && i + 1 < argc) {  /* -O N: that level's pipeline */
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            opt->threads = atoi(argv[++i]);
+            continue;
+        } else if (strcmp(argv[i], "-O") == 0 && i + 1 < argc) {  /* -O N: that level's pipeline */
             opt->passes = kiln_pipeline_for_level(atoi(argv[++i]));
             continue;
         }
