@@ -6,144 +6,13 @@
  * put a stride, a pad, a transpose flag or an operand in the wrong place
  * fails here even where the conformance models do not look. */
 #include "cunit_main.h"
-#include "ir/lower.h"
-#include "kernel_run.h"
+#include "lower_run.h"
 #include "runtime/krt_linalg.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static kiln_ctx *ctx;
-static kiln_graph *g;
-static kiln_arena *arena;
-static kiln_value *vals;        /* the run's copy of g->values, with data */
-static uint32_t node_id;
-static uint32_t rng = 99;
-
-static int setup(void)
-{
-    ctx = kiln_ctx_create();
-    g = kiln_graph_create("t", "t.onnx");
-    arena = kiln_arena_create();
-    return 0;
-}
-
-static int teardown(void)
-{
-    for (uint32_t v = 1; vals && v < g->n_values; v++)
-        if (vals[v].kind == KILN_VAL_NODE)
-            free((void *)vals[v].data);
-    free(vals);
-    vals = NULL;
-    kiln_arena_destroy(arena);
-    kiln_graph_destroy(g);
-    kiln_ctx_destroy(ctx);
-    return 0;
-}
-
-static void reset(void)
-{
-    teardown();
-    setup();
-}
-
-static float frand(void)
-{
-    rng = rng * 1664525u + 1013904223u;
-    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-#define DIMS(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
-
-/* A graph input of random f32 data (kept in `data`, freed by the caller). */
-static uint32_t input(const char *name, int rank, const int64_t *dims, float **data)
-{
-    kiln_shape s = kiln_shape_make(rank, dims);
-    int64_t n = 1;
-    kiln_shape_numel(&s, &n);
-    *data = malloc((size_t)n * sizeof **data);
-    for (int64_t i = 0; i < n; i++)
-        (*data)[i] = frand();
-    return kiln_input_add(g, name, KILN_DT_F32, &s);
-}
-
-/* Node 'n' of op with n_out outputs (graph outputs). */
-static void node(kiln_op op, const uint32_t *ins, uint32_t n_in, uint32_t n_out)
-{
-    uint32_t outs[3];
-    for (uint32_t i = 0; i < n_out; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "y%u", i);
-        outs[i] = kiln_value_add(g, name);
-    }
-    node_id = kiln_node_add(g, op, "n", ins, n_in, outs, n_out);
-    for (uint32_t i = 0; i < n_out; i++)
-        kiln_output_add(g, outs[i]);
-}
-#define NODE(op, n_out, ...) node(op, (uint32_t[]){__VA_ARGS__}, \
-                                  sizeof((uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t), n_out)
-
-/* Infers the graph, gives input i the data datas[i] and every node output
- * a buffer, and lowers the node into *low. */
-static kiln_status lower(float *const *datas, kiln_lowered *low)
-{
-    kiln_status st = kiln_graph_infer(ctx, g);
-    CU_ASSERT_EQUAL_FATAL(st, KILN_OK);
-    vals = calloc(g->n_values, sizeof *vals);
-    memcpy(vals, g->values, g->n_values * sizeof *vals);
-    for (uint32_t i = 0; i < g->n_inputs; i++)
-        vals[g->inputs[i]].data = datas[i];
-    for (uint32_t v = 1; v < g->n_values; v++) {
-        int64_t n = 0;
-        if (vals[v].kind != KILN_VAL_NODE || !kiln_shape_numel(&vals[v].shape, &n))
-            continue;
-        vals[v].nbytes = (size_t)n * kiln_dtype_size(vals[v].dtype);
-        vals[v].data = calloc(1, vals[v].nbytes + 1);
-    }
-    return kiln_lower_node(ctx, g, vals, node_id, arena, low);
-}
-
-/* The call's operands resolved to the run's buffers. */
-static void resolve(const kiln_kernel_call *c, void **ops)
-{
-    for (uint32_t i = 0; i < c->n_ops; i++)
-        ops[i] = c->ops[i] ? (void *)vals[c->ops[i]].data : NULL;
-}
-
-static size_t out_bytes(uint32_t i)
-{
-    return vals[kiln_node_output(g, &g->nodes[node_id], i)].nbytes;
-}
-
-static void *out_data(uint32_t i)
-{
-    return (void *)vals[kiln_node_output(g, &g->nodes[node_id], i)].data;
-}
-
-/* Runs c whole (the outputs keep that result) and split into 2, 3 and 5
- * ranges: outputs 0 .. n_out-1 must come out identical each time. */
-static void run_whole_and_split(const kiln_kernel_call *c, uint32_t n_out)
-{
-    void *ops[16], *whole[3];
-    resolve(c, ops);
-    CU_ASSERT_FATAL(c->units > 2);
-    CU_ASSERT_EQUAL(kernel_run(krt_kernels[c->kernel], c->desc, ops), KRT_OK);
-    for (uint32_t i = 0; i < n_out; i++) {
-        whole[i] = malloc(out_bytes(i));
-        memcpy(whole[i], out_data(i), out_bytes(i));
-    }
-    for (int parts = 2; parts <= 5; parts += parts == 2 ? 1 : 2) {
-        for (uint32_t i = 0; i < n_out; i++)
-            memset(out_data(i), 0xcd, out_bytes(i));
-        CU_ASSERT_EQUAL(kernel_run_split(krt_kernels[c->kernel], c->desc, ops, parts), KRT_OK);
-        for (uint32_t i = 0; i < n_out; i++)
-            CU_ASSERT_EQUAL(memcmp(whole[i], out_data(i), out_bytes(i)), 0);
-    }
-    for (uint32_t i = 0; i < n_out; i++)
-        free(whole[i]);
-}
 
 static void expect_close(const float *got, const double *want, int64_t n, double tol)
 {
@@ -164,7 +33,7 @@ static void test_matmul(void)
     kiln_lowered low;
     reset();
     NODE(KILN_OP_MATMUL, 1, input("a", DIMS(BATCH, M, K), &a), input("b", DIMS(K, N), &b));
-    CU_ASSERT_EQUAL_FATAL(lower((float *[]){a, b}, &low), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){a, b}, &low), KILN_OK);
     CU_ASSERT_EQUAL_FATAL(low.n_calls, 1);
     const kiln_kernel_call *c = &low.calls[0];
     const krt_matmul_desc *d = c->desc;
@@ -198,7 +67,7 @@ static void test_gemm_transposed_with_bias(void)
     kiln_attr_set_int(g, node_id, "transB", 1);
     kiln_attr_set_float(g, node_id, "alpha", 0.5f);
     kiln_attr_set_float(g, node_id, "beta", 2.0f);
-    CU_ASSERT_EQUAL_FATAL(lower((float *[]){a, b, bias}, &low), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){a, b, bias}, &low), KILN_OK);
     const kiln_kernel_call *c = &low.calls[0];
     const krt_gemm_desc *d = c->desc;
     CU_ASSERT_EQUAL(c->kernel, KRT_K_GEMM);
@@ -234,7 +103,7 @@ static void test_conv_groups_strides_pads(void)
     kiln_attr_set_ints(g, node_id, "strides", (int64_t[]){2, 1}, 2);
     kiln_attr_set_ints(g, node_id, "dilations", (int64_t[]){1, 2}, 2);
     kiln_attr_set_ints(g, node_id, "pads", (int64_t[]){1, 0, 1, 2}, 4);
-    CU_ASSERT_EQUAL_FATAL(lower((float *[]){x, w, b}, &low), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){x, w, b}, &low), KILN_OK);
     const kiln_kernel_call *c = &low.calls[0];
     const krt_conv_desc *d = c->desc;
     CU_ASSERT_EQUAL(c->kernel, KRT_K_CONV);
@@ -278,7 +147,7 @@ static void test_maxpool_with_indices(void)
     kiln_attr_set_ints(g, node_id, "strides", (int64_t[]){2, 2}, 2);
     kiln_attr_set_ints(g, node_id, "pads", (int64_t[]){1, 0, 1, 1}, 4);
     kiln_attr_set_int(g, node_id, "ceil_mode", 1);
-    CU_ASSERT_EQUAL_FATAL(lower((float *[]){x}, &low), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){x}, &low), KILN_OK);
     const kiln_kernel_call *c = &low.calls[0];
     const krt_pool_desc *d = c->desc;
     CU_ASSERT_EQUAL(c->kernel, KRT_K_POOL);
@@ -314,7 +183,7 @@ static void test_pool_options_reach_the_descriptor(void)
     kiln_attr_set_ints(g, node_id, "kernel_shape", (int64_t[]){3, 3}, 2);
     kiln_attr_set_ints(g, node_id, "pads", (int64_t[]){1, 1, 1, 1}, 4);
     kiln_attr_set_int(g, node_id, "count_include_pad", 1);
-    CU_ASSERT_EQUAL_FATAL(lower((float *[]){x}, &low), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){x}, &low), KILN_OK);
     const krt_pool_desc *d = low.calls[0].desc;
     CU_ASSERT(d->kind == KRT_POOL_AVG && d->count_include_pad == 1 && d->pad_end[1] == 1);
     free(x);
@@ -322,7 +191,7 @@ static void test_pool_options_reach_the_descriptor(void)
     reset();
     NODE(KILN_OP_GLOBALLPPOOL, 1, input("x", DIMS(2, 3, 4, 5, 6), &x));
     kiln_attr_set_int(g, node_id, "p", 3);
-    CU_ASSERT_EQUAL_FATAL(lower((float *[]){x}, &low), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){x}, &low), KILN_OK);
     d = low.calls[0].desc;
     CU_ASSERT(d->kind == KRT_POOL_LP && d->global == 1 && d->p == 3 && d->nd == 3);
     CU_ASSERT(d->batch == 2 && d->channels == 3 && d->in[2] == 6);
@@ -340,7 +209,7 @@ static void test_rnn_f16_refused_when_lowering(void)
     uint32_t x = kiln_input_add(g, "x", KILN_DT_F16, &s), w = kiln_input_add(g, "w", KILN_DT_F16, &s);
     uint32_t r = kiln_input_add(g, "r", KILN_DT_F16, &s);
     NODE(KILN_OP_RNN, 1, x, w, r);
-    CU_ASSERT_EQUAL(lower((float *[]){NULL, NULL, NULL}, &low), KILN_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(lower((const void *[]){NULL, NULL, NULL}, &low), KILN_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(kiln_ctx_message(ctx), "node 'n' (RNN): no RNN kernel for dtype f16"));
 }
 
@@ -353,7 +222,7 @@ static void test_symbolic_shape_refused(void)
     s.dim[0] = KILN_DIM_SYM(kiln_graph_symbol(g, "batch"));
     uint32_t a = kiln_input_add(g, "a", KILN_DT_F32, &s);
     NODE(KILN_OP_MATMUL, 1, a, input("b", DIMS(4, 3), &b));
-    CU_ASSERT_EQUAL(lower((float *[]){NULL, b}, &low), KILN_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(lower((const void *[]){NULL, b}, &low), KILN_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(kiln_ctx_message(ctx), "input 0 ('a') has no static shape"));
     free(b);
 }
