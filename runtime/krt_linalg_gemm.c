@@ -10,7 +10,10 @@
  * accumulators. The vector width follows the compile target (GCC/Clang
  * vector extensions: 4, 8 or 16 floats); other compilers get the same
  * blocking with scalar code. Results are deterministic for a given build:
- * the summation order depends only on the shapes.
+ * the summation order of an element depends only on K (its slices of KC
+ * and the micro-kernel's loop), never on which rows or columns a call
+ * covers. That is what lets the matmul and gemm kernels split their
+ * output rows into work units with bit-identical results.
  */
 #include "runtime/krt_linalg.h"
 

@@ -5,11 +5,12 @@
  * Almost everything here is one primitive: a copy between two strided
  * views of the same index space. Each op only describes its view (dims
  * and strides, built once when lowering by a krt_view_* function); the
- * primitive drops size-1 dims, merges dims
- * that are contiguous on both sides, and copies the innermost run with
- * memcpy when it is contiguous (in cache-sized tiles when a transpose
- * makes the two sides contiguous along different dims). The kernels never look at element values,
- * so one version serves every dtype (elements are `esize` bytes).
+ * primitive drops size-1 dims, merges dims that are contiguous on both
+ * sides, and copies the innermost run with memcpy when it is contiguous
+ * (in cache-sized tiles when a transpose makes the two sides contiguous
+ * along different dims). The kernels never look at element values, so one
+ * version serves every dtype (elements are `esize` bytes). Work units are
+ * blocks of the output, so a split copy writes each byte exactly once.
  */
 #include "runtime/krt_movement.h"
 
@@ -158,8 +159,10 @@ static void view_copy(char *dst, const char *src, view *v, size_t esize)
     }
 }
 
-void krt_copy_strided(void *dst, const int64_t *dst_strides, const void *src,
-                      const int64_t *src_strides, size_t esize, int rank, const int64_t *dims)
+/* dst[i...] = src[i...] over the index space `dims`, both sides addressed by
+ * strides in elements (any sign; 0 repeats an element). */
+static void copy_strided(void *dst, const int64_t *dst_strides, const void *src,
+                         const int64_t *src_strides, size_t esize, int rank, const int64_t *dims)
 {
     view v = {.rank = rank};
     for (int i = 0; i < rank; i++) {
@@ -514,7 +517,7 @@ static krt_status pad(void *dst, const void *src, size_t esize, int rank, const 
         fill_bytes(dst, esize, total, value);
     for (int k = 0; k < rank; k++)
         dst_off += p.c0[k] * p.os[k];
-    krt_copy_strided((char *)dst + dst_off * (int64_t)esize, p.os,
+    copy_strided((char *)dst + dst_off * (int64_t)esize, p.os,
                      (const char *)src + src_off * (int64_t)esize, in_strides, esize, rank, p.n);
     for (int k = rank - 1; k >= 0 && mode != KRT_PAD_CONSTANT; k--)
         pad_axis(dst, &p, k, esize, pad_maps[mode]);

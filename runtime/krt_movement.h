@@ -78,12 +78,6 @@ void krt_view_depth_to_space(krt_strided_desc *d, size_t esize, const int64_t *d
                              int crd);
 void krt_view_space_to_depth(krt_strided_desc *d, size_t esize, const int64_t *dims, int64_t bs);
 
-/* dst[i...] = src[i...] over the index space `dims`, both sides addressed by
- * strides in elements (any sign; 0 repeats an element). Contiguous inner
- * runs are copied with memcpy. */
-void krt_copy_strided(void *dst, const int64_t *dst_strides, const void *src,
-                      const int64_t *src_strides, size_t esize, int rank, const int64_t *dims);
-
 /* One Slice axis by the ONNX rules: negative start/end count from the end,
  * then both are clamped ([0, dim] for step > 0, [-1, dim - 1] for step < 0).
  * Returns the number of elements taken (>= 0); *first is the first index

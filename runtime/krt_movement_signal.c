@@ -1,5 +1,6 @@
-/* krt_movement_signal.c — generators (ConstantOfShape, Range, EyeLike,
- * windows, MelWeightMatrix), NonMaxSuppression, DFT and STFT.
+/* krt_movement_signal.c — generators (fill for ConstantOfShape, Shape and
+ * Size; Range, EyeLike, windows, MelWeightMatrix), NonMaxSuppression, DFT
+ * and STFT.
  *
  * These compute values rather than move them; element types are reached
  * through krt_load_f64 / krt_store_f64 (or a per-dtype macro where the
