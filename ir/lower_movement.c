@@ -124,8 +124,7 @@ static kiln_status lower_copy(kiln_lower *l)
                                (long long)kiln_lower_numel(y), (long long)kiln_lower_numel(x));
     krt_copy_desc d = {.nbytes = kiln_lower_numel(y) * (int64_t)kiln_dtype_size(y->dtype)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_out_id(l, 0)};
-    kiln_lower_emit(l, KRT_K_COPY, &d, ops, 2)->inplace = 0;
-    return KILN_OK;
+    return emit(l, KRT_K_COPY, &d, ops, 2, 0);
 }
 
 /* ---- strided views ------------------------------------------------------------------ */

@@ -675,7 +675,8 @@ static void requantize(const krt_qmatmul_desc *d, const qtensor *a, const qtenso
 
 static int64_t qmatmul_units(const void *desc)
 {
-    return batch_count(&((const krt_qmatmul_desc *)desc)->mm);
+    int64_t n = batch_count(&((const krt_qmatmul_desc *)desc)->mm);
+    return n > 0 ? n : 1;
 }
 
 static size_t qmatmul_scratch(const void *desc)
@@ -706,7 +707,7 @@ static krt_status qmatmul_run(const void *desc, void *const *ops, void *scratch,
     int32_t *wa = align64(scratch), *wb = align64(wa + M * K), *acc = align64(wb + K * N);
     uint32_t *row = align64(acc + M * N);
     size_t ys = requant ? 1 : 4;
-    for (int64_t n = r.begin; n < r.end && n < qmatmul_units(d); n++) {
+    for (int64_t n = r.begin; n < r.end && n < batch_count(&d->mm); n++) {
         int64_t ao, bo;
         char *Y = (char *)ops[8] + (size_t)(n * M * N) * ys;
         batch_offsets(&d->mm, n, &ao, &bo);
