@@ -1,14 +1,15 @@
 /* infer_linalg.h — the linalg family's node readers, shared by its shape
- * inference (ir/infer_linalg.c, where they are defined) and its interpreter
- * entries (ir/eval_linalg.c).
+ * inference (ir/infer_linalg.c, where they are defined) and its lowering
+ * to kernel calls (ir/lower_linalg.c).
  *
  * Each reader validates a node's inputs and attributes (errors name the
  * node, through kiln_infer_fail) and computes two things from one source:
- * the output shape(s) for inference, and the runtime kernel's descriptor
- * for evaluation. With symbolic dims or unknown data (static inference) the
- * affected output dims are fresh unknown dims and the matching descriptor
- * fields are meaningless; in the interpreter every input is concrete, so
- * the descriptor is complete.
+ * the output shape(s) for inference, and the geometry of the runtime
+ * kernel's descriptor (the lowering adds dtypes and per-op options). With
+ * symbolic dims or unknown data (static inference) the affected output
+ * dims are fresh unknown dims and the matching descriptor fields are
+ * meaningless; lowering needs static shapes, so its descriptors are
+ * complete.
  */
 #ifndef KILN_INFER_LINALG_H
 #define KILN_INFER_LINALG_H

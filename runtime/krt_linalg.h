@@ -10,19 +10,28 @@
  *   krt_linalg_rnn.c     RNN, GRU, LSTM
  *   krt_linalg_sample.c  Resize, GridSample, RoiAlign
  *
- * Conventions (see krt.h): dense C-order buffers, element counts in int64_t,
- * shapes in small descriptor structs that a code generator can emit as
- * constants. No allocation: a kernel that needs scratch says how much with
- * its *_scratch_size function (bytes; the caller passes memory aligned to
- * 64 bytes). Kernels that can meet bad data return a krt_status; they never
- * read or write out of bounds. Dtype variants share one generic body per
- * file (a macro), and a dispatcher taking a krt_dtype returns KRT_EDTYPE
- * for a dtype with no variant.
+ * Each op runs as a kernel (runtime/krt_kernel.h): `krt_kernel_<name>`,
+ * listed in krt_kernels.def, takes a `krt_<name>_desc` — plain data (the
+ * dtype, shapes, attributes; no pointers) that ir/lower_linalg.c fills and
+ * a code generator can emit as a constant — and its operands in the order
+ * each descriptor documents (inputs, then outputs). Heavy kernels (matmul,
+ * gemm, conv, pool...) split into work units that are independent blocks
+ * of the output, so any split over threads gives bit-identical results.
+ *
+ * Conventions (see krt.h): dense C-order buffers, element counts in int64_t.
+ * No allocation: scratch comes from the caller, sized by the kernel's
+ * scratch_size (bytes, 64-byte aligned, per thread). Kernels that can meet
+ * bad data return a krt_status; they never read or write out of bounds.
+ * Dtype variants share one generic body per file (a macro); a kernel
+ * returns KRT_EDTYPE for a dtype with no variant. The building blocks
+ * other kernels share (GEMM, window geometry, half conversions) stay
+ * public functions.
  */
 #ifndef KRT_LINALG_H
 #define KRT_LINALG_H
 
 #include "runtime/krt.h"
+#include "runtime/krt_kernel.h"
 
 #include <stdbool.h>
 
@@ -52,63 +61,55 @@ krt_status krt_gemm(krt_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
                     const void *B, int64_t rs_b, int64_t cs_b,
                     double beta, void *C, int64_t ldc, void *scratch);
 
-/* Batched matrix product with numpy broadcasting of the batch dims. */
+/* Kernel `matmul`: ops {A, B, Y}. Batched matrix product with numpy
+ * broadcasting of the batch dims; Y dense (batch dims, M, N). Units are
+ * blocks of output rows over batch x M: each unit computes whole rows, so
+ * any split gives bit-identical results. f32, f64, f16, bf16, i32, i64,
+ * u32, u64. */
 typedef struct krt_matmul_desc {
+    krt_dtype dtype;                  /* of A, B and Y */
     int batch_rank;                   /* rank of the output's batch dims */
     int64_t batch[KRT_MAX_RANK];      /* output batch dims */
     int64_t a_stride[KRT_MAX_RANK];   /* A's element stride per batch dim; 0 = broadcast */
     int64_t b_stride[KRT_MAX_RANK];
-    int64_t M, N, K;
+    int64_t M, N, K;                  /* A (M, K) @ B (K, N) per batch */
 } krt_matmul_desc;
 
-/* Fills d from the operand shapes (numpy matmul rules: a 1-D A is a row
- * [1,K], a 1-D B a column [K,1]). KRT_EVALUE on a K mismatch or batch dims
- * that do not broadcast, or a rank above KRT_MAX_RANK. */
+/* Fills d's shape fields from the operand shapes (numpy matmul rules: a
+ * 1-D A is a row [1,K], a 1-D B a column [K,1]); d->dtype is left 0 for
+ * the caller. KRT_EVALUE on a K mismatch or batch dims that do not
+ * broadcast, or a rank above KRT_MAX_RANK. */
 krt_status krt_matmul_desc_init(krt_matmul_desc *d, int a_rank, const int64_t *a_dims,
                                 int b_rank, const int64_t *b_dims);
-size_t krt_matmul_scratch_size(const krt_matmul_desc *d, krt_dtype dt);
-/* C (dense, batch dims then M x N) = A @ B. */
-krt_status krt_matmul(const krt_matmul_desc *d, krt_dtype dt, const void *A, const void *B,
-                      void *C, void *scratch);
 
-/* ONNX Gemm: Y[M,N] = alpha * op(A) * op(B) + beta * C, op = transpose
- * when trans_*; A is stored [M,K] or [K,M], B [K,N] or [N,K]. C (may be
- * NULL) is broadcast from c_rows x c_cols (each 1 or M / N). */
+/* Kernel `gemm` (ONNX Gemm): ops {A, B, C, Y}, C may be NULL.
+ * Y[M,N] = alpha * op(A) * op(B) + beta * C, op = transpose when trans_*;
+ * A is stored [M,K] or [K,M], B [K,N] or [N,K]; C is broadcast from
+ * c_rows x c_cols (each 1 or M / N). Units are blocks of rows of Y. */
 typedef struct krt_gemm_desc {
+    krt_dtype dtype;                  /* of A, B, C and Y */
     int64_t M, N, K;
     int trans_a, trans_b;
     double alpha, beta;
     int64_t c_rows, c_cols;           /* C's shape; 0 x 0 when there is no C */
 } krt_gemm_desc;
 
-size_t krt_gemm_op_scratch_size(const krt_gemm_desc *d, krt_dtype dt);
-krt_status krt_gemm_op(const krt_gemm_desc *d, krt_dtype dt, const void *A, const void *B,
-                       const void *C, void *Y, void *scratch);
-
-/* Quantized operand: u8 or i8 data with a zero point that is per tensor
- * (n_zp == 1) or per row of A / per column of B (n_zp == M / N). */
-typedef struct krt_qtensor {
-    krt_dtype dt;                     /* KRT_U8 or KRT_I8 */
-    const void *data;
-    const void *zp;                   /* same dtype as data; NULL means 0 */
-    int64_t n_zp;
-    const float *scale;               /* QLinear* only: n_scale scales */
-    int64_t n_scale;
-} krt_qtensor;
-
-/* MatMulInteger: Y (i32) = (A - a_zp) @ (B - b_zp), batched as in
- * krt_matmul (d from krt_matmul_desc_init). Accumulation wraps modulo 2^32. */
-size_t krt_matmul_integer_scratch_size(const krt_matmul_desc *d);
-krt_status krt_matmul_integer(const krt_matmul_desc *d, const krt_qtensor *a,
-                              const krt_qtensor *b, int32_t *Y, void *scratch);
-
-/* QLinearMatMul: y = saturate(round_half_even(acc * a_scale * b_scale /
- * y_scale) + y_zp) with acc the integer product above; y is y->dt with
- * y->zp / y->scale (per tensor or per row of the output). */
-size_t krt_qlinear_matmul_scratch_size(const krt_matmul_desc *d);
-krt_status krt_qlinear_matmul(const krt_matmul_desc *d, const krt_qtensor *a,
-                              const krt_qtensor *b, const krt_qtensor *y, void *Y,
-                              void *scratch);
+/* Kernel `qmatmul`: MatMulInteger and QLinearMatMul, ops in QLinearMatMul's
+ * order {A, a_scale, a_zp, B, b_scale, b_zp, y_scale, y_zp, Y}; every
+ * scale and zero point may be NULL (MatMulInteger has no scales). A and B
+ * are u8 or i8 with zero points per tensor or per row of A / per column
+ * of B (the n_* counts, 0 when absent); scales are f32.
+ *   y_dtype KRT_I32: Y = (A - a_zp) @ (B - b_zp), wrapping modulo 2^32;
+ *   y_dtype u8/i8:   Y = saturate(round_half_even(acc * a_scale * b_scale /
+ *                    y_scale) + y_zp), y's scale and zero point per tensor
+ *                    or per row of Y.
+ * Batched as matmul (mm.dtype is A's dtype). Units: batch items. */
+typedef struct krt_qmatmul_desc {
+    krt_matmul_desc mm;               /* shapes; mm.dtype = A's dtype */
+    krt_dtype b_dtype, y_dtype;
+    int64_t n_a_zp, n_b_zp, n_y_zp;   /* zero-point counts: 1, M (A, Y) or N (B); 0 none */
+    int64_t n_a_scale, n_b_scale, n_y_scale;
+} krt_qmatmul_desc;
 
 /* f16 / bf16 <-> f32 for the kernels whose half-precision variants compute
  * in f32 (Conv, ConvTranspose, Resize): n elements. */
@@ -148,10 +149,15 @@ krt_status krt_convtranspose_dim(int64_t in, int64_t kernel, int64_t stride, int
 
 /* ===== convolution (krt_linalg_conv.c) =================================== */
 
-/* X (batch, in_ch, in...), W (out_ch, in_ch/group, kernel...), Y (batch,
- * out_ch, out...). For ConvTranspose: X (batch, in_ch, in...), W (in_ch,
- * out_ch/group, kernel...), Y (batch, out_ch, out...). */
+/* Kernels `conv` and `conv_transpose`: ops {X, W, B, Y}, B (out_ch) may be
+ * NULL. Conv: X (batch, in_ch, in...), W (out_ch, in_ch/group, kernel...),
+ * Y (batch, out_ch, out...). ConvTranspose: W (in_ch, out_ch/group,
+ * kernel...). f32, f64, and f16 (computed in f32).
+ * Units: conv, batch x group x output-channel blocks x output-position
+ * blocks (each unit owns a block of Y); conv_transpose, batch x group
+ * (col2im sums into the whole output planes of a group). */
 typedef struct krt_conv_desc {
+    krt_dtype dtype;                  /* of X, W, B and Y */
     int nd;                           /* spatial dims, 1..KRT_MAX_SPATIAL */
     int64_t batch, in_ch, out_ch, group;
     int64_t in[KRT_MAX_SPATIAL];
@@ -162,30 +168,45 @@ typedef struct krt_conv_desc {
     int64_t pad[KRT_MAX_SPATIAL];     /* pad at the beginning (end follows from out) */
 } krt_conv_desc;
 
-size_t krt_conv_scratch_size(const krt_conv_desc *d, krt_dtype dt);
-/* B (out_ch) may be NULL. f32, f64, and f16 (computed in f32). */
-krt_status krt_conv(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
-                    const void *B, void *Y, void *scratch);
-
-size_t krt_convtranspose_scratch_size(const krt_conv_desc *d, krt_dtype dt);
-krt_status krt_convtranspose(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
-                             const void *B, void *Y, void *scratch);
-
-/* ConvInteger: Y (i32) = conv(X - x_zp, W - w_zp); x's zero point is per
- * tensor, w's per tensor or per output channel. Padding is x_zp (adds 0). */
-size_t krt_conv_integer_scratch_size(const krt_conv_desc *d);
-krt_status krt_conv_integer(const krt_conv_desc *d, const krt_qtensor *x, const krt_qtensor *w,
-                            int32_t *Y, void *scratch);
-
-/* QLinearConv: requantized ConvInteger plus an i32 bias (may be NULL);
- * w's scale per tensor or per output channel, y's per tensor. */
-size_t krt_qlinear_conv_scratch_size(const krt_conv_desc *d);
-krt_status krt_qlinear_conv(const krt_conv_desc *d, const krt_qtensor *x, const krt_qtensor *w,
-                            const int32_t *bias, const krt_qtensor *y, void *Y, void *scratch);
+/* Kernel `qconv`: ConvInteger and QLinearConv, ops in QLinearConv's order
+ * {X, x_scale, x_zp, W, w_scale, w_zp, y_scale, y_zp, B, Y}; scales, zero
+ * points and B may be NULL (ConvInteger has no scales and no B). X and W
+ * are u8 or i8; x's zero point is per tensor (it is also the padding
+ * value, so padding adds 0), w's per tensor or per output channel, B i32.
+ *   y_dtype KRT_I32: Y = conv(X - x_zp, W - w_zp), wrapping modulo 2^32;
+ *   y_dtype u8/i8:   Y requantized from that plus B, as QLinearMatMul
+ *                    (w's scale per tensor or per output channel).
+ * Units: batch x group. */
+typedef struct krt_qconv_desc {
+    krt_conv_desc conv;               /* geometry; conv.dtype = X's dtype */
+    krt_dtype w_dtype, y_dtype;
+    int64_t n_w_zp, n_w_scale;        /* 1 or out_ch; 0 when absent */
+} krt_qconv_desc;
 
 /* ===== pooling (krt_linalg_pool.c) ======================================= */
 
+typedef enum krt_pool_kind { KRT_POOL_MAX, KRT_POOL_AVG, KRT_POOL_LP, KRT_POOL_KIND_COUNT } krt_pool_kind;
+
+/* Kernel `pool`: ops {X, Y, Indices}, Indices (MaxPool only) may be NULL.
+ * X (batch, channels, in...) -> Y (batch, channels, out...). Units: the
+ * batch x channels planes.
+ *   max: over the window's in-bounds elements (pads never win). Indices
+ *        are flat offsets into X, the spatial part row-major
+ *        (storage_order 0) or column-major (1). A window with no in-bounds
+ *        element gives the dtype's lowest value and index -1.
+ *        f32, f64, f16, i8, u8.
+ *   avg: divides by the in-bounds count, or with count_include_pad by the
+ *        count inside the padded extent. f32, f64, f16 (computed in f32).
+ *   lp:  (sum |x|^p)^(1/p) over the in-bounds elements. f32, f64, f16.
+ * global: the window is the whole plane (GlobalAveragePool & co: nd may
+ * be 0, out/kernel/stride... unused; sums in double). f32, f64, f16. */
 typedef struct krt_pool_desc {
+    krt_dtype dtype;                  /* of X and Y */
+    krt_pool_kind kind;
+    int global;                       /* 1: one window per plane */
+    int storage_order;                /* max: order of the Indices */
+    int count_include_pad;            /* avg */
+    double p;                         /* lp */
     int nd;                           /* spatial dims */
     int64_t batch, channels;
     int64_t in[KRT_MAX_SPATIAL];
@@ -197,33 +218,18 @@ typedef struct krt_pool_desc {
     int64_t pad_end[KRT_MAX_SPATIAL];
 } krt_pool_desc;
 
-/* MaxPool over the window's in-bounds elements (pads never win). Indices
- * (may be NULL) are flat offsets into X, with the spatial part in row-major
- * (storage_order 0) or column-major (1) order. A window with no in-bounds
- * element gives the dtype's lowest value and index -1.
- * f32, f64, f16, i8, u8. */
-krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
-                       int64_t *indices, int storage_order);
-/* AveragePool: divides by the in-bounds count, or with count_include_pad
- * by the count inside the padded extent. f32, f64, f16 (computed in f32). */
-krt_status krt_avgpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
-                       int count_include_pad);
-/* LpPool: (sum |x|^p)^(1/p) over the in-bounds elements. f32, f64, f16. */
-krt_status krt_lppool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y, double p);
-
-typedef enum krt_global_kind { KRT_GLOBAL_AVG, KRT_GLOBAL_MAX, KRT_GLOBAL_LP } krt_global_kind;
-/* X (planes, size) -> Y (planes). f32, f64, f16. p only for KRT_GLOBAL_LP. */
-krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, int64_t size,
-                           const void *X, void *Y, double p);
-
-/* MaxUnpool: X's n elements go to the flat positions `indices` of a tensor
- * of shape `unpooled` (all of its dims, batch and channels included); Y
- * (shape `out`, each dim >= unpooled's: ONNX's output_shape) holds that
- * tensor in its leading corner and zeros elsewhere. KRT_EINDEX when an
- * index is outside [0, numel(unpooled)); *bad then holds its position in X.
- * KRT_EVALUE when out is smaller than unpooled. Any dtype. */
-krt_status krt_maxunpool(krt_dtype dt, int rank, const int64_t *unpooled, const int64_t *out,
-                         int64_t n, const void *X, const int64_t *indices, void *Y, int64_t *bad);
+/* Kernel `max_unpool`: ops {X, I, Y}. X's n elements go to the flat
+ * positions I (i64) of a tensor of shape `unpooled` (batch and channels
+ * included); Y (shape `out`, each dim >= unpooled's: ONNX's output_shape)
+ * holds that tensor in its leading corner and zeros elsewhere. KRT_EINDEX
+ * (operand 1) when an index is outside [0, numel(unpooled)). Any dtype. */
+typedef struct krt_max_unpool_desc {
+    krt_dtype dtype;                  /* of X and Y */
+    int rank;
+    int64_t unpooled[KRT_MAX_RANK];
+    int64_t out[KRT_MAX_RANK];
+    int64_t n;                        /* elements of X and I */
+} krt_max_unpool_desc;
 
 /* ===== recurrent cells (krt_linalg_rnn.c) ================================= */
 
@@ -244,7 +250,14 @@ float krt_activation_apply(krt_activation a, float x);
 
 typedef enum krt_rnn_kind { KRT_RNN, KRT_GRU, KRT_LSTM } krt_rnn_kind;
 
+/* Kernel `rnn`: RNN, GRU and LSTM (f32), ops {X, W, R, B, seq_lens,
+ * initial_h, initial_c, P, Y, Y_h, Y_c} in ONNX's LSTM order (RNN and GRU
+ * have no initial_c and P, and no Y_c); all but X, W, R may be NULL.
+ * W (dir, gates*hidden, input), R (dir, gates*hidden, hidden), seq_lens
+ * i32 (batch). KRT_EINDEX (operand 4, "sequence length") when a sequence
+ * length is outside [0, seq]. One unit (the time steps are sequential). */
 typedef struct krt_rnn_desc {
+    krt_dtype dtype;                  /* KRT_F32 */
     krt_rnn_kind kind;
     int64_t seq, batch, input, hidden;
     int num_dir;                      /* 1 or 2 */
@@ -255,18 +268,6 @@ typedef struct krt_rnn_desc {
     int input_forget;                 /* LSTM: couple input and forget gates */
     krt_activation act[2][3];         /* per direction: f, g, h (as many as the cell uses) */
 } krt_rnn_desc;
-
-/* Inputs and outputs; every pointer but X, W, R may be NULL (absent). */
-typedef struct krt_rnn_io {
-    const float *X, *W, *R, *B;       /* W (dir, gates*hidden, input), R (dir, gates*hidden, hidden) */
-    const int32_t *seq_lens;          /* (batch) */
-    const float *initial_h, *initial_c, *P;
-    float *Y, *Y_h, *Y_c;
-} krt_rnn_io;
-
-size_t krt_rnn_scratch_size(const krt_rnn_desc *d);
-/* KRT_EVALUE when a sequence length is outside [0, seq]. */
-krt_status krt_rnn(const krt_rnn_desc *d, const krt_rnn_io *io, void *scratch);
 
 /* ===== resize and sampling (krt_linalg_sample.c) ========================== */
 
@@ -281,7 +282,11 @@ typedef enum krt_nearest_mode {
     KRT_NEAREST_CEIL, KRT_NEAREST_COUNT
 } krt_nearest_mode;
 
+/* Kernel `resize`: ops {X, Y}. Nearest works for any dtype (elements
+ * copied); linear and cubic for f32, f64 and f16 (computed in f32).
+ * KRT_EVALUE when an input dim is empty but the output is not. One unit. */
 typedef struct krt_resize_desc {
+    krt_dtype dtype;                  /* of X and Y */
     int rank;
     int64_t in[KRT_MAX_RANK], out[KRT_MAX_RANK];
     double scale[KRT_MAX_RANK];       /* out/in ratio used by the coordinate maps */
@@ -295,15 +300,11 @@ typedef struct krt_resize_desc {
     float extrapolation;              /* tf_crop_and_resize outside the image */
 } krt_resize_desc;
 
-size_t krt_resize_scratch_size(const krt_resize_desc *d, krt_dtype dt);
-/* Nearest works for any dtype (elements copied); linear and cubic for f32,
- * f64 and f16 (computed in f32). KRT_EVALUE when an input dim is empty but
- * the output is not. */
-krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y, void *scratch);
 
 typedef enum krt_grid_mode { KRT_GRID_BILINEAR, KRT_GRID_NEAREST, KRT_GRID_BICUBIC } krt_grid_mode;
 typedef enum krt_grid_padding { KRT_GRID_ZEROS, KRT_GRID_BORDER, KRT_GRID_REFLECTION } krt_grid_padding;
 
+/* GridSample's geometry and modes (ir/infer_linalg.c fills it). */
 typedef struct krt_gridsample_desc {
     int64_t batch, channels, in_h, in_w, out_h, out_w;
     krt_grid_mode mode;
@@ -311,12 +312,22 @@ typedef struct krt_gridsample_desc {
     int align_corners;
 } krt_gridsample_desc;
 
-/* X (N,C,H,W), grid (N,out_h,out_w,2) of (x,y) in [-1,1] -> Y (N,C,out_h,out_w).
- * f32, f64, f16 (computed in double). */
-krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void *X,
-                          const void *grid, void *Y);
+/* Kernel `grid_sample`: ops {X, grid, Y}. X (N,C,H,W), grid (N,out_h,
+ * out_w,2) of (x,y) in [-1,1] -> Y (N,C,out_h,out_w). f32, f64, f16
+ * (computed in double). Units: batch items. */
+typedef struct krt_grid_sample_desc {
+    krt_dtype dtype;                  /* of X, grid and Y */
+    krt_gridsample_desc g;
+} krt_grid_sample_desc;
 
+
+/* Kernel `roialign`: ops {X, rois, batch_indices, Y}. X (N,C,H,W), rois
+ * (num_rois, 4) as (x1,y1,x2,y2), batch_indices i64 (num_rois) -> Y
+ * (num_rois, C, out_h, out_w). KRT_EINDEX (operand 2, "batch index") when
+ * a batch index is outside [0, N); KRT_EVALUE for an empty image (H or W
+ * 0). f32, f64, f16 (computed in double). Units: rois. */
 typedef struct krt_roialign_desc {
+    krt_dtype dtype;                  /* of X, rois and Y */
     int64_t batch, channels, height, width, num_rois, out_h, out_w;
     int64_t sampling_ratio;           /* 0: adaptive */
     float spatial_scale;
@@ -324,11 +335,5 @@ typedef struct krt_roialign_desc {
     int max_mode;                     /* 0: avg */
 } krt_roialign_desc;
 
-/* X (N,C,H,W), rois (num_rois, 4) as (x1,y1,x2,y2), batch_indices
- * (num_rois) -> Y (num_rois, C, out_h, out_w). KRT_EINDEX when a batch
- * index is outside [0, N); *bad then holds the roi. KRT_EVALUE for an
- * empty image (H or W 0). f32, f64, f16 (computed in double). */
-krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X, const void *rois,
-                        const int64_t *batch_indices, void *Y, int64_t *bad);
 
 #endif /* KRT_LINALG_H */

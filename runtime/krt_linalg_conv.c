@@ -19,7 +19,11 @@
 
 #include <string.h>
 
-enum { COL_BUDGET = 1 << 20 };  /* elements of one column-matrix chunk */
+enum {
+    COL_BUDGET = 1 << 20,  /* elements of one column-matrix chunk */
+    POS_BLOCK = 256,       /* output positions per Conv work unit */
+    CH_BLOCK = 72,         /* output channels per Conv work unit */
+};
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -200,10 +204,13 @@ static int64_t chunk_for(int64_t rows, int64_t positions)
     return max64(1, min64(c < 64 ? 64 : c, positions));
 }
 
+/* Conv's chunk is also its block of output positions per work unit: a
+ * few hundred keeps the GEMM efficient and gives images of any size
+ * several units. */
 static conv_dims conv_dims_of(const krt_conv_desc *d)
 {
     conv_dims c = dims_of(d);
-    c.chunk = chunk_for(c.rows, c.out_total);
+    c.chunk = min64(chunk_for(c.rows, c.out_total), POS_BLOCK);
     return c;
 }
 
@@ -225,6 +232,42 @@ static bool is_pointwise(const krt_conv_desc *d)
 static bool is_depthwise_2d(const krt_conv_desc *d)
 {
     return d->nd == 2 && d->in_ch == d->group;
+}
+
+static int64_t blocks(int64_t n, int64_t size)
+{
+    return (n + size - 1) / size;
+}
+
+/* ---- Conv's work units -------------------------------------------------------- */
+
+/* A unit is a block of Y: image n, group g, output channels [m0, m0 + nm)
+ * of the group, output positions [p0, p0 + np). Numbered with the channel
+ * block innermost, so consecutive units share one column matrix. Every
+ * output element is one GEMM dot product whatever the block, so the
+ * results do not depend on how the units are split. */
+typedef struct conv_unit {
+    int64_t n, g, m0, nm, p0, np;
+    int64_t cols;                     /* (n, g, position block): the im2col it needs */
+} conv_unit;
+
+static int64_t conv_unit_count(const krt_conv_desc *d, const conv_dims *c)
+{
+    return d->batch * d->group * blocks(c->out_total, c->chunk) * blocks(c->mg, CH_BLOCK);
+}
+
+static conv_unit conv_unit_at(const krt_conv_desc *d, const conv_dims *c, int64_t u)
+{
+    int64_t mb = blocks(c->mg, CH_BLOCK), pb = blocks(c->out_total, c->chunk);
+    conv_unit t;
+    t.m0 = u % mb * CH_BLOCK;
+    t.nm = min64(CH_BLOCK, c->mg - t.m0);
+    t.cols = u / mb;
+    t.p0 = t.cols % pb * c->chunk;
+    t.np = min64(c->chunk, c->out_total - t.p0);
+    t.g = t.cols / pb % d->group;
+    t.n = t.cols / pb / d->group;
+    return t;
 }
 
 /* ---- float Conv (f32, f64 through one macro) --------------------------- */
@@ -251,72 +294,77 @@ IM2COL(im2col_f32, float)
 IM2COL(im2col_f64, double)
 IM2COL(im2col_i32, int32_t)
 
-/* Y planes (mg x out_total) of one group = bias or 0. */
+/* planes rows of n elements (leading dimension ld) = bias or 0. */
 #define FILL_BIAS(name, T)                                                       \
-    static void name(int64_t planes, int64_t size, const T *bias, T *y)          \
+    static void name(int64_t planes, int64_t n, int64_t ld, const T *bias, T *y) \
     {                                                                            \
         for (int64_t m = 0; m < planes; m++)                                     \
-            for (int64_t j = 0; j < size; j++)                                   \
-                y[m * size + j] = bias ? bias[m] : (T)0;                         \
+            for (int64_t j = 0; j < n; j++)                                      \
+                y[m * ld + j] = bias ? bias[m] : (T)0;                           \
     }
 FILL_BIAS(fill_bias_f32, float)
 FILL_BIAS(fill_bias_f64, double)
 
-/* Direct 2-D depthwise loops: out channel m reads input channel m / mg. */
+/* Direct 2-D depthwise loops over output positions [p0, p0 + np): out
+ * channel m reads input channel m / mg. */
 #define DEPTHWISE(name, T)                                                       \
-    static void name(const krt_conv_desc *d, const T *x, const T *w, T *y)       \
+    static void name(const krt_conv_desc *d, const T *x, const T *w, T *y,       \
+                     int64_t p0, int64_t np)                                     \
     {                                                                            \
-        int64_t H = d->in[0], W = d->in[1], OH = d->out[0], OW = d->out[1];      \
+        int64_t H = d->in[0], W = d->in[1], OW = d->out[1];                      \
         int64_t KH = d->kernel[0], KW = d->kernel[1];                            \
-        for (int64_t oh = 0; oh < OH; oh++)                                      \
-            for (int64_t ow = 0; ow < OW; ow++) {                                \
-                T acc = y[oh * OW + ow];                                         \
-                for (int64_t kh = 0; kh < KH; kh++) {                            \
-                    int64_t ih = oh * d->stride[0] - d->pad[0] + kh * d->dilation[0]; \
-                    if (ih < 0 || ih >= H)                                       \
-                        continue;                                                \
-                    for (int64_t kw = 0; kw < KW; kw++) {                        \
-                        int64_t iw = ow * d->stride[1] - d->pad[1] + kw * d->dilation[1]; \
-                        if (iw >= 0 && iw < W)                                   \
-                            acc += x[ih * W + iw] * w[kh * KW + kw];             \
-                    }                                                            \
+        for (int64_t p = p0; p < p0 + np; p++) {                                 \
+            int64_t oh = p / OW, ow = p % OW;                                    \
+            T acc = y[p];                                                        \
+            for (int64_t kh = 0; kh < KH; kh++) {                                \
+                int64_t ih = oh * d->stride[0] - d->pad[0] + kh * d->dilation[0]; \
+                if (ih < 0 || ih >= H)                                           \
+                    continue;                                                    \
+                for (int64_t kw = 0; kw < KW; kw++) {                            \
+                    int64_t iw = ow * d->stride[1] - d->pad[1] + kw * d->dilation[1]; \
+                    if (iw >= 0 && iw < W)                                       \
+                        acc += x[ih * W + iw] * w[kh * KW + kw];                 \
                 }                                                                \
-                y[oh * OW + ow] = acc;                                           \
             }                                                                    \
+            y[p] = acc;                                                          \
+        }                                                                        \
     }
 DEPTHWISE(depthwise_f32, float)
 DEPTHWISE(depthwise_f64, double)
 
+/* Units [u0, u1) of Conv: bias, then the GEMM of the channel block's
+ * weights with the position block's columns (direct loops for 2-D
+ * depthwise, no im2col for pointwise). */
 #define CONV_FLOAT(name, T, DT, IM2COL_FN, FILL_FN, DEPTHWISE_FN)                \
     static void name(const krt_conv_desc *d, const T *X, const T *W, const T *B, \
-                     T *Y, void *scratch)                                        \
+                     T *Y, int64_t u0, int64_t u1, void *scratch)                \
     {                                                                            \
         conv_dims c = conv_dims_of(d);                                           \
         char *cur = scratch;                                                     \
         T *col = take(&cur, (size_t)(c.rows * c.chunk) * sizeof(T));             \
         int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));            \
         bool pointwise = is_pointwise(d), dw = is_depthwise_2d(d);               \
-        for (int64_t n = 0; n < d->batch; n++)                                   \
-            for (int64_t g = 0; g < d->group; g++) {                             \
-                const T *x = X + (n * d->in_ch + g * c.cg) * c.in_total;         \
-                const T *w = W + g * c.mg * c.rows;                              \
-                T *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;             \
-                FILL_FN(c.mg, c.out_total, B ? B + g * c.mg : NULL, y);          \
-                if (dw) {                                                        \
-                    for (int64_t m = 0; m < c.mg; m++)                           \
-                        DEPTHWISE_FN(d, x, w + m * c.kk, y + m * c.out_total);   \
-                } else if (pointwise) {                                          \
-                    krt_gemm(DT, c.mg, c.out_total, c.cg, 1.0, w, c.rows, 1, x,  \
-                             c.in_total, 1, 1.0, y, c.out_total, cur);           \
-                } else {                                                         \
-                    for (int64_t p0 = 0; p0 < c.out_total; p0 += c.chunk) {      \
-                        int64_t np = min64(c.chunk, c.out_total - p0);           \
-                        IM2COL_FN(d, &c, x, p0, np, (T)0, idx, col);             \
-                        krt_gemm(DT, c.mg, np, c.rows, 1.0, w, c.rows, 1, col,   \
-                                 np, 1, 1.0, y + p0, c.out_total, cur);          \
-                    }                                                            \
-                }                                                                \
+        int64_t have = -1;                                                       \
+        for (int64_t u = u0; u < u1; u++) {                                      \
+            conv_unit t = conv_unit_at(d, &c, u);                                \
+            const T *x = X + (t.n * d->in_ch + t.g * c.cg) * c.in_total;         \
+            const T *w = W + (t.g * c.mg + t.m0) * c.rows;                       \
+            T *y = Y + (t.n * d->out_ch + t.g * c.mg + t.m0) * c.out_total;      \
+            FILL_FN(t.nm, t.np, c.out_total, B ? B + t.g * c.mg + t.m0 : NULL, y + t.p0); \
+            if (dw) {                                                            \
+                for (int64_t m = 0; m < t.nm; m++)                               \
+                    DEPTHWISE_FN(d, x, w + m * c.kk, y + m * c.out_total, t.p0, t.np); \
+            } else if (pointwise) {                                              \
+                krt_gemm(DT, t.nm, t.np, c.cg, 1.0, w, c.rows, 1, x + t.p0,      \
+                         c.in_total, 1, 1.0, y + t.p0, c.out_total, cur);        \
+            } else {                                                             \
+                if (t.cols != have)                                              \
+                    IM2COL_FN(d, &c, x, t.p0, t.np, (T)0, idx, col);             \
+                have = t.cols;                                                   \
+                krt_gemm(DT, t.nm, t.np, c.rows, 1.0, w, c.rows, 1, col, t.np,   \
+                         1, 1.0, y + t.p0, c.out_total, cur);                    \
             }                                                                    \
+        }                                                                        \
     }
 CONV_FLOAT(conv_f32, float, KRT_F32, im2col_f32, fill_bias_f32, depthwise_f32)
 CONV_FLOAT(conv_f64, double, KRT_F64, im2col_f64, fill_bias_f64, depthwise_f64)
@@ -342,56 +390,99 @@ static size_t promoted_bytes(const krt_conv_desc *d, bool transpose)
            up64((size_t)p.ny * 4) + 64;
 }
 
-static void conv_f32(const krt_conv_desc *d, const float *X, const float *W, const float *B,
-                     float *Y, void *scratch);
-static void convtranspose_f32(const krt_conv_desc *d, const float *X, const float *W,
-                              const float *B, float *Y, void *scratch);
+/* f16 operands widened into f32 scratch; *rest is the scratch after them. */
+typedef struct widened {
+    float *x, *w, *b, *y;
+    void *rest;
+} widened;
 
-static void conv_promoted(const krt_conv_desc *d, bool transpose, krt_dtype dt, const void *X,
-                          const void *W, const void *B, void *Y, void *scratch)
+static widened widen_all(const krt_conv_desc *d, bool transpose, const void *X, const void *W,
+                         const void *B, void *scratch)
 {
     promoted p = promoted_counts(d, transpose);
     char *cur = scratch;
-    float *x = take(&cur, (size_t)p.nx * 4), *w = take(&cur, (size_t)p.nw * 4);
-    float *b = take(&cur, (size_t)p.nb * 4), *y = take(&cur, (size_t)p.ny * 4);
-    krt_widen_f32(dt, X, x, p.nx);
-    krt_widen_f32(dt, W, w, p.nw);
+    widened v;
+    v.x = take(&cur, (size_t)p.nx * 4), v.w = take(&cur, (size_t)p.nw * 4);
+    v.b = take(&cur, (size_t)p.nb * 4), v.y = take(&cur, (size_t)p.ny * 4);
+    v.rest = take(&cur, 0);
+    krt_widen_f32(d->dtype, X, v.x, p.nx);
+    krt_widen_f32(d->dtype, W, v.w, p.nw);
     if (B)
-        krt_widen_f32(dt, B, b, p.nb);
-    if (transpose)
-        convtranspose_f32(d, x, w, B ? b : NULL, y, take(&cur, 0));
+        krt_widen_f32(d->dtype, B, v.b, p.nb);
     else
-        conv_f32(d, x, w, B ? b : NULL, y, take(&cur, 0));
-    krt_narrow_f32(dt, y, Y, p.ny);
+        v.b = NULL;
+    return v;
 }
 
-/* ---- dispatch ------------------------------------------------------------------ */
-
-size_t krt_conv_scratch_size(const krt_conv_desc *d, krt_dtype dt)
+/* Narrows the block of Y that Conv unit u computed. */
+static void narrow_conv_unit(const krt_conv_desc *d, const conv_dims *c, int64_t u,
+                             const float *y, void *Y)
 {
-    if (dt == KRT_F16)
-        return promoted_bytes(d, false) + krt_conv_scratch_size(d, KRT_F32);
+    conv_unit t = conv_unit_at(d, c, u);
+    for (int64_t m = t.m0; m < t.m0 + t.nm; m++) {
+        int64_t at = (t.n * d->out_ch + t.g * c->mg + m) * c->out_total + t.p0;
+        krt_narrow_f32(d->dtype, y + at, (uint16_t *)Y + at, t.np);
+    }
+}
+
+static void conv_f16(const krt_conv_desc *d, const void *X, const void *W, const void *B,
+                     void *Y, int64_t u0, int64_t u1, void *scratch)
+{
+    conv_dims c = conv_dims_of(d);
+    widened v = widen_all(d, false, X, W, B, scratch);
+    conv_f32(d, v.x, v.w, v.b, v.y, u0, u1, v.rest);
+    for (int64_t u = u0; u < u1; u++)
+        narrow_conv_unit(d, &c, u, v.y, Y);
+}
+
+/* ---- kernel `conv` ---------------------------------------------------------- */
+
+static int64_t conv_units(const void *desc)
+{
+    const krt_conv_desc *d = desc;
+    conv_dims c = conv_dims_of(d);
+    return max64(1, conv_unit_count(d, &c));
+}
+
+static size_t conv_scratch_of(const krt_conv_desc *d, krt_dtype dt)
+{
     conv_dims c = conv_dims_of(d);
     size_t es = krt_dtype_size(dt);
-    size_t gemm = krt_gemm_scratch_size(dt, c.mg, max64(c.chunk, c.out_total), c.rows);
+    size_t gemm = krt_gemm_scratch_size(dt, min64(c.mg, CH_BLOCK), c.chunk, c.rows);
     return up64((size_t)(c.rows * c.chunk) * es) + up64((size_t)c.chunk * 8) + gemm + 64;
 }
 
-krt_status krt_conv(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
-                    const void *B, void *Y, void *scratch)
+static size_t conv_scratch(const void *desc)
 {
-    if (dt == KRT_F32)
-        conv_f32(d, X, W, B, Y, scratch);
-    else if (dt == KRT_F64)
-        conv_f64(d, X, W, B, Y, scratch);
-    else if (dt == KRT_F16)
-        conv_promoted(d, false, dt, X, W, B, Y, scratch);
+    const krt_conv_desc *d = desc;
+    if (d->dtype == KRT_F16)
+        return promoted_bytes(d, false) + conv_scratch_of(d, KRT_F32);
+    return conv_scratch_of(d, d->dtype);
+}
+
+static krt_status conv_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_conv_desc *d = desc;
+    conv_dims c = conv_dims_of(d);
+    int64_t u1 = min64(r.end, conv_unit_count(d, &c));
+    (void)err;
+    if (d->dtype == KRT_F32)
+        conv_f32(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
+    else if (d->dtype == KRT_F64)
+        conv_f64(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
+    else if (d->dtype == KRT_F16)
+        conv_f16(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
     else
         return KRT_EDTYPE;
     return KRT_OK;
 }
 
-/* ---- ConvTranspose ------------------------------------------------------- */
+const krt_kernel_info krt_kernel_conv = {
+    "conv", conv_run, conv_scratch, conv_units, sizeof(krt_conv_desc),
+};
+
+/* ---- kernel `conv_transpose` ------------------------------------------------- */
 
 /* y planes (mg x out_total) += col rows (mg*kk x n) scattered by the map. */
 #define COL2IM(name, T)                                                          \
@@ -415,36 +506,51 @@ krt_status krt_conv(const krt_conv_desc *d, krt_dtype dt, const void *X, const v
 COL2IM(col2im_f32, float)
 COL2IM(col2im_f64, double)
 
+/* Units [u0, u1) = (image, group) pairs: col2im sums into whole planes. */
 #define CONVT_FLOAT(name, T, DT, COL2IM_FN, FILL_FN)                             \
     static void name(const krt_conv_desc *d, const T *X, const T *W, const T *B, \
-                     T *Y, void *scratch)                                        \
+                     T *Y, int64_t u0, int64_t u1, void *scratch)                \
     {                                                                            \
         conv_dims c = convtranspose_dims_of(d);                                  \
         int64_t rows = c.mg * c.kk;                                              \
         char *cur = scratch;                                                     \
         T *col = take(&cur, (size_t)(rows * c.chunk) * sizeof(T));               \
         int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));            \
-        for (int64_t n = 0; n < d->batch; n++)                                   \
-            for (int64_t g = 0; g < d->group; g++) {                             \
-                const T *x = X + (n * d->in_ch + g * c.cg) * c.in_total;         \
-                const T *w = W + g * c.cg * rows;                                \
-                T *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;             \
-                FILL_FN(c.mg, c.out_total, B ? B + g * c.mg : NULL, y);          \
-                for (int64_t p0 = 0; p0 < c.in_total; p0 += c.chunk) {           \
-                    int64_t np = min64(c.chunk, c.in_total - p0);                \
-                    krt_gemm(DT, rows, np, c.cg, 1.0, w, 1, rows, x + p0,        \
-                             c.in_total, 1, 0.0, col, np, cur);                  \
-                    COL2IM_FN(d, &c, col, p0, np, idx, y);                       \
-                }                                                                \
+        for (int64_t u = u0; u < u1; u++) {                                      \
+            int64_t n = u / d->group, g = u % d->group;                          \
+            const T *x = X + (n * d->in_ch + g * c.cg) * c.in_total;             \
+            const T *w = W + g * c.cg * rows;                                    \
+            T *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;                 \
+            FILL_FN(c.mg, c.out_total, c.out_total, B ? B + g * c.mg : NULL, y); \
+            for (int64_t p0 = 0; p0 < c.in_total; p0 += c.chunk) {               \
+                int64_t np = min64(c.chunk, c.in_total - p0);                    \
+                krt_gemm(DT, rows, np, c.cg, 1.0, w, 1, rows, x + p0,            \
+                         c.in_total, 1, 0.0, col, np, cur);                      \
+                COL2IM_FN(d, &c, col, p0, np, idx, y);                           \
             }                                                                    \
+        }                                                                        \
     }
 CONVT_FLOAT(convtranspose_f32, float, KRT_F32, col2im_f32, fill_bias_f32)
 CONVT_FLOAT(convtranspose_f64, double, KRT_F64, col2im_f64, fill_bias_f64)
 
-size_t krt_convtranspose_scratch_size(const krt_conv_desc *d, krt_dtype dt)
+static void convtranspose_f16(const krt_conv_desc *d, const void *X, const void *W,
+                              const void *B, void *Y, int64_t u0, int64_t u1, void *scratch)
 {
-    if (dt == KRT_F16)
-        return promoted_bytes(d, true) + krt_convtranspose_scratch_size(d, KRT_F32);
+    int64_t planes = d->out_ch / d->group * krt_numel(d->nd, d->out);
+    widened v = widen_all(d, true, X, W, B, scratch);
+    convtranspose_f32(d, v.x, v.w, v.b, v.y, u0, u1, v.rest);
+    for (int64_t u = u0; u < u1; u++)  /* (n, g) planes are contiguous */
+        krt_narrow_f32(d->dtype, v.y + u * planes, (uint16_t *)Y + u * planes, planes);
+}
+
+static int64_t convtranspose_units(const void *desc)
+{
+    const krt_conv_desc *d = desc;
+    return max64(1, d->batch * d->group);
+}
+
+static size_t convtranspose_scratch_of(const krt_conv_desc *d, krt_dtype dt)
+{
     conv_dims c = convtranspose_dims_of(d);
     int64_t rows = c.mg * c.kk;
     size_t es = krt_dtype_size(dt);
@@ -452,111 +558,165 @@ size_t krt_convtranspose_scratch_size(const krt_conv_desc *d, krt_dtype dt)
            krt_gemm_scratch_size(dt, rows, c.chunk, c.cg) + 64;
 }
 
-krt_status krt_convtranspose(const krt_conv_desc *d, krt_dtype dt, const void *X, const void *W,
-                             const void *B, void *Y, void *scratch)
+static size_t convtranspose_scratch(const void *desc)
 {
-    if (dt == KRT_F32)
-        convtranspose_f32(d, X, W, B, Y, scratch);
-    else if (dt == KRT_F64)
-        convtranspose_f64(d, X, W, B, Y, scratch);
-    else if (dt == KRT_F16)
-        conv_promoted(d, true, dt, X, W, B, Y, scratch);
+    const krt_conv_desc *d = desc;
+    if (d->dtype == KRT_F16)
+        return promoted_bytes(d, true) + convtranspose_scratch_of(d, KRT_F32);
+    return convtranspose_scratch_of(d, d->dtype);
+}
+
+static krt_status convtranspose_run(const void *desc, void *const *ops, void *scratch,
+                                    krt_span r, krt_error *err)
+{
+    const krt_conv_desc *d = desc;
+    int64_t u1 = min64(r.end, d->batch * d->group);
+    (void)err;
+    if (d->dtype == KRT_F32)
+        convtranspose_f32(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
+    else if (d->dtype == KRT_F64)
+        convtranspose_f64(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
+    else if (d->dtype == KRT_F16)
+        convtranspose_f16(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
     else
         return KRT_EDTYPE;
     return KRT_OK;
 }
 
-/* ---- integer convolutions -------------------------------------------------- */
+const krt_kernel_info krt_kernel_conv_transpose = {
+    "conv_transpose", convtranspose_run, convtranspose_scratch, convtranspose_units,
+    sizeof(krt_conv_desc),
+};
+
+/* ---- kernel `qconv`: ConvInteger, QLinearConv ---------------------------------- */
 
 static int32_t q_get(krt_dtype dt, const void *p, int64_t i)
 {
     return dt == KRT_U8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
 }
 
-static int32_t zp_get(const krt_qtensor *q, int64_t k)
+/* Zero point k of operand p (n_zp of them; none: 0). */
+static int32_t zp_get(krt_dtype dt, const void *zp, int64_t n_zp, int64_t k)
 {
-    return q->zp ? q_get(q->dt, q->zp, q->n_zp > 1 ? k : 0) : 0;
+    return zp ? q_get(dt, zp, n_zp > 1 ? k : 0) : 0;
 }
 
-static bool q_ok(const krt_qtensor *q)
+static bool q_ok(krt_dtype dt)
 {
-    return q->dt == KRT_U8 || q->dt == KRT_I8;
+    return dt == KRT_U8 || dt == KRT_I8;
 }
 
 /* dst[i] = src[off + i] - zp(i / per_zp) for i < n. */
-static void widen(const krt_qtensor *q, int64_t off, int64_t n, int64_t per_zp, int32_t *dst)
+static void widen(krt_dtype dt, const void *src, const void *zp, int64_t n_zp, int64_t off,
+                  int64_t n, int64_t per_zp, int32_t *dst)
 {
     for (int64_t i = 0; i < n; i++)
-        dst[i] = q_get(q->dt, q->data, off + i) - zp_get(q, i / per_zp);
+        dst[i] = q_get(dt, src, off + i) - zp_get(dt, zp, n_zp, i / per_zp);
 }
 
-size_t krt_conv_integer_scratch_size(const krt_conv_desc *d)
+/* The scratch of one call, carved in order. */
+typedef struct qconv_work {
+    int32_t *xw;                      /* (cg, in_total): one group's widened input */
+    int32_t *ww;                      /* (out_ch, rows): widened weights */
+    int32_t *col;                     /* (rows, chunk) */
+    int64_t *idx;                     /* (chunk) */
+    int32_t *acc;                     /* (mg, out_total): QLinearConv's accumulators */
+    void *gemm;
+} qconv_work;
+
+static qconv_work qconv_carve(const krt_conv_desc *d, const conv_dims *c, void *scratch)
 {
+    char *cur = scratch;
+    qconv_work w;
+    w.xw = take(&cur, (size_t)(c->cg * c->in_total) * 4);
+    w.ww = take(&cur, (size_t)(d->out_ch * c->rows) * 4);
+    w.col = take(&cur, (size_t)(c->rows * c->chunk) * 4);
+    w.idx = take(&cur, (size_t)c->chunk * sizeof(int64_t));
+    w.acc = take(&cur, (size_t)(c->mg * c->out_total) * 4);
+    w.gemm = take(&cur, 0);
+    return w;
+}
+
+static size_t qconv_scratch(const void *desc)
+{
+    const krt_conv_desc *d = &((const krt_qconv_desc *)desc)->conv;
     conv_dims c = conv_dims_of(d);
     return up64((size_t)(c.cg * c.in_total) * 4) + up64((size_t)(d->out_ch * c.rows) * 4) +
            up64((size_t)(c.rows * c.chunk) * 4) + up64((size_t)c.chunk * 8) +
-           krt_gemm_scratch_size(KRT_I32, c.mg, c.chunk, c.rows) + 64;
+           up64((size_t)(c.mg * c.out_total) * 4) +
+           krt_gemm_scratch_size(KRT_I32, c.mg, c.chunk, c.rows) + 128;
 }
 
-krt_status krt_conv_integer(const krt_conv_desc *d, const krt_qtensor *x, const krt_qtensor *w,
-                            int32_t *Y, void *scratch)
+static int64_t qconv_units(const void *desc)
 {
-    if (!q_ok(x) || !q_ok(w))
+    const krt_conv_desc *d = &((const krt_qconv_desc *)desc)->conv;
+    return max64(1, d->batch * d->group);
+}
+
+/* y (mg, out_total) = the integer convolution of image n, group g. */
+static void qconv_group(const krt_qconv_desc *q, const conv_dims *c, void *const *ops,
+                        int64_t n, int64_t g, qconv_work *w, int32_t *y)
+{
+    const krt_conv_desc *d = &q->conv;
+    /* the padding value is x's zero point, which widens to 0 */
+    int64_t plane = c->cg * c->in_total;
+    widen(d->dtype, ops[0], ops[2], 1, (n * d->in_ch + g * c->cg) * c->in_total, plane, plane,
+          w->xw);
+    for (int64_t p0 = 0; p0 < c->out_total; p0 += c->chunk) {
+        int64_t np = min64(c->chunk, c->out_total - p0);
+        im2col_i32(d, c, w->xw, p0, np, 0, w->idx, w->col);
+        krt_gemm(KRT_I32, c->mg, np, c->rows, 1.0, w->ww + g * c->mg * c->rows, c->rows, 1,
+                 w->col, np, 1, 0.0, y + p0, c->out_total, w->gemm);
+    }
+}
+
+/* QLinearConv: acc (mg, out_total) of image n, group g, plus the bias,
+ * requantized into Y. */
+static void requantize(const krt_qconv_desc *q, const conv_dims *c, void *const *ops,
+                       int64_t n, int64_t g, const int32_t *acc)
+{
+    const krt_conv_desc *d = &q->conv;
+    const float *xs = ops[1], *ws = ops[4], *ys = ops[6];
+    const int32_t *bias = ops[8];
+    bool u8 = q->y_dtype == KRT_U8;
+    int32_t lo = u8 ? 0 : -128, hi = u8 ? 255 : 127, yzp = zp_get(q->y_dtype, ops[7], 1, 0);
+    for (int64_t k = 0; k < c->mg; k++) {
+        int64_t m = g * c->mg + k, at = (n * d->out_ch + m) * c->out_total;
+        float mult = xs[0] * ws[q->n_w_scale > 1 ? m : 0] / ys[0];
+        int32_t b = bias ? bias[m] : 0;
+        for (int64_t j = 0; j < c->out_total; j++) {
+            int32_t a = (int32_t)((uint32_t)acc[k * c->out_total + j] + (uint32_t)b);
+            int32_t v = krt_quant_round((float)a * mult, yzp, lo, hi);
+            if (u8)
+                ((uint8_t *)ops[9])[at + j] = (uint8_t)v;
+            else
+                ((int8_t *)ops[9])[at + j] = (int8_t)v;
+        }
+    }
+}
+
+static krt_status qconv_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                            krt_error *err)
+{
+    const krt_qconv_desc *q = desc;
+    const krt_conv_desc *d = &q->conv;
+    bool requant = q->y_dtype != KRT_I32;
+    (void)err;
+    if (!q_ok(d->dtype) || !q_ok(q->w_dtype) || (requant && !q_ok(q->y_dtype)))
         return KRT_EDTYPE;
     conv_dims c = conv_dims_of(d);
-    char *cur = scratch;
-    int32_t *xw = take(&cur, (size_t)(c.cg * c.in_total) * 4);
-    int32_t *ww = take(&cur, (size_t)(d->out_ch * c.rows) * 4);
-    int32_t *col = take(&cur, (size_t)(c.rows * c.chunk) * 4);
-    int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));
-    widen(w, 0, d->out_ch * c.rows, c.rows, ww);
-    for (int64_t n = 0; n < d->batch; n++)
-        for (int64_t g = 0; g < d->group; g++) {
-            /* the padding value is x's zero point, which widens to 0 */
-            widen(x, (n * d->in_ch + g * c.cg) * c.in_total, c.cg * c.in_total,
-                  c.cg * c.in_total, xw);
-            int32_t *y = Y + (n * d->out_ch + g * c.mg) * c.out_total;
-            for (int64_t p0 = 0; p0 < c.out_total; p0 += c.chunk) {
-                int64_t np = min64(c.chunk, c.out_total - p0);
-                im2col_i32(d, &c, xw, p0, np, 0, idx, col);
-                krt_gemm(KRT_I32, c.mg, np, c.rows, 1.0, ww + g * c.mg * c.rows, c.rows, 1, col,
-                         np, 1, 0.0, y + p0, c.out_total, cur);
-            }
-        }
-    return KRT_OK;
-}
-
-size_t krt_qlinear_conv_scratch_size(const krt_conv_desc *d)
-{
-    int64_t total = d->batch * d->out_ch * krt_numel(d->nd, d->out);
-    return up64((size_t)total * 4) + krt_conv_integer_scratch_size(d) + 64;
-}
-
-krt_status krt_qlinear_conv(const krt_conv_desc *d, const krt_qtensor *x, const krt_qtensor *w,
-                            const int32_t *bias, const krt_qtensor *y, void *Y, void *scratch)
-{
-    if (!q_ok(y))
-        return KRT_EDTYPE;
-    int64_t size = krt_numel(d->nd, d->out), planes = d->batch * d->out_ch;
-    char *cur = scratch;
-    int32_t *acc = take(&cur, (size_t)(planes * size) * 4);
-    krt_status st = krt_conv_integer(d, x, w, acc, cur);
-    if (st)
-        return st;
-    int32_t lo = y->dt == KRT_U8 ? 0 : -128, hi = y->dt == KRT_U8 ? 255 : 127;
-    int32_t yzp = zp_get(y, 0);
-    for (int64_t p = 0; p < planes; p++) {
-        int64_t m = p % d->out_ch;
-        float mult = x->scale[0] * w->scale[w->n_scale > 1 ? m : 0] / y->scale[0];
-        int32_t b = bias ? bias[m] : 0;
-        for (int64_t j = 0; j < size; j++) {
-            int32_t a = (int32_t)((uint32_t)acc[p * size + j] + (uint32_t)b);
-            int32_t q = krt_quant_round((float)a * mult, yzp, lo, hi);
-            if (y->dt == KRT_U8)
-                ((uint8_t *)Y)[p * size + j] = (uint8_t)q;
-            else
-                ((int8_t *)Y)[p * size + j] = (int8_t)q;
-        }
+    qconv_work w = qconv_carve(d, &c, scratch);
+    widen(q->w_dtype, ops[3], ops[5], q->n_w_zp, 0, d->out_ch * c.rows, c.rows, w.ww);
+    for (int64_t u = r.begin; u < r.end && u < d->batch * d->group; u++) {
+        int64_t n = u / d->group, g = u % d->group;
+        int32_t *y = requant ? w.acc : (int32_t *)ops[9] + (n * d->out_ch + g * c.mg) * c.out_total;
+        qconv_group(q, &c, ops, n, g, &w, y);
+        if (requant)
+            requantize(q, &c, ops, n, g, w.acc);
     }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_qconv = {
+    "qconv", qconv_run, qconv_scratch, qconv_units, sizeof(krt_qconv_desc),
+};

@@ -10,7 +10,10 @@
  * accumulators. The vector width follows the compile target (GCC/Clang
  * vector extensions: 4, 8 or 16 floats); other compilers get the same
  * blocking with scalar code. Results are deterministic for a given build:
- * the summation order depends only on the shapes.
+ * the summation order of an element depends only on K (its slices of KC
+ * and the micro-kernel's loop), never on which rows or columns a call
+ * covers. That is what lets the matmul and gemm kernels split their
+ * output rows into work units with bit-identical results.
  */
 #include "runtime/krt_linalg.h"
 
@@ -363,7 +366,26 @@ krt_status krt_gemm(krt_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
     return KRT_OK;
 }
 
-/* ---- MatMul ------------------------------------------------------------------ */
+/* ---- work units: blocks of output rows ------------------------------------- */
+
+/* Rows of Y per work unit. A unit computes whole rows (every column, the
+ * full K sum), and the GEMM's per-element summation order does not depend
+ * on which rows a call covers, so any split is bit-identical. */
+enum { UNIT_ROWS = 2 * MR };
+
+static int64_t row_units(int64_t rows)
+{
+    return rows > 0 ? (rows + UNIT_ROWS - 1) / UNIT_ROWS : 1;
+}
+
+/* The rows [*r0, *r1) of `rows` that units `r` cover. */
+static void unit_rows(krt_span r, int64_t rows, int64_t *r0, int64_t *r1)
+{
+    *r0 = min64(r.begin * UNIT_ROWS, rows);
+    *r1 = min64(r.end * UNIT_ROWS, rows);
+}
+
+/* ---- kernel `matmul` --------------------------------------------------------- */
 
 krt_status krt_matmul_desc_init(krt_matmul_desc *d, int a_rank, const int64_t *a_dims,
                                 int b_rank, const int64_t *b_dims)
@@ -417,11 +439,6 @@ static bool folds_into_m(const krt_matmul_desc *d)
     return true;
 }
 
-size_t krt_matmul_scratch_size(const krt_matmul_desc *d, krt_dtype dt)
-{
-    return krt_gemm_scratch_size(dt, d->M * batch_count(d), d->N, d->K);
-}
-
 /* Offsets of A and B for batch number `flat` (row-major over d->batch). */
 static void batch_offsets(const krt_matmul_desc *d, int64_t flat, int64_t *a_off, int64_t *b_off)
 {
@@ -434,59 +451,107 @@ static void batch_offsets(const krt_matmul_desc *d, int64_t flat, int64_t *a_off
     }
 }
 
-krt_status krt_matmul(const krt_matmul_desc *d, krt_dtype dt, const void *A, const void *B,
-                      void *C, void *scratch)
+static int64_t matmul_units(const void *desc)
 {
-    if (!gemm_has(dt))
-        return KRT_EDTYPE;
-    size_t es = krt_dtype_size(dt);
-    int64_t nb = batch_count(d), M = d->M, N = d->N, K = d->K;
-    if (folds_into_m(d))
-        return krt_gemm(dt, nb * M, N, K, 1.0, A, K, 1, B, N, 1, 0.0, C, N, scratch);
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t ao, bo;
-        batch_offsets(d, b, &ao, &bo);
-        krt_gemm(dt, M, N, K, 1.0, (const char *)A + ao * es, K, 1, (const char *)B + bo * es, N,
-                 1, 0.0, (char *)C + b * M * N * es, N, scratch);
+    const krt_matmul_desc *d = desc;
+    return row_units(batch_count(d) * d->M);
+}
+
+static size_t matmul_scratch(const void *desc)
+{
+    const krt_matmul_desc *d = desc;
+    return krt_gemm_scratch_size(d->dtype, d->M * batch_count(d), d->N, d->K);
+}
+
+/* Rows [r0, r1) of the batch x M rows of C = A @ B. */
+static void matmul_rows(const krt_matmul_desc *d, const char *A, const char *B, char *C,
+                        int64_t r0, int64_t r1, void *scratch)
+{
+    int64_t es = (int64_t)krt_dtype_size(d->dtype), M = d->M, N = d->N, K = d->K;
+    if (folds_into_m(d)) {
+        krt_gemm(d->dtype, r1 - r0, N, K, 1.0, A + r0 * K * es, K, 1, B, N, 1, 0.0,
+                 C + r0 * N * es, N, scratch);
+        return;
     }
+    for (int64_t r = r0, n; r < r1; r += n) {
+        int64_t b = r / M, i = r % M, ao, bo;
+        n = min64(M - i, r1 - r);
+        batch_offsets(d, b, &ao, &bo);
+        krt_gemm(d->dtype, n, N, K, 1.0, A + (ao + i * K) * es, K, 1, B + bo * es, N, 1, 0.0,
+                 C + r * N * es, N, scratch);
+    }
+}
+
+static krt_status matmul_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
+{
+    const krt_matmul_desc *d = desc;
+    int64_t r0, r1;
+    (void)err;
+    if (!gemm_has(d->dtype))
+        return KRT_EDTYPE;
+    unit_rows(r, batch_count(d) * d->M, &r0, &r1);
+    if (r0 < r1)
+        matmul_rows(d, ops[0], ops[1], ops[2], r0, r1, scratch);
     return KRT_OK;
 }
 
-/* ---- Gemm ------------------------------------------------------------------- */
+const krt_kernel_info krt_kernel_matmul = {
+    "matmul", matmul_run, matmul_scratch, matmul_units, sizeof(krt_matmul_desc),
+};
 
-size_t krt_gemm_op_scratch_size(const krt_gemm_desc *d, krt_dtype dt)
+/* ---- kernel `gemm` ------------------------------------------------------------ */
+
+static int64_t gemm_units(const void *desc)
 {
-    return krt_gemm_scratch_size(dt, d->M, d->N, d->K);
+    return row_units(((const krt_gemm_desc *)desc)->M);
 }
 
-/* Y = C broadcast from (c_rows, c_cols) to (M, N). */
-static void fill_bias(const krt_gemm_desc *d, size_t es, const char *C, char *Y)
+static size_t gemm_scratch(const void *desc)
 {
-    for (int64_t i = 0; i < d->M; i++) {
-        const char *src = C + (d->c_rows > 1 ? i : 0) * d->c_cols * (int64_t)es;
-        char *dst = Y + i * d->N * (int64_t)es;
+    const krt_gemm_desc *d = desc;
+    return krt_gemm_scratch_size(d->dtype, d->M, d->N, d->K);
+}
+
+/* Rows [r0, r1) of Y = C broadcast from (c_rows, c_cols) to (M, N). */
+static void fill_bias(const krt_gemm_desc *d, int64_t es, const char *C, char *Y, int64_t r0,
+                      int64_t r1)
+{
+    for (int64_t i = r0; i < r1; i++) {
+        const char *src = C + (d->c_rows > 1 ? i : 0) * d->c_cols * es;
+        char *dst = Y + i * d->N * es;
         if (d->c_cols == d->N)
-            memcpy(dst, src, (size_t)d->N * es);
+            memcpy(dst, src, (size_t)(d->N * es));
         else
             for (int64_t j = 0; j < d->N; j++)
-                memcpy(dst + j * (int64_t)es, src, es);
+                memcpy(dst + j * es, src, (size_t)es);
     }
 }
 
-krt_status krt_gemm_op(const krt_gemm_desc *d, krt_dtype dt, const void *A, const void *B,
-                       const void *C, void *Y, void *scratch)
+static krt_status gemm_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
 {
-    if (!gemm_has(dt))
+    const krt_gemm_desc *d = desc;
+    int64_t M = d->M, N = d->N, K = d->K, es = (int64_t)krt_dtype_size(d->dtype), r0, r1;
+    (void)err;
+    if (!gemm_has(d->dtype))
         return KRT_EDTYPE;
-    int64_t M = d->M, N = d->N, K = d->K;
-    bool bias = C && d->beta != 0 && d->c_rows > 0;
+    unit_rows(r, M, &r0, &r1);
+    if (r0 >= r1)
+        return KRT_OK;
+    bool bias = ops[2] && d->beta != 0 && d->c_rows > 0;
     if (bias)
-        fill_bias(d, krt_dtype_size(dt), C, Y);
+        fill_bias(d, es, ops[2], ops[3], r0, r1);
     int64_t rs_a = d->trans_a ? 1 : K, cs_a = d->trans_a ? M : 1;
     int64_t rs_b = d->trans_b ? 1 : N, cs_b = d->trans_b ? K : 1;
-    return krt_gemm(dt, M, N, K, d->alpha, A, rs_a, cs_a, B, rs_b, cs_b, bias ? d->beta : 0.0, Y,
-                    N, scratch);
+    return krt_gemm(d->dtype, r1 - r0, N, K, d->alpha, (const char *)ops[0] + r0 * rs_a * es,
+                    rs_a, cs_a, ops[1], rs_b, cs_b, bias ? d->beta : 0.0,
+                    (char *)ops[3] + r0 * N * es, N, scratch);
 }
+
+const krt_kernel_info krt_kernel_gemm = {
+    "gemm", gemm_run, gemm_scratch, gemm_units, sizeof(krt_gemm_desc),
+};
 
 /* ---- half-precision conversions ------------------------------------------ */
 
@@ -504,7 +569,7 @@ void krt_narrow_f32(krt_dtype dt, const float *src, void *dst, int64_t n)
         d[i] = dt == KRT_BF16 ? krt_f32_to_bf16(src[i]) : krt_f32_to_f16(src[i]);
 }
 
-/* ---- integer products ---------------------------------------------------- */
+/* ---- kernel `qmatmul`: MatMulInteger, QLinearMatMul ------------------------- */
 
 int32_t krt_quant_round(float v, int32_t zp, int32_t lo, int32_t hi)
 {
@@ -521,8 +586,19 @@ int32_t krt_quant_round(float v, int32_t zp, int32_t lo, int32_t hi)
     return (int32_t)x;
 }
 
+/* A quantized operand as the kernel reads it: u8 or i8 data with a zero
+ * point and a scale, each per tensor (n == 1) or per row / column. */
+typedef struct qtensor {
+    krt_dtype dt;
+    const void *data;
+    const void *zp;                   /* same dtype as data; NULL means 0 */
+    int64_t n_zp;
+    const float *scale;               /* QLinearMatMul only */
+    int64_t n_scale;
+} qtensor;
+
 /* Zero point k of a quantized operand (0 when absent). */
-static int32_t zp_at(const krt_qtensor *q, int64_t k)
+static int32_t zp_at(const qtensor *q, int64_t k)
 {
     if (!q->zp)
         return 0;
@@ -530,18 +606,23 @@ static int32_t zp_at(const krt_qtensor *q, int64_t k)
     return q->dt == KRT_U8 ? ((const uint8_t *)q->zp)[k] : ((const int8_t *)q->zp)[k];
 }
 
-static int32_t q_at(const krt_qtensor *q, int64_t i)
+static int32_t q_at(const qtensor *q, int64_t i)
 {
     return q->dt == KRT_U8 ? ((const uint8_t *)q->data)[i] : ((const int8_t *)q->data)[i];
 }
 
-static bool q_ok(const krt_qtensor *q)
+static bool q_ok(krt_dtype dt)
 {
-    return q->dt == KRT_U8 || q->dt == KRT_I8;
+    return dt == KRT_U8 || dt == KRT_I8;
+}
+
+static float scale_at(const qtensor *q, int64_t k)
+{
+    return q->scale[q->n_scale > 1 ? k : 0];
 }
 
 /* dst (M x K, i32) = A block at offset `off` minus the per-row zero point. */
-static void widen_a(const krt_qtensor *a, int64_t off, int64_t M, int64_t K, int32_t *dst)
+static void widen_a(const qtensor *a, int64_t off, int64_t M, int64_t K, int32_t *dst)
 {
     for (int64_t i = 0; i < M; i++) {
         int32_t zp = zp_at(a, i);
@@ -551,7 +632,7 @@ static void widen_a(const krt_qtensor *a, int64_t off, int64_t M, int64_t K, int
 }
 
 /* dst (K x N, i32) = B block minus the per-column zero point. */
-static void widen_b(const krt_qtensor *b, int64_t off, int64_t K, int64_t N, int32_t *dst)
+static void widen_b(const qtensor *b, int64_t off, int64_t K, int64_t N, int32_t *dst)
 {
     for (int64_t k = 0; k < K; k++)
         for (int64_t j = 0; j < N; j++)
@@ -575,63 +656,72 @@ static void igemm(int64_t M, int64_t N, int64_t K, const int32_t *A, const int32
     }
 }
 
-size_t krt_matmul_integer_scratch_size(const krt_matmul_desc *d)
+/* Requantizes one batch's accumulators acc (M x N) into Y. */
+static void requantize(const krt_qmatmul_desc *d, const qtensor *a, const qtensor *b,
+                       const qtensor *y, const int32_t *acc, void *Y)
 {
-    return (size_t)(d->M * d->K + d->K * d->N + d->N) * sizeof(int32_t) + 3 * 64;
-}
-
-krt_status krt_matmul_integer(const krt_matmul_desc *d, const krt_qtensor *a,
-                              const krt_qtensor *b, int32_t *Y, void *scratch)
-{
-    if (!q_ok(a) || !q_ok(b))
-        return KRT_EDTYPE;
-    int64_t M = d->M, N = d->N, K = d->K, nb = batch_count(d), last_b = -1;
-    int32_t *wa = align64(scratch);
-    int32_t *wb = align64(wa + M * K);
-    uint32_t *row = align64(wb + K * N);
-    for (int64_t n = 0; n < nb; n++) {
-        int64_t ao, bo;
-        batch_offsets(d, n, &ao, &bo);
-        widen_a(a, ao, M, K, wa);
-        if (bo != last_b)
-            widen_b(b, bo, K, N, wb);
-        last_b = bo;
-        igemm(M, N, K, wa, wb, row, Y + n * M * N);
-    }
-    return KRT_OK;
-}
-
-size_t krt_qlinear_matmul_scratch_size(const krt_matmul_desc *d)
-{
-    return krt_matmul_integer_scratch_size(d) + (size_t)(d->M * d->N * batch_count(d)) * 4 + 128;
-}
-
-static float scale_at(const krt_qtensor *q, int64_t k)
-{
-    return q->scale[q->n_scale > 1 ? k : 0];
-}
-
-krt_status krt_qlinear_matmul(const krt_matmul_desc *d, const krt_qtensor *a,
-                              const krt_qtensor *b, const krt_qtensor *y, void *Y,
-                              void *scratch)
-{
-    if (!q_ok(y))
-        return KRT_EDTYPE;
-    int64_t M = d->M, N = d->N, total = batch_count(d) * M * N;
-    int32_t *acc = align64(scratch);
-    krt_status st = krt_matmul_integer(d, a, b, acc, (char *)scratch +
-                                       ((size_t)total * 4 + 128));
-    if (st)
-        return st;
-    int32_t lo = y->dt == KRT_U8 ? 0 : -128, hi = y->dt == KRT_U8 ? 255 : 127;
-    for (int64_t t = 0; t < total; t++) {
-        int64_t i = (t / N) % M, j = t % N;
+    int64_t M = d->mm.M, N = d->mm.N;
+    int32_t lo = d->y_dtype == KRT_U8 ? 0 : -128, hi = d->y_dtype == KRT_U8 ? 255 : 127;
+    for (int64_t t = 0; t < M * N; t++) {
+        int64_t i = t / N, j = t % N;
         float mult = scale_at(a, i) * scale_at(b, j) / scale_at(y, i);
         int32_t q = krt_quant_round((float)acc[t] * mult, zp_at(y, i), lo, hi);
-        if (y->dt == KRT_U8)
+        if (d->y_dtype == KRT_U8)
             ((uint8_t *)Y)[t] = (uint8_t)q;
         else
             ((int8_t *)Y)[t] = (int8_t)q;
     }
+}
+
+static int64_t qmatmul_units(const void *desc)
+{
+    int64_t n = batch_count(&((const krt_qmatmul_desc *)desc)->mm);
+    return n > 0 ? n : 1;
+}
+
+static size_t qmatmul_scratch(const void *desc)
+{
+    const krt_matmul_desc *d = &((const krt_qmatmul_desc *)desc)->mm;
+    return (size_t)(d->M * d->K + d->K * d->N + d->N + d->M * d->N) * sizeof(int32_t) + 4 * 64;
+}
+
+/* The operands {A, a_scale, a_zp, B, b_scale, b_zp, y_scale, y_zp}. */
+static void qoperands(const krt_qmatmul_desc *d, void *const *ops, qtensor q[3])
+{
+    q[0] = (qtensor){d->mm.dtype, ops[0], ops[2], d->n_a_zp, ops[1], d->n_a_scale};
+    q[1] = (qtensor){d->b_dtype, ops[3], ops[5], d->n_b_zp, ops[4], d->n_b_scale};
+    q[2] = (qtensor){d->y_dtype, NULL, ops[7], d->n_y_zp, ops[6], d->n_y_scale};
+}
+
+static krt_status qmatmul_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                              krt_error *err)
+{
+    const krt_qmatmul_desc *d = desc;
+    bool requant = d->y_dtype != KRT_I32;
+    int64_t M = d->mm.M, N = d->mm.N, K = d->mm.K, last_b = -1;
+    qtensor q[3];
+    (void)err;
+    if (!q_ok(d->mm.dtype) || !q_ok(d->b_dtype) || (requant && !q_ok(d->y_dtype)))
+        return KRT_EDTYPE;
+    qoperands(d, ops, q);
+    int32_t *wa = align64(scratch), *wb = align64(wa + M * K), *acc = align64(wb + K * N);
+    uint32_t *row = align64(acc + M * N);
+    size_t ys = requant ? 1 : 4;
+    for (int64_t n = r.begin; n < r.end && n < batch_count(&d->mm); n++) {
+        int64_t ao, bo;
+        char *Y = (char *)ops[8] + (size_t)(n * M * N) * ys;
+        batch_offsets(&d->mm, n, &ao, &bo);
+        widen_a(&q[0], ao, M, K, wa);
+        if (bo != last_b)
+            widen_b(&q[1], bo, K, N, wb);
+        last_b = bo;
+        igemm(M, N, K, wa, wb, row, requant ? acc : (int32_t *)(void *)Y);
+        if (requant)
+            requantize(d, &q[0], &q[1], &q[2], acc, Y);
+    }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_qmatmul = {
+    "qmatmul", qmatmul_run, qmatmul_scratch, qmatmul_units, sizeof(krt_qmatmul_desc),
+};

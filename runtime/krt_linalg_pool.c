@@ -125,14 +125,18 @@ static int64_t in_total(const krt_pool_desc *d) { return krt_numel(d->nd, d->in)
 
 /* ---- MaxPool ----------------------------------------------------------------- */
 
+/* Each pool body runs planes [p0, p1) of (batch x channels): a plane is a
+ * work unit and owns its output plane. */
+
 #define KEY_ID(x) (x)
 #define KEY_F16(x) krt_f16_to_f32(x)
 
 #define MAXPOOL(name, T, KEY, LOWEST)                                            \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I, int order) \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
+                     int64_t p0, int64_t p1)                                     \
     {                                                                            \
         int64_t osz = out_total(d), isz = in_total(d);                           \
-        for (int64_t p = 0; p < d->batch * d->channels; p++) {                   \
+        for (int64_t p = p0; p < p1; p++) {                                      \
             const T *x = X + p * isz;                                            \
             for (int64_t j = 0; j < osz; j++) {                                  \
                 pool_win w;                                                      \
@@ -145,7 +149,7 @@ static int64_t in_total(const krt_pool_desc *d) { return krt_numel(d->nd, d->in)
                 Y[p * osz + j] = best < 0 ? LOWEST : x[best];                    \
                 if (I)                                                           \
                     I[p * osz + j] = best < 0 ? -1 : p * isz +                   \
-                        (order ? column_major(d, best) : best);                  \
+                        (d->storage_order ? column_major(d, best) : best);       \
             }                                                                    \
         }                                                                        \
     }
@@ -154,19 +158,6 @@ MAXPOOL(maxpool_f64, double, KEY_ID, -INFINITY)
 MAXPOOL(maxpool_f16, uint16_t, KEY_F16, (uint16_t)0xfc00)
 MAXPOOL(maxpool_i8, int8_t, KEY_ID, INT8_MIN)
 MAXPOOL(maxpool_u8, uint8_t, KEY_ID, 0)
-
-krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
-                       int64_t *indices, int storage_order)
-{
-    switch (dt) {
-    case KRT_F32: maxpool_f32(d, X, Y, indices, storage_order); return KRT_OK;
-    case KRT_F64: maxpool_f64(d, X, Y, indices, storage_order); return KRT_OK;
-    case KRT_F16: maxpool_f16(d, X, Y, indices, storage_order); return KRT_OK;
-    case KRT_I8: maxpool_i8(d, X, Y, indices, storage_order); return KRT_OK;
-    case KRT_U8: maxpool_u8(d, X, Y, indices, storage_order); return KRT_OK;
-    default: return KRT_EDTYPE;
-    }
-}
 
 /* ---- AveragePool and LpPool ------------------------------------------------ */
 
@@ -177,10 +168,12 @@ krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void
 #define STORE_F16(x) krt_f32_to_f16((float)(x))
 
 #define AVGPOOL(name, T, ACC, LOAD, STORE)                                       \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, int include_pad)  \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
+                     int64_t p0, int64_t p1)                                     \
     {                                                                            \
         int64_t osz = out_total(d), isz = in_total(d);                           \
-        for (int64_t p = 0; p < d->batch * d->channels; p++) {                   \
+        (void)I;                                                                 \
+        for (int64_t p = p0; p < p1; p++) {                                      \
             const T *x = X + p * isz;                                            \
             for (int64_t j = 0; j < osz; j++) {                                  \
                 pool_win w;                                                      \
@@ -190,7 +183,7 @@ krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void
                     n = win_count(d, &w);                                        \
                     FOR_WINDOW(d, w, off, { sum += (ACC)LOAD(x[off]); });        \
                 }                                                                \
-                if (include_pad)                                                 \
+                if (d->count_include_pad)                                        \
                     n = win_padded_count(d, j);                                  \
                 Y[p * osz + j] = STORE(n > 0 ? sum / (ACC)n : (ACC)0);           \
             }                                                                    \
@@ -199,17 +192,6 @@ krt_status krt_maxpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void
 AVGPOOL(avgpool_f32, float, float, LOAD_ID, STORE_F32)
 AVGPOOL(avgpool_f64, double, double, LOAD_ID, STORE_F64)
 AVGPOOL(avgpool_f16, uint16_t, float, KEY_F16, STORE_F16)
-
-krt_status krt_avgpool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y,
-                       int count_include_pad)
-{
-    switch (dt) {
-    case KRT_F32: avgpool_f32(d, X, Y, count_include_pad); return KRT_OK;
-    case KRT_F64: avgpool_f64(d, X, Y, count_include_pad); return KRT_OK;
-    case KRT_F16: avgpool_f16(d, X, Y, count_include_pad); return KRT_OK;
-    default: return KRT_EDTYPE;
-    }
-}
 
 /* |x|^p with the common exponents exact. */
 static double pow_abs(double x, double p)
@@ -224,17 +206,19 @@ static double root(double s, double p)
 }
 
 #define LPPOOL(name, T, LOAD, STORE)                                             \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, double pw)        \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
+                     int64_t p0, int64_t p1)                                     \
     {                                                                            \
         int64_t osz = out_total(d), isz = in_total(d);                           \
-        for (int64_t p = 0; p < d->batch * d->channels; p++) {                   \
+        (void)I;                                                                 \
+        for (int64_t p = p0; p < p1; p++) {                                      \
             const T *x = X + p * isz;                                            \
             for (int64_t j = 0; j < osz; j++) {                                  \
                 pool_win w;                                                      \
                 double sum = 0;                                                  \
                 if (win_init(d, j, &w))                                          \
-                    FOR_WINDOW(d, w, off, { sum += pow_abs(LOAD(x[off]), pw); }); \
-                Y[p * osz + j] = STORE(root(sum, pw));                           \
+                    FOR_WINDOW(d, w, off, { sum += pow_abs(LOAD(x[off]), d->p); }); \
+                Y[p * osz + j] = STORE(root(sum, d->p));                         \
             }                                                                    \
         }                                                                        \
     }
@@ -242,38 +226,30 @@ LPPOOL(lppool_f32, float, LOAD_ID, STORE_F32)
 LPPOOL(lppool_f64, double, LOAD_ID, STORE_F64)
 LPPOOL(lppool_f16, uint16_t, KEY_F16, STORE_F16)
 
-krt_status krt_lppool(const krt_pool_desc *d, krt_dtype dt, const void *X, void *Y, double p)
-{
-    switch (dt) {
-    case KRT_F32: lppool_f32(d, X, Y, p); return KRT_OK;
-    case KRT_F64: lppool_f64(d, X, Y, p); return KRT_OK;
-    case KRT_F16: lppool_f16(d, X, Y, p); return KRT_OK;
-    default: return KRT_EDTYPE;
-    }
-}
-
 /* ---- global pools --------------------------------------------------------- */
 
 #define GLOBAL_POOL(name, T, LOAD, STORE)                                        \
-    static void name(krt_global_kind kind, int64_t planes, int64_t size,         \
-                     const T *X, T *Y, double pw)                                \
+    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
+                     int64_t p0, int64_t p1)                                     \
     {                                                                            \
-        for (int64_t p = 0; p < planes; p++) {                                   \
+        int64_t size = in_total(d);                                              \
+        (void)I;                                                                 \
+        for (int64_t p = p0; p < p1; p++) {                                      \
             const T *x = X + p * size;                                           \
-            double acc = kind == KRT_GLOBAL_MAX ? -INFINITY : 0.0;               \
+            double acc = d->kind == KRT_POOL_MAX ? -INFINITY : 0.0;              \
             for (int64_t j = 0; j < size; j++) {                                 \
                 double v = LOAD(x[j]);                                           \
-                if (kind == KRT_GLOBAL_MAX)                                      \
+                if (d->kind == KRT_POOL_MAX)                                     \
                     acc = v > acc ? v : acc;                                     \
-                else if (kind == KRT_GLOBAL_AVG)                                 \
+                else if (d->kind == KRT_POOL_AVG)                                \
                     acc += v;                                                    \
                 else                                                             \
-                    acc += pow_abs(v, pw);                                       \
+                    acc += pow_abs(v, d->p);                                     \
             }                                                                    \
-            if (kind == KRT_GLOBAL_AVG)                                          \
+            if (d->kind == KRT_POOL_AVG)                                         \
                 acc = size > 0 ? acc / (double)size : 0.0;                       \
-            else if (kind == KRT_GLOBAL_LP)                                      \
-                acc = root(acc, pw);                                             \
+            else if (d->kind == KRT_POOL_LP)                                     \
+                acc = root(acc, d->p);                                           \
             Y[p] = STORE(acc);                                                   \
         }                                                                        \
     }
@@ -281,18 +257,57 @@ GLOBAL_POOL(global_f32, float, LOAD_ID, STORE_F32)
 GLOBAL_POOL(global_f64, double, LOAD_ID, STORE_F64)
 GLOBAL_POOL(global_f16, uint16_t, KEY_F16, STORE_F16)
 
-krt_status krt_global_pool(krt_global_kind kind, krt_dtype dt, int64_t planes, int64_t size,
-                           const void *X, void *Y, double p)
+/* ---- kernel `pool` ---------------------------------------------------------------- */
+
+typedef void (*pool_fn)(const krt_pool_desc *d, const void *X, void *Y, int64_t *I,
+                        int64_t p0, int64_t p1);
+
+#define POOL_ROW(f32, f64, f16) {[KRT_F32] = (pool_fn)f32, [KRT_F64] = (pool_fn)f64, [KRT_F16] = (pool_fn)f16}
+
+/* [global][kind][dtype]: the body for each variant; NULL: no kernel. */
+static const pool_fn pool_fns[2][KRT_POOL_KIND_COUNT][KRT_DTYPE_COUNT] = {
+    {
+        [KRT_POOL_MAX] = {[KRT_F32] = (pool_fn)maxpool_f32, [KRT_F64] = (pool_fn)maxpool_f64,
+                          [KRT_F16] = (pool_fn)maxpool_f16, [KRT_I8] = (pool_fn)maxpool_i8,
+                          [KRT_U8] = (pool_fn)maxpool_u8},
+        [KRT_POOL_AVG] = POOL_ROW(avgpool_f32, avgpool_f64, avgpool_f16),
+        [KRT_POOL_LP] = POOL_ROW(lppool_f32, lppool_f64, lppool_f16),
+    },
+    {
+        [KRT_POOL_MAX] = POOL_ROW(global_f32, global_f64, global_f16),
+        [KRT_POOL_AVG] = POOL_ROW(global_f32, global_f64, global_f16),
+        [KRT_POOL_LP] = POOL_ROW(global_f32, global_f64, global_f16),
+    },
+};
+#undef POOL_ROW
+
+static int64_t pool_units(const void *desc)
 {
-    switch (dt) {
-    case KRT_F32: global_f32(kind, planes, size, X, Y, p); return KRT_OK;
-    case KRT_F64: global_f64(kind, planes, size, X, Y, p); return KRT_OK;
-    case KRT_F16: global_f16(kind, planes, size, X, Y, p); return KRT_OK;
-    default: return KRT_EDTYPE;
-    }
+    const krt_pool_desc *d = desc;
+    return d->batch * d->channels > 0 ? d->batch * d->channels : 1;
 }
 
-/* ---- MaxUnpool ------------------------------------------------------------ */
+static krt_status pool_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_pool_desc *d = desc;
+    int64_t planes = d->batch * d->channels;
+    (void)scratch, (void)err;
+    if ((unsigned)d->kind >= KRT_POOL_KIND_COUNT || (unsigned)d->dtype >= KRT_DTYPE_COUNT)
+        return KRT_EDTYPE;
+    pool_fn fn = pool_fns[d->global != 0][d->kind][d->dtype];
+    if (!fn)
+        return KRT_EDTYPE;
+    fn(d, ops[0], ops[1], d->kind == KRT_POOL_MAX ? ops[2] : NULL, r.begin,
+       r.end < planes ? r.end : planes);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_pool = {
+    "pool", pool_run, NULL, pool_units, sizeof(krt_pool_desc),
+};
+
+/* ---- kernel `max_unpool` -------------------------------------------------------- */
 
 /* Flat offset in `unpooled` -> the same coordinates in `out`. */
 static int64_t corner_offset(int rank, const int64_t *unpooled, const int64_t *out, int64_t flat)
@@ -306,25 +321,31 @@ static int64_t corner_offset(int rank, const int64_t *unpooled, const int64_t *o
     return off;
 }
 
-krt_status krt_maxunpool(krt_dtype dt, int rank, const int64_t *unpooled, const int64_t *out,
-                         int64_t n, const void *X, const int64_t *indices, void *Y, int64_t *bad)
+static krt_status max_unpool_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                 krt_error *err)
 {
-    size_t es = krt_dtype_size(dt);
-    int64_t limit = krt_numel(rank, unpooled);
+    const krt_max_unpool_desc *d = desc;
+    int64_t es = (int64_t)krt_dtype_size(d->dtype), limit = krt_numel(d->rank, d->unpooled);
+    const int64_t *indices = ops[1];
+    (void)scratch, (void)r;
     if (es == 0)
         return KRT_EDTYPE;
-    for (int i = 0; i < rank; i++)
-        if (out[i] < unpooled[i])
+    for (int i = 0; i < d->rank; i++)
+        if (d->out[i] < d->unpooled[i])
             return KRT_EVALUE;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < d->n; i++)
         if (indices[i] < 0 || indices[i] >= limit) {
-            *bad = i;
+            *err = (krt_error){.operand = 1, .value = indices[i], .lo = 0, .hi = limit, .pos = i};
             return KRT_EINDEX;
         }
-    memset(Y, 0, (size_t)krt_numel(rank, out) * es);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t at = corner_offset(rank, unpooled, out, indices[i]);
-        memcpy((char *)Y + at * (int64_t)es, (const char *)X + i * (int64_t)es, es);
+    memset(ops[2], 0, (size_t)(krt_numel(d->rank, d->out) * es));
+    for (int64_t i = 0; i < d->n; i++) {
+        int64_t at = corner_offset(d->rank, d->unpooled, d->out, indices[i]);
+        memcpy((char *)ops[2] + at * es, (const char *)ops[0] + i * es, (size_t)es);
     }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_max_unpool = {
+    "max_unpool", max_unpool_run, NULL, NULL, sizeof(krt_max_unpool_desc),
+};

@@ -85,10 +85,18 @@ static void *take(char **cur, size_t bytes)
     return (void *)u;
 }
 
+/* The operands; every pointer but X, W, R may be NULL (absent). */
+typedef struct rnn_io {
+    const float *X, *W, *R, *B;       /* W (dir, gates*hidden, input), R (dir, gates*hidden, hidden) */
+    const int32_t *seq_lens;          /* (batch) */
+    const float *initial_h, *initial_c, *P;
+    float *Y, *Y_h, *Y_c;
+} rnn_io;
+
 /* Per-run working set, carved from the caller's scratch. */
 typedef struct rnn_work {
     const krt_rnn_desc *d;
-    const krt_rnn_io *io;
+    const rnn_io *io;
     int64_t G, GH;        /* gates, gates * hidden */
     int dir;              /* direction being run */
     bool reverse;
@@ -98,8 +106,9 @@ typedef struct rnn_work {
     void *gemm;           /* GEMM scratch */
 } rnn_work;
 
-size_t krt_rnn_scratch_size(const krt_rnn_desc *d)
+static size_t rnn_scratch(const void *desc)
 {
+    const krt_rnn_desc *d = desc;
     int64_t GH = gates_of(d->kind) * d->hidden, rows = d->seq * d->batch;
     size_t g1 = krt_sgemm_scratch_size(rows, GH, d->input);
     size_t g2 = krt_sgemm_scratch_size(d->batch, GH, d->hidden);
@@ -308,18 +317,20 @@ static void store_final(rnn_work *w)
     }
 }
 
-static krt_status check_lens(const krt_rnn_desc *d, const int32_t *lens)
+/* A sequence length outside [0, seq] is an index error on operand 4. */
+static krt_status check_lens(const krt_rnn_desc *d, const int32_t *lens, krt_error *err)
 {
     for (int64_t b = 0; lens && b < d->batch; b++)
-        if (lens[b] < 0 || lens[b] > d->seq)
-            return KRT_EVALUE;
+        if (lens[b] < 0 || lens[b] > d->seq) {
+            *err = (krt_error){.operand = 4, .value = lens[b], .lo = 0, .hi = d->seq + 1,
+                               .pos = b, .what = "sequence length"};
+            return KRT_EINDEX;
+        }
     return KRT_OK;
 }
 
-krt_status krt_rnn(const krt_rnn_desc *d, const krt_rnn_io *io, void *scratch)
+static void run_cells(const krt_rnn_desc *d, const rnn_io *io, void *scratch)
 {
-    if (check_lens(d, io->seq_lens))
-        return KRT_EVALUE;
     rnn_work w = {.d = d, .io = io, .G = gates_of(d->kind)};
     w.GH = w.G * d->hidden;
     char *cur = scratch;
@@ -339,5 +350,26 @@ krt_status krt_rnn(const krt_rnn_desc *d, const krt_rnn_io *io, void *scratch)
             step_fns[d->kind](&w, s);
         store_final(&w);
     }
-    return KRT_OK;
 }
+
+/* ---- kernel `rnn` ------------------------------------------------------------ */
+
+static krt_status rnn_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                          krt_error *err)
+{
+    const krt_rnn_desc *d = desc;
+    bool lstm = d->kind == KRT_LSTM;
+    (void)r;
+    if (d->dtype != KRT_F32 || (unsigned)d->kind > KRT_LSTM)
+        return KRT_EDTYPE;
+    rnn_io io = {ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], lstm ? ops[6] : NULL,
+                 lstm ? ops[7] : NULL, ops[8], ops[9], lstm ? ops[10] : NULL};
+    krt_status st = check_lens(d, io.seq_lens, err);
+    if (st == KRT_OK)
+        run_cells(d, &io, scratch);
+    return st;
+}
+
+const krt_kernel_info krt_kernel_rnn = {
+    "rnn", rnn_run, rnn_scratch, NULL, sizeof(krt_rnn_desc),
+};

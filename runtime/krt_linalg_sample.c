@@ -157,8 +157,10 @@ static bool promotes(const krt_resize_desc *d, krt_dtype dt)
     return dt == KRT_F16 && d->mode != KRT_RESIZE_NEAREST;
 }
 
-size_t krt_resize_scratch_size(const krt_resize_desc *d, krt_dtype dt)
+static size_t resize_scratch(const void *desc)
 {
+    const krt_resize_desc *d = desc;
+    krt_dtype dt = d->dtype;
     size_t n = 64;
     int nt = taps_per_index(d->mode);
     for (int k = 0; k < d->rank; k++)
@@ -294,25 +296,29 @@ static void extrapolate(const krt_resize_desc *d, krt_dtype dt, const taps *t, c
     }
 }
 
+static krt_status resize(const krt_resize_desc *d, const void *X, void *Y, void *scratch);
+
 /* f16 linear / cubic: widen, resize in f32, narrow. */
-static krt_status resize_promoted(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y,
-                                  void *scratch)
+static krt_status resize_promoted(const krt_resize_desc *d, const void *X, void *Y, void *scratch)
 {
     int64_t nx = krt_numel(d->rank, d->in), ny = krt_numel(d->rank, d->out);
+    krt_resize_desc f = *d;
     char *cur = scratch;
     float *x = take(&cur, (size_t)nx * 4), *y = take(&cur, (size_t)ny * 4);
-    krt_widen_f32(dt, X, x, nx);
-    krt_status st = krt_resize(d, KRT_F32, x, y, take(&cur, 0));
+    f.dtype = KRT_F32;
+    krt_widen_f32(d->dtype, X, x, nx);
+    krt_status st = resize(&f, x, y, take(&cur, 0));
     if (st == KRT_OK)
-        krt_narrow_f32(dt, y, Y, ny);
+        krt_narrow_f32(d->dtype, y, Y, ny);
     return st;
 }
 
-krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, void *Y, void *scratch)
+static krt_status resize(const krt_resize_desc *d, const void *X, void *Y, void *scratch)
 {
+    krt_dtype dt = d->dtype;
     size_t es = krt_dtype_size(dt);
     if (promotes(d, dt))
-        return resize_promoted(d, dt, X, Y, scratch);
+        return resize_promoted(d, X, Y, scratch);
     pass_fn pass = dt == KRT_F32 ? (pass_fn)pass_f32 : dt == KRT_F64 ? (pass_fn)pass_f64 : NULL;
     if (es == 0 || d->rank < 1 || (d->mode != KRT_RESIZE_NEAREST && !pass))
         return KRT_EDTYPE;
@@ -335,6 +341,22 @@ krt_status krt_resize(const krt_resize_desc *d, krt_dtype dt, const void *X, voi
         extrapolate(d, dt, t, Y);
     return KRT_OK;
 }
+
+/* ---- kernel `resize` ---------------------------------------------------------- */
+
+static krt_status resize_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
+{
+    krt_status st = resize(desc, ops[0], ops[1], scratch);
+    (void)r;
+    if (st == KRT_EVALUE)
+        err->what = "an empty input dim cannot be resized to a non-empty one";
+    return st;
+}
+
+const krt_kernel_info krt_kernel_resize = {
+    "resize", resize_run, resize_scratch, NULL, sizeof(krt_resize_desc),
+};
 
 /* ===== GridSample ========================================================== */
 
@@ -413,10 +435,10 @@ static double pad_coord(const krt_gridsample_desc *d, double x, int64_t size)
         return acc;                                                              \
     }                                                                            \
     static void gridsample_##suffix(const krt_gridsample_desc *d, const T *X,    \
-                                    const T *grid, T *Y)                         \
+                                    const T *grid, T *Y, int64_t n0, int64_t n1) \
     {                                                                            \
         int64_t osz = d->out_h * d->out_w, isz = d->in_h * d->in_w;              \
-        for (int64_t n = 0; n < d->batch; n++)                                   \
+        for (int64_t n = n0; n < n1; n++)                                        \
             for (int64_t o = 0; o < osz; o++) {                                  \
                 const T *g = grid + (n * osz + o) * 2;                           \
                 double x = unnormalize((double)LOAD(g[0]), d->in_w, d->align_corners); \
@@ -439,19 +461,37 @@ GRID_FNS(f32, float, LOAD_ID, STORE_F32)
 GRID_FNS(f64, double, LOAD_ID, STORE_F64)
 GRID_FNS(f16, uint16_t, LOAD_F16, STORE_F16)
 
-krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void *X,
-                          const void *grid, void *Y)
+/* ---- kernel `grid_sample` ----------------------------------------------------- */
+
+typedef void (*grid_fn)(const krt_gridsample_desc *, const void *, const void *, void *,
+                        int64_t, int64_t);
+
+static const grid_fn grid_fns[KRT_DTYPE_COUNT] = {
+    [KRT_F32] = (grid_fn)gridsample_f32, [KRT_F64] = (grid_fn)gridsample_f64,
+    [KRT_F16] = (grid_fn)gridsample_f16,
+};
+
+static int64_t gridsample_units(const void *desc)
 {
-    if (dt == KRT_F32)
-        gridsample_f32(d, X, grid, Y);
-    else if (dt == KRT_F64)
-        gridsample_f64(d, X, grid, Y);
-    else if (dt == KRT_F16)
-        gridsample_f16(d, X, grid, Y);
-    else
+    const krt_grid_sample_desc *d = desc;
+    return max64(1, d->g.batch);
+}
+
+static krt_status gridsample_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                 krt_error *err)
+{
+    const krt_grid_sample_desc *d = desc;
+    (void)scratch, (void)err;
+    if ((unsigned)d->dtype >= KRT_DTYPE_COUNT || !grid_fns[d->dtype])
         return KRT_EDTYPE;
+    grid_fns[d->dtype](&d->g, ops[0], ops[1], ops[2], r.begin,
+                       r.end < d->g.batch ? r.end : d->g.batch);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_grid_sample = {
+    "grid_sample", gridsample_run, NULL, gridsample_units, sizeof(krt_grid_sample_desc),
+};
 
 /* ===== RoiAlign ============================================================= */
 
@@ -505,11 +545,12 @@ krt_status krt_gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void
         return d->max_mode ? best : acc / (double)max64(gh * gw, 1);             \
     }                                                                            \
     static void roialign_##suffix(const krt_roialign_desc *d, const T *X,        \
-                                  const T *rois, const int64_t *bi, T *Y)        \
+                                  const T *rois, const int64_t *bi, T *Y,        \
+                                  int64_t r0, int64_t r1)                        \
     {                                                                            \
         double off = d->half_pixel ? 0.5 : 0.0;                                  \
         int64_t osz = d->out_h * d->out_w, isz = d->height * d->width;           \
-        for (int64_t r = 0; r < d->num_rois; r++) {                              \
+        for (int64_t r = r0; r < r1; r++) {                                      \
             const T *roi = rois + r * 4;                                         \
             double x1 = LOAD(roi[0]) * d->spatial_scale - off, y1 = LOAD(roi[1]) * d->spatial_scale - off; \
             double x2 = LOAD(roi[2]) * d->spatial_scale - off, y2 = LOAD(roi[3]) * d->spatial_scale - off; \
@@ -531,23 +572,45 @@ ROI_FNS(f32, float, LOAD_ID, STORE_F32)
 ROI_FNS(f64, double, LOAD_ID, STORE_F64)
 ROI_FNS(f16, uint16_t, LOAD_F16, STORE_F16)
 
-krt_status krt_roialign(const krt_roialign_desc *d, krt_dtype dt, const void *X, const void *rois,
-                        const int64_t *batch_indices, void *Y, int64_t *bad)
+/* ---- kernel `roialign` -------------------------------------------------------- */
+
+typedef void (*roi_fn)(const krt_roialign_desc *, const void *, const void *, const int64_t *,
+                       void *, int64_t, int64_t);
+
+static const roi_fn roi_fns[KRT_DTYPE_COUNT] = {
+    [KRT_F32] = (roi_fn)roialign_f32, [KRT_F64] = (roi_fn)roialign_f64,
+    [KRT_F16] = (roi_fn)roialign_f16,
+};
+
+static int64_t roialign_units(const void *desc)
 {
-    if (dt != KRT_F32 && dt != KRT_F64 && dt != KRT_F16)
+    const krt_roialign_desc *d = desc;
+    return max64(1, d->num_rois);
+}
+
+static krt_status roialign_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                               krt_error *err)
+{
+    const krt_roialign_desc *d = desc;
+    const int64_t *bi = ops[2];
+    int64_t r1 = r.end < d->num_rois ? r.end : d->num_rois;
+    (void)scratch;
+    if ((unsigned)d->dtype >= KRT_DTYPE_COUNT || !roi_fns[d->dtype])
         return KRT_EDTYPE;
-    if (d->height <= 0 || d->width <= 0)
+    if (d->height <= 0 || d->width <= 0) {
+        err->what = "the image is empty";
         return KRT_EVALUE;
-    for (int64_t r = 0; r < d->num_rois; r++)
-        if (batch_indices[r] < 0 || batch_indices[r] >= d->batch) {
-            *bad = r;
+    }
+    for (int64_t k = r.begin; k < r1; k++)
+        if (bi[k] < 0 || bi[k] >= d->batch) {
+            *err = (krt_error){.operand = 2, .value = bi[k], .lo = 0, .hi = d->batch, .pos = k,
+                               .what = "batch index"};
             return KRT_EINDEX;
         }
-    if (dt == KRT_F32)
-        roialign_f32(d, X, rois, batch_indices, Y);
-    else if (dt == KRT_F64)
-        roialign_f64(d, X, rois, batch_indices, Y);
-    else
-        roialign_f16(d, X, rois, batch_indices, Y);
+    roi_fns[d->dtype](d, ops[0], ops[1], bi, ops[3], r.begin, r1);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_roialign = {
+    "roialign", roialign_run, NULL, roialign_units, sizeof(krt_roialign_desc),
+};

@@ -1,18 +1,20 @@
-/* krt_movement.c — data-movement kernels: transpose, slice, expand, concat,
- * split, tile, pad, depth/space rearrangements, trilu, reverse-sequence,
+/* krt_movement.c — data-movement kernels: copy, strided (transpose, slice,
+ * expand, tile, depth/space rearrangements), concat, split, pad, trilu,
+ * reverse-sequence.
  *
- *
- * Almost everything here is one primitive: krt_copy_strided, a copy between
- * two strided views of the same index space. Each op only describes its
- * view (dims and strides); the primitive drops size-1 dims, merges dims
- * that are contiguous on both sides, and copies the innermost run with
- * memcpy when it is contiguous (in cache-sized tiles when a transpose
- * makes the two sides contiguous along different dims). The kernels never look at element values,
- * so one version serves every dtype (elements are `esize` bytes).
+ * Almost everything here is one primitive: a copy between two strided
+ * views of the same index space. Each op only describes its view (dims
+ * and strides, built once when lowering by a krt_view_* function); the
+ * primitive drops size-1 dims, merges dims that are contiguous on both
+ * sides, and copies the innermost run with memcpy when it is contiguous
+ * (in cache-sized tiles when a transpose makes the two sides contiguous
+ * along different dims). The kernels never look at element values, so one
+ * version serves every dtype (elements are `esize` bytes). Work units are
+ * blocks of the output, so a split copy writes each byte exactly once.
  */
 #include "runtime/krt_movement.h"
 
-#include <math.h>
+#include <stdbool.h>
 
 /* ---- kernel `copy` ---------------------------------------------------------- */
 
@@ -157,8 +159,10 @@ static void view_copy(char *dst, const char *src, view *v, size_t esize)
     }
 }
 
-void krt_copy_strided(void *dst, const int64_t *dst_strides, const void *src,
-                      const int64_t *src_strides, size_t esize, int rank, const int64_t *dims)
+/* dst[i...] = src[i...] over the index space `dims`, both sides addressed by
+ * strides in elements (any sign; 0 repeats an element). */
+static void copy_strided(void *dst, const int64_t *dst_strides, const void *src,
+                         const int64_t *src_strides, size_t esize, int rank, const int64_t *dims)
 {
     view v = {.rank = rank};
     for (int i = 0; i < rank; i++) {
@@ -169,23 +173,84 @@ void krt_copy_strided(void *dst, const int64_t *dst_strides, const void *src,
     view_copy(dst, src, &v, esize);
 }
 
-/* dst dense over dims, src by strides (elements). */
-static void copy_to_dense(void *dst, const void *src, size_t esize, int rank,
-                          const int64_t *dims, const int64_t *src_strides)
+/* ---- kernel `strided` and the views ------------------------------------------ */
+
+/* The desc's view with byte strides (Y dense), before collapsing. */
+static void strided_view(const krt_strided_desc *d, view *v)
 {
-    int64_t ds[KRT_VIEW_MAX_RANK];
-    int64_t s = 1;
-    for (int i = rank - 1; i >= 0; i--) {
-        ds[i] = s;
-        s *= dims[i];
+    int64_t es = d->esize, s = es;
+    v->rank = d->rank;
+    for (int i = d->rank - 1; i >= 0; i--) {
+        v->dims[i] = d->dims[i];
+        v->ds[i] = s;
+        v->ss[i] = d->strides[i] * es;
+        s *= d->dims[i];
     }
-    krt_copy_strided(dst, ds, src, src_strides, esize, rank, dims);
 }
 
-/* ---- transpose, slice, expand, tile ------------------------------------- */
+enum { UNIT_BYTES = 1 << 16 };
 
-void krt_transpose(void *dst, const void *src, size_t esize, int rank, const int64_t *dims,
-                   const int64_t *perm)
+/* Rows of the collapsed view's outer dim per unit: about UNIT_BYTES. */
+static int64_t strided_rows(const view *v, int64_t esize)
+{
+    int64_t inner = esize * krt_numel(v->rank - 1, v->dims + 1);
+    return inner >= UNIT_BYTES || inner <= 0 ? 1 : UNIT_BYTES / inner;
+}
+
+/* The collapsed view of d; false when it has no elements. */
+static bool strided_collapsed(const krt_strided_desc *d, view *v)
+{
+    strided_view(d, v);
+    if (krt_numel(v->rank, v->dims) == 0)
+        return false;
+    view_collapse(v, (size_t)d->esize);
+    return true;
+}
+
+static int64_t strided_units(const void *desc)
+{
+    const krt_strided_desc *d = desc;
+    view v;
+    if (!strided_collapsed(d, &v))
+        return 1;
+    int64_t rows = strided_rows(&v, d->esize);
+    return (v.dims[0] + rows - 1) / rows;
+}
+
+static krt_status strided_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                              krt_error *err)
+{
+    const krt_strided_desc *d = desc;
+    view v;
+    (void)scratch, (void)err;
+    if (!strided_collapsed(d, &v))
+        return KRT_OK;
+    int64_t rows = strided_rows(&v, d->esize), lo = r.begin * rows;
+    int64_t hi = r.end * rows < v.dims[0] ? r.end * rows : v.dims[0];
+    if (lo >= hi)
+        return KRT_OK;
+    const char *src = (const char *)ops[0] + d->offset * d->esize + lo * v.ss[0];
+    v.dims[0] = hi - lo;
+    view_copy((char *)ops[1] + lo * v.ds[0], src, &v, (size_t)d->esize);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_strided = {
+    "strided", strided_run, NULL, strided_units, sizeof(krt_strided_desc),
+};
+
+static void view_init(krt_strided_desc *d, size_t esize, int rank, const int64_t *dims,
+                      const int64_t *strides)
+{
+    memset(d, 0, sizeof *d);
+    d->esize = (int64_t)esize;
+    d->rank = rank;
+    for (int k = 0; k < rank; k++)
+        d->dims[k] = dims[k], d->strides[k] = strides[k];
+}
+
+void krt_view_transpose(krt_strided_desc *d, size_t esize, int rank, const int64_t *dims,
+                        const int64_t *perm)
 {
     int64_t in_strides[KRT_MAX_RANK], out_dims[KRT_MAX_RANK], ss[KRT_MAX_RANK];
     krt_strides(rank, dims, in_strides);
@@ -193,7 +258,66 @@ void krt_transpose(void *dst, const void *src, size_t esize, int rank, const int
         out_dims[k] = dims[perm[k]];
         ss[k] = in_strides[perm[k]];
     }
-    copy_to_dense(dst, src, esize, rank, out_dims, ss);
+    view_init(d, esize, rank, out_dims, ss);
+}
+
+void krt_view_slice(krt_strided_desc *d, size_t esize, int rank, const int64_t *in_dims,
+                    const int64_t *starts, const int64_t *steps, const int64_t *out_dims)
+{
+    int64_t in_strides[KRT_MAX_RANK], ss[KRT_MAX_RANK], off = 0;
+    krt_strides(rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        off += starts[k] * in_strides[k];
+        ss[k] = in_strides[k] * steps[k];
+    }
+    view_init(d, esize, rank, out_dims, ss);
+    d->offset = krt_numel(rank, out_dims) ? off : 0;  /* an empty slice reads nothing */
+}
+
+void krt_view_expand(krt_strided_desc *d, size_t esize, int rank, const int64_t *out_dims,
+                     int in_rank, const int64_t *in_dims)
+{
+    int64_t in_strides[KRT_MAX_RANK], ss[KRT_MAX_RANK];
+    krt_strides(in_rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        int j = k - (rank - in_rank);
+        ss[k] = j < 0 || in_dims[j] == 1 ? 0 : in_strides[j];
+    }
+    view_init(d, esize, rank, out_dims, ss);
+}
+
+/* The output seen as [rep0, d0, rep1, d1, ...]: the repeat dims read the
+ * source with stride 0 (Y is dense over that view). */
+void krt_view_tile(krt_strided_desc *d, size_t esize, int rank, const int64_t *in_dims,
+                   const int64_t *repeats)
+{
+    int64_t in_strides[KRT_MAX_RANK], dims[KRT_VIEW_MAX_RANK], ss[KRT_VIEW_MAX_RANK];
+    krt_strides(rank, in_dims, in_strides);
+    for (int k = 0; k < rank; k++) {
+        dims[2 * k] = repeats[k], ss[2 * k] = 0;
+        dims[2 * k + 1] = in_dims[k], ss[2 * k + 1] = in_strides[k];
+    }
+    view_init(d, esize, 2 * rank, dims, ss);
+}
+
+void krt_view_depth_to_space(krt_strided_desc *d, size_t esize, const int64_t *dims, int64_t bs,
+                             int crd)
+{
+    int64_t n = dims[0], c = dims[1] / (bs * bs), h = dims[2], w = dims[3], hw = h * w;
+    /* output seen as [N, C', H, bs, W, bs] */
+    int64_t out_dims[6] = {n, c, h, bs, w, bs};
+    int64_t dcr[6] = {dims[1] * hw, hw, w, bs * c * hw, 1, c * hw};   /* input [N, bs, bs, C', H, W] */
+    int64_t crdv[6] = {dims[1] * hw, bs * bs * hw, w, bs * hw, 1, hw}; /* input [N, C', bs, bs, H, W] */
+    view_init(d, esize, 6, out_dims, crd ? crdv : dcr);
+}
+
+void krt_view_space_to_depth(krt_strided_desc *d, size_t esize, const int64_t *dims, int64_t bs)
+{
+    int64_t n = dims[0], c = dims[1], h = dims[2], w = dims[3];
+    /* input seen as [N, C, H/bs, bs, W/bs, bs], output [N, bs, bs, C, H/bs, W/bs] */
+    int64_t out_dims[6] = {n, bs, bs, c, h / bs, w / bs};
+    int64_t ss[6] = {c * h * w, w, 1, h * w, bs * w, bs};
+    view_init(d, esize, 6, out_dims, ss);
 }
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
@@ -221,77 +345,77 @@ int64_t krt_slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, in
     return n;
 }
 
-void krt_slice(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
-               const int64_t *starts, const int64_t *steps, const int64_t *out_dims)
+/* ---- kernels `concat` and `split` --------------------------------------------- */
+
+static int64_t concat_units(const void *desc)
 {
-    int64_t in_strides[KRT_MAX_RANK], ss[KRT_MAX_RANK], off = 0;
-    krt_strides(rank, in_dims, in_strides);
-    for (int k = 0; k < rank; k++) {
-        if (out_dims[k] == 0)
-            return;
-        off += starts[k] * in_strides[k];
-        ss[k] = in_strides[k] * steps[k];
+    const krt_concat_desc *d = desc;
+    return d->outer * d->n > 0 ? d->outer * d->n : 1;
+}
+
+/* Unit u of a concat/split call: row o of part i, as the bytes at
+ * `whole` (offset into the concatenated tensor) and `part` (into part i). */
+static void concat_unit(const krt_concat_desc *d, const int64_t *starts, int64_t u,
+                        int64_t *i, int64_t *whole, int64_t *part, size_t *run)
+{
+    int64_t o = u / d->n, es = d->esize;
+    *i = u % d->n;
+    *run = (size_t)(d->axis_dims[*i] * d->inner * es);
+    *whole = ((o * d->total + starts[*i]) * d->inner) * es;
+    *part = o * (int64_t)*run;
+}
+
+/* starts[i]: where part i begins along the axis. */
+static void concat_starts(const krt_concat_desc *d, int64_t *starts)
+{
+    int64_t at = d->first;
+    for (int i = 0; i < d->n; i++) {
+        starts[i] = at;
+        at += d->axis_dims[i];
     }
-    copy_to_dense(dst, (const char *)src + off * (int64_t)esize, esize, rank, out_dims, ss);
 }
 
-void krt_expand(void *dst, const void *src, size_t esize, int rank, const int64_t *out_dims,
-                int in_rank, const int64_t *in_dims)
+static krt_status concat_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
 {
-    int64_t in_strides[KRT_MAX_RANK], ss[KRT_MAX_RANK];
-    krt_strides(in_rank, in_dims, in_strides);
-    for (int k = 0; k < rank; k++) {
-        int j = k - (rank - in_rank);
-        ss[k] = j < 0 || in_dims[j] == 1 ? 0 : in_strides[j];
+    const krt_concat_desc *d = desc;
+    int64_t starts[KRT_CONCAT_MAX_PARTS], units = d->outer * d->n;
+    (void)scratch, (void)err;
+    concat_starts(d, starts);
+    for (int64_t u = r.begin; u < r.end && u < units; u++) {
+        int64_t i, whole, part;
+        size_t run;
+        concat_unit(d, starts, u, &i, &whole, &part, &run);
+        if (run)
+            memcpy((char *)ops[d->n] + whole, (const char *)ops[i] + part, run);
     }
-    copy_to_dense(dst, src, esize, rank, out_dims, ss);
+    return KRT_OK;
 }
 
-/* The output seen as [rep0, d0, rep1, d1, ...]: the repeat dims read the
- * source with stride 0. */
-void krt_tile(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
-              const int64_t *repeats)
+static krt_status split_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                            krt_error *err)
 {
-    int64_t in_strides[KRT_MAX_RANK], out_dims[KRT_MAX_RANK], out_strides[KRT_MAX_RANK];
-    int64_t dims[KRT_VIEW_MAX_RANK], ds[KRT_VIEW_MAX_RANK], ss[KRT_VIEW_MAX_RANK];
-    krt_strides(rank, in_dims, in_strides);
-    for (int k = 0; k < rank; k++)
-        out_dims[k] = in_dims[k] * repeats[k];
-    krt_strides(rank, out_dims, out_strides);
-    for (int k = 0; k < rank; k++) {
-        dims[2 * k] = repeats[k], ds[2 * k] = in_dims[k] * out_strides[k], ss[2 * k] = 0;
-        dims[2 * k + 1] = in_dims[k], ds[2 * k + 1] = out_strides[k], ss[2 * k + 1] = in_strides[k];
+    const krt_concat_desc *d = desc;
+    int64_t starts[KRT_CONCAT_MAX_PARTS], units = d->outer * d->n;
+    (void)scratch, (void)err;
+    concat_starts(d, starts);
+    for (int64_t u = r.begin; u < r.end && u < units; u++) {
+        int64_t i, whole, part;
+        size_t run;
+        concat_unit(d, starts, u, &i, &whole, &part, &run);
+        if (run && ops[1 + i])
+            memcpy((char *)ops[1 + i] + part, (const char *)ops[0] + whole, run);
     }
-    krt_copy_strided(dst, ds, src, ss, esize, 2 * rank, dims);
+    return KRT_OK;
 }
 
-/* ---- concat, split --------------------------------------------------------- */
+const krt_kernel_info krt_kernel_concat = {
+    "concat", concat_run, NULL, concat_units, sizeof(krt_concat_desc),
+};
 
-void krt_concat(void *dst, const void *const *srcs, const int64_t *axis_dims, int n,
-                size_t esize, int64_t outer, int64_t inner)
-{
-    char *d = dst;
-    for (int64_t o = 0; o < outer; o++)
-        for (int i = 0; i < n; i++) {
-            size_t run = (size_t)(axis_dims[i] * inner) * esize;
-            if (run)
-                memcpy(d, (const char *)srcs[i] + (size_t)o * run, run);
-            d += run;
-        }
-}
-
-void krt_split(void *const *dsts, const void *src, const int64_t *axis_dims, int n,
-               size_t esize, int64_t outer, int64_t inner)
-{
-    const char *s = src;
-    for (int64_t o = 0; o < outer; o++)
-        for (int i = 0; i < n; i++) {
-            size_t run = (size_t)(axis_dims[i] * inner) * esize;
-            if (run && dsts[i])
-                memcpy((char *)dsts[i] + (size_t)o * run, s, run);
-            s += run;
-        }
-}
+const krt_kernel_info krt_kernel_split = {
+    "split", split_run, NULL, concat_units, sizeof(krt_concat_desc),
+};
 
 /* ---- pad ------------------------------------------------------------------- */
 
@@ -367,8 +491,8 @@ static void fill_bytes(char *dst, size_t esize, int64_t n, const void *value)
         memcpy(dst + (size_t)i * esize, value, esize);
 }
 
-krt_status krt_pad(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
-                   const int64_t *pads, krt_pad_mode mode, const void *value)
+static krt_status pad(void *dst, const void *src, size_t esize, int rank, const int64_t *in_dims,
+                      const int64_t *pads, krt_pad_mode mode, const void *value)
 {
     pad_geom p = {.rank = rank};
     int64_t in_strides[KRT_MAX_RANK], src_off = 0, dst_off = 0;
@@ -393,77 +517,97 @@ krt_status krt_pad(void *dst, const void *src, size_t esize, int rank, const int
         fill_bytes(dst, esize, total, value);
     for (int k = 0; k < rank; k++)
         dst_off += p.c0[k] * p.os[k];
-    krt_copy_strided((char *)dst + dst_off * (int64_t)esize, p.os,
+    copy_strided((char *)dst + dst_off * (int64_t)esize, p.os,
                      (const char *)src + src_off * (int64_t)esize, in_strides, esize, rank, p.n);
     for (int k = rank - 1; k >= 0 && mode != KRT_PAD_CONSTANT; k--)
         pad_axis(dst, &p, k, esize, pad_maps[mode]);
     return KRT_OK;
 }
 
-/* ---- depth/space ------------------------------------------------------------ */
-
-void krt_depth_to_space(void *dst, const void *src, size_t esize, const int64_t *dims,
-                        int64_t bs, int crd)
+static krt_status pad_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                          krt_error *err)
 {
-    int64_t n = dims[0], c = dims[1] / (bs * bs), h = dims[2], w = dims[3], hw = h * w;
-    /* output seen as [N, C', H, bs, W, bs] */
-    int64_t out_dims[6] = {n, c, h, bs, w, bs};
-    int64_t dcr[6] = {dims[1] * hw, hw, w, bs * c * hw, 1, c * hw};   /* input [N, bs, bs, C', H, W] */
-    int64_t crdv[6] = {dims[1] * hw, bs * bs * hw, w, bs * hw, 1, hw}; /* input [N, C', bs, bs, H, W] */
-    copy_to_dense(dst, src, esize, 6, out_dims, crd ? crdv : dcr);
+    const krt_pad_desc *d = desc;
+    (void)scratch, (void)r;
+    if ((unsigned)d->mode >= KRT_PAD_MODE_COUNT)
+        return KRT_EDTYPE;
+    krt_status st = pad(ops[2], ops[0], (size_t)d->esize, d->rank, d->in, d->pads, d->mode, ops[1]);
+    if (st == KRT_EVALUE)
+        err->what = "edge/reflect padding of an axis left empty by negative pads";
+    return st;
 }
 
-void krt_space_to_depth(void *dst, const void *src, size_t esize, const int64_t *dims,
-                        int64_t bs)
+const krt_kernel_info krt_kernel_pad = {
+    "pad", pad_run, NULL, NULL, sizeof(krt_pad_desc),
+};
+
+/* ---- kernels `trilu` and `reverse_sequence` ------------------------------------- */
+
+static int64_t trilu_units(const void *desc)
 {
-    int64_t n = dims[0], c = dims[1], h = dims[2], w = dims[3];
-    /* input seen as [N, C, H/bs, bs, W/bs, bs], output [N, bs, bs, C, H/bs, W/bs] */
-    int64_t out_dims[6] = {n, bs, bs, c, h / bs, w / bs};
-    int64_t ss[6] = {c * h * w, w, 1, h * w, bs * w, bs};
-    copy_to_dense(dst, src, esize, 6, out_dims, ss);
+    const krt_trilu_desc *d = desc;
+    return d->batch > 0 ? d->batch : 1;
 }
 
-/* ---- trilu, reverse-sequence -------------------------------------------------- */
-
-void krt_trilu(void *dst, const void *src, size_t esize, int64_t batch, int64_t rows,
-               int64_t cols, int64_t k, int upper)
+/* Matrices [b0, b1). */
+static void trilu(const krt_trilu_desc *d, const char *src, char *dst, int64_t k, int64_t b0,
+                  int64_t b1)
 {
-    size_t total = (size_t)(batch * rows * cols) * esize;
-    if (dst != src && total)
-        memcpy(dst, src, total);
+    int64_t rows = d->rows, cols = d->cols, es = d->esize, mat = rows * cols * es;
+    if (dst != src && b1 > b0 && mat)
+        memcpy(dst + b0 * mat, src + b0 * mat, (size_t)((b1 - b0) * mat));
     /* clamped so that i + k cannot overflow */
     k = k < -rows - 1 ? -rows - 1 : k > cols + 1 ? cols + 1 : k;
-    for (int64_t b = 0; b < batch; b++)
+    for (int64_t b = b0; b < b1; b++)
         for (int64_t i = 0; i < rows; i++) {
-            char *row = (char *)dst + (size_t)((b * rows + i) * cols) * esize;
-            int64_t lo = upper ? 0 : i + k + 1, hi = upper ? i + k : cols;
+            char *row = dst + ((b * rows + i) * cols) * es;
+            int64_t lo = d->upper ? 0 : i + k + 1, hi = d->upper ? i + k : cols;
             lo = lo < 0 ? 0 : lo;
             hi = hi > cols ? cols : hi;
             if (hi > lo)
-                memset(row + (size_t)lo * esize, 0, (size_t)(hi - lo) * esize);
+                memset(row + lo * es, 0, (size_t)((hi - lo) * es));
         }
 }
 
-krt_status krt_reverse_sequence(void *dst, const void *src, size_t esize, int64_t d0,
-                                int64_t d1, int64_t inner, int time_axis,
-                                const int64_t *lens, krt_index_error *err)
+static krt_status trilu_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                            krt_error *err)
 {
-    int64_t T = time_axis == 0 ? d0 : d1, B = time_axis == 0 ? d1 : d0;
-    int64_t ts = time_axis == 0 ? d1 * inner : inner, bstr = time_axis == 0 ? inner : d1 * inner;
-    size_t run = (size_t)inner * esize;
-    for (int64_t b = 0; b < B; b++) {
+    const krt_trilu_desc *d = desc;
+    (void)scratch, (void)err;
+    trilu(d, ops[0], ops[2], ops[1] ? *(const int64_t *)ops[1] : 0, r.begin,
+          r.end < d->batch ? r.end : d->batch);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_trilu = {
+    "trilu", trilu_run, NULL, trilu_units, sizeof(krt_trilu_desc),
+};
+
+static krt_status reverse_sequence_run(const void *desc, void *const *ops, void *scratch,
+                                       krt_span r, krt_error *err)
+{
+    const krt_reverse_sequence_desc *d = desc;
+    const int64_t *lens = ops[1];
+    int64_t T = d->time_axis == 0 ? d->d0 : d->d1, B = d->time_axis == 0 ? d->d1 : d->d0;
+    int64_t ts = d->time_axis == 0 ? d->d1 * d->inner : d->inner;
+    int64_t bstr = d->time_axis == 0 ? d->inner : d->d1 * d->inner, es = d->esize;
+    size_t run = (size_t)(d->inner * es);
+    (void)scratch, (void)r;
+    for (int64_t b = 0; b < B; b++)
         if (lens[b] < 0 || lens[b] > T) {
-            if (err)
-                *err = (krt_index_error){.value = lens[b], .lo = 0, .hi = T + 1, .pos = b};
+            *err = (krt_error){.operand = 1, .value = lens[b], .lo = 0, .hi = T + 1, .pos = b};
             return KRT_EINDEX;
         }
-    }
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++) {
             int64_t from = t < lens[b] ? lens[b] - 1 - t : t;
             if (run)
-                memcpy((char *)dst + (size_t)(b * bstr + t * ts) * esize,
-                       (const char *)src + (size_t)(b * bstr + from * ts) * esize, run);
+                memcpy((char *)ops[2] + (b * bstr + t * ts) * es,
+                       (const char *)ops[0] + (b * bstr + from * ts) * es, run);
         }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_reverse_sequence = {
+    "reverse_sequence", reverse_sequence_run, NULL, NULL, sizeof(krt_reverse_sequence_desc),
+};

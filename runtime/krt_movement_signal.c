@@ -1,5 +1,6 @@
-/* krt_movement_signal.c — generators (ConstantOfShape, Range, EyeLike,
- * windows, MelWeightMatrix), NonMaxSuppression, DFT and STFT.
+/* krt_movement_signal.c — generators (fill for ConstantOfShape, Shape and
+ * Size; Range, EyeLike, windows, MelWeightMatrix), NonMaxSuppression, DFT
+ * and STFT.
  *
  * These compute values rather than move them; element types are reached
  * through krt_load_f64 / krt_store_f64 (or a per-dtype macro where the
@@ -16,11 +17,34 @@ static const double PI = 3.14159265358979323846;
 
 /* ---- fill, range, eye --------------------------------------------------- */
 
-void krt_fill(void *dst, size_t esize, int64_t n, const void *value)
+enum { FILL_CHUNK = 1 << 16 };
+
+static int64_t fill_units(const void *desc)
 {
-    for (int64_t i = 0; i < n; i++)
-        memcpy((char *)dst + (size_t)i * esize, value, esize);
+    const krt_fill_desc *d = desc;
+    return d->nbytes > 0 ? (d->nbytes + FILL_CHUNK - 1) / FILL_CHUNK : 1;
 }
+
+/* Bytes [lo, hi) of the repeated pattern. */
+static krt_status fill_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_fill_desc *d = desc;
+    int64_t lo = r.begin * FILL_CHUNK, hi = r.end * FILL_CHUNK < d->nbytes ? r.end * FILL_CHUNK : d->nbytes;
+    (void)scratch, (void)err;
+    if (d->period < 1 || d->period > (int64_t)sizeof d->pattern)
+        return KRT_EVALUE;
+    for (int64_t at = lo, n; at < hi; at += n) {
+        int64_t phase = at % d->period;
+        n = d->period - phase < hi - at ? d->period - phase : hi - at;
+        memcpy((char *)ops[0] + at, d->pattern + phase, (size_t)n);
+    }
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_fill = {
+    "fill", fill_run, NULL, fill_units, sizeof(krt_fill_desc),
+};
 
 static int is_float(krt_dtype dt)
 {
@@ -77,23 +101,39 @@ static void (*const range_fns[KRT_DTYPE_COUNT])(void *, const void *, const void
     [KRT_I32] = range_i32, [KRT_I64] = range_i64,
 };
 
-krt_status krt_range(void *dst, krt_dtype dt, const void *start, const void *delta, int64_t n)
+static krt_status range_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                            krt_error *err)
 {
-    if ((unsigned)dt >= KRT_DTYPE_COUNT || !range_fns[dt])
+    const krt_range_desc *d = desc;
+    (void)scratch, (void)r, (void)err;
+    if ((unsigned)d->dtype >= KRT_DTYPE_COUNT || !range_fns[d->dtype])
         return KRT_EDTYPE;
-    range_fns[dt](dst, start, delta, n);
+    range_fns[d->dtype](ops[2], ops[0], ops[1], d->n);
     return KRT_OK;
 }
 
-void krt_eye_like(void *dst, krt_dtype dt, int64_t rows, int64_t cols, int64_t k)
+const krt_kernel_info krt_kernel_range = {
+    "range", range_run, NULL, NULL, sizeof(krt_range_desc),
+};
+
+static krt_status eye_like_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                               krt_error *err)
 {
-    memset(dst, 0, (size_t)(rows * cols) * krt_dtype_size(dt));
+    const krt_eye_like_desc *d = desc;
+    int64_t rows = d->rows, cols = d->cols, k = d->k;
+    (void)scratch, (void)r, (void)err;
+    memset(ops[0], 0, (size_t)(rows * cols) * krt_dtype_size(d->dtype));
     if (k <= -rows || k >= cols)
-        return;  /* the diagonal misses the matrix (and i + k could overflow) */
+        return KRT_OK;  /* the diagonal misses the matrix (and i + k could overflow) */
     for (int64_t i = 0; i < rows; i++)
         if (i + k >= 0 && i + k < cols)
-            krt_store_f64(dt, dst, i * cols + i + k, 1.0);
+            krt_store_f64(d->dtype, ops[0], i * cols + i + k, 1.0);
+    return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_eye_like = {
+    "eye_like", eye_like_run, NULL, NULL, sizeof(krt_eye_like_desc),
+};
 
 /* ---- windows and mel filters ------------------------------------------------ */
 
@@ -104,15 +144,25 @@ static const double window_coef[KRT_WIN_COUNT][3] = {
     [KRT_WIN_BLACKMAN] = {0.42, 0.5, 0.08},
 };
 
-void krt_window_fn(void *dst, krt_dtype dt, krt_window kind, int64_t size, int periodic)
+static krt_status window_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
 {
-    const double *a = window_coef[kind];
-    double d = (double)(periodic ? size : size - 1);
-    for (int64_t i = 0; i < size; i++) {
+    const krt_window_desc *w = desc;
+    (void)scratch, (void)r, (void)err;
+    if ((unsigned)w->kind >= KRT_WIN_COUNT)
+        return KRT_EVALUE;
+    const double *a = window_coef[w->kind];
+    double d = (double)(w->periodic ? w->size : w->size - 1);
+    for (int64_t i = 0; i < w->size; i++) {
         double x = d > 0 ? 2 * PI * (double)i / d : 0.0;
-        krt_store_f64(dt, dst, i, a[0] - a[1] * cos(x) + a[2] * cos(2 * x));
+        krt_store_f64(w->dtype, ops[0], i, a[0] - a[1] * cos(x) + a[2] * cos(2 * x));
     }
+    return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_window = {
+    "window", window_run, NULL, NULL, sizeof(krt_window_desc),
+};
 
 static double hz_to_mel(double hz) { return 2595.0 * log10(1.0 + hz / 700.0); }
 static double mel_to_hz(double mel) { return 700.0 * (pow(10.0, mel / 2595.0) - 1.0); }
@@ -133,9 +183,9 @@ static int mel_edge(int64_t e, int64_t num_mel_bins, int64_t dft_length, int64_t
     return 1;
 }
 
-krt_status krt_mel_weight_matrix(void *dst, krt_dtype dt, int64_t num_mel_bins,
-                                 int64_t dft_length, int64_t sample_rate, double lower_hz,
-                                 double upper_hz)
+static krt_status mel_weight_matrix(void *dst, krt_dtype dt, int64_t num_mel_bins,
+                                    int64_t dft_length, int64_t sample_rate, double lower_hz,
+                                    double upper_hz)
 {
     int64_t n_spec = dft_length / 2 + 1, m = num_mel_bins;
     memset(dst, 0, (size_t)(n_spec * m) * krt_dtype_size(dt));
@@ -153,6 +203,22 @@ krt_status krt_mel_weight_matrix(void *dst, krt_dtype dt, int64_t num_mel_bins,
     }
     return KRT_OK;
 }
+
+static krt_status mel_weights_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                  krt_error *err)
+{
+    const krt_mel_weights_desc *d = desc;
+    (void)scratch, (void)r;
+    krt_status st = mel_weight_matrix(ops[0], d->dtype, d->num_mel_bins, d->dft_length,
+                                      d->sample_rate, d->lower_hz, d->upper_hz);
+    if (st == KRT_EVALUE)
+        err->what = "a mel band edge falls outside the spectrum (upper_edge_hertz above sample_rate / 2?)";
+    return st;
+}
+
+const krt_kernel_info krt_kernel_mel_weights = {
+    "mel_weights", mel_weights_run, NULL, NULL, sizeof(krt_mel_weights_desc),
+};
 
 /* ---- non-max suppression ------------------------------------------------------ */
 
@@ -239,6 +305,34 @@ int64_t krt_nms(int64_t *selected, const float *boxes, const float *scores, int6
     return total;
 }
 
+static size_t nms_scratch(const void *desc)
+{
+    return krt_nms_scratch_size(((const krt_nms_desc *)desc)->n_boxes);
+}
+
+static krt_status nms_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                          krt_error *err)
+{
+    const krt_nms_desc *d = desc;
+    (void)r;
+    if (d->dtype != KRT_F32)
+        return KRT_EDTYPE;
+    if (krt_nms(NULL, ops[0], ops[1], d->batches, d->classes, d->n_boxes, d->max_per_class,
+                d->iou_threshold, d->score_threshold, d->has_score_threshold,
+                d->center_point_box, scratch) != d->rows) {
+        err->what = "the selection does not have the size inference gave it";
+        return KRT_EVALUE;
+    }
+    krt_nms(ops[2], ops[0], ops[1], d->batches, d->classes, d->n_boxes, d->max_per_class,
+            d->iou_threshold, d->score_threshold, d->has_score_threshold, d->center_point_box,
+            scratch);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_nms = {
+    "nms", nms_run, nms_scratch, NULL, sizeof(krt_nms_desc),
+};
+
 /* ---- DFT / STFT ------------------------------------------------------------------- */
 
 /* A transform of length n on x (n complex numbers, re/im interleaved).
@@ -264,7 +358,7 @@ static int64_t bluestein_len(int64_t n)
     return m;
 }
 
-size_t krt_dft_scratch_size(int64_t n_fft)
+static size_t dft_scratch_size(int64_t n_fft)
 {
     int64_t n = n_fft > 0 ? n_fft : 1, m = is_pow2(n) ? 0 : bluestein_len(n);
     return (size_t)(m ? 2 * (2 * n + 3 * m) : 4 * n) * sizeof(double);
@@ -372,9 +466,9 @@ static void plan_run(const plan *p)
         fft(p->x, p->n, p->tw);
 }
 
-krt_status krt_dft(void *dst, const void *src, krt_dtype dt, int64_t outer, int64_t sig_len,
-                   int64_t inner, int c_in, int64_t n_fft, int64_t n_out, int inverse,
-                   void *scratch)
+static krt_status dft(void *dst, const void *src, krt_dtype dt, int64_t outer, int64_t sig_len,
+                      int64_t inner, int c_in, int64_t n_fft, int64_t n_out, int inverse,
+                      void *scratch)
 {
     plan p;
     if (!is_float(dt))
@@ -400,9 +494,9 @@ krt_status krt_dft(void *dst, const void *src, krt_dtype dt, int64_t outer, int6
     return KRT_OK;
 }
 
-krt_status krt_stft(void *dst, const void *signal, krt_dtype dt, int64_t batch,
-                    int64_t sig_len, int c_in, int64_t step, int64_t frame_len,
-                    const void *window, int64_t n_frames, int64_t n_out, void *scratch)
+static krt_status stft(void *dst, const void *signal, krt_dtype dt, int64_t batch,
+                       int64_t sig_len, int c_in, int64_t step, int64_t frame_len,
+                       const void *window, int64_t n_frames, int64_t n_out, void *scratch)
 {
     plan p;
     if (!is_float(dt))
@@ -425,3 +519,39 @@ krt_status krt_stft(void *dst, const void *signal, krt_dtype dt, int64_t batch,
         }
     return KRT_OK;
 }
+
+static size_t dft_scratch(const void *desc)
+{
+    return dft_scratch_size(((const krt_dft_desc *)desc)->n_fft);
+}
+
+static krt_status dft_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                          krt_error *err)
+{
+    const krt_dft_desc *d = desc;
+    (void)r, (void)err;
+    return dft(ops[1], ops[0], d->dtype, d->outer, d->sig_len, d->inner, d->c_in, d->n_fft,
+               d->n_out, d->inverse, scratch);
+}
+
+const krt_kernel_info krt_kernel_dft = {
+    "dft", dft_run, dft_scratch, NULL, sizeof(krt_dft_desc),
+};
+
+static size_t stft_scratch(const void *desc)
+{
+    return dft_scratch_size(((const krt_stft_desc *)desc)->frame_len);
+}
+
+static krt_status stft_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_stft_desc *d = desc;
+    (void)r, (void)err;
+    return stft(ops[2], ops[0], d->dtype, d->batch, d->sig_len, d->c_in, d->step, d->frame_len,
+                ops[1], d->n_frames, d->n_out, scratch);
+}
+
+const krt_kernel_info krt_kernel_stft = {
+    "stft", stft_run, stft_scratch, NULL, sizeof(krt_stft_desc),
+};

@@ -5,6 +5,7 @@
  * QLinearConv is also checked with the ONNX test's values, pasted from
  * onnx/backend/test/case/node/qlinearconv.py. */
 #include "cunit_main.h"
+#include "kernel_run.h"
 #include "runtime/krt_linalg.h"
 
 #include <math.h>
@@ -25,11 +26,32 @@ static int irand(int lo, int hi)
     return lo + (int)((rng >> 8) % (uint32_t)(hi - lo + 1));
 }
 
-static void *scratch(size_t bytes)
+/* The kernels through their kernel-call interface (tests/unit/kernel_run.h). */
+static krt_status conv(krt_conv_desc d, krt_dtype dt, const void *x, const void *w,
+                       const void *b, void *y)
 {
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    memset(p, 0x5A, (bytes + 63) / 64 * 64 + 64);
-    return p;
+    d.dtype = dt;
+    return kernel_run(&krt_kernel_conv, &d, OPS((void *)x, (void *)w, (void *)b, y));
+}
+
+static krt_status convtranspose(krt_conv_desc d, krt_dtype dt, const void *x, const void *w,
+                                const void *b, void *y)
+{
+    d.dtype = dt;
+    return kernel_run(&krt_kernel_conv_transpose, &d, OPS((void *)x, (void *)w, (void *)b, y));
+}
+
+/* Runs k on d split into 1..7 ranges: each result must equal y bit for bit. */
+static void expect_split_identical(const krt_kernel_info *k, const void *d, const void *x,
+                                   const void *w, const void *b, const void *y, size_t ybytes)
+{
+    void *y2 = malloc(ybytes ? ybytes : 1);
+    for (int parts = 2; parts <= 7; parts += 5) {
+        memset(y2, 0x7f, ybytes);
+        CU_ASSERT_EQUAL(kernel_run_split(k, d, OPS((void *)x, (void *)w, (void *)b, y2), parts), KRT_OK);
+        CU_ASSERT_EQUAL(memcmp(y, y2, ybytes), 0);
+    }
+    free(y2);
 }
 
 static float *frandv(int64_t n)
@@ -181,8 +203,9 @@ static void check_conv(int nd, const geo *g, bool bias)
     float *x = frandv(nx), *w = frandv(nw), *b = frandv(g->M), *y = frandv(ny);
     double *want = malloc((size_t)ny * sizeof *want);
     krt_conv_desc d = desc_of(g, nd);
-    void *s = scratch(krt_conv_scratch_size(&d, KRT_F32));
-    CU_ASSERT_EQUAL(krt_conv(&d, KRT_F32, x, w, bias ? b : NULL, y, s), KRT_OK);
+    CU_ASSERT_EQUAL(conv(d, KRT_F32, x, w, bias ? b : NULL, y), KRT_OK);
+    d.dtype = KRT_F32;
+    expect_split_identical(&krt_kernel_conv, &d, x, w, bias ? b : NULL, y, (size_t)ny * 4);
     naive_conv(g, x, w, bias ? b : NULL, want);
     double err = 0;
     for (int64_t i = 0; i < ny; i++)
@@ -190,7 +213,7 @@ static void check_conv(int nd, const geo *g, bool bias)
     if (err > 1e-5)
         fprintf(stderr, "\n  conv nd=%d error %g", nd, err);
     CU_ASSERT(err <= 1e-5);
-    free(x), free(w), free(b), free(y), free(want), free(s);
+    free(x), free(w), free(b), free(y), free(want);
 }
 
 static void test_conv_1d(void)
@@ -246,14 +269,12 @@ static void test_conv_f64_and_dtype(void)
     double x[4] = {1, 2, 3, 4}, w[3] = {1, 0, -1}, b[1] = {0.5}, y[4];
     krt_conv_desc d = {.nd = 1, .batch = 1, .in_ch = 1, .out_ch = 1, .group = 1,
                        .in = {4}, .out = {4}, .kernel = {3}, .stride = {1}, .dilation = {1}, .pad = {1}};
-    void *s = scratch(krt_conv_scratch_size(&d, KRT_F64));
-    CU_ASSERT_EQUAL(krt_conv(&d, KRT_F64, x, w, b, y, s), KRT_OK);
+    CU_ASSERT_EQUAL(conv(d, KRT_F64, x, w, b, y), KRT_OK);
     CU_ASSERT_DOUBLE_EQUAL(y[0], -2 + 0.5, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(y[1], -2 + 0.5, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(y[2], -2 + 0.5, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(y[3], 3 + 0.5, 1e-12);
-    CU_ASSERT_EQUAL(krt_conv(&d, KRT_I32, x, w, b, y, s), KRT_EDTYPE);
-    free(s);
+    CU_ASSERT_EQUAL(conv(d, KRT_I32, x, w, b, y), KRT_EDTYPE);
 }
 
 /* ---- ConvTranspose ------------------------------------------------------------------ */
@@ -295,14 +316,15 @@ static void check_convt(int nd, geo *g, const int64_t *out_dims, bool bias)
     float *x = frandv(nx), *w = frandv(nw), *b = frandv(g->M), *y = frandv(ny);
     double *want = malloc((size_t)ny * sizeof *want);
     krt_conv_desc d = desc_of(g, nd);
-    void *s = scratch(krt_convtranspose_scratch_size(&d, KRT_F32));
-    CU_ASSERT_EQUAL(krt_convtranspose(&d, KRT_F32, x, w, bias ? b : NULL, y, s), KRT_OK);
+    CU_ASSERT_EQUAL(convtranspose(d, KRT_F32, x, w, bias ? b : NULL, y), KRT_OK);
+    d.dtype = KRT_F32;
+    expect_split_identical(&krt_kernel_conv_transpose, &d, x, w, bias ? b : NULL, y, (size_t)ny * 4);
     naive_convt(g, x, w, bias ? b : NULL, want);
     double err = 0;
     for (int64_t i = 0; i < ny; i++)
         err = fmax(err, fabs(y[i] - want[i]) / (1 + fabs(want[i])));
     CU_ASSERT(err <= 1e-5);
-    free(x), free(w), free(b), free(y), free(want), free(s);
+    free(x), free(w), free(b), free(y), free(want);
 }
 
 static void test_convtranspose_cases(void)
@@ -325,11 +347,9 @@ static void test_convtranspose_onnx_1d(void)
     const float want[10] = {0, 1, 3, 3, 2, 0, 1, 3, 3, 2};
     krt_conv_desc d = {.nd = 1, .batch = 1, .in_ch = 1, .out_ch = 2, .group = 1,
                        .in = {3}, .out = {5}, .kernel = {3}, .stride = {1}, .dilation = {1}};
-    void *s = scratch(krt_convtranspose_scratch_size(&d, KRT_F32));
-    CU_ASSERT_EQUAL(krt_convtranspose(&d, KRT_F32, x, w, NULL, y, s), KRT_OK);
+    CU_ASSERT_EQUAL(convtranspose(d, KRT_F32, x, w, NULL, y), KRT_OK);
     for (int i = 0; i < 10; i++)
         CU_ASSERT_EQUAL(y[i], want[i]);
-    free(s);
 }
 
 /* ---- integer convolutions -------------------------------------------------------------- */
@@ -346,9 +366,10 @@ static void test_conv_integer(void)
     for (int i = 0; i < M * C * 4; i++) w[i] = (uint8_t)irand(0, 255);
     krt_conv_desc d = {.nd = 2, .batch = 1, .in_ch = C, .out_ch = M, .group = 1, .in = {H, W},
                        .out = {5, 6}, .kernel = {2, 2}, .stride = {1, 1}, .dilation = {1, 1}, .pad = {1, 1}};
-    krt_qtensor qx = {KRT_I8, x, &xzp, 1, NULL, 0}, qw = {KRT_U8, w, wzp, M, NULL, 0};
-    void *s = scratch(krt_conv_integer_scratch_size(&d));
-    CU_ASSERT_EQUAL(krt_conv_integer(&d, &qx, &qw, y, s), KRT_OK);
+    krt_qconv_desc q = {.conv = d, .w_dtype = KRT_U8, .y_dtype = KRT_I32, .n_w_zp = M};
+    q.conv.dtype = KRT_I8;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qconv, &q, OPS(x, NULL, &xzp, w, NULL, wzp, NULL, NULL, NULL, y)),
+                    KRT_OK);
     for (int m = 0; m < M; m++)
         for (int oh = 0; oh < 5; oh++)
             for (int ow = 0; ow < 6; ow++) {
@@ -362,7 +383,6 @@ static void test_conv_integer(void)
                         }
                 CU_ASSERT_EQUAL(y[(m * 5 + oh) * 6 + ow], acc);
             }
-    free(s);
 }
 
 static void test_qlinear_conv_onnx_example(void)
@@ -380,13 +400,12 @@ static void test_qlinear_conv_onnx_example(void)
     float xs = 0.00369204697f, ws = 0.00172794575f, ys = 0.00162681262f;
     krt_conv_desc d = {.nd = 2, .batch = 1, .in_ch = 1, .out_ch = 1, .group = 1, .in = {7, 7},
                        .out = {7, 7}, .kernel = {1, 1}, .stride = {1, 1}, .dilation = {1, 1}};
-    krt_qtensor qx = {KRT_U8, x, &xzp, 1, &xs, 1}, qw = {KRT_U8, &w, &wzp, 1, &ws, 1};
-    krt_qtensor qy = {KRT_U8, NULL, &yzp, 1, &ys, 1};
-    void *s = scratch(krt_qlinear_conv_scratch_size(&d));
-    CU_ASSERT_EQUAL(krt_qlinear_conv(&d, &qx, &qw, NULL, &qy, y, s), KRT_OK);
+    krt_qconv_desc q = {.conv = d, .w_dtype = KRT_U8, .y_dtype = KRT_U8, .n_w_zp = 1, .n_w_scale = 1};
+    q.conv.dtype = KRT_U8;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qconv, &q,
+                               OPS((void *)x, &xs, &xzp, &w, &ws, &wzp, &ys, &yzp, NULL, y)), KRT_OK);
     for (int i = 0; i < 49; i++)
         CU_ASSERT_EQUAL(y[i], want[i]);
-    free(s);
 }
 
 static void test_qlinear_conv_bias_i8(void)
@@ -397,13 +416,12 @@ static void test_qlinear_conv_bias_i8(void)
     float xs = 0.5f, ws = 0.5f, ys = 0.25f;
     krt_conv_desc d = {.nd = 1, .batch = 1, .in_ch = 1, .out_ch = 1, .group = 1, .in = {3},
                        .out = {2}, .kernel = {2}, .stride = {1}, .dilation = {1}};
-    krt_qtensor qx = {KRT_I8, x, &xzp, 1, &xs, 1}, qw = {KRT_I8, w, &wzp, 1, &ws, 1};
-    krt_qtensor qy = {KRT_I8, NULL, &yzp, 1, &ys, 1};
-    void *s = scratch(krt_qlinear_conv_scratch_size(&d));
-    CU_ASSERT_EQUAL(krt_qlinear_conv(&d, &qx, &qw, bias, &qy, y, s), KRT_OK);
+    krt_qconv_desc q = {.conv = d, .w_dtype = KRT_I8, .y_dtype = KRT_I8, .n_w_zp = 1, .n_w_scale = 1};
+    q.conv.dtype = KRT_I8;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qconv, &q, OPS(x, &xs, &xzp, w, &ws, &wzp, &ys, &yzp, bias, y)),
+                    KRT_OK);
     CU_ASSERT_EQUAL(y[0], (2 * 2 + -2 * -1 + 7) - 2);   /* 13 * 1.0 = 13 -> 11 */
     CU_ASSERT_EQUAL(y[1], (-2 * 2 + 4 * -1 + 7) - 2);   /* -1 -> -3 */
-    free(s);
 }
 
 /* f16 (computed in f32): small integers keep every value exact in f16. */
@@ -418,23 +436,21 @@ static void test_conv_f16(void)
     krt_conv_desc d = {.nd = 2, .batch = 1, .in_ch = 2, .out_ch = 3, .group = 1, .in = {4, 5},
                        .out = {4, 4}, .kernel = {2, 2}, .stride = {1, 1}, .dilation = {1, 1},
                        .pad = {1, 0}};
-    void *s = scratch(krt_conv_scratch_size(&d, KRT_F16));
-    CU_ASSERT_EQUAL(krt_conv(&d, KRT_F32, x, w, b, y32, s), KRT_OK);
-    CU_ASSERT_EQUAL(krt_conv(&d, KRT_F16, xh, wh, bh, yh, s), KRT_OK);
+    CU_ASSERT_EQUAL(conv(d, KRT_F32, x, w, b, y32), KRT_OK);
+    CU_ASSERT_EQUAL(conv(d, KRT_F16, xh, wh, bh, yh), KRT_OK);
     for (int i = 0; i < NY; i++)
         CU_ASSERT_EQUAL(krt_f16_to_f32(yh[i]), y32[i]);
-    free(s);
+    d.dtype = KRT_F16;
+    expect_split_identical(&krt_kernel_conv, &d, xh, wh, bh, yh, sizeof yh);
     /* transpose: x (1,2,4,5) -> (1,3,3,6) with W (2,3,2,2), stride (1,1), pads (1,0,1,0) */
     krt_conv_desc t = {.nd = 2, .batch = 1, .in_ch = 2, .out_ch = 3, .group = 1, .in = {4, 5},
                        .out = {3, 6}, .kernel = {2, 2}, .stride = {1, 1}, .dilation = {1, 1},
                        .pad = {1, 0}};
-    s = scratch(krt_convtranspose_scratch_size(&t, KRT_F16));
-    CU_ASSERT_EQUAL(krt_convtranspose(&t, KRT_F32, x, w, NULL, yt32, s), KRT_OK);
-    CU_ASSERT_EQUAL(krt_convtranspose(&t, KRT_F16, xh, wh, NULL, yth, s), KRT_OK);
+    CU_ASSERT_EQUAL(convtranspose(t, KRT_F32, x, w, NULL, yt32), KRT_OK);
+    CU_ASSERT_EQUAL(convtranspose(t, KRT_F16, xh, wh, NULL, yth), KRT_OK);
     for (int i = 0; i < NYT; i++)
         CU_ASSERT_EQUAL(krt_f16_to_f32(yth[i]), yt32[i]);
     (void)NWT;
-    free(s);
 }
 
 static CU_TestInfo geometry_tests[] = {

@@ -5,6 +5,7 @@
  * broadcasting, and the integer / quantized products (with the ONNX test
  * values of QLinearMatMul pasted from onnx/backend/test/case/node). */
 #include "cunit_main.h"
+#include "kernel_run.h"
 #include "runtime/krt_linalg.h"
 
 #include <math.h>
@@ -229,11 +230,11 @@ static void check_matmul(int ra, const int64_t *da, int rb, const int64_t *db, i
     double *want = calloc((size_t)ny, sizeof *want);
     krt_matmul_desc d;
     CU_ASSERT_EQUAL_FATAL(krt_matmul_desc_init(&d, ra, da, rb, db), KRT_OK);
-    void *s = scratch(krt_matmul_scratch_size(&d, KRT_F32));
-    CU_ASSERT_EQUAL(krt_matmul(&d, KRT_F32, A, B, Y, s), KRT_OK);
+    d.dtype = KRT_F32;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_matmul, &d, OPS(A, B, Y)), KRT_OK);
     naive_matmul(ra, da, A, rb, db, B, ry, dy, want);
     CU_ASSERT(max_err(Y, want, ny) <= 1e-5);
-    free(A), free(B), free(Y), free(want), free(s);
+    free(A), free(B), free(Y), free(want);
 }
 
 static void test_matmul_broadcasting(void)
@@ -266,12 +267,12 @@ static void test_matmul_i64(void)
     int64_t A[6] = {1, -2, 3, 4, 5, -6}, B[3] = {2, 3, 4}, Y[2];
     krt_matmul_desc d;
     krt_matmul_desc_init(&d, 2, (int64_t[]){2, 3}, 1, (int64_t[]){3});
-    void *s = scratch(krt_matmul_scratch_size(&d, KRT_I64));
-    CU_ASSERT_EQUAL(krt_matmul(&d, KRT_I64, A, B, Y, s), KRT_OK);
+    d.dtype = KRT_I64;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_matmul, &d, OPS(A, B, Y)), KRT_OK);
     CU_ASSERT_EQUAL(Y[0], 2 - 6 + 12);
     CU_ASSERT_EQUAL(Y[1], 8 + 15 - 24);
-    CU_ASSERT_EQUAL(krt_matmul(&d, KRT_BOOL, A, B, Y, s), KRT_EDTYPE);
-    free(s);
+    d.dtype = KRT_BOOL;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_matmul, &d, OPS(A, B, Y)), KRT_EDTYPE);
 }
 
 /* ---- Gemm -------------------------------------------------------------------------- */
@@ -281,7 +282,7 @@ static void check_gemm_op(int ta, int tb, int64_t c_rows, int64_t c_cols, double
     enum { M = 5, N = 7, K = 3 };
     float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(M * N), Y[M * N];
     double want[M * N];
-    krt_gemm_desc d = {M, N, K, ta, tb, alpha, beta, c_rows, c_cols};
+    krt_gemm_desc d = {KRT_F32, M, N, K, ta, tb, alpha, beta, c_rows, c_cols};
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = 0;
@@ -290,10 +291,9 @@ static void check_gemm_op(int ta, int tb, int64_t c_rows, int64_t c_cols, double
             double c = c_rows ? C[(c_rows > 1 ? i : 0) * c_cols + (c_cols > 1 ? j : 0)] : 0;
             want[i * N + j] = alpha * s + beta * c;
         }
-    void *s = scratch(krt_gemm_op_scratch_size(&d, KRT_F32));
-    CU_ASSERT_EQUAL(krt_gemm_op(&d, KRT_F32, A, B, c_rows ? C : NULL, Y, s), KRT_OK);
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_gemm, &d, OPS(A, B, c_rows ? C : NULL, Y)), KRT_OK);
     CU_ASSERT(max_err(Y, want, M * N) <= 1e-5);
-    free(A), free(B), free(C), free(s);
+    free(A), free(B), free(C);
 }
 
 static void test_gemm_op_bias_broadcast(void)
@@ -304,6 +304,59 @@ static void test_gemm_op_bias_broadcast(void)
     check_gemm_op(1, 1, 5, 1, 2, 0.5);   /* column vector */
     check_gemm_op(0, 0, 5, 7, 1, 1);     /* full */
     check_gemm_op(0, 0, 5, 7, 1, 0);     /* beta 0 ignores C */
+}
+
+/* ---- work ranges: any split of the units is bit-identical --------------------------- */
+
+/* Runs k on d whole, then split into 2, 3 and 7 ranges; out (bytes) must
+ * come out the same each time. ops[n_ops - 1] is the output. */
+static void expect_split_identical(const krt_kernel_info *k, const void *d, void **ops, int n_ops,
+                                   size_t bytes)
+{
+    void *whole = malloc(bytes), *out = ops[n_ops - 1];
+    CU_ASSERT_FATAL(kernel_units(k, d) > 3);
+    CU_ASSERT_EQUAL(kernel_run(k, d, ops), KRT_OK);
+    memcpy(whole, out, bytes);
+    for (int parts = 2; parts <= 7; parts += parts == 2 ? 1 : 4) {
+        memset(out, 0xff, bytes);
+        CU_ASSERT_EQUAL(kernel_run_split(k, d, ops, parts), KRT_OK);
+        CU_ASSERT_EQUAL(memcmp(whole, out, bytes), 0);
+    }
+    free(whole);
+}
+
+static void check_matmul_split(krt_dtype dt, int ra, const int64_t *da, int rb, const int64_t *db)
+{
+    krt_matmul_desc d;
+    CU_ASSERT_EQUAL_FATAL(krt_matmul_desc_init(&d, ra, da, rb, db), KRT_OK);
+    d.dtype = dt;
+    int64_t na = 1, nb = 1, ny = krt_numel(d.batch_rank, d.batch) * d.M * d.N;
+    for (int i = 0; i < ra; i++) na *= da[i];
+    for (int i = 0; i < rb; i++) nb *= db[i];
+    size_t es = krt_dtype_size(dt);
+    float *A = frandv(na * 2), *B = frandv(nb * 2), *Y = frandv(ny * 2);  /* room for f64 */
+    expect_split_identical(&krt_kernel_matmul, &d, (void *[]){A, B, Y}, 3, (size_t)ny * es);
+    free(A), free(B), free(Y);
+}
+
+static void test_matmul_split(void)
+{
+    /* folded batch, K beyond one packed slice (KC = 256) */
+    check_matmul_split(KRT_F32, 3, (int64_t[]){3, 50, 300}, 2, (int64_t[]){300, 45});
+    /* broadcast batch, units straddle batch items */
+    check_matmul_split(KRT_F32, 4, (int64_t[]){2, 1, 29, 33}, 3, (int64_t[]){3, 33, 40});
+    check_matmul_split(KRT_F64, 3, (int64_t[]){2, 37, 20}, 3, (int64_t[]){2, 20, 9});
+}
+
+static void test_gemm_split(void)
+{
+    enum { M = 100, N = 70, K = 300 };
+    float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(N), *Y = frandv(M * N);
+    for (int t = 0; t < 4; t++) {
+        krt_gemm_desc d = {KRT_F32, M, N, K, t & 1, t >> 1, 0.75, 2.0, 1, N};
+        expect_split_identical(&krt_kernel_gemm, &d, (void *[]){A, B, C, Y}, 4, sizeof(float) * M * N);
+    }
+    free(A), free(B), free(C), free(Y);
 }
 
 /* ---- integer products ---------------------------------------------------------------- */
@@ -329,11 +382,11 @@ static void test_matmul_integer(void)
     int32_t Y[BATCH * M * N];
     for (int i = 0; i < BATCH * M * K; i++) A[i] = (uint8_t)irand(0, 255);
     for (int i = 0; i < K * N; i++) B[i] = (int8_t)irand(-128, 127);
-    krt_matmul_desc d;
-    krt_matmul_desc_init(&d, 3, (int64_t[]){BATCH, M, K}, 2, (int64_t[]){K, N});
-    krt_qtensor a = {KRT_U8, A, azp, M, NULL, 0}, b = {KRT_I8, B, bzp, N, NULL, 0};
-    void *s = scratch(krt_matmul_integer_scratch_size(&d));
-    CU_ASSERT_EQUAL(krt_matmul_integer(&d, &a, &b, Y, s), KRT_OK);
+    krt_qmatmul_desc d = {.b_dtype = KRT_I8, .y_dtype = KRT_I32, .n_a_zp = M, .n_b_zp = N};
+    krt_matmul_desc_init(&d.mm, 3, (int64_t[]){BATCH, M, K}, 2, (int64_t[]){K, N});
+    d.mm.dtype = KRT_U8;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qmatmul, &d, OPS(A, NULL, azp, B, NULL, bzp, NULL, NULL, Y)),
+                    KRT_OK);
     for (int t = 0; t < BATCH; t++)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
@@ -342,9 +395,9 @@ static void test_matmul_integer(void)
                     acc += (A[(t * M + i) * K + k] - azp[i]) * (B[k * N + j] - bzp[j]);
                 CU_ASSERT_EQUAL(Y[(t * M + i) * N + j], acc);
             }
-    krt_qtensor bad = {KRT_I32, B, NULL, 0, NULL, 0};
-    CU_ASSERT_EQUAL(krt_matmul_integer(&d, &a, &bad, Y, s), KRT_EDTYPE);
-    free(s);
+    d.b_dtype = KRT_I32;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qmatmul, &d, OPS(A, NULL, azp, B, NULL, bzp, NULL, NULL, Y)),
+                    KRT_EDTYPE);
 }
 
 static void test_qlinear_matmul_onnx_example(void)
@@ -355,32 +408,30 @@ static void test_qlinear_matmul_onnx_example(void)
     uint8_t azp = 113, bzp = 114, yzp = 118, y[6];
     float as = 0.0066f, bs = 0.00705f, ys = 0.0107f;
     const uint8_t want[6] = {168, 115, 255, 1, 66, 151};
-    krt_matmul_desc d;
-    krt_matmul_desc_init(&d, 2, (int64_t[]){2, 4}, 2, (int64_t[]){4, 3});
-    krt_qtensor qa = {KRT_U8, a, &azp, 1, &as, 1}, qb = {KRT_U8, b, &bzp, 1, &bs, 1};
-    krt_qtensor qy = {KRT_U8, NULL, &yzp, 1, &ys, 1};
-    void *s = scratch(krt_qlinear_matmul_scratch_size(&d));
-    CU_ASSERT_EQUAL(krt_qlinear_matmul(&d, &qa, &qb, &qy, y, s), KRT_OK);
+    krt_qmatmul_desc d = {.b_dtype = KRT_U8, .y_dtype = KRT_U8, .n_a_zp = 1, .n_b_zp = 1,
+                          .n_y_zp = 1, .n_a_scale = 1, .n_b_scale = 1, .n_y_scale = 1};
+    krt_matmul_desc_init(&d.mm, 2, (int64_t[]){2, 4}, 2, (int64_t[]){4, 3});
+    d.mm.dtype = KRT_U8;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qmatmul, &d, OPS(a, &as, &azp, b, &bs, &bzp, &ys, &yzp, y)),
+                    KRT_OK);
     for (int i = 0; i < 6; i++)
         CU_ASSERT_EQUAL(y[i], want[i]);
-    free(s);
 }
 
 static void test_qlinear_matmul_i8_per_row(void)
 {
     int8_t a[4] = {10, -20, 30, 40}, b[2] = {3, -5}, y[2], azp[2] = {0, 10}, bzp = 1, yzp = -3;
     float as[2] = {0.5f, 0.25f}, bs = 2.0f, ys[2] = {1.0f, 4.0f};
-    krt_matmul_desc d;
-    krt_matmul_desc_init(&d, 2, (int64_t[]){2, 2}, 2, (int64_t[]){2, 1});
-    krt_qtensor qa = {KRT_I8, a, azp, 2, as, 2}, qb = {KRT_I8, b, &bzp, 1, &bs, 1};
-    krt_qtensor qy = {KRT_I8, NULL, &yzp, 1, ys, 2};
-    void *s = scratch(krt_qlinear_matmul_scratch_size(&d));
-    CU_ASSERT_EQUAL(krt_qlinear_matmul(&d, &qa, &qb, &qy, y, s), KRT_OK);
+    krt_qmatmul_desc d = {.b_dtype = KRT_I8, .y_dtype = KRT_I8, .n_a_zp = 2, .n_b_zp = 1,
+                          .n_y_zp = 1, .n_a_scale = 2, .n_b_scale = 1, .n_y_scale = 2};
+    krt_matmul_desc_init(&d.mm, 2, (int64_t[]){2, 2}, 2, (int64_t[]){2, 1});
+    d.mm.dtype = KRT_I8;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_qmatmul, &d, OPS(a, as, azp, b, &bs, &bzp, ys, &yzp, y)),
+                    KRT_OK);
     /* row 0: (10*2 + -20*-6) = 140, * 0.5*2/1 = 140 -> 127 saturated; row 1: (20*2 + 30*-6) = -140,
      * * 0.25*2/4 = -17.5 -> -18 (half to even) - 3 = -21 */
     CU_ASSERT_EQUAL(y[0], 127);
     CU_ASSERT_EQUAL(y[1], -21);
-    free(s);
 }
 
 static CU_TestInfo gemm_tests[] = {
@@ -398,6 +449,8 @@ static CU_TestInfo matmul_tests[] = {
     {"matmul descriptor errors", test_matmul_desc_errors},
     {"matmul i64", test_matmul_i64},
     {"gemm op: transposes and bias broadcast", test_gemm_op_bias_broadcast},
+    {"matmul: split work ranges are bit-identical", test_matmul_split},
+    {"gemm op: split work ranges are bit-identical", test_gemm_split},
     CU_TEST_INFO_NULL,
 };
 

@@ -5,6 +5,7 @@
  * lengths, initial states, biases, peepholes, input_forget, clip,
  * linear_before_reset and non-default activations with alpha/beta. */
 #include "cunit_main.h"
+#include "kernel_run.h"
 #include "runtime/krt_linalg.h"
 
 #include <math.h>
@@ -66,10 +67,28 @@ static double dot(const float *M, int64_t row, int64_t n, const double *v)
     return s;
 }
 
+/* The kernel's operands by name. */
+typedef struct rnn_io {
+    const float *X, *W, *R, *B;
+    const int32_t *seq_lens;
+    const float *initial_h, *initial_c, *P;
+    float *Y, *Y_h, *Y_c;
+} rnn_io;
+
 typedef struct rnn_case {
     krt_rnn_desc d;
-    krt_rnn_io io;
+    rnn_io io;
 } rnn_case;
+
+/* The rnn kernel on the case's operands; err may be NULL. */
+static krt_status run_kernel(const rnn_case *k, krt_error *err)
+{
+    const rnn_io *io = &k->io;
+    void *const ops[11] = {(void *)io->X, (void *)io->W, (void *)io->R, (void *)io->B,
+                           (void *)io->seq_lens, (void *)io->initial_h, (void *)io->initial_c,
+                           (void *)io->P, io->Y, io->Y_h, io->Y_c};
+    return kernel_run_range(&krt_kernel_rnn, &k->d, ops, 0, 1, err);
+}
 
 static int64_t gates(const krt_rnn_desc *d)
 {
@@ -80,7 +99,7 @@ static int64_t gates(const krt_rnn_desc *d)
 static void ref_item(const rnn_case *k, int dir, int64_t b, double *Y, double *Yh, double *Yc)
 {
     const krt_rnn_desc *d = &k->d;
-    const krt_rnn_io *io = &k->io;
+    const rnn_io *io = &k->io;
     int64_t H = d->hidden, I = d->input, G = gates(d), T = d->seq, Bn = d->batch, D = d->num_dir;
     bool rev = D == 2 ? dir == 1 : d->reverse;
     const float *W = io->W + dir * G * H * I, *R = io->R + dir * G * H * H;
@@ -148,8 +167,7 @@ static void check_case(rnn_case *k)
     k->io.Y = frandv(ny);             /* garbage: the kernel zeroes Y past the lengths */
     k->io.Y_h = frandv(ns);
     k->io.Y_c = d->kind == KRT_LSTM ? frandv(ns) : NULL;
-    void *s = aligned_alloc(64, (krt_rnn_scratch_size(d) + 63) / 64 * 64);
-    CU_ASSERT_EQUAL_FATAL(krt_rnn(d, &k->io, s), KRT_OK);
+    CU_ASSERT_EQUAL_FATAL(run_kernel(k, NULL), KRT_OK);
     for (int dir = 0; dir < d->num_dir; dir++)
         for (int64_t b = 0; b < d->batch; b++)
             ref_item(k, dir, b, Y, Yh, Yc);
@@ -164,7 +182,7 @@ static void check_case(rnn_case *k)
     if (err > 2e-5)
         fprintf(stderr, "\n  rnn kind %d: error %g", d->kind, err);
     CU_ASSERT(err <= 2e-5);
-    free(Y), free(Yh), free(Yc), free(s), free(k->io.Y), free(k->io.Y_h), free(k->io.Y_c);
+    free(Y), free(Yh), free(Yc), free(k->io.Y), free(k->io.Y_h), free(k->io.Y_c);
 }
 
 /* Random weights and inputs for d; optional parts as flags say. */
@@ -195,7 +213,7 @@ static void free_case(rnn_case *k)
 static krt_rnn_desc desc(krt_rnn_kind kind, int64_t seq, int64_t batch, int64_t input, int64_t hidden,
                          int dirs, int reverse, int layout)
 {
-    krt_rnn_desc d = {.kind = kind, .seq = seq, .batch = batch, .input = input, .hidden = hidden,
+    krt_rnn_desc d = {.dtype = KRT_F32, .kind = kind, .seq = seq, .batch = batch, .input = input, .hidden = hidden,
                       .num_dir = dirs, .reverse = reverse, .layout = layout};
     for (int i = 0; i < 2; i++)     /* the ONNX defaults: f = Sigmoid (Tanh for RNN), g = h = Tanh */
         for (int j = 0; j < 3; j++)
@@ -285,15 +303,21 @@ static void test_bad_sequence_length(void)
     float Y[12], Yh[4];
     k.io.seq_lens = lens;
     k.io.Y = Y, k.io.Y_h = Yh;
-    void *s = aligned_alloc(64, (krt_rnn_scratch_size(&k.d) + 63) / 64 * 64);
-    CU_ASSERT_EQUAL(krt_rnn(&k.d, &k.io, s), KRT_EVALUE);
+    krt_error err = {.operand = -1};
+    CU_ASSERT_EQUAL(run_kernel(&k, &err), KRT_EINDEX);
+    CU_ASSERT_EQUAL(err.operand, 4);               /* seq_lens */
+    CU_ASSERT_EQUAL(err.value, 4);
+    CU_ASSERT_EQUAL(err.pos, 1);
+    CU_ASSERT_EQUAL(err.hi, 4);                    /* lengths in [0, seq] */
+    CU_ASSERT_STRING_EQUAL(err.what, "sequence length");
     lens[1] = -1;
-    CU_ASSERT_EQUAL(krt_rnn(&k.d, &k.io, s), KRT_EVALUE);
+    CU_ASSERT_EQUAL(run_kernel(&k, NULL), KRT_EINDEX);
     lens[1] = 0;                      /* zero length: Y_h is the initial state (0) */
-    CU_ASSERT_EQUAL(krt_rnn(&k.d, &k.io, s), KRT_OK);
+    CU_ASSERT_EQUAL(run_kernel(&k, NULL), KRT_OK);
     CU_ASSERT_EQUAL(Yh[2], 0);
     CU_ASSERT_EQUAL(Yh[3], 0);
-    free(s);
+    k.d.dtype = KRT_F16;
+    CU_ASSERT_EQUAL(run_kernel(&k, NULL), KRT_EDTYPE);
     free_case(&k);
 }
 

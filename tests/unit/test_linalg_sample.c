@@ -9,17 +9,41 @@
  *   - RoiAlign: torchvision.ops.roi_align (avg mode; aligned = half_pixel),
  *     and hand-derived values on a linear ramp for max mode. */
 #include "cunit_main.h"
+#include "kernel_run.h"
 #include "runtime/krt_linalg.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void *scratch(size_t bytes)
+/* The kernels through their kernel-call interface (tests/unit/kernel_run.h). */
+static krt_status resize(const krt_resize_desc *d, krt_dtype dt, const void *x, void *y)
 {
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    memset(p, 0x3C, (bytes + 63) / 64 * 64 + 64);
-    return p;
+    krt_resize_desc e = *d;
+    e.dtype = dt;
+    return kernel_run(&krt_kernel_resize, &e, OPS((void *)x, y));
+}
+
+static krt_status gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void *x,
+                             const void *grid, void *y)
+{
+    krt_grid_sample_desc e = {dt, *d};
+    return kernel_run(&krt_kernel_grid_sample, &e, OPS((void *)x, (void *)grid, y));
+}
+
+/* *bad: the roi whose batch index is out of range. */
+static krt_status roialign(const krt_roialign_desc *d, krt_dtype dt, const void *x,
+                           const void *rois, const int64_t *bi, void *y, int64_t *bad)
+{
+    krt_roialign_desc e = *d;
+    krt_error err = {.operand = -1};
+    e.dtype = dt;
+    krt_status st = kernel_run_range(&krt_kernel_roialign, &e,
+                                     OPS((void *)x, (void *)rois, (void *)bi, y), 0,
+                                     kernel_units(&krt_kernel_roialign, &e), &err);
+    if (st == KRT_EINDEX)
+        *bad = err.operand == 2 ? err.pos : -2;
+    return st;
 }
 
 static void expect_close(const float *got, const float *want, int n, double tol)
@@ -65,10 +89,8 @@ static krt_resize_desc by_scales(int rank, const int64_t *in, const float *scale
 static void run_resize(const krt_resize_desc *d, const float *x, const float *want, int n)
 {
     float y[64];
-    void *s = scratch(krt_resize_scratch_size(d, KRT_F32));
-    CU_ASSERT_EQUAL_FATAL(krt_resize(d, KRT_F32, x, y, s), KRT_OK);
+    CU_ASSERT_EQUAL_FATAL(resize(d, KRT_F32, x, y), KRT_OK);
     expect_close(y, want, n, 1e-5);
-    free(s);
 }
 
 static void test_resize_linear_cubic(void)
@@ -156,24 +178,20 @@ static void test_resize_other_dtypes(void)
     int64_t x[6] = {10, 20, 30, 40, 50, 60}, y[12];
     krt_resize_desc d = by_sizes(2, (int64_t[]){2, 3}, (int64_t[]){4, 3}, KRT_RESIZE_NEAREST,
                                  KRT_COORD_ASYMMETRIC);
-    void *s = scratch(krt_resize_scratch_size(&d, KRT_I64));
-    CU_ASSERT_EQUAL(krt_resize(&d, KRT_I64, x, y, s), KRT_OK);
+    CU_ASSERT_EQUAL(resize(&d, KRT_I64, x, y), KRT_OK);
     const int64_t want[12] = {10, 20, 30, 10, 20, 30, 40, 50, 60, 40, 50, 60};
     CU_ASSERT_EQUAL(memcmp(y, want, sizeof want), 0);
-    free(s);
     double xd[2] = {1, 3}, yd[4];
     krt_resize_desc l = by_sizes(1, (int64_t[]){2}, (int64_t[]){4}, KRT_RESIZE_LINEAR,
                                  KRT_COORD_ALIGN_CORNERS);
-    s = scratch(krt_resize_scratch_size(&l, KRT_F64));
-    CU_ASSERT_EQUAL(krt_resize(&l, KRT_F64, xd, yd, s), KRT_OK);
+    CU_ASSERT_EQUAL(resize(&l, KRT_F64, xd, yd), KRT_OK);
     CU_ASSERT_DOUBLE_EQUAL(yd[1], 1 + 2.0 / 3, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(yd[3], 3, 1e-12);
-    CU_ASSERT_EQUAL(krt_resize(&l, KRT_I64, x, y, s), KRT_EDTYPE);  /* linear ints: no kernel */
+    CU_ASSERT_EQUAL(resize(&l, KRT_I64, x, y), KRT_EDTYPE);  /* linear ints: no kernel */
     krt_resize_desc empty = by_sizes(1, (int64_t[]){1}, (int64_t[]){4}, KRT_RESIZE_NEAREST,
                                      KRT_COORD_ASYMMETRIC);
     empty.in[0] = 0;
-    CU_ASSERT_EQUAL(krt_resize(&empty, KRT_F32, x, y, s), KRT_EVALUE);
-    free(s);
+    CU_ASSERT_EQUAL(resize(&empty, KRT_F32, x, y), KRT_EVALUE);
 }
 
 static void test_resize_identity_dims(void)
@@ -184,13 +202,11 @@ static void test_resize_identity_dims(void)
         x[i] = (float)(i * i);
     krt_resize_desc d = by_sizes(3, (int64_t[]){2, 2, 2}, (int64_t[]){2, 2, 4}, KRT_RESIZE_LINEAR,
                                  KRT_COORD_ALIGN_CORNERS);
-    void *s = scratch(krt_resize_scratch_size(&d, KRT_F32));
-    CU_ASSERT_EQUAL(krt_resize(&d, KRT_F32, x, y, s), KRT_OK);
+    CU_ASSERT_EQUAL(resize(&d, KRT_F32, x, y), KRT_OK);
     for (int r = 0; r < 4; r++) {
         float a = x[2 * r], b = x[2 * r + 1];
         expect_close(y + 4 * r, (float[]){a, a + (b - a) / 3, a + 2 * (b - a) / 3, b}, 4, 1e-5);
     }
-    free(s);
 }
 
 /* ---- GridSample --------------------------------------------------------------------- */
@@ -204,7 +220,7 @@ static void check_grid(krt_grid_mode mode, krt_grid_padding pad, int align, cons
 {
     krt_gridsample_desc d = {1, 2, 3, 4, 2, 3, mode, pad, align};
     float y[12];
-    CU_ASSERT_EQUAL(krt_gridsample(&d, KRT_F32, grid_x, grid_g, y), KRT_OK);
+    CU_ASSERT_EQUAL(gridsample(&d, KRT_F32, grid_x, grid_g, y), KRT_OK);
     expect_close(y, want, 12, 2e-5);
 }
 
@@ -236,8 +252,8 @@ static void check_roi(int half_pixel, int64_t ratio, const float *want)
     const int64_t bi[3] = {0, 1, 0};
     int64_t bad = -1;
     roi_x(x);
-    krt_roialign_desc d = {2, 2, 5, 6, 3, 3, 2, ratio, 0.9f, half_pixel, 0};
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
+    krt_roialign_desc d = {KRT_UNDEF, 2, 2, 5, 6, 3, 3, 2, ratio, 0.9f, half_pixel, 0};
+    CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
     expect_close(y, want, 36, 2e-5);
 }
 
@@ -259,21 +275,21 @@ static void test_roialign_max_and_errors(void)
         x[i] = (float)(10 * (i / 8) + i % 8);
     const float rois[4] = {1, 1, 5, 5};
     int64_t bi[1] = {0}, bad = -1;
-    krt_roialign_desc d = {1, 1, 8, 8, 1, 2, 2, 2, 1.0f, 1, 1};
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
+    krt_roialign_desc d = {KRT_UNDEF, 1, 1, 8, 8, 1, 2, 2, 2, 1.0f, 1, 1};
+    CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
     expect_close(y, (float[]){22, 24, 42, 44}, 4, 1e-5);
     d.max_mode = 0;                       /* average: the bin centres */
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
+    CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
     expect_close(y, (float[]){16.5f, 18.5f, 36.5f, 38.5f}, 4, 1e-5);
     bi[0] = 1;
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EINDEX);
+    CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EINDEX);
     CU_ASSERT_EQUAL(bad, 0);
     bi[0] = -1;
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EINDEX);
+    CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EINDEX);
     bi[0] = 0;
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_I32, x, rois, bi, y, &bad), KRT_EDTYPE);
+    CU_ASSERT_EQUAL(roialign(&d, KRT_I32, x, rois, bi, y, &bad), KRT_EDTYPE);
     d.width = 0;
-    CU_ASSERT_EQUAL(krt_roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EVALUE);
+    CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_EVALUE);
 }
 
 /* f16 results = the f32 kernel's on the same (f16-exact) data, rounded once. */
@@ -297,11 +313,9 @@ static void test_half_precision(void)
     to_f16(x, xh, 8);
     krt_resize_desc d = by_sizes(2, (int64_t[]){2, 4}, (int64_t[]){3, 4}, KRT_RESIZE_CUBIC,
                                  KRT_COORD_HALF_PIXEL);
-    void *s = scratch(krt_resize_scratch_size(&d, KRT_F16));
-    CU_ASSERT_EQUAL(krt_resize(&d, KRT_F32, x, y32, s), KRT_OK);
-    CU_ASSERT_EQUAL(krt_resize(&d, KRT_F16, xh, yh, s), KRT_OK);
+    CU_ASSERT_EQUAL(resize(&d, KRT_F32, x, y32), KRT_OK);
+    CU_ASSERT_EQUAL(resize(&d, KRT_F16, xh, yh), KRT_OK);
     expect_f16_of(yh, y32, 12);
-    free(s);
     /* GridSample and RoiAlign compute in double from the same values */
     float gx[24], gg[12], g32[12];
     uint16_t gxh[24], ggh[12], gh[12];
@@ -312,8 +326,8 @@ static void test_half_precision(void)
     to_f16(gx, gxh, 24);
     to_f16(gg, ggh, 12);
     krt_gridsample_desc gd = {1, 2, 3, 4, 2, 3, KRT_GRID_BICUBIC, KRT_GRID_REFLECTION, 0};
-    CU_ASSERT_EQUAL(krt_gridsample(&gd, KRT_F32, gx, gg, g32), KRT_OK);
-    CU_ASSERT_EQUAL(krt_gridsample(&gd, KRT_F16, gxh, ggh, gh), KRT_OK);
+    CU_ASSERT_EQUAL(gridsample(&gd, KRT_F32, gx, gg, g32), KRT_OK);
+    CU_ASSERT_EQUAL(gridsample(&gd, KRT_F16, gxh, ggh, gh), KRT_OK);
     expect_f16_of(gh, g32, 12);
     const float rois[4] = {0.5f, 0.25f, 3, 2};
     uint16_t roish[4];
@@ -321,9 +335,9 @@ static void test_half_precision(void)
     uint16_t rh[8];
     int64_t bi[1] = {0}, bad;
     to_f16(rois, roish, 4);
-    krt_roialign_desc rd = {1, 2, 3, 4, 1, 2, 2, 0, 1.0f, 1, 0};
-    CU_ASSERT_EQUAL(krt_roialign(&rd, KRT_F32, gx, rois, bi, r32, &bad), KRT_OK);
-    CU_ASSERT_EQUAL(krt_roialign(&rd, KRT_F16, gxh, roish, bi, rh, &bad), KRT_OK);
+    krt_roialign_desc rd = {KRT_UNDEF, 1, 2, 3, 4, 1, 2, 2, 0, 1.0f, 1, 0};
+    CU_ASSERT_EQUAL(roialign(&rd, KRT_F32, gx, rois, bi, r32, &bad), KRT_OK);
+    CU_ASSERT_EQUAL(roialign(&rd, KRT_F16, gxh, roish, bi, rh, &bad), KRT_OK);
     expect_f16_of(rh, r32, 8);
 }
 

@@ -1,5 +1,5 @@
 /* test_movement_eval.c — the movement family through the interpreter
- * (ir/eval_movement.c): small graphs run with kiln_interp_run and compared
+ * (ir/lower_movement.c + kernels): small graphs run with kiln_interp_run and compared
  * with values worked out by hand; runtime errors must name the node, the
  * input and the bad index; shape sub-graphs fold at compile time. */
 #include "cunit_main.h"
