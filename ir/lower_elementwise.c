@@ -57,19 +57,22 @@ static bool kernel_has(krt_kernel_id k, const void *desc, uint32_t n_ops)
     return krt_kernels[k]->run(desc, none, NULL, (krt_span){0, 0}, &err) != KRT_EDTYPE;
 }
 
-/* The first of the node inputs [0, n) that output 0 may overwrite (same
- * dtype and shape; the op flagged INPLACE); -1 if none. Node input i is
- * operand i of the call. */
+/* Output 0 may overwrite node input i: the op is flagged INPLACE and the
+ * input has the output's dtype and shape. */
+static bool inplace_ok(const kiln_lower *l, uint32_t i)
+{
+    const kiln_value *y = kiln_lower_out(l, 0), *x = kiln_lower_in(l, i);
+    return kiln_op_has_flag(l->n->op, KILN_OPF_INPLACE) && x && x->dtype == y->dtype &&
+           kiln_shape_equal(&x->shape, &y->shape);
+}
+
+/* The first of the node inputs [0, n) that output 0 may overwrite; -1 if
+ * none. Node input i is operand i of the call. */
 static int32_t inplace_input(const kiln_lower *l, uint32_t n)
 {
-    const kiln_value *y = kiln_lower_out(l, 0);
-    if (!kiln_op_has_flag(l->n->op, KILN_OPF_INPLACE))
-        return -1;
-    for (uint32_t i = 0; i < n && i < l->n->n_in; i++) {
-        const kiln_value *x = kiln_lower_in(l, i);
-        if (x && x->dtype == y->dtype && kiln_shape_equal(&x->shape, &y->shape))
+    for (uint32_t i = 0; i < n && i < l->n->n_in; i++)
+        if (inplace_ok(l, i))
             return (int32_t)i;
-    }
     return -1;
 }
 
@@ -298,15 +301,18 @@ static kiln_status input_strides(kiln_lower *l, uint32_t i, int64_t *strides)
     return KILN_OK;
 }
 
-/* Output 0 may overwrite input 0 or 1 (read only in the first fold step)
- * unless the same value comes again later. */
-static int32_t variadic_inplace(const kiln_lower *l, int32_t cand)
+/* Output 0 may overwrite input 0 or 1, which only the first fold step
+ * reads, unless the same value comes again later. */
+static int32_t variadic_inplace(const kiln_lower *l)
 {
-    uint32_t v = cand >= 0 ? kiln_lower_in_id(l, (uint32_t)cand) : 0;
-    for (uint32_t i = 2; v && i < l->n->n_in; i++)
-        if (kiln_lower_in_id(l, i) == v)
-            return -1;
-    return cand;
+    for (uint32_t k = 0; k < 2; k++) {
+        bool again = false;
+        for (uint32_t i = 2; i < l->n->n_in; i++)
+            again |= kiln_lower_in_id(l, i) == kiln_lower_in_id(l, k);
+        if (inplace_ok(l, k) && !again)
+            return (int32_t)k;
+    }
+    return -1;
 }
 
 /* One `variadic` call folds up to KRT_VARIADIC_MAX_IN inputs; more inputs
@@ -342,11 +348,11 @@ static kiln_status lower_variadic(kiln_lower *l)
                                           kiln_op_name(l->n->op), n,
                                           KRT_VARIADIC_MAX_IN + (KILN_LOWER_MAX_CALLS - 1) *
                                                                     (KRT_VARIADIC_MAX_IN - 1));
-        kiln_kernel_call *c = try_emit(l, KRT_K_VARIADIC, &d, ops, (uint32_t)k + 1,
-                                       l->out->n_calls ? 0 : 2);
+        bool first = l->out->n_calls == 0;
+        kiln_kernel_call *c = try_emit(l, KRT_K_VARIADIC, &d, ops, (uint32_t)k + 1, 0);
         if (!c)
             return no_kernel(l, y->dtype);
-        c->inplace = variadic_inplace(l, c->inplace);
+        c->inplace = first ? variadic_inplace(l) : -1;
     }
     return KILN_OK;
 }
