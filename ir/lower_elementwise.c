@@ -149,8 +149,8 @@ static kiln_status lower_unary(kiln_lower *l)
 {
     const unary_entry *u = &unary_ops[l->n->op];
     const kiln_value *x = kiln_lower_in(l, 0);
-    krt_unary_desc d = {.op = u->k, .dt = kdt(x->dtype), .n = kiln_lower_numel(x),
-                        .p = unary_params(l, &u->dflt)};
+    krt_unary_desc d = {.op = u->k, .dt = kdt(x->dtype), .y_dt = kdt(kiln_lower_out(l, 0)->dtype),
+                        .p = unary_params(l, &u->dflt), .n = kiln_lower_numel(x)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_out_id(l, 0)};
     return emit(l, KRT_K_UNARY, &d, ops, 2, 1);
 }
@@ -233,7 +233,8 @@ static kiln_status layout(kiln_lower *l, const uint32_t *ins, int n, krt_bcast *
 static kiln_status lower_binary_as(kiln_lower *l, krt_binary_op k)
 {
     const kiln_value *a = kiln_lower_in(l, 0), *b = kiln_lower_in(l, 1);
-    krt_binary_desc d = {.op = k, .dt = kdt(a->dtype), .b_dt = kdt(b->dtype)};
+    krt_binary_desc d = {.op = k, .dt = kdt(a->dtype), .b_dt = kdt(b->dtype),
+                         .y_dt = kdt(kiln_lower_out(l, 0)->dtype)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_in_id(l, 1), kiln_lower_out_id(l, 0)};
     kiln_status st = static_shapes(l) ? layout(l, (const uint32_t[]){0, 1}, 2, &d.bc) : KILN_ERR_INVALID;
     if (st != KILN_OK || try_emit(l, KRT_K_BINARY, &d, ops, 3, 2))

@@ -18,6 +18,8 @@
  *     into units of KRT_EW_CHUNK consecutive output elements. Each output
  *     element depends only on the inputs at its own position, so any split
  *     gives the same bytes.
+ *   - Descriptors have no padding bytes (`reserved` fields fill the gaps),
+ *     so equal descriptors are equal bytes.
  *   - Output 0 may be the same buffer as an input that has the output's
  *     shape and dtype (in place): every kernel reads element i of its
  *     inputs before it writes element i of its output.
@@ -75,9 +77,10 @@ typedef struct krt_unary_params {
  * Units: chunks of KRT_EW_CHUNK elements. */
 typedef struct krt_unary_desc {
     krt_unary_op op;
-    krt_dtype dt;          /* x's dtype; y's too, except ISNAN ISINF (bool) */
-    int64_t n;             /* elements of x and of y */
+    krt_dtype dt;          /* x's dtype */
+    krt_dtype y_dt;        /* dt, except BOOL for ISNAN ISINF */
     krt_unary_params p;    /* the op's attributes */
+    int64_t n;             /* elements of x and of y */
 } krt_unary_desc;
 
 /* Kernel `clip`: ops {x, lo, hi, y}, y = min(max(x, lo), hi) (numpy's
@@ -86,6 +89,7 @@ typedef struct krt_unary_desc {
  * of KRT_EW_CHUNK elements. */
 typedef struct krt_clip_desc {
     krt_dtype dt;          /* x, lo, hi, y */
+    int32_t reserved;      /* 0: the descriptor has no padding bytes */
     int64_t n;             /* elements of x and of y */
 } krt_clip_desc;
 
@@ -147,6 +151,7 @@ typedef struct krt_binary_desc {
     krt_binary_op op;
     krt_dtype dt;          /* a's dtype */
     krt_dtype b_dt;        /* b's dtype: dt, except for POW */
+    krt_dtype y_dt;        /* dt, or BOOL for the ops from AND on */
     krt_bcast bc;          /* y's dims; strides of a, then of b */
 } krt_binary_desc;
 
@@ -171,6 +176,7 @@ typedef struct krt_variadic_desc {
  * chunks of KRT_EW_CHUNK output elements. */
 typedef struct krt_where_desc {
     krt_dtype dt;          /* a, b, y */
+    int32_t reserved;      /* 0: the descriptor has no padding bytes */
     krt_bcast bc;          /* y's dims; strides of cond, a, b */
 } krt_where_desc;
 
@@ -237,7 +243,7 @@ typedef struct krt_dynamic_quantize_desc {
  * mask). One unit. */
 typedef struct krt_fill_desc {
     int64_t nbytes;
-    int32_t value;         /* 0..255 */
+    int64_t value;         /* 0..255 */
 } krt_fill_desc;
 
 /* ===== for the family's own sources ======================================== */

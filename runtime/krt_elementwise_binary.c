@@ -375,6 +375,8 @@ static row_fn binary_lookup(const krt_binary_desc *d)
     if ((unsigned)d->op >= KRT_BINARY_COUNT || (unsigned)d->dt >= KRT_DTYPE_COUNT ||
         (unsigned)d->b_dt >= KRT_DTYPE_COUNT)
         return NULL;
+    if (d->y_dt != (d->op >= KRT_BIN_AND ? KRT_BOOL : d->dt))
+        return NULL;
     if (d->op == KRT_BIN_POW)
         return pow_table[d->dt][d->b_dt];
     return d->b_dt == d->dt ? binary_table[d->op][d->dt] : NULL;
@@ -400,7 +402,7 @@ static krt_status binary_run(const void *desc, void *const *ops, void *scratch, 
     krt_ew_slice(r, krt_bcast_numel(&d->bc), &lo, &hi);
     size_t esz[2] = {krt_dtype_size(d->dt), krt_dtype_size(d->b_dt)};
     const void *in[2] = {ops[0], ops[1]};
-    run_range(&d->bc, esz, in, ops[2], d->op >= KRT_BIN_AND ? 1 : esz[0], fn, lo, hi);
+    run_range(&d->bc, esz, in, ops[2], krt_dtype_size(d->y_dt), fn, lo, hi);
     return KRT_OK;
 }
 
@@ -508,7 +510,7 @@ static krt_status variadic_run(const void *desc, void *const *ops, void *scratch
                                krt_error *err)
 {
     const krt_variadic_desc *d = desc;
-    krt_binary_desc b = {.op = d->op, .dt = d->dt, .b_dt = d->dt};
+    krt_binary_desc b = {.op = d->op, .dt = d->dt, .b_dt = d->dt, .y_dt = d->dt};
     row_fn fn = binary_lookup(&b);
     int64_t lo, hi;
     if (!fn || d->op >= KRT_BIN_AND || (d->divisor && !div_count_table[d->dt]))

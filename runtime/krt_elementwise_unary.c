@@ -12,6 +12,7 @@
 #include "runtime/krt_elementwise.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <tgmath.h>
 
 typedef void (*unary_fn)(const void *x, void *y, int64_t n, const krt_unary_params *p);
@@ -160,15 +161,14 @@ static krt_status unary_run(const void *desc, void *const *ops, void *scratch, k
 {
     const krt_unary_desc *d = desc;
     unary_fn fn = unary_lookup(d->op, d->dt);
+    bool classify = d->op == KRT_UN_ISNAN || d->op == KRT_UN_ISINF;
     int64_t lo, hi;
-    if (!fn)
+    if (!fn || d->y_dt != (classify ? KRT_BOOL : d->dt))
         return KRT_EDTYPE;
     krt_ew_slice(r, d->n, &lo, &hi);
-    if (hi > lo) {
-        int64_t xs = (int64_t)krt_dtype_size(d->dt);
-        int64_t ys = d->op == KRT_UN_ISNAN || d->op == KRT_UN_ISINF ? 1 : xs;
-        fn((const char *)ops[0] + lo * xs, (char *)ops[1] + lo * ys, hi - lo, &d->p);
-    }
+    if (hi > lo)
+        fn((const char *)ops[0] + lo * (int64_t)krt_dtype_size(d->dt),
+           (char *)ops[1] + lo * (int64_t)krt_dtype_size(d->y_dt), hi - lo, &d->p);
     return KRT_OK;
 }
 

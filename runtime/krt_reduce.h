@@ -30,6 +30,8 @@
  *     its sizes or attributes are impossible, else KRT_OK. Bad values met
  *     in the data (a class label out of range) give KRT_EINDEX with `err`
  *     naming the operand, the value and its position.
+ *   - Descriptors have no padding bytes (`reserved` fields fill the gaps),
+ *     so equal descriptors are equal bytes.
  *   - Scratch, when a kernel needs it, is scratch_size(desc) bytes per
  *     thread from the caller.
  */
@@ -85,6 +87,7 @@ typedef struct krt_mvn_desc {
     krt_dtype dt;                 /* x and y */
     int32_t rank;                 /* x's rank */
     uint32_t mask;                /* bit i: axis i is a statistics axis */
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
     int64_t dims[KRT_MAX_RANK];   /* x's dims */
 } krt_mvn_desc;
 
@@ -97,6 +100,7 @@ typedef struct krt_argreduce_desc {
     krt_dtype dt;                 /* x */
     int32_t is_min;               /* ArgMin */
     int32_t select_last;
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
     int64_t outer, n, inner;      /* x's view around the axis */
 } krt_argreduce_desc;
 
@@ -106,6 +110,7 @@ typedef struct krt_argreduce_desc {
 typedef struct krt_cumsum_desc {
     krt_dtype dt;                 /* x and y */
     int32_t exclusive, reverse;
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
     int64_t outer, n, inner;
 } krt_cumsum_desc;
 
@@ -149,9 +154,10 @@ typedef struct krt_loss_desc {
     krt_dtype dt;                 /* input, weight, loss, log_prob: f32 f64 f16 bf16 */
     krt_dtype target_dt;          /* i32 or i64 */
     krt_loss_reduction reduction;
-    int64_t n, c, inner;
     int32_t has_ignore;           /* ignore_index given */
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
     int64_t ignore_index;
+    int64_t n, c, inner;
 } krt_loss_desc;
 
 /* ===== normalizations (krt_reduce_norm.c) ================================= */
@@ -187,9 +193,9 @@ typedef struct krt_layernorm_desc {
     krt_dtype dt;                 /* x, scale, bias, y */
     krt_dtype stash_dt;           /* mean and inv_std: f32 or bf16 */
     float epsilon;
-    int64_t outer, inner;
     int32_t norm_rank;                  /* x's rank - axis */
     int32_t scale_rank, bias_rank;      /* <= norm_rank, aligned right */
+    int64_t outer, inner;
     int64_t norm_dims[KRT_MAX_RANK];    /* x's dims from the axis on */
     int64_t scale_dims[KRT_MAX_RANK];
     int64_t bias_dims[KRT_MAX_RANK];
@@ -266,6 +272,7 @@ typedef struct krt_einsum_desc {
  * Scratch: one matrix in double. */
 typedef struct krt_det_desc {
     krt_dtype dt;
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
     int64_t batch, m;
 } krt_det_desc;
 

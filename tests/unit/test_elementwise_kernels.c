@@ -11,6 +11,7 @@
 #include "runtime/krt_elementwise.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 /* ---- calling the kernels ----------------------------------------------------------- */
@@ -28,7 +29,8 @@ static krt_status call(krt_kernel_id k, const void *desc, void *const *ops)
 static krt_status unary(krt_unary_op op, krt_dtype dt, const void *x, void *y, int64_t n,
                         const krt_unary_params *p)
 {
-    krt_unary_desc d = {.op = op, .dt = dt, .n = n};
+    bool classify = op == KRT_UN_ISNAN || op == KRT_UN_ISINF;
+    krt_unary_desc d = {.op = op, .dt = dt, .y_dt = classify ? KRT_BOOL : dt, .n = n};
     if (p)
         d.p = *p;
     return call(KRT_K_UNARY, &d, (void *[]){(void *)x, y});
@@ -44,14 +46,15 @@ static krt_status clip(krt_dtype dt, const void *x, void *y, int64_t n, const vo
 static krt_status binary(krt_binary_op op, krt_dtype dt, const krt_bcast *bc, const void *a,
                          const void *b, void *y)
 {
-    krt_binary_desc d = {.op = op, .dt = dt, .b_dt = dt, .bc = *bc};
+    krt_binary_desc d = {.op = op, .dt = dt, .b_dt = dt, .y_dt = op >= KRT_BIN_AND ? KRT_BOOL : dt,
+                         .bc = *bc};
     return call(KRT_K_BINARY, &d, (void *[]){(void *)a, (void *)b, y});
 }
 
 static krt_status power(krt_dtype base, krt_dtype exponent, const krt_bcast *bc, const void *a,
                         const void *b, void *y)
 {
-    krt_binary_desc d = {.op = KRT_BIN_POW, .dt = base, .b_dt = exponent, .bc = *bc};
+    krt_binary_desc d = {.op = KRT_BIN_POW, .dt = base, .b_dt = exponent, .y_dt = base, .bc = *bc};
     return call(KRT_K_BINARY, &d, (void *[]){(void *)a, (void *)b, y});
 }
 
@@ -75,14 +78,16 @@ typedef struct qaxis {
 static krt_status quantize(krt_dtype xdt, krt_dtype ydt, qaxis ax, const void *x,
                            const float *scale, const void *zp, void *y)
 {
-    krt_qlinear_desc d = {xdt, ydt, ax.outer, ax.channels, ax.inner};
+    krt_qlinear_desc d = {.x_dt = xdt, .y_dt = ydt, .outer = ax.outer, .channels = ax.channels,
+                          .inner = ax.inner};
     return call(KRT_K_QUANTIZE_LINEAR, &d, (void *[]){(void *)x, (void *)scale, (void *)zp, y});
 }
 
 static krt_status dequantize(krt_dtype xdt, qaxis ax, const void *x, const float *scale,
                              const void *zp, float *y)
 {
-    krt_qlinear_desc d = {xdt, KRT_F32, ax.outer, ax.channels, ax.inner};
+    krt_qlinear_desc d = {.x_dt = xdt, .y_dt = KRT_F32, .outer = ax.outer,
+                          .channels = ax.channels, .inner = ax.inner};
     return call(KRT_K_DEQUANTIZE_LINEAR, &d, (void *[]){(void *)x, (void *)scale, (void *)zp, y});
 }
 

@@ -47,21 +47,23 @@ static krt_status reduce(krt_reduce_op op, krt_dtype dt, int rank, const int64_t
 static krt_status argreduce(bool is_min, bool last, krt_dtype dt, int64_t outer, int64_t n,
                             int64_t inner, const void *x, int64_t *y)
 {
-    krt_argreduce_desc d = {dt, is_min, last, outer, n, inner};
+    krt_argreduce_desc d = {.dt = dt, .is_min = is_min, .select_last = last, .outer = outer,
+                            .n = n, .inner = inner};
     return call(KRT_K_ARGREDUCE, &d, (void *[]){(void *)x, y});
 }
 
 static krt_status cumsum(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, bool exclusive,
                          bool reverse, const void *x, void *y)
 {
-    krt_cumsum_desc d = {dt, exclusive, reverse, outer, n, inner};
+    krt_cumsum_desc d = {.dt = dt, .exclusive = exclusive, .reverse = reverse, .outer = outer,
+                         .n = n, .inner = inner};
     return call(KRT_K_CUMSUM, &d, (void *[]){(void *)x, y});
 }
 
 static krt_status softmax(krt_softmax_kind kind, krt_dtype dt, int64_t outer, int64_t n,
                           int64_t inner, const void *x, void *y)
 {
-    krt_softmax_desc d = {kind, dt, outer, n, inner};
+    krt_softmax_desc d = {.kind = kind, .dt = dt, .outer = outer, .n = n, .inner = inner};
     return call(KRT_K_SOFTMAX, &d, (void *[]){(void *)x, y});
 }
 
@@ -70,7 +72,8 @@ static krt_status batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt,
                             const void *bias, const void *mean, const void *var, float eps,
                             void *y)
 {
-    krt_batchnorm_desc d = {dt, param_dt, stat_dt, eps, n, c, sp};
+    krt_batchnorm_desc d = {.dt = dt, .param_dt = param_dt, .stat_dt = stat_dt, .epsilon = eps,
+                            .n = n, .c = c, .spatial = sp};
     return call(KRT_K_BATCHNORM, &d,
                 (void *[]){(void *)x, (void *)scale, (void *)bias, (void *)mean, (void *)var, y});
 }
@@ -78,7 +81,7 @@ static krt_status batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt,
 static krt_status instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t sp, const void *x,
                                const void *scale, const void *bias, float eps, void *y)
 {
-    krt_instancenorm_desc d = {dt, eps, n, c, sp};
+    krt_instancenorm_desc d = {.dt = dt, .epsilon = eps, .n = n, .c = c, .spatial = sp};
     return call(KRT_K_INSTANCENORM, &d, (void *[]){(void *)x, (void *)scale, (void *)bias, y});
 }
 
@@ -97,14 +100,15 @@ static krt_status layernorm(krt_dtype dt, krt_dtype stash, int64_t outer, int64_
 static krt_status lpnorm(krt_dtype dt, int p, int64_t outer, int64_t n, int64_t inner,
                          const void *x, void *y)
 {
-    krt_lpnorm_desc d = {dt, p, outer, n, inner};
+    krt_lpnorm_desc d = {.dt = dt, .p = p, .outer = outer, .n = n, .inner = inner};
     return call(KRT_K_LPNORM, &d, (void *[]){(void *)x, y});
 }
 
 static krt_status lrn(krt_dtype dt, int64_t n, int64_t c, int64_t sp, int64_t size, float alpha,
                       float beta, float bias, const void *x, void *y)
 {
-    krt_lrn_desc d = {dt, alpha, beta, bias, size, n, c, sp};
+    krt_lrn_desc d = {.dt = dt, .alpha = alpha, .beta = beta, .bias = bias, .size = size,
+                      .n = n, .c = c, .spatial = sp};
     return call(KRT_K_LRN, &d, (void *[]){(void *)x, y});
 }
 
@@ -136,14 +140,14 @@ static krt_status topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, in
                        bool largest, const void *x, void *values, int64_t *indices,
                        void *unused_scratch)
 {
-    krt_topk_desc d = {dt, largest, outer, n, inner, k};
+    krt_topk_desc d = {.dt = dt, .largest = largest, .outer = outer, .n = n, .inner = inner, .k = k};
     return call(KRT_K_TOPK, &d, (void *[]){(void *)x, values, indices});
 }
 
 static krt_status det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *y,
                       void *unused_scratch)
 {
-    krt_det_desc d = {dt, batch, m};
+    krt_det_desc d = {.dt = dt, .batch = batch, .m = m};
     return call(KRT_K_DET, &d, (void *[]){(void *)x, y});
 }
 
