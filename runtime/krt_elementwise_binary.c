@@ -6,9 +6,9 @@
  * contiguous for every input (a [64,197,768] + [768] add becomes one
  * [64*197, 768] loop, a tensor * scalar one flat loop), then calls a row
  * function once per innermost row (or the part of it inside the work
- * range) with each input's pointer and inner stride. Row functions have explicit paths for (1,1), (1,0) and (0,1)
- * strides so the common cases vectorize; everything else takes the general
- * strided loop. Each op is one expression on `a` and `b` (OPS lists);
+ * range) with each input's pointer and inner stride. Row functions have
+ * explicit paths for (1,1), (1,0) and (0,1) strides so the common cases
+ * vectorize; everything else takes the general strided loop. Each op is one expression on `a` and `b` (OPS lists);
  * macros expand it for every dtype the op has.
  */
 #define KRT_ELEMENTWISE_SOURCE

@@ -1,5 +1,5 @@
 /* test_reduce_infer.c — shape/dtype inference of the reduce family (ir/infer_reduce.c)
- * and its interpreter entries (ir/eval_reduce.c) on small one-node graphs:
+ * and its lowering (ir/lower_reduce.c), run by the interpreter, on small one-node graphs:
  * output shapes worked out by hand from the ONNX spec, every error path
  * with a message that names the node, and end-to-end runs through
  * kiln_interp_run against hand-computed values.
