@@ -1,28 +1,46 @@
 /* krt_elementwise.h — kernels of the elementwise family: unary math and
  * activations, numpy-broadcasting binary and variadic ops, Where, Clip,
- * Cast, and linear (de)quantization.
+ * Cast, linear (de)quantization, and a byte fill.
  *
- * Layout conventions shared by every kernel here:
- *   - Buffers are dense, C order, of the dtype named by the krt_dtype
- *     argument; f16/bf16 are raw 16-bit patterns and are computed in f32.
- *   - Broadcasting kernels take a krt_bcast: the output's dims plus, per
+ * Every kernel here is called through the one kernel ABI
+ * (runtime/krt_kernel.h): a krt_<name>_desc below, the operands in the
+ * order its comment gives (inputs, then outputs), a work range.
+ *
+ * Conventions shared by every kernel here:
+ *   - Buffers are dense, C order, of the dtype the descriptor names;
+ *     f16/bf16 are raw 16-bit patterns and are computed in f32.
+ *   - Broadcasting kernels carry a krt_bcast: the output's dims plus, per
  *     input, its strides (in elements) over those dims, 0 along a broadcast
  *     dimension. The kernels merge dims that are contiguous for every
  *     operand, then run rows with fast paths for the contiguous and scalar
  *     (stride 0) cases, so `x + bias` and `x * 0.5` are plain vector loops.
- *   - Output and input may be the same buffer when the dtypes have the same
- *     size and the input is not broadcast (in-place elementwise).
- *   - Kernels return KRT_EDTYPE for a dtype they have no variant for and
- *     never read or write outside the given sizes.
+ *   - The heavy kernels (unary, clip, binary, variadic, where, cast) split
+ *     into units of KRT_EW_CHUNK consecutive output elements. Each output
+ *     element depends only on the inputs at its own position, so any split
+ *     gives the same bytes.
+ *   - Descriptors have no padding bytes (`reserved` fields fill the gaps),
+ *     so equal descriptors are equal bytes.
+ *   - Output 0 may be the same buffer as an input that has the output's
+ *     shape and dtype (in place): every kernel reads element i of its
+ *     inputs before it writes element i of its output.
+ *   - run() checks the descriptor's dtypes before it touches an operand:
+ *     a call over an empty range with NULL operands returns KRT_EDTYPE when
+ *     the kernel has no variant for them, else KRT_OK (how the lowering
+ *     reports a missing kernel at compile time). Kernels never read or
+ *     write outside the sizes the descriptor gives.
  *
- * Sources: krt_elementwise_unary.c (unary, Clip), krt_elementwise_binary.c
- * (broadcast layout, binary ops, Pow, Where, Mean), krt_elementwise_cast.c
- * (Cast, QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear).
+ * Sources: krt_elementwise_unary.c (unary, clip), krt_elementwise_binary.c
+ * (broadcast layout, binary incl. Pow, variadic, where),
+ * krt_elementwise_cast.c (cast, (de)quantization, fill).
  */
 #ifndef KRT_ELEMENTWISE_H
 #define KRT_ELEMENTWISE_H
 
 #include "runtime/krt.h"
+#include "runtime/krt_kernel.h"
+
+/* Output elements per work unit of the chunked kernels. */
+#define KRT_EW_CHUNK 16384
 
 /* ===== unary ============================================================ */
 
@@ -43,38 +61,47 @@ typedef enum krt_unary_op {
 } krt_unary_op;
 
 /* The attributes of the unary ops that have some (ONNX names and meaning;
- * the caller fills in the ONNX defaults for those the node lacks). */
+ * the lowering fills in the ONNX defaults for those the node lacks). */
 typedef struct krt_unary_params {
     float alpha;          /* Elu Selu Celu LeakyRelu HardSigmoid ThresholdedRelu */
     float beta;           /* HardSigmoid */
     float gamma;          /* Selu */
     float lambd, bias;    /* Shrink */
-    int detect_positive;  /* IsInf */
-    int detect_negative;  /* IsInf */
+    int32_t detect_positive;  /* IsInf */
+    int32_t detect_negative;  /* IsInf */
 } krt_unary_params;
 
-/* y[i] = op(x[i]) for n elements. Float ops: f32 f64 f16 bf16; ABS SIGN:
- * every numeric type; NEG RELU: floats and signed ints; SHRINK: floats and
- * ints (computed in double, truncated back); NOT: bool. p may be NULL for
- * ops without attributes. KRT_EDTYPE for another dtype. */
-krt_status krt_unary(krt_unary_op op, krt_dtype dt, const void *x, void *y, int64_t n,
-                     const krt_unary_params *p);
+/* Kernel `unary`: ops {x, y}, y[i] = op(x[i]). Float ops: f32 f64 f16
+ * bf16; ABS SIGN: every numeric type; NEG RELU: floats and signed ints;
+ * SHRINK: floats and ints (computed in double, truncated back); NOT: bool.
+ * Units: chunks of KRT_EW_CHUNK elements. */
+typedef struct krt_unary_desc {
+    krt_unary_op op;
+    krt_dtype dt;          /* x's dtype */
+    krt_dtype y_dt;        /* dt, except BOOL for ISNAN ISINF */
+    krt_unary_params p;    /* the op's attributes */
+    int64_t n;             /* elements of x and of y */
+} krt_unary_desc;
 
-/* Clip: y = min(max(x, lo), hi) (numpy's order: hi wins when lo > hi).
- * lo / hi point at one element of dt, or are NULL for "no bound". Every
- * numeric dtype; NaN passes through. */
-krt_status krt_clip(krt_dtype dt, const void *x, void *y, int64_t n, const void *lo,
-                    const void *hi);
+/* Kernel `clip`: ops {x, lo, hi, y}, y = min(max(x, lo), hi) (numpy's
+ * order: hi wins when lo > hi). lo / hi hold one element of dt, or are NULL
+ * for "no bound". Every numeric dtype; NaN passes through. Units: chunks
+ * of KRT_EW_CHUNK elements. */
+typedef struct krt_clip_desc {
+    krt_dtype dt;          /* x, lo, hi, y */
+    int32_t reserved;      /* 0: the descriptor has no padding bytes */
+    int64_t n;             /* elements of x and of y */
+} krt_clip_desc;
 
 /* ===== broadcasting ======================================================= */
 
 #define KRT_BCAST_MAX_IN 3
 
 typedef struct krt_bcast {
-    int rank;                                       /* output rank, 0..KRT_MAX_RANK */
-    int n_in;                                       /* inputs added so far */
-    int64_t dims[KRT_MAX_RANK];                     /* output dims */
-    int64_t strides[KRT_BCAST_MAX_IN][KRT_MAX_RANK];/* per input, in elements */
+    int32_t rank;                                    /* output rank, 0..KRT_MAX_RANK */
+    int32_t n_in;                                    /* inputs added so far */
+    int64_t dims[KRT_MAX_RANK];                      /* output dims */
+    int64_t strides[KRT_BCAST_MAX_IN][KRT_MAX_RANK]; /* per input, in elements */
 } krt_bcast;
 
 /* Start a layout for an output of the given dims (rank <= KRT_MAX_RANK). */
@@ -84,20 +111,27 @@ void krt_bcast_init(krt_bcast *bc, int rank, const int64_t *dims);
  * that is neither equal nor 1, a higher rank) or if there are already
  * KRT_BCAST_MAX_IN inputs. */
 krt_status krt_bcast_add_input(krt_bcast *bc, int rank, const int64_t *dims);
+/* The strides (in elements) over the output dims out[0..out_rank) of a
+ * dense input of dims in[0..in_rank), 0 along broadcast dims. KRT_EVALUE
+ * if it does not broadcast to out. */
+krt_status krt_bcast_strides(int out_rank, const int64_t *out, int in_rank, const int64_t *in,
+                             int64_t *strides /* OUT [out_rank] */);
 int64_t krt_bcast_numel(const krt_bcast *bc);
 
 /* ===== binary and variadic ================================================ */
 
 /* X-macro of the binary ops: X(ENUM). MOD follows Python's sign rule
  * (result has the divisor's sign), FMOD C's (result has the dividend's
- * sign); ONNX allows only FMOD for floats, kiln has both. Integer Add/Sub/Mul wrap; integer division truncates;
- * a zero integer divisor gives 0 (Div, Mod, FMod). SHL/SHR: unsigned ints,
- * a shift >= the width gives 0. PRELU: y = a < 0 ? a * b : a. MAX/MIN
- * propagate NaN like numpy. The comparisons and AND/OR/XOR output bool. */
+ * sign); ONNX allows only FMOD for floats, kiln has both. Integer
+ * Add/Sub/Mul wrap; integer division truncates; a zero integer divisor
+ * gives 0 (Div, Mod, FMod). SHL/SHR: unsigned ints, a shift >= the width
+ * gives 0. PRELU: y = a < 0 ? a * b : a. MAX/MIN propagate NaN like numpy.
+ * POW: y = a ** b with b of its own dtype (below). The comparisons and
+ * AND/OR/XOR (every op from AND on) output bool. */
 #define KRT_BINARY_OPS(X)                                                       \
     X(ADD) X(SUB) X(MUL) X(DIV) X(MOD) X(FMOD) X(MAX) X(MIN) X(PRELU) X(SHL)    \
-    X(SHR) X(AND) X(OR) X(XOR) X(EQUAL) X(GREATER) X(GREATER_EQUAL) X(LESS)     \
-    X(LESS_EQUAL)
+    X(SHR) X(POW) X(AND) X(OR) X(XOR) X(EQUAL) X(GREATER) X(GREATER_EQUAL)      \
+    X(LESS) X(LESS_EQUAL)
 
 typedef enum krt_binary_op {
 #define KRT_X_(e) KRT_BIN_##e,
@@ -106,27 +140,45 @@ typedef enum krt_binary_op {
     KRT_BINARY_COUNT
 } krt_binary_op;
 
-/* y = op(a, b) over the layout bc (two inputs added: a then b). dt is the
- * inputs' dtype; y is dt, or bool for comparisons and logic ops. y may be a
- * itself when a is not broadcast (how Sum/Max/Min/Mean fold their inputs). */
-krt_status krt_binary(krt_binary_op op, krt_dtype dt, const krt_bcast *bc, const void *a,
-                      const void *b, void *y);
+/* Kernel `binary`: ops {a, b, y}, y = op(a, b) over the layout bc (two
+ * inputs: a then b). y is dt, or bool for comparisons and logic ops.
+ * Pow: a (= y) i32 i64 f32 f64 f16 bf16, b any numeric dtype; float bases
+ * are computed in double; integer bases with an integer exponent exactly
+ * (wrapping), with a float exponent in double, then truncated
+ * (saturating); a negative integer exponent gives 1/(a**-b) truncated: 0
+ * unless |a| == 1. Units: chunks of KRT_EW_CHUNK output elements. */
+typedef struct krt_binary_desc {
+    krt_binary_op op;
+    krt_dtype dt;          /* a's dtype */
+    krt_dtype b_dt;        /* b's dtype: dt, except for POW */
+    krt_dtype y_dt;        /* dt, or BOOL for the ops from AND on */
+    krt_bcast bc;          /* y's dims; strides of a, then of b */
+} krt_binary_desc;
 
-/* y = a ** b, y of a's dtype (i32 i64 f32 f64 f16 bf16), b any numeric
- * dtype. Float bases are computed in double; integer bases with an integer
- * exponent exactly (wrapping), with a float exponent in double and then
- * truncated (saturating). A negative integer exponent gives 1/(a**-b)
- * truncated: 0 unless |a| == 1. */
-krt_status krt_pow(krt_dtype base, krt_dtype exponent, const krt_bcast *bc, const void *a,
-                   const void *b, void *y);
+/* Kernel `variadic`: ops {x0, ..., x[n_in-1], y}: y = x0 op x1 op ... in
+ * that order (Sum, Max, Min; Mean is Sum with `divisor`). Every input
+ * broadcasts to y. y may be x0 (a chained call that continues a fold) or
+ * x1 when it has y's shape: no input after x1 may share y's buffer.
+ * Units: chunks of KRT_EW_CHUNK output elements. */
+#define KRT_VARIADIC_MAX_IN 16
+typedef struct krt_variadic_desc {
+    krt_binary_op op;      /* ADD, MAX or MIN */
+    krt_dtype dt;          /* every input and y */
+    int32_t rank;          /* y's rank */
+    int32_t n_in;          /* 2..KRT_VARIADIC_MAX_IN */
+    int64_t dims[KRT_MAX_RANK];                         /* y's dims */
+    int64_t strides[KRT_VARIADIC_MAX_IN][KRT_MAX_RANK]; /* input k over y's dims */
+    int64_t divisor;       /* y /= divisor at the end (floats); 0: none */
+} krt_variadic_desc;
 
-/* y = cond ? a : b over the layout bc (inputs cond, a, b); any dtype
- * (only its size matters). */
-krt_status krt_where(krt_dtype dt, const krt_bcast *bc, const uint8_t *cond, const void *a,
-                     const void *b, void *y);
-
-/* y[i] /= count, in place: the last step of Mean. Floats only. */
-krt_status krt_div_count(krt_dtype dt, void *y, int64_t n, int64_t count);
+/* Kernel `where`: ops {cond, a, b, y}, y = cond ? a : b over the layout bc
+ * (inputs cond (bool), a, b). Any dtype (only its size matters). Units:
+ * chunks of KRT_EW_CHUNK output elements. */
+typedef struct krt_where_desc {
+    krt_dtype dt;          /* a, b, y */
+    int32_t reserved;      /* 0: the descriptor has no padding bytes */
+    krt_bcast bc;          /* y's dims; strides of cond, a, b */
+} krt_where_desc;
 
 /* ===== cast and quantization ============================================== */
 
@@ -152,32 +204,63 @@ KRT_DEF_F2I_(krt_f2u32, uint32_t, 0, UINT32_MAX, 4294967296.0)
 KRT_DEF_F2I_(krt_f2u64, uint64_t, 0, UINT64_MAX, 18446744073709551616.0)
 #undef KRT_DEF_F2I_
 
-/* y[i] = (to)x[i] for any pair of dtypes. Floats to ints truncate toward
- * zero and saturate (NaN gives 0); ints to narrower ints wrap; anything to
- * bool is x != 0; to f16/bf16 rounds to nearest even (directly from f64,
- * no double rounding). KRT_EDTYPE for UNDEF. */
-krt_status krt_cast(krt_dtype from, krt_dtype to, const void *x, void *y, int64_t n);
+/* Kernel `cast`: ops {x, y}, y[i] = (to)x[i] for any pair of dtypes.
+ * Floats to ints truncate toward zero and saturate (NaN gives 0); ints to
+ * narrower ints wrap; anything to bool is x != 0; to f16/bf16 rounds to
+ * nearest even (directly from f64, no double rounding). KRT_EDTYPE for
+ * UNDEF. Units: chunks of KRT_EW_CHUNK elements. */
+typedef struct krt_cast_desc {
+    krt_dtype from, to;    /* x's and y's dtypes */
+    int64_t n;             /* elements */
+} krt_cast_desc;
 
-/* Per-axis layout of (de)quantization: x is viewed as (outer, channels,
- * inner); scale and zero point have `channels` elements (1 for per-tensor,
- * with inner = the element count). */
-typedef struct krt_qaxis {
+/* Kernels `quantize_linear` and `dequantize_linear`: ops {x, scale,
+ * zero_point, y}. x is viewed as (outer, channels, inner); scale (f32) and
+ * zero_point (NULL: 0) have `channels` elements (1 per tensor, with inner
+ * = the element count).
+ *   quantize:   y = saturate(round_half_even(x / scale) + zero_point);
+ *               x f32 or i32, y (and zero_point) u8 or i8; NaN gives the
+ *               zero point.
+ *   dequantize: y = (x - zero_point) * scale, y f32; x (and zero_point)
+ *               u8 i8 i32.
+ * One unit. */
+typedef struct krt_qlinear_desc {
+    krt_dtype x_dt, y_dt;
     int64_t outer, channels, inner;
-} krt_qaxis;
+} krt_qlinear_desc;
 
-/* y = saturate(round_half_even(x / scale) + zero_point). x: f32 or i32;
- * y (and zero_point): u8 or i8; zero_point may be NULL (0). NaN gives the
- * zero point. KRT_EDTYPE for other dtypes. */
-krt_status krt_quantize_linear(krt_dtype xdt, krt_dtype ydt, krt_qaxis ax, const void *x,
-                               const float *scale, const void *zero_point, void *y);
-/* y = (x - zero_point) * scale, y f32; x (and zero_point): u8 i8 i32. */
-krt_status krt_dequantize_linear(krt_dtype xdt, krt_qaxis ax, const void *x,
-                                 const float *scale, const void *zero_point, float *y);
-/* uint8 quantization with the range of x widened to include 0:
+/* Kernel `dynamic_quantize_linear`: ops {x (f32), y (u8), scale (f32
+ * scalar), zero_point (u8 scalar)}; any output may be NULL. uint8
+ * quantization with the range of x widened to include 0:
  * scale = (max - min) / 255, zero_point = saturate(round(-min / scale)),
  * y = saturate(round(x / scale) + zero_point). All zeros (or n = 0) give
- * scale 0, zero point 0, y 0. NaNs are ignored for the range. */
-void krt_dynamic_quantize_linear(const float *x, int64_t n, uint8_t *y, float *scale,
-                                 uint8_t *zero_point);
+ * scale 0, zero point 0, y 0. NaNs are ignored for the range. One unit. */
+typedef struct krt_dynamic_quantize_desc {
+    int64_t n;             /* elements of x and of y */
+} krt_dynamic_quantize_desc;
+
+/* Kernel `fill`: ops {y}: nbytes bytes of `value` (Dropout's all-true
+ * mask). One unit. */
+typedef struct krt_fill_desc {
+    int64_t nbytes;
+    int64_t value;         /* 0..255 */
+} krt_fill_desc;
+
+/* ===== for the family's own sources ======================================== */
+#ifdef KRT_ELEMENTWISE_SOURCE
+/* Units of a chunked kernel over n elements (at least one). */
+static inline int64_t krt_ew_units(int64_t n)
+{
+    return n > KRT_EW_CHUNK ? (n + KRT_EW_CHUNK - 1) / KRT_EW_CHUNK : 1;
+}
+/* The elements [*lo, *hi) of n that units r cover. */
+static inline void krt_ew_slice(krt_span r, int64_t n, int64_t *lo, int64_t *hi)
+{
+    *lo = r.begin * KRT_EW_CHUNK < n ? r.begin * KRT_EW_CHUNK : n;
+    *hi = r.end * KRT_EW_CHUNK < n ? r.end * KRT_EW_CHUNK : n;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+#endif
 
 #endif /* KRT_ELEMENTWISE_H */

@@ -1,15 +1,17 @@
-/* krt_elementwise_binary.c — broadcasting kernels: the binary ops, Pow
- * (base and exponent of different dtypes), Where, and Mean's last step.
+/* krt_elementwise_binary.c — broadcasting kernels: `binary` (the binary
+ * ops, and Pow with base and exponent of different dtypes), `variadic`
+ * (Sum Max Min Mean), `where`.
  *
- * All of them run through run_rows: it merges the output dims that are
+ * All of them run through run_range: it merges the output dims that are
  * contiguous for every input (a [64,197,768] + [768] add becomes one
  * [64*197, 768] loop, a tensor * scalar one flat loop), then calls a row
- * function once per innermost row with each input's pointer and inner
- * stride. Row functions have explicit paths for (1,1), (1,0) and (0,1)
- * strides so the common cases vectorize; everything else takes the general
- * strided loop. Each op is one expression on `a` and `b` (OPS lists);
+ * function once per innermost row (or the part of it inside the work
+ * range) with each input's pointer and inner stride. Row functions have
+ * explicit paths for (1,1), (1,0) and (0,1) strides so the common cases
+ * vectorize; everything else takes the general strided loop. Each op is one expression on `a` and `b` (OPS lists);
  * macros expand it for every dtype the op has.
  */
+#define KRT_ELEMENTWISE_SOURCE
 #include "runtime/krt_elementwise.h"
 
 #include <math.h>
@@ -24,20 +26,28 @@ void krt_bcast_init(krt_bcast *bc, int rank, const int64_t *dims)
         bc->dims[i] = dims[i];
 }
 
-krt_status krt_bcast_add_input(krt_bcast *bc, int rank, const int64_t *dims)
+krt_status krt_bcast_strides(int out_rank, const int64_t *out, int in_rank, const int64_t *in,
+                             int64_t *strides)
 {
-    if (bc->n_in >= KRT_BCAST_MAX_IN || rank < 0 || rank > bc->rank)
-        return KRT_EVALUE;
-    int64_t *st = bc->strides[bc->n_in];
     int64_t s = 1;
-    for (int i = bc->rank - 1; i >= 0; i--) {
-        int j = i - (bc->rank - rank);   /* the input's dim aligned with output dim i */
-        int64_t d = j >= 0 ? dims[j] : 1;
-        if (d != bc->dims[i] && d != 1)
+    if (in_rank < 0 || in_rank > out_rank)
+        return KRT_EVALUE;
+    for (int i = out_rank - 1; i >= 0; i--) {
+        int j = i - (out_rank - in_rank);   /* the input's dim aligned with output dim i */
+        int64_t d = j >= 0 ? in[j] : 1;
+        if (d != out[i] && d != 1)
             return KRT_EVALUE;
-        st[i] = d == 1 ? 0 : s;
+        strides[i] = d == 1 ? 0 : s;
         s *= d;
     }
+    return KRT_OK;
+}
+
+krt_status krt_bcast_add_input(krt_bcast *bc, int rank, const int64_t *dims)
+{
+    if (bc->n_in >= KRT_BCAST_MAX_IN ||
+        krt_bcast_strides(bc->rank, bc->dims, rank, dims, bc->strides[bc->n_in]))
+        return KRT_EVALUE;
     bc->n_in++;
     return KRT_OK;
 }
@@ -100,21 +110,38 @@ static void next_row(const krt_bcast *bc, int64_t *idx, int64_t *off)
     }
 }
 
-static void run_rows(const krt_bcast *layout, const size_t *esz, const void *const *in, void *y,
-                     size_t ysz, row_fn fn)
+/* The outer index and the inputs' offsets of row `row`. */
+static void seek_row(const krt_bcast *bc, int64_t row, int64_t *idx, int64_t *off)
+{
+    for (int d = bc->rank - 2; d >= 0; d--) {
+        idx[d] = row % bc->dims[d];
+        row /= bc->dims[d];
+        for (int k = 0; k < bc->n_in; k++)
+            off[k] += idx[d] * bc->strides[k][d];
+    }
+}
+
+/* fn over the output elements [lo, hi) of the layout, row by row; the
+ * first and the last row may be partial. */
+static void run_range(const krt_bcast *layout, const size_t *esz, const void *const *in, void *y,
+                      size_t ysz, row_fn fn, int64_t lo, int64_t hi)
 {
     krt_bcast bc = *layout;
-    if (!coalesce(&bc))
+    if (lo >= hi || !coalesce(&bc))
         return;
-    int64_t n = bc.dims[bc.rank - 1], rows = krt_numel(bc.rank - 1, bc.dims);
+    int64_t n = bc.dims[bc.rank - 1], col = lo % n;
     int64_t idx[KRT_MAX_RANK] = {0}, off[KRT_BCAST_MAX_IN] = {0}, s[KRT_BCAST_MAX_IN];
     const void *ptr[KRT_BCAST_MAX_IN];
+    seek_row(&bc, lo / n, idx, off);
     for (int k = 0; k < bc.n_in; k++)
         s[k] = bc.strides[k][bc.rank - 1];
-    for (int64_t row = 0; row < rows; row++) {
+    while (lo < hi) {
+        int64_t len = n - col < hi - lo ? n - col : hi - lo;
         for (int k = 0; k < bc.n_in; k++)
-            ptr[k] = (const char *)in[k] + off[k] * (int64_t)esz[k];
-        fn((char *)y + row * n * (int64_t)ysz, ptr, s, n);
+            ptr[k] = (const char *)in[k] + (off[k] + col * s[k]) * (int64_t)esz[k];
+        fn((char *)y + lo * (int64_t)ysz, ptr, s, len);
+        lo += len;
+        col = 0;
         next_row(&bc, idx, off);
     }
 }
@@ -263,24 +290,6 @@ static const row_fn binary_table[KRT_BINARY_COUNT][KRT_DTYPE_COUNT] = {
     LOGIC(LOGIC_ENTRIES)
 };
 
-static int to_bool(krt_binary_op op)
-{
-    return op >= KRT_BIN_AND;
-}
-
-krt_status krt_binary(krt_binary_op op, krt_dtype dt, const krt_bcast *bc, const void *a,
-                      const void *b, void *y)
-{
-    if ((unsigned)op >= KRT_BINARY_COUNT || (unsigned)dt >= KRT_DTYPE_COUNT || !binary_table[op][dt])
-        return KRT_EDTYPE;
-    if (bc->n_in != 2)
-        return KRT_EVALUE;
-    size_t esz[2] = {krt_dtype_size(dt), krt_dtype_size(dt)};
-    const void *in[2] = {a, b};
-    run_rows(bc, esz, in, y, to_bool(op) ? 1 : esz[0], binary_table[op][dt]);
-    return KRT_OK;
-}
-
 /* ---- Pow ------------------------------------------------------------------ */
 
 /* a ** e in wrapping integer arithmetic. */
@@ -359,19 +368,47 @@ static const row_fn pow_table[KRT_DTYPE_COUNT][KRT_DTYPE_COUNT] = {
     POW_BASES(POW_ENTRIES_FOR)
 };
 
-krt_status krt_pow(krt_dtype base, krt_dtype exponent, const krt_bcast *bc, const void *a,
-                   const void *b, void *y)
+/* ---- kernel `binary` ------------------------------------------------------- */
+
+static row_fn binary_lookup(const krt_binary_desc *d)
 {
-    if ((unsigned)base >= KRT_DTYPE_COUNT || (unsigned)exponent >= KRT_DTYPE_COUNT ||
-        !pow_table[base][exponent])
+    if ((unsigned)d->op >= KRT_BINARY_COUNT || (unsigned)d->dt >= KRT_DTYPE_COUNT ||
+        (unsigned)d->b_dt >= KRT_DTYPE_COUNT)
+        return NULL;
+    if (d->y_dt != (d->op >= KRT_BIN_AND ? KRT_BOOL : d->dt))
+        return NULL;
+    if (d->op == KRT_BIN_POW)
+        return pow_table[d->dt][d->b_dt];
+    return d->b_dt == d->dt ? binary_table[d->op][d->dt] : NULL;
+}
+
+static int64_t binary_units(const void *desc)
+{
+    return krt_ew_units(krt_bcast_numel(&((const krt_binary_desc *)desc)->bc));
+}
+
+static krt_status binary_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
+{
+    const krt_binary_desc *d = desc;
+    row_fn fn = binary_lookup(d);
+    int64_t lo, hi;
+    if (!fn)
         return KRT_EDTYPE;
-    if (bc->n_in != 2)
+    if (d->bc.n_in != 2) {
+        err->what = "a binary layout without two inputs";
         return KRT_EVALUE;
-    size_t esz[2] = {krt_dtype_size(base), krt_dtype_size(exponent)};
-    const void *in[2] = {a, b};
-    run_rows(bc, esz, in, y, esz[0], pow_table[base][exponent]);
+    }
+    krt_ew_slice(r, krt_bcast_numel(&d->bc), &lo, &hi);
+    size_t esz[2] = {krt_dtype_size(d->dt), krt_dtype_size(d->b_dt)};
+    const void *in[2] = {ops[0], ops[1]};
+    run_range(&d->bc, esz, in, ops[2], krt_dtype_size(d->y_dt), fn, lo, hi);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_binary = {
+    "binary", binary_run, NULL, binary_units, sizeof(krt_binary_desc),
+};
 
 /* ---- Where ---------------------------------------------------------------- */
 
@@ -395,23 +432,42 @@ DEF_WHERE(uint16_t)
 DEF_WHERE(uint32_t)
 DEF_WHERE(uint64_t)
 
-krt_status krt_where(krt_dtype dt, const krt_bcast *bc, const uint8_t *cond, const void *a,
-                     const void *b, void *y)
+static row_fn where_lookup(krt_dtype dt)
 {
-    size_t sz = krt_dtype_size(dt);
-    row_fn fn = sz == 1 ? where_uint8_t : sz == 2 ? where_uint16_t
-              : sz == 4 ? where_uint32_t : sz == 8 ? where_uint64_t : NULL;
-    if (!fn || dt == KRT_UNDEF)
+    size_t sz = dt == KRT_UNDEF || (unsigned)dt >= KRT_DTYPE_COUNT ? 0 : krt_dtype_size(dt);
+    return sz == 1 ? where_uint8_t : sz == 2 ? where_uint16_t
+         : sz == 4 ? where_uint32_t : sz == 8 ? where_uint64_t : NULL;
+}
+
+static int64_t where_units(const void *desc)
+{
+    return krt_ew_units(krt_bcast_numel(&((const krt_where_desc *)desc)->bc));
+}
+
+static krt_status where_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                            krt_error *err)
+{
+    const krt_where_desc *d = desc;
+    row_fn fn = where_lookup(d->dt);
+    int64_t lo, hi;
+    if (!fn)
         return KRT_EDTYPE;
-    if (bc->n_in != 3)
+    if (d->bc.n_in != 3) {
+        err->what = "a Where layout without three inputs";
         return KRT_EVALUE;
-    size_t esz[3] = {1, sz, sz};
-    const void *in[3] = {cond, a, b};
-    run_rows(bc, esz, in, y, sz, fn);
+    }
+    krt_ew_slice(r, krt_bcast_numel(&d->bc), &lo, &hi);
+    size_t sz = krt_dtype_size(d->dt), esz[3] = {1, sz, sz};
+    const void *in[3] = {ops[0], ops[1], ops[2]};
+    run_range(&d->bc, esz, in, ops[3], sz, fn, lo, hi);
     return KRT_OK;
 }
 
-/* ---- Mean's last step ----------------------------------------------------- */
+const krt_kernel_info krt_kernel_where = {
+    "where", where_run, NULL, where_units, sizeof(krt_where_desc),
+};
+
+/* ---- Mean's last step: y /= count ----------------------------------------- */
 
 typedef void (*scale_fn)(void *y, int64_t n, int64_t count);
 
@@ -433,10 +489,55 @@ static const scale_fn div_count_table[KRT_DTYPE_COUNT] = {
     [KRT_F16] = div_count_f16, [KRT_BF16] = div_count_bf16,
 };
 
-krt_status krt_div_count(krt_dtype dt, void *y, int64_t n, int64_t count)
+/* ---- kernel `variadic` ------------------------------------------------------
+ * Each unit folds its slice of y through all the inputs: y = x0 op x1,
+ * then y = y op xk; the order per element is the inputs' order whatever
+ * the split. */
+
+static int64_t variadic_units(const void *desc)
 {
-    if ((unsigned)dt >= KRT_DTYPE_COUNT || !div_count_table[dt])
+    const krt_variadic_desc *d = desc;
+    return krt_ew_units(krt_numel(d->rank, d->dims));
+}
+
+static int variadic_ok(const krt_variadic_desc *d)
+{
+    return d->n_in >= 2 && d->n_in <= KRT_VARIADIC_MAX_IN && d->rank >= 0 &&
+           d->rank <= KRT_MAX_RANK;
+}
+
+static krt_status variadic_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                               krt_error *err)
+{
+    const krt_variadic_desc *d = desc;
+    krt_binary_desc b = {.op = d->op, .dt = d->dt, .b_dt = d->dt, .y_dt = d->dt};
+    row_fn fn = binary_lookup(&b);
+    int64_t lo, hi;
+    if (!fn || d->op >= KRT_BIN_AND || (d->divisor && !div_count_table[d->dt]))
         return KRT_EDTYPE;
-    div_count_table[dt](y, n, count);
+    if (!variadic_ok(d)) {
+        err->what = "a variadic call without 2 to 16 inputs";
+        return KRT_EVALUE;
+    }
+    krt_bcast bc = {.rank = d->rank, .n_in = 2};
+    memcpy(bc.dims, d->dims, sizeof bc.dims);
+    memcpy(bc.strides[0], d->strides[0], sizeof bc.strides[0]);
+    krt_ew_slice(r, krt_numel(d->rank, d->dims), &lo, &hi);
+    size_t es = krt_dtype_size(d->dt), esz[2] = {es, es};
+    const void *in[2] = {ops[0], ops[1]};
+    void *y = ops[d->n_in];
+    for (int k = 1; k < d->n_in; k++) {
+        in[1] = ops[k];
+        memcpy(bc.strides[1], d->strides[k], sizeof bc.strides[1]);
+        run_range(&bc, esz, in, y, es, fn, lo, hi);
+        in[0] = y;                                  /* y is dense: */
+        krt_strides(d->rank, d->dims, bc.strides[0]);
+    }
+    if (d->divisor && hi > lo)
+        div_count_table[d->dt]((char *)y + lo * (int64_t)es, hi - lo, d->divisor);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_variadic = {
+    "variadic", variadic_run, NULL, variadic_units, sizeof(krt_variadic_desc),
+};

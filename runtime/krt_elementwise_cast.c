@@ -1,5 +1,6 @@
-/* krt_elementwise_cast.c — Cast between every pair of dtypes, and linear
- * (de)quantization.
+/* krt_elementwise_cast.c — kernels `cast` (between every pair of dtypes),
+ * `quantize_linear`, `dequantize_linear`, `dynamic_quantize_linear`, and
+ * `fill`.
  *
  * Cast loads each element into its natural C type (f16/bf16 as float,
  * bool as 0/1) and stores it with a conversion chosen by _Generic on that
@@ -8,6 +9,7 @@
  * result is rounded once (a plain f64 -> f32 -> f16 chain can round twice
  * and miss the nearest f16). One loop per (from, to) pair, from a table.
  */
+#define KRT_ELEMENTWISE_SOURCE
 #include "runtime/krt_elementwise.h"
 
 #include <math.h>
@@ -95,32 +97,48 @@ static const cast_fn cast_table[KRT_DTYPE_COUNT][KRT_DTYPE_COUNT] = {
     CAST_SOURCES(CAST_ENTRIES_FROM)
 };
 
-krt_status krt_cast(krt_dtype from, krt_dtype to, const void *x, void *y, int64_t n)
+static int64_t cast_units(const void *desc)
 {
-    if ((unsigned)from >= KRT_DTYPE_COUNT || (unsigned)to >= KRT_DTYPE_COUNT ||
-        !cast_table[from][to])
+    return krt_ew_units(((const krt_cast_desc *)desc)->n);
+}
+
+static krt_status cast_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_cast_desc *d = desc;
+    int64_t lo, hi;
+    if ((unsigned)d->from >= KRT_DTYPE_COUNT || (unsigned)d->to >= KRT_DTYPE_COUNT ||
+        !cast_table[d->from][d->to])
         return KRT_EDTYPE;
-    cast_table[from][to](x, y, n);
+    krt_ew_slice(r, d->n, &lo, &hi);
+    if (hi > lo)
+        cast_table[d->from][d->to]((const char *)ops[0] + lo * (int64_t)krt_dtype_size(d->from),
+                                   (char *)ops[1] + lo * (int64_t)krt_dtype_size(d->to), hi - lo);
     return KRT_OK;
 }
 
+const krt_kernel_info krt_kernel_cast = {
+    "cast", cast_run, NULL, cast_units, sizeof(krt_cast_desc),
+};
+
 /* ---- QuantizeLinear / DequantizeLinear -------------------------------------- */
 
-typedef void (*quant_fn)(krt_qaxis ax, const void *x, const float *scale, const void *zp, void *y);
+typedef void (*quant_fn)(const krt_qlinear_desc *ax, const void *x, const float *scale,
+                         const void *zp, void *y);
 
 /* One (outer, channel) block: `inner` elements sharing a scale and zero point. */
 #define DEF_QUANT(name, TX, TY, F2I)                                                 \
-    static void name(krt_qaxis ax, const void *xv, const float *scale, const void *zpv, \
-                     void *yv)                                                       \
+    static void name(const krt_qlinear_desc *ax, const void *xv, const float *scale,   \
+                     const void *zpv, void *yv)                                      \
     {                                                                                \
         const TX *x = xv;                                                            \
         const TY *zp = zpv;                                                          \
         TY *y = yv;                                                                  \
-        for (int64_t o = 0; o < ax.outer; o++)                                       \
-            for (int64_t c = 0; c < ax.channels; c++) {                              \
-                int64_t base = (o * ax.channels + c) * ax.inner;                     \
+        for (int64_t o = 0; o < ax->outer; o++)                                      \
+            for (int64_t c = 0; c < ax->channels; c++) {                             \
+                int64_t base = (o * ax->channels + c) * ax->inner;                   \
                 float s = scale[c], z = zp ? (float)zp[c] : 0.0f;                    \
-                for (int64_t k = base; k < base + ax.inner; k++) {                   \
+                for (int64_t k = base; k < base + ax->inner; k++) {                  \
                     float q = nearbyintf((float)x[k] / s) + z;                       \
                     y[k] = q == q ? F2I(q) : (TY)z;                                  \
                 }                                                                    \
@@ -136,28 +154,35 @@ static const quant_fn quant_table[KRT_DTYPE_COUNT][KRT_DTYPE_COUNT] = {
     [KRT_I32][KRT_U8] = quant_i32_u8, [KRT_I32][KRT_I8] = quant_i32_i8,
 };
 
-krt_status krt_quantize_linear(krt_dtype xdt, krt_dtype ydt, krt_qaxis ax, const void *x,
-                               const float *scale, const void *zero_point, void *y)
+static krt_status quantize_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                               krt_error *err)
 {
-    if ((unsigned)xdt >= KRT_DTYPE_COUNT || (unsigned)ydt >= KRT_DTYPE_COUNT ||
-        !quant_table[xdt][ydt])
+    const krt_qlinear_desc *d = desc;
+    if ((unsigned)d->x_dt >= KRT_DTYPE_COUNT || (unsigned)d->y_dt >= KRT_DTYPE_COUNT ||
+        !quant_table[d->x_dt][d->y_dt])
         return KRT_EDTYPE;
-    quant_table[xdt][ydt](ax, x, scale, zero_point, y);
+    if (r.end > r.begin)
+        quant_table[d->x_dt][d->y_dt](d, ops[0], ops[1], ops[2], ops[3]);
     return KRT_OK;
 }
 
-typedef void (*dequant_fn)(krt_qaxis ax, const void *x, const float *scale, const void *zp,
-                           float *y);
+const krt_kernel_info krt_kernel_quantize_linear = {
+    "quantize_linear", quantize_run, NULL, NULL, sizeof(krt_qlinear_desc),
+};
+
+typedef void (*dequant_fn)(const krt_qlinear_desc *ax, const void *x, const float *scale,
+                           const void *zp, float *y);
 
 #define DEF_DEQUANT(name, TX)                                                        \
-    static void name(krt_qaxis ax, const void *xv, const float *scale, const void *zpv, \
-                     float *y)                                                       \
+    static void name(const krt_qlinear_desc *ax, const void *xv, const float *scale,   \
+                     const void *zpv, float *y)                                      \
     {                                                                                \
         const TX *x = xv, *zp = zpv;                                                 \
-        for (int64_t o = 0; o < ax.outer; o++)                                       \
-            for (int64_t c = 0; c < ax.channels; c++) {                              \
-                int64_t base = (o * ax.channels + c) * ax.inner, z = zp ? zp[c] : 0; \
-                for (int64_t k = base; k < base + ax.inner; k++)                     \
+        for (int64_t o = 0; o < ax->outer; o++)                                      \
+            for (int64_t c = 0; c < ax->channels; c++) {                             \
+                int64_t base = (o * ax->channels + c) * ax->inner;                   \
+                int64_t z = zp ? zp[c] : 0;                                          \
+                for (int64_t k = base; k < base + ax->inner; k++)                    \
                     y[k] = (float)((int64_t)x[k] - z) * scale[c];                    \
             }                                                                        \
     }
@@ -169,22 +194,35 @@ static const dequant_fn dequant_table[KRT_DTYPE_COUNT] = {
     [KRT_U8] = dequant_u8, [KRT_I8] = dequant_i8, [KRT_I32] = dequant_i32,
 };
 
-krt_status krt_dequantize_linear(krt_dtype xdt, krt_qaxis ax, const void *x,
-                                 const float *scale, const void *zero_point, float *y)
+static krt_status dequantize_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                 krt_error *err)
 {
-    if ((unsigned)xdt >= KRT_DTYPE_COUNT || !dequant_table[xdt])
+    const krt_qlinear_desc *d = desc;
+    if ((unsigned)d->x_dt >= KRT_DTYPE_COUNT || !dequant_table[d->x_dt] || d->y_dt != KRT_F32)
         return KRT_EDTYPE;
-    dequant_table[xdt](ax, x, scale, zero_point, y);
+    if (r.end > r.begin)
+        dequant_table[d->x_dt](d, ops[0], ops[1], ops[2], ops[3]);
     return KRT_OK;
 }
 
+const krt_kernel_info krt_kernel_dequantize_linear = {
+    "dequantize_linear", dequantize_run, NULL, NULL, sizeof(krt_qlinear_desc),
+};
+
 /* ---- DynamicQuantizeLinear ------------------------------------------------- */
 
-void krt_dynamic_quantize_linear(const float *x, int64_t n, uint8_t *y, float *scale,
-                                 uint8_t *zero_point)
+/* Absent outputs (NULL) are not written; the scale and zero point are
+ * computed anyway, y needs them. */
+static krt_status dynamic_quantize_run(const void *desc, void *const *ops, void *scratch,
+                                       krt_span r, krt_error *err)
 {
+    const krt_dynamic_quantize_desc *d = desc;
+    const float *x = ops[0];
+    uint8_t *y = ops[1];
     float lo = 0.0f, hi = 0.0f;  /* the range always includes 0 */
-    for (int64_t i = 0; i < n; i++) {
+    if (r.end <= r.begin)
+        return KRT_OK;
+    for (int64_t i = 0; i < d->n; i++) {
         lo = x[i] < lo ? x[i] : lo;
         hi = x[i] > hi ? x[i] : hi;
     }
@@ -192,8 +230,31 @@ void krt_dynamic_quantize_linear(const float *x, int64_t n, uint8_t *y, float *s
      * the zero point from double, each element in f32. */
     float s = (float)(((double)hi - (double)lo) / 255.0);
     uint8_t zp = s > 0 ? krt_f2u8(nearbyint(-(double)lo / (double)s)) : 0;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; y && i < d->n; i++)
         y[i] = s > 0 ? krt_f2u8(nearbyintf(x[i] / s) + (float)zp) : 0;
-    *scale = s;
-    *zero_point = zp;
+    if (ops[2])
+        *(float *)ops[2] = s;
+    if (ops[3])
+        *(uint8_t *)ops[3] = zp;
+    return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_dynamic_quantize_linear = {
+    "dynamic_quantize_linear", dynamic_quantize_run, NULL, NULL,
+    sizeof(krt_dynamic_quantize_desc),
+};
+
+/* ---- kernel `fill` ------------------------------------------------------------ */
+
+static krt_status fill_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_fill_desc *d = desc;
+    if (r.end > r.begin && d->nbytes > 0)
+        memset(ops[0], d->value, (size_t)d->nbytes);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_fill = {
+    "fill", fill_run, NULL, NULL, sizeof(krt_fill_desc),
+};

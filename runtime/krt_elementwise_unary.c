@@ -1,4 +1,4 @@
-/* krt_elementwise_unary.c — unary elementwise kernels and Clip.
+/* krt_elementwise_unary.c — kernels `unary` (every unary op) and `clip`.
  *
  * Each op is written once, as an expression on one element `x` of the
  * compute type `real` (float for f32/f16/bf16, double for f64), in the
@@ -8,9 +8,11 @@
  * compute, round back (what every ONNX runtime does for these ops).
  * <tgmath.h> picks expf for float and exp for double from the same text.
  */
+#define KRT_ELEMENTWISE_SOURCE
 #include "runtime/krt_elementwise.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <tgmath.h>
 
 typedef void (*unary_fn)(const void *x, void *y, int64_t n, const krt_unary_params *p);
@@ -140,15 +142,39 @@ static const unary_fn unary_table[KRT_UNARY_COUNT][KRT_DTYPE_COUNT] = {
     [KRT_UN_NOT][KRT_BOOL] = NOT_bool,
 };
 
-krt_status krt_unary(krt_unary_op op, krt_dtype dt, const void *x, void *y, int64_t n,
-                     const krt_unary_params *p)
+static unary_fn unary_lookup(krt_unary_op op, krt_dtype dt)
 {
-    static const krt_unary_params none = {0};
-    if ((unsigned)op >= KRT_UNARY_COUNT || (unsigned)dt >= KRT_DTYPE_COUNT || !unary_table[op][dt])
+    if ((unsigned)op >= KRT_UNARY_COUNT || (unsigned)dt >= KRT_DTYPE_COUNT)
+        return NULL;
+    return unary_table[op][dt];
+}
+
+/* ---- kernel `unary` ----------------------------------------------------------- */
+
+static int64_t unary_units(const void *desc)
+{
+    return krt_ew_units(((const krt_unary_desc *)desc)->n);
+}
+
+static krt_status unary_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                            krt_error *err)
+{
+    const krt_unary_desc *d = desc;
+    unary_fn fn = unary_lookup(d->op, d->dt);
+    bool classify = d->op == KRT_UN_ISNAN || d->op == KRT_UN_ISINF;
+    int64_t lo, hi;
+    if (!fn || d->y_dt != (classify ? KRT_BOOL : d->dt))
         return KRT_EDTYPE;
-    unary_table[op][dt](x, y, n, p ? p : &none);
+    krt_ew_slice(r, d->n, &lo, &hi);
+    if (hi > lo)
+        fn((const char *)ops[0] + lo * (int64_t)krt_dtype_size(d->dt),
+           (char *)ops[1] + lo * (int64_t)krt_dtype_size(d->y_dt), hi - lo, &d->p);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_unary = {
+    "unary", unary_run, NULL, unary_units, sizeof(krt_unary_desc),
+};
 
 /* ---- Clip ------------------------------------------------------------------- */
 
@@ -188,11 +214,29 @@ static const clip_fn clip_table[KRT_DTYPE_COUNT] = {
     [KRT_U8] = clip_u8,   [KRT_U16] = clip_u16, [KRT_U32] = clip_u32, [KRT_U64] = clip_u64,
 };
 
-krt_status krt_clip(krt_dtype dt, const void *x, void *y, int64_t n, const void *lo,
-                    const void *hi)
+/* ---- kernel `clip` -------------------------------------------------------------- */
+
+static int64_t clip_units(const void *desc)
 {
-    if ((unsigned)dt >= KRT_DTYPE_COUNT || !clip_table[dt])
+    return krt_ew_units(((const krt_clip_desc *)desc)->n);
+}
+
+static krt_status clip_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_clip_desc *d = desc;
+    int64_t lo, hi;
+    if ((unsigned)d->dt >= KRT_DTYPE_COUNT || !clip_table[d->dt])
         return KRT_EDTYPE;
-    clip_table[dt](x, y, n, lo, hi);
+    krt_ew_slice(r, d->n, &lo, &hi);
+    if (hi > lo) {
+        int64_t es = (int64_t)krt_dtype_size(d->dt);
+        clip_table[d->dt]((const char *)ops[0] + lo * es, (char *)ops[3] + lo * es, hi - lo,
+                          ops[1], ops[2]);
+    }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_clip = {
+    "clip", clip_run, NULL, clip_units, sizeof(krt_clip_desc),
+};

@@ -2,13 +2,16 @@
  * cumulative sums, softmax / log-softmax / hardmax, normalizations, losses,
  * TopK, Einsum and Det.
  *
+ * Every kernel here is called through the one kernel ABI
+ * (runtime/krt_kernel.h): a krt_<name>_desc below, the operands in the
+ * order its comment gives (inputs, then outputs), a work range.
+ *
  * Sources, one per sub-family (dtype variants by macro inside each):
- *   krt_reduce.c          Reduce*, ArgMax/ArgMin, CumSum, MeanVarianceNormalization
- *   krt_reduce_softmax.c  Softmax, LogSoftmax, Hardmax, NLL and softmax cross-entropy losses
- *   krt_reduce_norm.c     BatchNormalization, InstanceNormalization, LayerNormalization,
- *                         LpNormalization, LRN
- *   krt_reduce_topk.c     TopK
- *   krt_reduce_einsum.c   Einsum (equation parsing and evaluation), Det
+ *   krt_reduce.c          reduce (Reduce*), argreduce, cumsum, mvn
+ *   krt_reduce_softmax.c  softmax (Softmax, LogSoftmax, Hardmax), loss (NLL, softmax CE)
+ *   krt_reduce_norm.c     batchnorm, instancenorm, layernorm, lpnorm, lrn
+ *   krt_reduce_topk.c     topk
+ *   krt_reduce_einsum.c   einsum (and the equation parser), det
  *
  * Conventions shared by every kernel here:
  *   - Tensors are dense, C order. An op "along one axis" sees its input as
@@ -16,18 +19,32 @@
  *     axis length, inner = product of the dims after it.
  *   - f16 and bf16 are stored as raw 16-bit patterns and computed in float;
  *     f32 in float; f64 in double; integers in int64 / uint64.
- *   - Kernels that have no variant for a dtype return KRT_EDTYPE; kernels
- *     that meet a bad value (a class label out of range...) return KRT_EINDEX
- *     or KRT_EVALUE and, where an OUT parameter is given, the bad value.
- *   - Scratch memory, when needed, comes from the caller, sized by the
- *     matching *_scratch_size function and aligned to 8 bytes at least.
+ *   - Work units are independent slices of the outputs (outer rows,
+ *     (n, c) planes, matrices), grouped so that a unit holds about
+ *     KRT_REDUCE_GRAIN input elements. Within a slice the kernel computes
+ *     exactly as over the whole tensor, so any split gives the same bytes.
+ *     Kernels that would need a different order to split have one unit.
+ *   - run() checks the descriptor before it touches an operand: a call over
+ *     an empty range with NULL operands returns KRT_EDTYPE when the kernel
+ *     has no variant for its dtypes, KRT_EVALUE (err->what says why) when
+ *     its sizes or attributes are impossible, else KRT_OK. Bad values met
+ *     in the data (a class label out of range) give KRT_EINDEX with `err`
+ *     naming the operand, the value and its position.
+ *   - Descriptors have no padding bytes (`reserved` fields fill the gaps),
+ *     so equal descriptors are equal bytes.
+ *   - Scratch, when a kernel needs it, is scratch_size(desc) bytes per
+ *     thread from the caller.
  */
 #ifndef KRT_REDUCE_H
 #define KRT_REDUCE_H
 
 #include "runtime/krt.h"
+#include "runtime/krt_kernel.h"
 
 #include <stdbool.h>
+
+/* Input elements per work unit, about. */
+#define KRT_REDUCE_GRAIN 16384
 
 /* ===== reductions (krt_reduce.c) ======================================= */
 
@@ -45,35 +62,57 @@ typedef enum krt_reduce_op {
     KRT_REDUCE_OP_COUNT
 } krt_reduce_op;
 
-/* x has `rank` dims; the axes whose bit is set in `mask` are reduced. y
- * holds the kept dims in order (keepdims does not change the layout).
- * A reduction over no element gives the op's identity: 0 for the sums,
- * 1 for prod, -inf / +inf (integers: the type's min / max) for max / min,
- * NaN for mean of floats, -inf for log-sum and log-sum-exp.
+/* Kernel `reduce`: ops {x, y}. The axes of x whose bit is set in `mask`
+ * are reduced; y holds the kept dims in order (keepdims does not change
+ * the layout). A reduction over no element gives the op's identity: 0 for
+ * the sums, 1 for prod, -inf / +inf (integers: the type's min / max) for
+ * max / min, NaN for mean of floats, -inf for log-sum and log-sum-exp.
  * Variants: f32 f64 f16 bf16 i8 u8 i32 i64 u32 u64 (log-sum-exp: floats
- * only). Max and min propagate NaN. */
-size_t krt_reduce_scratch_size(krt_reduce_op op, krt_dtype dt, int rank, const int64_t *dims,
-                               uint32_t mask);
-krt_status krt_reduce(krt_reduce_op op, krt_dtype dt, int rank, const int64_t *dims, uint32_t mask,
-                      const void *x, void *y, void *scratch);
+ * only). Max and min propagate NaN. Units: rows of the outermost kept
+ * dims (after merging adjacent reduced / kept dims); one unit when the
+ * outermost dim is reduced. Scratch: accumulators. */
+typedef struct krt_reduce_desc {
+    krt_reduce_op op;
+    krt_dtype dt;                 /* x and y */
+    int32_t rank;                 /* x's rank, 0..KRT_MAX_RANK */
+    uint32_t mask;                /* bit i: axis i is reduced */
+    int64_t dims[KRT_MAX_RANK];   /* x's dims */
+} krt_reduce_desc;
 
-/* ArgMax (is_min = false) / ArgMin along the axis of (outer, n, inner):
- * y (outer, inner) receives the first (select_last: the last) index of the
- * extreme value; NaN counts as the extreme, as in numpy. KRT_EVALUE when
- * n == 0 and there is something to compute. All numeric dtypes. */
-krt_status krt_argreduce(bool is_min, bool select_last, krt_dtype dt, int64_t outer, int64_t n,
-                         int64_t inner, const void *x, int64_t *y);
+/* Kernel `mvn` (MeanVarianceNormalization): ops {x, y}, y = (x - mean) /
+ * (sqrt(var) + 1e-9), mean and (population) variance over the axes in
+ * `mask`; y has x's shape. Floats only. Units as for `reduce`. Scratch:
+ * the statistics. */
+typedef struct krt_mvn_desc {
+    krt_dtype dt;                 /* x and y */
+    int32_t rank;                 /* x's rank */
+    uint32_t mask;                /* bit i: axis i is a statistics axis */
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
+    int64_t dims[KRT_MAX_RANK];   /* x's dims */
+} krt_mvn_desc;
 
-/* Cumulative sum along the axis of (outer, n, inner); y may not alias x.
- * Variants: f32 f64 f16 bf16 i32 i64 u32 u64. */
-krt_status krt_cumsum(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, bool exclusive,
-                      bool reverse, const void *x, void *y);
+/* Kernel `argreduce` (ArgMax, ArgMin): ops {x, y}, y (outer, inner) i64
+ * receives the first (select_last: the last) index of the extreme value
+ * along the axis of x (outer, n, inner); NaN counts as the extreme, as in
+ * numpy. KRT_EVALUE when n == 0 and there is something to compute. All
+ * numeric dtypes. Units: rows of outer. */
+typedef struct krt_argreduce_desc {
+    krt_dtype dt;                 /* x */
+    int32_t is_min;               /* ArgMin */
+    int32_t select_last;
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
+    int64_t outer, n, inner;      /* x's view around the axis */
+} krt_argreduce_desc;
 
-/* MeanVarianceNormalization: y = (x - mean) / (sqrt(var) + 1e-9), mean and
- * (population) variance over the axes in `mask`. Floats only. */
-size_t krt_mvn_scratch_size(krt_dtype dt, int rank, const int64_t *dims, uint32_t mask);
-krt_status krt_mvn(krt_dtype dt, int rank, const int64_t *dims, uint32_t mask, const void *x,
-                   void *y, void *scratch);
+/* Kernel `cumsum`: ops {x, y}, cumulative sum along the axis of x (outer,
+ * n, inner); y may not alias x. Variants: f32 f64 f16 bf16 i32 i64 u32
+ * u64. Units: rows of outer. */
+typedef struct krt_cumsum_desc {
+    krt_dtype dt;                 /* x and y */
+    int32_t exclusive, reverse;
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
+    int64_t outer, n, inner;
+} krt_cumsum_desc;
 
 /* ===== softmax family and losses (krt_reduce_softmax.c) =================== */
 
@@ -84,9 +123,13 @@ typedef enum krt_softmax_kind {
     KRT_SOFTMAX_KIND_COUNT
 } krt_softmax_kind;
 
-/* Along the axis of (outer, n, inner). y may alias x. Floats only. */
-krt_status krt_softmax(krt_softmax_kind kind, krt_dtype dt, int64_t outer, int64_t n, int64_t inner,
-                       const void *x, void *y);
+/* Kernel `softmax`: ops {x, y} along the axis of (outer, n, inner). y may
+ * be x. Floats only. Units: rows of outer. */
+typedef struct krt_softmax_desc {
+    krt_softmax_kind kind;
+    krt_dtype dt;                 /* x and y */
+    int64_t outer, n, inner;
+} krt_softmax_desc;
 
 typedef enum krt_loss_reduction {
     KRT_LOSS_NONE, /* loss has the target's shape */
@@ -95,71 +138,99 @@ typedef enum krt_loss_reduction {
     KRT_LOSS_REDUCTION_COUNT
 } krt_loss_reduction;
 
-/* Input (n, c, inner) where inner = d1*...*dk; target (n, inner). */
-typedef struct krt_loss_desc {
-    krt_dtype dt;        /* input, weight and loss: f32 f64 f16 bf16 */
-    krt_dtype target_dt; /* i32 or i64 */
-    int64_t n, c, inner;
-    krt_loss_reduction reduction;
-    bool has_ignore; /* ignore_index given */
-    int64_t ignore_index;
-} krt_loss_desc;
+typedef enum krt_loss_kind {
+    KRT_LOSS_NLL,           /* NegativeLogLikelihoodLoss of the input */
+    KRT_LOSS_SOFTMAX_CE,    /* SoftmaxCrossEntropyLoss: NLL of LogSoftmax(scores, axis 1) */
+    KRT_LOSS_KIND_COUNT
+} krt_loss_kind;
 
-/* NegativeLogLikelihoodLoss. weight: [c] or NULL. A target that is neither
- * ignore_index nor in [0, c) gives KRT_EINDEX with the value in *bad. */
-krt_status krt_nll_loss(const krt_loss_desc *d, const void *input, const void *target,
-                        const void *weight, void *loss, int64_t *bad /* OUT */);
-/* SoftmaxCrossEntropyLoss: log_prob (n, c, inner) receives
- * LogSoftmax(scores, axis 1) (an output, or scratch the caller provides),
- * then the NLL loss of it. Same errors as krt_nll_loss. */
-krt_status krt_softmax_cross_entropy(const krt_loss_desc *d, const void *scores, const void *target,
-                                     const void *weight, void *loss, void *log_prob,
-                                     int64_t *bad /* OUT */);
+/* Kernel `loss`: ops {input, target, weight, loss, log_prob}. input
+ * (n, c, inner) where inner = d1*...*dk; target (n, inner); weight [c] or
+ * NULL; log_prob (n, c, inner) receives LogSoftmax(input) for
+ * KRT_LOSS_SOFTMAX_CE (NULL: into scratch). A target that is neither
+ * ignore_index nor in [0, c) gives KRT_EINDEX naming operand 1. One unit. */
+typedef struct krt_loss_desc {
+    krt_loss_kind kind;
+    krt_dtype dt;                 /* input, weight, loss, log_prob: f32 f64 f16 bf16 */
+    krt_dtype target_dt;          /* i32 or i64 */
+    krt_loss_reduction reduction;
+    int32_t has_ignore;           /* ignore_index given */
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
+    int64_t ignore_index;
+    int64_t n, c, inner;
+} krt_loss_desc;
 
 /* ===== normalizations (krt_reduce_norm.c) ================================= */
 
-/* BatchNormalization, inference form, x (n, c, spatial):
+/* Kernel `batchnorm` (BatchNormalization, inference form): ops {x, scale,
+ * bias, mean, var, y}, x (n, c, spatial):
  * y = (x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c].
- * scale/bias have dtype param_dt, mean/var stat_dt (each f32 f64 f16 bf16). */
-krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n, int64_t c,
-                         int64_t spatial, const void *x, const void *scale, const void *bias,
-                         const void *mean, const void *var, float epsilon, void *y);
+ * Units: (n, c) planes. y may be x. */
+typedef struct krt_batchnorm_desc {
+    krt_dtype dt;                 /* x and y: f32 f64 f16 bf16 */
+    krt_dtype param_dt;           /* scale and bias: the same choice */
+    krt_dtype stat_dt;            /* mean and var: the same choice */
+    float epsilon;
+    int64_t n, c, spatial;
+} krt_batchnorm_desc;
 
-/* InstanceNormalization, x (n, c, spatial): mean and variance per (n, c). */
-krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial, const void *x,
-                            const void *scale, const void *bias, float epsilon, void *y);
+/* Kernel `instancenorm`: ops {x, scale, bias, y}, x (n, c, spatial): mean
+ * and variance per (n, c) plane; scale, bias [c]. Floats only. Units:
+ * (n, c) planes. */
+typedef struct krt_instancenorm_desc {
+    krt_dtype dt;                 /* every operand */
+    float epsilon;
+    int64_t n, c, spatial;
+} krt_instancenorm_desc;
 
-/* LayerNormalization over rows of `inner` contiguous elements, x (outer, inner).
- * scale [inner] (dtype dt), bias [inner] or NULL. mean and inv_std (outer),
- * of dtype stash_dt (f32 or bf16), may be NULL. Floats only. */
-krt_status krt_layernorm(krt_dtype dt, krt_dtype stash_dt, int64_t outer, int64_t inner,
-                         const void *x, const void *scale, const void *bias, float epsilon, void *y,
-                         void *mean, void *inv_std);
+/* Kernel `layernorm`: ops {x, scale, bias, y, mean, inv_std}; x (outer,
+ * inner) normalized over rows of `inner` contiguous elements; scale and
+ * bias (NULL: none) of dtype dt broadcast to x's trailing dims
+ * norm_dims[0..norm_rank) (product inner); mean and inv_std (outer) of
+ * stash_dt, each may be NULL. Floats only. Units: rows of outer. Scratch:
+ * scale and bias broadcast to [inner] when they are smaller. */
+typedef struct krt_layernorm_desc {
+    krt_dtype dt;                 /* x, scale, bias, y */
+    krt_dtype stash_dt;           /* mean and inv_std: f32 or bf16 */
+    float epsilon;
+    int32_t norm_rank;                  /* x's rank - axis */
+    int32_t scale_rank, bias_rank;      /* <= norm_rank, aligned right */
+    int64_t outer, inner;
+    int64_t norm_dims[KRT_MAX_RANK];    /* x's dims from the axis on */
+    int64_t scale_dims[KRT_MAX_RANK];
+    int64_t bias_dims[KRT_MAX_RANK];
+} krt_layernorm_desc;
 
-/* Copy p (p_rank dims, each 1 or equal to the matching trailing dim of
- * dims) broadcast to the dense shape dims[0..rank): how LayerNormalization's
- * scale and bias of a smaller shape become [inner] arrays. Any dtype. */
-void krt_broadcast_to(size_t elem_size, int rank, const int64_t *dims, int p_rank,
-                      const int64_t *p_dims, const void *p, void *out);
+/* Kernel `lpnorm`: ops {x, y}, y = x / ||x||_p along the axis of (outer, n,
+ * inner), p = 1 or 2; a zero norm gives 0. Floats only. Units: rows of
+ * outer. */
+typedef struct krt_lpnorm_desc {
+    krt_dtype dt;
+    int32_t p;
+    int64_t outer, n, inner;
+} krt_lpnorm_desc;
 
-/* LpNormalization along the axis of (outer, n, inner), p = 1 or 2:
- * y = x / ||x||_p; a zero norm gives 0. Floats only. */
-krt_status krt_lpnorm(krt_dtype dt, int p, int64_t outer, int64_t n, int64_t inner, const void *x,
-                      void *y);
-
-/* LRN across channels, x (n, c, spatial). Floats only. */
-krt_status krt_lrn(krt_dtype dt, int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha,
-                   float beta, float bias, const void *x, void *y);
+/* Kernel `lrn`: ops {x, y}, LRN across channels of x (n, c, spatial).
+ * Floats only. Units: rows of n. */
+typedef struct krt_lrn_desc {
+    krt_dtype dt;
+    float alpha, beta, bias;
+    int64_t size;                 /* > 0 */
+    int64_t n, c, spatial;
+} krt_lrn_desc;
 
 /* ===== TopK (krt_reduce_topk.c) ============================================ */
 
-/* The k largest (or smallest) along the axis of (outer, n, inner), in order;
- * equal values by lower index first; NaN counts as larger than any number.
- * values and indices are (outer, k, inner). KRT_EVALUE if k > n.
- * All numeric dtypes. */
-size_t krt_topk_scratch_size(int64_t n, int64_t k);
-krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest,
-                    const void *x, void *values, int64_t *indices, void *scratch);
+/* Kernel `topk`: ops {x, values, indices}, the k largest (or smallest)
+ * along the axis of x (outer, n, inner), in order; equal values by lower
+ * index first; NaN counts as larger than any number. values (dtype dt)
+ * and indices (i64) are (outer, k, inner). KRT_EVALUE if k > n. All
+ * numeric dtypes. Units: rows of outer. Scratch: a heap of k entries. */
+typedef struct krt_topk_desc {
+    krt_dtype dt;
+    int32_t largest;
+    int64_t outer, n, inner, k;
+} krt_topk_desc;
 
 /* ===== Einsum and Det (krt_reduce_einsum.c) ================================ */
 
@@ -170,10 +241,10 @@ krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64
  * in output order (0 .. out_rank-1), then the summed ones. Ellipsis dims
  * get labels of their own. */
 typedef struct krt_einsum_spec {
-    int n_in;
-    int n_labels;
-    int out_rank;
-    int in_rank[KRT_EINSUM_MAX_INPUTS];
+    int32_t n_in;
+    int32_t n_labels;
+    int32_t out_rank;
+    int32_t in_rank[KRT_EINSUM_MAX_INPUTS];
     int8_t in_label[KRT_EINSUM_MAX_INPUTS][KRT_MAX_RANK]; /* label of each input axis */
 } krt_einsum_spec;
 
@@ -186,15 +257,24 @@ krt_status krt_einsum_parse(const char *equation, int n_in, const int *ranks,
  * KRT_EVALUE on a mismatch, with *bad_label set. */
 krt_status krt_einsum_sizes(const krt_einsum_spec *spec, const int64_t *const *in_dims,
                             int64_t *sizes /* OUT [n_labels] */, int *bad_label /* OUT */);
-/* out (dims = sizes of labels 0..out_rank-1) = sum over the other labels of
- * the product of the inputs. Variants: f32 f64 f16 i32 i64 u32 u64. */
-krt_status krt_einsum(krt_dtype dt, const krt_einsum_spec *spec, const int64_t *const *in_dims,
-                      const void *const *in, void *out);
 
-/* Determinants of `batch` m x m matrices by LU with partial pivoting (in
- * double). Floats only. */
-size_t krt_det_scratch_size(int64_t m);
-krt_status krt_det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *y, void *scratch);
+/* Kernel `einsum`: ops {in[0], ..., in[spec.n_in - 1], out}: out (dims =
+ * sizes of labels 0..out_rank-1) = sum over the other labels of the
+ * product of the inputs. Variants: f32 f64 f16 i32 i64 u32 u64. One unit. */
+typedef struct krt_einsum_desc {
+    krt_dtype dt;                 /* every operand */
+    krt_einsum_spec spec;
+    int64_t in_dims[KRT_EINSUM_MAX_INPUTS][KRT_MAX_RANK]; /* input i's dims */
+} krt_einsum_desc;
+
+/* Kernel `det`: ops {x, y}, determinants of `batch` m x m matrices by LU
+ * with partial pivoting (in double). Floats only. Units: matrices.
+ * Scratch: one matrix in double. */
+typedef struct krt_det_desc {
+    krt_dtype dt;
+    int32_t reserved;             /* 0: the descriptor has no padding bytes */
+    int64_t batch, m;
+} krt_det_desc;
 
 /* ===== for the family's own sources ====================================== */
 #ifdef KRT_REDUCE_SOURCE
@@ -207,6 +287,29 @@ krt_status krt_det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *
 #define KRT_ST_CAST(T, a) ((T)(a))
 #define KRT_ST_F16(T, a)  krt_f32_to_f16(a)
 #define KRT_ST_BF16(T, a) krt_f32_to_bf16(a)
+
+/* Rows of row_elems input elements per unit: about KRT_REDUCE_GRAIN
+ * elements a unit, at least one row. */
+static inline int64_t krt_rows_per_unit(int64_t row_elems)
+{
+    return row_elems >= KRT_REDUCE_GRAIN ? 1 : KRT_REDUCE_GRAIN / (row_elems > 0 ? row_elems : 1);
+}
+/* The units of `rows` rows (at least one). */
+static inline int64_t krt_row_units(int64_t rows, int64_t row_elems)
+{
+    int64_t g = krt_rows_per_unit(row_elems);
+    return rows > g ? (rows + g - 1) / g : 1;
+}
+/* The rows [*first, *end) that units r cover. */
+static inline void krt_unit_rows(krt_span r, int64_t rows, int64_t row_elems, int64_t *first,
+                                 int64_t *end)
+{
+    int64_t g = krt_rows_per_unit(row_elems);
+    *first = r.begin * g < rows ? r.begin * g : rows;
+    *end = r.end * g < rows ? r.end * g : rows;
+    if (*end < *first)
+        *end = *first;
+}
 #endif
 
 #endif /* KRT_REDUCE_H */

@@ -1,5 +1,6 @@
-/* krt_reduce_einsum.c — Einsum (equation parsing and a general evaluation
- * by loops over the label space) and Det (LU with partial pivoting).
+/* krt_reduce_einsum.c — kernel `einsum` (with the equation parser, and a
+ * general evaluation by loops over the label space) and kernel `det` (LU
+ * with partial pivoting).
  *
  * Parsing turns an equation such as "...ij,jk->...ik" into a label per
  * input axis, numbering the output's labels first (0 .. out_rank-1, in
@@ -297,26 +298,48 @@ typedef void (*einsum_fn)(const ein_plan *p, const void *const *in, void *out);
 #define EINSUM_ENTRY(sfx, E, ...) [KRT_##E] = einsum_##sfx,
 static const einsum_fn einsum_fns[KRT_DTYPE_COUNT] = {EINSUM_TYPES(EINSUM_ENTRY)};
 
-krt_status krt_einsum(krt_dtype dt, const krt_einsum_spec *spec, const int64_t *const *in_dims,
-                      const void *const *in, void *out)
+/* ---- kernel `einsum` ----------------------------------------------------------- */
+
+static bool einsum_spec_ok(const krt_einsum_spec *s)
 {
+    bool ok = s->n_in >= 1 && s->n_in <= KRT_EINSUM_MAX_INPUTS && s->out_rank >= 0 &&
+              s->out_rank <= KRT_MAX_RANK && s->n_labels >= s->out_rank &&
+              s->n_labels <= KRT_EINSUM_MAX_LABELS;
+    for (int i = 0; ok && i < s->n_in; i++) {
+        ok = s->in_rank[i] >= 0 && s->in_rank[i] <= KRT_MAX_RANK;
+        for (int a = 0; ok && a < s->in_rank[i]; a++)
+            ok = s->in_label[i][a] >= 0 && s->in_label[i][a] < s->n_labels;
+    }
+    return ok;
+}
+
+static krt_status einsum_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
+{
+    const krt_einsum_desc *d = desc;
+    const int64_t *dims[KRT_EINSUM_MAX_INPUTS];
     ein_plan p;
-    if ((unsigned)dt >= KRT_DTYPE_COUNT || !einsum_fns[dt])
+    if ((unsigned)d->dt >= KRT_DTYPE_COUNT || !einsum_fns[d->dt])
         return KRT_EDTYPE;
-    if (make_ein_plan(spec, in_dims, &p))
+    for (int i = 0; i < KRT_EINSUM_MAX_INPUTS; i++)
+        dims[i] = d->in_dims[i];
+    if (!einsum_spec_ok(&d->spec) || make_ein_plan(&d->spec, dims, &p)) {
+        err->what = "an einsum whose input dims do not fit its equation";
         return KRT_EVALUE;
+    }
+    if (r.end <= r.begin)
+        return KRT_OK;
     if (p.inner == 0) /* an empty summed label: sums of nothing */
         p.outer_sum = 0;
-    einsum_fns[dt](&p, in, out);
+    einsum_fns[d->dt](&p, (const void *const *)ops, ops[d->spec.n_in]);
     return KRT_OK;
 }
 
-/* ---- Det ----------------------------------------------------------------------- */
+const krt_kernel_info krt_kernel_einsum = {
+    "einsum", einsum_run, NULL, NULL, sizeof(krt_einsum_desc),
+};
 
-size_t krt_det_scratch_size(int64_t m)
-{
-    return (size_t)(m > 0 ? m * m : 1) * sizeof(double);
-}
+/* ---- Det ----------------------------------------------------------------------- */
 
 /* Determinant of the m x m matrix in a (destroyed), by Gaussian elimination
  * with partial pivoting. */
@@ -348,15 +371,37 @@ static double lu_det(double *a, int64_t m)
     return det;
 }
 
-krt_status krt_det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *y, void *scratch)
+/* ---- kernel `det` ----------------------------------------------------------------- */
+
+static size_t det_scratch(const void *desc)
 {
+    const krt_det_desc *d = desc;
+    return (size_t)(d->m > 0 ? d->m * d->m : 1) * sizeof(double);
+}
+
+static int64_t det_units(const void *desc)
+{
+    const krt_det_desc *d = desc;
+    return krt_row_units(d->batch, d->m * d->m);
+}
+
+static krt_status det_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                          krt_error *err)
+{
+    const krt_det_desc *d = desc;
     double *a = scratch;
-    if (dt != KRT_F32 && dt != KRT_F64 && dt != KRT_F16 && dt != KRT_BF16)
+    int64_t first, end, mm = d->m * d->m;
+    if (d->dt != KRT_F32 && d->dt != KRT_F64 && d->dt != KRT_F16 && d->dt != KRT_BF16)
         return KRT_EDTYPE;
-    for (int64_t b = 0; b < batch; b++) {
-        for (int64_t i = 0; i < m * m; i++)
-            a[i] = krt_load_f64(dt, x, b * m * m + i);
-        krt_store_f64(dt, y, b, lu_det(a, m));
+    krt_unit_rows(r, d->batch, mm, &first, &end);
+    for (int64_t b = first; b < end; b++) {
+        for (int64_t i = 0; i < mm; i++)
+            a[i] = krt_load_f64(d->dt, ops[0], b * mm + i);
+        krt_store_f64(d->dt, ops[1], b, lu_det(a, d->m));
     }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_det = {
+    "det", det_run, det_scratch, det_units, sizeof(krt_det_desc),
+};

@@ -1,12 +1,13 @@
-/* krt_reduce_norm.c — BatchNormalization (inference), InstanceNormalization,
- * LayerNormalization, LpNormalization and LRN.
+/* krt_reduce_norm.c — kernels `batchnorm` (BatchNormalization, inference),
+ * `instancenorm`, `layernorm`, `lpnorm` (LpNormalization) and `lrn`.
  *
  * Statistics are computed in two passes (mean, then the centred variance),
  * never as E[x^2] - E[x]^2, which cancels badly. LayerNormalization works
  * on rows of `inner` contiguous elements (the ViT case: one row per token),
  * so its three loops over a row stay in cache and vectorize. Per-channel
  * parameters (BatchNormalization statistics) are few, so they go through
- * the generic double loaders.
+ * the generic double loaders. Units are (n, c) planes or rows of outer,
+ * each computed the same whatever the split.
  */
 #define KRT_REDUCE_SOURCE
 #include "runtime/krt_reduce.h"
@@ -62,40 +63,68 @@ static bool is_float(krt_dtype dt)
     return (unsigned)dt < KRT_DTYPE_COUNT && planes[dt].plane;
 }
 
-krt_status krt_batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n, int64_t c,
-                         int64_t spatial, const void *x, const void *scale, const void *bias,
-                         const void *mean, const void *var, float epsilon, void *y)
+/* ---- kernel `batchnorm` ---------------------------------------------------------- */
+
+static int64_t batchnorm_units(const void *desc)
 {
-    if (!is_float(dt) || !is_float(param_dt) || !is_float(stat_dt))
+    const krt_batchnorm_desc *d = desc;
+    return krt_row_units(d->n * d->c, d->spatial);
+}
+
+static krt_status batchnorm_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                krt_error *err)
+{
+    const krt_batchnorm_desc *d = desc;
+    int64_t first, end, es;
+    if (!is_float(d->dt) || !is_float(d->param_dt) || !is_float(d->stat_dt))
         return KRT_EDTYPE;
-    size_t es = krt_dtype_size(dt);
-    for (int64_t i = 0; i < n * c; i++) {
-        int64_t ch = i % c, off = i * spatial;
-        double a = krt_load_f64(param_dt, scale, ch) /
-                   sqrt(krt_load_f64(stat_dt, var, ch) + (double)epsilon);
-        planes[dt].plane(spatial, (const char *)x + off * (int64_t)es,
-                         krt_load_f64(stat_dt, mean, ch), a, krt_load_f64(param_dt, bias, ch),
-                         (char *)y + off * (int64_t)es);
+    krt_unit_rows(r, d->n * d->c, d->spatial, &first, &end);
+    es = (int64_t)krt_dtype_size(d->dt);
+    for (int64_t i = first; i < end; i++) {
+        int64_t ch = i % d->c, off = i * d->spatial * es;
+        double a = krt_load_f64(d->param_dt, ops[1], ch) /
+                   sqrt(krt_load_f64(d->stat_dt, ops[4], ch) + (double)d->epsilon);
+        planes[d->dt].plane(d->spatial, (const char *)ops[0] + off, krt_load_f64(d->stat_dt, ops[3], ch),
+                            a, krt_load_f64(d->param_dt, ops[2], ch), (char *)ops[5] + off);
     }
     return KRT_OK;
 }
 
-krt_status krt_instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t spatial, const void *x,
-                            const void *scale, const void *bias, float epsilon, void *y)
+const krt_kernel_info krt_kernel_batchnorm = {
+    "batchnorm", batchnorm_run, NULL, batchnorm_units, sizeof(krt_batchnorm_desc),
+};
+
+/* ---- kernel `instancenorm` --------------------------------------------------------- */
+
+static int64_t instancenorm_units(const void *desc)
 {
-    if (!is_float(dt))
+    const krt_instancenorm_desc *d = desc;
+    return krt_row_units(d->n * d->c, d->spatial);
+}
+
+static krt_status instancenorm_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                   krt_error *err)
+{
+    const krt_instancenorm_desc *d = desc;
+    int64_t first, end, es;
+    if (!is_float(d->dt))
         return KRT_EDTYPE;
-    size_t es = krt_dtype_size(dt);
-    for (int64_t i = 0; i < n * c; i++) {
-        int64_t ch = i % c, off = i * spatial * (int64_t)es;
+    krt_unit_rows(r, d->n * d->c, d->spatial, &first, &end);
+    es = (int64_t)krt_dtype_size(d->dt);
+    for (int64_t i = first; i < end; i++) {
+        int64_t ch = i % d->c, off = i * d->spatial * es;
         double mean, var;
-        planes[dt].stats(spatial, (const char *)x + off, &mean, &var);
-        double a = krt_load_f64(dt, scale, ch) / sqrt(var + (double)epsilon);
-        planes[dt].plane(spatial, (const char *)x + off, mean, a, krt_load_f64(dt, bias, ch),
-                         (char *)y + off);
+        planes[d->dt].stats(d->spatial, (const char *)ops[0] + off, &mean, &var);
+        double a = krt_load_f64(d->dt, ops[1], ch) / sqrt(var + (double)d->epsilon);
+        planes[d->dt].plane(d->spatial, (const char *)ops[0] + off, mean, a,
+                            krt_load_f64(d->dt, ops[2], ch), (char *)ops[3] + off);
     }
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_instancenorm = {
+    "instancenorm", instancenorm_run, NULL, instancenorm_units, sizeof(krt_instancenorm_desc),
+};
 
 /* ---- LayerNormalization -----------------------------------------------------
  * SUM4 sums EXPR (an expression of the index j) over j in [0, n) with four
@@ -149,18 +178,11 @@ typedef void (*ln_fn)(int64_t outer, int64_t n, const void *x, const void *scale
 #define LN_ENTRY(sfx, E, ...) [KRT_##E] = ln_##sfx,
 static const ln_fn ln_fns[KRT_DTYPE_COUNT] = {FLOAT_TYPES(LN_ENTRY)};
 
-krt_status krt_layernorm(krt_dtype dt, krt_dtype stash_dt, int64_t outer, int64_t inner,
-                         const void *x, const void *scale, const void *bias, float epsilon, void *y,
-                         void *mean, void *inv_std)
-{
-    if (!is_float(dt) || (stash_dt != KRT_F32 && stash_dt != KRT_BF16))
-        return KRT_EDTYPE;
-    ln_fns[dt](outer, inner, x, scale, bias, epsilon, y, stash_dt, mean, inv_std);
-    return KRT_OK;
-}
-
-void krt_broadcast_to(size_t elem_size, int rank, const int64_t *dims, int p_rank,
-                      const int64_t *p_dims, const void *p, void *out)
+/* Copy p (p_rank dims, each 1 or equal to the matching trailing dim of
+ * dims) broadcast to the dense shape dims[0..rank): how LayerNormalization's
+ * scale and bias of a smaller shape become [inner] arrays. Any dtype. */
+static void broadcast_to(size_t elem_size, int rank, const int64_t *dims, int p_rank,
+                         const int64_t *p_dims, const void *p, void *out)
 {
     int64_t pst[KRT_MAX_RANK] = {0}, idx[KRT_MAX_RANK] = {0}, s = 1, off = 0;
     int64_t numel = krt_numel(rank, dims);
@@ -180,6 +202,66 @@ void krt_broadcast_to(size_t elem_size, int rank, const int64_t *dims, int p_ran
         }
     }
 }
+
+/* ---- kernel `layernorm` --------------------------------------------------------- */
+
+/* Scale or bias needs a broadcast copy: it has fewer elements than a row. */
+static bool ln_broadcast(const krt_layernorm_desc *d, int rank, const int64_t *dims)
+{
+    return krt_numel(rank, dims) != d->inner;
+}
+
+static size_t layernorm_scratch(const void *desc)
+{
+    const krt_layernorm_desc *d = desc;
+    int64_t n = (ln_broadcast(d, d->scale_rank, d->scale_dims) ? d->inner : 0) +
+                (ln_broadcast(d, d->bias_rank, d->bias_dims) ? d->inner : 0);
+    return (size_t)(n ? n : 1) * krt_dtype_size(d->dt);
+}
+
+static int64_t layernorm_units(const void *desc)
+{
+    const krt_layernorm_desc *d = desc;
+    return krt_row_units(d->outer, d->inner);
+}
+
+/* Scale or bias as an [inner] array: the operand itself, or its broadcast
+ * copy in scratch at *at (then *at moves past it). */
+static const void *ln_param(const krt_layernorm_desc *d, const void *p, int rank,
+                            const int64_t *dims, char **at)
+{
+    if (!p || !ln_broadcast(d, rank, dims))
+        return p;
+    char *buf = *at;
+    broadcast_to(krt_dtype_size(d->dt), d->norm_rank, d->norm_dims, rank, dims, p, buf);
+    *at += d->inner * (int64_t)krt_dtype_size(d->dt);
+    return buf;
+}
+
+static krt_status layernorm_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                krt_error *err)
+{
+    const krt_layernorm_desc *d = desc;
+    int64_t first, end;
+    char *at = scratch;
+    if (!is_float(d->dt) || (d->stash_dt != KRT_F32 && d->stash_dt != KRT_BF16))
+        return KRT_EDTYPE;
+    krt_unit_rows(r, d->outer, d->inner, &first, &end);
+    if (end <= first)
+        return KRT_OK;
+    const void *scale = ln_param(d, ops[1], d->scale_rank, d->scale_dims, &at);
+    const void *bias = ln_param(d, ops[2], d->bias_rank, d->bias_dims, &at);
+    int64_t off = first * d->inner * (int64_t)krt_dtype_size(d->dt);
+    int64_t soff = first * (int64_t)krt_dtype_size(d->stash_dt);
+    ln_fns[d->dt](end - first, d->inner, (const char *)ops[0] + off, scale, bias, d->epsilon,
+                  (char *)ops[3] + off, d->stash_dt, ops[4] ? (char *)ops[4] + soff : NULL,
+                  ops[5] ? (char *)ops[5] + soff : NULL);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_layernorm = {
+    "layernorm", layernorm_run, layernorm_scratch, layernorm_units, sizeof(krt_layernorm_desc),
+};
 
 /* ---- LpNormalization ------------------------------------------------------------
  * Column chunks along a strided axis, as in the softmax kernels. */
@@ -217,16 +299,34 @@ typedef void (*lpnorm_fn)(int p, int64_t outer, int64_t n, int64_t inner, const 
 #define LPNORM_ENTRY(sfx, E, ...) [KRT_##E] = lpnorm_##sfx,
 static const lpnorm_fn lpnorm_fns[KRT_DTYPE_COUNT] = {FLOAT_TYPES(LPNORM_ENTRY)};
 
-krt_status krt_lpnorm(krt_dtype dt, int p, int64_t outer, int64_t n, int64_t inner, const void *x,
-                      void *y)
+static int64_t lpnorm_units(const void *desc)
 {
-    if (!is_float(dt))
+    const krt_lpnorm_desc *d = desc;
+    return krt_row_units(d->outer, d->n * d->inner);
+}
+
+static krt_status lpnorm_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                             krt_error *err)
+{
+    const krt_lpnorm_desc *d = desc;
+    int64_t first, end;
+    if (!is_float(d->dt))
         return KRT_EDTYPE;
-    if (p != 1 && p != 2)
+    if (d->p != 1 && d->p != 2) {
+        err->what = "an LpNormalization with p other than 1 or 2";
         return KRT_EVALUE;
-    lpnorm_fns[dt](p, outer, n, inner, x, y);
+    }
+    krt_unit_rows(r, d->outer, d->n * d->inner, &first, &end);
+    int64_t off = first * d->n * d->inner * (int64_t)krt_dtype_size(d->dt);
+    if (end > first)
+        lpnorm_fns[d->dt](d->p, end - first, d->n, d->inner, (const char *)ops[0] + off,
+                          (char *)ops[1] + off);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_lpnorm = {
+    "lpnorm", lpnorm_run, NULL, lpnorm_units, sizeof(krt_lpnorm_desc),
+};
 
 /* ---- LRN ---------------------------------------------------------------------------
  * Channel ch sums the squares of channels [ch - (size-1)/2, ch + size/2]
@@ -263,16 +363,32 @@ typedef void (*lrn_fn)(int64_t c, int64_t sp, int64_t size, const float *abb, co
 #define LRN_ENTRY(sfx, E, ...) [KRT_##E] = lrn_##sfx,
 static const lrn_fn lrn_fns[KRT_DTYPE_COUNT] = {FLOAT_TYPES(LRN_ENTRY)};
 
-krt_status krt_lrn(krt_dtype dt, int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha,
-                   float beta, float bias, const void *x, void *y)
+static int64_t lrn_units(const void *desc)
 {
-    const float abb[3] = {alpha, beta, bias};
-    if (!is_float(dt))
+    const krt_lrn_desc *d = desc;
+    return krt_row_units(d->n, d->c * d->spatial);
+}
+
+static krt_status lrn_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                          krt_error *err)
+{
+    const krt_lrn_desc *d = desc;
+    const float abb[3] = {d->alpha, d->beta, d->bias};
+    int64_t first, end;
+    if (!is_float(d->dt))
         return KRT_EDTYPE;
-    if (size <= 0)
+    if (d->size <= 0) {
+        err->what = "an LRN size below 1";
         return KRT_EVALUE;
-    int64_t plane = c * spatial * (int64_t)krt_dtype_size(dt);
-    for (int64_t b = 0; b < n; b++)
-        lrn_fns[dt](c, spatial, size, abb, (const char *)x + b * plane, (char *)y + b * plane);
+    }
+    krt_unit_rows(r, d->n, d->c * d->spatial, &first, &end);
+    int64_t plane = d->c * d->spatial * (int64_t)krt_dtype_size(d->dt);
+    for (int64_t b = first; b < end; b++)
+        lrn_fns[d->dt](d->c, d->spatial, d->size, abb, (const char *)ops[0] + b * plane,
+                       (char *)ops[1] + b * plane);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_lrn = {
+    "lrn", lrn_run, NULL, lrn_units, sizeof(krt_lrn_desc),
+};

@@ -1,6 +1,6 @@
-/* krt_reduce_softmax.c — Softmax, LogSoftmax, Hardmax along one axis, and
- * the two losses built on them (NegativeLogLikelihoodLoss,
- * SoftmaxCrossEntropyLoss).
+/* krt_reduce_softmax.c — kernel `softmax` (Softmax, LogSoftmax, Hardmax
+ * along one axis) and kernel `loss` (NegativeLogLikelihoodLoss,
+ * SoftmaxCrossEntropyLoss, built on it).
  *
  * Softmax subtracts the max before exp (numerically stable). The last axis
  * (inner == 1) is the hot case for attention: each row is read with
@@ -120,18 +120,40 @@ typedef void (*softmax_fn)(krt_softmax_kind kind, int64_t outer, int64_t n, int6
 #define SOFTMAX_ENTRY(sfx, E, ...) [KRT_##E] = softmax_##sfx,
 static const softmax_fn softmax_fns[KRT_DTYPE_COUNT] = {FLOAT_TYPES(SOFTMAX_ENTRY)};
 
-krt_status krt_softmax(krt_softmax_kind kind, krt_dtype dt, int64_t outer, int64_t n, int64_t inner,
-                       const void *x, void *y)
+static softmax_fn softmax_lookup(krt_softmax_kind kind, krt_dtype dt)
 {
-    if ((unsigned)dt >= KRT_DTYPE_COUNT || !softmax_fns[dt] ||
-        (unsigned)kind >= KRT_SOFTMAX_KIND_COUNT)
+    if ((unsigned)dt >= KRT_DTYPE_COUNT || (unsigned)kind >= KRT_SOFTMAX_KIND_COUNT)
+        return NULL;
+    return softmax_fns[dt];
+}
+
+static int64_t softmax_units(const void *desc)
+{
+    const krt_softmax_desc *d = desc;
+    return krt_row_units(d->outer, d->n * d->inner);
+}
+
+static krt_status softmax_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                              krt_error *err)
+{
+    const krt_softmax_desc *d = desc;
+    softmax_fn fn = softmax_lookup(d->kind, d->dt);
+    int64_t first, end;
+    if (!fn)
         return KRT_EDTYPE;
-    if (n > 0)
-        softmax_fns[dt](kind, outer, n, inner, x, y);
+    krt_unit_rows(r, d->outer, d->n * d->inner, &first, &end);
+    if (d->n > 0 && end > first) {
+        int64_t off = first * d->n * d->inner * (int64_t)krt_dtype_size(d->dt);
+        fn(d->kind, end - first, d->n, d->inner, (const char *)ops[0] + off, (char *)ops[1] + off);
+    }
     return KRT_OK;
 }
 
-/* ---- losses ----------------------------------------------------------------
+const krt_kernel_info krt_kernel_softmax = {
+    "softmax", softmax_run, NULL, softmax_units, sizeof(krt_softmax_desc),
+};
+
+/* ---- kernel `loss` -----------------------------------------------------------
  * Not hot (one gather per sample), so elements go through the generic
  * double loaders; sums are kept in double. */
 
@@ -139,23 +161,27 @@ static bool loss_dtypes_ok(const krt_loss_desc *d)
 {
     bool fl = d->dt == KRT_F32 || d->dt == KRT_F64 || d->dt == KRT_F16 || d->dt == KRT_BF16;
     return fl && (d->target_dt == KRT_I32 || d->target_dt == KRT_I64) &&
-           (unsigned)d->reduction < KRT_LOSS_REDUCTION_COUNT;
+           (unsigned)d->reduction < KRT_LOSS_REDUCTION_COUNT &&
+           (unsigned)d->kind < KRT_LOSS_KIND_COUNT;
 }
 
-krt_status krt_nll_loss(const krt_loss_desc *d, const void *input, const void *target,
-                        const void *weight, void *loss, int64_t *bad)
+/* A target that is neither ignored nor a class: which, where. */
+static krt_status bad_class(const krt_loss_desc *d, int64_t t, int64_t i, krt_error *err)
+{
+    *err = (krt_error){.operand = 1, .value = t, .lo = 0, .hi = d->c, .pos = i, .what = "class"};
+    return KRT_EINDEX;
+}
+
+static krt_status nll_loss(const krt_loss_desc *d, const void *input, const void *target,
+                           const void *weight, void *loss, krt_error *err)
 {
     double sum = 0, wsum = 0;
-    if (!loss_dtypes_ok(d))
-        return KRT_EDTYPE;
     for (int64_t i = 0; i < d->n * d->inner; i++) {
         int64_t t = krt_load_i64(d->target_dt, target, i), b = i / d->inner;
         double l = 0, w = 0;
         if (!d->has_ignore || t != d->ignore_index) {
-            if (t < 0 || t >= d->c) {
-                *bad = t;
-                return KRT_EINDEX;
-            }
+            if (t < 0 || t >= d->c)
+                return bad_class(d, t, i, err);
             w = weight ? krt_load_f64(d->dt, weight, t) : 1;
             l = -krt_load_f64(d->dt, input, (b * d->c + t) * d->inner + i % d->inner) * w;
         }
@@ -169,11 +195,31 @@ krt_status krt_nll_loss(const krt_loss_desc *d, const void *input, const void *t
     return KRT_OK;
 }
 
-krt_status krt_softmax_cross_entropy(const krt_loss_desc *d, const void *scores, const void *target,
-                                     const void *weight, void *loss, void *log_prob, int64_t *bad)
+static size_t loss_scratch(const void *desc)
 {
+    const krt_loss_desc *d = desc;
+    size_t n = d->kind == KRT_LOSS_SOFTMAX_CE ? (size_t)(d->n * d->c * d->inner) : 0;
+    return (n ? n : 1) * krt_dtype_size(d->dt);
+}
+
+/* Softmax cross-entropy: LogSoftmax along the classes into log_prob (the
+ * output, or scratch), then its NLL. */
+static krt_status loss_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_loss_desc *d = desc;
     if (!loss_dtypes_ok(d))
         return KRT_EDTYPE;
-    krt_status st = krt_softmax(KRT_LOGSOFTMAX, d->dt, d->n, d->c, d->inner, scores, log_prob);
-    return st ? st : krt_nll_loss(d, log_prob, target, weight, loss, bad);
+    if (r.end <= r.begin)
+        return KRT_OK;
+    if (d->kind == KRT_LOSS_NLL)
+        return nll_loss(d, ops[0], ops[1], ops[2], ops[3], err);
+    void *log_prob = ops[4] ? ops[4] : scratch;
+    if (d->c > 0)
+        softmax_fns[d->dt](KRT_LOGSOFTMAX, d->n, d->c, d->inner, ops[0], log_prob);
+    return nll_loss(d, log_prob, ops[1], ops[2], ops[3], err);
 }
+
+const krt_kernel_info krt_kernel_loss = {
+    "loss", loss_run, loss_scratch, NULL, sizeof(krt_loss_desc),
+};

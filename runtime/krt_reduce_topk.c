@@ -1,4 +1,4 @@
-/* krt_reduce_topk.c — TopK along one axis.
+/* krt_reduce_topk.c — kernel `topk`: TopK along one axis.
  *
  * Every dtype is mapped to an order-preserving unsigned 64-bit key (IEEE
  * floats: flip the sign bit of positives, all bits of negatives; signed
@@ -11,6 +11,7 @@
  * ascending), a total order, so ties go to the lower index as the spec
  * says and the result is deterministic.
  */
+#define KRT_REDUCE_SOURCE
 #include "runtime/krt_reduce.h"
 
 typedef uint64_t (*key_fn)(const void *x, int64_t i);
@@ -158,31 +159,55 @@ static void select_best(key_fn key, const void *x, int64_t base, int64_t stride,
     }
 }
 
-size_t krt_topk_scratch_size(int64_t n, int64_t k)
+/* ---- kernel `topk` ----------------------------------------------------------- */
+
+static size_t topk_scratch(const void *desc)
 {
-    return (size_t)(k > 0 ? k : 1) * sizeof(entry);
+    const krt_topk_desc *d = desc;
+    return (size_t)(d->k > 0 ? d->k : 1) * sizeof(entry);
 }
 
-krt_status krt_topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest,
-                    const void *x, void *values, int64_t *indices, void *scratch)
+static int64_t topk_units(const void *desc)
 {
-    if ((unsigned)dt >= KRT_DTYPE_COUNT || !key_fns[dt])
-        return KRT_EDTYPE;
-    if (k < 0 || k > n)
-        return KRT_EVALUE;
-    if (k == 0)
-        return KRT_OK; /* empty outputs */
-    size_t es = krt_dtype_size(dt);
-    entry *h = scratch;
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t j = 0; j < inner; j++) {
-            select_best(key_fns[dt], x, o * n * inner + j, inner, n, k, largest ? 0 : ~(uint64_t)0,
-                        h);
-            for (int64_t r = 0; r < k; r++) {
-                int64_t at = (o * k + r) * inner + j, from = (o * n + h[r].idx) * inner + j;
+    const krt_topk_desc *d = desc;
+    return krt_row_units(d->outer, d->n * d->inner);
+}
+
+/* Slices (o, j) of outer rows [first, end), each into the heap h. */
+static void topk_rows(const krt_topk_desc *d, int64_t first, int64_t end, const void *x,
+                      void *values, int64_t *indices, entry *h)
+{
+    size_t es = krt_dtype_size(d->dt);
+    for (int64_t o = first; o < end; o++)
+        for (int64_t j = 0; j < d->inner; j++) {
+            select_best(key_fns[d->dt], x, o * d->n * d->inner + j, d->inner, d->n, d->k,
+                        d->largest ? 0 : ~(uint64_t)0, h);
+            for (int64_t r = 0; r < d->k; r++) {
+                int64_t at = (o * d->k + r) * d->inner + j;
+                int64_t from = (o * d->n + h[r].idx) * d->inner + j;
                 memcpy((char *)values + at * (int64_t)es, (const char *)x + from * (int64_t)es, es);
                 indices[at] = h[r].idx;
             }
         }
+}
+
+static krt_status topk_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    const krt_topk_desc *d = desc;
+    int64_t first, end;
+    if ((unsigned)d->dt >= KRT_DTYPE_COUNT || !key_fns[d->dt])
+        return KRT_EDTYPE;
+    if (d->k < 0 || d->k > d->n) {
+        err->what = "a K above the axis length";
+        return KRT_EVALUE;
+    }
+    krt_unit_rows(r, d->outer, d->n * d->inner, &first, &end);
+    if (d->k > 0)  /* else the outputs are empty */
+        topk_rows(d, first, end, ops[0], ops[1], ops[2], scratch);
     return KRT_OK;
 }
+
+const krt_kernel_info krt_kernel_topk = {
+    "topk", topk_run, topk_scratch, topk_units, sizeof(krt_topk_desc),
+};

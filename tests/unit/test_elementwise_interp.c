@@ -1,5 +1,5 @@
-/* test_elementwise_interp.c — the elementwise family's interpreter entries
- * (ir/eval_elementwise.c), run through kiln_interp_run on one-node graphs:
+/* test_elementwise_interp.c — the elementwise family's lowering
+ * (ir/lower_elementwise.c), run through kiln_interp_run on one-node graphs:
  * attribute defaults and choices reach the kernels, variadic folding,
  * optional inputs and outputs, and the unsupported-dtype message. Expected
  * values are computed by hand or by naive loops here. */

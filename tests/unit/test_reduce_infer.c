@@ -1,5 +1,5 @@
 /* test_reduce_infer.c — shape/dtype inference of the reduce family (ir/infer_reduce.c)
- * and its interpreter entries (ir/eval_reduce.c) on small one-node graphs:
+ * and its lowering (ir/lower_reduce.c), run by the interpreter, on small one-node graphs:
  * output shapes worked out by hand from the ONNX spec, every error path
  * with a message that names the node, and end-to-end runs through
  * kiln_interp_run against hand-computed values.
@@ -498,7 +498,7 @@ static void test_run_layernorm_and_losses(void)
     CU_ASSERT_STRING_EQUAL(
         kiln_ctx_message(fx.ctx),
         "t.onnx: node 'n1' (NegativeLogLikelihoodLoss): class 7 out of range [0, 2) "
-        "in input 1 ('target')");
+        "in input 1 ('target') at position 1");
     /* with ignore_index = 7 that sample is skipped: mean of -x[0][1] = -3 */
     set_int("ignore_index", 7);
     CU_ASSERT_FATAL(kiln_interp_run(fx.ctx, fx.g, tl, 2, outs) == KILN_OK);
@@ -543,7 +543,7 @@ static void test_run_einsum_cumsum_unsupported(void)
     kiln_tensor ti = tensor(KILN_DT_I64, 2, d, xi);
     CU_ASSERT(kiln_interp_run(fx.ctx, fx.g, &ti, 1, outs) == KILN_ERR_UNSUPPORTED);
     CU_ASSERT(strstr(kiln_ctx_message(fx.ctx),
-                     "node 'n1' (ReduceLogSumExp): the interpreter has no "
+                     "node 'n1' (ReduceLogSumExp): kiln has no "
                      "ReduceLogSumExp kernel for i64") != NULL);
     finish();
 }

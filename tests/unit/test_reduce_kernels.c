@@ -3,12 +3,153 @@
  * (every output recomputed from the definition, by coordinates, without
  * the kernels' merged-axes plans or column chunks), hand-computed values,
  * and a few values from numpy (/usr/bin/python3, noted where used).
+ *
+ * The kernels are called through the kernel ABI (runtime/krt_kernel.h),
+ * one unit at a time with scratch of the size they ask for, by the small
+ * helpers below that fill a descriptor: every reference check also checks
+ * that the work units tile the outputs.
  */
 #include "cunit_main.h"
 #include "runtime/krt_reduce.h"
 
 #include <math.h>
 #include <stdlib.h>
+
+/* ---- calling the kernels ----------------------------------------------------------- */
+
+/* Run kernel k over all its units, one call per unit; *err as the kernel
+ * left it. */
+static krt_status call_err(krt_kernel_id k, const void *desc, void *const *ops, krt_error *err)
+{
+    void *scratch = malloc(krt_kernel_scratch(k, desc) + 64);
+    *err = (krt_error){.operand = -1};
+    krt_status st = krt_kernels[k]->run(desc, ops, NULL, (krt_span){0, 0}, err);
+    for (int64_t u = 0; st == KRT_OK && u < krt_kernel_units(k, desc); u++)
+        st = krt_kernels[k]->run(desc, ops, scratch, (krt_span){u, u + 1}, err);
+    free(scratch);
+    return st;
+}
+
+static krt_status call(krt_kernel_id k, const void *desc, void *const *ops)
+{
+    krt_error err;
+    return call_err(k, desc, ops, &err);
+}
+
+static krt_status reduce(krt_reduce_op op, krt_dtype dt, int rank, const int64_t *dims,
+                         uint32_t mask, const void *x, void *y, void *unused_scratch)
+{
+    krt_reduce_desc d = {.op = op, .dt = dt, .rank = rank, .mask = mask};
+    memcpy(d.dims, dims, (size_t)rank * sizeof *dims);
+    return call(KRT_K_REDUCE, &d, (void *[]){(void *)x, y});
+}
+
+static krt_status argreduce(bool is_min, bool last, krt_dtype dt, int64_t outer, int64_t n,
+                            int64_t inner, const void *x, int64_t *y)
+{
+    krt_argreduce_desc d = {.dt = dt, .is_min = is_min, .select_last = last, .outer = outer,
+                            .n = n, .inner = inner};
+    return call(KRT_K_ARGREDUCE, &d, (void *[]){(void *)x, y});
+}
+
+static krt_status cumsum(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, bool exclusive,
+                         bool reverse, const void *x, void *y)
+{
+    krt_cumsum_desc d = {.dt = dt, .exclusive = exclusive, .reverse = reverse, .outer = outer,
+                         .n = n, .inner = inner};
+    return call(KRT_K_CUMSUM, &d, (void *[]){(void *)x, y});
+}
+
+static krt_status softmax(krt_softmax_kind kind, krt_dtype dt, int64_t outer, int64_t n,
+                          int64_t inner, const void *x, void *y)
+{
+    krt_softmax_desc d = {.kind = kind, .dt = dt, .outer = outer, .n = n, .inner = inner};
+    return call(KRT_K_SOFTMAX, &d, (void *[]){(void *)x, y});
+}
+
+static krt_status batchnorm(krt_dtype dt, krt_dtype param_dt, krt_dtype stat_dt, int64_t n,
+                            int64_t c, int64_t sp, const void *x, const void *scale,
+                            const void *bias, const void *mean, const void *var, float eps,
+                            void *y)
+{
+    krt_batchnorm_desc d = {.dt = dt, .param_dt = param_dt, .stat_dt = stat_dt, .epsilon = eps,
+                            .n = n, .c = c, .spatial = sp};
+    return call(KRT_K_BATCHNORM, &d,
+                (void *[]){(void *)x, (void *)scale, (void *)bias, (void *)mean, (void *)var, y});
+}
+
+static krt_status instancenorm(krt_dtype dt, int64_t n, int64_t c, int64_t sp, const void *x,
+                               const void *scale, const void *bias, float eps, void *y)
+{
+    krt_instancenorm_desc d = {.dt = dt, .epsilon = eps, .n = n, .c = c, .spatial = sp};
+    return call(KRT_K_INSTANCENORM, &d, (void *[]){(void *)x, (void *)scale, (void *)bias, y});
+}
+
+/* Rows of `inner`, scale and bias [inner]. */
+static krt_status layernorm(krt_dtype dt, krt_dtype stash, int64_t outer, int64_t inner,
+                            const void *x, const void *scale, const void *bias, float eps, void *y,
+                            void *mean, void *inv_std)
+{
+    krt_layernorm_desc d = {.dt = dt, .stash_dt = stash, .epsilon = eps, .outer = outer,
+                            .inner = inner, .norm_rank = 1, .scale_rank = 1, .bias_rank = 1,
+                            .norm_dims = {inner}, .scale_dims = {inner}, .bias_dims = {inner}};
+    return call(KRT_K_LAYERNORM, &d,
+                (void *[]){(void *)x, (void *)scale, (void *)bias, y, mean, inv_std});
+}
+
+static krt_status lpnorm(krt_dtype dt, int p, int64_t outer, int64_t n, int64_t inner,
+                         const void *x, void *y)
+{
+    krt_lpnorm_desc d = {.dt = dt, .p = p, .outer = outer, .n = n, .inner = inner};
+    return call(KRT_K_LPNORM, &d, (void *[]){(void *)x, y});
+}
+
+static krt_status lrn(krt_dtype dt, int64_t n, int64_t c, int64_t sp, int64_t size, float alpha,
+                      float beta, float bias, const void *x, void *y)
+{
+    krt_lrn_desc d = {.dt = dt, .alpha = alpha, .beta = beta, .bias = bias, .size = size,
+                      .n = n, .c = c, .spatial = sp};
+    return call(KRT_K_LRN, &d, (void *[]){(void *)x, y});
+}
+
+static krt_status mvn(krt_dtype dt, int rank, const int64_t *dims, uint32_t mask, const void *x,
+                      void *y, void *unused_scratch)
+{
+    krt_mvn_desc d = {.dt = dt, .rank = rank, .mask = mask};
+    memcpy(d.dims, dims, (size_t)rank * sizeof *dims);
+    return call(KRT_K_MVN, &d, (void *[]){(void *)x, y});
+}
+
+/* The loss kernel; on KRT_EINDEX *bad is the bad class. */
+static krt_status loss(krt_loss_desc *d, krt_loss_kind kind, const void *input, const void *target,
+                       const void *weight, void *out, void *log_prob, int64_t *bad)
+{
+    krt_error err;
+    d->kind = kind;
+    krt_status st = call_err(KRT_K_LOSS, d,
+                             (void *[]){(void *)input, (void *)target, (void *)weight, out, log_prob},
+                             &err);
+    if (st == KRT_EINDEX) {
+        CU_ASSERT(err.operand == 1 && err.lo == 0 && err.hi == d->c);
+        *bad = err.value;
+    }
+    return st;
+}
+
+static krt_status topk(krt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t k,
+                       bool largest, const void *x, void *values, int64_t *indices,
+                       void *unused_scratch)
+{
+    krt_topk_desc d = {.dt = dt, .largest = largest, .outer = outer, .n = n, .inner = inner, .k = k};
+    return call(KRT_K_TOPK, &d, (void *[]){(void *)x, values, indices});
+}
+
+static krt_status det(krt_dtype dt, int64_t batch, int64_t m, const void *x, void *y,
+                      void *unused_scratch)
+{
+    krt_det_desc d = {.dt = dt, .batch = batch, .m = m};
+    return call(KRT_K_DET, &d, (void *[]){(void *)x, y});
+}
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -91,8 +232,7 @@ static void check_reduce_f32(int rank, const int64_t *dims)
     fill(x, n, 0.5, 1.5); /* positive: LogSum is defined; products stay moderate */
     for (uint32_t mask = 0; mask < (1u << rank); mask++)
         for (int op = 0; op < KRT_REDUCE_OP_COUNT; op++) {
-            void *scratch = malloc(krt_reduce_scratch_size(op, KRT_F32, rank, dims, mask) + 8);
-            CU_ASSERT_EQUAL_FATAL(krt_reduce(op, KRT_F32, rank, dims, mask, x, y, scratch), KRT_OK);
+            CU_ASSERT_EQUAL_FATAL(reduce(op, KRT_F32, rank, dims, mask, x, y, NULL), KRT_OK);
             int64_t on = 1;
             for (int k = 0; k < rank; k++)
                 on *= mask >> k & 1 ? 1 : dims[k];
@@ -102,7 +242,6 @@ static void check_reduce_f32(int rank, const int64_t *dims)
             if (bad)
                 fprintf(stderr, "\n  reduce op %d mask %u rank %d: %d wrong", op, mask, rank, bad);
             CU_ASSERT_EQUAL(bad, 0);
-            free(scratch);
         }
     free(x);
     free(y);
@@ -127,10 +266,10 @@ static void test_reduce_long_rows(void)
     float x[3 * 1001], y[3];
     double scratch[3];
     fill(x, 3 * 1001, -1, 1);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUM, KRT_F32, 2, dims, 2u, x, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUM, KRT_F32, 2, dims, 2u, x, y, scratch), KRT_OK);
     for (int64_t o = 0; o < 3; o++)
         CU_ASSERT(near(y[o], ref_reduce(KRT_REDUCE_SUM, x, 2, dims, 2u, o), 1e-5));
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MAX, KRT_F32, 2, dims, 2u, x, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MAX, KRT_F32, 2, dims, 2u, x, y, scratch), KRT_OK);
     for (int64_t o = 0; o < 3; o++)
         CU_ASSERT_EQUAL(y[o], (float)ref_reduce(KRT_REDUCE_MAX, x, 2, dims, 2u, o));
 }
@@ -141,30 +280,30 @@ static void test_reduce_empty_and_nan(void)
     float y[3];
     double scratch[4];
     /* over an empty axis: the identities (numpy: sum 0, prod 1, mean nan) */
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUM, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUM, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
     CU_ASSERT(y[0] == 0 && y[1] == 0);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_PROD, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_PROD, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
     CU_ASSERT(y[0] == 1);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MAX, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MAX, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
     CU_ASSERT(isinf(y[0]) && y[0] < 0);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MEAN, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MEAN, KRT_F32, 2, dims, 2u, NULL, y, scratch), KRT_OK);
     CU_ASSERT(isnan(y[0]));
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 2, dims, 2u, NULL, y, scratch),
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 2, dims, 2u, NULL, y, scratch),
                     KRT_OK);
     CU_ASSERT(isinf(y[0]) && y[0] < 0);
     /* NaN propagates through max and min wherever it sits */
     static const int64_t d2[] = {2, 3};
     float x[6] = {1, NAN, 3, NAN, 5, 6};
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MAX, KRT_F32, 2, d2, 2u, x, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MAX, KRT_F32, 2, d2, 2u, x, y, scratch), KRT_OK);
     CU_ASSERT(isnan(y[0]) && isnan(y[1]));
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MIN, KRT_F32, 2, d2, 1u, x, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MIN, KRT_F32, 2, d2, 1u, x, y, scratch), KRT_OK);
     CU_ASSERT(isnan(y[0]) && isnan(y[1]) && y[2] == 3);
     /* log-sum-exp of huge values does not overflow; all -inf gives -inf */
     float big[3] = {1000, 1000, -INFINITY}, ninf[2] = {-INFINITY, -INFINITY};
     static const int64_t d3[] = {3}, d4[] = {2};
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 1, d3, 1u, big, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 1, d3, 1u, big, y, scratch), KRT_OK);
     CU_ASSERT(near(y[0], 1000 + log(2.0), 1e-6));
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 1, d4, 1u, ninf, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_LOGSUMEXP, KRT_F32, 1, d4, 1u, ninf, y, scratch), KRT_OK);
     CU_ASSERT(isinf(y[0]) && y[0] < 0);
 }
 
@@ -175,29 +314,29 @@ static void test_reduce_other_dtypes(void)
     int32_t x32[6] = {7, 2, -3, 4, 5, 6}, y32[2];
     double xd[6] = {0.5, 1, 2, 3, 4, 5}, yd[2], scratch[6];
     uint16_t xh[6], yh[3];
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUM, KRT_I64, 2, dims, 1u, xi, yi, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUM, KRT_I64, 2, dims, 1u, xi, yi, scratch), KRT_OK);
     CU_ASSERT(yi[0] == 5 && yi[1] == 3 && yi[2] == -3);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_PROD, KRT_I64, 2, dims, 1u, xi, yi, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_PROD, KRT_I64, 2, dims, 1u, xi, yi, scratch), KRT_OK);
     CU_ASSERT(yi[0] == 4 && yi[1] == -10 && yi[2] == -18);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MIN, KRT_I64, 2, dims, 1u, xi, yi, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MIN, KRT_I64, 2, dims, 1u, xi, yi, scratch), KRT_OK);
     CU_ASSERT(yi[0] == 1 && yi[1] == -2 && yi[2] == -6);
     /* integer mean truncates toward zero like numpy's mean(...).astype(int32) */
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_MEAN, KRT_I32, 2, dims, 2u, x32, y32, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MEAN, KRT_I32, 2, dims, 2u, x32, y32, scratch), KRT_OK);
     CU_ASSERT(y32[0] == 2 && y32[1] == 5);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_L1, KRT_I32, 2, dims, 2u, x32, y32, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_L1, KRT_I32, 2, dims, 2u, x32, y32, scratch), KRT_OK);
     CU_ASSERT(y32[0] == 12 && y32[1] == 15);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_F64, 2, dims, 2u, xd, yd, scratch),
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_LOGSUMEXP, KRT_F64, 2, dims, 2u, xd, yd, scratch),
                     KRT_OK);
     CU_ASSERT(near(yd[0], log(exp(0.5) + exp(1.0) + exp(2.0)), 1e-12));
     CU_ASSERT(near(yd[1], log(exp(3.0) + exp(4.0) + exp(5.0)), 1e-12));
     for (int i = 0; i < 6; i++)
         xh[i] = krt_f32_to_f16((float)xd[i]);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUMSQUARE, KRT_F16, 2, dims, 1u, xh, yh, scratch),
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUMSQUARE, KRT_F16, 2, dims, 1u, xh, yh, scratch),
                     KRT_OK);
     CU_ASSERT(krt_f16_to_f32(yh[0]) == 9.25f && krt_f16_to_f32(yh[2]) == 29.0f);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_LOGSUMEXP, KRT_I64, 2, dims, 1u, xi, yi, scratch),
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_LOGSUMEXP, KRT_I64, 2, dims, 1u, xi, yi, scratch),
                     KRT_EDTYPE);
-    CU_ASSERT_EQUAL(krt_reduce(KRT_REDUCE_SUM, KRT_BOOL, 2, dims, 1u, xi, yi, scratch), KRT_EDTYPE);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUM, KRT_BOOL, 2, dims, 1u, xi, yi, scratch), KRT_EDTYPE);
 }
 
 /* ---- ArgMax / ArgMin, CumSum ------------------------------------------------------- */
@@ -208,7 +347,7 @@ static void check_arg(bool is_min, bool last, int64_t outer, int64_t n, int64_t 
     float x[1024];
     for (int64_t i = 0; i < total; i++)
         x[i] = (float)(int)(urand() * 3); /* few values: many ties */
-    CU_ASSERT_EQUAL_FATAL(krt_argreduce(is_min, last, KRT_F32, outer, n, inner, x, y), KRT_OK);
+    CU_ASSERT_EQUAL_FATAL(argreduce(is_min, last, KRT_F32, outer, n, inner, x, y), KRT_OK);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
             int64_t best = 0;
@@ -230,14 +369,14 @@ static void test_argreduce(void)
     }
     float x[5] = {1, NAN, 7, NAN, 2};
     int64_t y;
-    krt_argreduce(false, false, KRT_F32, 1, 5, 1, x, &y);
+    argreduce(false, false, KRT_F32, 1, 5, 1, x, &y);
     CU_ASSERT_EQUAL(y, 1); /* numpy.argmax: the first NaN */
-    krt_argreduce(true, true, KRT_F32, 1, 5, 1, x, &y);
+    argreduce(true, true, KRT_F32, 1, 5, 1, x, &y);
     CU_ASSERT_EQUAL(y, 3);
     int64_t xi[4] = {INT64_MIN, 5, 5, -1};
-    krt_argreduce(false, true, KRT_I64, 1, 4, 1, xi, &y);
+    argreduce(false, true, KRT_I64, 1, 4, 1, xi, &y);
     CU_ASSERT_EQUAL(y, 2);
-    CU_ASSERT_EQUAL(krt_argreduce(false, false, KRT_F32, 1, 0, 1, x, &y), KRT_EVALUE);
+    CU_ASSERT_EQUAL(argreduce(false, false, KRT_F32, 1, 0, 1, x, &y), KRT_EVALUE);
 }
 
 static void test_cumsum(void)
@@ -248,7 +387,7 @@ static void test_cumsum(void)
         x[i] = urand();
     for (int m = 0; m < 4; m++) {
         bool excl = m & 1, rev = m & 2;
-        CU_ASSERT_EQUAL(krt_cumsum(KRT_F64, outer, n, inner, excl, rev, x, y), KRT_OK);
+        CU_ASSERT_EQUAL(cumsum(KRT_F64, outer, n, inner, excl, rev, x, y), KRT_OK);
         int bad = 0;
         for (int64_t o = 0; o < outer; o++)
             for (int64_t k = 0; k < n; k++)
@@ -264,9 +403,9 @@ static void test_cumsum(void)
     }
     /* test_cumsum_1d_reverse_exclusive: [1,2,3,4,5] -> [14,12,9,5,0] */
     int32_t xi[5] = {1, 2, 3, 4, 5}, yi[5];
-    CU_ASSERT_EQUAL(krt_cumsum(KRT_I32, 1, 5, 1, true, true, xi, yi), KRT_OK);
+    CU_ASSERT_EQUAL(cumsum(KRT_I32, 1, 5, 1, true, true, xi, yi), KRT_OK);
     CU_ASSERT(yi[0] == 14 && yi[1] == 12 && yi[2] == 9 && yi[3] == 5 && yi[4] == 0);
-    CU_ASSERT_EQUAL(krt_cumsum(KRT_BOOL, 1, 5, 1, true, true, xi, yi), KRT_EDTYPE);
+    CU_ASSERT_EQUAL(cumsum(KRT_BOOL, 1, 5, 1, true, true, xi, yi), KRT_EDTYPE);
 }
 
 /* ---- Softmax family ---------------------------------------------------------------- */
@@ -296,7 +435,7 @@ static void check_softmax(krt_softmax_kind kind, int64_t outer, int64_t n, int64
     double ref[512];
     fill(x, total, -scale, scale);
     memcpy(x0, x, (size_t)total * 4);
-    CU_ASSERT_EQUAL(krt_softmax(kind, KRT_F32, outer, n, inner, x, in_place ? x : y), KRT_OK);
+    CU_ASSERT_EQUAL(softmax(kind, KRT_F32, outer, n, inner, x, in_place ? x : y), KRT_OK);
     float *got = in_place ? x : y;
     int bad = 0;
     for (int64_t o = 0; o < outer; o++)
@@ -321,14 +460,14 @@ static void test_softmax(void)
     }
     /* test_softmax_example: softmax([-1, 0, 1]) from the ONNX test generator */
     float x[3] = {-1, 0, 1}, y[4];
-    krt_softmax(KRT_SOFTMAX, KRT_F32, 1, 3, 1, x, y);
+    softmax(KRT_SOFTMAX, KRT_F32, 1, 3, 1, x, y);
     CU_ASSERT(near(y[0], 0.09003057, 1e-6) && near(y[1], 0.24472847, 1e-6) &&
               near(y[2], 0.66524096, 1e-6));
     /* hardmax ties: the first maximum */
     float t[4] = {3, 1, 3, 2};
-    krt_softmax(KRT_HARDMAX, KRT_F32, 1, 4, 1, t, y);
+    softmax(KRT_HARDMAX, KRT_F32, 1, 4, 1, t, y);
     CU_ASSERT(y[0] == 1 && y[1] == 0 && y[2] == 0);
-    CU_ASSERT_EQUAL(krt_softmax(KRT_SOFTMAX, KRT_I32, 1, 4, 1, t, y), KRT_EDTYPE);
+    CU_ASSERT_EQUAL(softmax(KRT_SOFTMAX, KRT_I32, 1, 4, 1, t, y), KRT_EDTYPE);
 }
 
 /* ---- normalizations ------------------------------------------------------------------ */
@@ -339,7 +478,7 @@ static void test_batchnorm(void)
                                mean[3] = {0.1f, -0.2f, 0.3f}, var[3] = {1, 0.5f, 2};
     fill(x, 24, -2, 2);
     CU_ASSERT_EQUAL(
-        krt_batchnorm(KRT_F32, KRT_F32, KRT_F32, 2, 3, 4, x, sc, b, mean, var, 1e-5f, y), KRT_OK);
+        batchnorm(KRT_F32, KRT_F32, KRT_F32, 2, 3, 4, x, sc, b, mean, var, 1e-5f, y), KRT_OK);
     int bad = 0;
     for (int i = 0; i < 24; i++) {
         int c = i / 4 % 3;
@@ -348,7 +487,7 @@ static void test_batchnorm(void)
     }
     CU_ASSERT_EQUAL(bad, 0);
     double md[3] = {0.1, -0.2, 0.3}, vd[3] = {1, 0.5, 2}; /* stats in another dtype (T2) */
-    CU_ASSERT_EQUAL(krt_batchnorm(KRT_F32, KRT_F32, KRT_F64, 2, 3, 4, x, sc, b, md, vd, 1e-5f, y),
+    CU_ASSERT_EQUAL(batchnorm(KRT_F32, KRT_F32, KRT_F64, 2, 3, 4, x, sc, b, md, vd, 1e-5f, y),
                     KRT_OK);
     for (int i = 0; i < 24; i++) {
         int c = i / 4 % 3;
@@ -361,7 +500,7 @@ static void test_instancenorm(void)
 {
     float x[2 * 3 * 5], y[30], sc[3] = {1, 2, 3}, b[3] = {-1, 0, 1};
     fill(x, 30, -3, 3);
-    CU_ASSERT_EQUAL(krt_instancenorm(KRT_F32, 2, 3, 5, x, sc, b, 1e-5f, y), KRT_OK);
+    CU_ASSERT_EQUAL(instancenorm(KRT_F32, 2, 3, 5, x, sc, b, 1e-5f, y), KRT_OK);
     for (int p = 0; p < 6; p++) {
         double m = 0, v = 0;
         for (int j = 0; j < 5; j++)
@@ -382,7 +521,7 @@ static void test_layernorm(void)
     fill(x, OUTER * INNER, -4, 6);
     fill(sc, INNER, 0.5, 1.5);
     fill(b, INNER, -1, 1);
-    CU_ASSERT_EQUAL(krt_layernorm(KRT_F32, KRT_F32, OUTER, INNER, x, sc, b, 1e-5f, y, mean, inv),
+    CU_ASSERT_EQUAL(layernorm(KRT_F32, KRT_F32, OUTER, INNER, x, sc, b, 1e-5f, y, mean, inv),
                     KRT_OK);
     int bad = 0;
     for (int r = 0; r < OUTER; r++) {
@@ -400,22 +539,29 @@ static void test_layernorm(void)
     CU_ASSERT_EQUAL(bad, 0);
     /* no bias, no optional outputs */
     CU_ASSERT_EQUAL(
-        krt_layernorm(KRT_F32, KRT_F32, OUTER, INNER, x, sc, NULL, 1e-5f, y, NULL, NULL), KRT_OK);
+        layernorm(KRT_F32, KRT_F32, OUTER, INNER, x, sc, NULL, 1e-5f, y, NULL, NULL), KRT_OK);
     CU_ASSERT(near(y[3], (x[3] - mean[0]) * inv[0] * sc[3], 1e-5));
-    CU_ASSERT_EQUAL(krt_layernorm(KRT_F32, KRT_F64, 1, 4, x, sc, b, 1e-5f, y, NULL, NULL),
+    CU_ASSERT_EQUAL(layernorm(KRT_F32, KRT_F64, 1, 4, x, sc, b, 1e-5f, y, NULL, NULL),
                     KRT_EDTYPE);
     free(x);
     free(y);
 }
 
-static void test_broadcast_to(void)
+/* Scale [3] and bias [2, 1] of LayerNormalization over the last two dims
+ * of x [2, 2, 3]: the same as with them broadcast to [2, 3] by hand. */
+static void test_layernorm_broadcast_params(void)
 {
-    static const int64_t dims[] = {2, 3}, pd[] = {3}, pd1[] = {2, 1};
-    float p[3] = {1, 2, 3}, q[2] = {7, 8}, out[6];
-    krt_broadcast_to(4, 2, dims, 1, pd, p, out);
-    CU_ASSERT(out[0] == 1 && out[2] == 3 && out[3] == 1 && out[5] == 3);
-    krt_broadcast_to(4, 2, dims, 2, pd1, q, out);
-    CU_ASSERT(out[0] == 7 && out[2] == 7 && out[3] == 8 && out[5] == 8);
+    float x[12], sc[3] = {1, 2, 3}, b[2] = {7, 8}, scf[6], bf[6], y[12], want[12];
+    fill(x, 12, -1, 1);
+    for (int j = 0; j < 6; j++)
+        scf[j] = sc[j % 3], bf[j] = b[j / 3];
+    CU_ASSERT_EQUAL(layernorm(KRT_F32, KRT_F32, 2, 6, x, scf, bf, 1e-5f, want, NULL, NULL), KRT_OK);
+    krt_layernorm_desc d = {.dt = KRT_F32, .stash_dt = KRT_F32, .epsilon = 1e-5f, .outer = 2,
+                            .inner = 6, .norm_rank = 2, .scale_rank = 1, .bias_rank = 2,
+                            .norm_dims = {2, 3}, .scale_dims = {3}, .bias_dims = {2, 1}};
+    CU_ASSERT_EQUAL(krt_kernel_scratch(KRT_K_LAYERNORM, &d), 2 * 6 * sizeof(float));
+    CU_ASSERT_EQUAL(call(KRT_K_LAYERNORM, &d, (void *[]){x, sc, b, y, NULL, NULL}), KRT_OK);
+    CU_ASSERT_EQUAL(memcmp(y, want, sizeof y), 0);
 }
 
 static void test_lpnorm(void)
@@ -423,7 +569,7 @@ static void test_lpnorm(void)
     float x[2 * 3 * 70], y[420];
     fill(x, 420, -1, 1);
     for (int p = 1; p <= 2; p++) {
-        CU_ASSERT_EQUAL(krt_lpnorm(KRT_F32, p, 2, 3, 70, x, y), KRT_OK);
+        CU_ASSERT_EQUAL(lpnorm(KRT_F32, p, 2, 3, 70, x, y), KRT_OK);
         int bad = 0;
         for (int o = 0; o < 2; o++)
             for (int j = 0; j < 70; j++) {
@@ -439,9 +585,9 @@ static void test_lpnorm(void)
         CU_ASSERT_EQUAL(bad, 0);
     }
     float z[3] = {0, 0, 0};
-    CU_ASSERT_EQUAL(krt_lpnorm(KRT_F32, 2, 1, 3, 1, z, y), KRT_OK);
+    CU_ASSERT_EQUAL(lpnorm(KRT_F32, 2, 1, 3, 1, z, y), KRT_OK);
     CU_ASSERT(y[0] == 0 && y[2] == 0);
-    CU_ASSERT_EQUAL(krt_lpnorm(KRT_F32, 3, 1, 3, 1, z, y), KRT_EVALUE);
+    CU_ASSERT_EQUAL(lpnorm(KRT_F32, 3, 1, 3, 1, z, y), KRT_EVALUE);
 }
 
 static void test_lrn(void)
@@ -450,7 +596,7 @@ static void test_lrn(void)
     float x[N * C * SP], y[N * C * SP];
     fill(x, N * C * SP, -2, 2);
     for (int64_t size = 1; size <= 4; size++) {
-        CU_ASSERT_EQUAL(krt_lrn(KRT_F32, N, C, SP, size, 2e-4f, 0.75f, 2, x, y), KRT_OK);
+        CU_ASSERT_EQUAL(lrn(KRT_F32, N, C, SP, size, 2e-4f, 0.75f, 2, x, y), KRT_OK);
         int bad = 0;
         for (int n = 0; n < N; n++)
             for (int c = 0; c < C; c++)
@@ -474,7 +620,7 @@ static void test_mvn(void)
     double scratch[12];
     fill(x, 24, -1, 1);
     uint32_t mask = 1u | 4u | 8u; /* the default axes [0, 2, 3] */
-    CU_ASSERT_EQUAL(krt_mvn(KRT_F32, 4, dims, mask, x, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(mvn(KRT_F32, 4, dims, mask, x, y, scratch), KRT_OK);
     for (int c = 0; c < 3; c++) {
         double m = 0, q = 0;
         for (int i = 0; i < 24; i++)
@@ -492,26 +638,27 @@ static void test_mvn(void)
 static void test_nll_loss(void)
 {
     /* the spec's examples 1-3 (NegativeLogLikelihoodLoss doc) */
-    float in[12] = {1, 2, 2, 2, 3, 2, 0, 1, 2, 2, 1, 2}, w[3] = {0.2f, 0.3f, 0.1f}, loss[4];
+    float in[12] = {1, 2, 2, 2, 3, 2, 0, 1, 2, 2, 1, 2}, w[3] = {0.2f, 0.3f, 0.1f}, out[4];
     int64_t tgt[4] = {2, 1, 0, 2}, bad = 0;
-    krt_loss_desc d = {KRT_F32, KRT_I64, 2, 3, 2, KRT_LOSS_NONE, false, 0};
-    CU_ASSERT_EQUAL(krt_nll_loss(&d, in, tgt, NULL, loss, &bad), KRT_OK);
-    CU_ASSERT(loss[0] == -3 && loss[1] == -2 && loss[2] == 0 && loss[3] == -2);
+    krt_loss_desc d = {.dt = KRT_F32, .target_dt = KRT_I64, .n = 2, .c = 3, .inner = 2,
+                       .reduction = KRT_LOSS_NONE};
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_NLL, in, tgt, NULL, out, NULL, &bad), KRT_OK);
+    CU_ASSERT(out[0] == -3 && out[1] == -2 && out[2] == 0 && out[3] == -2);
     d.reduction = KRT_LOSS_SUM;
-    CU_ASSERT_EQUAL(krt_nll_loss(&d, in, tgt, w, loss, &bad), KRT_OK);
-    CU_ASSERT(near(loss[0], -1.1, 1e-6));
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_NLL, in, tgt, w, out, NULL, &bad), KRT_OK);
+    CU_ASSERT(near(out[0], -1.1, 1e-6));
     d.reduction = KRT_LOSS_MEAN;
-    CU_ASSERT_EQUAL(krt_nll_loss(&d, in, tgt, w, loss, &bad), KRT_OK);
-    CU_ASSERT(near(loss[0], -1.1 / 0.7, 1e-6)); /* the doc rounds it to -1.57 */
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_NLL, in, tgt, w, out, NULL, &bad), KRT_OK);
+    CU_ASSERT(near(out[0], -1.1 / 0.7, 1e-6)); /* the doc rounds it to -1.57 */
     /* ignore_index: those samples count neither in the sum nor in the weight total */
     d.has_ignore = true;
     d.ignore_index = 2;
-    CU_ASSERT_EQUAL(krt_nll_loss(&d, in, tgt, w, loss, &bad), KRT_OK);
-    CU_ASSERT(near(loss[0], (-2 * 0.3 - 0 * 0.2) / 0.5, 1e-6));
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_NLL, in, tgt, w, out, NULL, &bad), KRT_OK);
+    CU_ASSERT(near(out[0], (-2 * 0.3 - 0 * 0.2) / 0.5, 1e-6));
     d.has_ignore = false;
     int32_t t32[4] = {2, 3, 0, 2};
     d.target_dt = KRT_I32;
-    CU_ASSERT_EQUAL(krt_nll_loss(&d, in, t32, w, loss, &bad), KRT_EINDEX);
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_NLL, in, t32, w, out, NULL, &bad), KRT_EINDEX);
     CU_ASSERT_EQUAL(bad, 3);
 }
 
@@ -519,11 +666,12 @@ static void test_softmax_cross_entropy(void)
 {
     /* test_sce_mean_weight_ii_3d-like case against a naive softmax + NLL */
     enum { N = 3, C = 5, D = 2 };
-    float x[N * C * D], lp[N * C * D], w[C] = {0.9f, 0.1f, 0.4f, 1.2f, 0.7f}, loss[N * D];
+    float x[N * C * D], lp[N * C * D], w[C] = {0.9f, 0.1f, 0.4f, 1.2f, 0.7f}, out[N * D];
     int64_t t[N * D] = {0, 4, 1, 1, 3, 2}, bad;
     fill(x, N * C * D, -3, 3);
-    krt_loss_desc d = {KRT_F32, KRT_I64, N, C, D, KRT_LOSS_MEAN, true, 1};
-    CU_ASSERT_EQUAL(krt_softmax_cross_entropy(&d, x, t, w, loss, lp, &bad), KRT_OK);
+    krt_loss_desc d = {.dt = KRT_F32, .target_dt = KRT_I64, .n = N, .c = C, .inner = D,
+                       .reduction = KRT_LOSS_MEAN, .has_ignore = true, .ignore_index = 1};
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_SOFTMAX_CE, x, t, w, out, lp, &bad), KRT_OK);
     double num = 0, den = 0;
     for (int n = 0; n < N; n++)
         for (int j = 0; j < D; j++) {
@@ -540,7 +688,11 @@ static void test_softmax_cross_entropy(void)
             num -= (x[(n * C + c) * D + j] - m - log(s)) * w[c];
             den += w[c];
         }
-    CU_ASSERT(near(loss[0], num / den, 1e-6));
+    CU_ASSERT(near(out[0], num / den, 1e-6));
+    /* without the log_prob output the kernel works in its scratch */
+    float again[1];
+    CU_ASSERT_EQUAL(loss(&d, KRT_LOSS_SOFTMAX_CE, x, t, w, again, NULL, &bad), KRT_OK);
+    CU_ASSERT_EQUAL(again[0], out[0]);
 }
 
 /* ---- TopK ---------------------------------------------------------------------------------- */
@@ -552,7 +704,7 @@ static void check_topk(int64_t outer, int64_t n, int64_t inner, int64_t k, bool 
     double scratch[128];
     for (int64_t i = 0; i < total; i++)
         x[i] = (float)(int)(urand() * 5); /* ties */
-    CU_ASSERT_EQUAL_FATAL(krt_topk(KRT_F32, outer, n, inner, k, largest, x, v, idx, scratch),
+    CU_ASSERT_EQUAL_FATAL(topk(KRT_F32, outer, n, inner, k, largest, x, v, idx, scratch),
                           KRT_OK);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
@@ -590,19 +742,19 @@ static void test_topk(void)
     float v[9];
     int64_t idx[9];
     double scratch[16]; /* krt_topk_scratch_size(5, 5) bytes at most */
-    CU_ASSERT_EQUAL(krt_topk(KRT_F32, 3, 4, 1, 3, true, x, v, idx, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(topk(KRT_F32, 3, 4, 1, 3, true, x, v, idx, scratch), KRT_OK);
     CU_ASSERT(v[0] == 3 && v[1] == 2 && v[2] == 1 && v[3] == 7 && idx[8] == 1);
     /* NaN above +inf; -0 ties with +0 by index; integers by value */
     float xn[5] = {1, NAN, INFINITY, -0.0f, 0.0f};
-    CU_ASSERT_EQUAL(krt_topk(KRT_F32, 1, 5, 1, 5, true, xn, v, idx, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(topk(KRT_F32, 1, 5, 1, 5, true, xn, v, idx, scratch), KRT_OK);
     CU_ASSERT(idx[0] == 1 && idx[1] == 2 && idx[2] == 0 && idx[3] == 3 && idx[4] == 4);
     int64_t xi[4] = {-5, INT64_MAX, INT64_MIN, 3}, vi[2];
-    CU_ASSERT_EQUAL(krt_topk(KRT_I64, 1, 4, 1, 2, false, xi, vi, idx, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(topk(KRT_I64, 1, 4, 1, 2, false, xi, vi, idx, scratch), KRT_OK);
     CU_ASSERT(vi[0] == INT64_MIN && vi[1] == -5 && idx[0] == 2);
     uint16_t xh[3] = {krt_f32_to_f16(-2), krt_f32_to_f16(0.5f), krt_f32_to_f16(-0.25f)}, vh[3];
-    CU_ASSERT_EQUAL(krt_topk(KRT_F16, 1, 3, 1, 3, true, xh, vh, idx, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(topk(KRT_F16, 1, 3, 1, 3, true, xh, vh, idx, scratch), KRT_OK);
     CU_ASSERT(idx[0] == 1 && idx[1] == 2 && idx[2] == 0 && vh[2] == xh[0]);
-    CU_ASSERT_EQUAL(krt_topk(KRT_F32, 1, 3, 1, 4, true, x, v, idx, scratch), KRT_EVALUE);
+    CU_ASSERT_EQUAL(topk(KRT_F32, 1, 3, 1, 4, true, x, v, idx, scratch), KRT_EVALUE);
 }
 
 /* ---- Einsum, Det ----------------------------------------------------------------------------- */
@@ -610,10 +762,16 @@ static void test_topk(void)
 static krt_status einsum(const char *eq, int n_in, const int *ranks, const int64_t *const *dims,
                          const void *const *in, double *out)
 {
-    krt_einsum_spec s;
+    krt_einsum_desc d = {.dt = KRT_F64};
+    void *ops[KRT_EINSUM_MAX_INPUTS + 1];
     const char *why;
-    krt_status st = krt_einsum_parse(eq, n_in, ranks, &s, &why);
-    return st ? st : krt_einsum(KRT_F64, &s, dims, in, out);
+    krt_status st = krt_einsum_parse(eq, n_in, ranks, &d.spec, &why);
+    for (int i = 0; i < n_in; i++) {
+        memcpy(d.in_dims[i], dims[i], (size_t)ranks[i] * sizeof dims[i][0]);
+        ops[i] = (void *)in[i];
+    }
+    ops[n_in] = out;
+    return st ? st : call(KRT_K_EINSUM, &d, ops);
 }
 
 static void test_einsum_parse(void)
@@ -711,13 +869,13 @@ static void test_det(void)
     };
     float y[4];
     double scratch[9];
-    CU_ASSERT_EQUAL(krt_det(KRT_F32, 4, 3, m, y, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(det(KRT_F32, 4, 3, m, y, scratch), KRT_OK);
     CU_ASSERT(near(y[0], -3, 1e-6) && near(y[1], -1, 1e-6) && near(y[2], 24, 1e-6) &&
               near(y[3], 0, 1e-6));
     double d2[4] = {1, 2, 3, 4}, y2; /* test_det_2d: det(arange(4).reshape(2,2) + 1) = -2 */
-    CU_ASSERT_EQUAL(krt_det(KRT_F64, 1, 2, d2, &y2, scratch), KRT_OK);
+    CU_ASSERT_EQUAL(det(KRT_F64, 1, 2, d2, &y2, scratch), KRT_OK);
     CU_ASSERT(near(y2, -2, 1e-12));
-    CU_ASSERT_EQUAL(krt_det(KRT_I32, 1, 2, d2, &y2, scratch), KRT_EDTYPE);
+    CU_ASSERT_EQUAL(det(KRT_I32, 1, 2, d2, &y2, scratch), KRT_EDTYPE);
 }
 
 /* ---- 16-bit float variants ----------------------------------------------------------
@@ -749,7 +907,7 @@ static void test_half_variants(void)
         for (int i = 0; i < OUTER * N * INNER; i++)
             xr[i] = (float)from_half(h[i], bf); /* the values the variant really sees */
         for (int kind = 0; kind < KRT_SOFTMAX_KIND_COUNT; kind++) {
-            CU_ASSERT_EQUAL(krt_softmax(kind, dt, OUTER, N, INNER, h, yh), KRT_OK);
+            CU_ASSERT_EQUAL(softmax(kind, dt, OUTER, N, INNER, h, yh), KRT_OK);
             int bad = 0;
             for (int o = 0; o < OUTER; o++)
                 for (int j = 0; j < INNER; j++) {
@@ -768,7 +926,7 @@ static void test_half_variants(void)
         }
         float mean[OUTER], inv[OUTER];
         CU_ASSERT_EQUAL(
-            krt_layernorm(dt, KRT_F32, OUTER, N * INNER, h, sc, b, 1e-5f, yh, mean, inv), KRT_OK);
+            layernorm(dt, KRT_F32, OUTER, N * INNER, h, sc, b, 1e-5f, yh, mean, inv), KRT_OK);
         for (int r = 0; r < OUTER; r++) {
             double m = 0, v = 0;
             for (int j = 0; j < N * INNER; j++)
@@ -781,7 +939,7 @@ static void test_half_variants(void)
                                (xr[r * N * INNER + j] - m) / sqrt(v + 1e-5) * 1.5 - 0.5, tol));
         }
         /* CumSum: each output is rounded once from a float running sum */
-        CU_ASSERT_EQUAL(krt_cumsum(dt, OUTER, N, INNER, false, false, h, yh), KRT_OK);
+        CU_ASSERT_EQUAL(cumsum(dt, OUTER, N, INNER, false, false, h, yh), KRT_OK);
         double acc = 0;
         for (int k = 0; k < N; k++) {
             acc += xr[k * INNER + 1];
@@ -810,7 +968,7 @@ static CU_TestInfo softmax_tests[] = {
 
 static CU_TestInfo norm_tests[] = {
     {"BatchNormalization", test_batchnorm},  {"InstanceNormalization", test_instancenorm},
-    {"LayerNormalization", test_layernorm},  {"broadcast_to", test_broadcast_to},
+    {"LayerNormalization", test_layernorm},  {"LayerNormalization broadcast params", test_layernorm_broadcast_params},
     {"LpNormalization", test_lpnorm},        {"LRN", test_lrn},
     {"MeanVarianceNormalization", test_mvn}, CU_TEST_INFO_NULL,
 };
