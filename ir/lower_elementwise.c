@@ -175,7 +175,7 @@ static kiln_status lower_dropout(kiln_lower *l)
     if (st != KILN_OK || !mask)
         return st;
     krt_fill_desc d = {.nbytes = kiln_lower_numel(mask) * (int64_t)kiln_dtype_size(mask->dtype),
-                       .value = 1};
+                       .period = 1, .pattern = {1}};  /* bool true */
     uint32_t ops[] = {kiln_lower_out_id(l, 1)};
     kiln_lower_emit(l, KRT_K_FILL, &d, ops, 1);
     return KILN_OK;

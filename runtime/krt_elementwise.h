@@ -239,12 +239,6 @@ typedef struct krt_dynamic_quantize_desc {
     int64_t n;             /* elements of x and of y */
 } krt_dynamic_quantize_desc;
 
-/* Kernel `fill`: ops {y}: nbytes bytes of `value` (Dropout's all-true
- * mask). One unit. */
-typedef struct krt_fill_desc {
-    int64_t nbytes;
-    int64_t value;         /* 0..255 */
-} krt_fill_desc;
 
 /* ===== for the family's own sources ======================================== */
 #ifdef KRT_ELEMENTWISE_SOURCE

@@ -1,6 +1,5 @@
 /* krt_elementwise_cast.c — kernels `cast` (between every pair of dtypes),
- * `quantize_linear`, `dequantize_linear`, `dynamic_quantize_linear`, and
- * `fill`.
+ * `quantize_linear`, `dequantize_linear` and `dynamic_quantize_linear`.
  *
  * Cast loads each element into its natural C type (f16/bf16 as float,
  * bool as 0/1) and stores it with a conversion chosen by _Generic on that
@@ -242,19 +241,4 @@ static krt_status dynamic_quantize_run(const void *desc, void *const *ops, void 
 const krt_kernel_info krt_kernel_dynamic_quantize_linear = {
     "dynamic_quantize_linear", dynamic_quantize_run, NULL, NULL,
     sizeof(krt_dynamic_quantize_desc),
-};
-
-/* ---- kernel `fill` ------------------------------------------------------------ */
-
-static krt_status fill_run(const void *desc, void *const *ops, void *scratch, krt_span r,
-                           krt_error *err)
-{
-    const krt_fill_desc *d = desc;
-    if (r.end > r.begin && d->nbytes > 0)
-        memset(ops[0], d->value, (size_t)d->nbytes);
-    return KRT_OK;
-}
-
-const krt_kernel_info krt_kernel_fill = {
-    "fill", fill_run, NULL, NULL, sizeof(krt_fill_desc),
 };
