@@ -8,8 +8,8 @@
  * data-dependent shapes come out concrete) and its outputs are placed: a
  * planned tensor at arena + offset (its run-time shape must be the planned
  * one), a dynamic one or a graph output in a fresh buffer; then the node
- * runs, as kernel calls (scratch at the node's planned scratch offset) or
- * through its eval function (ir/eval_<family>.c, per-node scratch arena).
+ * runs as its kernel calls (ir/lower.h), split over the session's thread
+ * pool, scratch at the node's planned scratch offset.
  * Fresh buffers are freed after their last use; graph outputs are handed to
  * the caller. Nothing planned is allocated per node or per run.
  */
@@ -24,45 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-kiln_eval_fn kiln_eval_lookup(kiln_op op)
-{
-    static const kiln_eval_fn *const families[] = {
-        kiln_eval_elementwise, kiln_eval_reduce, kiln_eval_linalg, kiln_eval_movement,
-    };
-    if ((unsigned)op >= KILN_OP_COUNT)
-        return NULL;
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
-        if (families[i][op])
-            return families[i][op];
-    return NULL;
-}
-
 bool kiln_interp_can_run(kiln_op op)
 {
-    return kiln_lower_lookup(op) || kiln_eval_lookup(op);
-}
-
-void *kiln_eval_scratch(kiln_eval *e, size_t bytes)
-{
-    return kiln_arena_alloc(e->scratch, bytes ? bytes : 1, 64);
-}
-
-kiln_status kiln_eval_fail(kiln_eval *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kiln_status st = kiln_node_verror(e->ctx, e->g, e->id, KILN_ERR_RUNTIME, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-kiln_status kiln_eval_unsupported(kiln_eval *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kiln_status st = kiln_node_verror(e->ctx, e->g, e->id, KILN_ERR_UNSUPPORTED, fmt, ap);
-    va_end(ap);
-    return st;
+    return kiln_lower_lookup(op) != NULL;
 }
 
 /* Bytes of a value with a static shape; false if not static or too big. */
@@ -106,24 +70,16 @@ static kiln_status run_call(kiln_ctx *ctx, const kiln_graph *g, const kiln_value
     return st == KRT_OK ? KILN_OK : kiln_kernel_fail(ctx, g, node, call, st, &err);
 }
 
-/* A node with a lowering runs as its kernel calls; the ops not yet moved
- * to ir/lower_<family>.c run through their eval function. */
-static kiln_status run_eval(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
-                            uint32_t node, work_area work, kiln_arena *scratch)
+/* A node runs as its kernel calls (lowered here, with the values' data
+ * known, so data-dependent descriptors come out right). */
+static kiln_status run_node_calls(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
+                                  uint32_t node, work_area work, kiln_arena *scratch)
 {
-    kiln_eval e = {.ctx = ctx, .g = g, .id = node, .n = &g->nodes[node],
-                   .values = values, .scratch = scratch};
-    if (kiln_lower_lookup(e.n->op)) {
-        kiln_lowered low;
-        kiln_status st = kiln_lower_node(ctx, g, values, node, scratch, &low);
-        for (uint32_t i = 0; st == KILN_OK && i < low.n_calls; i++)
-            st = run_call(ctx, g, values, node, &low.calls[i], work, scratch);
-        return st;
-    }
-    kiln_eval_fn fn = kiln_eval_lookup(e.n->op);
-    if (!fn)
-        return kiln_eval_unsupported(&e, "the interpreter cannot run %s yet", kiln_op_name(e.n->op));
-    return fn(&e);
+    kiln_lowered low;
+    kiln_status st = kiln_lower_node(ctx, g, values, node, scratch, &low);
+    for (uint32_t i = 0; st == KILN_OK && i < low.n_calls; i++)
+        st = run_call(ctx, g, values, node, &low.calls[i], work, scratch);
+    return st;
 }
 
 kiln_status kiln_interp_eval_node(kiln_ctx *ctx, const kiln_graph *g, kiln_value *values,
@@ -142,7 +98,7 @@ kiln_status kiln_interp_eval_node(kiln_ctx *ctx, const kiln_graph *g, kiln_value
         values[v].nbytes = bytes;
     }
     kiln_arena *scratch = kiln_arena_create();
-    kiln_status st = run_eval(ctx, g, values, node, (work_area){0}, scratch);
+    kiln_status st = run_node_calls(ctx, g, values, node, (work_area){0}, scratch);
     kiln_arena_destroy(scratch);
     return st;
 }
@@ -159,7 +115,7 @@ struct kiln_interp {
     bool *owned;            /* values[v].data was malloc'd by this run */
     uint32_t *n_uses;       /* uses of each value (a graph output counts as one) */
     uint32_t *uses;         /* this run's remaining uses */
-    kiln_arena *scratch;    /* eval functions' scratch; reset after each node */
+    kiln_arena *scratch;    /* lowering results and unplanned scratch; reset after each node */
     krt_pool *pool;         /* splits kernel calls over threads; NULL: one thread */
 };
 
@@ -315,7 +271,7 @@ static kiln_status run_node(kiln_interp *r, uint32_t node)
     if (st == KILN_OK)
         st = set_outputs(r, node);
     if (st == KILN_OK)
-        st = run_eval(r->ctx, r->g, r->values, node, node_work(r, node), r->scratch);
+        st = run_node_calls(r->ctx, r->g, r->values, node, node_work(r, node), r->scratch);
     kiln_arena_reset(r->scratch);
     if (st)
         return st;

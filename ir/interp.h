@@ -1,70 +1,23 @@
-/* interp.h — the reference interpreter and the contract for the per-op
- * evaluation functions (ir/eval_<family>.c).
+/* interp.h — the reference interpreter.
  *
  * The interpreter runs a graph node by node in topological order. A session
  * plans the graph's memory once (passes/plan.h) and owns one arena; for each
  * node a run first does shape inference with every input's data known (so
  * even data-dependent shapes are concrete), places the outputs (in the
  * arena, or a fresh buffer for a dynamic shape or a graph output), then
- * runs the node's kernel calls (ir/lower.h) or its eval function, which call
- * the runtime kernels (runtime/krt_*.h): the arithmetic of every op lives
- * there, once (DESIGN.md, decision 1). Shape inference uses the same eval
- * functions to compute small shape sub-graphs at compile time.
+ * runs the node's kernel calls (ir/lower.h) on the runtime kernels
+ * (runtime/krt_*.h): the arithmetic of every op lives there, once
+ * (DESIGN.md, decision 1), and the same calls are what the backends emit.
+ * Shape inference and the fold pass evaluate nodes the same way at compile
+ * time (kiln_interp_eval_node).
  */
 #ifndef KILN_INTERP_H
 #define KILN_INTERP_H
 
 #include "ir/ir.h"
 
-typedef struct kiln_eval {
-    kiln_ctx *ctx;
-    const kiln_graph *g;
-    uint32_t id;            /* node index */
-    const kiln_node *n;     /* g->nodes[id] */
-    kiln_value *values;     /* inputs: data known; outputs: typed, data allocated */
-    kiln_arena *scratch;    /* per-node scratch, reset after the node */
-} kiln_eval;
-
-/* Computes the node's outputs into their pre-allocated buffers. Returns
- * KILN_ERR_UNSUPPORTED for a dtype/attribute combination it does not handle
- * and KILN_ERR_RUNTIME for bad values (index out of range...), both through
- * kiln_eval_fail so the message names the node. */
-typedef kiln_status (*kiln_eval_fn)(kiln_eval *e);
-
-/* One table per op family, as for inference (ir/infer.h). */
-extern const kiln_eval_fn kiln_eval_elementwise[KILN_OP_COUNT];
-extern const kiln_eval_fn kiln_eval_reduce[KILN_OP_COUNT];
-extern const kiln_eval_fn kiln_eval_linalg[KILN_OP_COUNT];
-extern const kiln_eval_fn kiln_eval_movement[KILN_OP_COUNT];
-
-kiln_eval_fn kiln_eval_lookup(kiln_op op); /* NULL if no family has one */
-/* The interpreter can run op: it has a lowering or an eval function. */
+/* The interpreter can run op: it has a lowering (ir/lower.h). */
 bool kiln_interp_can_run(kiln_op op);
-
-/* ---- helpers for eval functions --------------------------------------- */
-
-static inline const kiln_value *kiln_eval_in(const kiln_eval *e, uint32_t i)
-{
-    uint32_t v = kiln_node_input(e->g, e->n, i);
-    return v ? &e->values[v] : NULL;
-}
-static inline kiln_value *kiln_eval_out(const kiln_eval *e, uint32_t i)
-{
-    uint32_t v = kiln_node_output(e->g, e->n, i);
-    return v ? &e->values[v] : NULL;
-}
-/* Writable data of output i (NULL when the output is absent). */
-static inline void *kiln_eval_out_data(const kiln_eval *e, uint32_t i)
-{
-    kiln_value *v = kiln_eval_out(e, i);
-    return v ? (void *)v->data : NULL;
-}
-/* Zeroed scratch memory, 64-byte aligned, valid until the node finishes. */
-void *kiln_eval_scratch(kiln_eval *e, size_t bytes);
-/* KILN_ERR_RUNTIME naming the node. */
-kiln_status kiln_eval_fail(kiln_eval *e, const char *fmt, ...) KILN_PRINTF(2, 3);
-/* KILN_ERR_UNSUPPORTED naming the node. */
-kiln_status kiln_eval_unsupported(kiln_eval *e, const char *fmt, ...) KILN_PRINTF(2, 3);
 
 /* ---- running a graph ----------------------------------------------------- */
 

@@ -14,7 +14,6 @@
  * same .def list, so they convert with a cast.
  */
 #include "ir/infer.h"
-#include "ir/interp.h"
 #include "ir/lower.h"
 #include "runtime/krt_elementwise.h"
 #include "runtime/krt_movement.h"
@@ -458,8 +457,3 @@ const kiln_lower_fn kiln_lower_elementwise[KILN_OP_COUNT] = {
     [KILN_OP_DEQUANTIZELINEAR] = lower_qlinear,
     [KILN_OP_DYNAMICQUANTIZELINEAR] = lower_dynamic_quantize,
 };
-
-/* Every op of the family runs through the table above; ir/interp.h still
- * declares the old per-op eval table, which stays empty until that
- * declaration goes. */
-const kiln_eval_fn kiln_eval_elementwise[KILN_OP_COUNT] = {0};

@@ -9,15 +9,9 @@
  * sizes, MaxUnpool's output_shape) is read through the readers, which
  * fail naming the node when it is not known. Dtypes the readers accept
  * but a kernel has no variant for are refused here, before anything runs.
- *
- * The linalg family has no eval functions left: kiln_eval_linalg is an
- * empty table until interp.h drops it.
  */
 #include "ir/infer_linalg.h"
-#include "ir/interp.h"
 #include "ir/lower.h"
-
-const kiln_eval_fn kiln_eval_linalg[KILN_OP_COUNT] = {0};
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -15,17 +15,11 @@
  * that carry axes, pads, starts or scalars the descriptor holds must be
  * known (constants after folding); the index inputs and the data are read
  * by the kernels at run time.
- *
- * The movement family has no eval functions left: kiln_eval_movement is
- * an empty table until interp.h drops it.
  */
-#include "ir/interp.h"
 #include "ir/lower.h"
 #include "runtime/krt_movement.h"
 
 #include <string.h>
-
-const kiln_eval_fn kiln_eval_movement[KILN_OP_COUNT] = {0};
 
 /* ---- helpers ------------------------------------------------------------------ */
 

@@ -13,7 +13,6 @@
  * writes in place (none is flagged INPLACE in ops.def).
  */
 #include "ir/infer.h"
-#include "ir/interp.h"
 #include "ir/lower.h"
 #include "runtime/krt_reduce.h"
 
@@ -423,8 +422,3 @@ const kiln_lower_fn kiln_lower_reduce[KILN_OP_COUNT] = {
     [KILN_OP_EINSUM] = lower_einsum,
     [KILN_OP_DET] = lower_det,
 };
-
-/* Every op of the family runs through the table above; ir/interp.h still
- * declares the old per-op eval table, which stays empty until that
- * declaration goes. */
-const kiln_eval_fn kiln_eval_reduce[KILN_OP_COUNT] = {0};

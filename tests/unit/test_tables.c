@@ -1,5 +1,6 @@
 /* test_tables.c — every op in ops.def has exactly one entry in each
- * per-op table (inference, evaluation); a missing one is named. */
+ * per-op table (inference, lowering), in the table of its family; a
+ * missing one is named. The kernel table is complete. */
 #include "cunit_main.h"
 #include "ir/infer.h"
 #include "ir/interp.h"
@@ -79,17 +80,14 @@ static void test_infer_table_covers_every_op(void)
     check_tables("shape inference", tables, 4);
 }
 
-/* Every op runs: through its family's lowering (ir/lower_<family>.c) or,
- * for ops not yet moved there, an eval function, never both. */
-static void test_lower_or_eval_covers_every_op(void)
+/* Every op runs: it has exactly one lowering (ir/lower_<family>.c). */
+static void test_lower_table_covers_every_op(void)
 {
     const void *const *tables[] = {
         (const void *const *)kiln_lower_elementwise, (const void *const *)kiln_lower_reduce,
         (const void *const *)kiln_lower_linalg, (const void *const *)kiln_lower_movement,
-        (const void *const *)kiln_eval_elementwise, (const void *const *)kiln_eval_reduce,
-        (const void *const *)kiln_eval_linalg, (const void *const *)kiln_eval_movement,
     };
-    check_tables("lowering or eval", tables, 8);
+    check_tables("lowering", tables, 4);
 }
 
 /* A lowering sits in the table of the op's family. */
@@ -133,7 +131,7 @@ static void test_op_names_round_trip(void)
 
 static CU_TestInfo table_tests[] = {
     {"infer table covers every op", test_infer_table_covers_every_op},
-    {"lowering or eval covers every op", test_lower_or_eval_covers_every_op},
+    {"lowering covers every op", test_lower_table_covers_every_op},
     {"lowering entry in its family", test_lower_entry_in_its_family},
     {"kernel table complete", test_kernel_table_complete},
     {"op names round-trip", test_op_names_round_trip},
