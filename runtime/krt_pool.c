@@ -8,8 +8,8 @@
  * running it, adds 1 to `done`. The caller runs chunk 0, then claims any
  * chunk still unclaimed (a worker that is asleep, descheduled or late
  * never holds a call up: its chunk is simply run by the caller), then waits
- * for done == T - 1. One word means one cache line crosses cores per
- * hand-off and per completion, the floor for a call that uses two cores.
+ * for done == T - 1. One word, so a hand-off and a completion each cost
+ * one cache-line transfer between cores.
  * Who waits where:
  *
  *   workers  wait for a new gen in `state`     spin, then sleep on cond `wake`
@@ -23,7 +23,8 @@
  * then keeps polling with sched_yield in between (a spinning waiter must
  * not starve the threads it waits for on a busy machine), and sleeps once
  * spin_ns has passed, so an idle pool does not burn cores. With more
- * threads than online CPUs the budget drops to a few dozen polls.
+ * threads than CPUs to run them (online CPUs, or the process's affinity
+ * mask) the budget drops to a few dozen polls.
  *
  * Sleeping without lost wake-ups (Dekker style, all seq_cst):
  *   worker: sleepers++; lock; while gen(state) == seen: wait(wake); unlock
@@ -254,7 +255,7 @@ static uint32_t publish(krt_pool *p, chunk_fn fn, void *arg, int64_t n)
     return gen;
 }
 
-/* Waits for chunks 1..T-1 to be done; *s is the state as last seen. */
+/* Waits for chunks 1..T-1 to be done; s is the state as last seen. */
 static void wait_workers(krt_pool *p, uint64_t s)
 {
     int last = p->threads - 1;
