@@ -1,17 +1,19 @@
 /* krt_pool.c — the thread pool behind krt_pool_run (see krt_pool.h).
  *
  * Design. A call cuts [0, n) into T fixed chunks (chunk t is
- * [t*n/T, (t+1)*n/T), with scratch slot t). It publishes the job and a new
- * generation in one atomic word, `state` = gen << 32 | next, where `next`
- * is the lowest chunk nobody has claimed yet. A participant claims chunk
- * `next` with a CAS (next + 1) and, after running it, decrements `pending`
- * (chunks 1..T-1 not finished). The caller runs chunk 0, then claims any
+ * [t*n/T, (t+1)*n/T), with scratch slot t). Everything about the call in
+ * flight lives in one atomic word, `state` = gen:32 | done:16 | next:16:
+ * the caller publishes a job as a new gen with next = 1 (chunk 0 is its
+ * own); a participant claims chunk `next` with a CAS (next + 1) and, after
+ * running it, adds 1 to `done`. The caller runs chunk 0, then claims any
  * chunk still unclaimed (a worker that is asleep, descheduled or late
  * never holds a call up: its chunk is simply run by the caller), then waits
- * for pending == 0. Who waits where:
+ * for done == T - 1. One word, so a hand-off and a completion each cost
+ * one cache-line transfer between cores.
+ * Who waits where:
  *
- *   workers  wait for a new gen in `state`  spin, then sleep on cond `wake`
- *   caller   waits for pending == 0        spin, then sleep on cond `done`
+ *   workers  wait for a new gen in `state`     spin, then sleep on cond `wake`
+ *   caller   waits for done == T-1 in `state`  spin, then sleep on cond `done`
  *
  * Why spin then sleep: a ViT inference is a few hundred kernel calls in a
  * row, many of them microseconds long. Waking a sleeping thread costs a
@@ -21,26 +23,31 @@
  * then keeps polling with sched_yield in between (a spinning waiter must
  * not starve the threads it waits for on a busy machine), and sleeps once
  * spin_ns has passed, so an idle pool does not burn cores. With more
- * threads than online CPUs the budget drops to a few dozen polls.
+ * threads than CPUs to run them (online CPUs, or the process's affinity
+ * mask) the budget drops to a few dozen polls.
  *
  * Sleeping without lost wake-ups (Dekker style, all seq_cst):
  *   worker: sleepers++; lock; while gen(state) == seen: wait(wake); unlock
  *   caller: store state; if sleepers > 0: lock; broadcast(wake); unlock
  * Either the caller sees the sleeper and broadcasts under the mutex, or
  * the worker sees the new gen before it blocks. The caller's sleep on
- * `done` is the mirror image, with `caller_waiting` and `pending`.
+ * `done` is the mirror image, with `caller_waiting` and the done count.
  *
  * Invariants:
  *   - one job in flight: the caller rewrites the job fields (fn, arg, n)
- *     only after pending == 0, i.e. after every claimed chunk has finished;
- *     a participant reads them only after a successful claim of the current
- *     gen (a stale CAS fails on the gen bits), so job fields and result
- *     slots are plain memory ordered by `state` (release store; acquire load
- *     or CAS) and `pending` (a release sequence of RMWs read with acquire);
+ *     only after done == T - 1, i.e. after every claimed chunk has
+ *     finished; a participant reads them only after a successful claim of
+ *     the current gen (a stale CAS fails on the gen bits), so job fields and
+ *     result slots are plain memory, ordered by `state`: the publishing
+ *     store is a release read by an acquire load or CAS, and the claims and
+ *     done increments are RMWs, a release sequence the caller's acquire
+ *     load of done == T - 1 synchronizes with;
  *   - each chunk is claimed exactly once per gen, so `thread` (= chunk
  *     index = scratch slot = result slot) is exclusive within a call;
  *   - only the caller stores to `state`; everyone else only CASes `next`
- *     upward within the gen they read;
+ *     upward within the gen they read, or adds to `done` after a chunk it
+ *     claimed in the current gen (so `done` never counts a stale chunk and
+ *     never exceeds T - 1 < 2^16);
  *   - `stop` is set before the last gen bump of krt_pool_destroy;
  *   - result slots are cache-line sized, so chunks never share a line.
  */
@@ -76,9 +83,11 @@ enum {
 
 typedef void (*chunk_fn)(void *arg, int64_t begin, int64_t end, int thread);
 
-/* `state`: the generation and the next unclaimed chunk. */
+/* `state`: the generation, the chunks done (of 1..T-1), the next unclaimed. */
 #define GEN(s) ((uint32_t)((s) >> 32))
-#define NEXT(s) ((int)(uint32_t)(s))
+#define DONE(s) ((int)(((s) >> 16) & 0xffff))
+#define NEXT(s) ((int)((s) & 0xffff))
+#define ONE_DONE ((uint64_t)1 << 16)
 
 /* One chunk's result in krt_pool_run, on its own cache line. */
 typedef struct slot {
@@ -93,19 +102,17 @@ struct krt_pool {
     pthread_t *workers;           /* [threads - 1] */
 
     /* The job: written by the caller, then published by storing state. */
-    alignas(CACHE_LINE) _Atomic uint64_t state;  /* gen << 32 | next chunk to claim */
+    alignas(CACHE_LINE) _Atomic uint64_t state;  /* gen:32 | done:16 | next:16 */
     chunk_fn fn;
     void *arg;
     int64_t n;                    /* units [0, n) */
-
-    alignas(CACHE_LINE) atomic_int pending;   /* chunks 1..T-1 not finished */
 
     alignas(CACHE_LINE) atomic_int sleepers;  /* workers asleep (or about to be) on wake */
     atomic_int caller_waiting;    /* the caller sleeps (or is about to) on done */
     atomic_bool stop;             /* workers exit at the next gen */
     pthread_mutex_t mu;
     pthread_cond_t wake;          /* gen moved */
-    pthread_cond_t done;          /* pending reached 0 */
+    pthread_cond_t done;          /* done reached T - 1 */
 };
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -202,10 +209,11 @@ static uint64_t wait_job(krt_pool *p, uint32_t seen)
 }
 
 /* A worker finished a chunk; the one finishing the last wakes a sleeping
- * caller. No job field may be read after the decrement. */
+ * caller. No job field may be read after the increment. */
 static void finish_chunk(krt_pool *p)
 {
-    if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_waiting)) {
+    uint64_t old = atomic_fetch_add(&p->state, ONE_DONE);
+    if (DONE(old) + 1 == p->threads - 1 && atomic_load(&p->caller_waiting)) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_signal(&p->done);
         pthread_mutex_unlock(&p->mu);
@@ -237,9 +245,8 @@ static uint32_t publish(krt_pool *p, chunk_fn fn, void *arg, int64_t n)
     p->fn = fn;
     p->arg = arg;
     p->n = n;
-    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
     uint32_t gen = GEN(atomic_load_explicit(&p->state, memory_order_relaxed)) + 1;
-    atomic_store(&p->state, (uint64_t)gen << 32 | 1);   /* chunk 0 is the caller's */
+    atomic_store(&p->state, (uint64_t)gen << 32 | 1);   /* none done; chunk 0 is the caller's */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
@@ -248,17 +255,18 @@ static uint32_t publish(krt_pool *p, chunk_fn fn, void *arg, int64_t n)
     return gen;
 }
 
-static void wait_workers(krt_pool *p)
+/* Waits for chunks 1..T-1 to be done; s is the state as last seen. */
+static void wait_workers(krt_pool *p, uint64_t s)
 {
+    int last = p->threads - 1;
     spin sp = {0, 0, false};
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
-        if (!spin_again(&sp, p->spin_ns))
-            break;
-    if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+    while (DONE(s) != last && spin_again(&sp, p->spin_ns))
+        s = atomic_load_explicit(&p->state, memory_order_acquire);
+    if (DONE(s) == last)
         return;
     atomic_store(&p->caller_waiting, 1);
     pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->pending) != 0)
+    while (DONE(atomic_load(&p->state)) != last)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     atomic_store(&p->caller_waiting, 0);
@@ -276,12 +284,12 @@ void krt_pool_for(krt_pool *pool, int64_t n,
     uint32_t gen = publish(pool, fn, arg, n);
     run_chunk(pool, 0);
     /* Whatever no worker has claimed yet, the caller runs itself. */
-    uint64_t s = atomic_load_explicit(&pool->state, memory_order_relaxed);
+    uint64_t s = atomic_load_explicit(&pool->state, memory_order_acquire);
     for (int t; (t = claim(pool, &s, gen)) >= 0;) {
         run_chunk(pool, t);
-        atomic_fetch_sub(&pool->pending, 1);
+        s = atomic_fetch_add(&pool->state, ONE_DONE) + ONE_DONE;
     }
-    wait_workers(pool);
+    wait_workers(pool, s);
 }
 
 /* ---- kernel calls ------------------------------------------------------------ */
@@ -431,7 +439,6 @@ krt_pool *krt_pool_create(int threads)
     p->slots = (slot *)((char *)p + slots_at);
     p->workers = (pthread_t *)((char *)p + workers_at);
     atomic_init(&p->state, (uint64_t)threads);    /* gen 0, nothing to claim */
-    atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->caller_waiting, 0);
     atomic_init(&p->stop, false);
