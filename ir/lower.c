@@ -24,6 +24,26 @@ kiln_lower_fn kiln_lower_lookup(kiln_op op)
     return families[kiln_op_infos[op].family][op];
 }
 
+/* Descriptors hold sizes: every tensor the node reads (inputs) or writes
+ * (outputs) must have a static shape. KILN_ERR_UNSUPPORTED naming the
+ * first that has not. */
+static kiln_status need_static(kiln_lower *l, bool outputs)
+{
+    char buf[256];
+    uint32_t from = outputs ? l->n->n_in : 0, to = outputs ? l->n->n_in + l->n->n_out : l->n->n_in;
+    for (uint32_t k = from; k < to; k++) {
+        bool in = k < l->n->n_in;
+        uint32_t i = in ? k : k - l->n->n_in;
+        const kiln_value *v = in ? kiln_lower_in(l, i) : kiln_lower_out(l, i);
+        int64_t numel;
+        if (v && !kiln_shape_numel(&v->shape, &numel))
+            return kiln_lower_unsupported(l, "%s %u ('%s') has no static shape (%s); bind symbolic "
+                                          "dimensions with --shape", in ? "input" : "output", i,
+                                          v->name, kiln_shape_format(l->g, &v->shape, buf, sizeof buf));
+    }
+    return KILN_OK;
+}
+
 kiln_status kiln_lower_node(kiln_ctx *ctx, const kiln_graph *g, const kiln_value *values,
                             uint32_t node, kiln_arena *arena, kiln_lowered *out)
 {
@@ -33,7 +53,17 @@ kiln_status kiln_lower_node(kiln_ctx *ctx, const kiln_graph *g, const kiln_value
     kiln_lower_fn fn = kiln_lower_lookup(l.n->op);
     if (!fn)
         return kiln_lower_unsupported(&l, "%s has no lowering to a kernel yet", kiln_op_name(l.n->op));
-    return fn(&l);
+    /* Inputs first; outputs after the lowering function, whose own message
+     * says better why an output is not static (a shape input that must be
+     * a constant); a descriptor it built from a symbolic size is dropped. */
+    kiln_status st = need_static(&l, false);
+    if (st == KILN_OK)
+        st = fn(&l);
+    if (st == KILN_OK)
+        st = need_static(&l, true);
+    if (st != KILN_OK)
+        out->n_calls = 0;
+    return st;
 }
 
 int64_t kiln_lower_numel(const kiln_value *v)
@@ -114,8 +144,8 @@ kiln_status kiln_kernel_fail(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
     uint32_t slot = v ? input_slot(g, n, v) : n->n_in;
     if (st == KRT_EDTYPE) {
         const kiln_value *x = kiln_in(g, n, 0);
-        return kiln_node_error(ctx, g, node, KILN_ERR_UNSUPPORTED, "no %s kernel for dtype %s",
-                               krt_kernels[call->kernel]->name, x ? kiln_dtype_name(x->dtype) : "?");
+        return kiln_node_error(ctx, g, node, KILN_ERR_UNSUPPORTED, "kiln has no %s kernel for %s",
+                               kiln_op_name(n->op), x ? kiln_dtype_name(x->dtype) : "?");
     }
     if (st == KRT_EINDEX && slot < n->n_in)
         return kiln_node_error(ctx, g, node, KILN_ERR_RUNTIME,

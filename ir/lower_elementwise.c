@@ -27,25 +27,6 @@ static krt_dtype kdt(kiln_dtype dt)
 
 /* ---- emitting ------------------------------------------------------------------ */
 
-/* Every tensor the node reads or writes has a static shape (descriptors
- * hold sizes): false with a message naming the first that has not. */
-static bool static_shapes(kiln_lower *l)
-{
-    char buf[256];
-    for (uint32_t k = 0; k < l->n->n_in + l->n->n_out; k++) {
-        bool in = k < l->n->n_in;
-        uint32_t i = in ? k : k - l->n->n_in;
-        const kiln_value *v = in ? kiln_lower_in(l, i) : kiln_lower_out(l, i);
-        int64_t numel;
-        if (v && !kiln_shape_numel(&v->shape, &numel)) {
-            kiln_lower_fail(l, "%s %u ('%s') has shape %s, not a static one", in ? "input" : "output",
-                            i, v->name, kiln_shape_format(l->g, &v->shape, buf, sizeof buf));
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Whether kernel k has a variant for desc: a call over an empty range
  * checks the dtypes and touches no operand (krt_elementwise.h). */
 static bool kernel_has(krt_kernel_id k, const void *desc, uint32_t n_ops)
@@ -97,8 +78,6 @@ static kiln_status no_kernel(kiln_lower *l, kiln_dtype dt)
 static kiln_status emit(kiln_lower *l, krt_kernel_id k, const void *desc, const uint32_t *ops,
                         uint32_t n, uint32_t inplace)
 {
-    if (!static_shapes(l))
-        return KILN_ERR_INVALID;
     return try_emit(l, k, desc, ops, n, inplace) ? KILN_OK : no_kernel(l, kiln_lower_in(l, 0)->dtype);
 }
 
@@ -160,8 +139,6 @@ static kiln_status lower_identity(kiln_lower *l)
     const kiln_value *x = kiln_lower_in(l, 0);
     krt_copy_desc d = {.nbytes = kiln_lower_numel(x) * (int64_t)kiln_dtype_size(x->dtype)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_out_id(l, 0)};
-    if (!static_shapes(l))
-        return KILN_ERR_INVALID;
     kiln_lower_emit(l, KRT_K_COPY, &d, ops, 2)->inplace = 0;
     return KILN_OK;
 }
@@ -186,8 +163,6 @@ static kiln_status lower_cast(kiln_lower *l)
     const kiln_value *x = kiln_lower_in(l, 0), *y = kiln_lower_out(l, 0);
     krt_cast_desc d = {.from = kdt(x->dtype), .to = kdt(y->dtype), .n = kiln_lower_numel(x)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_out_id(l, 0)};
-    if (!static_shapes(l))
-        return KILN_ERR_INVALID;
     if (!try_emit(l, KRT_K_CAST, &d, ops, 2, 0))
         return kiln_lower_unsupported(l, "kiln cannot cast %s to %s", kiln_dtype_name(x->dtype),
                                       kiln_dtype_name(y->dtype));
@@ -235,7 +210,7 @@ static kiln_status lower_binary_as(kiln_lower *l, krt_binary_op k)
     krt_binary_desc d = {.op = k, .dt = kdt(a->dtype), .b_dt = kdt(b->dtype),
                          .y_dt = kdt(kiln_lower_out(l, 0)->dtype)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_in_id(l, 1), kiln_lower_out_id(l, 0)};
-    kiln_status st = static_shapes(l) ? layout(l, (const uint32_t[]){0, 1}, 2, &d.bc) : KILN_ERR_INVALID;
+    kiln_status st = layout(l, (const uint32_t[]){0, 1}, 2, &d.bc);
     if (st != KILN_OK || try_emit(l, KRT_K_BINARY, &d, ops, 3, 2))
         return st;
     if (k == KRT_BIN_POW)
@@ -282,7 +257,7 @@ static kiln_status lower_where(kiln_lower *l)
     krt_where_desc d = {.dt = kdt(kiln_lower_in(l, 1)->dtype)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_in_id(l, 1), kiln_lower_in_id(l, 2),
                       kiln_lower_out_id(l, 0)};
-    kiln_status st = static_shapes(l) ? layout(l, (const uint32_t[]){0, 1, 2}, 3, &d.bc) : KILN_ERR_INVALID;
+    kiln_status st = layout(l, (const uint32_t[]){0, 1, 2}, 3, &d.bc);
     if (st != KILN_OK || try_emit(l, KRT_K_WHERE, &d, ops, 4, 0))
         return st;
     return no_kernel(l, kiln_lower_in(l, 1)->dtype);
@@ -325,8 +300,6 @@ static kiln_status lower_variadic(kiln_lower *l)
     krt_variadic_desc d = {.op = binary_ops[l->n->op].k, .dt = kdt(y->dtype), .rank = y->shape.rank};
     if (n == 1)
         return lower_identity(l);
-    if (!static_shapes(l))
-        return KILN_ERR_INVALID;
     memcpy(d.dims, y->shape.dim, sizeof d.dims);
     while (next < n) {
         int32_t k = 0;
@@ -388,8 +361,6 @@ static kiln_status lower_qlinear(kiln_lower *l)
     krt_qlinear_desc d = {.x_dt = kdt(x->dtype), .y_dt = kdt(y->dtype)};
     uint32_t ops[] = {kiln_lower_in_id(l, 0), kiln_lower_in_id(l, 1), kiln_lower_in_id(l, 2),
                       kiln_lower_out_id(l, 0)};
-    if (!static_shapes(l))
-        return KILN_ERR_INVALID;
     if (scale->dtype != KILN_DT_F32)
         return kiln_lower_unsupported(l, "kiln has no %s kernel for a %s scale",
                                       kiln_op_name(l->n->op), kiln_dtype_name(scale->dtype));

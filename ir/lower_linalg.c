@@ -36,22 +36,6 @@ static int64_t in_numel(const kiln_lower *l, uint32_t i)
     return kiln_lower_numel(kiln_lower_in(l, i));
 }
 
-/* A descriptor holds shapes: every input and output must have a static
- * one (the readers accept symbolic dims, for static inference). */
-static kiln_status need_static(kiln_lower *l)
-{
-    for (uint32_t i = 0; i < l->n->n_in + l->n->n_out; i++) {
-        bool is_in = i < l->n->n_in;
-        uint32_t k = is_in ? i : i - l->n->n_in;
-        const kiln_value *v = is_in ? kiln_lower_in(l, k) : kiln_lower_out(l, k);
-        int64_t n;
-        if (v && !kiln_shape_numel(&v->shape, &n))
-            return kiln_lower_unsupported(l, "%s %u ('%s') has no static shape", is_in ? "input" : "output",
-                                          k, v->name);
-    }
-    return KILN_OK;
-}
-
 /* Emits kernel k over inputs ins[0..n_in) (ABSENT: an absent
  * operand) and then outputs 0..n_out-1 of the node. */
 static kiln_status emit(kiln_lower *l, krt_kernel_id k, const void *desc, const uint32_t *ins,
@@ -59,9 +43,6 @@ static kiln_status emit(kiln_lower *l, krt_kernel_id k, const void *desc, const 
 {
     uint32_t ops[16];
     KILN_ASSERT(n_in + n_out <= 16);
-    kiln_status st = need_static(l);
-    if (st)
-        return st;
     for (uint32_t i = 0; i < n_in; i++)
         ops[i] = ins[i] == ABSENT ? 0 : kiln_lower_in_id(l, ins[i]);
     for (uint32_t i = 0; i < n_out; i++)

@@ -45,29 +45,12 @@ static int axis_attr(const kiln_lower *l, const char *name, int64_t dflt, int ra
     return (int)(a < 0 ? a + rank : a);
 }
 
-/* A descriptor holds shapes: every input and output must have a static one. */
-static kiln_status need_static(kiln_lower *l)
-{
-    for (uint32_t i = 0; i < l->n->n_in + l->n->n_out; i++) {
-        bool is_in = i < l->n->n_in;
-        uint32_t k = is_in ? i : i - l->n->n_in;
-        const kiln_value *v = is_in ? in(l, k) : out(l, k);
-        int64_t n;
-        if (v && !kiln_shape_numel(&v->shape, &n))
-            return kiln_lower_unsupported(l, "%s %u ('%s') has no static shape", is_in ? "input" : "output",
-                                          k, v->name);
-    }
-    return KILN_OK;
-}
-
 /* Appends a call after checking the shapes are static. */
 static kiln_status emit(kiln_lower *l, krt_kernel_id k, const void *desc, const uint32_t *ops,
                         uint32_t n, int32_t inplace)
 {
-    kiln_status st = need_static(l);
-    if (st == KILN_OK)
-        kiln_lower_emit(l, k, desc, ops, n)->inplace = inplace;
-    return st;
+    kiln_lower_emit(l, k, desc, ops, n)->inplace = inplace;
+    return KILN_OK;
 }
 
 /* Input i's values (up to max), which the descriptor needs: they must be

@@ -38,25 +38,6 @@ static int64_t prod(const kiln_dim *d, int from, int to)
 
 /* ---- emitting ------------------------------------------------------------------ */
 
-/* Every tensor the node reads or writes has a static shape (descriptors
- * hold sizes): false with a message naming the first that has not. */
-static bool static_shapes(kiln_lower *l)
-{
-    char buf[256];
-    for (uint32_t k = 0; k < l->n->n_in + l->n->n_out; k++) {
-        bool in = k < l->n->n_in;
-        uint32_t i = in ? k : k - l->n->n_in;
-        const kiln_value *v = in ? kiln_lower_in(l, i) : kiln_lower_out(l, i);
-        int64_t numel;
-        if (v && !kiln_shape_numel(&v->shape, &numel)) {
-            kiln_lower_fail(l, "%s %u ('%s') has shape %s, not a static one", in ? "input" : "output",
-                            i, v->name, kiln_shape_format(l->g, &v->shape, buf, sizeof buf));
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Emit a call to k after asking the kernel, over an empty range, whether
  * it has a variant for desc's dtypes and accepts its sizes. */
 static kiln_status emit(kiln_lower *l, krt_kernel_id k, const void *desc, const uint32_t *ops,
@@ -66,8 +47,6 @@ static kiln_status emit(kiln_lower *l, krt_kernel_id k, const void *desc, const 
     krt_error err = {.operand = -1};
     const kiln_value *x = kiln_lower_in(l, 0);
     KILN_ASSERT(n <= sizeof none / sizeof none[0]);
-    if (!static_shapes(l))
-        return KILN_ERR_INVALID;
     krt_status st = krt_kernels[k]->run(desc, none, NULL, (krt_span){0, 0}, &err);
     if (st == KRT_EDTYPE)
         return kiln_lower_unsupported(l, "kiln has no %s kernel for %s", kiln_op_name(l->n->op),
