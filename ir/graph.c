@@ -391,10 +391,12 @@ const kiln_tensor *kiln_attr_tensor(const kiln_graph *g, const kiln_node *n, con
 const char *kiln_node_describe(const kiln_graph *g, uint32_t node, char *buf, size_t size)
 {
     const kiln_node *n = &g->nodes[node];
+    char op[64];
+    kiln_op_text_name(n->op, op, sizeof op);  /* kiln's own ops as kiln.<Name> */
     if (n->name[0])
-        snprintf(buf, size, "'%s' (%s)", n->name, kiln_op_name(n->op));
+        snprintf(buf, size, "'%s' (%s)", n->name, op);
     else
-        snprintf(buf, size, "#%u (%s)", node, kiln_op_name(n->op));
+        snprintf(buf, size, "#%u (%s)", node, op);
     return buf;
 }
 

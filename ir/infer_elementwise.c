@@ -130,6 +130,7 @@ static const unary_rule unary_rules[KILN_OP_COUNT] = {
     [KILN_OP_ISINF] = RB(DT_BIT(F32) | DT_BIT(F64)),
     [KILN_OP_IDENTITY] = R(T_ALL),
     [KILN_OP_HARDSWISH] = R(T_F3),
+    [KILN_OP_GELU] = R(T_FLOAT),
     [KILN_OP_ELU] = RA(T_F3, "alpha"),
     [KILN_OP_SELU] = RA(T_F3, "alpha", "gamma"),
     [KILN_OP_CELU] = RA(DT_BIT(F32), "alpha"),
@@ -157,6 +158,17 @@ static kiln_status infer_isinf(kiln_infer *c)
     kiln_status st = attr_flag(c, "detect_positive");
     if (st == KILN_OK)
         st = attr_flag(c, "detect_negative");
+    return st ? st : infer_unary(c);
+}
+
+/* kiln.Gelu: approximate is "none" (x * Phi(x), with erf) or "tanh", as
+ * in ONNX Gelu-20 (kiln reads opsets up to 18, where there is no Gelu). */
+static kiln_status infer_gelu(kiln_infer *c)
+{
+    kiln_status st = attr_kind(c, "approximate", KILN_ATTR_STRING);
+    const char *a = kiln_attr_string(c->g, c->n, "approximate", "none");
+    if (st == KILN_OK && strcmp(a, "none") != 0 && strcmp(a, "tanh") != 0)
+        return kiln_infer_fail(c, "attribute 'approximate' must be \"none\" or \"tanh\", got \"%s\"", a);
     return st ? st : infer_unary(c);
 }
 
@@ -534,6 +546,7 @@ const kiln_infer_fn kiln_infer_elementwise[KILN_OP_COUNT] = {
     [KILN_OP_TAN] = infer_unary,          [KILN_OP_TANH] = infer_unary,
     [KILN_OP_ISNAN] = infer_unary,        [KILN_OP_ISINF] = infer_isinf,
     [KILN_OP_IDENTITY] = infer_unary,     [KILN_OP_HARDSWISH] = infer_unary,
+    [KILN_OP_GELU] = infer_gelu,
     [KILN_OP_ELU] = infer_unary,          [KILN_OP_SELU] = infer_unary,
     [KILN_OP_CELU] = infer_celu,          [KILN_OP_LEAKYRELU] = infer_unary,
     [KILN_OP_HARDSIGMOID] = infer_unary,  [KILN_OP_THRESHOLDEDRELU] = infer_unary,

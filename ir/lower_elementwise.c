@@ -94,7 +94,7 @@ static const unary_entry unary_ops[KILN_OP_COUNT] = {
     U(ABS), U(ACOS), U(ACOSH), U(ASIN), U(ASINH), U(ATAN), U(ATANH), U(CEIL), U(COS),
     U(COSH), U(ERF), U(EXP), U(FLOOR), U(LOG), U(NEG), U(NOT), U(RECIPROCAL), U(RELU),
     U(ROUND), U(SIGMOID), U(SIGN), U(SIN), U(SINH), U(SOFTPLUS), U(SOFTSIGN), U(SQRT),
-    U(TAN), U(TANH), U(ISNAN), U(HARDSWISH),
+    U(TAN), U(TANH), U(ISNAN), U(HARDSWISH), U(GELU),
     UP(ISINF, .detect_positive = 1, .detect_negative = 1),
     UP(ELU, .alpha = 1.0f),
     UP(SELU, .alpha = 1.67326319217681884765625f, .gamma = 1.05070102214813232421875f),
@@ -119,6 +119,7 @@ static krt_unary_params unary_params(const kiln_lower *l, const krt_unary_params
         .bias = kiln_attr_float(g, n, "bias", d->bias),
         .detect_positive = (int32_t)kiln_attr_int(g, n, "detect_positive", d->detect_positive),
         .detect_negative = (int32_t)kiln_attr_int(g, n, "detect_negative", d->detect_negative),
+        .approximate = strcmp(kiln_attr_string(g, n, "approximate", "none"), "tanh") == 0,
     };
     return p;
 }
@@ -405,6 +406,7 @@ const kiln_lower_fn kiln_lower_elementwise[KILN_OP_COUNT] = {
     [KILN_OP_TAN] = lower_unary,          [KILN_OP_TANH] = lower_unary,
     [KILN_OP_ISNAN] = lower_unary,        [KILN_OP_ISINF] = lower_unary,
     [KILN_OP_IDENTITY] = lower_identity,  [KILN_OP_HARDSWISH] = lower_unary,
+    [KILN_OP_GELU] = lower_unary,
     [KILN_OP_ELU] = lower_unary,          [KILN_OP_SELU] = lower_unary,
     [KILN_OP_CELU] = lower_unary,         [KILN_OP_LEAKYRELU] = lower_unary,
     [KILN_OP_HARDSIGMOID] = lower_unary,  [KILN_OP_THRESHOLDEDRELU] = lower_unary,

@@ -51,7 +51,7 @@
     X(COSH) X(ERF) X(EXP) X(FLOOR) X(LOG) X(NEG) X(NOT) X(RECIPROCAL) X(RELU) \
     X(ROUND) X(SIGMOID) X(SIGN) X(SIN) X(SINH) X(SOFTPLUS) X(SOFTSIGN)        \
     X(SQRT) X(TAN) X(TANH) X(ISNAN) X(ISINF) X(HARDSWISH) X(ELU) X(SELU)      \
-    X(CELU) X(LEAKYRELU) X(HARDSIGMOID) X(THRESHOLDEDRELU) X(SHRINK)
+    X(CELU) X(LEAKYRELU) X(HARDSIGMOID) X(THRESHOLDEDRELU) X(SHRINK) X(GELU)
 
 typedef enum krt_unary_op {
 #define KRT_X_(e) KRT_UN_##e,
@@ -69,6 +69,7 @@ typedef struct krt_unary_params {
     float lambd, bias;    /* Shrink */
     int32_t detect_positive;  /* IsInf */
     int32_t detect_negative;  /* IsInf */
+    int32_t approximate;      /* Gelu: 0 exact (erf), 1 the tanh approximation */
 } krt_unary_params;
 
 /* Kernel `unary`: ops {x, y}, y[i] = op(x[i]). Float ops: f32 f64 f16

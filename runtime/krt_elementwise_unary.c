@@ -40,6 +40,11 @@ typedef void (*unary_fn)(const void *x, void *y, int64_t n, const krt_unary_para
 
 #define SIGMOID_(x) ((x) >= 0 ? 1 / (1 + exp(-(x))) : exp(x) / (1 + exp(x)))
 #define CLAMP01_(v) ((v) < 0 ? K(0) : (v) > 1 ? K(1) : (v))
+/* Gelu (Hendrycks & Gimpel): x * Phi(x) exactly, or the tanh form
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as ONNX Gelu-20 defines. */
+#define GELU_ERF_(x) (K(0.5) * (x) * (1 + erf((x) * K(0.70710678118654752440))))
+#define GELU_TANH_(x) \
+    (K(0.5) * (x) * (1 + tanh(K(0.79788456080286535588) * ((x) + K(0.044715) * (x) * (x) * (x)))))
 
 #define FLOAT_OPS(X)                                                                  \
     X(ABS, fabs(x))                                                                   \
@@ -76,7 +81,8 @@ typedef void (*unary_fn)(const void *x, void *y, int64_t n, const krt_unary_para
     X(LEAKYRELU, x < 0 ? K(p->alpha) * x : x)                                         \
     X(HARDSIGMOID, CLAMP01_(K(p->alpha) * x + K(p->beta)))                            \
     X(THRESHOLDEDRELU, x > K(p->alpha) ? x : K(0))                                    \
-    X(SHRINK, x < -K(p->lambd) ? x + K(p->bias) : x > K(p->lambd) ? x - K(p->bias) : K(0))
+    X(SHRINK, x < -K(p->lambd) ? x + K(p->bias) : x > K(p->lambd) ? x - K(p->bias) : K(0)) \
+    X(GELU, p->approximate ? GELU_TANH_(x) : GELU_ERF_(x))
 
 /* Float -> bool classifiers. */
 #define ISINF_(x) (isinf(x) && ((x) > 0 ? p->detect_positive : p->detect_negative))
