@@ -9,6 +9,7 @@
  * count as 1 and the output says so (bind them with --shape).
  */
 #include "tools/driver.h"
+#include "passes/plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +331,23 @@ static void print_params(const summary *s)
            s->used_once, s->shared, s->unused);
 }
 
+/* The static memory plan (passes/plan.h) of the graph as optimized: the
+ * arena every intermediate tensor and kernel scratch lives in. */
+static int print_memory(kiln_ctx *ctx, const kiln_graph *g)
+{
+    kiln_plan *plan = NULL;
+    char a[64], b[64];
+    if (kiln_plan_memory(ctx, g, NULL, &plan) != KILN_OK)
+        return driver_fail(ctx);
+    printf("\nmemory plan  arena %s peak, live lower bound %s (%.2fx)\n",
+           scaled((double)plan->peak, "B", a, sizeof a), scaled((double)plan->lower_bound, "B", b, sizeof b),
+           plan->lower_bound ? (double)plan->peak / (double)plan->lower_bound : 1.0);
+    printf("             tensors in the arena %u, in place over an input %u, sized at run time %u\n",
+           plan->n_tensors, plan->n_inplace, plan->n_dynamic);
+    kiln_plan_destroy(plan);
+    return EXIT_OK;
+}
+
 static void print_symbols(const kiln_graph *g, const summary *s)
 {
     uint32_t n = 0;
@@ -374,7 +392,9 @@ static void help(void)
            "used once, shared or unused) and an estimate of the FLOPs per op: 2 per\n"
            "multiply-add for MatMul, Gemm, Conv and ConvTranspose, a few per element for\n"
            "elementwise ops, reductions, pooling, softmax and normalizations. Ops without\n"
-           "a rule are listed as not counted. Symbolic dimensions count as 1.\n"
+           "a rule are listed as not counted. Symbolic dimensions count as 1. Last, the\n"
+           "static memory plan: the arena intermediate tensors and kernel scratch share,\n"
+           "its peak against the live lower bound, and how many tensors run in place.\n"
            "\n"
            "\n");
     driver_model_help(stdout);
@@ -423,6 +443,7 @@ int cmd_info(int argc, char **argv)
         print_histogram(g, &s);
         print_params(&s);
         print_flops(g, &s);
+        rc = print_memory(ctx, g);
         free(s.sym_used);
     }
     kiln_graph_destroy(g);
