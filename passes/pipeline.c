@@ -113,7 +113,7 @@ static kiln_status check_after(kiln_ctx *ctx, const kiln_graph *g, const char *p
 static void print_ir(FILE *out, const kiln_graph *g, const char *pass)
 {
     char *text = kiln_text_format(g);
-    fprintf(out, "// ---- IR after %s\n%s", pass, text);
+    fprintf(out, "; ---- IR after %s\n%s", pass, text);  /* a text-IR comment */
     free(text);
 }
 
