@@ -1,0 +1,72 @@
+/* kiln_model.h — the descriptor types of a compiled model's C ABI
+ * (DESIGN.md, "The generated C ABI"). This is the one kiln header a
+ * generated NAME.h includes: it is copied into every generated directory
+ * and installed with the runtime, so it depends on nothing but <stddef.h>
+ * and <stdint.h>, and it never changes incompatibly (new fields go at the
+ * end of a struct whose size a version field announces).
+ *
+ * For a model compiled under the name `deit`:
+ *
+ *     extern const kiln_model_info deit_info;
+ *     size_t deit_workspace_size(void);
+ *     int    deit_run(const void *const *inputs, void *const *outputs, void *workspace);
+ *
+ * inputs[i] points at graph input i (dense, C order, the dtype and shape
+ * deit_info gives), outputs[i] at a caller buffer for graph output i;
+ * workspace at deit_workspace_size() bytes aligned to 64. deit_run returns
+ * 0, or a KILN_RUN_* code (it never reads or writes out of bounds).
+ */
+#ifndef KILN_MODEL_H
+#define KILN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KILN_MODEL_ABI_VERSION 1
+
+/* Element types, numbered as ONNX TensorProto.DataType numbers them. */
+typedef enum kiln_model_dtype {
+    KILN_MODEL_F32 = 1,
+    KILN_MODEL_U8 = 2,
+    KILN_MODEL_I8 = 3,
+    KILN_MODEL_U16 = 4,
+    KILN_MODEL_I16 = 5,
+    KILN_MODEL_I32 = 6,
+    KILN_MODEL_I64 = 7,
+    KILN_MODEL_BOOL = 9,
+    KILN_MODEL_F16 = 10,
+    KILN_MODEL_F64 = 11,
+    KILN_MODEL_U32 = 12,
+    KILN_MODEL_U64 = 13,
+    KILN_MODEL_BF16 = 16,
+} kiln_model_dtype;
+
+#define KILN_MODEL_MAX_RANK 8
+
+typedef struct kiln_model_tensor {
+    const char *name;                     /* the ONNX name, as in the model */
+    int32_t dtype;                        /* a kiln_model_dtype */
+    int32_t rank;
+    int64_t dims[KILN_MODEL_MAX_RANK];    /* static: every dimension bound at compile time */
+    uint64_t nbytes;                      /* bytes of the dense tensor */
+} kiln_model_tensor;
+
+typedef struct kiln_model_info {
+    uint32_t abi_version;                 /* KILN_MODEL_ABI_VERSION */
+    uint32_t size;                        /* sizeof(kiln_model_info) the model was built with */
+    const char *name;                     /* the model's C name (the NAME_ prefix) */
+    uint32_t n_inputs, n_outputs;
+    const kiln_model_tensor *inputs;      /* [n_inputs], in graph order */
+    const kiln_model_tensor *outputs;     /* [n_outputs], in graph order */
+    uint64_t workspace_size;              /* what NAME_workspace_size() returns */
+} kiln_model_info;
+
+/* NAME_run's result codes. */
+enum {
+    KILN_RUN_OK = 0,
+    KILN_RUN_EARG = 1,                    /* a NULL or misaligned pointer */
+    KILN_RUN_EINDEX = 2,                  /* an index input out of range */
+    KILN_RUN_EVALUE = 3,                  /* an input value a kernel cannot take */
+};
+
+#endif /* KILN_MODEL_H */
