@@ -11,9 +11,26 @@
  * in-place output joins its input's block, so a chain of reshapes is one
  * block) and each node's scratch into a one-node block; the lower bound is
  * the largest sum of block sizes live at one node, which no placement can
- * beat; place the blocks best fit, largest first ("greedy by size", which
- * lands within a few percent of the bound on real networks), and where that
- * stays above the bound, retry with the blocks that stuck out placed first.
+ * beat. Placement puts the blocks one at a time in some order, each best
+ * fit: the smallest gap between the blocks live at the same time that holds
+ * it, else on top of them. The order decides the peak, so the planner
+ * searches orders and keeps the lowest peak, stopping as soon as one
+ * reaches the bound or after a budget of about 2^28 block pairs visited:
+ *   1. three seed orders: largest first; earliest first; longest lived
+ *      first, which sinks the long-lived tensors to the bottom and leaves
+ *      the one-node blocks (every scratch) for last, on top of whatever is
+ *      live at their node;
+ *   2. after each, up to 16 "squeaky wheel" rounds: a block the last
+ *      placement put above the bound takes a unit of blame, and the next
+ *      placement goes most-blamed first (ties in seed order); blame only
+ *      grows, so the rounds do not cycle;
+ *   3. then up to 64 largest-first orders with each size jittered by a
+ *      factor in [0.6, 1.4) from a fixed-seed generator.
+ * Every step is deterministic: the same graph gives the same plan. (Why a
+ * search: greedy largest-first puts a node's large scratch at offset 0
+ * and stacks the long-lived tensors above it, 10% over the bound on
+ * lookupvit; on swin-t at -O0 a few tensors must tile exactly at the
+ * busiest nodes, which only some orders find.)
  *   before: %a = Transpose(%x)   %b = Reshape(%a, %s)   %y = Transpose(%b)
  *   after:  same IR; plan: %a @0 (256 B), %b @0 in place of %a, %x %y outside
  *   (tests/unit/test_plan.c, "chain in place needs one buffer")
@@ -239,6 +256,9 @@ static void node_blocks(planner *p, uint32_t n)
 typedef struct order_key {
     size_t size;
     uint32_t start, end, block;
+    uint32_t stuck;         /* placements that put the block above the bound */
+    uint32_t rank;          /* its place in the seed order */
+    double weight;          /* size times a pseudo-random factor (restarts) */
 } order_key;
 
 /* Largest first; ties by start, then block, so the plan is deterministic. */
@@ -252,14 +272,43 @@ static int by_size(const void *a, const void *b)
     return x->block < y->block ? -1 : x->block > y->block;
 }
 
-/* Largest area (bytes x nodes) first. */
-static int by_area(const void *a, const void *b)
+/* Earliest first, then largest: the order a run-time allocator sees, with
+ * the future known. */
+static int by_start(const void *a, const void *b)
 {
     const order_key *x = a, *y = b;
-    double ax = (double)x->size * (x->end - x->start + 1), ay = (double)y->size * (y->end - y->start + 1);
-    if (ax != ay)
-        return ax > ay ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
     return by_size(a, b);
+}
+
+/* Longest lived first, then largest: the long-lived tensors settle at the
+ * bottom and the one-node blocks (every scratch) come last, into whatever
+ * room is left at their node. */
+static int by_life(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->end - x->start != y->end - y->start)
+        return x->end - x->start > y->end - y->start ? -1 : 1;
+    return by_size(a, b);
+}
+
+/* Most often stuck out first; ties keep the seed order. */
+static int by_blame(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->stuck != y->stuck)
+        return x->stuck > y->stuck ? -1 : 1;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+/* Heaviest jittered size first; ties by block. */
+static int by_weight(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->weight != y->weight)
+        return x->weight > y->weight ? -1 : 1;
+    return x->block < y->block ? -1 : x->block > y->block;
 }
 
 static bool live_together(const block *a, const block *b)
@@ -285,13 +334,13 @@ static size_t best_fit(const block *b, const uint32_t *placed, uint32_t n_placed
     return best != KILN_PLAN_NONE ? best : top;
 }
 
-/* Place the blocks in `order`, each best fit; returns the peak. `placed`
- * is work space for n indices. */
-static size_t place(block *b, uint32_t n, const uint32_t *order, uint32_t *placed)
+/* Place the blocks in the order of keys, each best fit; returns the peak.
+ * `placed` is work space for n indices. */
+static size_t place(block *b, uint32_t n, const order_key *keys, uint32_t *placed)
 {
     size_t peak = 0;
     for (uint32_t k = 0; k < n; k++) {
-        uint32_t i = order[k], at = k;
+        uint32_t i = keys[k].block, at = k;
         b[i].offset = best_fit(b, placed, k, i);
         while (at > 0 && b[placed[at - 1]].offset > b[i].offset)  /* keep placed by offset */
             placed[at] = placed[at - 1], at--;
@@ -302,74 +351,126 @@ static size_t place(block *b, uint32_t n, const uint32_t *order, uint32_t *place
     return peak;
 }
 
-static void sorted_order(const block *b, uint32_t n, int (*cmp)(const void *, const void *),
-                         uint32_t *order)
-{
-    order_key *keys = kiln_xcalloc(n ? n : 1, sizeof *keys);
-    for (uint32_t i = 0; i < n; i++)
-        keys[i] = (order_key){.size = b[i].size, .start = b[i].start, .end = b[i].end, .block = i};
-    qsort(keys, n, sizeof *keys, cmp);
-    for (uint32_t i = 0; i < n; i++)
-        order[i] = keys[i].block;
-    free(keys);
-}
+/* The search over placement orders: the blocks, the lowest peak found so
+ * far and its offsets. */
+typedef struct placer {
+    block *b;
+    uint32_t n;
+    size_t bound;           /* the live lower bound: reaching it ends the search */
+    order_key *keys;        /* [n] the next order to try */
+    uint32_t *placed;       /* [n] work space of place() */
+    size_t *best_offset;    /* [n] offsets of the best placement */
+    size_t best;            /* its peak; KILN_PLAN_NONE before the first */
+    int placements;
+    uint64_t rng;           /* xorshift64 state, fixed seed: the plan is deterministic */
+} placer;
 
-/* "Squeaky wheel": the blocks a placement put above the lower bound go
- * first next time, the others keep their relative order. */
-static void promote(const block *b, uint32_t n, size_t bound, uint32_t *order, uint32_t *tmp)
-{
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (b[order[i]].offset + b[order[i]].size > bound)
-            tmp[k++] = order[i];
-    for (uint32_t i = 0; i < n; i++)
-        if (b[order[i]].offset + b[order[i]].size <= bound)
-            tmp[k++] = order[i];
-    memcpy(order, tmp, n * sizeof *order);
-}
-
-enum { PLAN_ROUNDS = 16 };  /* re-placements per seed order while above the bound */
+enum {
+    PLAN_ROUNDS = 16,    /* squeaky-wheel re-placements per seed order */
+    PLAN_RESTARTS = 64,  /* jittered largest-first orders after the seeds */
+};
 
 /* A placement visits about n^2/2 pairs of blocks. Beyond the first, the
- * retries stop after about 2^28 visits in all, so that a graph of tens of
+ * search stops after about 2^28 visits in all, so that a graph of tens of
  * thousands of blocks still plans in a moment. */
-static bool within_budget(uint32_t n, int placements)
+static bool search_over(const placer *pl)
 {
-    return (double)placements * (double)n * (double)n / 2 < (double)(1u << 28);
+    double visits = (double)(pl->placements + 1) * (double)pl->n * (double)pl->n / 2;
+    return pl->best <= pl->bound || (pl->placements && visits >= (double)(1u << 28));
 }
 
-/* Best fit from two seed orders (largest first, largest area first), each
- * refined by a few squeaky-wheel rounds while the peak is above the lower
- * bound; keeps the lowest peak found (the first on ties). Leaves that
+/* Place in the order of pl->keys; keep the placement if its peak is the
+ * lowest yet (the first on ties). */
+static void try_order(placer *pl)
+{
+    size_t peak = place(pl->b, pl->n, pl->keys, pl->placed);
+    pl->placements++;
+    if (peak < pl->best) {
+        pl->best = peak;
+        for (uint32_t i = 0; i < pl->n; i++)
+            pl->best_offset[i] = pl->b[i].offset;
+    }
+}
+
+static void reset_keys(placer *pl)
+{
+    for (uint32_t i = 0; i < pl->n; i++) {
+        const block *x = &pl->b[i];
+        pl->keys[i] = (order_key){.size = x->size, .start = x->start, .end = x->end, .block = i};
+    }
+}
+
+/* "Squeaky wheel": every block the last placement put above the bound takes
+ * one more unit of blame, and the next placement goes by blame. Blame only
+ * grows, so the order does not cycle between a few placements. */
+static void blame(placer *pl)
+{
+    for (uint32_t k = 0; k < pl->n; k++) {
+        const block *x = &pl->b[pl->keys[k].block];
+        if (x->offset + x->size > pl->bound)
+            pl->keys[k].stuck++;
+    }
+    qsort(pl->keys, pl->n, sizeof *pl->keys, by_blame);
+}
+
+/* The seed order, then squeaky-wheel rounds while above the bound. */
+static void search_seed(placer *pl, int (*seed)(const void *, const void *))
+{
+    reset_keys(pl);
+    qsort(pl->keys, pl->n, sizeof *pl->keys, seed);
+    for (uint32_t k = 0; k < pl->n; k++)
+        pl->keys[k].rank = k;
+    for (int round = 0; round <= PLAN_ROUNDS && !search_over(pl); round++) {
+        if (round)
+            blame(pl);
+        try_order(pl);
+    }
+}
+
+/* A factor in [0.6, 1.4) from the placer's generator. */
+static double jitter(placer *pl)
+{
+    pl->rng ^= pl->rng << 13;
+    pl->rng ^= pl->rng >> 7;
+    pl->rng ^= pl->rng << 17;
+    return 0.6 + 0.8 * (double)(pl->rng >> 11) / 9007199254740992.0;  /* 53 bits / 2^53 */
+}
+
+/* Largest first, each size jittered: near-greedy orders the seeds miss. */
+static void search_restarts(placer *pl)
+{
+    for (int t = 0; t < PLAN_RESTARTS && !search_over(pl); t++) {
+        reset_keys(pl);
+        for (uint32_t i = 0; i < pl->n; i++)
+            pl->keys[i].weight = (double)pl->keys[i].size * jitter(pl);
+        qsort(pl->keys, pl->n, sizeof *pl->keys, by_weight);
+        try_order(pl);
+    }
+}
+
+/* Search placement orders until one reaches the bound (no placement does
+ * better) or the budget is spent: three seed orders (largest first,
+ * earliest first, longest lived first), each refined by squeaky-wheel
+ * rounds, then jittered largest-first restarts. Leaves the lowest-peak
  * placement in the blocks and returns its peak. */
 static size_t place_all(block *b, uint32_t n, size_t bound)
 {
-    static int (*const seeds[])(const void *, const void *) = {by_size, by_area};
-    uint32_t *order = kiln_xcalloc(n ? n : 1, sizeof *order), *tmp = kiln_xcalloc(n ? n : 1, sizeof *tmp);
-    size_t *best_offset = kiln_xcalloc(n ? n : 1, sizeof *best_offset), best = KILN_PLAN_NONE;
-    int placements = 0;
-    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0] && best > bound; s++) {
-        sorted_order(b, n, seeds[s], order);
-        for (int round = 0; round <= PLAN_ROUNDS && best > bound; round++) {
-            if (placements && !within_budget(n, placements + 1))
-                break;
-            placements++;
-            if (round)
-                promote(b, n, bound, order, tmp);
-            size_t peak = place(b, n, order, tmp);
-            if (peak < best) {
-                best = peak;
-                for (uint32_t i = 0; i < n; i++)
-                    best_offset[i] = b[i].offset;
-            }
-        }
-    }
+    static int (*const seeds[])(const void *, const void *) = {by_size, by_start, by_life};
+    placer pl = {.b = b, .n = n, .bound = bound, .best = KILN_PLAN_NONE, .rng = 0x9e3779b97f4a7c15u};
+    if (n == 0)
+        return 0;
+    pl.keys = kiln_xcalloc(n, sizeof *pl.keys);
+    pl.placed = kiln_xcalloc(n, sizeof *pl.placed);
+    pl.best_offset = kiln_xcalloc(n, sizeof *pl.best_offset);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++)
+        search_seed(&pl, seeds[s]);
+    search_restarts(&pl);
     for (uint32_t i = 0; i < n; i++)
-        b[i].offset = best_offset[i];
-    free(best_offset);
-    free(tmp);
-    free(order);
-    return n ? best : 0;
+        b[i].offset = pl.best_offset[i];
+    free(pl.best_offset);
+    free(pl.placed);
+    free(pl.keys);
+    return pl.best;
 }
 
 /* The largest sum of block sizes live at one node. */
