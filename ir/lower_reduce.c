@@ -9,8 +9,9 @@
  * or K must be known now: they become descriptor fields, not operands.
  * A dtype no kernel variant covers, or a descriptor the kernel rejects, is
  * found here (the kernel is asked over an empty range) and reported naming
- * the node, so that no executor meets it at run time. None of these ops
- * writes in place (none is flagged INPLACE in ops.def).
+ * the node, so that no executor meets it at run time. Softmax, LogSoftmax,
+ * Hardmax and BatchNormalization (flagged INPLACE in ops.def) may write y
+ * over x: their kernels read every element before writing it.
  */
 #include "ir/infer.h"
 #include "ir/lower.h"
@@ -196,7 +197,10 @@ static kiln_status lower_softmax(kiln_lower *l)
         return st;
     axis_view(&x->shape, axis, v);
     d.outer = v[0], d.n = v[1], d.inner = v[2];
-    return emit_xy(l, KRT_K_SOFTMAX, &d);
+    st = emit_xy(l, KRT_K_SOFTMAX, &d);
+    if (st == KILN_OK)
+        l->out->calls[0].inplace = 0;  /* y over x (same dtype and shape) */
+    return st;
 }
 
 /* ---- normalizations ------------------------------------------------------------------------ */
@@ -223,7 +227,11 @@ static kiln_status lower_batchnorm(kiln_lower *l)
         ops[i] = kiln_lower_in_id(l, i);
     ops[5] = kiln_lower_out_id(l, 0);
     kiln_status st = nchw(l, x, &d.n, &d.c, &d.spatial);
-    return st != KILN_OK ? st : emit(l, KRT_K_BATCHNORM, &d, ops, 6);
+    if (st == KILN_OK)
+        st = emit(l, KRT_K_BATCHNORM, &d, ops, 6);
+    if (st == KILN_OK)
+        l->out->calls[0].inplace = 0;  /* y over x (same dtype and shape) */
+    return st;
 }
 
 static kiln_status lower_instancenorm(kiln_lower *l)

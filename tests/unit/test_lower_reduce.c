@@ -431,7 +431,20 @@ static void test_alias(void)
     uint32_t x = input("x", KILN_DT_F32, 2, rows);
     node(KILN_OP_SOFTMAX, &x, 1, 1);
     CU_ASSERT_EQUAL_FATAL(lower(1, &low), KILN_OK);
+    CU_ASSERT_EQUAL(low.calls[0].inplace, 0);  /* the lowering offers it */
     check_alias(1, &low, 0);
+
+    /* a strided axis (inner 64), for each of the three kinds */
+    static const kiln_op kinds[] = {KILN_OP_SOFTMAX, KILN_OP_LOGSOFTMAX, KILN_OP_HARDMAX};
+    for (int k = 0; k < 3; k++) {
+        start();
+        x = input("x", KILN_DT_F32, 2, rows);
+        uint32_t nd = node(kinds[k], &x, 1, 1);
+        kiln_attr_set_int(g, nd, "axis", 0);
+        CU_ASSERT_EQUAL_FATAL(lower(nd, &low), KILN_OK);
+        CU_ASSERT_EQUAL(low.calls[0].inplace, 0);
+        check_alias(nd, &low, 0);
+    }
 
     start(); /* batchnorm: y may be x */
     uint32_t ins[5] = {input("x", KILN_DT_F32, 4, nchw), input("s", KILN_DT_F32, 1, c),
@@ -441,6 +454,7 @@ static void test_alias(void)
         ((float *)buf[ins[4]])[i] = 2;
     node(KILN_OP_BATCHNORMALIZATION, ins, 5, 1);
     CU_ASSERT_EQUAL_FATAL(lower(1, &low), KILN_OK);
+    CU_ASSERT_EQUAL(low.calls[0].inplace, 0);
     check_alias(1, &low, 0);
     finish();
 }
