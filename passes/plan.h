@@ -13,7 +13,8 @@
  * Liveness is by node order: a tensor is live from the node that produces
  * it to the last node that reads it, both inclusive (an output never
  * shares memory with an input of its own node unless they are an in-place
- * pair). Offsets are placed best fit, largest first, 64-byte aligned.
+ * pair). Offsets are placed best fit, 64-byte aligned, in the best of
+ * several orders (passes/plan_memory.c says which).
  *
  * In place: when a node's lowering (ir/lower.h) says its first output may
  * share input k's buffer, input k is an arena tensor read for the last time
