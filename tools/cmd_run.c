@@ -2,18 +2,23 @@
  *
  *   kiln run MODEL [--backend interp] [-i [NAME=]FILE]... [-o DIR]
  *            [--threads N] [--bench N] [graph options]
+ *   kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]
  *
  * Inputs are .npy (any C-order dtype) or ONNX TensorProto .pb files;
  * positional `-i FILE` binds graph inputs in order, `-i NAME=FILE` by name.
  * Every input is checked (dtype, shape, size) before anything runs, and
  * outputs are written to temporary files renamed into place only when all
  * of them are complete: a failed run leaves nothing behind.
+ *
+ * This file holds the option parsing, the input/output handling both
+ * paths share (tools/run.h) and the interpreter path; a compiled library
+ * is run by run_lib.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "frontend/frontend.h"
 #include "ir/interp.h"
 #include "runtime/krt_npy.h"
-#include "tools/driver.h"
+#include "tools/run.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,33 +28,33 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_INPUTS = 256 };
-
-typedef struct run_opts {
-    driver_model_opts model;
-    const char *model_path, *backend, *out_dir;
-    const char *inputs[MAX_INPUTS];  /* the -i arguments, as given */
-    int n_inputs;
-    long bench;                      /* --bench N: time N runs */
-    long threads;                    /* --threads N: split kernel calls over N threads */
-} run_opts;
+enum { MAX_INPUTS = RUN_MAX_INPUTS };
 
 static void help(void)
 {
-    printf("usage: kiln run MODEL [options] [graph options]\n\n"
-           "Run MODEL (.onnx or kiln text IR) on input files and write its outputs.\n\n"
+    printf("usage: kiln run MODEL [options] [graph options]\n"
+           "       kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]\n\n"
+           "Run MODEL (.onnx or kiln text IR) on the reference interpreter, or the model\n"
+           "compiled into the shared library LIB.so (by 'kiln compile', told apart by its\n"
+           "ELF header or a .so name) through its C ABI, on input files and write its\n"
+           "outputs.\n\n"
            "options:\n"
            "  -i FILE, -i NAME=FILE   an input: .npy (C order, any dtype the model takes) or an\n"
            "                          ONNX TensorProto .pb; without NAME, inputs bind in order\n"
            "  -o DIR                  write each output to DIR/NAME.npy (NAME = the ONNX output\n"
            "                          name, characters outside [A-Za-z0-9._-] replaced by '_');\n"
            "                          without -o, print a summary of each output\n"
-           "  --backend interp        the reference interpreter (the only backend so far)\n"
+           "  --backend interp        the reference interpreter (the only backend so far;\n"
+           "                          not for LIB.so, which is already compiled)\n"
            "  --threads N             split each kernel over N threads (default 1); results\n"
-           "                          are bit-identical for any N\n"
+           "                          are bit-identical for any N (not for LIB.so)\n"
            "  --bench N               run N more times and print the time per run\n"
+           "  --name NAME             LIB.so only: run the model NAME (the library exports\n"
+           "                          NAME_info, NAME_run, NAME_workspace_size); needed only\n"
+           "                          when the library holds more than one model\n"
            "  -h, --help              this help\n\n");
     driver_model_help(stdout);
+    printf("(graph options apply to MODEL only: LIB.so was optimized when compiled)\n");
     printf("\nNothing is written unless the whole run succeeds.\n"
            "Exit status: 0 success, 1 error in the model or inputs, 2 usage error.\n");
 }
@@ -77,6 +82,9 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->out_dir = argv[++i];
         } else if (strcmp(a, "--backend") == 0 && has_value) {
             o->backend = argv[++i];
+            o->backend_given = true;
+        } else if (strcmp(a, "--name") == 0 && has_value) {
+            o->name = argv[++i];
         } else if (strcmp(a, "--threads") == 0 && has_value) {
             char *end;
             o->threads = strtol(argv[++i], &end, 10);
@@ -133,61 +141,85 @@ static kiln_status read_input(kiln_ctx *ctx, const char *path, kiln_tensor *t)
     return kiln_error(ctx, KILN_ERR_INVALID, "%s: unknown input format (use .npy or .pb)", path);
 }
 
-/* Which graph input slot an -i argument fills, and its file. */
-static int input_slot(kiln_ctx *ctx, const kiln_graph *g, const char *arg, int position,
+/* Which input slot an -i argument fills, and its file. */
+static int input_slot(kiln_ctx *ctx, const run_sig *sig, const char *arg, int position,
                       const char **file)
 {
     const char *eq = strchr(arg, '=');
     *file = arg;
     if (!eq || eq == arg) {
-        if (position >= (int)g->n_inputs)
+        if (position >= (int)sig->n_inputs)
             return kiln_error(ctx, KILN_ERR_INVALID, "%s: the model takes %u inputs; '-i %s' is one too many",
-                              g->source, g->n_inputs, arg), -1;
+                              sig->source, sig->n_inputs, arg), -1;
         return position;
     }
     *file = eq + 1;
-    for (uint32_t k = 0; k < g->n_inputs; k++) {
-        const char *name = g->values[g->inputs[k]].name;
+    for (uint32_t k = 0; k < sig->n_inputs; k++) {
+        const char *name = sig->inputs[k].name;
         if (strlen(name) == (size_t)(eq - arg) && strncmp(name, arg, (size_t)(eq - arg)) == 0)
             return (int)k;
     }
-    kiln_error(ctx, KILN_ERR_INVALID, "%s: the model has no input named '%.*s'", g->source,
+    kiln_error(ctx, KILN_ERR_INVALID, "%s: the model has no input named '%.*s'", sig->source,
                (int)(eq - arg), arg);
     return -1;
 }
 
-static kiln_status gather_inputs(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o,
-                                 kiln_tensor *tensors, bool *given)
+kiln_status run_gather_inputs(kiln_ctx *ctx, const run_sig *sig, const run_opts *o,
+                              kiln_tensor *tensors)
 {
+    bool given[MAX_INPUTS] = {0};
     int position = 0;
+    KILN_ASSERT(sig->n_inputs <= MAX_INPUTS);
     for (int i = 0; i < o->n_inputs; i++) {
         const char *file;
-        int k = input_slot(ctx, g, o->inputs[i], position, &file);
+        int k = input_slot(ctx, sig, o->inputs[i], position, &file);
         if (k < 0)
             return KILN_ERR_INVALID;
         if (given[k])
             return kiln_error(ctx, KILN_ERR_INVALID, "%s: input '%s' is given twice (-i %s)",
-                              g->source, g->values[g->inputs[k]].name, o->inputs[i]);
+                              sig->source, sig->inputs[k].name, o->inputs[i]);
         kiln_status st = read_input(ctx, file, &tensors[k]);
         if (st) {
             char why[2048];
             snprintf(why, sizeof why, "%s", kiln_ctx_message(ctx));
-            return kiln_error(ctx, st, "%s: input '%s': %s", g->source,
-                              g->values[g->inputs[k]].name, why);
+            return kiln_error(ctx, st, "%s: input '%s': %s", sig->source, sig->inputs[k].name, why);
         }
         given[k] = true;
         if (!strchr(o->inputs[i], '=') || strchr(o->inputs[i], '=') == o->inputs[i])
             position++;
     }
-    for (uint32_t k = 0; k < g->n_inputs; k++)
+    for (uint32_t k = 0; k < sig->n_inputs; k++)
         if (!given[k]) {
             char shape[256];
-            const kiln_value *v = &g->values[g->inputs[k]];
+            const run_port *p = &sig->inputs[k];
             return kiln_error(ctx, KILN_ERR_INVALID,
-                              "%s: input '%s' (%s%s) is missing: add -i %s=FILE.npy", g->source,
-                              v->name, kiln_dtype_name(v->dtype),
-                              kiln_shape_format(g, &v->shape, shape, sizeof shape), v->name);
+                              "%s: input '%s' (%s%s) is missing: add -i %s=FILE.npy", sig->source,
+                              p->name, kiln_dtype_name(p->dtype),
+                              kiln_shape_format(sig->g, &p->shape, shape, sizeof shape), p->name);
         }
+    return KILN_OK;
+}
+
+/* The interpreter checks its inputs itself (ir/interp.c, with symbolic
+ * dimensions); this is the same check, with the same messages, for the
+ * static ports of a compiled library. */
+kiln_status run_check_input(kiln_ctx *ctx, const run_sig *sig, uint32_t k, const kiln_tensor *t)
+{
+    const run_port *p = &sig->inputs[k];
+    char want[256], got[256];
+    int64_t numel;
+    if (p->dtype != t->dtype)
+        return kiln_error(ctx, KILN_ERR_INVALID, "%s: input '%s' must be %s, got %s", sig->source,
+                          p->name, kiln_dtype_name(p->dtype), kiln_dtype_name(t->dtype));
+    if (!kiln_shape_equal(&p->shape, &t->shape))
+        return kiln_error(ctx, KILN_ERR_INVALID, "%s: input '%s' must have shape %s, got %s",
+                          sig->source, p->name, kiln_shape_format(sig->g, &p->shape, want, sizeof want),
+                          kiln_shape_format(sig->g, &t->shape, got, sizeof got));
+    if (!kiln_shape_numel(&t->shape, &numel) ||
+        (uint64_t)numel * kiln_dtype_size(t->dtype) != t->nbytes)
+        return kiln_error(ctx, KILN_ERR_INVALID, "%s: input '%s': %zu bytes of data for shape %s",
+                          sig->source, p->name, t->nbytes,
+                          kiln_shape_format(sig->g, &t->shape, got, sizeof got));
     return KILN_OK;
 }
 
@@ -224,31 +256,31 @@ static kiln_status make_dir(kiln_ctx *ctx, const char *dir)
     return KILN_OK;
 }
 
-static void output_paths(const kiln_graph *g, const char *dir, uint32_t k, char *final,
+static void output_paths(const run_sig *sig, const char *dir, uint32_t k, char *final,
                          char *tmp, size_t size)
 {
     char name[512];
-    sanitize(g->values[g->outputs[k]].name, name, sizeof name);
+    sanitize(sig->outputs[k].name, name, sizeof name);
     snprintf(final, size, "%s/%s.npy", dir, name);
     snprintf(tmp, size, "%s/.%s.npy.tmp%ld", dir, name, (long)getpid());
 }
 
 /* All outputs to temporary files first, then renamed: all or nothing. */
-static kiln_status write_outputs(kiln_ctx *ctx, const kiln_graph *g, const char *dir,
-                                 const kiln_tensor *outs)
+kiln_status run_write_outputs(kiln_ctx *ctx, const run_sig *sig, const char *dir,
+                              const kiln_tensor *outs)
 {
     char final[4096], tmp[4096], err[1024];
     kiln_status st = make_dir(ctx, dir);
     uint32_t written = 0;
-    for (; st == KILN_OK && written < g->n_outputs; written++) {
+    for (; st == KILN_OK && written < sig->n_outputs; written++) {
         const kiln_tensor *t = &outs[written];
-        output_paths(g, dir, written, final, tmp, sizeof final);
+        output_paths(sig, dir, written, final, tmp, sizeof final);
         if (krt_npy_write_to(tmp, (krt_dtype)t->dtype, t->shape.rank, t->shape.dim, t->data,
                              err, sizeof err) != KRT_OK)
             st = kiln_error(ctx, KILN_ERR_IO, "%s", err), written--;
     }
-    for (uint32_t k = 0; k < written && k < g->n_outputs; k++) {
-        output_paths(g, dir, k, final, tmp, sizeof final);
+    for (uint32_t k = 0; k < written && k < sig->n_outputs; k++) {
+        output_paths(sig, dir, k, final, tmp, sizeof final);
         if (st == KILN_OK && rename(tmp, final) != 0)
             st = kiln_error(ctx, KILN_ERR_IO, "%s: %s", final, strerror(errno));
         if (st != KILN_OK)
@@ -257,28 +289,33 @@ static kiln_status write_outputs(kiln_ctx *ctx, const kiln_graph *g, const char 
     return st;
 }
 
-static void print_summary(const kiln_graph *g, const kiln_tensor *outs)
+void run_print_summary(const run_sig *sig, const kiln_tensor *outs)
 {
-    for (uint32_t k = 0; k < g->n_outputs; k++) {
+    for (uint32_t k = 0; k < sig->n_outputs; k++) {
         char shape[256];
         const kiln_tensor *t = &outs[k];
         size_t n = kiln_dtype_size(t->dtype) ? t->nbytes / kiln_dtype_size(t->dtype) : 0;
-        printf("%s: %s%s", g->values[g->outputs[k]].name, kiln_dtype_name(t->dtype),
-               kiln_shape_format(g, &t->shape, shape, sizeof shape));
+        printf("%s: %s%s", sig->outputs[k].name, kiln_dtype_name(t->dtype),
+               kiln_shape_format(sig->g, &t->shape, shape, sizeof shape));
         for (size_t i = 0; i < n && i < 8; i++)
             printf("%s%.6g", i ? ", " : " = [", krt_load_f64((krt_dtype)t->dtype, t->data, (int64_t)i));
         printf("%s\n", n == 0 ? " = []" : n > 8 ? ", ...]" : "]");
     }
 }
 
-/* ---- the command ------------------------------------------------------------ */
-
-static double now_seconds(void)
+double run_now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+void run_print_bench(const char *who, long n, double total, double best)
+{
+    fprintf(stderr, "%s: %ld runs, mean %.3f ms, best %.3f ms\n", who, n, total / n * 1e3, best * 1e3);
+}
+
+/* ---- the interpreter path ---------------------------------------------------- */
 
 /* --bench N: N more runs of the same session (plan and arena made once). */
 static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_tensor *ins, long n)
@@ -286,53 +323,92 @@ static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_te
     kiln_tensor outs[256];
     double best = 1e30, total = 0;
     for (long i = 0; i < n; i++) {
-        double t0 = now_seconds();
+        double t0 = run_now_seconds();
         kiln_status st = kiln_interp_exec(interp, ins, g->n_inputs, outs);
         if (st)
             return st;
-        double dt = now_seconds() - t0;
+        double dt = run_now_seconds() - t0;
         kiln_interp_free_outputs(outs, g->n_outputs);
         total += dt;
         best = dt < best ? dt : best;
     }
-    fprintf(stderr, "interp: %ld runs, mean %.3f ms, best %.3f ms\n", n, total / n * 1e3, best * 1e3);
+    run_print_bench("interp", n, total, best);
     return KILN_OK;
 }
 
-static kiln_status run_once(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o,
+static kiln_status run_once(kiln_ctx *ctx, const run_sig *sig, const run_opts *o,
                             kiln_interp *interp, const kiln_tensor *ins)
 {
     kiln_tensor outs[256];
-    kiln_status st = kiln_interp_exec(interp, ins, g->n_inputs, outs);
+    kiln_status st = kiln_interp_exec(interp, ins, sig->n_inputs, outs);
     if (st)
         return st;
     if (o->out_dir)
-        st = write_outputs(ctx, g, o->out_dir, outs);
+        st = run_write_outputs(ctx, sig, o->out_dir, outs);
     else
-        print_summary(g, outs);
-    kiln_interp_free_outputs(outs, g->n_outputs);
+        run_print_summary(sig, outs);
+    kiln_interp_free_outputs(outs, sig->n_outputs);
     return st;
+}
+
+/* The graph's inputs and outputs as ports (ports: n_inputs + n_outputs). */
+static run_sig graph_sig(const kiln_graph *g, run_port *ports)
+{
+    for (uint32_t k = 0; k < g->n_inputs + g->n_outputs; k++) {
+        const kiln_value *v = &g->values[k < g->n_inputs ? g->inputs[k] : g->outputs[k - g->n_inputs]];
+        ports[k] = (run_port){.name = v->name, .dtype = v->dtype, .shape = v->shape};
+    }
+    return (run_sig){.source = g->source, .g = g, .n_inputs = g->n_inputs,
+                     .n_outputs = g->n_outputs, .inputs = ports, .outputs = ports + g->n_inputs};
 }
 
 static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
 {
     kiln_tensor ins[MAX_INPUTS] = {0};
-    bool given[MAX_INPUTS] = {0};
     kiln_interp *interp = NULL;
-    if (g->n_inputs > MAX_INPUTS || g->n_outputs > 256)
+    if (g->n_inputs > MAX_INPUTS || g->n_outputs > RUN_MAX_OUTPUTS)
         return kiln_error(ctx, KILN_ERR_UNSUPPORTED, "%s: more than %d inputs or 256 outputs",
                           g->source, MAX_INPUTS), driver_fail(ctx);
-    kiln_status st = gather_inputs(ctx, g, o, ins, given);
+    run_port *ports = kiln_xcalloc(g->n_inputs + g->n_outputs + 1, sizeof *ports);
+    run_sig sig = graph_sig(g, ports);
+    kiln_status st = run_gather_inputs(ctx, &sig, o, ins);
     if (!st)
         st = kiln_interp_create(ctx, g, &(kiln_interp_opts){.threads = (int)o->threads}, &interp);
     if (!st)
-        st = run_once(ctx, g, o, interp, ins);
+        st = run_once(ctx, &sig, o, interp, ins);
     if (!st && o->bench)
         st = bench(interp, g, ins, o->bench);
     kiln_interp_destroy(interp);
     for (uint32_t k = 0; k < g->n_inputs; k++)
         free((void *)ins[k].data);
+    free(ports);
     return st ? driver_fail(ctx) : EXIT_OK;
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static bool has_graph_options(const driver_model_opts *m)
+{
+    return m->n_shapes || m->passes || m->opt_level >= 0 || m->print_after || m->time_passes;
+}
+
+/* A library is compiled already: options that shape a compilation or pick
+ * an executor do not apply to it, and --name applies only to it. */
+static int check_options(const run_opts *o, bool library)
+{
+    if (!library && o->name)
+        return driver_usage_error("run", "--name picks a model in a compiled library; "
+                                         "'%s' is not one", o->model_path);
+    if (library && o->backend_given)
+        return driver_usage_error("run", "--backend does not apply to '%s': a library is "
+                                         "compiled already", o->model_path);
+    if (library && o->threads)
+        return driver_usage_error("run", "--threads does not apply to '%s': a library runs "
+                                         "as it was compiled", o->model_path);
+    if (library && has_graph_options(&o->model))
+        return driver_usage_error("run", "graph options do not apply to '%s': a library was "
+                                         "optimized when it was compiled", o->model_path);
+    return EXIT_OK;
 }
 
 int cmd_run(int argc, char **argv)
@@ -341,7 +417,16 @@ int cmd_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
+    bool library = run_is_library(o.model_path);
+    rc = check_options(&o, library);
+    if (rc)
+        return rc;
     kiln_ctx *ctx = kiln_ctx_create();
+    if (library) {
+        rc = run_library(ctx, &o);
+        kiln_ctx_destroy(ctx);
+        return rc;
+    }
     kiln_graph *g = NULL;
     rc = driver_load_model(ctx, o.model_path, &o.model, &g);
     if (rc == EXIT_OK)
