@@ -31,14 +31,16 @@ const kiln_pass_info *kiln_pass_find(const char *name)
 }
 
 /* What each -O level runs. -O0 runs nothing: the graph as imported and
- * inferred, which is what the interpreter is checked against. */
+ * inferred, which is what the interpreter is checked against. The fusions
+ * run after fold and cse (constants folded, duplicated constants merged,
+ * so their constant operands are plain constants) and before dce. */
 const char *kiln_pipeline_for_level(int level)
 {
     static const char *const levels[] = {
         [0] = "",
         [1] = "fold,dce",
-        [2] = "fold,cleanup,cse,dce",
-        [3] = "fold,cleanup,cse,dce",
+        [2] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,dce",
+        [3] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,dce",
     };
     if (level < 0)
         level = 0;

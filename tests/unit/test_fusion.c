@@ -1,0 +1,489 @@
+/* test_fusion.c — the fusion passes (fold-batchnorm, fuse-layernorm,
+ * fuse-gelu): what they fuse in the samples, what they must leave alone,
+ * and that fused graphs compute what the unfused ones do.
+ *
+ * Expected op counts come from the model definitions, not from kiln:
+ * samples/zoo/export.py's ViT is depth 4 with pre-norm blocks (2 LayerNorms
+ * and one erf-GELU MLP per block) and a final LayerNorm: 9 LayerNorms and 4
+ * GELUs, as is samples/fmnist-vit/train.py's CONFIG (depth 4). The CNNs
+ * build every BatchNorm as conv_bn / Conv+BN, which torch.onnx.export's
+ * constant folding already folds: none may be left either way.
+ * Numerics: every manifest sample through the interpreter at -O2 against
+ * -O0, within the manifest's atol/rtol; small graphs of each spelling with
+ * random data against the unfused graph within f32 rounding.
+ */
+#include "cunit_main.h"
+#include "frontend/frontend.h"
+#include "ir/interp.h"
+#include "ir/text.h"
+#include "passes/pass.h"
+#include "runtime/krt_npy.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static void report(kiln_ctx *ctx, kiln_status st)
+{
+    if (st != KILN_OK)
+        fprintf(stderr, "\n  %s\n", kiln_ctx_message(ctx));
+}
+
+static kiln_status run(kiln_ctx *ctx, kiln_graph *g, const char *pipeline)
+{
+    kiln_pipeline p;
+    kiln_pipeline_run_opts opts = {.verify = true};
+    kiln_status st = kiln_pipeline_parse(ctx, pipeline, &p);
+    if (st == KILN_OK)
+        st = kiln_pipeline_run(ctx, g, &p, &opts);
+    report(ctx, st);
+    return st;
+}
+
+static uint32_t count_op(const kiln_graph *g, kiln_op op)
+{
+    uint32_t n = 0;
+    for (uint32_t id = 1; id < g->n_nodes; id++)
+        n += g->nodes[id].op == op;
+    return n;
+}
+
+static kiln_graph *load(kiln_ctx *ctx, const char *dir)
+{
+    char path[512];
+    kiln_graph *g = NULL;
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    kiln_status st = kiln_onnx_load(ctx, path, &g);
+    if (st == KILN_OK)
+        st = kiln_graph_infer(ctx, g);
+    report(ctx, st);
+    CU_ASSERT_EQUAL_FATAL(st, KILN_OK);
+    return g;
+}
+
+/* ---- op counts after -O2 ---------------------------------------------------------- */
+
+typedef struct op_count {
+    kiln_op op;
+    uint32_t want;
+} op_count;
+
+typedef struct sample_counts {
+    const char *dir;
+    op_count count[4];        /* ends at want == UINT32_MAX or the max */
+} sample_counts;
+
+#define END {KILN_OP_COUNT, UINT32_MAX}
+static const sample_counts expected_counts[] = {
+    {"samples/zoo/vit-opset13", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_REDUCEMEAN, 0},
+                                 {KILN_OP_GELU, 4}, {KILN_OP_ERF, 0}}},
+    {"samples/zoo/vit-opset17", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 4},
+                                 {KILN_OP_ERF, 0}, END}},
+    {"samples/fmnist-vit", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 4}, {KILN_OP_ERF, 0}, END}},
+    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
+    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
+    {"samples/zoo/mobilenet-v3-small", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
+    {"samples/zoo/mobilenext", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
+};
+
+static void test_sample_counts(void)
+{
+    for (size_t i = 0; i < sizeof expected_counts / sizeof expected_counts[0]; i++) {
+        const sample_counts *s = &expected_counts[i];
+        kiln_ctx *ctx = kiln_ctx_create();
+        kiln_graph *g = load(ctx, s->dir);
+        CU_ASSERT_EQUAL(run(ctx, g, kiln_pipeline_for_level(2)), KILN_OK);
+        for (int k = 0; k < 4 && s->count[k].want != UINT32_MAX; k++) {
+            uint32_t got = count_op(g, s->count[k].op);
+            if (got != s->count[k].want)
+                fprintf(stderr, "\n  %s: %u %s after -O2, want %u", s->dir, got,
+                        kiln_op_name(s->count[k].op), s->count[k].want);
+            CU_ASSERT_EQUAL(got, s->count[k].want);
+        }
+        kiln_graph_destroy(g);
+        kiln_ctx_destroy(ctx);
+    }
+}
+
+/* ---- every sample: -O2 computes what -O0 does ------------------------------------ */
+
+static kiln_status interpret(kiln_ctx *ctx, const kiln_graph *g, const char *dir, kiln_tensor *out)
+{
+    kiln_tensor in[8];
+    krt_npy npy[8];
+    char path[512], err[256];
+    uint32_t n = g->n_inputs;
+    CU_ASSERT_FATAL(n <= 8);
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/input_%u.npy", dir, i);
+        CU_ASSERT_EQUAL_FATAL(krt_npy_read(path, &npy[i], err, sizeof err), KRT_OK);
+        in[i] = (kiln_tensor){.dtype = (kiln_dtype)npy[i].dtype, .data = npy[i].data,
+                              .nbytes = npy[i].nbytes,
+                              .shape = kiln_shape_make(npy[i].rank, npy[i].dims)};
+    }
+    kiln_status st = kiln_interp_run(ctx, g, in, n, out);
+    for (uint32_t i = 0; i < n; i++)
+        krt_npy_free(&npy[i]);
+    report(ctx, st);
+    return st;
+}
+
+/* Every f32 element of b within atol + rtol * |a|; the worst one named. */
+static bool close_f32(const kiln_tensor *a, const kiln_tensor *b, double atol, double rtol,
+                      const char *what)
+{
+    if (a->dtype != b->dtype || a->nbytes != b->nbytes) {
+        fprintf(stderr, "\n  %s: outputs differ in type", what);
+        return false;
+    }
+    if (a->dtype != KILN_DT_F32)
+        return memcmp(a->data, b->data, a->nbytes) == 0;
+    const float *x = a->data, *y = b->data;
+    for (size_t i = 0; i < a->nbytes / sizeof *x; i++) {
+        if (fabs((double)x[i] - y[i]) > atol + rtol * fabs((double)x[i])) {
+            fprintf(stderr, "\n  %s: element %zu is %.9g, unfused %.9g", what, i, y[i], x[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void sample_invariance(const char *dir, double atol, double rtol)
+{
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = load(ctx, dir);
+    kiln_tensor before[8], after[8];
+    CU_ASSERT_FATAL(g->n_outputs <= 8);
+    if (interpret(ctx, g, dir, before) == KILN_OK) {
+        if (run(ctx, g, kiln_pipeline_for_level(2)) == KILN_OK &&
+            interpret(ctx, g, dir, after) == KILN_OK) {
+            for (uint32_t i = 0; i < g->n_outputs; i++)
+                CU_ASSERT_TRUE(close_f32(&before[i], &after[i], atol, rtol, dir));
+            kiln_interp_free_outputs(after, g->n_outputs);
+        } else {
+            CU_FAIL("-O2 run");
+        }
+        kiln_interp_free_outputs(before, g->n_outputs);
+    } else {
+        CU_FAIL("-O0 run");
+    }
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* The manifest: a header, then name, dir, inputs, outputs, opset, atol, rtol. */
+static void test_sample_invariance(void)
+{
+    char *m = read_text("samples/zoo/manifest.tsv");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    int n = 0;
+    for (char *line = strchr(m, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        char name[128], dir[256];
+        double atol, rtol;
+        int inputs, outputs, opset;
+        if (sscanf(line + 1, "%127s %255s %d %d %d %lf %lf", name, dir, &inputs, &outputs, &opset,
+                   &atol, &rtol) != 7)
+            continue;
+        sample_invariance(dir, atol, rtol);
+        n++;
+    }
+    CU_ASSERT(n >= 20);
+    free(m);
+}
+
+/* ---- spellings with random data ------------------------------------------------------ */
+
+/* Deterministic uniform floats in [lo, hi). */
+static float uniform(uint32_t *state, float lo, float hi)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(*state >> 8) / (float)(1u << 24);
+}
+
+/* "[v0, v1, ...]" of n random floats, %.9g so that they read back exactly. */
+static void put_floats(char *buf, size_t size, uint32_t *state, int n, float lo, float hi)
+{
+    size_t at = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%.9g", i ? ", " : "", uniform(state, lo, hi));
+    snprintf(buf + at, size - at, "]");
+}
+
+/* Parse text (graph input %x: f32, filled with x[nx]), run the unfused
+ * graph and the graph after `pass`; op `fused` must appear `n_fused` times
+ * and the outputs agree within tolerance. */
+static void check_fused(const char *text, const float *x, size_t nx, const char *pass,
+                        kiln_op fused, uint32_t n_fused, double atol, double rtol)
+{
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *a = NULL, *b = NULL;
+    kiln_status st = kiln_text_parse(ctx, text, strlen(text), "t.kir", &a);
+    if (st == KILN_OK)
+        st = kiln_graph_infer(ctx, a);
+    if (st == KILN_OK)
+        st = kiln_text_parse(ctx, text, strlen(text), "t.kir", &b);
+    if (st == KILN_OK)
+        st = kiln_graph_infer(ctx, b);
+    report(ctx, st);
+    CU_ASSERT_EQUAL_FATAL(st, KILN_OK);
+    CU_ASSERT_EQUAL(run(ctx, b, pass), KILN_OK);
+    uint32_t got = count_op(b, fused);
+    if (got != n_fused)
+        fprintf(stderr, "\n  %s: %u %s, want %u\n%s", pass, got, kiln_op_name(fused), n_fused, text);
+    CU_ASSERT_EQUAL(got, n_fused);
+    const kiln_value *xv = &a->values[a->inputs[0]];
+    kiln_tensor in = {.dtype = KILN_DT_F32, .shape = xv->shape, .data = x, .nbytes = nx * sizeof *x};
+    kiln_tensor ya[8], yb[8];
+    CU_ASSERT_FATAL(a->n_outputs <= 8);
+    if ((st = kiln_interp_run(ctx, a, &in, 1, ya)) == KILN_OK) {
+        if ((st = kiln_interp_run(ctx, b, &in, 1, yb)) == KILN_OK) {
+            for (uint32_t i = 0; i < a->n_outputs; i++)
+                CU_ASSERT_TRUE(close_f32(&ya[i], &yb[i], atol, rtol, pass));
+            kiln_interp_free_outputs(yb, b->n_outputs);
+        }
+        kiln_interp_free_outputs(ya, a->n_outputs);
+    }
+    report(ctx, st);
+    CU_ASSERT_EQUAL(st, KILN_OK);
+    kiln_graph_destroy(a);
+    kiln_graph_destroy(b);
+    kiln_ctx_destroy(ctx);
+}
+
+static void fill(float *x, size_t n, uint32_t *state, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = uniform(state, lo, hi);
+}
+
+enum { TEXT_MAX = 1 << 16 };
+
+/* Every GELU spelling of the pass's table, on 64 values in [-4, 4):
+ * kiln.Gelu uses the exact constants, so a few f32 ulps apart at most. */
+static void test_gelu_spellings(void)
+{
+    static const char *const bodies[] = {
+        /* erf, x * (1/sqrt2), 0.5 applied to (1 + erf) */
+        "  %d = Mul(%x, %rsqrt2)\n  %e = Erf(%d)\n  %a = Add(%e, %one)\n"
+        "  %h = Mul(%a, %half)\n  %y = Mul(%x, %h)\n",
+        /* erf, x / sqrt2, 0.5 * x first */
+        "  %h = Mul(%x, %half)\n  %d = Div(%x, %sqrt2)\n  %e = Erf(%d)\n  %a = Add(%one, %e)\n"
+        "  %y = Mul(%a, %h)\n",
+        /* tanh with Pow(x, 3), 0.5 last */
+        "  %p = Pow(%x, %three)\n  %k = Mul(%p, %kappa)\n  %s = Add(%x, %k)\n  %i = Mul(%s, %beta)\n"
+        "  %t = Tanh(%i)\n  %a = Add(%t, %one)\n  %m = Mul(%x, %a)\n  %y = Mul(%m, %half)\n",
+        /* tanh with x * (x * x), 0.5 applied to (1 + tanh) */
+        "  %q = Mul(%x, %x)\n  %c = Mul(%q, %x)\n  %k = Mul(%kappa, %c)\n  %s = Add(%k, %x)\n"
+        "  %i = Mul(%beta, %s)\n  %t = Tanh(%i)\n  %a = Add(%one, %t)\n  %h = Mul(%half, %a)\n"
+        "  %y = Mul(%h, %x)\n",
+    };
+    char *text = malloc(TEXT_MAX);
+    float x[64];
+    uint32_t state = 7;
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        fill(x, 64, &state, -4.0f, 4.0f);
+        snprintf(text, TEXT_MAX,
+                 "kiln-ir 1\ngraph @g (%%x: f32[4,16]) -> (%%y) {\n"
+                 "  const %%sqrt2: f32[] = [1.4142135]\n  const %%rsqrt2: f32[] = [0.70710677]\n"
+                 "  const %%one: f32[] = [1.0]\n  const %%half: f32[] = [0.5]\n"
+                 "  const %%three: f32[] = [3.0]\n  const %%kappa: f32[] = [0.044715]\n"
+                 "  const %%beta: f32[] = [0.7978846]\n%s}\n",
+                 bodies[i]);
+        check_fused(text, x, 64, "fuse-gelu", KILN_OP_GELU, 1, 1e-6, 1e-5);
+    }
+    free(text);
+}
+
+/* LayerNorm spellings over the last axis and the last two, against the
+ * decomposed graph: the kernel computes the same statistics in f32. */
+static void test_layernorm_spellings(void)
+{
+    static const char *const bodies[] = {
+        /* Pow, Div, gamma and beta over the last axis */
+        "  %m = ReduceMean(%x, %last)\n  %d = Sub(%x, %m)\n  %p = Pow(%d, %two)\n"
+        "  %v = ReduceMean(%p, %last)\n  %e = Add(%v, %eps)\n  %s = Sqrt(%e)\n  %n = Div(%d, %s)\n"
+        "  %g = Mul(%gamma, %n)\n  %y = Add(%beta, %g)\n",
+        /* d*d, Reciprocal, over the last two axes, no affine part */
+        "  %m = ReduceMean(%x, %last2)\n  %d = Sub(%x, %m)\n  %p = Mul(%d, %d)\n"
+        "  %v = ReduceMean(%p, %last2)\n  %e = Add(%eps, %v)\n  %s = Sqrt(%e)\n"
+        "  %r = Reciprocal(%s)\n  %y = Mul(%r, %d)\n",
+        /* Pow, Reciprocal, gamma as [1, 16] over the last axis */
+        "  %m = ReduceMean(%x, %last)\n  %d = Sub(%x, %m)\n  %p = Pow(%d, %two)\n"
+        "  %v = ReduceMean(%p, %last)\n  %e = Add(%v, %eps)\n  %s = Sqrt(%e)\n"
+        "  %r = Reciprocal(%s)\n  %n = Mul(%d, %r)\n  %g = Mul(%n, %gamma2)\n  %y = Add(%g, %beta)\n",
+    };
+    char *text = malloc(TEXT_MAX), gamma[1024], beta[1024];
+    float x[3 * 4 * 16];
+    uint32_t state = 11;
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        fill(x, 3 * 4 * 16, &state, -3.0f, 5.0f);
+        put_floats(gamma, sizeof gamma, &state, 16, 0.5f, 1.5f);
+        put_floats(beta, sizeof beta, &state, 16, -0.5f, 0.5f);
+        snprintf(text, TEXT_MAX,
+                 "kiln-ir 1\ngraph @g (%%x: f32[3,4,16]) -> (%%y) {\n"
+                 "  const %%gamma: f32[16] = %s\n  const %%gamma2: f32[1,16] = %s\n"
+                 "  const %%beta: f32[16] = %s\n  const %%last: i64[1] = [-1]\n"
+                 "  const %%last2: i64[2] = [-2, -1]\n  const %%two: f32[] = [2.0]\n"
+                 "  const %%eps: f32[] = [1e-05]\n%s}\n",
+                 gamma, gamma, beta, bodies[i]);
+        check_fused(text, x, 3 * 4 * 16, "fuse-layernorm", KILN_OP_LAYERNORMALIZATION, 1, 1e-5, 1e-5);
+    }
+    free(text);
+}
+
+/* A grouped Conv with a bias, and one without, each followed by a BN with
+ * random statistics: the folded Conv within f32 rounding of the pair. */
+static void test_fold_batchnorm_numbers(void)
+{
+    char *text = malloc(TEXT_MAX), w[4096], b[256], w2[4096], p[4][256];
+    float x[4 * 5 * 5];
+    uint32_t state = 3;
+    fill(x, 4 * 5 * 5, &state, -2.0f, 2.0f);
+    put_floats(w, sizeof w, &state, 6 * 2 * 3 * 3, -1.0f, 1.0f);   /* 6 out, group 2 */
+    put_floats(b, sizeof b, &state, 6, -1.0f, 1.0f);
+    put_floats(w2, sizeof w2, &state, 6 * 4, -1.0f, 1.0f);         /* 1x1, no bias */
+    put_floats(p[0], sizeof p[0], &state, 6, 0.5f, 2.0f);           /* scale */
+    put_floats(p[1], sizeof p[1], &state, 6, -1.0f, 1.0f);          /* bias */
+    put_floats(p[2], sizeof p[2], &state, 6, -0.5f, 0.5f);          /* mean */
+    put_floats(p[3], sizeof p[3], &state, 6, 0.1f, 3.0f);           /* var */
+    snprintf(text, TEXT_MAX,
+             "kiln-ir 1\ngraph @g (%%x: f32[1,4,5,5]) -> (%%y1, %%y2) {\n"
+             "  const %%w: f32[6,2,3,3] = %s\n  const %%b: f32[6] = %s\n"
+             "  const %%w2: f32[6,4,1,1] = %s\n  const %%s: f32[6] = %s\n"
+             "  const %%bb: f32[6] = %s\n  const %%m: f32[6] = %s\n  const %%v: f32[6] = %s\n"
+             "  %%c1 = Conv(%%x, %%w, %%b) {group = 2, kernel_shape = [3, 3], pads = [1, 1, 1, 1]}\n"
+             "  %%y1 = BatchNormalization(%%c1, %%s, %%bb, %%m, %%v) {epsilon = 0.001}\n"
+             "  %%c2 = Conv(%%x, %%w2) {kernel_shape = [1, 1]}\n"
+             "  %%y2 = BatchNormalization(%%c2, %%s, %%bb, %%m, %%v)\n}\n",
+             w, b, w2, p[0], p[1], p[2], p[3]);
+    check_fused(text, x, 4 * 5 * 5, "fold-batchnorm", KILN_OP_BATCHNORMALIZATION, 0, 1e-5, 1e-5);
+    check_fused(text, x, 4 * 5 * 5, "fold-batchnorm", KILN_OP_CONV, 2, 1e-5, 1e-5);
+    free(text);
+}
+
+/* ---- what must stay --------------------------------------------------------------------- */
+
+/* Parse, run the pass, count op. */
+static uint32_t count_after(const char *text, const char *pass, kiln_op op)
+{
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = NULL;
+    kiln_status st = kiln_text_parse(ctx, text, strlen(text), "t.kir", &g);
+    if (st == KILN_OK)
+        st = kiln_graph_infer(ctx, g);
+    if (st == KILN_OK)
+        st = run(ctx, g, pass);
+    report(ctx, st);
+    CU_ASSERT_EQUAL_FATAL(st, KILN_OK);
+    uint32_t n = count_op(g, op);
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+    return n;
+}
+
+#define GELU_HEAD "kiln-ir 1\ngraph @g (%x: f32[2,8]) -> (%y) {\n" \
+    "  const %sqrt2: f32[] = [1.4142135]\n  const %one: f32[] = [1.0]\n"
+#define GELU_TAIL "  %e = Erf(%d)\n  %a = Add(%e, %one)\n  %m = Mul(%x, %a)\n  %y = Mul(%m, %half)\n}\n"
+
+static void test_gelu_negatives(void)
+{
+    /* 0.5 off by far more than an ulp */
+    CU_ASSERT_EQUAL(count_after(GELU_HEAD "  const %half: f32[] = [0.50001]\n"
+                                          "  %d = Div(%x, %sqrt2)\n" GELU_TAIL,
+                                "fuse-gelu", KILN_OP_GELU), 0);
+    /* the divisor is sqrt 2 in f64 but not an f32 neighbour of it: 1.41421 */
+    CU_ASSERT_EQUAL(count_after(GELU_HEAD "  const %half: f32[] = [0.5]\n  const %s: f32[] = [1.41421]\n"
+                                          "  %d = Div(%x, %s)\n" GELU_TAIL,
+                                "fuse-gelu", KILN_OP_GELU), 0);
+    /* Erf of another value than x */
+    CU_ASSERT_EQUAL(count_after("kiln-ir 1\ngraph @g (%x: f32[2,8], %z: f32[2,8]) -> (%y) {\n"
+                                "  const %sqrt2: f32[] = [1.4142135]\n  const %one: f32[] = [1.0]\n"
+                                "  const %half: f32[] = [0.5]\n  %d = Div(%z, %sqrt2)\n" GELU_TAIL,
+                                "fuse-gelu", KILN_OP_GELU), 0);
+    /* the constant broadcasts x to a bigger shape */
+    CU_ASSERT_EQUAL(count_after(GELU_HEAD "  const %half: f32[3,1,1] = [0.5, 0.5, 0.5]\n"
+                                          "  %d = Div(%x, %sqrt2)\n" GELU_TAIL,
+                                "fuse-gelu", KILN_OP_GELU), 0);
+    /* the exact spelling fuses (the control) */
+    CU_ASSERT_EQUAL(count_after(GELU_HEAD "  const %half: f32[] = [0.5]\n"
+                                          "  %d = Div(%x, %sqrt2)\n" GELU_TAIL,
+                                "fuse-gelu", KILN_OP_GELU), 1);
+}
+
+#define LN_HEAD "kiln-ir 1\ngraph @g (%x: f32[2,3,8]) -> (%y) {\n" \
+    "  const %two: f32[] = [2.0]\n  const %eps: f32[] = [1e-05]\n"
+#define LN_BODY(axes1, axes2) \
+    "  %m = ReduceMean(%x, " axes1 ")\n  %d = Sub(%x, %m)\n  %p = Pow(%d, %two)\n" \
+    "  %v = ReduceMean(%p, " axes2 ")\n  %e = Add(%v, %eps)\n  %s = Sqrt(%e)\n" \
+    "  %y = Div(%d, %s)\n}\n"
+
+#define LN_AXES "  const %a: i64[1] = [2]\n  const %b: i64[1] = [1]\n  const %ab: i64[2] = [1, 2]\n"
+
+static uint32_t layernorms(const char *text)
+{
+    return count_after(text, "fuse-layernorm", KILN_OP_LAYERNORMALIZATION);
+}
+
+static void test_layernorm_negatives(void)
+{
+    /* the two means over different axes */
+    CU_ASSERT_EQUAL(layernorms(LN_HEAD LN_AXES LN_BODY("%a", "%ab")), 0);
+    /* not a suffix of the dims */
+    CU_ASSERT_EQUAL(layernorms(LN_HEAD LN_AXES LN_BODY("%b", "%b")), 0);
+    /* keepdims = 0 on a square x: the Sub broadcasts the means along the
+     * wrong axis, a valid graph that is not a LayerNorm */
+    CU_ASSERT_EQUAL(layernorms("kiln-ir 1\ngraph @g (%x: f32[8,8]) -> (%y) {\n"
+                               "  const %two: f32[] = [2.0]\n  const %eps: f32[] = [1e-05]\n"
+                               "  const %a: i64[1] = [1]\n"
+                               "  %m = ReduceMean(%x, %a) {keepdims = 0}\n  %d = Sub(%x, %m)\n"
+                               "  %p = Pow(%d, %two)\n  %v = ReduceMean(%p, %a) {keepdims = 0}\n"
+                               "  %e = Add(%v, %eps)\n  %s = Sqrt(%e)\n  %y = Div(%d, %s)\n}\n"), 0);
+    /* eps that is not one element */
+    CU_ASSERT_EQUAL(layernorms("kiln-ir 1\ngraph @g (%x: f32[2,3,8]) -> (%y) {\n"
+                               "  const %two: f32[] = [2.0]\n  const %eps: f32[3,1] = [1e-05, 1e-05, 1e-05]\n"
+                               LN_AXES LN_BODY("%a", "%a")), 0);
+    /* the controls: over axis 2, and over axes [1, 2] */
+    CU_ASSERT_EQUAL(layernorms(LN_HEAD LN_AXES LN_BODY("%a", "%a")), 1);
+    CU_ASSERT_EQUAL(layernorms(LN_HEAD LN_AXES LN_BODY("%ab", "%ab")), 1);
+}
+
+static CU_TestInfo sample_tests[] = {
+    {"fused op counts after -O2", test_sample_counts},
+    {"every sample: -O2 within the manifest tolerance of -O0", test_sample_invariance},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo spelling_tests[] = {
+    {"fuse-gelu: spellings compute GELU", test_gelu_spellings},
+    {"fuse-layernorm: spellings compute LayerNorm", test_layernorm_spellings},
+    {"fold-batchnorm: folded Conv computes Conv+BN", test_fold_batchnorm_numbers},
+    {"fuse-gelu: what must stay", test_gelu_negatives},
+    {"fuse-layernorm: what must stay", test_layernorm_negatives},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"samples", NULL, NULL, NULL, NULL, sample_tests},
+    {"spellings", NULL, NULL, NULL, NULL, spelling_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+KILN_TEST_MAIN(suites)
