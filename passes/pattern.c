@@ -1,10 +1,12 @@
 /* pattern.c — the matcher for passes/pattern.h's pattern tables.
  *
- * Matching is a walk from the root over the pattern, with no search: each commuting node (Add, Mul) has a fixed orientation per
- * attempt, and kiln_pattern_match tries all 2^k orientations of the k
- * commuting nodes (k <= 6 in every table: at most 64 cheap attempts, most
- * failing on the root's op). That keeps the walk trivial and still finds a
- * match whichever operand order the exporter wrote.
+ * Matching is a walk from the root over the pattern, with no search:
+ * each commuting node (Add, Mul) has a fixed orientation per attempt, and
+ * kiln_pattern_match tries the 2^k orientations of the k commuting nodes,
+ * skipping every orientation that differs from a failed one only in bits
+ * the failed attempt never read (most fail at the root after one or two
+ * bits). That keeps the walk trivial and still finds a match whichever
+ * operand order the exporter wrote.
  *
  * Scalars: a one-element f32 (or f64) constant matches `value` when, read
  * as f32, it lies within one f32 ulp of fl(value), the f32 rounding of the
@@ -149,28 +151,38 @@ static bool closed(const kiln_users *u, const kiln_graph *g, const kiln_pat_matc
     return true;
 }
 
-/* One attempt with commuting node c swapped when bit c of mask is set.
+/* One attempt with commuting node c (of n_comm) swapped when bit
+ * n_comm - 1 - c of mask is set: the first nodes are the high bits, so
+ * the orientations that share a failed attempt's first choices are one
+ * run of consecutive masks.
  * Nodes are checked once bound, in table order, sweeping again for those
  * bound by a later entry (the Reciprocal spelling of LayerNorm names the
- * Sqrt from its last entry); a node never bound fails the attempt. */
-static bool attempt(const kiln_graph *g, const kiln_pattern *p, int n, uint32_t root,
-                    unsigned mask, kiln_pat_match *m)
+ * Sqrt from its last entry); a node never bound fails the attempt. On
+ * failure *read is one more than the last commuting node the attempt
+ * read: masks that agree on the choices of nodes below it fail the same
+ * way. */
+static bool attempt(const kiln_graph *g, const kiln_pattern *p, int n, int n_comm, uint32_t root,
+                    unsigned mask, kiln_pat_match *m, int *read)
 {
-    bool done[KILN_PAT_MAX_NODES] = {false}, swap[KILN_PAT_MAX_NODES] = {false};
+    bool done[KILN_PAT_MAX_NODES] = {false};
+    int bit[KILN_PAT_MAX_NODES];
     for (int k = 0, c = 0; k < n; k++)
-        if (commutes(p->node[k].op))
-            swap[k] = (mask >> c++) & 1u;
+        bit[k] = commutes(p->node[k].op) ? c++ : -1;
     memset(m, 0, sizeof *m);
     m->node[0] = root;
     m->n_nodes = (uint32_t)n;
-    for (int left = n, progress = 1; left > 0; ) {
+    *read = 0;
+    for (int left = n, progress = 1; left > 0;) {
         if (!progress)
             return false;
         progress = 0;
         for (int k = 0; k < n; k++) {
             if (done[k] || !m->node[k])
                 continue;
-            if (!match_node(g, p, k, swap[k], m))
+            if (bit[k] >= *read)
+                *read = bit[k] + 1;
+            bool swap = bit[k] >= 0 && ((mask >> (n_comm - 1 - bit[k])) & 1u);
+            if (!match_node(g, p, k, swap, m))
                 return false;
             done[k] = true;
             left--;
@@ -183,15 +195,20 @@ static bool attempt(const kiln_graph *g, const kiln_pattern *p, int n, uint32_t 
 bool kiln_pattern_match(const kiln_graph *g, const kiln_users *users, const kiln_pattern *p,
                         uint32_t root, kiln_pat_match *m)
 {
-    int n = n_pattern_nodes(p), n_comm = 0;
+    int n = n_pattern_nodes(p), n_comm = 0, read;
     if (!n || g->nodes[root].op != p->node[0].op)
         return false;
     for (int k = 0; k < n; k++)
         n_comm += commutes(p->node[k].op);
-    KILN_ASSERT(n_comm <= 8);
-    for (unsigned mask = 0; mask < (1u << n_comm); mask++)
-        if (attempt(g, p, n, root, mask, m) && closed(users, g, m))
-            return true;
+    KILN_ASSERT(n_comm <= 16);
+    for (unsigned mask = 0; mask < (1u << n_comm);) {
+        if (attempt(g, p, n, n_comm, root, mask, m, &read)) {
+            if (closed(users, g, m))
+                return true;
+            read = n_comm;  /* another orientation may bind other nodes */
+        }
+        mask = (mask | ((1u << (n_comm - read)) - 1)) + 1;  /* skip the run sharing those choices */
+    }
     return false;
 }
 
