@@ -10,7 +10,9 @@
  * constant folding already folds: none may be left either way.
  * Numerics: every manifest sample through the interpreter at -O2 against
  * -O0, within the manifest's atol/rtol; small graphs of each spelling with
- * random data against the unfused graph within f32 rounding.
+ * random data against the unfused graph within f32 rounding. Every check
+ * here fails when a pass's arithmetic or matching is broken on purpose
+ * (tried: the GELU kind swapped, the BN mean added instead of subtracted).
  */
 #include "cunit_main.h"
 #include "frontend/frontend.h"
@@ -379,6 +381,36 @@ static void test_fold_batchnorm_numbers(void)
     free(text);
 }
 
+/* Gemm with transB, alpha, beta and a [1, N] C; a 2-D MatMul: each with a
+ * BN of random statistics, folded within f32 rounding. */
+static void test_fold_batchnorm_gemm_numbers(void)
+{
+    char *text = malloc(TEXT_MAX), w[4096], w2[4096], c[256], p[4][256];
+    float x[3 * 8];
+    uint32_t state = 5;
+    fill(x, 3 * 8, &state, -2.0f, 2.0f);
+    put_floats(w, sizeof w, &state, 6 * 8, -1.0f, 1.0f);   /* [N=6, K=8], transB */
+    put_floats(w2, sizeof w2, &state, 8 * 6, -1.0f, 1.0f); /* [K=8, N=6] */
+    put_floats(c, sizeof c, &state, 6, -1.0f, 1.0f);
+    put_floats(p[0], sizeof p[0], &state, 6, 0.5f, 2.0f);
+    put_floats(p[1], sizeof p[1], &state, 6, -1.0f, 1.0f);
+    put_floats(p[2], sizeof p[2], &state, 6, -0.5f, 0.5f);
+    put_floats(p[3], sizeof p[3], &state, 6, 0.1f, 3.0f);
+    snprintf(text, TEXT_MAX,
+             "kiln-ir 1\ngraph @g (%%x: f32[3,8]) -> (%%y1, %%y2) {\n"
+             "  const %%w: f32[6,8] = %s\n  const %%w2: f32[8,6] = %s\n  const %%c: f32[1,6] = %s\n"
+             "  const %%s: f32[6] = %s\n  const %%bb: f32[6] = %s\n  const %%m: f32[6] = %s\n"
+             "  const %%v: f32[6] = %s\n"
+             "  %%g1 = Gemm(%%x, %%w, %%c) {alpha = 0.75, beta = 1.5, transB = 1}\n"
+             "  %%y1 = BatchNormalization(%%g1, %%s, %%bb, %%m, %%v)\n"
+             "  %%g2 = MatMul(%%x, %%w2)\n"
+             "  %%y2 = BatchNormalization(%%g2, %%s, %%bb, %%m, %%v) {epsilon = 0.01}\n}\n",
+             w, w2, c, p[0], p[1], p[2], p[3]);
+    check_fused(text, x, 3 * 8, "fold-batchnorm", KILN_OP_BATCHNORMALIZATION, 0, 1e-5, 1e-5);
+    check_fused(text, x, 3 * 8, "fold-batchnorm", KILN_OP_GEMM, 2, 1e-5, 1e-5);
+    free(text);
+}
+
 /* ---- what must stay --------------------------------------------------------------------- */
 
 /* Parse, run the pass, count op. */
@@ -475,6 +507,7 @@ static CU_TestInfo spelling_tests[] = {
     {"fuse-gelu: spellings compute GELU", test_gelu_spellings},
     {"fuse-layernorm: spellings compute LayerNorm", test_layernorm_spellings},
     {"fold-batchnorm: folded Conv computes Conv+BN", test_fold_batchnorm_numbers},
+    {"fold-batchnorm: folded Gemm/MatMul computes them+BN", test_fold_batchnorm_gemm_numbers},
     {"fuse-gelu: what must stay", test_gelu_negatives},
     {"fuse-layernorm: what must stay", test_layernorm_negatives},
     CU_TEST_INFO_NULL,
