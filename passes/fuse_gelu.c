@@ -1,21 +1,17 @@
 /* fuse_gelu.c — pass `fuse-gelu`: the GELU that exporters spell out in
  * elementwise ops becomes one kiln.Gelu.
  *
- * Pattern (the table below; Add and Mul match in either operand order):
- *   erf:  x * 0.5 * (1 + Erf(x / 1.4142135))   (or x * 0.70710677), the 0.5
- *         applied last, first (to x) or to the (1 + Erf) term
+ * Pattern (the table below; Add and Mul commute):
+ *   erf:  x * 0.5 * (1 + Erf(x / 1.4142135 or x * 0.70710677))
  *   tanh: x * 0.5 * (1 + Tanh(0.7978846 * (x + 0.044715 * x^3))), x^3 as
- *         Pow(x, 3) or x * (x * x), the 0.5 placed as above
- * Constants must match within one f32 ulp (passes/pattern.c says why that
- * is exact to f32); no inner value may have a user outside the pattern.
- * Needs: inferred types. Produces: kiln.Gelu {approximate = "none" |
- * "tanh"} in the root's place (its output keeps name and type). One change
- * per fused GELU.
- *   before: %d = Div(%x, %sqrt2)         after: %y = kiln.Gelu(%x) {approximate = "none"}
- *           %e = Erf(%d)
- *           %a = Add(%e, %one)
- *           %m = Mul(%x, %a)
- *           %y = Mul(%m, %half)
+ *         Pow(x, 3) or x * (x * x)
+ * with the 0.5 applied last, first (to x) or to the (1 + ...) term.
+ * Constants must match within one f32 ulp (pattern.c says why that is
+ * exact to f32); no inner value is used outside. Needs: inferred types.
+ * Produces: kiln.Gelu {approximate = "none" | "tanh"} in the root's place.
+ *   before: %d = Div(%x, %sqrt2)   %e = Erf(%d)     %a = Add(%e, %one)
+ *           %m = Mul(%x, %a)       %y = Mul(%m, %half)
+ *   after:  %y = kiln.Gelu(%x) {approximate = "none"}
  * (tests/ir/pass_fuse_gelu.kir, tests/unit/test_fusion.c)
  */
 #include "passes/pass.h"

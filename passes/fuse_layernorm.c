@@ -1,22 +1,19 @@
 /* fuse_layernorm.c — pass `fuse-layernorm`: the LayerNorm that exporters
  * decompose at opset <= 16 becomes one LayerNormalization.
  *
- * Pattern (the table below; Add and Mul match in either operand order):
- *   d = x - ReduceMean(x); v = ReduceMean(d^2) with d^2 as Pow(d, 2) or
- *   d * d; y = d / Sqrt(v + eps) or d * Reciprocal(Sqrt(v + eps)); then
- *   optionally y * gamma + beta. Both ReduceMeans take the same constant
- *   axes, a suffix of x's dims, with keepdims = 1; eps is a one-element
- *   constant; gamma and beta are constants that broadcast over the
- *   normalized dims only; no inner value has a user outside the pattern.
- * Needs: inferred types. Produces: LayerNormalization(x, gamma, beta)
- * {axis, epsilon} in the root's place (a ones scale when there is no
- * affine part). One change per fused LayerNorm.
- *   before: %m = ReduceMean(%x, %last)      after: %y = LayerNormalization(%x, %g, %b)
- *           %d = Sub(%x, %m)                            {axis = 2, epsilon = 1e-06}
- *           %p = Pow(%d, %two)                  (%x: f32[2,3,4], %last = [-1])
- *           %v = ReduceMean(%p, %last)
- *           %s = Sqrt(Add(%v, %eps))    (two nodes in the IR)
- *           %y = Add(Mul(Div(%d, %s), %g), %b)
+ * Pattern (the table below; Add and Mul commute): d = x - ReduceMean(x),
+ * v = ReduceMean(Pow(d, 2) or d * d), n = d / Sqrt(v + eps) or
+ * d * Reciprocal(Sqrt(v + eps)), optionally n * gamma + beta. Both means
+ * take the same constant axes, a suffix of x's dims, keepdims = 1; eps is
+ * one constant element; gamma and beta are constants over the normalized
+ * dims; no inner value is used outside. Needs: inferred types. Produces:
+ * LayerNormalization(x, gamma or ones, beta) {axis, epsilon} in the root's
+ * place. One change per fused LayerNorm.
+ *   before: %m = ReduceMean(%x, %last)   %d = Sub(%x, %m)      (%x: f32[2,3,4])
+ *           %p = Pow(%d, %two)           %v = ReduceMean(%p, %last)
+ *           %e = Add(%v, %eps)           %s = Sqrt(%e)          %n = Div(%d, %s)
+ *           %g = Mul(%n, %gamma)         %y = Add(%g, %beta)
+ *   after:  %y = LayerNormalization(%x, %gamma, %beta) {axis = 2, epsilon = 1e-06}
  * (tests/ir/pass_fuse_layernorm.kir, tests/unit/test_fusion.c)
  */
 #include "passes/pass.h"
