@@ -191,10 +191,10 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     if (call->n_ops == 0)
         cbuf_puts(&e->body, "NULL");
     if (call->scratch)
-        cbuf_printf(&e->body, "}, ws + %zu, %lld)))\n", e->plan->scratch_offset[node],
-                    (long long)call->units);
+        cbuf_printf(&e->body, "}, ws + %zu, %zu, %lld)))\n", e->plan->scratch_offset[node],
+                    scratch, (long long)call->units);
     else
-        cbuf_printf(&e->body, "}, NULL, %lld)))\n", (long long)call->units);
+        cbuf_printf(&e->body, "}, NULL, 0, %lld)))\n", (long long)call->units);
     cbuf_puts(&e->body, "        return rc;\n");
     return KILN_OK;
 }
@@ -301,11 +301,15 @@ static void emit_info(emitter *e, cbuf *b)
 }
 
 static const char run_call_text[] =
-    "\n/* One kernel call over all its units; a kernel's error as a KILN_RUN_* code. */\n"
+    "\n/* One kernel call over all its units; a kernel's error as a KILN_RUN_* code.\n"
+    " * The scratch was planned with kiln's build of the kernel: a build of the\n"
+    " * runtime that wants more (another vector width) is refused, not overrun. */\n"
     "static int run_call(const krt_kernel_info *k, const void *desc, void *const *ops, void *scratch,\n"
-    "                    int64_t units)\n"
+    "                    size_t scratch_bytes, int64_t units)\n"
     "{\n"
     "    krt_error err = {.operand = -1};\n"
+    "    if (k->scratch_size && k->scratch_size(desc) > scratch_bytes)\n"
+    "        return KILN_RUN_EVALUE;\n"
     "    krt_status st = k->run(desc, ops, scratch, (krt_span){0, units}, &err);\n"
     "    return st == KRT_OK ? KILN_RUN_OK : st == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;\n"
     "}\n";
