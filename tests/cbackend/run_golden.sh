@@ -9,7 +9,7 @@
 #   3. the generated files compile clean with -std=c11 -Wall -Wextra
 #      -Werror -pedantic under gcc and, when installed, clang-19;
 #   4. the directory builds alone (cc -std=c11 -O0 *.c -lm -lpthread) and
-#      the executable runs; with X.kir.npy it is run on that input.
+#      the executable, run on X.kir.npy, prints what `kiln run` prints.
 #
 # To accept new output after a deliberate change:
 #   KILN_UPDATE_GOLDEN=1 sh tests/cbackend/run_golden.sh build/kiln tests/cbackend/golden
@@ -62,6 +62,11 @@ for t in *.kir; do
 	[ -f "$t.npy" ] && in="-i $t.npy"
 	# shellcheck disable=SC2086
 	if "$tmp/$x/prog" $in >"$tmp/out" 2>&1; then ok; else bad "$t: the executable failed"; cat "$tmp/out"; fi
+	# shellcheck disable=SC2086
+	"$kiln" run "$t" $in >"$tmp/want" 2>&1
+	if cmp -s "$tmp/want" "$tmp/out"; then ok; else
+		bad "$t: the executable's outputs differ from kiln run's"; diff "$tmp/want" "$tmp/out"
+	fi
 done
 echo "cbackend golden: $pass passed, $fail failed"
 exit $fail

@@ -168,11 +168,41 @@ static bool check_outputs(const sample *s, const kiln_graph *g, const char *out_
     return ok;
 }
 
-/* `kiln compile MODEL -o TMP/model --quiet`; the executable's path in exe. */
-static bool compile_sample(const options *opt, char *model, const char *tmp, char *exe, size_t size)
+/* "--shape NAME=D0xD1x..." for input k, from the shape of its sample file
+ * (a sample exported with a dynamic batch of 2 is compiled for 2). */
+static bool shape_arg(const kiln_graph *g, const sample *s, int k, char *out, size_t size)
 {
+    char path[2048], err[1024];
+    krt_npy a;
+    snprintf(path, sizeof path, "%s/input_%d.npy", s->dir, k);
+    if (k >= (int)g->n_inputs || krt_npy_read(path, &a, err, sizeof err) != KRT_OK)
+        return false;
+    size_t at = (size_t)snprintf(out, size, "%s=", g->values[g->inputs[k]].name);
+    for (int i = 0; i < a.rank && at < size; i++)
+        at += (size_t)snprintf(out + at, size - at, "%s%lld", i ? "x" : "", (long long)a.dims[i]);
+    krt_npy_free(&a);
+    return a.rank > 0;
+}
+
+/* `kiln compile MODEL -o TMP/model --quiet --shape ...`; the executable's path in exe. */
+static bool compile_sample(const options *opt, const sample *s, char *model, const char *tmp,
+                           char *exe, size_t size)
+{
+    static char shapes[64][1024];
+    char *argv[8 + 2 * 64];
+    int argc = 0;
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = NULL;
     snprintf(exe, size, "%s/model", tmp);
-    char *argv[] = {(char *)opt->kiln, "compile", model, "-o", exe, "--quiet", NULL};
+    argv[argc++] = (char *)opt->kiln, argv[argc++] = "compile", argv[argc++] = model;
+    argv[argc++] = "-o", argv[argc++] = exe, argv[argc++] = "--quiet";
+    bool loaded = kiln_onnx_load(ctx, model, &g) == KILN_OK;
+    for (int k = 0; loaded && k < s->n_inputs && k < 64; k++)
+        if (shape_arg(g, s, k, shapes[k], sizeof shapes[k]))
+            argv[argc++] = "--shape", argv[argc++] = shapes[k];
+    argv[argc] = NULL;
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
     int rc = run_command(argv);
     if (rc != 0)
         printf("  kiln compile exited with status %d\n", rc);
@@ -186,7 +216,7 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
     char *argv[16 + 2 * 64];
     int argc = 0;
     snprintf(model, sizeof model, "%s/model.onnx", s->dir);
-    if (p->compiled && !compile_sample(opt, model, tmp, exe, sizeof exe))
+    if (p->compiled && !compile_sample(opt, s, model, tmp, exe, sizeof exe))
         return false;
     argv[argc++] = p->compiled ? exe : (char *)opt->kiln;
     if (!p->compiled) {
