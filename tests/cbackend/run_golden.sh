@@ -1,7 +1,10 @@
 #!/bin/sh
 # run_golden.sh KILN DIR — the C backend's golden and build tests.
 #
-# For each DIR/X.kir (with extra `kiln compile` arguments in X.kir.args):
+# X.kir with X.kir.err: `kiln compile X.kir -o TMP/X --emit c` fails, its
+# stderr followed by "exit N" is X.kir.err, and no X directory is left.
+#
+# For each other DIR/X.kir (with extra `kiln compile` arguments in X.kir.args):
 #   1. `kiln compile X.kir -o TMP/X --emit c --testbench` writes exactly the
 #      files in DIR/X.expected/ (X.c, X.h, X_weights.c, main.c, Makefile;
 #      the runtime files are copies and are not compared);
@@ -34,6 +37,15 @@ for t in *.kir; do
 	x=${t%.kir}
 	args=
 	[ -f "$t.args" ] && args=$(cat "$t.args")
+	if [ -f "$t.err" ]; then
+		# shellcheck disable=SC2086
+		"$kiln" compile "$t" -o "$tmp/$x" --emit c $args >"$tmp/out" 2>"$tmp/err"
+		echo "exit $?" >>"$tmp/err"
+		[ "${KILN_UPDATE_GOLDEN:-}" = 1 ] && cp "$tmp/err" "$t.err"
+		if cmp -s "$t.err" "$tmp/err"; then ok; else bad "$t: diagnostic"; diff -u "$t.err" "$tmp/err"; fi
+		if [ ! -e "$tmp/$x" ] && ! ls "$tmp" | grep -q "^$x\."; then ok; else bad "$t: left output behind"; fi
+		continue
+	fi
 	# shellcheck disable=SC2086
 	"$kiln" compile "$t" -o "$tmp/$x" --emit c --testbench --quiet $args 2>"$tmp/err" ||
 		{ bad "$t: kiln compile failed"; cat "$tmp/err"; continue; }
