@@ -14,10 +14,10 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
-    {"compile", cmd_compile, "compile a model into C sources, an object, a library or an executable"},
     {"info", cmd_info, "inputs, outputs, opsets, op histogram, parameters, FLOPs"},
     {"dump", cmd_dump, "print the IR as text or as a Graphviz graph"},
     {"run", cmd_run, "run a model on .npy / .pb inputs and write .npy outputs"},
+    {"compile", cmd_compile, "compile a model into C sources, an object, a library or an executable"},
     {"passes", cmd_passes, "list the passes and what each -O level runs"},
 };
 
