@@ -10,7 +10,8 @@
  * anything else → an executable (the model + the generated testbench
  * main.c). exe/lib/obj generate the sources in a temporary directory and
  * run $CC (default cc; aarch64-linux-gnu-gcc for --target aarch64) with
- * -O3 -march=native (--cpu NAME: -march=NAME). Every artifact is written
+ * -O3 -march=native (--cpu NAME: -march=NAME); an object keeps only the
+ * model's three symbols global (objcopy -G). Every artifact is written
  * under a temporary name and renamed into place: a failure leaves nothing.
  *
  * Static shapes (DESIGN.md, decision 2): an input whose only unbound
@@ -470,8 +471,25 @@ static int link_argv(const build *b, const char *out, char **argv, char objs[][4
     return n;
 }
 
-static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir, double *seconds,
-                          int *cached)
+/* An object keeps only NAME_info, NAME_run and NAME_workspace_size global
+ * (objcopy -G), so two compiled models link into one program without
+ * their copies of the runtime clashing. */
+static bool localize(const compile_opts *o, const char *obj, const char *name)
+{
+    char keep[3][300];
+    const char *tool = getenv("OBJCOPY");
+    bool cross = o->target && strcmp(o->target, "aarch64") == 0;
+    if (!tool || !*tool)
+        tool = cross ? "aarch64-linux-gnu-objcopy" : "objcopy";
+    snprintf(keep[0], sizeof keep[0], "%s_info", name);
+    snprintf(keep[1], sizeof keep[1], "%s_run", name);
+    snprintf(keep[2], sizeof keep[2], "%s_workspace_size", name);
+    char *argv[] = {(char *)tool, "-G", keep[0], "-G", keep[1], "-G", keep[2], (char *)obj, NULL};
+    return run_argv(argv) == 0;
+}
+
+static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir, const char *name,
+                          double *seconds, int *cached)
 {
     static char objs[MAX_FILES][4400];
     char *argv[MAX_FILES + MAX_ARGS + 16], tmp[4400];
@@ -485,7 +503,7 @@ static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir,
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", o->out, (long)getpid());
     if (ok) {
         link_argv(&b, tmp, argv, objs);
-        ok = run_argv(argv) == 0;
+        ok = run_argv(argv) == 0 && (o->emit != EMIT_OBJ || localize(o, tmp, name));
     }
     *seconds = now_seconds() - t0;
     *cached = b.cached;
@@ -599,7 +617,7 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
         st = kiln_cgen_emit(ctx, g, plan, &co, gen, &stats);
     t->emit = now_seconds() - t0;
     if (!st && o->emit != EMIT_C)
-        st = run_cc(ctx, o, gen, &t->cc, &t->cached);
+        st = run_cc(ctx, o, gen, name, &t->cc, &t->cached);
     if (o->emit != EMIT_C && dir[0]) {
         char cmd[4400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
