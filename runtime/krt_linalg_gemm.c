@@ -56,6 +56,7 @@ enum {
     KC = 256,        /* depth of a packed slice: an A panel stays in L1 */
     MC = 72,         /* rows of a packed A block (multiple of MR): L2 */
     NC = 2048,       /* columns of a packed B slice (multiple of NR): L3 */
+    NR_MAX = 32,     /* the widest NR of any build (AVX-512): scratch sizes use it */
 };
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -170,7 +171,10 @@ static void micro_kernel(int64_t kc, const float *a, const float *b, float *c, i
 size_t krt_sgemm_scratch_size(int64_t M, int64_t N, int64_t K)
 {
     int64_t kc = min64(K, KC);
-    int64_t b = kc * round_up(min64(N, NC), NR), a = kc * round_up(min64(M, MC), MR);
+    /* NR_MAX, not NR: the compiler plans scratch with its own build of
+     * this function while generated code may run an AVX-512 build (NR 32),
+     * so the size must not depend on the build's vector width. */
+    int64_t b = kc * round_up(min64(N, NC), NR_MAX), a = kc * round_up(min64(M, MC), MR);
     return (size_t)(a + b) * sizeof(float) + 64;
 }
 

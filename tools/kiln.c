@@ -17,6 +17,7 @@ static const struct command {
     {"info", cmd_info, "inputs, outputs, opsets, op histogram, parameters, FLOPs"},
     {"dump", cmd_dump, "print the IR as text or as a Graphviz graph"},
     {"run", cmd_run, "run a model on .npy / .pb inputs and write .npy outputs"},
+    {"compile", cmd_compile, "compile a model into C sources, an object, a library or an executable"},
     {"passes", cmd_passes, "list the passes and what each -O level runs"},
 };
 

@@ -2,7 +2,8 @@
  * compared with the outputs PyTorch produced when the sample was exported.
  *
  *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
- *                 [--root DIR] [--filter SUBSTR] [--path interp|interp-O0|interp-threads2]
+ *                 [--root DIR] [--filter SUBSTR]
+ *                 [--path interp|interp-O0|interp-threads2|c-exe]
  *
  * The manifest has one tab-separated line per sample (after a header):
  *   name  dir  inputs  outputs  opset  atol  rtol
@@ -11,6 +12,10 @@
  * -o TMP`), so the CLI, the .npy I/O and the output naming are tested too.
  * Output files are found by the model's output names, sanitized as
  * `kiln run` documents.
+ *
+ * The c-exe path (run only when named with --path, its own ctest entry)
+ * compiles the sample with `kiln compile MODEL -o TMP/model --quiet` (the
+ * C backend, the generated testbench) and runs `TMP/model -i ... -o TMP`.
  */
 #define _GNU_SOURCE
 #include "frontend/frontend.h"
@@ -40,6 +45,8 @@ typedef struct exec_path {
     const char *extra[2]; /* more options for `kiln run` (NULL-padded) */
     int same_bits_as;     /* index of an earlier path whose output files must
                              be byte-identical to this one's; -1: none */
+    bool compiled;        /* `kiln compile` to an executable, then run it */
+    bool on_request;      /* only with --path NAME */
 } exec_path;
 
 /* The interpreter at -O0 runs the graph as imported; the default (-O2)
@@ -47,9 +54,10 @@ typedef struct exec_path {
  * beyond the tolerance; with two threads every kernel call is split, which
  * must not change a single bit. */
 static const exec_path paths[] = {
-    {"interp-O0", "interp", {"-O0", NULL}, -1},
-    {"interp", "interp", {NULL, NULL}, -1},
-    {"interp-threads2", "interp", {"--threads", "2"}, 1},
+    {"interp-O0", "interp", {"-O0", NULL}, -1, false, false},
+    {"interp", "interp", {NULL, NULL}, -1, false, false},
+    {"interp-threads2", "interp", {"--threads", "2"}, 1, false, false},
+    {"c-exe", "c", {NULL, NULL}, -1, true, true},
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
 
@@ -160,18 +168,63 @@ static bool check_outputs(const sample *s, const kiln_graph *g, const char *out_
     return ok;
 }
 
+/* "--shape NAME=D0xD1x..." for input k, from the shape of its sample file
+ * (a sample exported with a dynamic batch of 2 is compiled for 2). */
+static bool shape_arg(const kiln_graph *g, const sample *s, int k, char *out, size_t size)
+{
+    char path[2048], err[1024];
+    krt_npy a;
+    snprintf(path, sizeof path, "%s/input_%d.npy", s->dir, k);
+    if (k >= (int)g->n_inputs || krt_npy_read(path, &a, err, sizeof err) != KRT_OK)
+        return false;
+    size_t at = (size_t)snprintf(out, size, "%s=", g->values[g->inputs[k]].name);
+    for (int i = 0; i < a.rank && at < size; i++)
+        at += (size_t)snprintf(out + at, size - at, "%s%lld", i ? "x" : "", (long long)a.dims[i]);
+    krt_npy_free(&a);
+    return a.rank > 0;
+}
+
+/* `kiln compile MODEL -o TMP/model --quiet --shape ...`; the executable's path in exe. */
+static bool compile_sample(const options *opt, const sample *s, char *model, const char *tmp,
+                           char *exe, size_t size)
+{
+    static char shapes[64][1024];
+    char *argv[8 + 2 * 64];
+    int argc = 0;
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = NULL;
+    snprintf(exe, size, "%s/model", tmp);
+    argv[argc++] = (char *)opt->kiln, argv[argc++] = "compile", argv[argc++] = model;
+    argv[argc++] = "-o", argv[argc++] = exe, argv[argc++] = "--quiet";
+    bool loaded = kiln_onnx_load(ctx, model, &g) == KILN_OK;
+    for (int k = 0; loaded && k < s->n_inputs && k < 64; k++)
+        if (shape_arg(g, s, k, shapes[k], sizeof shapes[k]))
+            argv[argc++] = "--shape", argv[argc++] = shapes[k];
+    argv[argc] = NULL;
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+    int rc = run_command(argv);
+    if (rc != 0)
+        printf("  kiln compile exited with status %d\n", rc);
+    return rc == 0;
+}
+
 /* Run sample s along path p, its outputs into the directory tmp. */
 static bool run_sample(const options *opt, const sample *s, const exec_path *p, const char *tmp)
 {
-    char model[2048], inputs[64][2048];
+    char model[2048], inputs[64][2048], exe[2100];
     char *argv[16 + 2 * 64];
     int argc = 0;
     snprintf(model, sizeof model, "%s/model.onnx", s->dir);
-    argv[argc++] = (char *)opt->kiln;
-    argv[argc++] = "run";
-    argv[argc++] = model;
-    argv[argc++] = "--backend";
-    argv[argc++] = (char *)p->backend;
+    if (p->compiled && !compile_sample(opt, s, model, tmp, exe, sizeof exe))
+        return false;
+    argv[argc++] = p->compiled ? exe : (char *)opt->kiln;
+    if (!p->compiled) {
+        argv[argc++] = "run";
+        argv[argc++] = model;
+        argv[argc++] = "--backend";
+        argv[argc++] = (char *)p->backend;
+    }
     for (int k = 0; k < 2 && p->extra[k]; k++)
         argv[argc++] = (char *)p->extra[k];
     for (int k = 0; k < s->n_inputs; k++) {
@@ -185,7 +238,7 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
     int rc = run_command(argv);
     bool ok = rc == 0;
     if (!ok)
-        printf("  kiln run exited with status %d\n", rc);
+        printf("  %s exited with status %d\n", p->compiled ? "the compiled model" : "kiln run", rc);
     kiln_ctx *ctx = kiln_ctx_create();
     kiln_graph *g = NULL;
     if (ok && kiln_onnx_load(ctx, model, &g) != KILN_OK) {
@@ -225,7 +278,7 @@ static int run_paths(const options *opt, const sample *s, int *passed)
     bool ran[N_PATHS] = {0};
     int failed = 0;
     for (size_t p = 0; p < N_PATHS; p++) {
-        if (opt->path && strcmp(opt->path, paths[p].name) != 0)
+        if (opt->path ? strcmp(opt->path, paths[p].name) != 0 : paths[p].on_request)
             continue;
         snprintf(dirs[p], sizeof dirs[p], "/tmp/kiln_e2e_XXXXXX");
         if (!mkdtemp(dirs[p])) {

@@ -1,0 +1,491 @@
+/* cgen_model.c — NAME.c, NAME.h and NAME_weights.c for one graph.
+ *
+ * NAME_run is straight-line code: after checking its pointers, one kernel
+ * call per lowered call (ir/lower.h), in node order, exactly as the
+ * interpreter runs them (ir/interp.c, run_call) with one thread: the same
+ * descriptor bytes, operands resolved to the same places the memory plan
+ * gives (passes/plan.h): an arena tensor at workspace + offset, node
+ * scratch at workspace + scratch_offset, constants from NAME_weights.c,
+ * graph inputs and outputs in the caller's buffers. A graph output a node
+ * computes is written straight into outputs[k]; one that is a graph input,
+ * a constant or the same value as an earlier output is copied at the end.
+ *
+ * Nothing here allocates at run time and nothing is mutable at file scope,
+ * so two threads with two workspaces can run a model at once.
+ *
+ * Weights are emitted as 64-bit words in hex, the tensor's bytes packed
+ * little-endian (kiln's tensors are little-endian; so is every target it
+ * has): compilers parse one word per 8 bytes several times faster than a
+ * byte list, and ISO C's 4095-character cap on string literals rules out
+ * strings under -pedantic.
+ */
+#include "backends/c/cgen_internal.h"
+#include "ir/lower.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct emitter {
+    kiln_ctx *ctx;
+    const kiln_graph *g;
+    const kiln_plan *plan;
+    const char *name;          /* the C prefix */
+    cbuf descs, body, tail;    /* descriptor constants, NAME_run's calls, output copies */
+    cbuf weights;              /* NAME_weights.c */
+    cbuf wdecls;               /* extern declarations of the weights, for NAME.c */
+    bool used[KRT_K_COUNT];    /* kernels called */
+    uint32_t *in_slot;         /* [n_values] graph input index + 1; 0: not an input */
+    uint32_t *out_slot;        /* [n_values] first graph output index + 1 it is */
+    bool *weight_done;         /* [n_values] emitted into NAME_weights.c */
+    kiln_arena *arena;         /* lowering results, reset per node */
+    kiln_cgen_stats *stats;
+} emitter;
+
+/* kiln_dtype → the ONNX TensorProto number kiln_model.h uses. */
+static const int32_t onnx_dtype[KILN_DT_COUNT] = {
+    [KILN_DT_F32] = 1, [KILN_DT_U8] = 2, [KILN_DT_I8] = 3, [KILN_DT_U16] = 4,
+    [KILN_DT_I16] = 5, [KILN_DT_I32] = 6, [KILN_DT_I64] = 7, [KILN_DT_BOOL] = 9,
+    [KILN_DT_F16] = 10, [KILN_DT_F64] = 11, [KILN_DT_U32] = 12, [KILN_DT_U64] = 13,
+    [KILN_DT_BF16] = 16,
+};
+
+static size_t value_bytes(const kiln_value *v)
+{
+    int64_t numel = 0;
+    kiln_shape_numel(&v->shape, &numel);
+    return (size_t)numel * kiln_dtype_size(v->dtype);
+}
+
+/* "x f32[1,4,8]" for comments. */
+static void describe_value(emitter *e, cbuf *b, uint32_t v)
+{
+    char shape[256];
+    const kiln_value *val = &e->g->values[v];
+    cbuf_comment(b, val->name[0] ? val->name : "(anonymous)");
+    cbuf_printf(b, " %s%s", kiln_dtype_name(val->dtype),
+                kiln_shape_format(e->g, &val->shape, shape, sizeof shape));
+}
+
+/* ---- weights ---------------------------------------------------------- */
+
+static void hex_words(cbuf *b, const unsigned char *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char line[4 * 20 + 2];
+    size_t words = (n + 7) / 8;
+    for (size_t w = 0; w < words;) {
+        size_t at = 0;
+        for (int k = 0; k < 4 && w < words; k++, w++) {
+            unsigned char bytes[8] = {0};
+            memcpy(bytes, p + w * 8, n - w * 8 < 8 ? n - w * 8 : 8);
+            line[at++] = '0', line[at++] = 'x';
+            for (int i = 7; i >= 0; i--)  /* little-endian: byte 7 is the top digit pair */
+                line[at++] = digits[bytes[i] >> 4], line[at++] = digits[bytes[i] & 15];
+            line[at++] = 'u', line[at++] = ',';
+        }
+        line[at++] = '\n';
+        cbuf_put(b, line, at);
+    }
+}
+
+/* The C symbol of constant v: NAME_w<id>_<name>. */
+static void weight_symbol(emitter *e, cbuf *b, uint32_t v)
+{
+    cbuf_printf(b, "%s_", e->name);
+    cbuf_ident(b, 'w', v, e->g->values[v].name);
+}
+
+static void emit_weight(emitter *e, uint32_t v)
+{
+    const kiln_value *val = &e->g->values[v];
+    size_t n = val->nbytes, words = n ? (n + 7) / 8 : 1;
+    if (e->weight_done[v])
+        return;
+    e->weight_done[v] = true;
+    e->stats->n_weights++;
+    e->stats->weight_bytes += n;
+    cbuf_puts(&e->weights, "\n/* ");
+    describe_value(e, &e->weights, v);
+    cbuf_printf(&e->weights, ", %zu bytes */\n_Alignas(64) const uint64_t ", n);
+    weight_symbol(e, &e->weights, v);
+    cbuf_printf(&e->weights, "[%zu] = {\n", words);
+    if (n)
+        hex_words(&e->weights, val->data, n);
+    else
+        cbuf_puts(&e->weights, "0\n");
+    cbuf_puts(&e->weights, "};\n");
+    cbuf_puts(&e->wdecls, "extern const uint64_t ");
+    weight_symbol(e, &e->wdecls, v);
+    cbuf_printf(&e->wdecls, "[%zu];\n", words);
+}
+
+/* ---- operands --------------------------------------------------------- */
+
+/* The C expression for value v's data as a kernel operand. */
+static kiln_status operand(emitter *e, uint32_t node, cbuf *b, uint32_t v)
+{
+    const kiln_value *val = &e->g->values[v];
+    size_t off = v ? e->plan->offset[v] : 0;
+    if (!v)
+        cbuf_puts(b, "NULL");
+    else if (e->in_slot[v])
+        cbuf_printf(b, "(void *)inputs[%u]", e->in_slot[v] - 1);
+    else if (val->kind == KILN_VAL_CONST) {
+        emit_weight(e, v);
+        cbuf_puts(b, "(void *)");
+        weight_symbol(e, b, v);
+    } else if (e->out_slot[v])
+        cbuf_printf(b, "outputs[%u]", e->out_slot[v] - 1);
+    else if (off == KILN_PLAN_DYNAMIC)
+        return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED,
+                               "'%s' has a shape known only at run time (it depends on input "
+                               "values); the C backend needs static shapes", val->name);
+    else if (off == KILN_PLAN_NONE)
+        return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED,
+                               "'%s' has no place in the memory plan", val->name);
+    else
+        cbuf_printf(b, "ws + %zu", off);
+    return KILN_OK;
+}
+
+/* ---- kernel calls ----------------------------------------------------- */
+
+static void emit_desc(emitter *e, uint32_t node, uint32_t k, const kiln_kernel_call *call)
+{
+    size_t n = krt_kernels[call->kernel]->desc_size;
+    const unsigned char *p = call->desc;
+    cbuf_printf(&e->descs, "static const union { %s d; unsigned char b[%zu]; } d%u_%u = {.b = {",
+                kiln_cgen_desc_type(call->kernel), n, node, k);
+    for (size_t i = 0; i < n; i++)
+        cbuf_printf(&e->descs, "%s%s%u", i ? "," : "", i % 24 ? "" : "\n    ", p[i]);
+    cbuf_puts(&e->descs, "}};\n");
+}
+
+static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_kernel_call *call)
+{
+    const char *kname = krt_kernels[call->kernel]->name;
+    size_t scratch = e->plan->scratch_bytes[node];
+    if (!kiln_cgen_desc_type(call->kernel))
+        return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED,
+                               "kernel '%s' is missing from the C backend's table "
+                               "(backends/c/cgen_kernels.c)", kname);
+    if (call->scratch > scratch)
+        return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED,
+                               "kernel '%s' needs %zu bytes of scratch, the plan has %zu",
+                               kname, call->scratch, scratch);
+    if (call->units <= 0) {
+        cbuf_printf(&e->body, "    /* %s: empty, nothing to compute */\n", kname);
+        return KILN_OK;
+    }
+    e->used[call->kernel] = true;
+    e->stats->n_calls++;
+    emit_desc(e, node, k, call);
+    cbuf_printf(&e->body, "    if ((rc = run_call(&krt_kernel_%s, &d%u_%u.d, (void *const[]){", kname, node, k);
+    for (uint32_t i = 0; i < call->n_ops; i++) {
+        cbuf_puts(&e->body, i ? ", " : "");
+        kiln_status st = operand(e, node, &e->body, call->ops[i]);
+        if (st)
+            return st;
+    }
+    if (call->n_ops == 0)
+        cbuf_puts(&e->body, "NULL");
+    if (call->scratch)
+        cbuf_printf(&e->body, "}, ws + %zu, %zu, %lld)))\n", e->plan->scratch_offset[node],
+                    scratch, (long long)call->units);
+    else
+        cbuf_printf(&e->body, "}, NULL, 0, %lld)))\n", (long long)call->units);
+    cbuf_puts(&e->body, "        return rc;\n");
+    return KILN_OK;
+}
+
+/* "node 3 'name' (MatMul): x f32[..], w f32[..] -> y f32[..]" */
+static void node_comment(emitter *e, uint32_t node)
+{
+    const kiln_node *n = &e->g->nodes[node];
+    char op[64];
+    cbuf_printf(&e->body, "\n    /* node %u '", node);
+    cbuf_comment(&e->body, n->name);
+    cbuf_printf(&e->body, "' (%s): ", kiln_op_text_name(n->op, op, sizeof op));
+    for (uint32_t i = 0; i < n->n_in; i++) {
+        uint32_t v = e->g->operands[n->in + i];
+        cbuf_puts(&e->body, i ? ", " : "");
+        if (v)
+            describe_value(e, &e->body, v);
+        else
+            cbuf_puts(&e->body, "(none)");
+    }
+    cbuf_puts(&e->body, " -> ");
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = e->g->operands[n->out + i];
+        cbuf_puts(&e->body, i ? ", " : "");
+        if (v)
+            describe_value(e, &e->body, v);
+    }
+    cbuf_puts(&e->body, " */\n");
+}
+
+/* A node output whose shape only the input values decide (NonZero...). */
+static kiln_status check_static_outputs(emitter *e, uint32_t node)
+{
+    const kiln_node *n = &e->g->nodes[node];
+    char shape[256];
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = e->g->operands[n->out + i];
+        if (v && (e->plan->offset[v] == KILN_PLAN_DYNAMIC || !kiln_shape_is_static(&e->g->values[v].shape)))
+            return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED,
+                                   "output %u ('%s') has shape %s, known only at run time (it depends "
+                                   "on input values); the C backend needs static shapes", i,
+                                   e->g->values[v].name,
+                                   kiln_shape_format(e->g, &e->g->values[v].shape, shape, sizeof shape));
+    }
+    return KILN_OK;
+}
+
+static kiln_status emit_node(emitter *e, uint32_t node)
+{
+    kiln_lowered low;
+    kiln_arena_reset(e->arena);
+    kiln_status st = check_static_outputs(e, node);
+    if (st == KILN_OK)
+        st = kiln_lower_node(e->ctx, e->g, e->g->values, node, e->arena, &low);
+    if (st)
+        return st;
+    e->stats->n_nodes++;
+    node_comment(e, node);
+    for (uint32_t k = 0; k < low.n_calls && st == KILN_OK; k++)
+        st = emit_call(e, node, k, &low.calls[k]);
+    return st;
+}
+
+/* ---- graph outputs that no node writes -------------------------------- */
+
+static kiln_status emit_output_copies(emitter *e)
+{
+    const kiln_graph *g = e->g;
+    for (uint32_t k = 0; k < g->n_outputs; k++) {
+        uint32_t v = g->outputs[k];
+        size_t n = value_bytes(&g->values[v]);
+        if (e->out_slot[v] == k + 1 && !e->in_slot[v] && g->values[v].kind != KILN_VAL_CONST)
+            continue;  /* written by its node */
+        if (n == 0)
+            continue;
+        cbuf_printf(&e->tail, "    memcpy(outputs[%u], ", k);
+        kiln_status st = e->out_slot[v] != k + 1 && !e->in_slot[v] && g->values[v].kind != KILN_VAL_CONST
+                             ? (cbuf_printf(&e->tail, "outputs[%u]", e->out_slot[v] - 1), KILN_OK)
+                             : operand(e, 0, &e->tail, v);
+        if (st)
+            return st;
+        cbuf_printf(&e->tail, ", %zu); /* ", n);
+        describe_value(e, &e->tail, v);
+        cbuf_puts(&e->tail, " */\n");
+    }
+    return KILN_OK;
+}
+
+/* ---- NAME.c ----------------------------------------------------------- */
+
+static void tensor_row(emitter *e, cbuf *b, uint32_t v)
+{
+    const kiln_value *val = &e->g->values[v];
+    cbuf_puts(b, "    {\"");
+    cbuf_c_string(b, val->name);
+    cbuf_printf(b, "\", %d, %d, {", onnx_dtype[val->dtype], val->shape.rank);
+    for (int i = 0; i < val->shape.rank; i++)
+        cbuf_printf(b, "%s%lld", i ? ", " : "", (long long)val->shape.dim[i]);
+    cbuf_printf(b, "%s}, %zu},\n", val->shape.rank ? "" : "0", value_bytes(val));
+}
+
+static void tensor_table(emitter *e, cbuf *b, const char *what, const uint32_t *vals, uint32_t n)
+{
+    if (!n)
+        return;
+    cbuf_printf(b, "static const kiln_model_tensor %s[%u] = {\n", what, n);
+    for (uint32_t i = 0; i < n; i++)
+        tensor_row(e, b, vals[i]);
+    cbuf_puts(b, "};\n");
+}
+
+static void emit_info(emitter *e, cbuf *b)
+{
+    const kiln_graph *g = e->g;
+    tensor_table(e, b, "inputs_", g->inputs, g->n_inputs);
+    tensor_table(e, b, "outputs_", g->outputs, g->n_outputs);
+    cbuf_printf(b, "\nconst kiln_model_info %s_info = {\n"
+                   "    KILN_MODEL_ABI_VERSION, sizeof(kiln_model_info), \"%s\",\n"
+                   "    %u, %u, %s, %s, %zu,\n};\n\n"
+                   "size_t %s_workspace_size(void)\n{\n    return %zu;\n}\n",
+                e->name, e->name, g->n_inputs, g->n_outputs, g->n_inputs ? "inputs_" : "NULL",
+                g->n_outputs ? "outputs_" : "NULL", e->plan->peak, e->name, e->plan->peak);
+}
+
+static const char run_call_text[] =
+    "\n/* One kernel call over all its units; a kernel's error as a KILN_RUN_* code.\n"
+    " * The scratch was planned with kiln's build of the kernel: a build of the\n"
+    " * runtime that wants more (another vector width) is refused, not overrun. */\n"
+    "static int run_call(const krt_kernel_info *k, const void *desc, void *const *ops, void *scratch,\n"
+    "                    size_t scratch_bytes, int64_t units)\n"
+    "{\n"
+    "    krt_error err = {.operand = -1};\n"
+    "    if (k->scratch_size && k->scratch_size(desc) > scratch_bytes)\n"
+    "        return KILN_RUN_EVALUE;\n"
+    "    krt_status st = k->run(desc, ops, scratch, (krt_span){0, units}, &err);\n"
+    "    return st == KRT_OK ? KILN_RUN_OK : st == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;\n"
+    "}\n";
+
+static void emit_check(emitter *e, cbuf *b)
+{
+    cbuf_printf(b, "\n/* NULL pointers (for tensors with data) and a misaligned workspace. */\n"
+                   "static int check_args(const void *const *inputs, void *const *outputs, void *workspace)\n"
+                   "{\n"
+                   "    const kiln_model_info *m = &%s_info;\n"
+                   "    if ((m->n_inputs && !inputs) || (m->n_outputs && !outputs))\n"
+                   "        return KILN_RUN_EARG;\n"
+                   "    if (m->workspace_size && (!workspace || (uintptr_t)workspace %% 64 != 0))\n"
+                   "        return KILN_RUN_EARG;\n"
+                   "    for (uint32_t i = 0; i < m->n_inputs; i++)\n"
+                   "        if (!inputs[i] && m->inputs[i].nbytes)\n"
+                   "            return KILN_RUN_EARG;\n"
+                   "    for (uint32_t i = 0; i < m->n_outputs; i++)\n"
+                   "        if (!outputs[i] && m->outputs[i].nbytes)\n"
+                   "            return KILN_RUN_EARG;\n"
+                   "    return KILN_RUN_OK;\n"
+                   "}\n", e->name);
+}
+
+static void emit_includes(emitter *e, cbuf *b)
+{
+    bool done[4] = {0};
+    static const char *const headers[] = {"krt_elementwise.h", "krt_reduce.h", "krt_linalg.h",
+                                          "krt_movement.h"};
+    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n", e->name);
+    for (int i = 0; i < 4; i++)
+        for (int k = 1; k < KRT_K_COUNT && !done[i]; k++)
+            if (e->used[k] && strcmp(kiln_cgen_desc_header((krt_kernel_id)k), headers[i]) == 0) {
+                cbuf_printf(b, "#include \"%s\"\n", headers[i]);
+                done[i] = true;
+            }
+    cbuf_puts(b, "\n#include <stdint.h>\n#include <string.h>\n");
+}
+
+static void emit_source(emitter *e, cbuf *c, const char *model)
+{
+    cbuf_printf(c, "/* %s.c — generated by kiln from ", e->name);
+    cbuf_comment(c, model);
+    cbuf_printf(c, "; do not edit.\n * %u nodes, %u kernel calls; workspace %zu bytes (64-byte aligned)."
+                   " Built as C11. */\n", e->stats->n_nodes, e->stats->n_calls, e->plan->peak);
+    emit_includes(e, c);
+    cbuf_puts(c, "\n/* constants (");
+    cbuf_printf(c, "%s_weights.c) */\n", e->name);
+    cbuf_put(c, e->wdecls.p ? e->wdecls.p : "", e->wdecls.len);
+    cbuf_puts(c, "\n");
+    emit_info(e, c);
+    cbuf_puts(c, run_call_text);
+    emit_check(e, c);
+    cbuf_puts(c, "\n/* kernel descriptors: the bytes kiln's lowering produced */\n");
+    cbuf_put(c, e->descs.p ? e->descs.p : "", e->descs.len);
+    cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
+                   "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
+                   "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
+    cbuf_put(c, e->body.p ? e->body.p : "", e->body.len);
+    if (e->tail.len)
+        cbuf_puts(c, "\n    /* graph outputs no node writes */\n");
+    cbuf_put(c, e->tail.p ? e->tail.p : "", e->tail.len);
+    cbuf_puts(c, "    return KILN_RUN_OK;\n}\n");
+}
+
+/* ---- NAME.h ----------------------------------------------------------- */
+
+static void header_tensor_lines(emitter *e, cbuf *h, const char *what, const uint32_t *vals, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        cbuf_printf(h, " *   %s[%u]  ", what, i);
+        describe_value(e, h, vals[i]);
+        cbuf_puts(h, "\n");
+    }
+}
+
+static void emit_header(emitter *e, cbuf *h, const char *model)
+{
+    cbuf_printf(h, "/* %s.h — generated by kiln from ", e->name);
+    cbuf_comment(h, model);
+    cbuf_puts(h, "; do not edit.\n *\n");
+    header_tensor_lines(e, h, "inputs", e->g->inputs, e->g->n_inputs);
+    header_tensor_lines(e, h, "outputs", e->g->outputs, e->g->n_outputs);
+    cbuf_printf(h, " *\n * %s_run returns 0 or a KILN_RUN_* code; the workspace is %s_workspace_size()\n"
+                   " * bytes aligned to 64. Reentrant: nothing global is written.\n */\n",
+                e->name, e->name);
+    cbuf_printf(h, "#ifndef KILN_MODEL_%s_H\n#define KILN_MODEL_%s_H\n\n"
+                   "#include <stddef.h>\n#include \"kiln_model.h\"\n\n"
+                   "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+                   "extern const kiln_model_info %s_info;\n"
+                   "size_t %s_workspace_size(void);\n"
+                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n"
+                   "#ifdef __cplusplus\n}\n#endif\n\n#endif\n",
+                e->name, e->name, e->name, e->name, e->name);
+}
+
+/* ---- driver ----------------------------------------------------------- */
+
+static kiln_status check_graph(emitter *e)
+{
+    const kiln_graph *g = e->g;
+    char shape[256];
+    KILN_ASSERT(e->plan->n_values == g->n_values && e->plan->n_nodes == g->n_nodes);
+    if (kiln_graph_check_data(e->ctx, g) != KILN_OK)
+        return kiln_ctx_status(e->ctx);
+    for (uint32_t k = 0; k < g->n_inputs; k++) {
+        const kiln_value *v = &g->values[g->inputs[k]];
+        if (!kiln_shape_is_static(&v->shape))
+            return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED,
+                              "%s: input '%s' has shape %s: bind its dimensions with --shape %s=...",
+                              g->source, v->name, kiln_shape_format(g, &v->shape, shape, sizeof shape),
+                              v->name);
+    }
+    return KILN_OK;
+}
+
+static void map_slots(emitter *e)
+{
+    const kiln_graph *g = e->g;
+    for (uint32_t k = 0; k < g->n_inputs; k++)
+        e->in_slot[g->inputs[k]] = k + 1;
+    for (uint32_t k = 0; k < g->n_outputs; k++)
+        if (!e->out_slot[g->outputs[k]])
+            e->out_slot[g->outputs[k]] = k + 1;
+}
+
+kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                            const char *name, const char *model, cbuf *c, cbuf *h, cbuf *w,
+                            bool *used, kiln_cgen_stats *stats)
+{
+    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = name, .stats = stats};
+    kiln_status st = check_graph(&e);
+    if (st)
+        return st;
+    e.in_slot = kiln_xcalloc(g->n_values, sizeof *e.in_slot);
+    e.out_slot = kiln_xcalloc(g->n_values, sizeof *e.out_slot);
+    e.weight_done = kiln_xcalloc(g->n_values, sizeof *e.weight_done);
+    e.arena = kiln_arena_create();
+    map_slots(&e);
+    cbuf_printf(&e.weights, "/* %s_weights.c — generated by kiln from ", name);
+    cbuf_comment(&e.weights, model);
+    cbuf_puts(&e.weights, "; do not edit.\n * Each tensor's bytes, packed little-endian into 64-bit words. */\n"
+                          "#include <stdint.h>\n");
+    for (uint32_t node = 1; node < g->n_nodes && st == KILN_OK; node++)
+        st = emit_node(&e, node);
+    if (st == KILN_OK)
+        st = emit_output_copies(&e);
+    if (st == KILN_OK) {
+        emit_source(&e, c, model);
+        emit_header(&e, h, model);
+        *w = e.weights;
+        e.weights = (cbuf){0};
+        memcpy(used, e.used, sizeof e.used);
+    }
+    cbuf_free(&e.descs), cbuf_free(&e.body), cbuf_free(&e.tail);
+    cbuf_free(&e.weights), cbuf_free(&e.wdecls);
+    free(e.in_slot), free(e.out_slot), free(e.weight_done);
+    kiln_arena_destroy(e.arena);
+    return st;
+}
