@@ -335,7 +335,7 @@ kiln_status kiln_linalg_gemm(kiln_infer *c, krt_gemm_desc *d, kiln_shape *y)
 
 static kiln_status infer_gemm(kiln_infer *c)
 {
-    krt_gemm_desc d;
+    krt_gemm_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_gemm(c, &d, &y);
     if (!st)
@@ -540,7 +540,7 @@ kiln_status kiln_linalg_conv(kiln_infer *c, krt_conv_desc *d, kiln_shape *y)
 
 static kiln_status infer_conv(kiln_infer *c)
 {
-    krt_conv_desc d;
+    krt_conv_desc d = {0};
     kiln_shape y;
     kiln_status st = check_dtype(c, 0, T_FLOAT);
     if (!st) st = check_same_dtype(c, 1, 0);
@@ -555,7 +555,7 @@ static kiln_status infer_conv(kiln_infer *c)
 /* ConvInteger (x, w, x_zero_point?, w_zero_point?) -> i32. */
 static kiln_status infer_conv_integer(kiln_infer *c)
 {
-    krt_conv_desc d;
+    krt_conv_desc d = {0};
     kiln_shape y;
     kiln_status st = check_dtype(c, 0, T_Q8);
     if (!st) st = check_dtype(c, 1, T_Q8);
@@ -572,7 +572,7 @@ static kiln_status infer_conv_integer(kiln_infer *c)
 /* QLinearConv (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B?) -> y_zp's dtype. */
 static kiln_status infer_qlinear_conv(kiln_infer *c)
 {
-    krt_conv_desc d;
+    krt_conv_desc d = {0};
     kiln_shape y;
     kiln_status st = check_dtype(c, 0, T_Q8);
     if (!st) st = check_dtype(c, 3, T_Q8);
@@ -673,7 +673,7 @@ kiln_status kiln_linalg_convtranspose(kiln_infer *c, krt_conv_desc *d, kiln_shap
 
 static kiln_status infer_convtranspose(kiln_infer *c)
 {
-    krt_conv_desc d;
+    krt_conv_desc d = {0};
     kiln_shape y;
     kiln_status st = check_dtype(c, 0, T_FLOAT);
     if (!st) st = check_same_dtype(c, 1, 0);
@@ -720,7 +720,7 @@ kiln_status kiln_linalg_pool(kiln_infer *c, krt_pool_desc *d, kiln_pool_opts *o,
 
 static kiln_status infer_pool(kiln_infer *c)
 {
-    krt_pool_desc d;
+    krt_pool_desc d = {0};
     kiln_pool_opts o;
     kiln_shape y;
     uint32_t mask = c->n->op == KILN_OP_MAXPOOL ? T_MAXPOOL : T_FLOAT;
@@ -975,7 +975,7 @@ kiln_status kiln_linalg_rnn(kiln_infer *c, krt_rnn_desc *d, kiln_shape y[3])
 
 static kiln_status infer_rnn(kiln_infer *c)
 {
-    krt_rnn_desc d;
+    krt_rnn_desc d = {0};
     kiln_shape y[3];
     kiln_status st = kiln_linalg_rnn(c, &d, y);
     if (st)
@@ -1121,7 +1121,7 @@ kiln_status kiln_linalg_resize(kiln_infer *c, krt_resize_desc *d, kiln_shape *y)
 
 static kiln_status infer_resize(kiln_infer *c)
 {
-    krt_resize_desc d;
+    krt_resize_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_resize(c, &d, &y);
     if (!st)
@@ -1154,15 +1154,17 @@ kiln_status kiln_linalg_gridsample(kiln_infer *c, krt_gridsample_desc *d, kiln_s
     if (st)
         return st;
     const kiln_dim *xd = x->shape.dim;
-    *d = (krt_gridsample_desc){xd[0], xd[1], xd[2], xd[3], g->shape.dim[1], g->shape.dim[2],
-                               (krt_grid_mode)mode, (krt_grid_padding)pad, d->align_corners};
+    *d = (krt_gridsample_desc){.batch = xd[0], .channels = xd[1], .in_h = xd[2], .in_w = xd[3],
+                               .out_h = g->shape.dim[1], .out_w = g->shape.dim[2],
+                               .mode = (krt_grid_mode)mode, .padding = (krt_grid_padding)pad,
+                               .align_corners = d->align_corners};
     *y = shape_of(4, (kiln_dim[]){xd[0], xd[1], g->shape.dim[1], g->shape.dim[2]});
     return KILN_OK;
 }
 
 static kiln_status infer_gridsample(kiln_infer *c)
 {
-    krt_gridsample_desc d;
+    krt_gridsample_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_gridsample(c, &d, &y);
     if (!st)
@@ -1215,7 +1217,7 @@ kiln_status kiln_linalg_roialign(kiln_infer *c, krt_roialign_desc *d, kiln_shape
 
 static kiln_status infer_roialign(kiln_infer *c)
 {
-    krt_roialign_desc d;
+    krt_roialign_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_roialign(c, &d, &y);
     if (!st)

@@ -67,7 +67,7 @@ static kiln_status matmul_desc(kiln_lower *l, uint32_t ia, uint32_t ib, krt_matm
 
 static kiln_status lower_matmul(kiln_lower *l)
 {
-    krt_matmul_desc d;
+    krt_matmul_desc d = {0};
     kiln_status st = matmul_desc(l, 0, 1, &d);
     return st ? st : emit(l, KRT_K_MATMUL, &d, INS(0, 1), 1);
 }
@@ -75,7 +75,7 @@ static kiln_status lower_matmul(kiln_lower *l)
 static kiln_status lower_gemm(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_gemm_desc d;
+    krt_gemm_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_gemm(&c, &d, &y);
     if (st)
@@ -108,7 +108,7 @@ static kiln_status lower_qlinear_matmul(kiln_lower *l)
 static kiln_status lower_conv(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_conv_desc d;
+    krt_conv_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_conv(&c, &d, &y);
     if (st)
@@ -120,7 +120,7 @@ static kiln_status lower_conv(kiln_lower *l)
 static kiln_status lower_convtranspose(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_conv_desc d;
+    krt_conv_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_convtranspose(&c, &d, &y);
     if (st)
@@ -168,7 +168,7 @@ static const krt_pool_kind pool_kinds[KILN_OP_COUNT] = {
 static kiln_status lower_pool(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_pool_desc d;
+    krt_pool_desc d = {0};
     kiln_pool_opts o;
     kiln_shape y;
     kiln_status st = kiln_linalg_pool(&c, &d, &o, &y);
@@ -214,7 +214,7 @@ static kiln_status lower_maxunpool(kiln_lower *l)
 static kiln_status lower_rnn(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_rnn_desc d;
+    krt_rnn_desc d = {0};
     kiln_shape y[3];
     kiln_status st = kiln_linalg_rnn(&c, &d, y);
     if (st)
@@ -231,7 +231,7 @@ static kiln_status lower_rnn(kiln_lower *l)
 static kiln_status lower_resize(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_resize_desc d;
+    krt_resize_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_resize(&c, &d, &y);
     if (st)
@@ -257,7 +257,7 @@ static kiln_status lower_gridsample(kiln_lower *l)
 static kiln_status lower_roialign(kiln_lower *l)
 {
     kiln_infer c = reader(l);
-    krt_roialign_desc d;
+    krt_roialign_desc d = {0};
     kiln_shape y;
     kiln_status st = kiln_linalg_roialign(&c, &d, &y);
     if (st)

@@ -114,7 +114,7 @@ static kiln_status lower_transpose(kiln_lower *l)
     const int64_t *p = kiln_attr_ints(l->g, l->n, "perm", &n);
     for (int k = 0; k < x->shape.rank; k++)
         perm[k] = p ? p[k] : x->shape.rank - 1 - k;
-    krt_strided_desc d;
+    krt_strided_desc d = {0};
     krt_view_transpose(&d, (size_t)esize(x), x->shape.rank, x->shape.dim, perm);
     return emit_unary(l, KRT_K_STRIDED, &d);
 }
@@ -147,7 +147,7 @@ static kiln_status lower_slice(kiln_lower *l)
     kiln_status st = slice_args(l, x->shape.rank, first, step);
     if (st)
         return st;
-    krt_strided_desc d;
+    krt_strided_desc d = {0};
     krt_view_slice(&d, (size_t)esize(x), x->shape.rank, x->shape.dim, first, step,
                    out(l, 0)->shape.dim);
     return emit_unary(l, KRT_K_STRIDED, &d);
@@ -156,7 +156,7 @@ static kiln_status lower_slice(kiln_lower *l)
 static kiln_status lower_expand(kiln_lower *l)
 {
     const kiln_value *x = in(l, 0), *y = out(l, 0);
-    krt_strided_desc d;
+    krt_strided_desc d = {0};
     krt_view_expand(&d, (size_t)esize(x), y->shape.rank, y->shape.dim, x->shape.rank, x->shape.dim);
     return emit_unary(l, KRT_K_STRIDED, &d);
 }
@@ -168,7 +168,7 @@ static kiln_status lower_tile(kiln_lower *l)
     kiln_status st = need_ints(l, 1, reps, KILN_MAX_RANK, &n);
     if (st)
         return st;
-    krt_strided_desc d;
+    krt_strided_desc d = {0};
     krt_view_tile(&d, (size_t)esize(x), x->shape.rank, x->shape.dim, reps);
     return emit_unary(l, KRT_K_STRIDED, &d);
 }
@@ -178,7 +178,7 @@ static kiln_status lower_depth_to_space(kiln_lower *l)
     const kiln_value *x = in(l, 0);
     int64_t bs = kiln_attr_int(l->g, l->n, "blocksize", 1);
     int crd = strcmp(kiln_attr_string(l->g, l->n, "mode", "DCR"), "CRD") == 0;
-    krt_strided_desc d;
+    krt_strided_desc d = {0};
     krt_view_depth_to_space(&d, (size_t)esize(x), x->shape.dim, bs, crd);
     return emit_unary(l, KRT_K_STRIDED, &d);
 }
@@ -186,7 +186,7 @@ static kiln_status lower_depth_to_space(kiln_lower *l)
 static kiln_status lower_space_to_depth(kiln_lower *l)
 {
     const kiln_value *x = in(l, 0);
-    krt_strided_desc d;
+    krt_strided_desc d = {0};
     krt_view_space_to_depth(&d, (size_t)esize(x), x->shape.dim, kiln_attr_int(l->g, l->n, "blocksize", 1));
     return emit_unary(l, KRT_K_STRIDED, &d);
 }

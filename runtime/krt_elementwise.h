@@ -81,6 +81,7 @@ typedef struct krt_unary_desc {
     krt_dtype dt;          /* x's dtype */
     krt_dtype y_dt;        /* dt, except BOOL for ISNAN ISINF */
     krt_unary_params p;    /* the op's attributes */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t n;             /* elements of x and of y */
 } krt_unary_desc;
 

@@ -8,8 +8,10 @@
  *
  *   desc     the kernel's descriptor: a plain struct of its own type
  *            (krt_<name>_desc) holding dtypes, shapes, strides and
- *            attributes; no pointers, so a code generator can emit it as a
- *            constant and the same bytes mean the same thing everywhere
+ *            attributes; no pointers and no hidden padding (holes are
+ *            explicit padN fields, zeroed; tests/unit/no_padding.c checks
+ *            it with -Wpadded), so a code generator can emit it as
+ *            constant bytes and equal descriptors are equal bytes
  *   ops      data pointers, in the order the kernel documents (inputs,
  *            then outputs); NULL for an absent optional operand
  *   scratch  scratch_size(desc) bytes, 64-byte aligned, private to this
@@ -41,6 +43,7 @@ typedef struct krt_span {
 /* What a kernel found wrong, for a message naming the node and operand. */
 typedef struct krt_error {
     int32_t operand;                  /* index into ops of the culprit; -1 unknown */
+    int32_t pad0;                     /* explicit padding (every runtime struct has none hidden) */
     int64_t value;                    /* the offending value (an index...) */
     int64_t lo, hi;                   /* the valid range [lo, hi) */
     int64_t pos;                      /* element position within the operand */

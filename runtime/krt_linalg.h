@@ -88,6 +88,7 @@ krt_status krt_matmul_desc_init(krt_matmul_desc *d, int a_rank, const int64_t *a
  * c_rows x c_cols (each 1 or M / N). Units are blocks of rows of Y. */
 typedef struct krt_gemm_desc {
     krt_dtype dtype;                  /* of A, B, C and Y */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t M, N, K;
     int trans_a, trans_b;
     double alpha, beta;
@@ -206,8 +207,10 @@ typedef struct krt_pool_desc {
     int global;                       /* 1: one window per plane */
     int storage_order;                /* max: order of the Indices */
     int count_include_pad;            /* avg */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     double p;                         /* lp */
     int nd;                           /* spatial dims */
+    int32_t pad1;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t batch, channels;
     int64_t in[KRT_MAX_SPATIAL];
     int64_t out[KRT_MAX_SPATIAL];
@@ -310,6 +313,7 @@ typedef struct krt_gridsample_desc {
     krt_grid_mode mode;
     krt_grid_padding padding;
     int align_corners;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_gridsample_desc;
 
 /* Kernel `grid_sample`: ops {X, grid, Y}. X (N,C,H,W), grid (N,out_h,
@@ -317,6 +321,7 @@ typedef struct krt_gridsample_desc {
  * (computed in double). Units: batch items. */
 typedef struct krt_grid_sample_desc {
     krt_dtype dtype;                  /* of X, grid and Y */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     krt_gridsample_desc g;
 } krt_grid_sample_desc;
 
@@ -328,11 +333,13 @@ typedef struct krt_grid_sample_desc {
  * 0). f32, f64, f16 (computed in double). Units: rois. */
 typedef struct krt_roialign_desc {
     krt_dtype dtype;                  /* of X, rois and Y */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t batch, channels, height, width, num_rois, out_h, out_w;
     int64_t sampling_ratio;           /* 0: adaptive */
     float spatial_scale;
     int half_pixel;                   /* coordinate_transformation_mode */
     int max_mode;                     /* 0: avg */
+    int32_t pad1;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_roialign_desc;
 
 

@@ -56,6 +56,7 @@ typedef struct krt_copy_desc {
 typedef struct krt_strided_desc {
     int64_t esize;                        /* element bytes */
     int rank;                             /* <= KRT_VIEW_MAX_RANK */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t offset;                       /* X's element at index 0 */
     int64_t dims[KRT_VIEW_MAX_RANK];      /* Y's index space */
     int64_t strides[KRT_VIEW_MAX_RANK];   /* X's stride per dim, elements; any sign, 0 repeats */
@@ -99,6 +100,7 @@ typedef struct krt_concat_desc {
     int64_t total;                    /* the concatenated size along the axis */
     int64_t first;                    /* where this call's part 0 starts along the axis */
     int n;                            /* parts in this call, <= KRT_CONCAT_MAX_PARTS */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t axis_dims[KRT_CONCAT_MAX_PARTS];
 } krt_concat_desc;
 
@@ -124,6 +126,7 @@ typedef struct krt_trilu_desc {
     int64_t esize;                    /* element bytes */
     int64_t batch, rows, cols;
     int upper;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_trilu_desc;
 
 /* Kernel `reverse_sequence`: ops {X, lens, Y}. X's first two dims are the
@@ -134,6 +137,7 @@ typedef struct krt_reverse_sequence_desc {
     int64_t esize;                    /* element bytes */
     int64_t d0, d1, inner;
     int time_axis;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_reverse_sequence_desc;
 
 /* ---- indexing (krt_movement_index.c) ----------------------------------- */
@@ -148,6 +152,7 @@ typedef enum krt_reduction {
 typedef struct krt_gather_desc {
     int64_t esize;                    /* element bytes */
     krt_dtype idx_dtype;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t outer, axis_dim, inner, n_idx;
 } krt_gather_desc;
 
@@ -163,6 +168,7 @@ typedef struct krt_elements_desc {
     krt_dtype idx_dtype;
     krt_reduction reduction;          /* scatter only */
     int rank, axis;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t data_dims[KRT_MAX_RANK];
     int64_t idx_dims[KRT_MAX_RANK];
 } krt_elements_desc;
@@ -188,6 +194,7 @@ typedef struct krt_nd_desc {
 typedef struct krt_one_hot_desc {
     int64_t esize;                    /* element bytes of values and Y */
     krt_dtype idx_dtype;              /* any integer or float dtype */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t outer, depth, inner;
 } krt_one_hot_desc;
 
@@ -214,8 +221,10 @@ typedef struct krt_nonzero_desc {
  * first occurrence. One unit. */
 typedef struct krt_unique_desc {
     krt_dtype dtype;                  /* of X and Y */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t outer, n, inner;
     int sorted;
+    int32_t pad1;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_unique_desc;
 
 /* Number of true entries of cond[0..n). */
@@ -253,6 +262,7 @@ typedef struct krt_fill_desc {
  * One unit. */
 typedef struct krt_range_desc {
     krt_dtype dtype;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t n;
 } krt_range_desc;
 
@@ -264,6 +274,7 @@ int64_t krt_range_count(krt_dtype dt, const void *start, const void *limit, cons
  * cols matrix, zeros elsewhere (any dtype). One unit. */
 typedef struct krt_eye_like_desc {
     krt_dtype dtype;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t rows, cols, k;
 } krt_eye_like_desc;
 
@@ -276,6 +287,7 @@ typedef struct krt_window_desc {
     krt_window kind;
     int64_t size;
     int periodic;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_window_desc;
 
 /* Kernel `mel_weights` (MelWeightMatrix): ops {Y}: [dft_length/2 + 1,
@@ -283,6 +295,7 @@ typedef struct krt_window_desc {
  * when a band edge falls outside the spectrum. One unit. */
 typedef struct krt_mel_weights_desc {
     krt_dtype dtype;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t num_mel_bins, dft_length, sample_rate;
     double lower_hz, upper_hz;
 } krt_mel_weights_desc;
@@ -294,6 +307,7 @@ typedef struct krt_mel_weights_desc {
  * count inference made). One unit. */
 typedef struct krt_nms_desc {
     krt_dtype dtype;                  /* of boxes and scores: KRT_F32 */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t batches, classes, n_boxes, max_per_class;
     float iou_threshold, score_threshold;
     int has_score_threshold, center_point_box;
@@ -316,6 +330,7 @@ int64_t krt_nms(int64_t *selected, const float *boxes, const float *scores, int6
  * every n_fft (radix-2 FFT, Bluestein's chirp-z otherwise). One unit. */
 typedef struct krt_dft_desc {
     krt_dtype dtype;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t outer, sig_len, inner;
     int c_in, inverse;
     int64_t n_fft, n_out;
@@ -326,8 +341,10 @@ typedef struct krt_dft_desc {
  * frame f starts at f * step. Dtypes as dft. One unit. */
 typedef struct krt_stft_desc {
     krt_dtype dtype;
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t batch, sig_len;
     int c_in;
+    int32_t pad1;  /* explicit padding: a descriptor has no hidden bytes */
     int64_t step, frame_len, n_frames, n_out;
 } krt_stft_desc;
 

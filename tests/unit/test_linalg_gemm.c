@@ -282,7 +282,8 @@ static void check_gemm_op(int ta, int tb, int64_t c_rows, int64_t c_cols, double
     enum { M = 5, N = 7, K = 3 };
     float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(M * N), Y[M * N];
     double want[M * N];
-    krt_gemm_desc d = {KRT_F32, M, N, K, ta, tb, alpha, beta, c_rows, c_cols};
+    krt_gemm_desc d = {.dtype = KRT_F32, .M = M, .N = N, .K = K, .trans_a = ta, .trans_b = tb,
+                       .alpha = alpha, .beta = beta, .c_rows = c_rows, .c_cols = c_cols};
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = 0;
@@ -353,7 +354,8 @@ static void test_gemm_split(void)
     enum { M = 100, N = 70, K = 300 };
     float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(N), *Y = frandv(M * N);
     for (int t = 0; t < 4; t++) {
-        krt_gemm_desc d = {KRT_F32, M, N, K, t & 1, t >> 1, 0.75, 2.0, 1, N};
+        krt_gemm_desc d = {.dtype = KRT_F32, .M = M, .N = N, .K = K, .trans_a = t & 1,
+                           .trans_b = t >> 1, .alpha = 0.75, .beta = 2.0, .c_rows = 1, .c_cols = N};
         expect_split_identical(&krt_kernel_gemm, &d, (void *[]){A, B, C, Y}, 4, sizeof(float) * M * N);
     }
     free(A), free(B), free(C), free(Y);

@@ -27,7 +27,7 @@ static krt_status resize(const krt_resize_desc *d, krt_dtype dt, const void *x, 
 static krt_status gridsample(const krt_gridsample_desc *d, krt_dtype dt, const void *x,
                              const void *grid, void *y)
 {
-    krt_grid_sample_desc e = {dt, *d};
+    krt_grid_sample_desc e = {.dtype = dt, .g = *d};
     return kernel_run(&krt_kernel_grid_sample, &e, OPS((void *)x, (void *)grid, y));
 }
 
@@ -218,7 +218,8 @@ static const float grid_g[12] = {-1.3f, -1.0f, 0.0f, 0.0f, 0.37f, -0.61f,
 
 static void check_grid(krt_grid_mode mode, krt_grid_padding pad, int align, const float *want)
 {
-    krt_gridsample_desc d = {1, 2, 3, 4, 2, 3, mode, pad, align};
+    krt_gridsample_desc d = {.batch = 1, .channels = 2, .in_h = 3, .in_w = 4, .out_h = 2, .out_w = 3,
+                             .mode = mode, .padding = pad, .align_corners = align};
     float y[12];
     CU_ASSERT_EQUAL(gridsample(&d, KRT_F32, grid_x, grid_g, y), KRT_OK);
     expect_close(y, want, 12, 2e-5);
@@ -252,7 +253,9 @@ static void check_roi(int half_pixel, int64_t ratio, const float *want)
     const int64_t bi[3] = {0, 1, 0};
     int64_t bad = -1;
     roi_x(x);
-    krt_roialign_desc d = {KRT_UNDEF, 2, 2, 5, 6, 3, 3, 2, ratio, 0.9f, half_pixel, 0};
+    krt_roialign_desc d = {.dtype = KRT_UNDEF, .batch = 2, .channels = 2, .height = 5, .width = 6,
+                           .num_rois = 3, .out_h = 3, .out_w = 2, .sampling_ratio = ratio,
+                           .spatial_scale = 0.9f, .half_pixel = half_pixel, .max_mode = 0};
     CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
     expect_close(y, want, 36, 2e-5);
 }
@@ -275,7 +278,9 @@ static void test_roialign_max_and_errors(void)
         x[i] = (float)(10 * (i / 8) + i % 8);
     const float rois[4] = {1, 1, 5, 5};
     int64_t bi[1] = {0}, bad = -1;
-    krt_roialign_desc d = {KRT_UNDEF, 1, 1, 8, 8, 1, 2, 2, 2, 1.0f, 1, 1};
+    krt_roialign_desc d = {.dtype = KRT_UNDEF, .batch = 1, .channels = 1, .height = 8, .width = 8,
+                           .num_rois = 1, .out_h = 2, .out_w = 2, .sampling_ratio = 2,
+                           .spatial_scale = 1.0f, .half_pixel = 1, .max_mode = 1};
     CU_ASSERT_EQUAL(roialign(&d, KRT_F32, x, rois, bi, y, &bad), KRT_OK);
     expect_close(y, (float[]){22, 24, 42, 44}, 4, 1e-5);
     d.max_mode = 0;                       /* average: the bin centres */
@@ -325,7 +330,8 @@ static void test_half_precision(void)
         gg[i] = krt_f16_to_f32(krt_f32_to_f16(grid_g[i]));
     to_f16(gx, gxh, 24);
     to_f16(gg, ggh, 12);
-    krt_gridsample_desc gd = {1, 2, 3, 4, 2, 3, KRT_GRID_BICUBIC, KRT_GRID_REFLECTION, 0};
+    krt_gridsample_desc gd = {.batch = 1, .channels = 2, .in_h = 3, .in_w = 4, .out_h = 2, .out_w = 3,
+                              .mode = KRT_GRID_BICUBIC, .padding = KRT_GRID_REFLECTION, .align_corners = 0};
     CU_ASSERT_EQUAL(gridsample(&gd, KRT_F32, gx, gg, g32), KRT_OK);
     CU_ASSERT_EQUAL(gridsample(&gd, KRT_F16, gxh, ggh, gh), KRT_OK);
     expect_f16_of(gh, g32, 12);
@@ -335,7 +341,9 @@ static void test_half_precision(void)
     uint16_t rh[8];
     int64_t bi[1] = {0}, bad;
     to_f16(rois, roish, 4);
-    krt_roialign_desc rd = {KRT_UNDEF, 1, 2, 3, 4, 1, 2, 2, 0, 1.0f, 1, 0};
+    krt_roialign_desc rd = {.dtype = KRT_UNDEF, .batch = 1, .channels = 2, .height = 3, .width = 4,
+                            .num_rois = 1, .out_h = 2, .out_w = 2, .sampling_ratio = 0,
+                            .spatial_scale = 1.0f, .half_pixel = 1, .max_mode = 0};
     CU_ASSERT_EQUAL(roialign(&rd, KRT_F32, gx, rois, bi, r32, &bad), KRT_OK);
     CU_ASSERT_EQUAL(roialign(&rd, KRT_F16, gxh, roish, bi, rh, &bad), KRT_OK);
     expect_f16_of(rh, r32, 8);

@@ -141,14 +141,15 @@ static krt_status pad(void *dst, const void *src, size_t es, int r, const int64_
 static void trilu(void *dst, const void *src, size_t es, int64_t batch, int64_t rows, int64_t cols,
                   int64_t k, int upper)
 {
-    krt_trilu_desc d = {(int64_t)es, batch, rows, cols, upper};
+    krt_trilu_desc d = {.esize = (int64_t)es, .batch = batch, .rows = rows, .cols = cols, .upper = upper};
     CU_ASSERT_EQUAL(call(&krt_kernel_trilu, &d, OPS((void *)src, &k, dst), NULL), KRT_OK);
 }
 
 static krt_status reverse_sequence(void *dst, const void *src, size_t es, int64_t d0, int64_t d1,
                                    int64_t inner, int time_axis, const int64_t *lens, krt_error *err)
 {
-    krt_reverse_sequence_desc d = {(int64_t)es, d0, d1, inner, time_axis};
+    krt_reverse_sequence_desc d = {.esize = (int64_t)es, .d0 = d0, .d1 = d1, .inner = inner,
+                                   .time_axis = time_axis};
     return call(&krt_kernel_reverse_sequence, &d, OPS((void *)src, (void *)lens, dst), err);
 }
 
@@ -156,7 +157,8 @@ static krt_status gather(void *dst, const void *src, size_t es, int64_t outer, i
                          int64_t inner, const void *idx, krt_dtype idx_dt, int64_t n_idx,
                          krt_error *err)
 {
-    krt_gather_desc d = {(int64_t)es, idx_dt, outer, axis_dim, inner, n_idx};
+    krt_gather_desc d = {.esize = (int64_t)es, .idx_dtype = idx_dt, .outer = outer, .axis_dim = axis_dim,
+                         .inner = inner, .n_idx = n_idx};
     return call(&krt_kernel_gather, &d, OPS((void *)src, (void *)idx, dst), err);
 }
 
@@ -222,7 +224,8 @@ static krt_status scatter_nd(void *dst, const void *data, krt_dtype dt, int rank
 static void one_hot(void *dst, size_t es, const void *offon, const void *idx, krt_dtype idx_dt,
                     int64_t outer, int64_t depth, int64_t inner)
 {
-    krt_one_hot_desc d = {(int64_t)es, idx_dt, outer, depth, inner};
+    krt_one_hot_desc d = {.esize = (int64_t)es, .idx_dtype = idx_dt, .outer = outer, .depth = depth,
+                          .inner = inner};
     CU_ASSERT_EQUAL(call(&krt_kernel_one_hot, &d, OPS((void *)idx, (void *)offon, dst), NULL), KRT_OK);
 }
 
@@ -243,26 +246,27 @@ static krt_status nonzero(int64_t *dst, const void *src, krt_dtype dt, int rank,
 
 static krt_status range(void *dst, krt_dtype dt, const void *start, const void *delta, int64_t n)
 {
-    krt_range_desc d = {dt, n};
+    krt_range_desc d = {.dtype = dt, .n = n};
     return call(&krt_kernel_range, &d, OPS((void *)start, (void *)delta, dst), NULL);
 }
 
 static void eye_like(void *dst, krt_dtype dt, int64_t rows, int64_t cols, int64_t k)
 {
-    krt_eye_like_desc d = {dt, rows, cols, k};
+    krt_eye_like_desc d = {.dtype = dt, .rows = rows, .cols = cols, .k = k};
     CU_ASSERT_EQUAL(call(&krt_kernel_eye_like, &d, OPS(dst), NULL), KRT_OK);
 }
 
 static void window_fn(void *dst, krt_dtype dt, krt_window kind, int64_t size, int periodic)
 {
-    krt_window_desc d = {dt, kind, size, periodic};
+    krt_window_desc d = {.dtype = dt, .kind = kind, .size = size, .periodic = periodic};
     CU_ASSERT_EQUAL(call(&krt_kernel_window, &d, OPS(dst), NULL), KRT_OK);
 }
 
 static krt_status mel_weight_matrix(void *dst, krt_dtype dt, int64_t bins, int64_t dft_length,
                                     int64_t rate, double lo, double hi)
 {
-    krt_mel_weights_desc d = {dt, bins, dft_length, rate, lo, hi};
+    krt_mel_weights_desc d = {.dtype = dt, .num_mel_bins = bins, .dft_length = dft_length,
+                              .sample_rate = rate, .lower_hz = lo, .upper_hz = hi};
     return call(&krt_kernel_mel_weights, &d, OPS(dst), NULL);
 }
 
@@ -974,13 +978,13 @@ static void test_split_ranges(void)
     int64_t idx[300];
     for (int i = 0; i < 300; i++)
         idx[i] = (i * 37) % (A * B) - (i % 2 ? A * B : 0);
-    krt_gather_desc g = {4, KRT_I64, 1, A * B, C, 300};
+    krt_gather_desc g = {.esize = 4, .idx_dtype = KRT_I64, .outer = 1, .axis_dim = A * B, .inner = C, .n_idx = 300};
     expect_split_identical(&krt_kernel_gather, &g, (void *[]){x, idx, y}, 2, 300 * C * 4);
     /* one-hot over outer rows, trilu over matrices */
-    krt_one_hot_desc o = {4, KRT_I64, 60, 7, 5};
+    krt_one_hot_desc o = {.esize = 4, .idx_dtype = KRT_I64, .outer = 60, .depth = 7, .inner = 5};
     int32_t offon[2] = {-1, 1};
     expect_split_identical(&krt_kernel_one_hot, &o, (void *[]){idx, offon, y}, 2, 60 * 7 * 5 * 4);
-    krt_trilu_desc t = {4, A, B, C, 0};
+    krt_trilu_desc t = {.esize = 4, .batch = A, .rows = B, .cols = C, .upper = 0};
     int64_t k = 3;
     expect_split_identical(&krt_kernel_trilu, &t, (void *[]){x, &k, y}, 2, N * 4);
     free(x), free(y);
