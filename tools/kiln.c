@@ -14,7 +14,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
-    {"info", cmd_info, "inputs, outputs, opsets, op histogram, parameters, FLOPs"},
+    {"info", cmd_info, "inputs, outputs, opsets, op histogram, parameters, FLOPs, memory plan"},
     {"dump", cmd_dump, "print the IR as text or as a Graphviz graph"},
     {"run", cmd_run, "run a model on .npy / .pb inputs and write .npy outputs"},
     {"compile", cmd_compile, "compile a model into C sources, an object, a library or an executable"},
