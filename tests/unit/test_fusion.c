@@ -15,6 +15,7 @@
  * (tried: the GELU kind swapped, the BN mean added instead of subtracted).
  */
 #include "cunit_main.h"
+#include "sample_run.h"
 #include "frontend/frontend.h"
 #include "ir/interp.h"
 #include "ir/text.h"
@@ -112,26 +113,6 @@ static void test_sample_counts(void)
 
 /* ---- every sample: -O2 computes what -O0 does ------------------------------------ */
 
-static kiln_status interpret(kiln_ctx *ctx, const kiln_graph *g, const char *dir, kiln_tensor *out)
-{
-    kiln_tensor in[8];
-    krt_npy npy[8];
-    char path[512], err[256];
-    uint32_t n = g->n_inputs;
-    CU_ASSERT_FATAL(n <= 8);
-    for (uint32_t i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/input_%u.npy", dir, i);
-        CU_ASSERT_EQUAL_FATAL(krt_npy_read(path, &npy[i], err, sizeof err), KRT_OK);
-        in[i] = (kiln_tensor){.dtype = (kiln_dtype)npy[i].dtype, .data = npy[i].data,
-                              .nbytes = npy[i].nbytes,
-                              .shape = kiln_shape_make(npy[i].rank, npy[i].dims)};
-    }
-    kiln_status st = kiln_interp_run(ctx, g, in, n, out);
-    for (uint32_t i = 0; i < n; i++)
-        krt_npy_free(&npy[i]);
-    report(ctx, st);
-    return st;
-}
 
 /* Every f32 element of b within atol + rtol * |a|; the worst one named. */
 static bool close_f32(const kiln_tensor *a, const kiln_tensor *b, double atol, double rtol,
