@@ -1225,6 +1225,226 @@ static kiln_status infer_roialign(kiln_infer *c)
     return st;
 }
 
+/* ===== kiln.Attention (docs/attention.md) ===================================== */
+
+enum { ATT_Q, ATT_K, ATT_V, ATT_BIAS, ATT_P_IN, ATT_MIX, ATT_MIX_SCALE, ATT_MIX_SHIFT, ATT_INPUTS };
+
+static kiln_status need_int(kiln_infer *c, const char *name, int64_t lo, int64_t *out)
+{
+    if (!kiln_attr_find(c->g, c->n, name))
+        return kiln_infer_fail(c, "attribute '%s' is required", name);
+    return get_int(c, name, 0, lo, ATTR_MAX, out);
+}
+
+static kiln_status need_ints(kiln_infer *c, const char *name, uint32_t n, int64_t *out)
+{
+    bool present;
+    kiln_status st = get_ints(c, name, n, 0, out, &present);
+    if (!st && !present)
+        return kiln_infer_fail(c, "attribute '%s' is required", name);
+    return st;
+}
+
+static const char *const att_input_names[ATT_INPUTS] = {
+    "Q", "K", "V", "bias", "p_in", "mix", "mix_scale", "mix_shift",
+};
+
+/* Rows (b, h, n) for b < B, h < H, n < tokens of input i, each D elements
+ * from offset + b*L[1] + h*L[2] + n*L[3], must lie inside the input (when
+ * its shape is known). Attributes are at most 2^31, so the sum of the four
+ * products fits an unsigned 64-bit integer. */
+static kiln_status check_layout(kiln_infer *c, uint32_t i, const char *attr, const int64_t *L,
+                                const krt_attention_desc *d, int64_t tokens)
+{
+    kiln_value *v = kiln_infer_in(c, i);
+    int64_t numel;
+    if (!v || !kiln_shape_numel(&v->shape, &numel))
+        return KILN_OK;
+    uint64_t end = (uint64_t)L[0] + (uint64_t)(d->batch - 1) * (uint64_t)L[1] +
+                   (uint64_t)(d->heads - 1) * (uint64_t)L[2] + (uint64_t)(tokens - 1) * (uint64_t)L[3] +
+                   (uint64_t)d->head_dim;
+    if (end <= (uint64_t)numel)
+        return KILN_OK;
+    char s[256];
+    return kiln_infer_fail(c, "attribute '%s' = [%lld, %lld, %lld, %lld] addresses elements up to %llu, "
+                           "but input %u (%s, '%s') has shape %s (%lld elements)",
+                           attr, (long long)L[0], (long long)L[1], (long long)L[2], (long long)L[3],
+                           (unsigned long long)end - 1, i, att_input_names[i], v->name,
+                           kiln_shape_format(c->g, &v->shape, s, sizeof s), (long long)numel);
+}
+
+/* y_layout must place the B*H*Nq rows of D elements onto the numel
+ * elements of y_shape exactly once: sorted by stride (ignoring extents of
+ * 1), each stride is the product of the extents below it, starting at 1
+ * (the contiguous D). That is a permutation of a dense layout. */
+static kiln_status check_y_layout(kiln_infer *c, const krt_attention_desc *d, int64_t numel)
+{
+    int64_t stride[4] = {d->y_layout[0], d->y_layout[1], d->y_layout[2], 1};
+    int64_t extent[4] = {d->batch, d->heads, d->q_tokens, d->head_dim};
+    int order[4], n = 0;
+    uint64_t end = 1;
+    for (int k = 0; k < 4; k++) {
+        end += (uint64_t)(extent[k] - 1) * (uint64_t)stride[k];
+        if (extent[k] == 1)
+            continue;
+        int at = n++;
+        for (; at > 0 && stride[order[at - 1]] > stride[k]; at--)
+            order[at] = order[at - 1];
+        order[at] = k;
+    }
+    int64_t expect = 1;
+    bool dense = true;
+    for (int k = 0; k < n && dense; k++) {
+        dense = stride[order[k]] == expect;
+        expect *= extent[order[k]];
+    }
+    if (dense)
+        return KILN_OK;
+    if (end > (uint64_t)numel)
+        return kiln_infer_fail(c, "attribute 'y_layout' = [%lld, %lld, %lld] addresses element %llu, "
+                               "but y_shape has %lld elements",
+                               (long long)stride[0], (long long)stride[1], (long long)stride[2],
+                               (unsigned long long)end - 1, (long long)numel);
+    return kiln_infer_fail(c, "attribute 'y_layout' = [%lld, %lld, %lld] does not cover y_shape exactly "
+                           "once: rows of Y overlap (and others are never written)",
+                           (long long)stride[0], (long long)stride[1], (long long)stride[2]);
+}
+
+/* bias [Bb, Hb, Nq', Nk']: Bb divides B, the others are 1 or the full size. */
+static kiln_status attention_bias(kiln_infer *c, krt_attention_desc *d)
+{
+    kiln_value *v;
+    if (!kiln_infer_in(c, ATT_BIAS))
+        return KILN_OK;
+    kiln_status st = need_rank(c, ATT_BIAS, 4, 4, &v);
+    if (st)
+        return st;
+    const kiln_dim *bd = v->shape.dim;
+    int64_t full[4] = {d->batch, d->heads, d->q_tokens, d->kv_tokens};
+    bool ok = true;
+    for (int k = 0; k < 4; k++)
+        ok = ok && (!known(bd[k]) || (k == 0 ? bd[k] >= 1 && full[0] % bd[k] == 0
+                                              : bd[k] == 1 || bd[k] == full[k]));
+    if (!ok) {
+        char s[256];
+        return kiln_infer_fail(c, "input 3 (bias, '%s') has shape %s; need [Bb, Hb, Nq, Nk] with Bb "
+                               "dividing the batch %lld, Hb 1 or %lld, Nq 1 or %lld, Nk 1 or %lld",
+                               v->name, kiln_shape_format(c->g, &v->shape, s, sizeof s),
+                               (long long)d->batch, (long long)d->heads, (long long)d->q_tokens,
+                               (long long)d->kv_tokens);
+    }
+    if (!kiln_shape_is_static(&v->shape)) {
+        d->bias_batches = 1;  /* a placeholder; lowering sees static shapes */
+        return KILN_OK;
+    }
+    d->bias_batches = bd[0];
+    d->bias_stride[3] = bd[3] > 1 ? 1 : 0;
+    d->bias_stride[2] = bd[2] > 1 ? bd[3] : 0;
+    d->bias_stride[1] = bd[1] > 1 ? bd[2] * bd[3] : 0;
+    d->bias_stride[0] = bd[1] * bd[2] * bd[3];
+    return KILN_OK;
+}
+
+/* Which inputs are given: Q and K absent iff p_in; bias only with Q and
+ * K; the three mix inputs together. */
+static kiln_status attention_inputs(kiln_infer *c, krt_attention_desc *d)
+{
+    bool has[ATT_INPUTS];
+    for (uint32_t i = 0; i < ATT_INPUTS; i++)
+        has[i] = kiln_infer_in(c, i) != NULL;
+    d->p_in = has[ATT_P_IN];
+    d->reattention = has[ATT_MIX];
+    if (!has[ATT_V])
+        return kiln_infer_fail(c, "input 2 (V) is required");
+    for (uint32_t i = ATT_Q; i <= ATT_BIAS; i++)
+        if (i != ATT_V && i != ATT_BIAS && has[i] == d->p_in)
+            return kiln_infer_fail(c, d->p_in ? "input %u (%s) must be absent when p_in (input 4) is given"
+                                              : "input %u (%s) is required when p_in (input 4) is absent",
+                                   i, att_input_names[i]);
+    if (d->p_in && has[ATT_BIAS])
+        return kiln_infer_fail(c, "input 3 (bias) must be absent when p_in (input 4) is given");
+    if (has[ATT_MIX_SCALE] != d->reattention || has[ATT_MIX_SHIFT] != d->reattention)
+        return kiln_infer_fail(c, "inputs 5-7 (mix, mix_scale, mix_shift) must be all given or all absent");
+    for (uint32_t i = 0; i < ATT_INPUTS; i++) {
+        kiln_status st = check_dtype(c, i, DT(F32));
+        if (st)
+            return st;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_linalg_attention(kiln_infer *c, krt_attention_desc *d, kiln_shape *y, kiln_shape *p)
+{
+    memset(d, 0, sizeof *d);
+    int64_t causal = 0;
+    const kiln_attr *ys;
+    kiln_status st = need_int(c, "batch", 1, &d->batch);
+    if (!st) st = need_int(c, "heads", 1, &d->heads);
+    if (!st) st = need_int(c, "head_dim", 1, &d->head_dim);
+    if (!st) st = need_int(c, "q_tokens", 1, &d->q_tokens);
+    if (!st) st = need_int(c, "kv_tokens", 1, &d->kv_tokens);
+    if (!st) st = get_int(c, "causal", 0, 0, 1, &causal);
+    if (!st && !kiln_attr_find(c->g, c->n, "scale"))
+        st = kiln_infer_fail(c, "attribute 'scale' is required");
+    if (!st) st = get_float(c, "scale", 1.0f, &d->scale);
+    if (!st) st = need_ints(c, "q_layout", 4, d->q_layout);
+    if (!st) st = need_ints(c, "k_layout", 4, d->k_layout);
+    if (!st) st = need_ints(c, "v_layout", 4, d->v_layout);
+    if (!st) st = need_ints(c, "y_layout", 3, d->y_layout);
+    if (!st) st = find_attr(c, "y_shape", KILN_ATTR_INTS, &ys);
+    if (!st && !ys)
+        st = kiln_infer_fail(c, "attribute 'y_shape' is required");
+    if (!st) st = attention_inputs(c, d);
+    if (st)
+        return st;
+    d->causal = (int32_t)causal;
+    if (!isfinite(d->scale))
+        return kiln_infer_fail(c, "attribute 'scale' is %g, need a finite value", (double)d->scale);
+    if (d->causal && d->p_in)
+        return kiln_infer_fail(c, "attribute 'causal' needs Q and K; with p_in (input 4) the "
+                               "probabilities are given");
+    int64_t rows, numel = 1;
+    if (!kiln_mul_size(d->batch, d->heads, &rows) || !kiln_mul_size(rows, d->q_tokens, &rows) ||
+        !kiln_mul_size(rows, d->head_dim, &rows))
+        return kiln_infer_fail(c, "batch * heads * q_tokens * head_dim overflows");
+    if (ys->n < 1 || ys->n > KILN_MAX_RANK)
+        return kiln_infer_fail(c, "attribute 'y_shape' has %u values, need 1 to %d", ys->n, KILN_MAX_RANK);
+    *y = (kiln_shape){.rank = (int)ys->n};
+    for (uint32_t k = 0; k < ys->n; k++) {
+        if (ys->u.ints[k] < 1 || !kiln_mul_size(numel, ys->u.ints[k], &numel))
+            return kiln_infer_fail(c, "attribute 'y_shape' has %lld at position %u, need a positive size",
+                                   (long long)ys->u.ints[k], k);
+        y->dim[k] = ys->u.ints[k];
+    }
+    if (numel != rows)
+        return kiln_infer_fail(c, "attribute 'y_shape' has %lld elements, need batch * heads * q_tokens * "
+                               "head_dim = %lld", (long long)numel, (long long)rows);
+    if (!d->p_in) st = check_layout(c, ATT_Q, "q_layout", d->q_layout, d, d->q_tokens);
+    if (!st && !d->p_in) st = check_layout(c, ATT_K, "k_layout", d->k_layout, d, d->kv_tokens);
+    if (!st) st = check_layout(c, ATT_V, "v_layout", d->v_layout, d, d->kv_tokens);
+    if (!st) st = check_y_layout(c, d, numel);
+    if (!st) st = attention_bias(c, d);
+    *p = shape_of(4, (kiln_dim[]){d->batch, d->heads, d->q_tokens, d->kv_tokens});
+    if (!st) st = check_shape(c, ATT_P_IN, p);
+    if (!st) st = check_shape(c, ATT_MIX, &(kiln_shape){2, {d->heads, d->heads}});
+    if (!st) st = check_shape(c, ATT_MIX_SCALE, &(kiln_shape){1, {d->heads}});
+    if (!st) st = check_shape(c, ATT_MIX_SHIFT, &(kiln_shape){1, {d->heads}});
+    d->p_out = kiln_infer_has_out(c, 1);
+    return st;
+}
+
+static kiln_status infer_attention(kiln_infer *c)
+{
+    krt_attention_desc d;
+    kiln_shape y, p;
+    kiln_status st = kiln_linalg_attention(c, &d, &y, &p);
+    if (!st) {
+        kiln_infer_set(c, 0, KILN_DT_F32, &y);
+        kiln_infer_set(c, 1, KILN_DT_F32, &p);
+    }
+    return st;
+}
+
 /* ===== the table ================================================================ */
 
 const kiln_infer_fn kiln_infer_linalg[KILN_OP_COUNT] = {
@@ -1249,4 +1469,5 @@ const kiln_infer_fn kiln_infer_linalg[KILN_OP_COUNT] = {
     [KILN_OP_RESIZE] = infer_resize,
     [KILN_OP_GRIDSAMPLE] = infer_gridsample,
     [KILN_OP_ROIALIGN] = infer_roialign,
+    [KILN_OP_ATTENTION] = infer_attention,
 };

@@ -44,4 +44,11 @@ kiln_status kiln_linalg_resize(kiln_infer *c, krt_resize_desc *d, kiln_shape *y)
 kiln_status kiln_linalg_gridsample(kiln_infer *c, krt_gridsample_desc *d, kiln_shape *y);
 kiln_status kiln_linalg_roialign(kiln_infer *c, krt_roialign_desc *d, kiln_shape *y);
 
+/* kiln.Attention (docs/attention.md): checks the attributes, which inputs
+ * are given, that the Q/K/V layouts stay inside their inputs and that
+ * y_layout covers y_shape exactly once, the shapes of bias, p_in and the
+ * mix inputs; gives Y's shape, P's ([B, H, Nq, Nk]) and the descriptor
+ * (p_out set when the node has output 1). */
+kiln_status kiln_linalg_attention(kiln_infer *c, krt_attention_desc *d, kiln_shape *y, kiln_shape *p);
+
 #endif /* KILN_INFER_LINALG_H */

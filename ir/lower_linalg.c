@@ -266,6 +266,19 @@ static kiln_status lower_roialign(kiln_lower *l)
     return emit(l, KRT_K_ROIALIGN, &d, INS(0, 1, 2), 1);
 }
 
+/* ---- attention ----------------------------------------------------------------- */
+
+static kiln_status lower_attention(kiln_lower *l)
+{
+    kiln_infer c = reader(l);
+    krt_attention_desc d;
+    kiln_shape y, p;
+    kiln_status st = kiln_linalg_attention(&c, &d, &y, &p);
+    if (st)
+        return st;
+    return kiln_lower_unsupported(l, "the attention kernel is not written yet");
+}
+
 /* ---- the table ----------------------------------------------------------------- */
 
 const kiln_lower_fn kiln_lower_linalg[KILN_OP_COUNT] = {
@@ -290,4 +303,5 @@ const kiln_lower_fn kiln_lower_linalg[KILN_OP_COUNT] = {
     [KILN_OP_RESIZE] = lower_resize,
     [KILN_OP_GRIDSAMPLE] = lower_gridsample,
     [KILN_OP_ROIALIGN] = lower_roialign,
+    [KILN_OP_ATTENTION] = lower_attention,
 };

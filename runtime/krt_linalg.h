@@ -9,6 +9,7 @@
  *   krt_linalg_pool.c    MaxPool, AveragePool, LpPool, global pools, MaxUnpool
  *   krt_linalg_rnn.c     RNN, GRU, LSTM
  *   krt_linalg_sample.c  Resize, GridSample, RoiAlign
+ *   krt_attention.c      kiln.Attention (docs/attention.md)
  *
  * Each op runs as a kernel (runtime/krt_kernel.h): `krt_kernel_<name>`,
  * listed in krt_kernels.def, takes a `krt_<name>_desc` — plain data (the
@@ -341,6 +342,44 @@ typedef struct krt_roialign_desc {
     int max_mode;                     /* 0: avg */
     int32_t pad1;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_roialign_desc;
+
+
+/* ===== fused attention (krt_attention.c) ==================================== */
+
+/* Kernel `attention` (kiln.Attention, docs/attention.md): ops {Q, K, V,
+ * bias, p_in, mix, mix_scale, mix_shift, Y, P}; bias, p_in, the mix
+ * inputs and P may be NULL, and Q and K are NULL when p_in is given.
+ * All f32. For every batch b, head h and query n:
+ *   P[b,h,n,:] = softmax(scale * Q(b,h,n) . K(b,h,:) + bias)   (or p_in)
+ *   re-attention: P[b,g,n,:] = mix_scale[g] * sum_h P[b,h,n,:] mix[h,g] + mix_shift[g]
+ *   Y(b,h,n) = P[b,h,n,:] . V(b,h,:)
+ * where row (b,h,n) of Q, K, V starts at layout[0] + b*layout[1] +
+ * h*layout[2] + n*layout[3] and holds head_dim contiguous elements, and
+ * row (b,h,n) of Y starts at b*y_layout[0] + h*y_layout[1] + n*y_layout[2].
+ * Bias element (b,h,n,j) is at (b % bias_batches)*bias_stride[0] +
+ * h*bias_stride[1] + n*bias_stride[2] + j*bias_stride[3] (stride 0:
+ * broadcast). P, when written, is dense [B, H, Nq, Nk].
+ * Units: (batch, head, query tile) triples, or (batch, query tile) pairs
+ * when the probabilities of every head are needed together
+ * (re-attention); each unit writes its own rows of Y and P, so any split
+ * gives bit-identical results. KRT_EVALUE when an operand the flags
+ * require is NULL. */
+typedef struct krt_attention_desc {
+    int64_t batch, heads, head_dim;   /* B, H, D */
+    int64_t q_tokens, kv_tokens;      /* Nq, Nk */
+    int64_t q_layout[4];              /* offset, batch, head, token strides (elements) */
+    int64_t k_layout[4];
+    int64_t v_layout[4];
+    int64_t y_layout[3];              /* batch, head, token strides of Y (offset 0) */
+    int64_t bias_batches;             /* Bb (query batch b reads b % Bb); 0: no bias */
+    int64_t bias_stride[4];           /* batch, head, query, key; 0 = broadcast */
+    float scale;                      /* scores are scale * (q . k) */
+    int32_t causal;                   /* 1: key j > query n is masked */
+    int32_t p_in;                     /* 1: probabilities from ops[4]; Q, K, bias absent */
+    int32_t reattention;              /* 1: mix, mix_scale, mix_shift given */
+    int32_t p_out;                    /* 1: write P (ops[9]) */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
+} krt_attention_desc;
 
 
 #endif /* KRT_LINALG_H */
