@@ -238,6 +238,100 @@ static void pv_tile(int64_t D, int64_t kb, const float *const p[MB], const float
         }
 }
 
+/* ---- exp -------------------------------------------------------------------------------- */
+
+/* exp(x) for the x <= 0 a softmax takes (x - max), VF at a time: x = n ln2
+ * + r with |r| <= ln2/2 (ln2 split in two so n ln2 is exact), Cephes'
+ * degree-6 polynomial for exp(r) (relative error below 2^-23), times 2^n
+ * built in the exponent bits. x below -87.3 (where exp is subnormal) and
+ * -inf give exactly 0; NaN gives NaN. One call per element of libm's expf
+ * would cost as much as the dot products of a 64-wide head. */
+#ifdef KRT_HAVE_VEC
+typedef int32_t vi __attribute__((vector_size(VF * 4)));
+
+static vf vexp(vf x)
+{
+    vi tiny = x < -87.3f;  /* false for NaN, which goes through as NaN */
+    vf lo = (vf)(((vi)x & ~tiny) | ((vi)((vf){0} - 87.3f) & tiny));
+    vf t = lo * 1.44269504088896341f + 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
+    vf n = t - 12582912.0f;
+    vf r = lo - n * 0.693359375f - n * -2.12194440e-4f;
+    vf p = (vf){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    vf two_n = (vf)((__builtin_convertvector(n, vi) + 127) << 23);
+    return (vf)((vi)(p * two_n) & ~tiny);
+}
+#endif
+
+/* x[j] = exp(x[j] - m) for j < n; returns their sum, added in order. */
+static float exp_row(float *x, int64_t n, float m)
+{
+    float sum = 0;
+    int64_t j = 0;
+#ifdef KRT_HAVE_VEC
+    for (; j < n; j += VF) {
+        vf v;
+        int64_t k = min64(VF, n - j);
+        if (k == VF) {
+            memcpy(&v, x + j, sizeof v);
+        } else {
+            v = (vf){0} - INFINITY;
+            memcpy(&v, x + j, (size_t)k * sizeof(float));
+        }
+        v = vexp(v - m);
+        memcpy(x + j, &v, (size_t)k * sizeof(float));
+        for (int64_t i = 0; i < k; i++)
+            sum += x[j + i];
+    }
+#else
+    for (; j < n; j++) {
+        x[j] = expf(x[j] - m);
+        sum += x[j];
+    }
+#endif
+    return sum;
+}
+
+/* exp(x) of one x <= 0 (the online softmax's correction factor). */
+static float exp1(float x)
+{
+#ifdef KRT_HAVE_VEC
+    return vexp((vf){0} + x)[0];
+#else
+    return expf(x);
+#endif
+}
+
+/* The largest of x[0..n) (n >= 1). */
+static float row_max(const float *x, int64_t n)
+{
+    float mx = x[0];
+    int64_t j = 0;
+#ifdef KRT_HAVE_VEC
+    if (n >= VF) {
+        vf m;
+        memcpy(&m, x, sizeof m);
+        for (j = VF; j + VF <= n; j += VF) {
+            vf v;
+            memcpy(&v, x + j, sizeof v);
+            vi gt = v > m;
+            m = (vf)(((vi)v & gt) | ((vi)m & ~gt));
+        }
+        mx = m[0];
+        for (int i = 1; i < VF; i++)
+            mx = m[i] > mx ? m[i] : mx;
+    }
+#endif
+    for (; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
 /* ---- scores ------------------------------------------------------------------------- */
 
 /* Row pointers of queries n0 .. n0 + mr of (b, h), padded to MB with the
@@ -250,18 +344,20 @@ static void query_rows(const krt_attention_desc *d, const float *Q, int64_t b, i
 }
 
 /* out[j] = scale * s[j] + bias(b, h, n, j0 + j), or -inf where the causal
- * mask hides key j0 + j from query n, for j < kb (out may be s); returns
- * the row's max. */
-static float finish_scores(const krt_attention_desc *d, const float *bias, int64_t b, int64_t h,
-                           int64_t n, int64_t j0, int64_t kb, const float *s, float *out)
+ * mask hides key j0 + j from query n, for j < kb (out may be s). */
+static void finish_scores(const krt_attention_desc *d, const float *bias, int64_t b, int64_t h,
+                          int64_t n, int64_t j0, int64_t kb, const float *s, float *out)
 {
-    float scale = d->scale, mx = -INFINITY;
+    float scale = d->scale;
     if (bias) {
         const float *bp = bias + (b % d->bias_batches) * d->bias_stride[0] + h * d->bias_stride[1] +
                           n * d->bias_stride[2] + j0 * d->bias_stride[3];
-        int64_t bs = d->bias_stride[3];
-        for (int64_t j = 0; j < kb; j++)
-            out[j] = scale * s[j] + bp[j * bs];
+        if (d->bias_stride[3] == 1)
+            for (int64_t j = 0; j < kb; j++)
+                out[j] = scale * s[j] + bp[j];
+        else
+            for (int64_t j = 0; j < kb; j++)
+                out[j] = scale * s[j] + bp[0];
     } else {
         for (int64_t j = 0; j < kb; j++)
             out[j] = scale * s[j];
@@ -269,9 +365,6 @@ static float finish_scores(const krt_attention_desc *d, const float *bias, int64
     if (d->causal)
         for (int64_t j = n - j0 + 1 < 0 ? 0 : n - j0 + 1; j < kb; j++)
             out[j] = -INFINITY;
-    for (int64_t j = 0; j < kb; j++)
-        mx = out[j] > mx ? out[j] : mx;
-    return mx;
 }
 
 /* ---- streaming ------------------------------------------------------------------------ */
@@ -307,19 +400,15 @@ static void stream_tile(const krt_attention_desc *d, void *const *ops, float *sc
                 if (r >= mr)
                     continue;
                 int64_t i = i0 - n0 + r;
-                float mx = finish_scores(d, bias, b, h, i0 + r, j0, kb, sr, sr);
-                float mnew = mx > m[i] ? mx : m[i], sum = 0;
+                finish_scores(d, bias, b, h, i0 + r, j0, kb, sr, sr);
+                float mx = row_max(sr, kb), mnew = mx > m[i] ? mx : m[i];
                 a[r] = acc + i * Dp;
                 if (mnew == -INFINITY) {  /* every key so far masked: nothing to add */
                     memset(sr, 0, (size_t)kb * sizeof(float));
                     continue;
                 }
-                for (int64_t j = 0; j < kb; j++) {
-                    float e = expf(sr[j] - mnew);
-                    sr[j] = e;
-                    sum += e;
-                }
-                corr[r] = expf(m[i] - mnew);
+                float sum = exp_row(sr, kb, mnew);
+                corr[r] = exp1(m[i] - mnew);
                 l[i] = l[i] * corr[r] + sum;
                 m[i] = mnew;
             }
@@ -359,15 +448,7 @@ static void probabilities(const krt_attention_desc *d, void *const *ops, float *
         }
     }
     for (int64_t i = 0; i < n1 - n0; i++) {
-        float *x = prob + i * Nk, mx = x[0], sum = 0;
-        for (int64_t j = 1; j < Nk; j++)
-            mx = x[j] > mx ? x[j] : mx;
-        for (int64_t j = 0; j < Nk; j++) {
-            float e = expf(x[j] - mx);
-            x[j] = e;
-            sum += e;
-        }
-        sum = 1 / sum;
+        float *x = prob + i * Nk, sum = 1 / exp_row(x, Nk, row_max(x, Nk));
         for (int64_t j = 0; j < Nk; j++)
             x[j] *= sum;
     }
