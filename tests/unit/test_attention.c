@@ -434,6 +434,48 @@ static void test_random_cases(void)
             "(bound %.0f) ", worst_y, TOL_Y, worst_p, TOL_P);
 }
 
+/* P as an intermediate the memory plan places in the arena (consumed by a
+ * Mul), and P produced but unused: Y and 2 * P still match the unfused
+ * graph. (Debug builds check every plan and poison the arena.) */
+static char *replace(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+    return out;
+}
+
+static void test_p_in_the_arena_or_unused(void)
+{
+    acase a = {2, 3, 30, 30, 16, BIAS_FULL, 0, 0, 0, 1, 1, 0};
+    char *fused = fused_text(&a), *unfused = unfused_text(&a);
+    char *head = replace(fused, "-> (%y, %p)", "-> (%y, %p2)");
+    char *twice = replace(head, "\n}\n", "\n  const %two: f32[] = [2]\n  %p2 = Mul(%p, %two)\n}\n");
+    char *unused = replace(fused, "-> (%y, %p)", "-> (%y)");
+    inputs in;
+    const float *v;
+    int64_t v_off, v_tok, n = a.B * a.H * a.Nq * a.Nk;
+    kiln_tensor fo[2], uo[2], zo[1];
+    make_inputs(&a, &in, &v, &v_off, &v_tok);
+    CU_ASSERT_EQUAL_FATAL(run_text(unfused, &in, uo), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(run_text(twice, &in, fo), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(run_text(unused, &in, zo), KILN_OK);
+    CU_ASSERT_EQUAL(check_y(&a, fo[0].data, uo[0].data, uo[1].data, v, v_off, v_tok), 0);
+    CU_ASSERT_EQUAL(memcmp(zo[0].data, fo[0].data, fo[0].nbytes), 0);
+    float *half = malloc((size_t)n * sizeof *half);
+    for (int64_t i = 0; i < n; i++)
+        half[i] = ((const float *)fo[1].data)[i] / 2;  /* exact: a power of two */
+    CU_ASSERT_EQUAL(check_p(&a, half, uo[1].data), 0);
+    free(half);
+    kiln_interp_free_outputs(fo, 2);
+    kiln_interp_free_outputs(uo, 2);
+    kiln_interp_free_outputs(zo, 1);
+    free_inputs(&in);
+    free(fused), free(unfused), free(head), free(twice), free(unused);
+}
+
 /* Whole call vs split into 2, 3 and 5 ranges of units: identical bytes. */
 static void split_case(const acase *a)
 {
@@ -569,6 +611,7 @@ static void test_text_round_trip(void)
 static CU_TestInfo tests[] = {
     {"fixed shapes against the unfused graph", test_fixed_cases},
     {"random shapes against the unfused graph", test_random_cases},
+    {"P in the arena, P unused", test_p_in_the_arena_or_unused},
     {"split units give identical bytes", test_split_units},
     {"inference errors name the node", test_inference_errors},
     {"attribute errors", test_attribute_errors},
