@@ -268,26 +268,29 @@ static vf vexp(vf x)
 }
 #endif
 
-/* x[j] = exp(x[j] - m) for j < n; returns their sum, added in order. */
+/* x[j] = exp(x[j] - m) for j < n; returns their sum (VF lane sums, then
+ * the lanes in order: a fixed order, and no chain of dependent adds). */
 static float exp_row(float *x, int64_t n, float m)
 {
     float sum = 0;
     int64_t j = 0;
 #ifdef KRT_HAVE_VEC
+    vf acc = {0};
     for (; j < n; j += VF) {
         vf v;
         int64_t k = min64(VF, n - j);
         if (k == VF) {
             memcpy(&v, x + j, sizeof v);
         } else {
-            v = (vf){0} - INFINITY;
+            v = (vf){0} - INFINITY;  /* exp gives 0 in the unused lanes */
             memcpy(&v, x + j, (size_t)k * sizeof(float));
         }
         v = vexp(v - m);
         memcpy(x + j, &v, (size_t)k * sizeof(float));
-        for (int64_t i = 0; i < k; i++)
-            sum += x[j + i];
+        acc += v;
     }
+    for (int i = 0; i < VF; i++)
+        sum += acc[i];
 #else
     for (; j < n; j++) {
         x[j] = expf(x[j] - m);
