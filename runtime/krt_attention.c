@@ -268,29 +268,29 @@ static vf vexp(vf x)
 }
 #endif
 
-/* x[j] = exp(x[j] - m) for j < n; returns their sum (VF lane sums, then
- * the lanes in order: a fixed order, and no chain of dependent adds). */
+/* x[j] = exp(x[j] - m) for j < n; returns their sum (VF lane sums, the
+ * lanes in order, then the tail: a fixed order without a chain of
+ * dependent adds). Callers pad rows to a multiple of VF with -inf where
+ * they can: the tail goes one element at a time. */
 static float exp_row(float *x, int64_t n, float m)
 {
     float sum = 0;
     int64_t j = 0;
 #ifdef KRT_HAVE_VEC
     vf acc = {0};
-    for (; j < n; j += VF) {
+    for (; j + VF <= n; j += VF) {
         vf v;
-        int64_t k = min64(VF, n - j);
-        if (k == VF) {
-            memcpy(&v, x + j, sizeof v);
-        } else {
-            v = (vf){0} - INFINITY;  /* exp gives 0 in the unused lanes */
-            memcpy(&v, x + j, (size_t)k * sizeof(float));
-        }
+        memcpy(&v, x + j, sizeof v);
         v = vexp(v - m);
-        memcpy(x + j, &v, (size_t)k * sizeof(float));
+        memcpy(x + j, &v, sizeof v);
         acc += v;
     }
     for (int i = 0; i < VF; i++)
         sum += acc[i];
+    for (; j < n; j++) {
+        x[j] = vexp((vf){0} + (x[j] - m))[0];
+        sum += x[j];
+    }
 #else
     for (; j < n; j++) {
         x[j] = expf(x[j] - m);
@@ -347,27 +347,51 @@ static void query_rows(const krt_attention_desc *d, const float *Q, int64_t b, i
 }
 
 /* out[j] = scale * s[j] + bias(b, h, n, j0 + j), or -inf where the causal
- * mask hides key j0 + j from query n, for j < kb (out may be s). */
-static void finish_scores(const krt_attention_desc *d, const float *bias, int64_t b, int64_t h,
-                          int64_t n, int64_t j0, int64_t kb, const float *s, float *out)
+ * mask hides key j0 + j from query n, for j < kb, and -inf up to kpad
+ * (out may be s); returns
+ * the largest (a NaN never wins; it reaches the row through exp). Vector
+ * stores, so that exp_row's vector loads of out forward from them. */
+static float finish_scores(const krt_attention_desc *d, const float *bias, int64_t b, int64_t h,
+                           int64_t n, int64_t j0, int64_t kb, int64_t kpad, const float *s,
+                           float *out)
 {
-    float scale = d->scale;
+    const float *bp = NULL;
+    int64_t bs = 0, lim = kb, j = 0;
+    float scale = d->scale, mx = -INFINITY;
     if (bias) {
-        const float *bp = bias + (b % d->bias_batches) * d->bias_stride[0] + h * d->bias_stride[1] +
-                          n * d->bias_stride[2] + j0 * d->bias_stride[3];
-        if (d->bias_stride[3] == 1)
-            for (int64_t j = 0; j < kb; j++)
-                out[j] = scale * s[j] + bp[j];
-        else
-            for (int64_t j = 0; j < kb; j++)
-                out[j] = scale * s[j] + bp[0];
-    } else {
-        for (int64_t j = 0; j < kb; j++)
-            out[j] = scale * s[j];
+        bp = bias + (b % d->bias_batches) * d->bias_stride[0] + h * d->bias_stride[1] +
+             n * d->bias_stride[2] + j0 * d->bias_stride[3];
+        bs = d->bias_stride[3];
     }
-    if (d->causal)
-        for (int64_t j = n - j0 + 1 < 0 ? 0 : n - j0 + 1; j < kb; j++)
-            out[j] = -INFINITY;
+    if (d->causal)  /* keys j0 + j <= n are visible */
+        lim = n - j0 + 1 < 0 ? 0 : n - j0 + 1 > kb ? kb : n - j0 + 1;
+#ifdef KRT_HAVE_VEC
+    vf vm = (vf){0} - INFINITY;
+    for (; j + VF <= lim; j += VF) {
+        vf v, bv;
+        memcpy(&v, s + j, sizeof v);
+        v *= scale;
+        if (bp && bs) {
+            memcpy(&bv, bp + j, sizeof bv);
+            v += bv;
+        } else if (bp) {
+            v += bp[0];
+        }
+        memcpy(out + j, &v, sizeof v);
+        vi gt = v > vm;
+        vm = (vf)(((vi)v & gt) | ((vi)vm & ~gt));
+    }
+    for (int i = 0; i < VF; i++)
+        mx = vm[i] > mx ? vm[i] : mx;
+#endif
+    for (; j < lim; j++) {
+        float x = bp ? scale * s[j] + bp[j * bs] : scale * s[j];
+        out[j] = x;
+        mx = x > mx ? x : mx;
+    }
+    for (; j < kpad; j++)
+        out[j] = -INFINITY;
+    return mx;
 }
 
 /* ---- streaming ------------------------------------------------------------------------ */
@@ -386,7 +410,7 @@ static void stream_tile(const krt_attention_desc *d, void *const *ops, float *sc
     }
     int64_t keys = d->causal ? min64(Nk, n1) : Nk;  /* keys past the tile's last query are masked */
     for (int64_t j0 = 0; j0 < keys; j0 += KB) {
-        int64_t kb = min64(KB, keys - j0), kbp = round_up(kb, 2 * VF);
+        int64_t kb = min64(KB, keys - j0), kbp = round_up(kb, 2 * VF), kbv = round_up(kb, VF);
         pack_keys(d, K, b, h, j0, kb, kbp, kt);
         const float *vb = row_of(V, d->v_layout, b, h, j0);
         for (int64_t i0 = n0; i0 < n1; i0 += MB) {
@@ -403,14 +427,14 @@ static void stream_tile(const krt_attention_desc *d, void *const *ops, float *sc
                 if (r >= mr)
                     continue;
                 int64_t i = i0 - n0 + r;
-                finish_scores(d, bias, b, h, i0 + r, j0, kb, sr, sr);
-                float mx = row_max(sr, kb), mnew = mx > m[i] ? mx : m[i];
+                float mx = finish_scores(d, bias, b, h, i0 + r, j0, kb, kbv, sr, sr);
+                float mnew = mx > m[i] ? mx : m[i];
                 a[r] = acc + i * Dp;
                 if (mnew == -INFINITY) {  /* every key so far masked: nothing to add */
                     memset(sr, 0, (size_t)kb * sizeof(float));
                     continue;
                 }
-                float sum = exp_row(sr, kb, mnew);
+                float sum = exp_row(sr, kbv, mnew);
                 corr[r] = exp1(m[i] - mnew);
                 l[i] = l[i] * corr[r] + sum;
                 m[i] = mnew;
@@ -447,7 +471,8 @@ static void probabilities(const krt_attention_desc *d, void *const *ops, float *
             query_rows(d, Q, b, h, i0, mr, q);
             qk_tile(D, q, kt, kbp, s);
             for (int64_t r = 0; r < mr; r++)
-                finish_scores(d, bias, b, h, i0 + r, j0, kb, s + r * KB, prob + (i0 - n0 + r) * Nk + j0);
+                finish_scores(d, bias, b, h, i0 + r, j0, kb, kb, s + r * KB,
+                              prob + (i0 - n0 + r) * Nk + j0);
         }
     }
     for (int64_t i = 0; i < n1 - n0; i++) {
