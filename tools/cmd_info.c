@@ -140,6 +140,19 @@ static double f_pool(flop_ctx *f, const kiln_node *n)
     return out < 0 ? -1 : out * window;
 }
 
+/* kiln.Attention: per score, 2D for Q.K, 2D for P.V, and 7 for the scale,
+ * the bias and the softmax (what the unfused graph counts); 2H more with
+ * re-attention (the head mix). */
+static double f_attention(flop_ctx *f, const kiln_node *n)
+{
+    double scores = 1, H = (double)kiln_attr_int(f->g, n, "heads", 1);
+    static const char *const dims[] = {"batch", "heads", "q_tokens", "kv_tokens"};
+    for (int i = 0; i < 4; i++)
+        scores *= (double)kiln_attr_int(f->g, n, dims[i], 1);
+    double per = 4 * (double)kiln_attr_int(f->g, n, "head_dim", 1) + 7;
+    return scores * (per + (kiln_node_input(f->g, n, 5) ? 2 * H : 0));
+}
+
 typedef struct flop_rule {
     flop_fn fn;
     const char *how;   /* printed beside the op's total */
@@ -179,6 +192,7 @@ static const flop_rule flop_rules[KILN_OP_COUNT] = {
     [KILN_OP_INSTANCENORMALIZATION] = {f_norm, "8 per element"},
     [KILN_OP_MEANVARIANCENORMALIZATION] = {f_norm, "8 per element"},
     [KILN_OP_BATCHNORMALIZATION] = {f_batchnorm, "2 per element"},
+    [KILN_OP_ATTENTION] = {f_attention, "4 * head_dim + 7 per score, 2 * heads more to re-attend"},
 };
 #undef MAC
 #undef ELEM
