@@ -3,7 +3,7 @@
  *
  *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
  *                 [--root DIR] [--filter SUBSTR]
- *                 [--path interp|interp-O0|interp-threads2|c-exe]
+ *                 [--path interp|interp-O0|interp-threads2|c-exe|llvm-exe]
  *
  * The manifest has one tab-separated line per sample (after a header):
  *   name  dir  inputs  outputs  opset  atol  rtol
@@ -16,6 +16,8 @@
  * The c-exe path (run only when named with --path, its own ctest entry)
  * compiles the sample with `kiln compile MODEL -o TMP/model --quiet` (the
  * C backend, the generated testbench) and runs `TMP/model -i ... -o TMP`.
+ * The llvm-exe path does the same with `--backend llvm` (the LLVM backend,
+ * the same testbench).
  */
 #define _GNU_SOURCE
 #include "frontend/frontend.h"
@@ -58,6 +60,7 @@ static const exec_path paths[] = {
     {"interp", "interp", {NULL, NULL}, -1, false, false},
     {"interp-threads2", "interp", {"--threads", "2"}, 1, false, false},
     {"c-exe", "c", {NULL, NULL}, -1, true, true},
+    {"llvm-exe", "llvm", {NULL, NULL}, -1, true, true},
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
 
@@ -185,17 +188,18 @@ static bool shape_arg(const kiln_graph *g, const sample *s, int k, char *out, si
 }
 
 /* `kiln compile MODEL -o TMP/model --quiet --shape ...`; the executable's path in exe. */
-static bool compile_sample(const options *opt, const sample *s, char *model, const char *tmp,
-                           char *exe, size_t size)
+static bool compile_sample(const options *opt, const sample *s, const exec_path *p, char *model,
+                           const char *tmp, char *exe, size_t size)
 {
     static char shapes[64][1024];
-    char *argv[8 + 2 * 64];
+    char *argv[10 + 2 * 64];
     int argc = 0;
     kiln_ctx *ctx = kiln_ctx_create();
     kiln_graph *g = NULL;
     snprintf(exe, size, "%s/model", tmp);
     argv[argc++] = (char *)opt->kiln, argv[argc++] = "compile", argv[argc++] = model;
     argv[argc++] = "-o", argv[argc++] = exe, argv[argc++] = "--quiet";
+    argv[argc++] = "--backend", argv[argc++] = (char *)p->backend;
     bool loaded = kiln_onnx_load(ctx, model, &g) == KILN_OK;
     for (int k = 0; loaded && k < s->n_inputs && k < 64; k++)
         if (shape_arg(g, s, k, shapes[k], sizeof shapes[k]))
@@ -216,7 +220,7 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
     char *argv[16 + 2 * 64];
     int argc = 0;
     snprintf(model, sizeof model, "%s/model.onnx", s->dir);
-    if (p->compiled && !compile_sample(opt, s, model, tmp, exe, sizeof exe))
+    if (p->compiled && !compile_sample(opt, s, p, model, tmp, exe, sizeof exe))
         return false;
     argv[argc++] = p->compiled ? exe : (char *)opt->kiln;
     if (!p->compiled) {
