@@ -637,8 +637,8 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
     kiln_status st = kiln_llvm_compile(ctx, g, plan, &lo, o->out, &s);
     if (st || o->quiet)
         return st;
-    fprintf(stderr, "kiln compile: %s -> %s (llvm %s, %s, cpu %s, prefix %s)\n", o->model_path, o->out,
-            emit_names[o->emit], s.triple, s.cpu, name);
+    fprintf(stderr, "kiln compile: %s -> %s (llvm %s, %s, cpu %s, kernels %s, prefix %s)\n",
+            o->model_path, o->out, emit_names[o->emit], s.triple, s.cpu, s.kernels, name);
     fprintf(stderr, "  load+passes  %8.1f ms\n  plan         %8.1f ms\n", t->load * 1e3, t->plan * 1e3);
     fprintf(stderr, "  module       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors\n",
             s.t_ir * 1e3, s.n_nodes, s.n_calls,

@@ -54,6 +54,7 @@ typedef struct kiln_llvm_stats {
     size_t weight_bytes;
     char triple[64];
     char cpu[64];
+    char kernels[16];          /* the kernel build linked: x86_64, x86_64_v3, x86_64_v4, aarch64 */
     double t_ir, t_opt, t_codegen, t_link;   /* seconds */
 } kiln_llvm_stats;
 

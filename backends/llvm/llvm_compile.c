@@ -69,13 +69,32 @@ static void internalize(LLVMModuleRef m, const char *name)
     }
 }
 
-/* The target's CPU and features on every function with a body; the
- * kernels' own (clang's baseline for the triple) are replaced. */
+/* A function's "target-features" string ("" when none), into buf. */
+static void features_of(LLVMValueRef f, char *buf, size_t size)
+{
+    unsigned n = 0;
+    LLVMAttributeRef a = LLVMGetStringAttributeAtIndex(f, (unsigned)LLVMAttributeFunctionIndex,
+                                                       "target-features", 15);
+    const char *s = a ? LLVMGetStringAttributeValue(a, &n) : "";
+    snprintf(buf, size, "%.*s", (int)n, s);
+}
+
+/* The target's CPU and features on every function with a body, replacing
+ * the kernel build's (clang's for the build's flags). A function that
+ * asked for other features itself (__attribute__((target)), a clone for
+ * run-time CPU dispatch) keeps its own: its features differ from the
+ * glue's, which is compiled with the build's plain flags. */
 static void set_cpu(LLVMModuleRef m, const kiln_llvm_target *t)
 {
     unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
+    static char base[4096], mine[4096];
+    LLVMValueRef glue = LLVMGetNamedFunction(m, "kiln_llvm_run_call");
+    features_of(glue, base, sizeof base);
     for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f))
+            continue;
+        features_of(f, mine, sizeof mine);
+        if (mine[0] && strcmp(mine, base) != 0)
             continue;
         LLVMRemoveStringAttributeAtIndex(f, fi, "target-cpu", 10);
         LLVMRemoveStringAttributeAtIndex(f, fi, "target-features", 15);
@@ -83,6 +102,11 @@ static void set_cpu(LLVMModuleRef m, const kiln_llvm_target *t)
         LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->cpu);
         if (t->features[0])
             LLVMAddTargetDependentFunctionAttr(f, "target-features", t->features);
+        /* LLVM's x86 tuning keeps AVX-512 CPUs at 256-bit vectors unless told
+         * otherwise; kiln's loops are long dense float loops, where zmm wins.
+         * Harmless without AVX-512 (the widest legal vector caps it). */
+        if (strcmp(t->arch, "x86_64") == 0)
+            LLVMAddTargetDependentFunctionAttr(f, "prefer-vector-width", "512");
         LLVMAttributeRef nounwind = LLVMCreateEnumAttribute(
             LLVMGetModuleContext(m), LLVMGetEnumAttributeKindForName("nounwind", 8), 0);
         LLVMAddAttributeAtIndex(f, fi, nounwind);
@@ -274,7 +298,7 @@ static kiln_status link_artifact(kiln_ctx *ctx, const kiln_llvm_opts *o, const k
         if (o->emit == KILN_LLVM_EMIT_LIB)
             argv[n++] = "-shared";
         else
-            argv[n++] = "-std=c11", argv[n++] = "-O2";
+            argv[n++] = "-std=c11", argv[n++] = "-O1";  /* the testbench: I/O only */
         argv[n++] = "-o", argv[n++] = tmp;
         for (int i = 0; i < n_srcs; i++)
             argv[n++] = srcs[i];
@@ -365,10 +389,11 @@ kiln_status kiln_llvm_compile(kiln_ctx *ctx, const kiln_graph *g, const kiln_pla
     }
     snprintf(s->triple, sizeof s->triple, "%s", t.triple);
     snprintf(s->cpu, sizeof s->cpu, "%s", t.cpu);
+    snprintf(s->kernels, sizeof s->kernels, "%s", t.build);
     double t0 = now_seconds();
     LLVMContextRef c = LLVMContextCreate();
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext(opts->name, c);
-    LLVMModuleRef kernels = kiln_llvm_kernels(ctx, c, t.arch);
+    LLVMModuleRef kernels = kiln_llvm_kernels(ctx, c, t.build);
     LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(t.tm);
     char *dl = LLVMCopyStringRepOfTargetData(layout);
     LLVMSetTarget(m, t.triple), LLVMSetDataLayout(m, dl);

@@ -10,7 +10,8 @@
 /* The resolved target: triple, CPU and features, and its machine. */
 typedef struct kiln_llvm_target {
     char triple[64];
-    char arch[16];                 /* "x86_64" or "aarch64": which kernel bitcode */
+    char arch[16];                 /* "x86_64" or "aarch64" */
+    char build[16];                /* the kernel bitcode the CPU runs: x86_64, x86_64_v3, x86_64_v4, aarch64 */
     char *cpu, *features;          /* malloc'd */
     bool host;                     /* the triple's arch is this machine's */
     LLVMTargetMachineRef tm;
@@ -21,9 +22,9 @@ typedef struct kiln_llvm_target {
 kiln_status kiln_llvm_target_open(kiln_ctx *ctx, const kiln_llvm_opts *opts, kiln_llvm_target *t);
 void kiln_llvm_target_close(kiln_llvm_target *t);
 
-/* The kernel bitcode embedded for arch, parsed into a new module of c;
+/* The kernel bitcode embedded as `build` (kiln_llvm_target.build), parsed into a new module of c;
  * NULL with a message when kiln was built without it. */
-LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *arch);
+LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *build);
 
 /* Emit NAME_info, NAME_workspace_size, NAME_run, the descriptors and the
  * weights into m, which already holds the linked kernels. */

@@ -19,7 +19,20 @@
 
 /* The embedded bitcode (embed.S); an empty range when kiln was built without it. */
 extern const char kiln_llvm_bc_x86_64[], kiln_llvm_bc_x86_64_end[];
+extern const char kiln_llvm_bc_x86_64_v3[], kiln_llvm_bc_x86_64_v3_end[];
+extern const char kiln_llvm_bc_x86_64_v4[], kiln_llvm_bc_x86_64_v4_end[];
 extern const char kiln_llvm_bc_aarch64[], kiln_llvm_bc_aarch64_end[];
+
+/* The kernel builds (backends/llvm/CMakeLists.txt), by name. */
+static const struct kernel_build {
+    const char *name;
+    const char *bc, *bc_end;
+} builds[] = {
+    {"x86_64", kiln_llvm_bc_x86_64, kiln_llvm_bc_x86_64_end},
+    {"x86_64_v3", kiln_llvm_bc_x86_64_v3, kiln_llvm_bc_x86_64_v3_end},
+    {"x86_64_v4", kiln_llvm_bc_x86_64_v4, kiln_llvm_bc_x86_64_v4_end},
+    {"aarch64", kiln_llvm_bc_aarch64, kiln_llvm_bc_aarch64_end},
+};
 
 typedef struct arch_row {
     const char *arch;              /* the --target short name and the triple's first part */
@@ -105,6 +118,48 @@ static kiln_status unknown_cpu(kiln_ctx *ctx, const arch_row *row, const char *c
                       at >= 400 ? ", ..." : "");
 }
 
+/* Whether the code generator, for t's CPU, puts an fma of <lanes x float>
+ * in registers whose names hold `reg` and uses an FMA instruction: which
+ * of the x86-64 kernel builds (base, v3: AVX2+FMA, v4: AVX-512) the CPU
+ * can run, asked of LLVM itself, so any CPU name and the host's features
+ * answer the same way. */
+static bool probe(const kiln_llvm_target *t, unsigned lanes, const char *reg)
+{
+    LLVMContextRef c = LLVMContextCreate();
+    LLVMModuleRef m = LLVMModuleCreateWithNameInContext("kiln-probe", c);
+    LLVMTypeRef v = LLVMVectorType(LLVMFloatTypeInContext(c), lanes);
+    LLVMTypeRef ps[3] = {v, v, v};
+    LLVMSetTarget(m, t->triple);
+    LLVMValueRef f = LLVMAddFunction(m, "probe", LLVMFunctionType(v, ps, 3, 0));
+    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->cpu);
+    if (t->features[0])
+        LLVMAddTargetDependentFunctionAttr(f, "target-features", t->features);
+    LLVMAddTargetDependentFunctionAttr(f, "prefer-vector-width", "512");
+    LLVMAddTargetDependentFunctionAttr(f, "min-legal-vector-width", "512");
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(c);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(c, f, "entry"));
+    LLVMValueRef fma = LLVMGetIntrinsicDeclaration(m, LLVMLookupIntrinsicID("llvm.fma", 8), &v, 1);
+    LLVMValueRef args[3] = {LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2)};
+    LLVMBuildRet(b, LLVMBuildCall2(b, LLVMGlobalGetValueType(fma), fma, args, 3, ""));
+    LLVMDisposeBuilder(b);
+    char *err = NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    bool yes = false;
+    if (!LLVMTargetMachineEmitToMemoryBuffer(t->tm, m, LLVMAssemblyFile, &err, &buf)) {
+        size_t n = LLVMGetBufferSize(buf);
+        char *text = malloc(n + 1);
+        memcpy(text, LLVMGetBufferStart(buf), n);
+        text[n] = 0;
+        yes = strstr(text, reg) && strstr(text, "vfmadd");
+        free(text);
+        LLVMDisposeMemoryBuffer(buf);
+    }
+    LLVMDisposeMessage(err);
+    LLVMDisposeModule(m);
+    LLVMContextDispose(c);
+    return yes;
+}
+
 kiln_status kiln_llvm_target_open(kiln_ctx *ctx, const kiln_llvm_opts *opts, kiln_llvm_target *t)
 {
     char *host = NULL, *err = NULL;
@@ -145,6 +200,10 @@ kiln_status kiln_llvm_target_open(kiln_ctx *ctx, const kiln_llvm_opts *opts, kil
     if (!t->tm)
         return kiln_error(ctx, KILN_ERR_INVALID, "--target '%s' --cpu '%s': LLVM cannot make a "
                           "target machine for them", t->triple, t->cpu);
+    snprintf(t->build, sizeof t->build, "%s", row->arch);
+    if (strcmp(row->arch, "x86_64") == 0)
+        snprintf(t->build, sizeof t->build, "%s", probe(t, 16, "zmm") ? "x86_64_v4"
+                                                : probe(t, 8, "ymm") ? "x86_64_v3" : "x86_64");
     return KILN_OK;
 }
 
@@ -156,17 +215,20 @@ void kiln_llvm_target_close(kiln_llvm_target *t)
     memset(t, 0, sizeof *t);
 }
 
-LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *arch)
+LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *build)
 {
-    const arch_row *row = find_arch(arch, strlen(arch));
+    const struct kernel_build *row = NULL;
     LLVMModuleRef m = NULL;
+    for (size_t i = 0; i < sizeof builds / sizeof builds[0]; i++)
+        if (strcmp(builds[i].name, build) == 0)
+            row = &builds[i];
     KILN_ASSERT(row && row->bc != row->bc_end);
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
         row->bc, (size_t)(row->bc_end - row->bc), "kiln-kernels", 0);
     if (LLVMParseBitcodeInContext2(c, buf, &m)) {
         m = NULL;
         kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded %s kernel bitcode does "
-                   "not parse: rebuild kiln", arch);
+                   "not parse: rebuild kiln", build);
     }
     LLVMDisposeMemoryBuffer(buf);
     return m;
