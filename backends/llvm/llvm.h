@@ -69,6 +69,24 @@ kiln_status kiln_llvm_compile(kiln_ctx *ctx, const kiln_graph *g, const kiln_pla
                               const kiln_llvm_opts *opts, const char *out,
                               kiln_llvm_stats *stats /* OUT */);
 
+/* `kiln run --backend llvm`: g compiled in memory for this machine (ORC
+ * LLJIT; opts->target must be NULL, opts->emit is ignored), with no file
+ * written. The entry points are the ABI's (runtime/kiln_model.h); they
+ * live until kiln_llvm_jit_destroy. Statuses as kiln_llvm_compile, and
+ * KILN_ERR_UNSUPPORTED for a JIT failure. */
+typedef struct kiln_llvm_jit kiln_llvm_jit;
+typedef struct kiln_llvm_jit_model {
+    const void *info;                                        /* const kiln_model_info * */
+    int (*run)(const void *const *inputs, void *const *outputs, void *workspace);
+    size_t (*workspace_size)(void);
+    kiln_llvm_jit *jit;
+} kiln_llvm_jit_model;
+
+kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                                 const kiln_llvm_opts *opts, kiln_llvm_jit_model *out,
+                                 kiln_llvm_stats *stats /* OUT, may be NULL */);
+void kiln_llvm_jit_destroy(kiln_llvm_jit_model *m);
+
 /* The LLVM triple of a --target value ("x86_64" → "x86_64-unknown-linux-gnu");
  * false (with a message in ctx) when kiln has no kernels for it. */
 bool kiln_llvm_triple(kiln_ctx *ctx, const char *target, char *triple, size_t size);

@@ -374,33 +374,25 @@ static kiln_status optimize(kiln_ctx *ctx, const kiln_llvm_opts *o, const kiln_l
     return KILN_OK;
 }
 
-kiln_status kiln_llvm_compile(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                              const kiln_llvm_opts *opts, const char *out, kiln_llvm_stats *stats)
+kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                            const kiln_llvm_opts *opts, const kiln_llvm_target *t, LLVMContextRef c,
+                            LLVMModuleRef *out, kiln_llvm_stats *s)
 {
-    kiln_llvm_stats dummy;
-    kiln_llvm_stats *s = stats ? stats : &dummy;
-    kiln_llvm_target t;
-    memset(s, 0, sizeof *s);
+    kiln_status st = KILN_OK;
     KILN_ASSERT(plan->threads == 1);
-    kiln_status st = kiln_llvm_target_open(ctx, opts, &t);
-    if (st) {
-        kiln_llvm_target_close(&t);
-        return st;
-    }
-    snprintf(s->triple, sizeof s->triple, "%s", t.triple);
-    snprintf(s->cpu, sizeof s->cpu, "%s", t.cpu);
-    snprintf(s->kernels, sizeof s->kernels, "%s", t.build);
+    snprintf(s->triple, sizeof s->triple, "%s", t->triple);
+    snprintf(s->cpu, sizeof s->cpu, "%s", t->cpu);
+    snprintf(s->kernels, sizeof s->kernels, "%s", t->build);
     double t0 = now_seconds();
-    LLVMContextRef c = LLVMContextCreate();
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext(opts->name, c);
-    LLVMModuleRef kernels = kiln_llvm_kernels(ctx, c, t.build);
-    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(t.tm);
+    LLVMModuleRef kernels = kiln_llvm_kernels(ctx, c, t->build);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(t->tm);
     char *dl = LLVMCopyStringRepOfTargetData(layout);
-    LLVMSetTarget(m, t.triple), LLVMSetDataLayout(m, dl);
+    LLVMSetTarget(m, t->triple), LLVMSetDataLayout(m, dl);
     if (!kernels)
         st = kiln_ctx_status(ctx);
     else {
-        LLVMSetTarget(kernels, t.triple), LLVMSetDataLayout(kernels, dl);
+        LLVMSetTarget(kernels, t->triple), LLVMSetDataLayout(kernels, dl);
         if (LLVMLinkModules2(m, kernels))
             st = kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: linking the kernel bitcode failed");
     }
@@ -411,19 +403,43 @@ kiln_status kiln_llvm_compile(kiln_ctx *ctx, const kiln_graph *g, const kiln_pla
     if (!st) {
         internalize(m, opts->name);
         mark_inline(m);
-        set_cpu(m, &t);
+        set_cpu(m, t);
         st = verify(ctx, m, "before optimization");
     }
     s->t_ir = now_seconds() - t0;
     t0 = now_seconds();
     if (!st)
-        st = optimize(ctx, opts, &t, m);
+        st = optimize(ctx, opts, t, m);
     if (!st)
         st = verify(ctx, m, "after optimization");
     s->t_opt = now_seconds() - t0;
+    if (st) {
+        LLVMDisposeModule(m);
+        m = NULL;
+    }
+    *out = m;
+    return st;
+}
+
+kiln_status kiln_llvm_compile(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                              const kiln_llvm_opts *opts, const char *out, kiln_llvm_stats *stats)
+{
+    kiln_llvm_stats dummy;
+    kiln_llvm_stats *s = stats ? stats : &dummy;
+    kiln_llvm_target t;
+    LLVMModuleRef m = NULL;
+    memset(s, 0, sizeof *s);
+    kiln_status st = kiln_llvm_target_open(ctx, opts, &t);
+    if (st) {
+        kiln_llvm_target_close(&t);
+        return st;
+    }
+    LLVMContextRef c = LLVMContextCreate();
+    st = kiln_llvm_build(ctx, g, plan, opts, &t, c, &m, s);
     if (!st)
         st = emit_output(ctx, opts, &t, m, out, s);
-    LLVMDisposeModule(m);
+    if (m)
+        LLVMDisposeModule(m);
     LLVMContextDispose(c);
     kiln_llvm_target_close(&t);
     return st;

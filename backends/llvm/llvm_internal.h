@@ -31,6 +31,13 @@ LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *bui
 kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
                             const kiln_llvm_opts *opts, LLVMModuleRef m, kiln_llvm_stats *stats);
 
+/* The optimized module of g for target t in context c (the kernels linked,
+ * internalized, specialized, the CPU set, verified, default<On>): *out, or
+ * NULL on error. Fills the triple/cpu/kernels/counts/times of s. */
+kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                            const kiln_llvm_opts *opts, const kiln_llvm_target *t, LLVMContextRef c,
+                            LLVMModuleRef *out, kiln_llvm_stats *s);
+
 /* CPU names per arch, NULL-terminated (generated llvm_cpus.c). */
 extern const char *const kiln_llvm_cpus_x86_64[];
 extern const char *const kiln_llvm_cpus_aarch64[];

@@ -3,7 +3,7 @@
  *
  *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
  *                 [--root DIR] [--filter SUBSTR]
- *                 [--path interp|interp-O0|interp-threads2|c-exe|llvm-exe|llvm-aarch64]
+ *                 [--path interp|interp-O0|interp-threads2|c-exe|llvm-exe|llvm-aarch64|llvm-jit]
  *
  * The manifest has one tab-separated line per sample (after a header):
  *   name  dir  inputs  outputs  opset  atol  rtol
@@ -18,7 +18,8 @@
  * C backend, the generated testbench) and runs `TMP/model -i ... -o TMP`.
  * The llvm-exe path does the same with `--backend llvm` (the LLVM backend,
  * the same testbench); llvm-aarch64 cross-compiles with `--target aarch64`
- * and runs the executable under `qemu-aarch64 -L /usr/aarch64-linux-gnu`.
+ * and runs the executable under `qemu-aarch64 -L /usr/aarch64-linux-gnu`;
+ * llvm-jit runs `kiln run --backend llvm` (compiled in memory).
  */
 #define _GNU_SOURCE
 #include "frontend/frontend.h"
@@ -66,6 +67,7 @@ static const exec_path paths[] = {
     {"llvm-exe", "llvm", {NULL, NULL}, -1, true, true, {NULL, NULL}, {NULL, NULL, NULL}},
     {"llvm-aarch64", "llvm", {NULL, NULL}, -1, true, true, {"--target", "aarch64"},
      {"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"}},
+    {"llvm-jit", "llvm", {NULL, NULL}, -1, false, true, {NULL, NULL}, {NULL, NULL, NULL}},
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
 

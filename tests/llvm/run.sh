@@ -5,6 +5,7 @@
 #   - deterministic .ll and .o bytes
 #   - an object exports only the three NAME_ symbols
 #   - a library runs through `kiln run LIB.so`, bit-identical to the interpreter
+#   - `kiln run MODEL --backend llvm` (the JIT) likewise
 #   - one-line errors for a bad --cpu, --target, --emit, link failure; nothing
 #     left behind on failure
 set -u
@@ -69,6 +70,14 @@ if "$KILN" compile "$FFI/tiny_add.onnx" --backend llvm --quiet -o "$T/libtiny.so
   check "kiln run LIB.so equals the interpreter" "$NPYCMP" "$T/lib/y.npy" "$T/interp/y.npy"
 else bad "lib: compile"; fi
 
+# ---- kiln run MODEL --backend llvm: compiled in memory (JIT), no files --------
+mkdir -p "$T/jit"
+"$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy" -o "$T/jit" >/dev/null
+check "JIT equals the interpreter (an Add: bit for bit)" "$NPYCMP" "$T/jit/y.npy" "$T/interp/y.npy"
+"$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy" --bench 3 \
+  >"$T/jit.out" 2>"$T/jit.err"
+check "JIT --bench" grep -q "tiny_add: 3 runs, mean" "$T/jit.err"
+
 # ---- errors: one line naming what to change, exit 1 or 2, nothing left ----------
 # expect NAME STATUS PATTERN COMMAND...
 expect() {
@@ -94,6 +103,12 @@ expect "llvm makes no C" 2 "not C sources" \
   "$KILN" compile "$MM" --backend llvm -o "$T/dir/"
 expect "unknown backend" 2 "available: c, llvm" \
   "$KILN" compile "$MM" --backend gcc -o "$T/x.o"
+expect "JIT: wrong input shape" 1 "input 'a'" \
+  "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/x_3.npy" -i "$FFI/b_2x3.npy"
+expect "JIT: one thread" 2 "the llvm backend runs one thread" \
+  "$KILN" run "$FFI/tiny_add.onnx" --backend llvm --threads 2 -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
+expect "run: unknown backend" 2 "available: interp, llvm" \
+  "$KILN" run "$FFI/tiny_add.onnx" --backend jit -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
 CC=false expect "link failure" 1 "linking with false failed" \
   "$KILN" compile "$MM" --backend llvm -o "$T/fail.so"
 check "nothing left after a failed link" test -z "$(ls "$T" | grep '^fail')"
