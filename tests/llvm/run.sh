@@ -74,6 +74,14 @@ else bad "lib: compile"; fi
 mkdir -p "$T/jit"
 "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy" -o "$T/jit" >/dev/null
 check "JIT equals the interpreter (an Add: bit for bit)" "$NPYCMP" "$T/jit/y.npy" "$T/interp/y.npy"
+if command -v strace >/dev/null 2>&1; then
+  strace -f -qq -e trace=open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2 -o "$T/trace" \
+    "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy" >/dev/null
+  check "JIT writes no file (strace)" test -z "$(grep -E 'O_WRONLY|O_RDWR|O_CREAT|mkdir|rename|creat\(' \
+    "$T/trace" | grep -v '= -1')"
+else
+  echo "skip JIT writes no file: no strace"
+fi
 "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy" --bench 3 \
   >"$T/jit.out" 2>"$T/jit.err"
 check "JIT --bench" grep -q "tiny_add: 3 runs, mean" "$T/jit.err"
