@@ -87,8 +87,4 @@ kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_
                                  kiln_llvm_stats *stats /* OUT, may be NULL */);
 void kiln_llvm_jit_destroy(kiln_llvm_jit_model *m);
 
-/* The LLVM triple of a --target value ("x86_64" → "x86_64-unknown-linux-gnu");
- * false (with a message in ctx) when kiln has no kernels for it. */
-bool kiln_llvm_triple(kiln_ctx *ctx, const char *target, char *triple, size_t size);
-
 #endif /* KILN_BACKEND_LLVM_H */

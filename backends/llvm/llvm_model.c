@@ -99,6 +99,7 @@ static LLVMValueRef cstring(emitter *e, const char *sym, const char *s)
 
 static LLVMValueRef weight(emitter *e, uint32_t v)
 {
+    KILN_ASSERT(e->g->values[v].nbytes <= UINT32_MAX);  /* checked in check_graph */
     if (!e->weight[v]) {
         const kiln_value *val = &e->g->values[v];
         cbuf sym = {0};
@@ -372,6 +373,11 @@ static kiln_status check_graph(emitter *e)
     KILN_ASSERT(e->plan->n_values == g->n_values && e->plan->n_nodes == g->n_nodes);
     if (kiln_graph_check_data(e->ctx, g) != KILN_OK)
         return kiln_ctx_status(e->ctx);
+    for (uint32_t v = 1; v < g->n_values; v++)
+        if (g->values[v].kind == KILN_VAL_CONST && g->values[v].nbytes > UINT32_MAX)
+            return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "%s: constant '%s' is %zu bytes; the "
+                              "LLVM backend takes constants up to 4 GiB (use --backend c)",
+                              g->source, g->values[v].name, g->values[v].nbytes);
     for (uint32_t k = 0; k < g->n_inputs; k++) {
         const kiln_value *v = &g->values[g->inputs[k]];
         if (!kiln_shape_is_static(&v->shape))

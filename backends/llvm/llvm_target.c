@@ -92,11 +92,6 @@ static const arch_row *target_row(kiln_ctx *ctx, const char *target, char *tripl
     return row;
 }
 
-bool kiln_llvm_triple(kiln_ctx *ctx, const char *target, char *triple, size_t size)
-{
-    return target_row(ctx, target, triple, size) != NULL;
-}
-
 static bool known_cpu(const arch_row *row, const char *cpu)
 {
     for (int i = 0; row->cpus[i]; i++)
