@@ -1,9 +1,14 @@
 /* cmd_compile.c — `kiln compile`: a model into C sources, an object, a
- * shared library or an executable, through the C backend (backends/c).
+ * shared library or an executable, through the C backend (backends/c), or
+ * into LLVM IR, bitcode, assembly, an object, a library or an executable
+ * through the LLVM backend (backends/llvm, --backend llvm).
  *
- *   kiln compile MODEL -o OUT [--backend c] [--emit c|exe|lib|obj]
- *                [--name NAME] [--cpu native|NAME] [--target x86_64|aarch64]
+ *   kiln compile MODEL -o OUT [--backend c|llvm] [--emit c|llvm|bc|asm|exe|lib|obj]
+ *                [--name NAME] [--cpu native|NAME] [--target x86_64|aarch64|TRIPLE]
  *                [--testbench] [--quiet] [graph options]
+ *
+ * With --backend llvm, .ll/.bc/.s select llvm/bc/asm; the LLVM backend
+ * makes the object itself and links lib/exe with the C driver.
  *
  * --emit defaults from OUT: a directory (no extension) or NAME.c → C
  * sources (the directory OUT, or OUT without ".c"); .so → lib; .o → obj;
@@ -20,6 +25,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "backends/c/cgen.h"
+#include "backends/llvm/llvm.h"
 #include "passes/pass.h"
 #include "passes/plan.h"
 #include "tools/driver.h"
@@ -34,16 +40,25 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum emit_kind { EMIT_DEFAULT, EMIT_C, EMIT_EXE, EMIT_LIB, EMIT_OBJ } emit_kind;
+typedef enum emit_kind { EMIT_DEFAULT, EMIT_C, EMIT_EXE, EMIT_LIB, EMIT_OBJ, EMIT_LL, EMIT_BC,
+                         EMIT_ASM, EMIT_COUNT } emit_kind;
 
 static const char *const emit_names[] = {
     [EMIT_C] = "c", [EMIT_EXE] = "exe", [EMIT_LIB] = "lib", [EMIT_OBJ] = "obj",
+    [EMIT_LL] = "llvm", [EMIT_BC] = "bc", [EMIT_ASM] = "asm",
+};
+
+/* The LLVM backend's name for each kind it makes. */
+static const kiln_llvm_emit llvm_emit[] = {
+    [EMIT_EXE] = KILN_LLVM_EMIT_EXE, [EMIT_LIB] = KILN_LLVM_EMIT_LIB, [EMIT_OBJ] = KILN_LLVM_EMIT_OBJ,
+    [EMIT_LL] = KILN_LLVM_EMIT_LL, [EMIT_BC] = KILN_LLVM_EMIT_BC, [EMIT_ASM] = KILN_LLVM_EMIT_ASM,
 };
 
 typedef struct compile_opts {
     driver_model_opts model;
     const char *model_path, *out, *name, *cpu, *target;
     emit_kind emit;
+    bool llvm;                  /* --backend llvm */
     bool testbench, quiet;
     char batch_specs[8][512];   /* --shape NAME=1x... added for unbound batch dims */
 } compile_opts;
@@ -51,16 +66,18 @@ typedef struct compile_opts {
 static void help(void)
 {
     printf("usage: kiln compile MODEL -o OUT [options] [graph options]\n\n"
-           "Compile MODEL (.onnx or kiln text IR) ahead of time through the C backend.\n\n"
+           "Compile MODEL (.onnx or kiln text IR) ahead of time.\n\n"
            "options:\n"
            "  -o OUT            the artifact; its extension picks --emit: a directory or\n"
            "                    NAME.c: C sources (in OUT, or OUT without .c); .so: lib;\n"
-           "                    .o: obj; anything else: an executable\n"
-           "  --emit KIND       c | exe | lib | obj\n"
-           "  --backend c       the C backend (the only one so far)\n"
+           "                    .o: obj; .ll, .bc, .s: llvm, bc, asm (--backend llvm);\n"
+           "                    anything else: an executable\n"
+           "  --emit KIND       c | exe | lib | obj (both backends); llvm | bc | asm (llvm)\n"
+           "  --backend B       c (default): C sources built by $CC; llvm: LLVM 19 in process\n"
            "  --name NAME       the C prefix (NAME_run, NAME_info); default: from OUT\n"
-           "  --cpu native|CPU  -march= for the C compiler (default native)\n"
-           "  --target T        x86_64 (default) or aarch64 (aarch64-linux-gnu-gcc)\n"
+           "  --cpu native|CPU  -march= for the C compiler, the LLVM CPU (default native)\n"
+           "  --target T        x86_64 (default) or aarch64 (aarch64-linux-gnu-gcc); the\n"
+           "                    LLVM backend also takes a triple (aarch64-unknown-linux-gnu)\n"
            "  --testbench       with C output, also write main.c (the executable's main)\n"
            "  --quiet           no compile summary on stderr\n"
            "  -h, --help        this help\n\n"
@@ -79,7 +96,7 @@ static bool has_suffix(const char *s, const char *suffix)
 
 static emit_kind emit_from_name(const char *s)
 {
-    for (int k = EMIT_C; k <= EMIT_OBJ; k++)
+    for (int k = EMIT_C; k < EMIT_COUNT; k++)
         if (strcmp(s, emit_names[k]) == 0)
             return (emit_kind)k;
     return EMIT_DEFAULT;
@@ -97,6 +114,12 @@ static emit_kind emit_from_out(const char *out)
         return EMIT_LIB;
     if (has_suffix(out, ".o"))
         return EMIT_OBJ;
+    if (has_suffix(out, ".ll"))
+        return EMIT_LL;
+    if (has_suffix(out, ".bc"))
+        return EMIT_BC;
+    if (has_suffix(out, ".s"))
+        return EMIT_ASM;
     return EMIT_EXE;
 }
 
@@ -114,10 +137,12 @@ static int option(int argc, char **argv, int *i, compile_opts *o)
         o->cpu = v;
     else if (strcmp(a, "--target") == 0)
         o->target = v;
-    else if (strcmp(a, "--backend") == 0 && strcmp(v, "c") != 0)
-        return driver_usage_error("compile", "unknown backend '%s' (available: c)", v);
+    else if (strcmp(a, "--backend") == 0 && strcmp(v, "c") != 0 && strcmp(v, "llvm") != 0)
+        return driver_usage_error("compile", "unknown backend '%s' (available: c, llvm)", v);
+    else if (strcmp(a, "--backend") == 0)
+        o->llvm = strcmp(v, "llvm") == 0;
     else if (strcmp(a, "--emit") == 0 && (o->emit = emit_from_name(v)) == EMIT_DEFAULT)
-        return driver_usage_error("compile", "--emit '%s': one of c, exe, lib, obj", v);
+        return driver_usage_error("compile", "--emit '%s': one of c, exe, lib, obj, llvm, bc, asm", v);
     else if (strcmp(a, "--backend") != 0 && strcmp(a, "--emit") != 0)
         return driver_usage_error("compile", "unknown option '%s'", a);
     return EXIT_OK;
@@ -152,10 +177,17 @@ static int parse_args(int argc, char **argv, compile_opts *o)
         return driver_usage_error("compile", "no model given");
     if (!o->out)
         return driver_usage_error("compile", "no output given (-o OUT)");
-    if (o->target && strcmp(o->target, "x86_64") != 0 && strcmp(o->target, "aarch64") != 0)
-        return driver_usage_error("compile", "--target '%s': x86_64 or aarch64", o->target);
+    if (!o->llvm && o->target && strcmp(o->target, "x86_64") != 0 && strcmp(o->target, "aarch64") != 0)
+        return driver_usage_error("compile", "--target '%s': x86_64 or aarch64 (a triple needs "
+                                  "--backend llvm)", o->target);
     if (o->emit == EMIT_DEFAULT)
         o->emit = emit_from_out(o->out);
+    if (!o->llvm && o->emit >= EMIT_LL)
+        return driver_usage_error("compile", "--emit %s (or a .ll/.bc/.s output) needs --backend llvm",
+                                  emit_names[o->emit]);
+    if (o->llvm && o->emit == EMIT_C)
+        return driver_usage_error("compile", "--backend llvm makes llvm, bc, asm, obj, lib or exe, "
+                                  "not C sources: name the output with one of .ll .bc .s .o .so");
     return EXIT_OK;
 }
 
@@ -592,6 +624,32 @@ static kiln_status make_parent(kiln_ctx *ctx, const char *out)
     return KILN_OK;
 }
 
+/* --backend llvm: the plan, then the LLVM backend writes OUT itself. */
+static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln_graph *g,
+                                const kiln_plan *plan, const char *name, const timings *t)
+{
+    int level = o->model.opt_level >= 0 ? o->model.opt_level : KILN_DEFAULT_OPT_LEVEL;
+    kiln_llvm_opts lo = {.name = name, .model_path = o->model_path, .target = o->target,
+                         .cpu = o->cpu, .opt_level = level >= 2 ? 3 : level,
+                         .emit = llvm_emit[o->emit]};
+    kiln_llvm_stats s;
+    char wbytes[64];
+    kiln_status st = kiln_llvm_compile(ctx, g, plan, &lo, o->out, &s);
+    if (st || o->quiet)
+        return st;
+    fprintf(stderr, "kiln compile: %s -> %s (llvm %s, %s, cpu %s, kernels %s, prefix %s)\n",
+            o->model_path, o->out, emit_names[o->emit], s.triple, s.cpu, s.kernels, name);
+    fprintf(stderr, "  load+passes  %8.1f ms\n  plan         %8.1f ms\n", t->load * 1e3, t->plan * 1e3);
+    fprintf(stderr, "  module       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors\n",
+            s.t_ir * 1e3, s.n_nodes, s.n_calls,
+            kiln_plan_format_bytes(s.weight_bytes, wbytes, sizeof wbytes), s.n_weights);
+    fprintf(stderr, "  optimize     %8.1f ms  default<O%d>\n", s.t_opt * 1e3, lo.opt_level);
+    fprintf(stderr, "  codegen      %8.1f ms\n", s.t_codegen * 1e3);
+    if (o->emit == EMIT_LIB || o->emit == EMIT_EXE)
+        fprintf(stderr, "  link         %8.1f ms\n", s.t_link * 1e3);
+    return KILN_OK;
+}
+
 static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_graph *g, timings *t)
 {
     char name[128], dir[4200];
@@ -605,6 +663,12 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
         st = kiln_plan_check(ctx, g, plan);
     t->plan = now_seconds() - t0;
     model_name(o, name, sizeof name);
+    if (o->llvm) {
+        if (!st)
+            st = compile_llvm(ctx, o, g, plan, name, t);
+        kiln_plan_destroy(plan);
+        return st;
+    }
     if (o->emit == EMIT_C)
         c_dir(o->out, dir, sizeof dir);
     else if (!st && !mkdtemp(strcpy(dir, "/tmp/kiln_compile_XXXXXX")))

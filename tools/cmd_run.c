@@ -15,8 +15,12 @@
  * is run by run_lib.c.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "backends/c/cgen.h"
+#include "backends/llvm/llvm.h"
 #include "frontend/frontend.h"
 #include "ir/interp.h"
+#include "passes/pass.h"
+#include "passes/plan.h"
 #include "runtime/krt_npy.h"
 #include "tools/run.h"
 
@@ -44,8 +48,9 @@ static void help(void)
            "  -o DIR                  write each output to DIR/NAME.npy (NAME = the ONNX output\n"
            "                          name, characters outside [A-Za-z0-9._-] replaced by '_');\n"
            "                          without -o, print a summary of each output\n"
-           "  --backend interp        the reference interpreter (the only backend so far;\n"
-           "                          not for LIB.so, which is already compiled)\n"
+           "  --backend interp|llvm   interp: the reference interpreter (default); llvm:\n"
+           "                          compiled in memory for this CPU (LLVM JIT, static\n"
+           "                          shapes: --shape); not for LIB.so, compiled already\n"
            "  --threads N             split each kernel over N threads (default 1); results\n"
            "                          are bit-identical for any N (not for LIB.so)\n"
            "  --bench N               run N more times and print the time per run\n"
@@ -106,8 +111,10 @@ static int parse_args(int argc, char **argv, run_opts *o)
     }
     if (!o->model_path)
         return driver_usage_error("run", "no model given");
-    if (strcmp(o->backend, "interp") != 0)
-        return driver_usage_error("run", "unknown backend '%s' (available: interp)", o->backend);
+    if (strcmp(o->backend, "interp") != 0 && strcmp(o->backend, "llvm") != 0)
+        return driver_usage_error("run", "unknown backend '%s' (available: interp, llvm)", o->backend);
+    if (strcmp(o->backend, "llvm") == 0 && o->threads > 1)
+        return driver_usage_error("run", "--threads: the llvm backend runs one thread");
     return EXIT_OK;
 }
 
@@ -411,6 +418,32 @@ static int check_options(const run_opts *o, bool library)
     return EXIT_OK;
 }
 
+/* --backend llvm: plan for one thread, compile in memory, call the entry
+ * points as a library's (tools/run_lib.c). */
+static int run_jit(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
+{
+    char name[128], base[512];
+    const char *slash = strrchr(o->model_path, '/');
+    snprintf(base, sizeof base, "%.500s", slash ? slash + 1 : o->model_path);
+    if (strchr(base, '.'))
+        *strchr(base, '.') = 0;
+    kiln_cgen_c_name(base, name, sizeof name);
+    int level = o->model.opt_level >= 0 ? o->model.opt_level : KILN_DEFAULT_OPT_LEVEL;
+    kiln_llvm_opts lo = {.name = name, .model_path = o->model_path, .opt_level = level >= 2 ? 3 : level};
+    kiln_llvm_jit_model jm = {0};
+    kiln_plan *plan = NULL;
+    kiln_status st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = 1}, &plan);
+    if (!st)
+        st = kiln_llvm_jit_create(ctx, g, plan, &lo, &jm, NULL);
+    kiln_plan_destroy(plan);
+    if (st)
+        return driver_fail(ctx);
+    void (*run)(void) = (void (*)(void))jm.run, (*ws)(void) = (void (*)(void))jm.workspace_size;
+    int rc = run_compiled(ctx, o, name, jm.info, run, ws);
+    kiln_llvm_jit_destroy(&jm);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     run_opts o = {.model = DRIVER_MODEL_OPTS_INIT};
@@ -430,7 +463,7 @@ int cmd_run(int argc, char **argv)
     kiln_graph *g = NULL;
     rc = driver_load_model(ctx, o.model_path, &o.model, &g);
     if (rc == EXIT_OK)
-        rc = run_model(ctx, g, &o);
+        rc = strcmp(o.backend, "llvm") == 0 ? run_jit(ctx, g, &o) : run_model(ctx, g, &o);
     kiln_graph_destroy(g);
     kiln_ctx_destroy(ctx);
     return rc;

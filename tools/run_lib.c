@@ -643,14 +643,10 @@ static kiln_status run_session(kiln_ctx *ctx, lib_model *m, const run_opts *o, k
     return st;
 }
 
-int run_library(kiln_ctx *ctx, const run_opts *o)
+/* From a loaded model (st: how loading went) to its outputs; frees m. */
+static int run_loaded(kiln_ctx *ctx, lib_model *m, const run_opts *o, kiln_status st)
 {
-    lib_model *m = kiln_xcalloc(1, sizeof *m);
     kiln_tensor ins[RUN_MAX_INPUTS] = {0}, outs[RUN_MAX_OUTPUTS] = {0};
-    m->path = o->model_path;
-    kiln_status st = find_model(ctx, o->name, m);
-    if (!st)
-        st = load(ctx, m);
     if (!st)
         st = check_abi(ctx, m);
     if (!st)
@@ -668,4 +664,26 @@ int run_library(kiln_ctx *ctx, const run_opts *o)
         dlclose(m->handle);
     free(m);
     return st ? driver_fail(ctx) : EXIT_OK;
+}
+
+int run_library(kiln_ctx *ctx, const run_opts *o)
+{
+    lib_model *m = kiln_xcalloc(1, sizeof *m);
+    m->path = o->model_path;
+    kiln_status st = find_model(ctx, o->name, m);
+    if (!st)
+        st = load(ctx, m);
+    return run_loaded(ctx, m, o, st);
+}
+
+int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void *info,
+                 void (*run)(void), void (*workspace_size)(void))
+{
+    lib_model *m = kiln_xcalloc(1, sizeof *m);
+    m->path = o->model_path;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->info = info;
+    m->run_fn = run;
+    m->ws_fn = workspace_size;
+    return run_loaded(ctx, m, o, KILN_OK);
 }

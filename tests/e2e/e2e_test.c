@@ -3,7 +3,7 @@
  *
  *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
  *                 [--root DIR] [--filter SUBSTR]
- *                 [--path interp|interp-O0|interp-threads2|c-exe]
+ *                 [--path interp|interp-O0|interp-threads2|c-exe|llvm-exe|llvm-aarch64|llvm-jit]
  *
  * The manifest has one tab-separated line per sample (after a header):
  *   name  dir  inputs  outputs  opset  atol  rtol
@@ -16,6 +16,10 @@
  * The c-exe path (run only when named with --path, its own ctest entry)
  * compiles the sample with `kiln compile MODEL -o TMP/model --quiet` (the
  * C backend, the generated testbench) and runs `TMP/model -i ... -o TMP`.
+ * The llvm-exe path does the same with `--backend llvm` (the LLVM backend,
+ * the same testbench); llvm-aarch64 cross-compiles with `--target aarch64`
+ * and runs the executable under `qemu-aarch64 -L /usr/aarch64-linux-gnu`;
+ * llvm-jit runs `kiln run --backend llvm` (compiled in memory).
  */
 #define _GNU_SOURCE
 #include "frontend/frontend.h"
@@ -47,6 +51,8 @@ typedef struct exec_path {
                              be byte-identical to this one's; -1: none */
     bool compiled;        /* `kiln compile` to an executable, then run it */
     bool on_request;      /* only with --path NAME */
+    const char *compile_extra[2]; /* more options for `kiln compile` (NULL-padded) */
+    const char *runner[3];        /* the compiled executable runs under this (NULL-padded) */
 } exec_path;
 
 /* The interpreter at -O0 runs the graph as imported; the default (-O2)
@@ -54,10 +60,14 @@ typedef struct exec_path {
  * beyond the tolerance; with two threads every kernel call is split, which
  * must not change a single bit. */
 static const exec_path paths[] = {
-    {"interp-O0", "interp", {"-O0", NULL}, -1, false, false},
-    {"interp", "interp", {NULL, NULL}, -1, false, false},
-    {"interp-threads2", "interp", {"--threads", "2"}, 1, false, false},
-    {"c-exe", "c", {NULL, NULL}, -1, true, true},
+    {"interp-O0", "interp", {"-O0", NULL}, -1, false, false, {NULL, NULL}, {NULL, NULL, NULL}},
+    {"interp", "interp", {NULL, NULL}, -1, false, false, {NULL, NULL}, {NULL, NULL, NULL}},
+    {"interp-threads2", "interp", {"--threads", "2"}, 1, false, false, {NULL, NULL}, {NULL, NULL, NULL}},
+    {"c-exe", "c", {NULL, NULL}, -1, true, true, {NULL, NULL}, {NULL, NULL, NULL}},
+    {"llvm-exe", "llvm", {NULL, NULL}, -1, true, true, {NULL, NULL}, {NULL, NULL, NULL}},
+    {"llvm-aarch64", "llvm", {NULL, NULL}, -1, true, true, {"--target", "aarch64"},
+     {"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"}},
+    {"llvm-jit", "llvm", {NULL, NULL}, -1, false, true, {NULL, NULL}, {NULL, NULL, NULL}},
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
 
@@ -97,7 +107,7 @@ static int run_command(char *const argv[])
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        execv(argv[0], argv);
+        execvp(argv[0], argv);  /* a runner (qemu-aarch64) is found on PATH */
         perror(argv[0]);
         _exit(127);
     }
@@ -185,17 +195,20 @@ static bool shape_arg(const kiln_graph *g, const sample *s, int k, char *out, si
 }
 
 /* `kiln compile MODEL -o TMP/model --quiet --shape ...`; the executable's path in exe. */
-static bool compile_sample(const options *opt, const sample *s, char *model, const char *tmp,
-                           char *exe, size_t size)
+static bool compile_sample(const options *opt, const sample *s, const exec_path *p, char *model,
+                           const char *tmp, char *exe, size_t size)
 {
     static char shapes[64][1024];
-    char *argv[8 + 2 * 64];
+    char *argv[12 + 2 * 64];
     int argc = 0;
     kiln_ctx *ctx = kiln_ctx_create();
     kiln_graph *g = NULL;
     snprintf(exe, size, "%s/model", tmp);
     argv[argc++] = (char *)opt->kiln, argv[argc++] = "compile", argv[argc++] = model;
     argv[argc++] = "-o", argv[argc++] = exe, argv[argc++] = "--quiet";
+    argv[argc++] = "--backend", argv[argc++] = (char *)p->backend;
+    for (int k = 0; k < 2 && p->compile_extra[k]; k++)
+        argv[argc++] = (char *)p->compile_extra[k];
     bool loaded = kiln_onnx_load(ctx, model, &g) == KILN_OK;
     for (int k = 0; loaded && k < s->n_inputs && k < 64; k++)
         if (shape_arg(g, s, k, shapes[k], sizeof shapes[k]))
@@ -216,8 +229,10 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
     char *argv[16 + 2 * 64];
     int argc = 0;
     snprintf(model, sizeof model, "%s/model.onnx", s->dir);
-    if (p->compiled && !compile_sample(opt, s, model, tmp, exe, sizeof exe))
+    if (p->compiled && !compile_sample(opt, s, p, model, tmp, exe, sizeof exe))
         return false;
+    for (int k = 0; k < 3 && p->runner[k]; k++)
+        argv[argc++] = (char *)p->runner[k];
     argv[argc++] = p->compiled ? exe : (char *)opt->kiln;
     if (!p->compiled) {
         argv[argc++] = "run";

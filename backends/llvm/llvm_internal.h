@@ -1,0 +1,45 @@
+/* llvm_internal.h — what the LLVM backend's files share. Not public. */
+#ifndef KILN_LLVM_INTERNAL_H
+#define KILN_LLVM_INTERNAL_H
+
+#include "backends/llvm/llvm.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+/* The resolved target: triple, CPU and features, and its machine. */
+typedef struct kiln_llvm_target {
+    char triple[64];
+    char arch[16];                 /* "x86_64" or "aarch64" */
+    char build[16];                /* the kernel bitcode the CPU runs: x86_64, x86_64_v3, x86_64_v4, aarch64 */
+    char *cpu, *features;          /* malloc'd */
+    bool host;                     /* the triple's arch is this machine's */
+    LLVMTargetMachineRef tm;
+} kiln_llvm_target;
+
+/* Resolve opts->target and opts->cpu and create the target machine (PIC,
+ * aggressive codegen for opt_level 3). Statuses as kiln_llvm_compile. */
+kiln_status kiln_llvm_target_open(kiln_ctx *ctx, const kiln_llvm_opts *opts, kiln_llvm_target *t);
+void kiln_llvm_target_close(kiln_llvm_target *t);
+
+/* The kernel bitcode embedded as `build` (kiln_llvm_target.build), parsed into a new module of c;
+ * NULL with a message when kiln was built without it. */
+LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *build);
+
+/* Emit NAME_info, NAME_workspace_size, NAME_run, the descriptors and the
+ * weights into m, which already holds the linked kernels. */
+kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                            const kiln_llvm_opts *opts, LLVMModuleRef m, kiln_llvm_stats *stats);
+
+/* The optimized module of g for target t in context c (the kernels linked,
+ * internalized, specialized, the CPU set, verified, default<On>): *out, or
+ * NULL on error. Fills the triple/cpu/kernels/counts/times of s. */
+kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                            const kiln_llvm_opts *opts, const kiln_llvm_target *t, LLVMContextRef c,
+                            LLVMModuleRef *out, kiln_llvm_stats *s);
+
+/* CPU names per arch, NULL-terminated (generated llvm_cpus.c). */
+extern const char *const kiln_llvm_cpus_x86_64[];
+extern const char *const kiln_llvm_cpus_aarch64[];
+
+#endif /* KILN_LLVM_INTERNAL_H */
