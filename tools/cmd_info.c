@@ -9,6 +9,7 @@
  * count as 1 and the output says so (bind them with --shape).
  */
 #include "tools/driver.h"
+#include "passes/blocks.h"
 #include "passes/plan.h"
 
 #include <stdlib.h>
@@ -140,6 +141,17 @@ static double f_pool(flop_ctx *f, const kiln_node *n)
     return out < 0 ? -1 : out * window;
 }
 
+/* kiln.Attention: Q·Kᵀ and P·V (2 per multiply-add each), the softmax on
+ * the B·H·Nq·Nk scores, and the head mix (re-attention) when present. */
+static double f_attention(flop_ctx *f, const kiln_node *n)
+{
+    double b = (double)kiln_attr_int(f->g, n, "batch", 0), h = (double)kiln_attr_int(f->g, n, "heads", 0);
+    double q = (double)kiln_attr_int(f->g, n, "q_tokens", 0), k = (double)kiln_attr_int(f->g, n, "kv_tokens", 0);
+    double d = (double)kiln_attr_int(f->g, n, "head_dim", 0), scores = b * h * q * k;
+    bool p_in = kiln_node_input(f->g, n, 4) != 0, mix = kiln_node_input(f->g, n, 5) != 0;
+    return (p_in ? 0 : 2 * scores * d + 5 * scores) + 2 * scores * d + (mix ? 2 * scores * h + 2 * scores : 0);
+}
+
 typedef struct flop_rule {
     flop_fn fn;
     const char *how;   /* printed beside the op's total */
@@ -149,6 +161,7 @@ typedef struct flop_rule {
 #define ELEM {f_per_out, "1 per output element"}
 static const flop_rule flop_rules[KILN_OP_COUNT] = {
     [KILN_OP_MATMUL] = MAC, [KILN_OP_GEMM] = {f_gemm, "2 per multiply-add"},
+    [KILN_OP_ATTENTION] = {f_attention, "2 per multiply-add of QK^T and PV, 5 per score"},
     [KILN_OP_CONV] = {f_conv, "2 per multiply-add"},
     [KILN_OP_CONVTRANSPOSE] = {f_convtranspose, "2 per multiply-add"},
     [KILN_OP_ADD] = ELEM, [KILN_OP_SUB] = ELEM, [KILN_OP_MUL] = ELEM, [KILN_OP_DIV] = ELEM,
@@ -379,6 +392,26 @@ static void print_flops(const kiln_graph *g, summary *s)
     printf("%s", n ? "\n" : "");
 }
 
+/* The transformer blocks (passes/blocks.h): the index the token-reduction
+ * options use, the attention's sizes and the nodes the block spans. */
+static void print_blocks(const kiln_graph *g)
+{
+    uint32_t n = kiln_blocks_find(g, NULL, 0);
+    if (!n)
+        return;
+    kiln_block *b = kiln_xcalloc(n, sizeof *b);
+    kiln_blocks_find(g, b, n);
+    printf("\ntransformer blocks (%u)\n", n);
+    printf("  %5s %7s %7s %5s %5s  %s\n", "block", "tokens", "kv", "dim", "heads", "nodes (first .. last)");
+    for (uint32_t i = 0; i < n; i++) {
+        char f[300], l[300];
+        printf("  %5u %7lld %7lld %5lld %5lld  %s .. %s\n", i, (long long)b[i].q_tokens,
+               (long long)b[i].kv_tokens, (long long)(b[i].heads * b[i].head_dim), (long long)b[i].heads,
+               kiln_node_describe(g, b[i].first, f, sizeof f), kiln_node_describe(g, b[i].last, l, sizeof l));
+    }
+    free(b);
+}
+
 /* ---- the command ------------------------------------------------------------------- */
 
 static void help(void)
@@ -395,6 +428,10 @@ static void help(void)
            "a rule are listed as not counted. Symbolic dimensions count as 1. Last, the\n"
            "static memory plan: the arena intermediate tensors and kernel scratch share,\n"
            "its peak against the live lower bound, and how many tensors run in place.\n"
+           "With fuse-attention in the pipeline (-O2), the transformer blocks: one per\n"
+           "kiln.Attention, with its tokens (queries, keys), dim, heads and the first and\n"
+           "last node of the residual block around it (docs/attention.md defines a\n"
+           "block); the token-reduction options address blocks by this index.\n"
            "\n"
            "\n");
     driver_model_help(stdout);
@@ -443,6 +480,7 @@ int cmd_info(int argc, char **argv)
         print_histogram(g, &s);
         print_params(&s);
         print_flops(g, &s);
+        print_blocks(g);
         rc = print_memory(ctx, g);
         free(s.sym_used);
     }
