@@ -268,15 +268,16 @@ static kiln_status lower_roialign(kiln_lower *l)
 
 /* ---- attention ----------------------------------------------------------------- */
 
+/* kiln.Attention: ops {Q, K, V, bias, p_in, mix, mix_scale, mix_shift, Y,
+ * P}; absent inputs and an absent P are operand 0 (the descriptor's flags
+ * say which the kernel reads). */
 static kiln_status lower_attention(kiln_lower *l)
 {
     kiln_infer c = reader(l);
     krt_attention_desc d;
     kiln_shape y, p;
     kiln_status st = kiln_linalg_attention(&c, &d, &y, &p);
-    if (st)
-        return st;
-    return kiln_lower_unsupported(l, "the attention kernel is not written yet");
+    return st ? st : emit(l, KRT_K_ATTENTION, &d, INS(0, 1, 2, 3, 4, 5, 6, 7), 2);
 }
 
 /* ---- the table ----------------------------------------------------------------- */

@@ -66,6 +66,7 @@ static const desc_row desc_rows[KRT_K_COUNT] = {
     [KRT_K_RESIZE] = LA(krt_resize_desc),
     [KRT_K_GRID_SAMPLE] = LA(krt_grid_sample_desc),
     [KRT_K_ROIALIGN] = LA(krt_roialign_desc),
+    [KRT_K_ATTENTION] = LA(krt_attention_desc),
     [KRT_K_COPY] = MV(krt_copy_desc),
     [KRT_K_STRIDED] = MV(krt_strided_desc),
     [KRT_K_CONCAT] = MV(krt_concat_desc),

@@ -1,0 +1,480 @@
+/* krt_attention.c — kernel `attention`: kiln.Attention, scaled dot-product
+ * attention over strided Q, K, V rows (docs/attention.md; the descriptor
+ * and operand order are in krt_linalg.h).
+ *
+ * Three ways through a call, chosen by the descriptor:
+ *
+ *   streaming     (no P output, no re-attention, no p_in): a unit is one
+ *                 (batch, head, query tile) triple. Keys are taken in
+ *                 blocks of KB; for each block the keys are packed
+ *                 transposed (Kt, D x KB) and every micro-block of MB
+ *                 query rows computes its MB x KB scores as a register
+ *                 tile (MB rows x two vectors of keys, the query element
+ *                 broadcast, D steps), then an online softmax: the
+ *                 running max m and sum l of each row, the accumulator
+ *                 rescaled by exp(m_old - m_new), and the block's
+ *                 exp(score - m) times V added by a second register tile
+ *                 (MB rows x two vectors of D, the probability
+ *                 broadcast, KB steps). Y = acc / l at the end. Nothing
+ *                 of size Nq x Nk exists.
+ *   materialized  (P requested, or re-attention, without p_in): the same
+ *                 score tiles fill whole probability rows (in P's output
+ *                 rows, or in scratch for re-attention), each row then goes
+ *                 through the unfused Softmax's steps (max; exp and sum;
+ *                 times 1/sum), and the P x V tile gives Y.
+ *   p_in          the probabilities are given; only the P x V tile runs.
+ *
+ * Re-attention needs every head's probabilities for a query row, so its
+ * unit is a (batch, query tile of QR rows) pair: the tile's H x QR x Nk
+ * probabilities are computed (or read from p_in), mixed head by head into
+ * one QR x Nk buffer per output head g (sum over h in order, then
+ * mix_scale[g] * . + mix_shift[g]), and multiplied by V's head g.
+ *
+ * Summation orders depend only on the descriptor: the dot products run
+ * over D in order, a row's softmax over its key blocks in order, P x V over
+ * keys in order. A unit owns its rows of Y and P, so any split of the
+ * units over threads gives bit-identical results. Tiles are cut evenly:
+ * a tile has ceil(Nq / ceil(Nq / QT)) rows (197 queries: 4 tiles of 50).
+ *
+ * Masked keys (a causal mask) are skipped a whole key block at a time
+ * when every query of the tile masks them; that is exact (their
+ * probability is 0) unless V holds an inf or NaN there, which the
+ * unfused MatMul would propagate as 0 * inf.
+ *
+ * The vector width follows the compile target (GCC/Clang vector
+ * extensions: 4, 8 or 16 floats), as in krt_linalg_gemm.c; other
+ * compilers get the same blocking in scalar code.
+ */
+#include "runtime/krt_linalg.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- blocking ------------------------------------------------------------------ */
+
+#if defined(__AVX512F__)
+#define VF 16
+#elif defined(__AVX__)
+#define VF 8
+#else
+#define VF 4
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KRT_HAVE_VEC 1
+typedef float vf __attribute__((vector_size(VF * 4)));
+typedef float vfu __attribute__((vector_size(VF * 4), aligned(4))); /* unaligned access */
+#endif
+
+enum {
+    MB = 4,          /* query rows of a register tile */
+    KB = 64,         /* keys of a block: a multiple of 2 * VF for every VF */
+    QT = 64,         /* most query rows of a streaming / materialized unit */
+    QR = 16,         /* most query rows of a re-attention unit (H x QR x Nk floats of scratch) */
+    ALIGN = 16,      /* floats per 64 bytes: scratch regions start aligned */
+};
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Query tiles of at most `most` rows, cut evenly. */
+static int64_t tile_count(int64_t n, int64_t most) { return ceil_div(n, most); }
+static int64_t tile_rows(int64_t n, int64_t most) { return ceil_div(n, tile_count(n, most)); }
+
+static const float *row_of(const float *base, const int64_t *layout, int64_t b, int64_t h, int64_t n)
+{
+    return base + layout[0] + b * layout[1] + h * layout[2] + n * layout[3];
+}
+
+static float *y_row(float *y, const krt_attention_desc *d, int64_t b, int64_t h, int64_t n)
+{
+    return y + b * d->y_layout[0] + h * d->y_layout[1] + n * d->y_layout[2];
+}
+
+/* Row (b, h, n) of a dense [B, H, Nq, Nk] tensor (p_in, P). */
+static int64_t prob_row(const krt_attention_desc *d, int64_t b, int64_t h, int64_t n)
+{
+    return ((b * d->heads + h) * d->q_tokens + n) * d->kv_tokens;
+}
+
+/* ---- scratch ----------------------------------------------------------------------- */
+
+typedef struct scratch_layout {
+    int64_t kt, s, m, l, acc, junk, pall, pmix, total;  /* float offsets; total floats */
+} scratch_layout;
+
+static bool streams(const krt_attention_desc *d)
+{
+    return !d->p_out && !d->reattention && !d->p_in;
+}
+
+static scratch_layout layout_of(const krt_attention_desc *d)
+{
+    int64_t D = round_up(d->head_dim, ALIGN), at = 0;
+    scratch_layout s;
+    s.kt = at, at += d->p_in ? 0 : d->head_dim * KB;
+    at = round_up(at, ALIGN);
+    s.s = at, at += MB * KB;
+    s.m = at, at += round_up(QT, ALIGN);
+    s.l = at, at += round_up(QT, ALIGN);
+    s.acc = at, at += streams(d) ? QT * D : 0;
+    s.junk = at, at += D;
+    s.pall = at, at += d->reattention && !d->p_in ? round_up(d->heads * QR * d->kv_tokens, ALIGN) : 0;
+    s.pmix = at, at += d->reattention && !d->p_out ? round_up(QR * d->kv_tokens, ALIGN) : 0;
+    s.total = at;
+    return s;
+}
+
+static size_t attention_scratch(const void *desc)
+{
+    return (size_t)layout_of(desc).total * sizeof(float) + 64;
+}
+
+static int64_t attention_units(const void *desc)
+{
+    const krt_attention_desc *d = desc;
+    if (d->reattention)
+        return d->batch * tile_count(d->q_tokens, QR);
+    return d->batch * d->heads * tile_count(d->q_tokens, QT);
+}
+
+/* ---- register tiles ---------------------------------------------------------------- */
+
+/* Kt[k][j] = row j0 + j of K (k < D), for j < kb; columns kb..kbp are 0. */
+static void pack_keys(const krt_attention_desc *d, const float *K, int64_t b, int64_t h, int64_t j0,
+                      int64_t kb, int64_t kbp, float *restrict kt)
+{
+    int64_t D = d->head_dim;
+    for (int64_t j = 0; j < kb; j++) {
+        const float *restrict k = row_of(K, d->k_layout, b, h, j0 + j);
+        for (int64_t e = 0; e < D; e++)
+            kt[e * KB + j] = k[e];
+    }
+    for (int64_t e = 0; e < D; e++)
+        for (int64_t j = kb; j < kbp; j++)
+            kt[e * KB + j] = 0;
+}
+
+/* s[r][j] = q[r] . Kt[:, j] for r < MB, j < kbp (a multiple of 2 * VF). */
+static void qk_tile(int64_t D, const float *const q[MB], const float *restrict kt, int64_t kbp,
+                    float *restrict s)
+{
+#ifdef KRT_HAVE_VEC
+    const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];
+    for (int64_t j0 = 0; j0 < kbp; j0 += 2 * VF) {
+        vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+        const float *k = kt + j0;
+        for (int64_t e = 0; e < D; e++, k += KB) {
+            vf k0 = *(const vf *)k, k1 = *(const vf *)(k + VF);
+            c00 += q0[e] * k0; c01 += q0[e] * k1;
+            c10 += q1[e] * k0; c11 += q1[e] * k1;
+            c20 += q2[e] * k0; c21 += q2[e] * k1;
+            c30 += q3[e] * k0; c31 += q3[e] * k1;
+        }
+        vf *out = (vf *)(s + j0);
+        out[0] = c00, out[1] = c01;
+        out[KB / VF] = c10, out[KB / VF + 1] = c11;
+        out[2 * KB / VF] = c20, out[2 * KB / VF + 1] = c21;
+        out[3 * KB / VF] = c30, out[3 * KB / VF + 1] = c31;
+    }
+#else
+    for (int64_t j0 = 0; j0 < kbp; j0 += 2 * VF) {
+        float c[MB][2 * VF] = {{0}};
+        for (int64_t e = 0; e < D; e++)
+            for (int r = 0; r < MB; r++)
+                for (int j = 0; j < 2 * VF; j++)
+                    c[r][j] += q[r][e] * kt[e * KB + j0 + j];
+        for (int r = 0; r < MB; r++)
+            memcpy(s + r * KB + j0, c[r], sizeof c[r]);
+    }
+#endif
+}
+
+/* acc[r][0..D) = acc[r] * corr[r] + sum over j < kb of p[r][j] * V row j,
+ * for r < MB (V row j at v + j * vts, D contiguous). */
+static void pv_tile(int64_t D, int64_t kb, const float *const p[MB], const float *v, int64_t vts,
+                    float *const acc[MB], const float corr[MB])
+{
+    int64_t e0 = 0;
+#ifdef KRT_HAVE_VEC
+    const float *restrict p0 = p[0], *restrict p1 = p[1], *restrict p2 = p[2], *restrict p3 = p[3];
+    for (; e0 + 2 * VF <= D; e0 += 2 * VF) {
+        vf a00 = *(vfu *)(acc[0] + e0) * corr[0], a01 = *(vfu *)(acc[0] + e0 + VF) * corr[0];
+        vf a10 = *(vfu *)(acc[1] + e0) * corr[1], a11 = *(vfu *)(acc[1] + e0 + VF) * corr[1];
+        vf a20 = *(vfu *)(acc[2] + e0) * corr[2], a21 = *(vfu *)(acc[2] + e0 + VF) * corr[2];
+        vf a30 = *(vfu *)(acc[3] + e0) * corr[3], a31 = *(vfu *)(acc[3] + e0 + VF) * corr[3];
+        const float *vr = v + e0;
+        for (int64_t j = 0; j < kb; j++, vr += vts) {
+            vf v0 = *(const vfu *)vr, v1 = *(const vfu *)(vr + VF);
+            a00 += p0[j] * v0; a01 += p0[j] * v1;
+            a10 += p1[j] * v0; a11 += p1[j] * v1;
+            a20 += p2[j] * v0; a21 += p2[j] * v1;
+            a30 += p3[j] * v0; a31 += p3[j] * v1;
+        }
+        *(vfu *)(acc[0] + e0) = a00, *(vfu *)(acc[0] + e0 + VF) = a01;
+        *(vfu *)(acc[1] + e0) = a10, *(vfu *)(acc[1] + e0 + VF) = a11;
+        *(vfu *)(acc[2] + e0) = a20, *(vfu *)(acc[2] + e0 + VF) = a21;
+        *(vfu *)(acc[3] + e0) = a30, *(vfu *)(acc[3] + e0 + VF) = a31;
+    }
+    for (; e0 + VF <= D; e0 += VF) {
+        vf a0 = *(vfu *)(acc[0] + e0) * corr[0], a1 = *(vfu *)(acc[1] + e0) * corr[1];
+        vf a2 = *(vfu *)(acc[2] + e0) * corr[2], a3 = *(vfu *)(acc[3] + e0) * corr[3];
+        const float *vr = v + e0;
+        for (int64_t j = 0; j < kb; j++, vr += vts) {
+            vf v0 = *(const vfu *)vr;
+            a0 += p0[j] * v0; a1 += p1[j] * v0; a2 += p2[j] * v0; a3 += p3[j] * v0;
+        }
+        *(vfu *)(acc[0] + e0) = a0, *(vfu *)(acc[1] + e0) = a1;
+        *(vfu *)(acc[2] + e0) = a2, *(vfu *)(acc[3] + e0) = a3;
+    }
+#endif
+    for (; e0 < D; e0++)  /* the tail of D (and all of it without vectors) */
+        for (int r = 0; r < MB; r++) {
+            float a = acc[r][e0] * corr[r];
+            for (int64_t j = 0; j < kb; j++)
+                a += p[r][j] * v[j * vts + e0];
+            acc[r][e0] = a;
+        }
+}
+
+/* ---- scores ------------------------------------------------------------------------- */
+
+/* Row pointers of queries n0 .. n0 + mr of (b, h), padded to MB with the
+ * first (their results are dropped). */
+static void query_rows(const krt_attention_desc *d, const float *Q, int64_t b, int64_t h,
+                       int64_t n0, int64_t mr, const float *q[MB])
+{
+    for (int r = 0; r < MB; r++)
+        q[r] = row_of(Q, d->q_layout, b, h, n0 + (r < mr ? r : 0));
+}
+
+/* out[j] = scale * s[j] + bias(b, h, n, j0 + j), or -inf where the causal
+ * mask hides key j0 + j from query n, for j < kb (out may be s); returns
+ * the row's max. */
+static float finish_scores(const krt_attention_desc *d, const float *bias, int64_t b, int64_t h,
+                           int64_t n, int64_t j0, int64_t kb, const float *s, float *out)
+{
+    float scale = d->scale, mx = -INFINITY;
+    if (bias) {
+        const float *bp = bias + (b % d->bias_batches) * d->bias_stride[0] + h * d->bias_stride[1] +
+                          n * d->bias_stride[2] + j0 * d->bias_stride[3];
+        int64_t bs = d->bias_stride[3];
+        for (int64_t j = 0; j < kb; j++)
+            out[j] = scale * s[j] + bp[j * bs];
+    } else {
+        for (int64_t j = 0; j < kb; j++)
+            out[j] = scale * s[j];
+    }
+    if (d->causal)
+        for (int64_t j = n - j0 + 1 < 0 ? 0 : n - j0 + 1; j < kb; j++)
+            out[j] = -INFINITY;
+    for (int64_t j = 0; j < kb; j++)
+        mx = out[j] > mx ? out[j] : mx;
+    return mx;
+}
+
+/* ---- streaming ------------------------------------------------------------------------ */
+
+/* Queries [n0, n1) of (b, h) with an online softmax over key blocks. */
+static void stream_tile(const krt_attention_desc *d, void *const *ops, float *sc,
+                        const scratch_layout *sl, int64_t b, int64_t h, int64_t n0, int64_t n1)
+{
+    const float *Q = ops[0], *K = ops[1], *V = ops[2], *bias = ops[3];
+    int64_t D = d->head_dim, Dp = round_up(D, ALIGN), Nk = d->kv_tokens;
+    float *kt = sc + sl->kt, *s = sc + sl->s, *m = sc + sl->m, *l = sc + sl->l;
+    float *acc = sc + sl->acc, *junk = sc + sl->junk;
+    for (int64_t i = 0; i < n1 - n0; i++) {
+        m[i] = -INFINITY, l[i] = 0;
+        memset(acc + i * Dp, 0, (size_t)D * sizeof(float));
+    }
+    int64_t keys = d->causal ? min64(Nk, n1) : Nk;  /* keys past the tile's last query are masked */
+    for (int64_t j0 = 0; j0 < keys; j0 += KB) {
+        int64_t kb = min64(KB, keys - j0), kbp = round_up(kb, 2 * VF);
+        pack_keys(d, K, b, h, j0, kb, kbp, kt);
+        const float *vb = row_of(V, d->v_layout, b, h, j0);
+        for (int64_t i0 = n0; i0 < n1; i0 += MB) {
+            int64_t mr = min64(MB, n1 - i0);
+            if (d->causal && j0 > i0 + mr - 1)
+                continue;  /* every key of the block is masked for these rows */
+            const float *q[MB], *p[MB];
+            float *a[MB], corr[MB];
+            query_rows(d, Q, b, h, i0, mr, q);
+            qk_tile(D, q, kt, kbp, s);
+            for (int r = 0; r < MB; r++) {
+                float *sr = s + r * KB;
+                p[r] = sr, a[r] = junk, corr[r] = 1;
+                if (r >= mr)
+                    continue;
+                int64_t i = i0 - n0 + r;
+                float mx = finish_scores(d, bias, b, h, i0 + r, j0, kb, sr, sr);
+                float mnew = mx > m[i] ? mx : m[i], sum = 0;
+                a[r] = acc + i * Dp;
+                if (mnew == -INFINITY) {  /* every key so far masked: nothing to add */
+                    memset(sr, 0, (size_t)kb * sizeof(float));
+                    continue;
+                }
+                for (int64_t j = 0; j < kb; j++) {
+                    float e = expf(sr[j] - mnew);
+                    sr[j] = e;
+                    sum += e;
+                }
+                corr[r] = expf(m[i] - mnew);
+                l[i] = l[i] * corr[r] + sum;
+                m[i] = mnew;
+            }
+            pv_tile(D, kb, p, vb, d->v_layout[3], a, corr);
+        }
+    }
+    float *Y = ops[8];
+    for (int64_t i = 0; i < n1 - n0; i++) {
+        float *y = y_row(Y, d, b, h, n0 + i);
+        const float *ai = acc + i * Dp;
+        for (int64_t e = 0; e < D; e++)
+            y[e] = ai[e] / l[i];  /* 0 / 0 = NaN when every key is masked, as Softmax gives */
+    }
+}
+
+/* ---- materialized probabilities ------------------------------------------------------ */
+
+/* Softmax of rows [n0, n1) of (b, h) into prob (row stride Nk), in the
+ * unfused Softmax's order: max; exp and sum; times 1 / sum. */
+static void probabilities(const krt_attention_desc *d, void *const *ops, float *sc,
+                          const scratch_layout *sl, int64_t b, int64_t h, int64_t n0, int64_t n1,
+                          float *prob)
+{
+    const float *Q = ops[0], *K = ops[1], *bias = ops[3];
+    int64_t D = d->head_dim, Nk = d->kv_tokens;
+    float *kt = sc + sl->kt, *s = sc + sl->s;
+    for (int64_t j0 = 0; j0 < Nk; j0 += KB) {
+        int64_t kb = min64(KB, Nk - j0), kbp = round_up(kb, 2 * VF);
+        pack_keys(d, K, b, h, j0, kb, kbp, kt);
+        for (int64_t i0 = n0; i0 < n1; i0 += MB) {
+            int64_t mr = min64(MB, n1 - i0);
+            const float *q[MB];
+            query_rows(d, Q, b, h, i0, mr, q);
+            qk_tile(D, q, kt, kbp, s);
+            for (int64_t r = 0; r < mr; r++)
+                finish_scores(d, bias, b, h, i0 + r, j0, kb, s + r * KB, prob + (i0 - n0 + r) * Nk + j0);
+        }
+    }
+    for (int64_t i = 0; i < n1 - n0; i++) {
+        float *x = prob + i * Nk, mx = x[0], sum = 0;
+        for (int64_t j = 1; j < Nk; j++)
+            mx = x[j] > mx ? x[j] : mx;
+        for (int64_t j = 0; j < Nk; j++) {
+            float e = expf(x[j] - mx);
+            x[j] = e;
+            sum += e;
+        }
+        sum = 1 / sum;
+        for (int64_t j = 0; j < Nk; j++)
+            x[j] *= sum;
+    }
+}
+
+/* Y rows [n0, n1) of (b, h) = prob (row stride Nk) x V. */
+static void times_v(const krt_attention_desc *d, void *const *ops, float *sc, const scratch_layout *sl,
+                    int64_t b, int64_t h, int64_t n0, int64_t n1, const float *prob)
+{
+    int64_t D = d->head_dim, Nk = d->kv_tokens;
+    const float *vb = row_of(ops[2], d->v_layout, b, h, 0);
+    static const float ones[MB] = {1, 1, 1, 1};
+    for (int64_t i0 = n0; i0 < n1; i0 += MB) {
+        int64_t mr = min64(MB, n1 - i0);
+        const float *p[MB];
+        float *a[MB];
+        for (int r = 0; r < MB; r++) {
+            p[r] = prob + (r < mr ? i0 - n0 + r : 0) * Nk;
+            a[r] = r < mr ? y_row(ops[8], d, b, h, i0 + r) : sc + sl->junk;
+            memset(a[r], 0, (size_t)D * sizeof(float));
+        }
+        pv_tile(D, Nk, p, vb, d->v_layout[3], a, ones);
+    }
+}
+
+/* ---- units ----------------------------------------------------------------------------- */
+
+/* Unit (b, h, query tile) without re-attention. */
+static void head_unit(const krt_attention_desc *d, void *const *ops, float *sc,
+                      const scratch_layout *sl, int64_t u)
+{
+    int64_t tiles = tile_count(d->q_tokens, QT), rows = tile_rows(d->q_tokens, QT);
+    int64_t t = u % tiles, bh = u / tiles, b = bh / d->heads, h = bh % d->heads;
+    int64_t n0 = t * rows, n1 = min64(d->q_tokens, n0 + rows);
+    if (streams(d)) {
+        stream_tile(d, ops, sc, sl, b, h, n0, n1);
+        return;
+    }
+    float *P = ops[9];
+    const float *prob;
+    if (d->p_in) {
+        prob = (const float *)ops[4] + prob_row(d, b, h, n0);
+        if (P)
+            memcpy(P + prob_row(d, b, h, n0), prob, (size_t)((n1 - n0) * d->kv_tokens) * sizeof(float));
+    } else {
+        float *out = P + prob_row(d, b, h, n0);
+        probabilities(d, ops, sc, sl, b, h, n0, n1, out);
+        prob = out;
+    }
+    times_v(d, ops, sc, sl, b, h, n0, n1, prob);
+}
+
+/* Unit (b, query tile) with re-attention: every head's probabilities for
+ * the tile, mixed into each output head g, times V's head g. */
+static void mix_unit(const krt_attention_desc *d, void *const *ops, float *sc,
+                     const scratch_layout *sl, int64_t u)
+{
+    int64_t tiles = tile_count(d->q_tokens, QR), rows = tile_rows(d->q_tokens, QR);
+    int64_t b = u / tiles, n0 = (u % tiles) * rows, n1 = min64(d->q_tokens, n0 + rows);
+    int64_t H = d->heads, Nk = d->kv_tokens, len = (n1 - n0) * Nk;
+    const float *mix = ops[5], *mscale = ops[6], *mshift = ops[7];
+    float *P = ops[9];
+    for (int64_t h = 0; h < H && !d->p_in; h++)
+        probabilities(d, ops, sc, sl, b, h, n0, n1, sc + sl->pall + h * QR * Nk);
+    for (int64_t g = 0; g < H; g++) {
+        float *restrict pm = P ? P + prob_row(d, b, g, n0) : sc + sl->pmix;
+        for (int64_t h = 0; h < H; h++) {
+            const float *restrict ph = d->p_in ? (const float *)ops[4] + prob_row(d, b, h, n0)
+                                               : sc + sl->pall + h * QR * Nk;
+            float w = mix[h * H + g];
+            if (h == 0)
+                for (int64_t k = 0; k < len; k++)
+                    pm[k] = ph[k] * w;
+            else
+                for (int64_t k = 0; k < len; k++)
+                    pm[k] += ph[k] * w;
+        }
+        float a = mscale[g], c = mshift[g];
+        for (int64_t k = 0; k < len; k++)
+            pm[k] = a * pm[k] + c;
+        times_v(d, ops, sc, sl, b, g, n0, n1, pm);
+    }
+}
+
+static krt_status attention_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                krt_error *err)
+{
+    const krt_attention_desc *d = desc;
+    static const char *const names[10] = {"Q", "K", "V", "bias", "p_in", "mix", "mix_scale",
+                                          "mix_shift", "Y", "P"};
+    bool need[10] = {!d->p_in, !d->p_in, true, d->bias_batches > 0, d->p_in, d->reattention,
+                     d->reattention, d->reattention, true, d->p_out};
+    for (int i = 0; i < 10; i++)
+        if (need[i] && !ops[i]) {
+            err->operand = i;
+            err->what = names[i];
+            return KRT_EVALUE;
+        }
+    scratch_layout sl = layout_of(d);
+    float *sc = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    void *const use[10] = {ops[0], ops[1], ops[2], d->bias_batches > 0 ? ops[3] : NULL, ops[4],
+                           ops[5], ops[6], ops[7], ops[8], d->p_out ? ops[9] : NULL};
+    for (int64_t u = r.begin; u < r.end; u++)
+        (d->reattention ? mix_unit : head_unit)(d, use, sc, &sl, u);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_attention = {
+    "attention", attention_run, attention_scratch, attention_units, sizeof(krt_attention_desc),
+};
