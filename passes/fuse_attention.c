@@ -705,8 +705,15 @@ static bool operand_rows(const kiln_graph *g, const product *p, const operand *o
                          const char *what, rows *r, why *w)
 {
     int64_t st[KILN_MAX_RANK] = {0};
+    const kiln_shape *os = &g->values[op->value].shape;
+    bool same = os->rank == t->v.rank;
+    for (int k = 0; same && k < os->rank; k++)
+        same = os->dim[k] == t->v.dim[k];
+    if (!same)  /* every rule checks its output's shape; this is the guard */
+        return fail(w, "the view of %s does not have its shape", what);
+    /* a batch axis the operand has as 1 is broadcast: stride 0 */
     for (int k = 0; k < p->n_lead; k++)
-        st[k] = op->lead[k] >= 0 ? t->v.stride[op->lead[k]] : 0;
+        st[k] = op->lead[k] >= 0 && t->v.dim[op->lead[k]] > 1 ? t->v.stride[op->lead[k]] : 0;
     if (!merge_lead(p->lead, st, p->n_lead, &r->layout[1], &r->layout[2]))
         return fail(w, "the batch dimensions of %s cannot be merged into one stride", what);
     r->layout[0] = t->v.offset;
@@ -716,7 +723,6 @@ static bool operand_rows(const kiln_graph *g, const product *p, const operand *o
     if (r->feat > 1 && t->v.stride[op->feat] != 1)
         return fail(w, "%s rows are not contiguous: its head dimension has stride %lld in '%s'", what,
                     (long long)t->v.stride[op->feat], g->values[t->base].name);
-    (void)g;
     return true;
 }
 
@@ -1389,7 +1395,9 @@ static bool layouts(kiln_graph *g, const kiln_users *u, const scores *sc, const 
 static bool fuse_softmax(kiln_graph *g, const kiln_users *u, uint32_t sm, why *w)
 {
     const kiln_node *n = &g->nodes[sm];
-    const kiln_value *z = kiln_in(g, n, 0);
+    /* a copy: constants added below move the value array */
+    const kiln_value zv = *kiln_in(g, n, 0), *z = &zv;
+    const char *name = n->name;
     int64_t axis = kiln_attr_int(g, n, "axis", -1);
     if (z->dtype != KILN_DT_F32)
         return fail(w, "the scores are %s, not f32", kiln_dtype_name(z->dtype));
@@ -1416,6 +1424,8 @@ static bool fuse_softmax(kiln_graph *g, const kiln_users *u, uint32_t sm, why *w
         return false;
     if (!kiln_shape_equal(&g->values[pr.p].shape, &z->shape))
         return fail(w, "the probabilities change shape before the product with V");
+    if (pr.pv.n_lead != z->shape.rank - 2)
+        return fail(w, "the product with V has other batch axes than the scores");
     for (int k = 0; k < pr.pv.n_lead; k++)
         if (pr.pv.lead[k] != z->shape.dim[k])
             return fail(w, "the product with V broadcasts the probabilities");
@@ -1431,7 +1441,7 @@ static bool fuse_softmax(kiln_graph *g, const kiln_users *u, uint32_t sm, why *w
         return fail(w, "the probabilities are used elsewhere in shape other than [B, H, Nq, Nk]");
     a.mix = pr.mix, a.mix_scale = pr.mix_scale, a.mix_shift = pr.mix_shift;
     a.p = pr.need_p ? pr.p : 0;
-    a.name = n->name;
+    a.name = name;
     emit(g, &a);
     return true;
 }
