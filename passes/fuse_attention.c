@@ -538,7 +538,7 @@ static bool expand_term(const char *t, size_t len, int rank, int ell, char *out)
     int letters = 0;
     for (size_t i = 0; i < len; i++) {
         if (t[i] == '.') {
-            if (dots || i + 2 >= len + 0 || t[i + 1] != '.' || t[i + 2] != '.')
+            if (dots || i + 2 >= len || t[i + 1] != '.' || t[i + 2] != '.')
                 return false;
             dots = t + i;
             i += 2;
@@ -997,10 +997,6 @@ static float broadcast_at(const kiln_value *c, const kiln_shape *at, int64_t e)
 }
 
 enum { BIAS_MAX_ELEMENTS = 1 << 24 };
-
-typedef struct bias_out {
-    uint32_t value;          /* the bias input (0: none) */
-} bias_out;
 
 static uint32_t new_const(kiln_graph *g, const char *base, const char *suffix, const kiln_shape *s,
                           const void *data, size_t nbytes)
