@@ -238,6 +238,103 @@ static void pv_tile(int64_t D, int64_t kb, const float *const p[MB], const float
         }
 }
 
+/* ---- exp -------------------------------------------------------------------------------- */
+
+/* exp(x) for the x <= 0 a softmax takes (x - max), VF at a time: x = n ln2
+ * + r with |r| <= ln2/2 (ln2 split in two so n ln2 is exact), Cephes'
+ * degree-6 polynomial for exp(r) (relative error below 2^-23), times 2^n
+ * built in the exponent bits. x below -87.3 (where exp is subnormal) and
+ * -inf give exactly 0; NaN gives NaN. One call per element of libm's expf
+ * would cost as much as the dot products of a 64-wide head. */
+#ifdef KRT_HAVE_VEC
+typedef int32_t vi __attribute__((vector_size(VF * 4)));
+
+static vf vexp(vf x)
+{
+    vi tiny = x < -87.3f;  /* false for NaN, which goes through as NaN */
+    vf lo = (vf)(((vi)x & ~tiny) | ((vi)((vf){0} - 87.3f) & tiny));
+    vf t = lo * 1.44269504088896341f + 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
+    vf n = t - 12582912.0f;
+    vf r = lo - n * 0.693359375f - n * -2.12194440e-4f;
+    vf p = (vf){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    vf two_n = (vf)((__builtin_convertvector(n, vi) + 127) << 23);
+    return (vf)((vi)(p * two_n) & ~tiny);
+}
+#endif
+
+/* x[j] = exp(x[j] - m) for j < n; returns their sum (VF lane sums, the
+ * lanes in order, then the tail: a fixed order without a chain of
+ * dependent adds). Callers pad rows to a multiple of VF with -inf where
+ * they can: the tail goes one element at a time. */
+static float exp_row(float *x, int64_t n, float m)
+{
+    float sum = 0;
+    int64_t j = 0;
+#ifdef KRT_HAVE_VEC
+    vf acc = {0};
+    for (; j + VF <= n; j += VF) {
+        vf v;
+        memcpy(&v, x + j, sizeof v);
+        v = vexp(v - m);
+        memcpy(x + j, &v, sizeof v);
+        acc += v;
+    }
+    for (int i = 0; i < VF; i++)
+        sum += acc[i];
+    for (; j < n; j++) {
+        x[j] = vexp((vf){0} + (x[j] - m))[0];
+        sum += x[j];
+    }
+#else
+    for (; j < n; j++) {
+        x[j] = expf(x[j] - m);
+        sum += x[j];
+    }
+#endif
+    return sum;
+}
+
+/* exp(x) of one x <= 0 (the online softmax's correction factor). */
+static float exp1(float x)
+{
+#ifdef KRT_HAVE_VEC
+    return vexp((vf){0} + x)[0];
+#else
+    return expf(x);
+#endif
+}
+
+/* The largest of x[0..n) (n >= 1). */
+static float row_max(const float *x, int64_t n)
+{
+    float mx = x[0];
+    int64_t j = 0;
+#ifdef KRT_HAVE_VEC
+    if (n >= VF) {
+        vf m;
+        memcpy(&m, x, sizeof m);
+        for (j = VF; j + VF <= n; j += VF) {
+            vf v;
+            memcpy(&v, x + j, sizeof v);
+            vi gt = v > m;
+            m = (vf)(((vi)v & gt) | ((vi)m & ~gt));
+        }
+        mx = m[0];
+        for (int i = 1; i < VF; i++)
+            mx = m[i] > mx ? m[i] : mx;
+    }
+#endif
+    for (; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
 /* ---- scores ------------------------------------------------------------------------- */
 
 /* Row pointers of queries n0 .. n0 + mr of (b, h), padded to MB with the
@@ -250,27 +347,50 @@ static void query_rows(const krt_attention_desc *d, const float *Q, int64_t b, i
 }
 
 /* out[j] = scale * s[j] + bias(b, h, n, j0 + j), or -inf where the causal
- * mask hides key j0 + j from query n, for j < kb (out may be s); returns
- * the row's max. */
+ * mask hides key j0 + j from query n, for j < kb, and -inf up to kpad
+ * (out may be s); returns
+ * the largest (a NaN never wins; it reaches the row through exp). Vector
+ * stores, so that exp_row's vector loads of out forward from them. */
 static float finish_scores(const krt_attention_desc *d, const float *bias, int64_t b, int64_t h,
-                           int64_t n, int64_t j0, int64_t kb, const float *s, float *out)
+                           int64_t n, int64_t j0, int64_t kb, int64_t kpad, const float *s,
+                           float *out)
 {
+    const float *bp = NULL;
+    int64_t bs = 0, lim = kb, j = 0;
     float scale = d->scale, mx = -INFINITY;
     if (bias) {
-        const float *bp = bias + (b % d->bias_batches) * d->bias_stride[0] + h * d->bias_stride[1] +
-                          n * d->bias_stride[2] + j0 * d->bias_stride[3];
-        int64_t bs = d->bias_stride[3];
-        for (int64_t j = 0; j < kb; j++)
-            out[j] = scale * s[j] + bp[j * bs];
-    } else {
-        for (int64_t j = 0; j < kb; j++)
-            out[j] = scale * s[j];
+        bp = bias + (b % d->bias_batches) * d->bias_stride[0] + h * d->bias_stride[1] +
+             n * d->bias_stride[2] + j0 * d->bias_stride[3];
+        bs = d->bias_stride[3];
     }
-    if (d->causal)
-        for (int64_t j = n - j0 + 1 < 0 ? 0 : n - j0 + 1; j < kb; j++)
-            out[j] = -INFINITY;
-    for (int64_t j = 0; j < kb; j++)
-        mx = out[j] > mx ? out[j] : mx;
+    if (d->causal)  /* keys j0 + j <= n are visible */
+        lim = n - j0 + 1 < 0 ? 0 : n - j0 + 1 > kb ? kb : n - j0 + 1;
+#ifdef KRT_HAVE_VEC
+    vf vm = (vf){0} - INFINITY;
+    for (; j + VF <= lim; j += VF) {
+        vf v, bv;
+        memcpy(&v, s + j, sizeof v);
+        v *= scale;
+        if (bp && bs) {
+            memcpy(&bv, bp + j, sizeof bv);
+            v += bv;
+        } else if (bp) {
+            v += bp[0];
+        }
+        memcpy(out + j, &v, sizeof v);
+        vi gt = v > vm;
+        vm = (vf)(((vi)v & gt) | ((vi)vm & ~gt));
+    }
+    for (int i = 0; i < VF; i++)
+        mx = vm[i] > mx ? vm[i] : mx;
+#endif
+    for (; j < lim; j++) {
+        float x = bp ? scale * s[j] + bp[j * bs] : scale * s[j];
+        out[j] = x;
+        mx = x > mx ? x : mx;
+    }
+    for (; j < kpad; j++)
+        out[j] = -INFINITY;
     return mx;
 }
 
@@ -290,7 +410,7 @@ static void stream_tile(const krt_attention_desc *d, void *const *ops, float *sc
     }
     int64_t keys = d->causal ? min64(Nk, n1) : Nk;  /* keys past the tile's last query are masked */
     for (int64_t j0 = 0; j0 < keys; j0 += KB) {
-        int64_t kb = min64(KB, keys - j0), kbp = round_up(kb, 2 * VF);
+        int64_t kb = min64(KB, keys - j0), kbp = round_up(kb, 2 * VF), kbv = round_up(kb, VF);
         pack_keys(d, K, b, h, j0, kb, kbp, kt);
         const float *vb = row_of(V, d->v_layout, b, h, j0);
         for (int64_t i0 = n0; i0 < n1; i0 += MB) {
@@ -307,19 +427,15 @@ static void stream_tile(const krt_attention_desc *d, void *const *ops, float *sc
                 if (r >= mr)
                     continue;
                 int64_t i = i0 - n0 + r;
-                float mx = finish_scores(d, bias, b, h, i0 + r, j0, kb, sr, sr);
-                float mnew = mx > m[i] ? mx : m[i], sum = 0;
+                float mx = finish_scores(d, bias, b, h, i0 + r, j0, kb, kbv, sr, sr);
+                float mnew = mx > m[i] ? mx : m[i];
                 a[r] = acc + i * Dp;
                 if (mnew == -INFINITY) {  /* every key so far masked: nothing to add */
                     memset(sr, 0, (size_t)kb * sizeof(float));
                     continue;
                 }
-                for (int64_t j = 0; j < kb; j++) {
-                    float e = expf(sr[j] - mnew);
-                    sr[j] = e;
-                    sum += e;
-                }
-                corr[r] = expf(m[i] - mnew);
+                float sum = exp_row(sr, kbv, mnew);
+                corr[r] = exp1(m[i] - mnew);
                 l[i] = l[i] * corr[r] + sum;
                 m[i] = mnew;
             }
@@ -355,19 +471,12 @@ static void probabilities(const krt_attention_desc *d, void *const *ops, float *
             query_rows(d, Q, b, h, i0, mr, q);
             qk_tile(D, q, kt, kbp, s);
             for (int64_t r = 0; r < mr; r++)
-                finish_scores(d, bias, b, h, i0 + r, j0, kb, s + r * KB, prob + (i0 - n0 + r) * Nk + j0);
+                finish_scores(d, bias, b, h, i0 + r, j0, kb, kb, s + r * KB,
+                              prob + (i0 - n0 + r) * Nk + j0);
         }
     }
     for (int64_t i = 0; i < n1 - n0; i++) {
-        float *x = prob + i * Nk, mx = x[0], sum = 0;
-        for (int64_t j = 1; j < Nk; j++)
-            mx = x[j] > mx ? x[j] : mx;
-        for (int64_t j = 0; j < Nk; j++) {
-            float e = expf(x[j] - mx);
-            x[j] = e;
-            sum += e;
-        }
-        sum = 1 / sum;
+        float *x = prob + i * Nk, sum = 1 / exp_row(x, Nk, row_max(x, Nk));
         for (int64_t j = 0; j < Nk; j++)
             x[j] *= sum;
     }

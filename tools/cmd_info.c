@@ -141,15 +141,17 @@ static double f_pool(flop_ctx *f, const kiln_node *n)
     return out < 0 ? -1 : out * window;
 }
 
-/* kiln.Attention: Q·Kᵀ and P·V (2 per multiply-add each), the softmax on
- * the B·H·Nq·Nk scores, and the head mix (re-attention) when present. */
+/* kiln.Attention: per score, 2D for Q.K, 2D for P.V, and 7 for the scale,
+ * the bias and the softmax (what the unfused graph counts); 2H more with
+ * re-attention (the head mix). */
 static double f_attention(flop_ctx *f, const kiln_node *n)
 {
-    double b = (double)kiln_attr_int(f->g, n, "batch", 0), h = (double)kiln_attr_int(f->g, n, "heads", 0);
-    double q = (double)kiln_attr_int(f->g, n, "q_tokens", 0), k = (double)kiln_attr_int(f->g, n, "kv_tokens", 0);
-    double d = (double)kiln_attr_int(f->g, n, "head_dim", 0), scores = b * h * q * k;
-    bool p_in = kiln_node_input(f->g, n, 4) != 0, mix = kiln_node_input(f->g, n, 5) != 0;
-    return (p_in ? 0 : 2 * scores * d + 5 * scores) + 2 * scores * d + (mix ? 2 * scores * h + 2 * scores : 0);
+    double scores = 1, H = (double)kiln_attr_int(f->g, n, "heads", 1);
+    static const char *const dims[] = {"batch", "heads", "q_tokens", "kv_tokens"};
+    for (int i = 0; i < 4; i++)
+        scores *= (double)kiln_attr_int(f->g, n, dims[i], 1);
+    double per = 4 * (double)kiln_attr_int(f->g, n, "head_dim", 1) + 7;
+    return scores * (per + (kiln_node_input(f->g, n, 5) ? 2 * H : 0));
 }
 
 typedef struct flop_rule {
@@ -161,7 +163,6 @@ typedef struct flop_rule {
 #define ELEM {f_per_out, "1 per output element"}
 static const flop_rule flop_rules[KILN_OP_COUNT] = {
     [KILN_OP_MATMUL] = MAC, [KILN_OP_GEMM] = {f_gemm, "2 per multiply-add"},
-    [KILN_OP_ATTENTION] = {f_attention, "2 per multiply-add of QK^T and PV, 5 per score"},
     [KILN_OP_CONV] = {f_conv, "2 per multiply-add"},
     [KILN_OP_CONVTRANSPOSE] = {f_convtranspose, "2 per multiply-add"},
     [KILN_OP_ADD] = ELEM, [KILN_OP_SUB] = ELEM, [KILN_OP_MUL] = ELEM, [KILN_OP_DIV] = ELEM,
@@ -192,6 +193,7 @@ static const flop_rule flop_rules[KILN_OP_COUNT] = {
     [KILN_OP_INSTANCENORMALIZATION] = {f_norm, "8 per element"},
     [KILN_OP_MEANVARIANCENORMALIZATION] = {f_norm, "8 per element"},
     [KILN_OP_BATCHNORMALIZATION] = {f_batchnorm, "2 per element"},
+    [KILN_OP_ATTENTION] = {f_attention, "4 * head_dim + 7 per score, 2 * heads more to re-attend"},
 };
 #undef MAC
 #undef ELEM
