@@ -37,7 +37,16 @@ typedef struct kiln_pass_ctx {
     uint32_t changes;         /* what the pass rewrote (nodes removed, folded...) */
     void *result;             /* a pass's product for the caller (the memory plan) */
     void (*result_free)(void *result);  /* how to free it when the caller does not take it */
+    FILE *remarks;            /* where kiln_pass_remark writes; NULL: remarks are off */
+    const char *pass;         /* the running pass's name, for remarks */
 } kiln_pass_ctx;
+
+/* A remark (--remarks): one line saying why the running pass left node
+ * `node` as it is, "remark: <pass>: <source>: node 'name' (Op): <message>",
+ * written to pc->remarks; nothing when remarks are off. Informational: it
+ * never changes what the pass does. */
+void kiln_pass_remark(kiln_pass_ctx *pc, const kiln_graph *g, uint32_t node, const char *fmt, ...)
+    KILN_PRINTF(4, 5);
 
 typedef kiln_status (*kiln_pass_fn)(kiln_pass_ctx *pc, kiln_graph *g);
 
@@ -76,6 +85,7 @@ typedef struct kiln_pipeline_run_opts {
     const kiln_pass_options *pass;  /* NULL: defaults */
     const char *print_after;        /* pass name or "all": text IR after it to `trace` */
     bool time_passes;               /* a table of time and changes per pass to `trace` */
+    bool remarks;                   /* passes' remarks (why a node was left alone) to `trace` */
     bool verify;                    /* kiln_graph_verify after each pass (always in debug builds) */
     const char *stop_after;         /* stop after the first run of this pass (dump --after) */
     FILE *trace;                    /* where print_after and time_passes go; NULL: stderr */

@@ -11,6 +11,7 @@
 #include "ir/edit.h"
 #include "ir/text.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,8 +40,8 @@ const char *kiln_pipeline_for_level(int level)
     static const char *const levels[] = {
         [0] = "",
         [1] = "fold,dce",
-        [2] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,dce",
-        [3] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,dce",
+        [2] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,fuse-attention,dce",
+        [3] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,fuse-attention,dce",
     };
     if (level < 0)
         level = 0;
@@ -79,6 +80,20 @@ kiln_status kiln_pipeline_parse(kiln_ctx *ctx, const char *text, kiln_pipeline *
         s += len + (e != NULL);
     }
     return KILN_OK;
+}
+
+void kiln_pass_remark(kiln_pass_ctx *pc, const kiln_graph *g, uint32_t node, const char *fmt, ...)
+{
+    char what[300];
+    va_list ap;
+    if (!pc->remarks)
+        return;
+    fprintf(pc->remarks, "remark: %s: %s: node %s: ", pc->pass ? pc->pass : "?",
+            g->source && g->source[0] ? g->source : "<graph>", kiln_node_describe(g, node, what, sizeof what));
+    va_start(ap, fmt);
+    vfprintf(pc->remarks, fmt, ap);
+    va_end(ap);
+    fputc('\n', pc->remarks);
 }
 
 static double now_ms(void)
@@ -143,7 +158,8 @@ kiln_status kiln_pipeline_run(kiln_ctx *ctx, kiln_graph *g, const kiln_pipeline 
     if (!opts)
         opts = &none;
     FILE *trace = opts->trace ? opts->trace : stderr;
-    kiln_pass_ctx pc = {.ctx = ctx, .opts = opts->pass ? opts->pass : &defaults};
+    kiln_pass_ctx pc = {.ctx = ctx, .opts = opts->pass ? opts->pass : &defaults,
+                        .remarks = opts->remarks ? trace : NULL};
     if (opts->time_passes)
         fprintf(trace, "%-22s %10s %8s %8s\n", "pass", "ms", "changes", "nodes");
     if (p->n)
@@ -152,6 +168,7 @@ kiln_status kiln_pipeline_run(kiln_ctx *ctx, kiln_graph *g, const kiln_pipeline 
         const kiln_pass_info *pass = p->pass[i];
         double t0 = now_ms();
         pc.changes = 0;
+        pc.pass = pass->name;
         kiln_status st = pass->run(&pc, g);
         if (st != KILN_OK)
             return st;

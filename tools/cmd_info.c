@@ -9,6 +9,7 @@
  * count as 1 and the output says so (bind them with --shape).
  */
 #include "tools/driver.h"
+#include "passes/blocks.h"
 #include "passes/plan.h"
 
 #include <stdlib.h>
@@ -393,6 +394,26 @@ static void print_flops(const kiln_graph *g, summary *s)
     printf("%s", n ? "\n" : "");
 }
 
+/* The transformer blocks (passes/blocks.h): the index the token-reduction
+ * options use, the attention's sizes and the nodes the block spans. */
+static void print_blocks(const kiln_graph *g)
+{
+    uint32_t n = kiln_blocks_find(g, NULL, 0);
+    if (!n)
+        return;
+    kiln_block *b = kiln_xcalloc(n, sizeof *b);
+    kiln_blocks_find(g, b, n);
+    printf("\ntransformer blocks (%u)\n", n);
+    printf("  %5s %7s %7s %5s %5s  %s\n", "block", "tokens", "kv", "dim", "heads", "nodes (first .. last)");
+    for (uint32_t i = 0; i < n; i++) {
+        char f[300], l[300];
+        printf("  %5u %7lld %7lld %5lld %5lld  %s .. %s\n", i, (long long)b[i].q_tokens,
+               (long long)b[i].kv_tokens, (long long)(b[i].heads * b[i].head_dim), (long long)b[i].heads,
+               kiln_node_describe(g, b[i].first, f, sizeof f), kiln_node_describe(g, b[i].last, l, sizeof l));
+    }
+    free(b);
+}
+
 /* ---- the command ------------------------------------------------------------------- */
 
 static void help(void)
@@ -409,6 +430,10 @@ static void help(void)
            "a rule are listed as not counted. Symbolic dimensions count as 1. Last, the\n"
            "static memory plan: the arena intermediate tensors and kernel scratch share,\n"
            "its peak against the live lower bound, and how many tensors run in place.\n"
+           "With fuse-attention in the pipeline (-O2), the transformer blocks: one per\n"
+           "kiln.Attention, with its tokens (queries, keys), dim, heads and the first and\n"
+           "last node of the residual block around it (docs/attention.md defines a\n"
+           "block); the token-reduction options address blocks by this index.\n"
            "\n"
            "\n");
     driver_model_help(stdout);
@@ -457,6 +482,7 @@ int cmd_info(int argc, char **argv)
         print_histogram(g, &s);
         print_params(&s);
         print_flops(g, &s);
+        print_blocks(g);
         rc = print_memory(ctx, g);
         free(s.sym_used);
     }

@@ -396,7 +396,7 @@ static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
 
 static bool has_graph_options(const driver_model_opts *m)
 {
-    return m->n_shapes || m->passes || m->opt_level >= 0 || m->print_after || m->time_passes;
+    return m->n_shapes || m->passes || m->opt_level >= 0 || m->print_after || m->time_passes || m->remarks;
 }
 
 /* A library is compiled already: options that shape a compilation or pick

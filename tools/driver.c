@@ -135,6 +135,10 @@ int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
         opts->time_passes = true;
         return 1;
     }
+    if (strcmp(a, "--remarks") == 0) {
+        opts->remarks = true;
+        return 1;
+    }
     if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && a[3] == 0) {
         opts->opt_level = a[2] - '0';
         return 1;
@@ -156,7 +160,10 @@ void driver_model_help(FILE *out)
             "  --passes P,Q   run exactly these passes, in this order, instead.\n"
             "  --print-ir-after PASS|all\n"
             "                 print the text IR to stderr after PASS (or every pass).\n"
-            "  --time-passes  print time, changes and node count per pass to stderr.\n",
+            "  --time-passes  print time, changes and node count per pass to stderr.\n"
+            "  --remarks      print to stderr, for every node a pass left alone that it\n"
+            "                 almost rewrote (every Softmax outside a kiln.Attention),\n"
+            "                 one line naming the node and the reason.\n",
             KILN_DEFAULT_OPT_LEVEL);
 }
 
@@ -231,6 +238,7 @@ static int run_pipeline(kiln_ctx *ctx, kiln_graph *g, const driver_model_opts *o
     }
     kiln_pipeline_run_opts run = {.print_after = opts->print_after,
                                   .time_passes = opts->time_passes,
+                                  .remarks = opts->remarks,
                                   .stop_after = opts->stop_after};
     return kiln_pipeline_run(ctx, g, &p, &run) == KILN_OK ? EXIT_OK : driver_fail(ctx);
 }

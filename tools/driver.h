@@ -19,6 +19,7 @@ typedef struct driver_model_opts {
     int opt_level;            /* -O0..-O3; -1: not given (KILN_DEFAULT_OPT_LEVEL) */
     const char *print_after;  /* --print-ir-after PASS|all */
     bool time_passes;         /* --time-passes */
+    bool remarks;             /* --remarks: why passes left nodes alone, on stderr */
     const char *stop_after;   /* stop the pipeline after this pass (dump --after) */
 } driver_model_opts;
 
@@ -36,7 +37,7 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
                       kiln_graph **out);
 
 /* If argv[*i] is a graph option (--shape, --passes, -O<n>,
- * --print-ir-after, --time-passes; "--opt X" and "--opt=X" forms), consume
+ * --print-ir-after, --time-passes, --remarks; "--opt X" and "--opt=X" forms), consume
  * it (and its argument) and return 1; return -1 (after printing) on a
  * malformed one, 0 if it is not a graph option. */
 int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts);
