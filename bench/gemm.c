@@ -12,7 +12,9 @@
  * Each figure is the median of >= 20 timed calls after 3 warm-up calls
  * (wall clock), with the best call beside it; the fraction is of the peak
  * given by --peak (bench/out/peak measures it; `make -C bench run` passes
- * it on). B is packed inside every call, as today's kernel does.
+ * it on); --shape MxNxK times only that shape; --threads 1 skips the 2-thread runs; --cpu-time times by this
+ * thread's CPU time instead of the wall clock (1 thread: on a loaded
+ * machine it leaves out the time other processes held the core). B is packed inside every call, as today's kernel does.
  *
  *   make -C bench run
  */
@@ -25,10 +27,12 @@
 #include <string.h>
 #include <time.h>
 
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock_id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -90,16 +94,35 @@ static void time_matmul(int64_t M, int64_t N, int64_t K, int threads, double *me
 int main(int argc, char **argv)
 {
     double peak = 0;
-    for (int i = 1; i + 1 < argc; i++)
+    int max_threads = 2;
+    for (int i = 1; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--peak") == 0)
             peak = atof(argv[i + 1]);
-    static const int64_t shapes[][3] = {
+        if (strcmp(argv[i], "--threads") == 0)   /* at most this many (1 or 2) */
+            max_threads = atoi(argv[i + 1]);
+    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--cpu-time") == 0) {  /* this thread's CPU time: 1 thread only */
+            clock_id = CLOCK_THREAD_CPUTIME_ID;
+            max_threads = 1;
+        }
+    static int64_t shapes[][3] = {
         {197, 576, 192}, {197, 768, 192}, {197, 192, 768}, {197, 192, 576}, {1024, 1024, 1024},
     };
+    size_t n_shapes = sizeof shapes / sizeof shapes[0];
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--shape") == 0) {    /* only this one: MxNxK */
+            long long m, n, k;
+            if (sscanf(argv[i + 1], "%lldx%lldx%lld", &m, &n, &k) != 3 || m < 1 || n < 1 || k < 1) {
+                fprintf(stderr, "gemm: --shape wants MxNxK, e.g. 197x576x192\n");
+                return 2;
+            }
+            shapes[0][0] = m, shapes[0][1] = n, shapes[0][2] = k, n_shapes = 1;
+        }
     printf("kernel: %s; peak %.1f GFLOP/s (1 thread)\n", krt_sgemm_kernel_name(), peak);
     printf("%-16s %8s %10s %10s %8s\n", "MxNxK", "threads", "median", "best", "of peak");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int threads = 1; threads <= 2; threads++) {
+    for (size_t s = 0; s < n_shapes; s++)
+        for (int threads = 1; threads <= max_threads; threads++) {
             double med, best;
             time_matmul(shapes[s][0], shapes[s][1], shapes[s][2], threads, &med, &best);
             char name[32];

@@ -12,7 +12,8 @@
  *   UKR_TARGET   a target attribute (empty for the compile target)
  *   UKR_RELU(x), UKR_CLAMP(x, lo, hi)   lane-wise max(x,0) / clamp that
  *                keep NaN (vectors: masks; scalar: ternaries)
- * and ukr_epi, UKR_UNROLL, CONTRACT_FN, CONTRACT_BODY already defined.
+ * and ukr_epi, UKR_UNROLL, UKR_PREFETCH(p), CONTRACT_FN, CONTRACT_BODY
+ * already defined.
  *
  * The kernel computes one MR x NR tile of C from an A micro-panel a[k][r]
  * and a B micro-panel b[k][j] (both packed and zero-padded, so the loop
@@ -38,6 +39,15 @@ UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a,
         UKR_UNROLL
         for (int v = 0; v < UKR_NV; v++)
             acc[r][v] = (UKR_VEC){0};
+    }
+    /* C is read and written only after the k loop: start fetching it now
+     * (a C row of a large matrix is usually in L3 or memory by then). */
+    UKR_UNROLL
+    for (int r = 0; r < UKR_MR; r++) {
+        UKR_UNROLL
+        for (int v = 0; v < UKR_NV; v++)
+            UKR_PREFETCH(c + r * ldc + v * UKR_VF);
+        UKR_PREFETCH(c + r * ldc + UKR_NV * UKR_VF - 1);
     }
     for (int64_t k = 0; k < kc; k++, a += UKR_MR, b += UKR_NV * UKR_VF) {
         UKR_VEC bv[UKR_NV];

@@ -77,6 +77,14 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
 /* The micro-kernel krt_sgemm runs on this CPU ("avx512 6x64", ...). */
 const char *krt_sgemm_kernel_name(void);
 
+/* For tests and benchmarks: the i-th kernel this build has that this CPU
+ * runs (best first; NULL past the end), and forcing one by name for every
+ * later call in the process (NULL: back to the best; false, and back to
+ * the best, for a name not on the list). Not thread-safe: call it while
+ * no GEMM runs. */
+const char *krt_sgemm_kernel(int i);
+bool krt_sgemm_use_kernel(const char *name);
+
 /* The same contract for every dtype MatMul and Gemm accept (f32 goes to
  * krt_sgemm; f16/bf16 accumulate in f32, integers in their own type with
  * wrap-around, f64 in f64). alpha/beta other than 1/0 scale in double. */

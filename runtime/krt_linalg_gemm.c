@@ -40,8 +40,10 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define KRT_HAVE_VEC 1
 #define UKR_UNROLL _Pragma("GCC unroll 16")
+#define UKR_PREFETCH(p) __builtin_prefetch((p), 1)
 #else
 #define UKR_UNROLL
+#define UKR_PREFETCH(p) ((void)(p))
 #endif
 
 /* What the epilogue needs, with bias already offset to the tile. */
@@ -213,22 +215,65 @@ static const ukr_info ukr_avx2_info = {"avx2 6x16", 6, 16, 256, 144, 4096, ukr_a
  * run another kernel. */
 enum { MR_MAX = 8, NR_MAX = 64, KC_MAX = 256, MC_MAX = 144, NC_MAX = 4096 };
 
-static const ukr_info *pick_kernel(void)
-{
+/* The kernels this build has that this CPU runs, best first. */
 #ifdef HAVE_UKR_AVX512
-    if (__builtin_cpu_supports("avx512f"))
-        return &ukr_avx512_info;
+static int supports_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 #endif
 #ifdef HAVE_UKR_AVX2
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return &ukr_avx2_info;
+static int supports_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
+
+static int supports_native(void) { return 1; }
+
+static const struct {
+    const ukr_info *info;
+    int (*supported)(void);
+} kernels[] = {
+#ifdef HAVE_UKR_AVX512
+    {&ukr_avx512_info, supports_avx512},
+#endif
+#ifdef HAVE_UKR_AVX2
+    {&ukr_avx2_info, supports_avx2},
+#endif
+    {&ukr_native_info, supports_native},
+};
+enum { N_KERNELS = sizeof kernels / sizeof kernels[0] };
+
+static const ukr_info *forced;   /* krt_sgemm_use_kernel; NULL: the best one */
+
+static const ukr_info *pick_kernel(void)
+{
+    if (forced)
+        return forced;
+    for (int i = 0; i < N_KERNELS; i++)
+        if (kernels[i].supported())
+            return kernels[i].info;
     return &ukr_native_info;
 }
 
 const char *krt_sgemm_kernel_name(void)
 {
     return pick_kernel()->name;
+}
+
+const char *krt_sgemm_kernel(int i)
+{
+    for (int k = 0; k < N_KERNELS; k++)
+        if (kernels[k].supported() && i-- == 0)
+            return kernels[k].info->name;
+    return NULL;
+}
+
+bool krt_sgemm_use_kernel(const char *name)
+{
+    forced = NULL;
+    for (int k = 0; name && k < N_KERNELS; k++)
+        if (kernels[k].supported() && strcmp(kernels[k].info->name, name) == 0)
+            forced = kernels[k].info;
+    return name == NULL || forced != NULL;
 }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
