@@ -2,18 +2,29 @@
  * kernel leans on (Conv, ConvTranspose, RNN cells), a generic GEMM for the
  * other dtypes, and the ONNX ops MatMul, Gemm, MatMulInteger, QLinearMatMul.
  *
- * krt_sgemm is the classic Goto/BLIS arrangement: C is cut into NC-column
- * slabs, K into KC-deep slices and M into MC-row blocks; the B slice and the
- * A block are packed into contiguous panels (zero-padded to the register
- * tile, so the micro-kernel never branches on edges inside its loop), and a
- * register-blocked micro-kernel computes an MR x NR tile with 2*MR vector
- * accumulators. The vector width follows the compile target (GCC/Clang
- * vector extensions: 4, 8 or 16 floats); other compilers get the same
- * blocking with scalar code. Results are deterministic for a given build:
- * the summation order of an element depends only on K (its slices of KC
- * and the micro-kernel's loop), never on which rows or columns a call
- * covers. That is what lets the matmul and gemm kernels split their
- * output rows into work units with bit-identical results.
+ * krt_sgemm is the Goto/BLIS arrangement: C is cut into NC-column slices,
+ * K into slices of depth kc and M into MC-row blocks; the B slice and the
+ * A block are packed into contiguous micro-panels (zero-padded to the
+ * register tile, so the micro-kernel never branches on edges inside its
+ * loop), and a register-blocked micro-kernel computes an MR x NR tile of
+ * C and applies the epilogue (alpha, beta, bias, activation) in registers
+ * before its one store.
+ *
+ * The micro-kernel is written once (runtime/krt_gemm_ukr.h) with GCC/Clang
+ * vector extensions and instantiated per instruction set: AVX-512 6x64,
+ * AVX2 6x16, NEON 8x12, 4-wide vectors 6x8 elsewhere, scalar 4x4 for other
+ * compilers. On x86-64 the AVX-512 and AVX2 instances are compiled with
+ * target attributes and chosen by the CPU at run time, so the kiln binary
+ * (built for baseline x86-64) and generated C built without -march both
+ * run at full width; a build for a target that has them compiles only
+ * that one. Blocking and its reasoning: "blocking" below.
+ *
+ * Results are deterministic for a given kernel: an element's summation
+ * order depends only on K (its slices of kc, a function of K alone, and
+ * the kernel's k loop), never on which rows or columns a call covers, and
+ * edge tiles run through the same kernel as full ones. That is what lets
+ * the matmul and gemm kernels split their output rows into work units
+ * with bit-identical results for any thread count.
  */
 #include "runtime/krt_linalg.h"
 
@@ -125,6 +136,7 @@ VEC_TYPES(16)
 #define UKR_TARGET
 #if defined(KRT_HAVE_VEC) && defined(__AVX512F__)
 #define NATIVE_NAME "avx512 6x64"
+#define NATIVE_BLOCKING AVX512_BLOCKING
 #define UKR_VEC v16f
 #define UKR_VECU v16fu
 #define UKR_VF 16
@@ -134,6 +146,7 @@ VEC_TYPES(16)
 #define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v16f, v16i, x, lo, hi)
 #elif defined(KRT_HAVE_VEC) && defined(__AVX__)
 #define NATIVE_NAME "avx 6x16"
+#define NATIVE_BLOCKING AVX2_BLOCKING
 #define UKR_VEC v8f
 #define UKR_VECU v8fu
 #define UKR_VF 8
@@ -143,6 +156,7 @@ VEC_TYPES(16)
 #define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v8f, v8i, x, lo, hi)
 #elif defined(KRT_HAVE_VEC) && (defined(__aarch64__) || defined(__ARM_NEON))
 #define NATIVE_NAME "neon 8x12"
+#define NATIVE_BLOCKING NEON_BLOCKING
 #define UKR_VEC v4f
 #define UKR_VECU v4fu
 #define UKR_VF 4
@@ -152,6 +166,7 @@ VEC_TYPES(16)
 #define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v4f, v4i, x, lo, hi)
 #elif defined(KRT_HAVE_VEC)
 #define NATIVE_NAME "vec4 6x8"
+#define NATIVE_BLOCKING SMALL_BLOCKING
 #define UKR_VEC v4f
 #define UKR_VECU v4fu
 #define UKR_VF 4
@@ -161,6 +176,7 @@ VEC_TYPES(16)
 #define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v4f, v4i, x, lo, hi)
 #else
 #define NATIVE_NAME "scalar 4x4"
+#define NATIVE_BLOCKING SMALL_BLOCKING
 #define UKR_VEC float
 #define UKR_VECU float
 #define UKR_VF 1
@@ -176,44 +192,59 @@ enum { NATIVE_MR = UKR_MR, NATIVE_NR = UKR_NV * UKR_VF };
 
 /* ---- blocking --------------------------------------------------------------
  *
- * Loops, outermost first (Goto/BLIS): jc over NC-column slices of B and C,
- * pc over K slices of depth kc (B slice packed: kc x nc), ic over MC-row
- * blocks of A (packed: mc x kc), jr over NR-column micro-panels of the B
- * slice, ir over MR-row micro-panels of the A block, then the kernel.
+ * Loops, outermost first (Goto/BLIS): jc over nc-column slices of B and C,
+ * pc over K slices of depth kc (the B slice is packed: kc x nc), ic over
+ * mc-row blocks of A (packed: mc x kc), jr over the nr-column micro-panels
+ * of the B slice, ir over the mr-row micro-panels of the A block, then the
+ * micro-kernel. The B micro-panel (kc x nr) is reused by every A micro-
+ * panel of the block, so it should stay in L1; the A block is reused by
+ * every B micro-panel, so it should stay in L2.
  *
- * Tuned on the Zen 5 core this project is measured on (48 KB L1d, 1 MB
- * L2, 32 MB L3 per CCX; two 512-bit FMA pipes with 4-cycle latency, so
- * >= 8 independent accumulators keep them busy; 24 do, with room to
- * hide the loads):
- *  - 6x64 tile: 24 zmm accumulators + 4 for the B row + 1 broadcast of A.
- *    Per k, 4 vector loads and 6 broadcasts feed 24 FMAs (12 cycles at 2
- *    FMAs/cycle): well under the 2-3 loads per cycle the core sustains.
- *    NR = 64 also divides every ViT width (192, 576, 768), so those
- *    shapes have no column edge; MR = 6 wastes one row of M = 197.
- *  - kc: the B micro-panel (kc x 64 floats = 256*kc bytes) is reused by
- *    every A micro-panel of the block (the ir loop), so it should live in
- *    L1: kc = 192 is 48 KB... see KC below for what measured best. K is
- *    cut into ceil(K / KC) equal slices (a function of K alone, so the
- *    summation order never depends on the row split).
- *  - mc: the packed A block (mc x kc) stays in L2 while the jr loop
- *    sweeps it nc/nr times.
- *  - nc: the packed B slice (kc x nc) in L2/L3.
- * The numbers are in the table below, each measured with bench/gemm.c.
+ * AVX-512, tuned on the Zen 5 core this project is measured on (48 KB L1d,
+ * 1 MB L2, 32 MB L3 per CCX; two 512-bit FMA pipes with 4-cycle latency,
+ * so at least 8 independent accumulators keep them busy):
+ *  - tile 6x64: 24 zmm accumulators + 4 for the B row + 1 broadcast of A
+ *    (31 of 32 registers). Per k, 4 vector loads and 6 broadcasts feed 24
+ *    FMAs (12 cycles at 2 FMAs/cycle), far under the load ports' rate.
+ *    NR = 64 divides the ViT widths (192, 576, 768), so those shapes have
+ *    no column edge, and MR = 6 wastes 1 row of M = 197. 8x48 measured
+ *    about the same, 12x32 and 14x32 a few percent slower (197 = 16*12 + 5
+ *    and 14*14 + 1 waste more rows, and 12-14 broadcasts per k).
+ *  - kc = 128: the B micro-panel is 128 x 64 floats = 32 KB, two thirds of
+ *    L1, leaving room for the A micro-panel (3 KB) and C. kc = 256 (64 KB,
+ *    streamed from L2 on every A micro-panel) measured ~10% slower on the
+ *    K = 576 / 768 shapes and on 1024^3; on K = 192 the two were within
+ *    noise. K is cut into ceil(K / kc) equal slices: a function of K alone,
+ *    so the summation order never depends on the row split.
+ *  - mc = 198: 33 micro-panels, so a 197-token ViT activation is one A
+ *    block (198 x 128 x 4 = 99 KB in L2) and each B micro-panel passes
+ *    through L1 once per slice; 144 split it into 144 + 53 rows.
+ *  - nc = 4096: the packed B slice (kc x nc, 2 MB at most) sits in L2/L3;
+ *    the ViT weights (N <= 768) are a single slice, packed once per call.
+ * AVX2 6x16 (12 ymm accumulators of 16), kc = 256 (B micro-panel 16 KB),
+ * and NEON 8x12 (24 of 32 q registers; micro-panel 12 KB) follow the same
+ * rules; they were checked for correctness here (AVX2 natively, NEON
+ * under qemu), not tuned on their hardware.
+ * Figures: bench/README.md (bench/gemm.c).
  */
+#define AVX512_BLOCKING 128, 198, 4096     /* kc, mc, nc */
+#define AVX2_BLOCKING 256, 144, 4096
+#define NEON_BLOCKING 256, 128, 4080
+#define SMALL_BLOCKING 256, 144, 4096
 static const ukr_info ukr_native_info = {
-    NATIVE_NAME, NATIVE_MR, NATIVE_NR, 256, 144, 4096, ukr_native,
+    NATIVE_NAME, NATIVE_MR, NATIVE_NR, NATIVE_BLOCKING, ukr_native,
 };
 #ifdef HAVE_UKR_AVX512
-static const ukr_info ukr_avx512_info = {"avx512 6x64", 6, 64, 256, 144, 4096, ukr_avx512};
+static const ukr_info ukr_avx512_info = {"avx512 6x64", 6, 64, AVX512_BLOCKING, ukr_avx512};
 #endif
 #ifdef HAVE_UKR_AVX2
-static const ukr_info ukr_avx2_info = {"avx2 6x16", 6, 16, 256, 144, 4096, ukr_avx2};
+static const ukr_info ukr_avx2_info = {"avx2 6x16", 6, 16, AVX2_BLOCKING, ukr_avx2};
 #endif
 
 /* Upper bounds of every kernel's geometry, for the scratch size: the
  * compiler sizes scratch with its own build while generated code may
  * run another kernel. */
-enum { MR_MAX = 8, NR_MAX = 64, KC_MAX = 256, MC_MAX = 144, NC_MAX = 4096 };
+enum { MR_MAX = 8, NR_MAX = 64, KC_MAX = 256, MC_MAX = 198, NC_MAX = 4096 };
 
 /* The kernels this build has that this CPU runs, best first. */
 #ifdef HAVE_UKR_AVX512
