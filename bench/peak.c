@@ -5,6 +5,9 @@
  * widest vectors the CPU runs: AVX-512 when present, else AVX2, else the
  * compile target's. Prints GFLOP/s per thread, the median of 21 runs of
  * ~50 ms after a warm-up, at 1 and 2 threads (one loop per thread).
+ * Time is each thread's CPU time, so on a shared machine the time other
+ * processes hold the core is left out (it still counts a sibling
+ * hyperthread's or the host's interference); WALL=1 uses the wall clock.
  *
  *   make -C bench peak && bench/out/peak
  */
