@@ -15,9 +15,10 @@
  * and ukr_epi, UKR_UNROLL, UKR_PREFETCH(p), CONTRACT_FN, CONTRACT_BODY
  * already defined.
  *
- * The kernel computes one MR x NR tile of C from an A micro-panel a[k][r]
- * and a B micro-panel b[k][j] (both packed and zero-padded, so the loop
- * never branches), keeping MR*NV accumulators in registers, then runs the
+ * The kernel computes one MR x NR tile of C from MR rows of A, read in
+ * place through strides (A(r, k) = a[r * a_rs + k * a_cs]; a packed,
+ * zero-padded panel is a_rs 1, a_cs MR) and a packed B micro-panel
+ * b[k][j], keeping MR*NV accumulators in registers, then runs the
  * epilogue on the registers before the one store of each vector:
  *   x = alpha * acc  (+ beta * C  when beta != 0)
  *                    (+ bias_scale * bias(r, j)  when bias)
@@ -28,9 +29,9 @@
  * makes the result independent of how rows are split.
  */
 
-UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a,
-                                          const float *restrict b, float *c, int64_t ldc,
-                                          const ukr_epi *e)
+UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a, int64_t a_rs,
+                                          int64_t a_cs, const float *restrict b, float *c,
+                                          int64_t ldc, const ukr_epi *e)
 {
     CONTRACT_BODY
     UKR_VEC acc[UKR_MR][UKR_NV];
@@ -49,14 +50,14 @@ UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a,
             UKR_PREFETCH(c + r * ldc + v * UKR_VF);
         UKR_PREFETCH(c + r * ldc + UKR_NV * UKR_VF - 1);
     }
-    for (int64_t k = 0; k < kc; k++, a += UKR_MR, b += UKR_NV * UKR_VF) {
+    for (int64_t k = 0; k < kc; k++, a += a_cs, b += UKR_NV * UKR_VF) {
         UKR_VEC bv[UKR_NV];
         UKR_UNROLL
         for (int v = 0; v < UKR_NV; v++)
             bv[v] = *(const UKR_VECU *)(b + v * UKR_VF);
         UKR_UNROLL
         for (int r = 0; r < UKR_MR; r++) {
-            float ar = a[r];
+            float ar = a[r * a_rs];
             UKR_UNROLL
             for (int v = 0; v < UKR_NV; v++)
                 acc[r][v] += ar * bv[v];

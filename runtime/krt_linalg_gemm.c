@@ -3,10 +3,11 @@
  * other dtypes, and the ONNX ops MatMul, Gemm, MatMulInteger, QLinearMatMul.
  *
  * krt_sgemm is the Goto/BLIS arrangement: C is cut into NC-column slices,
- * K into slices of depth kc and M into MC-row blocks; the B slice and the
- * A block are packed into contiguous micro-panels (zero-padded to the
- * register tile, so the micro-kernel never branches on edges inside its
- * loop), and a register-blocked micro-kernel computes an MR x NR tile of
+ * K into slices of depth kc and M into MC-row blocks; the B slice is
+ * packed into contiguous micro-panels (zero-padded to the register tile,
+ * so the micro-kernel never branches on edges inside its loop), A is read
+ * in place through its strides (only a last panel of fewer than MR rows is
+ * packed), and a register-blocked micro-kernel computes an MR x NR tile of
  * C and applies the epilogue (alpha, beta, bias, activation) in registers
  * before its one store.
  *
@@ -65,8 +66,8 @@ typedef struct ukr_epi {
     int64_t bias_rs, bias_cs;
 } ukr_epi;
 
-typedef void (*ukr_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                       const ukr_epi *e);
+typedef void (*ukr_fn)(int64_t kc, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                       float *c, int64_t ldc, const ukr_epi *e);
 
 /* A kernel and the cache blocking tuned for it (see "blocking" below). */
 typedef struct ukr_info {
@@ -197,8 +198,9 @@ enum { NATIVE_MR = UKR_MR, NATIVE_NR = UKR_NV * UKR_VF };
  * mc-row blocks of A (packed: mc x kc), jr over the nr-column micro-panels
  * of the B slice, ir over the mr-row micro-panels of the A block, then the
  * micro-kernel. The B micro-panel (kc x nr) is reused by every A micro-
- * panel of the block, so it should stay in L1; the A block is reused by
- * every B micro-panel, so it should stay in L2.
+ * panel of the block, so it should stay in L1; the A block (read in place,
+ * see block_product) is reused by every B micro-panel, so it should stay
+ * in L2.
  *
  * AVX-512, tuned on the Zen 5 core this project is measured on (48 KB L1d,
  * 1 MB L2, 32 MB L3 per CCX; two 512-bit FMA pipes with 4-cycle latency,
@@ -217,8 +219,8 @@ enum { NATIVE_MR = UKR_MR, NATIVE_NR = UKR_NV * UKR_VF };
  *    noise. K is cut into ceil(K / kc) equal slices: a function of K alone,
  *    so the summation order never depends on the row split.
  *  - mc = 198: 33 micro-panels, so a 197-token ViT activation is one A
- *    block (198 x 128 x 4 = 99 KB in L2) and each B micro-panel passes
- *    through L1 once per slice; 144 split it into 144 + 53 rows.
+ *    block (197 x 128 x 4 = 99 KB of A in L2) and each B micro-panel
+ *    passes through L1 once per slice; 144 split it into 144 + 53 rows.
  *  - nc = 4096: the packed B slice (kc x nc, 2 MB at most) sits in L2/L3;
  *    the ViT weights (N <= 768) are a single slice, packed once per call.
  * AVX2 6x16 (12 ymm accumulators of 16), kc = 256 (B micro-panel 16 KB),
@@ -365,15 +367,17 @@ static void pack_b(int nr, int64_t kc, int64_t n, const float *B, int64_t rs, in
 size_t krt_sgemm_scratch_size(int64_t M, int64_t N, int64_t K)
 {
     int64_t kc = min64(K > 0 ? K : 1, KC_MAX);
-    int64_t a = kc * (min64(M, MC_MAX) + MR_MAX), b = kc * (min64(N, NC_MAX) + NR_MAX);
+    int64_t a = kc * MR_MAX, b = kc * (min64(N, NC_MAX) + NR_MAX);   /* one A tail panel */
+    (void)M;                          /* A is read in place, whatever M is */
     return (size_t)(a + b) * sizeof(float) + 2 * 64;
 }
 
 /* An edge tile (m < mr or n < nr rows / columns valid) goes through the
  * same kernel on a full-size copy of C and of the bias, so its elements
  * see exactly the operations of a full tile. */
-static void edge_tile(const ukr_info *u, int64_t kc, const float *a, const float *b, float *c,
-                      int64_t ldc, const ukr_epi *e, int64_t m, int64_t n)
+static void edge_tile(const ukr_info *u, int64_t kc, const float *a, int64_t a_rs, int64_t a_cs,
+                      const float *b, float *c, int64_t ldc, const ukr_epi *e, int64_t m,
+                      int64_t n)
 {
     float tc[MR_MAX * NR_MAX], tb[MR_MAX * NR_MAX];
     int nr = u->nr;
@@ -389,16 +393,26 @@ static void edge_tile(const ukr_info *u, int64_t kc, const float *a, const float
                 tb[r * nr + j] = e->bias[r * e->bias_rs + j * e->bias_cs];
         te.bias = tb, te.bias_rs = nr, te.bias_cs = 1;
     }
-    u->fn(kc, a, b, tc, nr, &te);
+    u->fn(kc, a, a_rs, a_cs, b, tc, nr, &te);
     for (int64_t r = 0; r < m; r++)
         memcpy(c + r * ldc, tc + r * nr, (size_t)n * sizeof(float));
 }
 
-/* C rows ic.., columns jc.. of one packed A block against one packed B slice. */
+/* The rows [i0, i0 + mc) of A (read in place: A(i, k) = A[i*rs_a + k*cs_a],
+ * already offset to the slice) against one packed B slice: C's rows i0..,
+ * columns j0... Full row tiles read A where it is; a last tile of fewer
+ * than mr rows is packed (zero-padded) into ap first, so the kernel never
+ * reads past A. Packing every A panel measured far slower on the ViT
+ * shapes: with N = 192 each packed panel is used by only 3 B panels, and
+ * the strided copy cost more than the kernel's unit-stride or row-stride
+ * reads of A from L1/L2. */
 static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
-                          const float *ap, const float *bp, float *C, int64_t ldc,
-                          const ukr_epi *e, int64_t i0, int64_t j0)
+                          const float *A, int64_t rs_a, int64_t cs_a, float *ap, const float *bp,
+                          float *C, int64_t ldc, const ukr_epi *e, int64_t i0, int64_t j0)
 {
+    int64_t full = mc / u->mr * u->mr;
+    if (full < mc)
+        pack_a(u->mr, mc - full, kc, A + full * rs_a, rs_a, cs_a, ap);
     for (int64_t jr = 0; jr < nc; jr += u->nr) {
         int64_t n = min64(u->nr, nc - jr);
         for (int64_t ir = 0; ir < mc; ir += u->mr) {
@@ -406,11 +420,13 @@ static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
             ukr_epi te = *e;
             if (e->bias)
                 te.bias = e->bias + (i0 + ir) * e->bias_rs + (j0 + jr) * e->bias_cs;
+            const float *a = m == u->mr ? A + ir * rs_a : ap;
+            int64_t ars = m == u->mr ? rs_a : 1, acs = m == u->mr ? cs_a : u->mr;
             float *c = C + ir * ldc + jr;
             if (m == u->mr && n == u->nr)
-                u->fn(kc, ap + ir * kc, bp + jr * kc, c, ldc, &te);
+                u->fn(kc, a, ars, acs, bp + jr * kc, c, ldc, &te);
             else
-                edge_tile(u, kc, ap + ir * kc, bp + jr * kc, c, ldc, &te, m, n);
+                edge_tile(u, kc, a, ars, acs, bp + jr * kc, c, ldc, &te, m, n);
         }
     }
 }
@@ -454,8 +470,8 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
             pack_b(u->nr, kc, nc, B + pc * rs_b + jc * cs_b, rs_b, cs_b, bp);
             for (int64_t ic = 0; ic < M; ic += u->mc) {
                 int64_t mc = min64(u->mc, M - ic);
-                pack_a(u->mr, mc, kc, A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap);
-                block_product(u, mc, nc, kc, ap, bp, C + ic * ldc + jc, ldc, &e, ic, jc);
+                block_product(u, mc, nc, kc, A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap, bp,
+                              C + ic * ldc + jc, ldc, &e, ic, jc);
             }
             if (depth == 0)
                 break;
