@@ -229,7 +229,8 @@ enum { NATIVE_MR = UKR_MR, NATIVE_NR = UKR_NV * UKR_VF };
  * under qemu), not tuned on their hardware.
  * Figures: bench/README.md (bench/gemm.c).
  */
-#define AVX512_BLOCKING 128, 198, 4096     /* kc, mc, nc */
+#define AVX512_BLOCKING_KC 128
+#define AVX512_BLOCKING AVX512_BLOCKING_KC, 198, 4096     /* kc, mc, nc */
 #define AVX2_BLOCKING 256, 144, 4096
 #define NEON_BLOCKING 256, 128, 4080
 #define SMALL_BLOCKING 256, 144, 4096
@@ -243,10 +244,7 @@ static const ukr_info ukr_avx512_info = {"avx512 6x64", 6, 64, AVX512_BLOCKING, 
 static const ukr_info ukr_avx2_info = {"avx2 6x16", 6, 16, AVX2_BLOCKING, ukr_avx2};
 #endif
 
-/* Upper bounds of every kernel's geometry, for the scratch size: the
- * compiler sizes scratch with its own build while generated code may
- * run another kernel. */
-enum { MR_MAX = 8, NR_MAX = 64, KC_MAX = 256, MC_MAX = 198, NC_MAX = 4096 };
+enum { MR_MAX = 8, NR_MAX = 64 };   /* the largest register tile of any kernel */
 
 /* The kernels this build has that this CPU runs, best first. */
 #ifdef HAVE_UKR_AVX512
@@ -364,12 +362,24 @@ static void pack_b(int nr, int64_t kc, int64_t n, const float *B, int64_t rs, in
 
 /* ---- f32 GEMM driver -------------------------------------------------------- */
 
+/* The geometry (mr, nr, kc, nc) of every kernel any build may pick: the
+ * compiler sizes scratch with its own build while generated code may run
+ * another kernel, so the size is the largest over all of them. */
+static const int geometries[][4] = {
+    {6, 64, AVX512_BLOCKING_KC, 4096}, {6, 16, 256, 4096}, {8, 12, 256, 4080},
+    {6, 8, 256, 4096}, {4, 4, 256, 4096},
+};
+
 size_t krt_sgemm_scratch_size(int64_t M, int64_t N, int64_t K)
 {
-    int64_t kc = min64(K > 0 ? K : 1, KC_MAX);
-    int64_t a = kc * MR_MAX, b = kc * (min64(N, NC_MAX) + NR_MAX);   /* one A tail panel */
+    int64_t most = 0;
     (void)M;                          /* A is read in place, whatever M is */
-    return (size_t)(a + b) * sizeof(float) + 2 * 64;
+    for (size_t g = 0; g < sizeof geometries / sizeof geometries[0]; g++) {
+        int64_t mr = geometries[g][0], nr = geometries[g][1], kc = min64(K, geometries[g][2]);
+        int64_t need = kc * (round_up(min64(N, geometries[g][3]), nr) + mr);
+        most = need > most ? need : most;
+    }
+    return (size_t)most * sizeof(float) + 2 * 64;
 }
 
 /* An edge tile (m < mr or n < nr rows / columns valid) goes through the
