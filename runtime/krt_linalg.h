@@ -53,6 +53,39 @@ void krt_sgemm(int64_t M, int64_t N, int64_t K, float alpha,
                const float *B, int64_t rs_b, int64_t cs_b,
                float beta, float *C, int64_t ldc, void *scratch);
 
+/* krt_sgemm with an epilogue applied in registers before C is stored:
+ *   C = act(alpha * A * B + beta * C + bias_scale * bias)
+ * bias(i, j) = bias[i * bias_rs + j * bias_cs] with bias_cs 0 or 1, so a
+ * per-column bias is (rs 0, cs 1), a per-row bias (1, 0), a full matrix
+ * (N, 1), a scalar (0, 0); bias may be C itself (each element is read
+ * before it is written). epi may be NULL (no bias, no activation). */
+typedef enum krt_gemm_act {
+    KRT_GEMM_ACT_NONE, KRT_GEMM_ACT_RELU, KRT_GEMM_ACT_CLIP, KRT_GEMM_ACT_COUNT
+} krt_gemm_act;
+typedef struct krt_sgemm_epilogue {
+    const float *bias;                /* NULL: no bias */
+    int64_t bias_rs, bias_cs;
+    float bias_scale;
+    krt_gemm_act act;
+    float lo, hi;                     /* KRT_GEMM_ACT_CLIP: clamp to [lo, hi] */
+} krt_sgemm_epilogue;
+void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t rs_a, int64_t cs_a,
+                  const float *B, int64_t rs_b, int64_t cs_b,
+                  float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
+                  void *scratch);
+
+/* The micro-kernel krt_sgemm runs on this CPU ("avx512 6x64", ...). */
+const char *krt_sgemm_kernel_name(void);
+
+/* For tests and benchmarks: the i-th kernel this build has that this CPU
+ * runs (best first; NULL past the end), and forcing one by name for every
+ * later call in the process (NULL: back to the best; false, and back to
+ * the best, for a name not on the list). Not thread-safe: call it while
+ * no GEMM runs. */
+const char *krt_sgemm_kernel(int i);
+bool krt_sgemm_use_kernel(const char *name);
+
 /* The same contract for every dtype MatMul and Gemm accept (f32 goes to
  * krt_sgemm; f16/bf16 accumulate in f32, integers in their own type with
  * wrap-around, f64 in f64). alpha/beta other than 1/0 scale in double. */

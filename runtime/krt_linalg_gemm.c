@@ -2,43 +2,42 @@
  * kernel leans on (Conv, ConvTranspose, RNN cells), a generic GEMM for the
  * other dtypes, and the ONNX ops MatMul, Gemm, MatMulInteger, QLinearMatMul.
  *
- * krt_sgemm is the classic Goto/BLIS arrangement: C is cut into NC-column
- * slabs, K into KC-deep slices and M into MC-row blocks; the B slice and the
- * A block are packed into contiguous panels (zero-padded to the register
- * tile, so the micro-kernel never branches on edges inside its loop), and a
- * register-blocked micro-kernel computes an MR x NR tile with 2*MR vector
- * accumulators. The vector width follows the compile target (GCC/Clang
- * vector extensions: 4, 8 or 16 floats); other compilers get the same
- * blocking with scalar code. Results are deterministic for a given build:
- * the summation order of an element depends only on K (its slices of KC
- * and the micro-kernel's loop), never on which rows or columns a call
- * covers. That is what lets the matmul and gemm kernels split their
- * output rows into work units with bit-identical results.
+ * krt_sgemm is the Goto/BLIS arrangement: C is cut into NC-column slices,
+ * K into slices of depth kc and M into MC-row blocks; the B slice is
+ * packed into contiguous micro-panels (zero-padded to the register tile,
+ * so the micro-kernel never branches on edges inside its loop), A is read
+ * in place through its strides (only a last panel of fewer than MR rows is
+ * packed), and a register-blocked micro-kernel computes an MR x NR tile of
+ * C and applies the epilogue (alpha, beta, bias, activation) in registers
+ * before its one store.
+ *
+ * The micro-kernel is written once (runtime/krt_gemm_ukr.h) with GCC/Clang
+ * vector extensions and instantiated per instruction set: AVX-512 6x64,
+ * AVX2 6x16, NEON 8x12, 4-wide vectors 6x8 elsewhere, scalar 4x4 for other
+ * compilers. On x86-64 the AVX-512 and AVX2 instances are compiled with
+ * target attributes and chosen by the CPU at run time, so the kiln binary
+ * (built for baseline x86-64) and generated C built without -march both
+ * run at full width; a build for a target that has them compiles only
+ * that one. Blocking and its reasoning: "blocking" below.
+ *
+ * Results are deterministic for a given kernel: an element's summation
+ * order depends only on K (its slices of kc, a function of K alone, and
+ * the kernel's k loop), never on which rows or columns a call covers, and
+ * edge tiles run through the same kernel as full ones. That is what lets
+ * the matmul and gemm kernels split their output rows into work units
+ * with bit-identical results for any thread count.
  */
 #include "runtime/krt_linalg.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
-/* ---- blocking parameters ------------------------------------------------ */
+/* ---- the micro-kernels, one per instruction set --------------------------- */
 
-#if defined(__AVX512F__)
-#define VF 16
-#elif defined(__AVX__)
-#define VF 8
-#else
-#define VF 4
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define KRT_HAVE_VEC 1
-typedef float vf __attribute__((vector_size(VF * 4)));
-typedef float vfu __attribute__((vector_size(VF * 4), aligned(4))); /* unaligned access */
-#endif
-
-/* The micro-kernel's multiply-adds may fuse into FMAs (ISO C mode turns
- * contraction off by default): twice the throughput where the target has
- * FMA, and still one fixed summation order per build. */
+/* The multiply-adds may fuse into FMAs (ISO C mode turns contraction off
+ * by default): twice the throughput where the target has FMA, and still
+ * one fixed order of operations per kernel. */
 #if defined(__clang__)
 #define CONTRACT_FN
 #define CONTRACT_BODY _Pragma("clang fp contract(fast)")
@@ -50,14 +49,263 @@ typedef float vfu __attribute__((vector_size(VF * 4), aligned(4))); /* unaligned
 #define CONTRACT_BODY
 #endif
 
-enum {
-    MR = 6,          /* rows of the register tile */
-    NR = 2 * VF,     /* columns of the register tile: two vectors */
-    KC = 256,        /* depth of a packed slice: an A panel stays in L1 */
-    MC = 72,         /* rows of a packed A block (multiple of MR): L2 */
-    NC = 2048,       /* columns of a packed B slice (multiple of NR): L3 */
-    NR_MAX = 32,     /* the widest NR of any build (AVX-512): scratch sizes use it */
+#if defined(__GNUC__) || defined(__clang__)
+#define KRT_HAVE_VEC 1
+#define UKR_UNROLL _Pragma("GCC unroll 16")
+#define UKR_PREFETCH(p) __builtin_prefetch((p), 1)
+#else
+#define UKR_UNROLL
+#define UKR_PREFETCH(p) ((void)(p))
+#endif
+
+/* What the epilogue needs, with bias already offset to the tile. */
+typedef struct ukr_epi {
+    float alpha, beta, bias_scale, lo, hi;
+    krt_gemm_act act;
+    const float *bias;
+    int64_t bias_rs, bias_cs;
+} ukr_epi;
+
+typedef void (*ukr_fn)(int64_t kc, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                       float *c, int64_t ldc, const ukr_epi *e);
+
+/* A kernel and the cache blocking tuned for it (see "blocking" below). */
+typedef struct ukr_info {
+    const char *name;
+    int mr, nr;          /* register tile */
+    int kc, mc, nc;      /* largest K slice, rows of an A block, columns of a B slice */
+    ukr_fn fn;
+} ukr_info;
+
+#ifdef KRT_HAVE_VEC
+/* Lane-wise max(x, 0) and clamp through sign masks, keeping NaN. */
+#define VEC_RELU(V, VI, x) ((V)((VI)(x) & ~(VI)((x) < (V){0})))
+#define VEC_SEL(V, VI, m, p, q) ((V)(((VI)(p) & (m)) | ((VI)(q) & ~(m))))
+#define VEC_CLAMP(V, VI, x, lo, hi) \
+    VEC_SEL(V, VI, (VI)((x) > (hi)), hi, VEC_SEL(V, VI, (VI)((x) < (lo)), lo, x))
+#define VEC_TYPES(n)                                                             \
+    typedef float v##n##f __attribute__((vector_size(n * 4)));                   \
+    typedef float v##n##fu __attribute__((vector_size(n * 4), aligned(4)));      \
+    typedef int32_t v##n##i __attribute__((vector_size(n * 4)));
+VEC_TYPES(4)
+VEC_TYPES(8)
+VEC_TYPES(16)
+#endif
+
+/* x86-64 with GCC/Clang: AVX-512 and AVX2 builds of the kernel are always
+ * compiled (target attributes) and picked at run time by the CPU's
+ * features, so the interpreter built for baseline x86-64 still runs at
+ * full width. A build whose target already has them compiles only that. */
+#if defined(KRT_HAVE_VEC) && defined(__x86_64__) && !defined(KRT_GEMM_NO_DISPATCH)
+#define KRT_GEMM_DISPATCH 1
+#if !defined(__AVX512F__)
+#define UKR_FN ukr_avx512
+#define UKR_VEC v16f
+#define UKR_VECU v16fu
+#define UKR_VF 16
+#define UKR_MR 6
+#define UKR_NV 4
+#define UKR_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define UKR_RELU(x) VEC_RELU(v16f, v16i, x)
+#define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v16f, v16i, x, lo, hi)
+#include "runtime/krt_gemm_ukr.h"
+#undef UKR_RELU
+#undef UKR_CLAMP
+#define HAVE_UKR_AVX512 1
+#endif
+#if !defined(__AVX2__) || !defined(__FMA__)
+#define UKR_FN ukr_avx2
+#define UKR_VEC v8f
+#define UKR_VECU v8fu
+#define UKR_VF 8
+#define UKR_MR 6
+#define UKR_NV 2
+#define UKR_TARGET __attribute__((target("avx2,fma")))
+#define UKR_RELU(x) VEC_RELU(v8f, v8i, x)
+#define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v8f, v8i, x, lo, hi)
+#include "runtime/krt_gemm_ukr.h"
+#undef UKR_RELU
+#undef UKR_CLAMP
+#define HAVE_UKR_AVX2 1
+#endif
+#endif
+
+/* The compile target's own kernel. Register budgets: AVX-512 has 32 zmm
+ * (24 accumulators + 4 B + 1 A), AVX2 16 ymm (12 + 2 + 1), NEON 32 q
+ * (24 + 3 + A), SSE 16 xmm (12 + 2 + 1). */
+#define UKR_FN ukr_native
+#define UKR_TARGET
+#if defined(KRT_HAVE_VEC) && defined(__AVX512F__)
+#define NATIVE_NAME "avx512 6x64"
+#define NATIVE_BLOCKING AVX512_BLOCKING
+#define UKR_VEC v16f
+#define UKR_VECU v16fu
+#define UKR_VF 16
+#define UKR_MR 6
+#define UKR_NV 4
+#define UKR_RELU(x) VEC_RELU(v16f, v16i, x)
+#define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v16f, v16i, x, lo, hi)
+#elif defined(KRT_HAVE_VEC) && defined(__AVX__)
+#define NATIVE_NAME "avx 6x16"
+#define NATIVE_BLOCKING AVX2_BLOCKING
+#define UKR_VEC v8f
+#define UKR_VECU v8fu
+#define UKR_VF 8
+#define UKR_MR 6
+#define UKR_NV 2
+#define UKR_RELU(x) VEC_RELU(v8f, v8i, x)
+#define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v8f, v8i, x, lo, hi)
+#elif defined(KRT_HAVE_VEC) && (defined(__aarch64__) || defined(__ARM_NEON))
+#define NATIVE_NAME "neon 8x12"
+#define NATIVE_BLOCKING NEON_BLOCKING
+#define UKR_VEC v4f
+#define UKR_VECU v4fu
+#define UKR_VF 4
+#define UKR_MR 8
+#define UKR_NV 3
+#define UKR_RELU(x) VEC_RELU(v4f, v4i, x)
+#define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v4f, v4i, x, lo, hi)
+#elif defined(KRT_HAVE_VEC)
+#define NATIVE_NAME "vec4 6x8"
+#define NATIVE_BLOCKING SMALL_BLOCKING
+#define UKR_VEC v4f
+#define UKR_VECU v4fu
+#define UKR_VF 4
+#define UKR_MR 6
+#define UKR_NV 2
+#define UKR_RELU(x) VEC_RELU(v4f, v4i, x)
+#define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v4f, v4i, x, lo, hi)
+#else
+#define NATIVE_NAME "scalar 4x4"
+#define NATIVE_BLOCKING SMALL_BLOCKING
+#define UKR_VEC float
+#define UKR_VECU float
+#define UKR_VF 1
+#define UKR_MR 4
+#define UKR_NV 4
+#define UKR_RELU(x) ((x) < 0.0f ? 0.0f : (x))
+#define UKR_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
+#endif
+enum { NATIVE_MR = UKR_MR, NATIVE_NR = UKR_NV * UKR_VF };
+#include "runtime/krt_gemm_ukr.h"
+#undef UKR_RELU
+#undef UKR_CLAMP
+
+/* ---- blocking --------------------------------------------------------------
+ *
+ * Loops, outermost first (Goto/BLIS): jc over nc-column slices of B and C,
+ * pc over K slices of depth kc (the B slice is packed: kc x nc), ic over
+ * mc-row blocks of A (packed: mc x kc), jr over the nr-column micro-panels
+ * of the B slice, ir over the mr-row micro-panels of the A block, then the
+ * micro-kernel. The B micro-panel (kc x nr) is reused by every A micro-
+ * panel of the block, so it should stay in L1; the A block (read in place,
+ * see block_product) is reused by every B micro-panel, so it should stay
+ * in L2.
+ *
+ * AVX-512, tuned on the Zen 5 core this project is measured on (48 KB L1d,
+ * 1 MB L2, 32 MB L3 per CCX; two 512-bit FMA pipes with 4-cycle latency,
+ * so at least 8 independent accumulators keep them busy):
+ *  - tile 6x64: 24 zmm accumulators + 4 for the B row + 1 broadcast of A
+ *    (31 of 32 registers). Per k, 4 vector loads and 6 broadcasts feed 24
+ *    FMAs (12 cycles at 2 FMAs/cycle), far under the load ports' rate.
+ *    NR = 64 divides the ViT widths (192, 576, 768), so those shapes have
+ *    no column edge, and MR = 6 wastes 1 row of M = 197. 8x48 measured
+ *    about the same, 12x32 and 14x32 a few percent slower (197 = 16*12 + 5
+ *    and 14*14 + 1 waste more rows, and 12-14 broadcasts per k).
+ *  - kc = 128: the B micro-panel is 128 x 64 floats = 32 KB, two thirds of
+ *    L1, leaving room for the A micro-panel (3 KB) and C. kc = 256 (64 KB,
+ *    streamed from L2 on every A micro-panel) measured ~10% slower on the
+ *    K = 576 / 768 shapes and on 1024^3; on K = 192 the two were within
+ *    noise. K is cut into ceil(K / kc) equal slices: a function of K alone,
+ *    so the summation order never depends on the row split.
+ *  - mc = 198: 33 micro-panels, so a 197-token ViT activation is one A
+ *    block (197 x 128 x 4 = 99 KB of A in L2) and each B micro-panel
+ *    passes through L1 once per slice; 144 split it into 144 + 53 rows.
+ *  - nc = 4096: the packed B slice (kc x nc, 2 MB at most) sits in L2/L3;
+ *    the ViT weights (N <= 768) are a single slice, packed once per call.
+ * AVX2 6x16 (12 ymm accumulators of 16), kc = 256 (B micro-panel 16 KB),
+ * and NEON 8x12 (24 of 32 q registers; micro-panel 12 KB) follow the same
+ * rules; they were checked for correctness here (AVX2 natively, NEON
+ * under qemu), not tuned on their hardware.
+ * Figures: bench/README.md (bench/gemm.c).
+ */
+#define AVX512_BLOCKING_KC 128
+#define AVX512_BLOCKING AVX512_BLOCKING_KC, 198, 4096     /* kc, mc, nc */
+#define AVX2_BLOCKING 256, 144, 4096
+#define NEON_BLOCKING 256, 128, 4080
+#define SMALL_BLOCKING 256, 144, 4096
+static const ukr_info ukr_native_info = {
+    NATIVE_NAME, NATIVE_MR, NATIVE_NR, NATIVE_BLOCKING, ukr_native,
 };
+#ifdef HAVE_UKR_AVX512
+static const ukr_info ukr_avx512_info = {"avx512 6x64", 6, 64, AVX512_BLOCKING, ukr_avx512};
+#endif
+#ifdef HAVE_UKR_AVX2
+static const ukr_info ukr_avx2_info = {"avx2 6x16", 6, 16, AVX2_BLOCKING, ukr_avx2};
+#endif
+
+enum { MR_MAX = 8, NR_MAX = 64 };   /* the largest register tile of any kernel */
+
+/* The kernels this build has that this CPU runs, best first. */
+#ifdef HAVE_UKR_AVX512
+static int supports_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+#endif
+#ifdef HAVE_UKR_AVX2
+static int supports_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+static int supports_native(void) { return 1; }
+
+static const struct {
+    const ukr_info *info;
+    int (*supported)(void);
+} kernels[] = {
+#ifdef HAVE_UKR_AVX512
+    {&ukr_avx512_info, supports_avx512},
+#endif
+#ifdef HAVE_UKR_AVX2
+    {&ukr_avx2_info, supports_avx2},
+#endif
+    {&ukr_native_info, supports_native},
+};
+enum { N_KERNELS = sizeof kernels / sizeof kernels[0] };
+
+static const ukr_info *forced;   /* krt_sgemm_use_kernel; NULL: the best one */
+
+static const ukr_info *pick_kernel(void)
+{
+    if (forced)
+        return forced;
+    for (int i = 0; i < N_KERNELS; i++)
+        if (kernels[i].supported())
+            return kernels[i].info;
+    return &ukr_native_info;
+}
+
+const char *krt_sgemm_kernel_name(void)
+{
+    return pick_kernel()->name;
+}
+
+const char *krt_sgemm_kernel(int i)
+{
+    for (int k = 0; k < N_KERNELS; k++)
+        if (kernels[k].supported() && i-- == 0)
+            return kernels[k].info->name;
+    return NULL;
+}
+
+bool krt_sgemm_use_kernel(const char *name)
+{
+    forced = NULL;
+    for (int k = 0; name && k < N_KERNELS; k++)
+        if (kernels[k].supported() && strcmp(kernels[k].info->name, name) == 0)
+            forced = kernels[k].info;
+    return name == NULL || forced != NULL;
+}
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -69,141 +317,175 @@ static void *align64(void *p)
     return (void *)((u + 63) & ~(uintptr_t)63);
 }
 
-/* ---- packing ----------------------------------------------------------- */
+/* ---- packing ---------------------------------------------------------------- */
 
-/* A block (m x kc) -> panels of MR rows: ap[panel][k][r], zero-padded. */
-static void pack_a(int64_t m, int64_t kc, const float *A, int64_t rs, int64_t cs, float *ap)
+/* A block (m x kc) -> micro-panels of mr rows: ap[panel][k][r], zero-padded. */
+static void pack_a(int mr, int64_t m, int64_t kc, const float *A, int64_t rs, int64_t cs,
+                   float *ap)
 {
-    for (int64_t i0 = 0; i0 < m; i0 += MR) {
-        int64_t rows = min64(MR, m - i0);
-        for (int64_t k = 0; k < kc; k++) {
-            float *dst = ap + k * MR;
-            for (int64_t r = 0; r < rows; r++)
-                dst[r] = A[(i0 + r) * rs + k * cs];
-            for (int64_t r = rows; r < MR; r++)
-                dst[r] = 0.0f;
+    for (int64_t i0 = 0; i0 < m; i0 += mr, ap += mr * kc) {
+        int64_t rows = min64(mr, m - i0);
+        for (int64_t r = 0; r < rows; r++) {
+            const float *src = A + (i0 + r) * rs;
+            for (int64_t k = 0; k < kc; k++)
+                ap[k * mr + r] = src[k * cs];
         }
-        ap += MR * kc;
+        for (int64_t r = rows; r < mr; r++)
+            for (int64_t k = 0; k < kc; k++)
+                ap[k * mr + r] = 0.0f;
     }
 }
 
-/* B slice (kc x n) -> panels of NR columns: bp[panel][k][j], zero-padded. */
-static void pack_b(int64_t kc, int64_t n, const float *B, int64_t rs, int64_t cs, float *bp)
+/* B slice (kc x n) -> micro-panels of nr columns: bp[panel][k][j], zero-padded. */
+static void pack_b(int nr, int64_t kc, int64_t n, const float *B, int64_t rs, int64_t cs,
+                   float *bp)
 {
-    for (int64_t j0 = 0; j0 < n; j0 += NR) {
-        int64_t cols = min64(NR, n - j0);
-        for (int64_t k = 0; k < kc; k++) {
-            const float *src = B + k * rs + j0 * cs;
-            float *dst = bp + k * NR;
-            if (cs == 1)
-                memcpy(dst, src, (size_t)cols * sizeof(float));
-            else
-                for (int64_t j = 0; j < cols; j++)
-                    dst[j] = src[j * cs];
-            for (int64_t j = cols; j < NR; j++)
-                dst[j] = 0.0f;
+    for (int64_t j0 = 0; j0 < n; j0 += nr, bp += nr * kc) {
+        int64_t cols = min64(nr, n - j0);
+        if (cs == 1) {
+            for (int64_t k = 0; k < kc; k++) {
+                memcpy(bp + k * nr, B + k * rs + j0, (size_t)cols * sizeof(float));
+                memset(bp + k * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
+            }
+            continue;
         }
-        bp += NR * kc;
-    }
-}
-
-/* ---- micro-kernel ------------------------------------------------------ */
-
-/* tile[MR][NR] = sum over k of a[k][r] * b[k][j] (packed panels). */
-#ifdef KRT_HAVE_VEC
-CONTRACT_FN static void tile_product(int64_t kc, const float *restrict a, const float *restrict b,
-                                     vf t[MR][2])
-{
-    CONTRACT_BODY
-    vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-    vf c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
-        vf b0 = *(const vf *)b, b1 = *(const vf *)(b + VF);
-        c00 += a[0] * b0; c01 += a[0] * b1;
-        c10 += a[1] * b0; c11 += a[1] * b1;
-        c20 += a[2] * b0; c21 += a[2] * b1;
-        c30 += a[3] * b0; c31 += a[3] * b1;
-        c40 += a[4] * b0; c41 += a[4] * b1;
-        c50 += a[5] * b0; c51 += a[5] * b1;
-    }
-    t[0][0] = c00; t[0][1] = c01; t[1][0] = c10; t[1][1] = c11;
-    t[2][0] = c20; t[2][1] = c21; t[3][0] = c30; t[3][1] = c31;
-    t[4][0] = c40; t[4][1] = c41; t[5][0] = c50; t[5][1] = c51;
-}
-
-/* C tile (m x n valid) += alpha * product. */
-static void micro_kernel(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                         float alpha, int64_t m, int64_t n)
-{
-    vf t[MR][2];
-    tile_product(kc, a, b, t);
-    if (m == MR && n == NR) {
-        for (int r = 0; r < MR; r++) {
-            vfu *row = (vfu *)(c + r * ldc);
-            row[0] += alpha * t[r][0];
-            row[1] += alpha * t[r][1];
+        for (int64_t j = 0; j < cols; j++) {     /* transposed B: read along k */
+            const float *src = B + (j0 + j) * cs;
+            for (int64_t k = 0; k < kc; k++)
+                bp[k * nr + j] = src[k * rs];
         }
-        return;
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t j = cols; j < nr; j++)
+                bp[k * nr + j] = 0.0f;
     }
-    float tmp[MR][NR];
-    memcpy(tmp, t, sizeof tmp);
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t j = 0; j < n; j++)
-            c[r * ldc + j] += alpha * tmp[r][j];
 }
-#else
-static void micro_kernel(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                         float alpha, int64_t m, int64_t n)
-{
-    float t[MR][NR] = {{0}};
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++)
-                t[r][j] += a[r] * b[j];
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t j = 0; j < n; j++)
-            c[r * ldc + j] += alpha * t[r][j];
-}
-#endif
 
-/* ---- f32 GEMM driver ---------------------------------------------------- */
+/* ---- f32 GEMM driver -------------------------------------------------------- */
+
+/* The geometry (mr, nr, kc, nc) of every kernel any build may pick: the
+ * compiler sizes scratch with its own build while generated code may run
+ * another kernel, so the size is the largest over all of them. */
+static const int geometries[][4] = {
+    {6, 64, AVX512_BLOCKING_KC, 4096}, {6, 16, 256, 4096}, {8, 12, 256, 4080},
+    {6, 8, 256, 4096}, {4, 4, 256, 4096},
+};
 
 size_t krt_sgemm_scratch_size(int64_t M, int64_t N, int64_t K)
 {
-    int64_t kc = min64(K, KC);
-    /* NR_MAX, not NR: the compiler plans scratch with its own build of
-     * this function while generated code may run an AVX-512 build (NR 32),
-     * so the size must not depend on the build's vector width. */
-    int64_t b = kc * round_up(min64(N, NC), NR_MAX), a = kc * round_up(min64(M, MC), MR);
-    return (size_t)(a + b) * sizeof(float) + 64;
+    int64_t most = 0;
+    (void)M;                          /* A is read in place, whatever M is */
+    for (size_t g = 0; g < sizeof geometries / sizeof geometries[0]; g++) {
+        int64_t mr = geometries[g][0], nr = geometries[g][1], kc = min64(K, geometries[g][2]);
+        int64_t need = kc * (round_up(min64(N, geometries[g][3]), nr) + mr);
+        most = need > most ? need : most;
+    }
+    return (size_t)most * sizeof(float) + 2 * 64;
 }
 
-static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
+/* An edge tile (m < mr or n < nr rows / columns valid) goes through the
+ * same kernel on a full-size copy of C and of the bias, so its elements
+ * see exactly the operations of a full tile. */
+static void edge_tile(const ukr_info *u, int64_t kc, const float *a, int64_t a_rs, int64_t a_cs,
+                      const float *b, float *c, int64_t ldc, const ukr_epi *e, int64_t m,
+                      int64_t n)
 {
-    if (beta == 1.0f)
-        return;
-    for (int64_t i = 0; i < M; i++) {
-        float *row = C + i * ldc;
-        if (beta == 0.0f)
-            memset(row, 0, (size_t)N * sizeof(float));
-        else
-            for (int64_t j = 0; j < N; j++)
-                row[j] *= beta;
+    float tc[MR_MAX * NR_MAX], tb[MR_MAX * NR_MAX];
+    int nr = u->nr;
+    ukr_epi te = *e;
+    memset(tc, 0, sizeof tc);
+    if (e->beta != 0.0f)
+        for (int64_t r = 0; r < m; r++)
+            memcpy(tc + r * nr, c + r * ldc, (size_t)n * sizeof(float));
+    if (e->bias) {
+        memset(tb, 0, sizeof tb);
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t j = 0; j < n; j++)
+                tb[r * nr + j] = e->bias[r * e->bias_rs + j * e->bias_cs];
+        te.bias = tb, te.bias_rs = nr, te.bias_cs = 1;
+    }
+    u->fn(kc, a, a_rs, a_cs, b, tc, nr, &te);
+    for (int64_t r = 0; r < m; r++)
+        memcpy(c + r * ldc, tc + r * nr, (size_t)n * sizeof(float));
+}
+
+/* The rows [i0, i0 + mc) of A (read in place: A(i, k) = A[i*rs_a + k*cs_a],
+ * already offset to the slice) against one packed B slice: C's rows i0..,
+ * columns j0... Full row tiles read A where it is; a last tile of fewer
+ * than mr rows is packed (zero-padded) into ap first, so the kernel never
+ * reads past A. Packing every A panel measured far slower on the ViT
+ * shapes: with N = 192 each packed panel is used by only 3 B panels, and
+ * the strided copy cost more than the kernel's unit-stride or row-stride
+ * reads of A from L1/L2. */
+static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
+                          const float *A, int64_t rs_a, int64_t cs_a, float *ap, const float *bp,
+                          float *C, int64_t ldc, const ukr_epi *e, int64_t i0, int64_t j0)
+{
+    int64_t full = mc / u->mr * u->mr;
+    if (full < mc)
+        pack_a(u->mr, mc - full, kc, A + full * rs_a, rs_a, cs_a, ap);
+    for (int64_t jr = 0; jr < nc; jr += u->nr) {
+        int64_t n = min64(u->nr, nc - jr);
+        for (int64_t ir = 0; ir < mc; ir += u->mr) {
+            int64_t m = min64(u->mr, mc - ir);
+            ukr_epi te = *e;
+            if (e->bias)
+                te.bias = e->bias + (i0 + ir) * e->bias_rs + (j0 + jr) * e->bias_cs;
+            const float *a = m == u->mr ? A + ir * rs_a : ap;
+            int64_t ars = m == u->mr ? rs_a : 1, acs = m == u->mr ? cs_a : u->mr;
+            float *c = C + ir * ldc + jr;
+            if (m == u->mr && n == u->nr)
+                u->fn(kc, a, ars, acs, bp + jr * kc, c, ldc, &te);
+            else
+                edge_tile(u, kc, a, ars, acs, bp + jr * kc, c, ldc, &te, m, n);
+        }
     }
 }
 
-/* One packed B slice against every A block of the matrix. */
-static void gemm_slice(int64_t M, int64_t nc, int64_t kc, float alpha, const float *A,
-                       int64_t rs_a, int64_t cs_a, const float *bp, float *ap, float *C,
-                       int64_t ldc)
+/* Depth of each K slice: K cut into equal slices of at most u->kc. It
+ * depends on K alone, so every split of the rows sums in the same order. */
+static int64_t slice_depth(const ukr_info *u, int64_t K)
 {
-    for (int64_t ic = 0; ic < M; ic += MC) {
-        int64_t mc = min64(MC, M - ic);
-        pack_a(mc, kc, A + ic * rs_a, rs_a, cs_a, ap);
-        for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < mc; ir += MR)
-                micro_kernel(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jr, ldc,
-                             alpha, min64(MR, mc - ir), min64(NR, nc - jr));
+    int64_t slices = (K + u->kc - 1) / u->kc;
+    return (K + slices - 1) / slices;
+}
+
+void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t rs_a, int64_t cs_a,
+                  const float *B, int64_t rs_b, int64_t cs_b,
+                  float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
+                  void *scratch)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    const ukr_info *u = pick_kernel();
+    /* alpha == 0 or K == 0: A * B contributes nothing (BLAS: A and B are
+     * not read); one pass of depth 0 applies beta, bias and activation. */
+    int64_t depth = K > 0 && alpha != 0.0f ? K : 0;
+    int64_t kc_max = depth > 0 ? slice_depth(u, depth) : 0;
+    float *bp = align64(scratch);
+    float *ap = align64(bp + kc_max * round_up(min64(N, u->nc), u->nr));
+    for (int64_t jc = 0; jc < N; jc += u->nc) {
+        int64_t nc = min64(u->nc, N - jc);
+        for (int64_t pc = 0; pc < depth || (pc == 0 && depth == 0); pc += kc_max) {
+            int64_t kc = min64(kc_max, depth - pc);
+            bool first = pc == 0, last = pc + kc >= depth;
+            ukr_epi e = {alpha, first ? beta : 1.0f, 1.0f, 0.0f, 0.0f, KRT_GEMM_ACT_NONE,
+                         NULL, 0, 0};
+            if (epi && first && epi->bias) {
+                e.bias = epi->bias, e.bias_rs = epi->bias_rs, e.bias_cs = epi->bias_cs;
+                e.bias_scale = epi->bias_scale;
+            }
+            if (epi && last)
+                e.act = epi->act, e.lo = epi->lo, e.hi = epi->hi;
+            pack_b(u->nr, kc, nc, B + pc * rs_b + jc * cs_b, rs_b, cs_b, bp);
+            for (int64_t ic = 0; ic < M; ic += u->mc) {
+                int64_t mc = min64(u->mc, M - ic);
+                block_product(u, mc, nc, kc, A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap, bp,
+                              C + ic * ldc + jc, ldc, &e, ic, jc);
+            }
+            if (depth == 0)
+                break;
+        }
     }
 }
 
@@ -212,19 +494,7 @@ void krt_sgemm(int64_t M, int64_t N, int64_t K, float alpha,
                const float *B, int64_t rs_b, int64_t cs_b,
                float beta, float *C, int64_t ldc, void *scratch)
 {
-    scale_c(M, N, beta, C, ldc);
-    if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f)
-        return;
-    float *bp = align64(scratch);
-    float *ap = bp + min64(K, KC) * round_up(min64(N, NC), NR);
-    for (int64_t jc = 0; jc < N; jc += NC) {
-        int64_t nc = min64(NC, N - jc);
-        for (int64_t pc = 0; pc < K; pc += KC) {
-            int64_t kc = min64(KC, K - pc);
-            pack_b(kc, nc, B + pc * rs_b + jc * cs_b, rs_b, cs_b, bp);
-            gemm_slice(M, nc, kc, alpha, A + pc * cs_a, rs_a, cs_a, bp, ap, C + jc, ldc);
-        }
-    }
+    krt_sgemm_ex(M, N, K, alpha, A, rs_a, cs_a, B, rs_b, cs_b, beta, C, ldc, NULL, scratch);
 }
 
 /* ---- generic GEMM for the other dtypes ----------------------------------- */
@@ -375,7 +645,10 @@ krt_status krt_gemm(krt_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
 /* Rows of Y per work unit. A unit computes whole rows (every column, the
  * full K sum), and the GEMM's per-element summation order does not depend
  * on which rows a call covers, so any split is bit-identical. */
-enum { UNIT_ROWS = 2 * MR };
+/* Units only matter where one thread's rows end and the next one's begin
+ * (each thread runs one contiguous range): 12 is a multiple of the x86
+ * kernels' MR (6), so only NEON (MR 8) may see an extra edge tile there. */
+enum { UNIT_ROWS = 12 };
 
 static int64_t row_units(int64_t rows)
 {
@@ -544,10 +817,21 @@ static krt_status gemm_run(const void *desc, void *const *ops, void *scratch, kr
     if (r0 >= r1)
         return KRT_OK;
     bool bias = ops[2] && d->beta != 0 && d->c_rows > 0;
-    if (bias)
-        fill_bias(d, es, ops[2], ops[3], r0, r1);
     int64_t rs_a = d->trans_a ? 1 : K, cs_a = d->trans_a ? M : 1;
     int64_t rs_b = d->trans_b ? 1 : N, cs_b = d->trans_b ? K : 1;
+    if (d->dtype == KRT_F32) {          /* the bias joins the kernel's epilogue */
+        krt_sgemm_epilogue epi = {NULL, 0, 0, (float)d->beta, KRT_GEMM_ACT_NONE, 0, 0};
+        if (bias) {
+            epi.bias_rs = d->c_rows > 1 ? d->c_cols : 0;
+            epi.bias_cs = d->c_cols > 1 ? 1 : 0;
+            epi.bias = (const float *)ops[2] + r0 * epi.bias_rs;
+        }
+        krt_sgemm_ex(r1 - r0, N, K, (float)d->alpha, (const float *)ops[0] + r0 * rs_a, rs_a,
+                     cs_a, ops[1], rs_b, cs_b, 0.0f, (float *)ops[3] + r0 * N, N, &epi, scratch);
+        return KRT_OK;
+    }
+    if (bias)
+        fill_bias(d, es, ops[2], ops[3], r0, r1);
     return krt_gemm(d->dtype, r1 - r0, N, K, d->alpha, (const char *)ops[0] + r0 * rs_a * es,
                     rs_a, cs_a, ops[1], rs_b, cs_b, bias ? d->beta : 0.0,
                     (char *)ops[3] + r0 * N * es, N, scratch);

@@ -361,6 +361,204 @@ static void test_gemm_split(void)
     free(A), free(B), free(C), free(Y);
 }
 
+/* ---- every kernel: edges, epilogue, splits ----------------------------------------
+ *
+ * These run once per micro-kernel this build has and this CPU runs
+ * (krt_sgemm_kernel: AVX-512, AVX2 and the compile target's on x86-64),
+ * each forced in turn. The reference is a naive loop in double; an
+ * element passes when
+ *     |got - want| <= (K + 4) * 2^-23 * (|alpha| sum_k |A_ik B_kj| + |beta C_ij| + |s bias_ij|)
+ * the classical gamma_K bound of a length-K f32 dot product (K * 2^-24
+ * times the sum of magnitudes) with twice its slack for alpha, beta and the
+ * bias. A dropped or repeated term of the sum is ~1e-1 here: far above it. */
+
+typedef struct sg_case {
+    int64_t M, N, K, ldc;
+    int ta, tb;
+    float alpha, beta;
+    krt_sgemm_epilogue epi;           /* bias set by run_case when bias_kind != 0 */
+    int bias_kind;                    /* 0 none, 1 per column, 2 per row, 3 full, 4 scalar, 5 C itself */
+} sg_case;
+
+static int sg_failures;
+
+/* Runs one case on the current kernel against the double reference. */
+static void run_case(sg_case c)
+{
+    int64_t M = c.M, N = c.N, K = c.K, ldc = c.ldc;
+    float *A = frandv(M * K), *B = frandv(K * N), *C = frandv(M * ldc), *bias = frandv(M * ldc);
+    float *C0 = malloc((size_t)(M * ldc) * sizeof *C0);
+    memcpy(C0, C, (size_t)(M * ldc) * sizeof *C0);
+    int64_t rsa = c.ta ? 1 : K, csa = c.ta ? M : 1, rsb = c.tb ? 1 : N, csb = c.tb ? K : 1;
+    static const int64_t brs[6] = {0, 0, 1, 0, 0, 0}, bcs[6] = {0, 1, 0, 1, 0, 1};
+    if (c.bias_kind) {
+        c.epi.bias = c.bias_kind == 5 ? C : bias;
+        c.epi.bias_rs = c.bias_kind == 3 ? ldc : c.bias_kind == 5 ? ldc : brs[c.bias_kind];
+        c.epi.bias_cs = bcs[c.bias_kind];
+    }
+    const float *b0 = c.bias_kind == 5 ? C0 : bias;   /* the bias values before the call */
+    void *s = scratch(krt_sgemm_scratch_size(M, N, K));
+    krt_sgemm_ex(M, N, K, c.alpha, A, rsa, csa, B, rsb, csb, c.beta, C, ldc, &c.epi, s);
+    int bad = 0;
+    for (int64_t i = 0; i < M && bad < 3; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double got = C[i * ldc + j];
+            if (j >= N) {                               /* padding columns untouched */
+                bad += got != C0[i * ldc + j];
+                continue;
+            }
+            double sum = 0, mag = 0;
+            for (int64_t k = 0; k < K && c.alpha != 0; k++) {
+                double p = (double)A[i * rsa + k * csa] * B[k * rsb + j * csb];
+                sum += p, mag += fabs(p);
+            }
+            double want = c.alpha * sum, bound = fabs(c.alpha) * mag;
+            if (c.beta != 0)
+                want += c.beta * C0[i * ldc + j], bound += fabs(c.beta * C0[i * ldc + j]);
+            if (c.bias_kind) {
+                double b = c.epi.bias_scale * b0[i * c.epi.bias_rs + j * c.epi.bias_cs];
+                want += b, bound += fabs(b);
+            }
+            if (c.epi.act == KRT_GEMM_ACT_RELU)
+                want = want < 0 ? 0 : want;
+            if (c.epi.act == KRT_GEMM_ACT_CLIP)
+                want = want < c.epi.lo ? c.epi.lo : want > c.epi.hi ? c.epi.hi : want;
+            if (!(fabs(got - want) <= (double)(K + 4) * 0x1p-23 * bound + 1e-30)) {
+                if (bad++ == 0)
+                    fprintf(stderr, "\n  [%s] %lldx%lldx%lld ta=%d tb=%d alpha=%g beta=%g bias=%d "
+                            "act=%d: C[%lld,%lld] = %.9g, want %.9g", krt_sgemm_kernel_name(),
+                            (long long)M, (long long)N, (long long)K, c.ta, c.tb, c.alpha, c.beta,
+                            c.bias_kind, c.epi.act, (long long)i, (long long)j, got, want);
+            }
+        }
+    sg_failures += bad > 0;
+    CU_ASSERT_EQUAL(bad, 0);
+    free(A), free(B), free(C), free(C0), free(bias), free(s);
+}
+
+static sg_case plain(int64_t M, int64_t N, int64_t K)
+{
+    sg_case c = {M, N, K, N, irand(0, 1), irand(0, 1), 1.0f, 0.0f,
+                 {NULL, 0, 0, 1.0f, KRT_GEMM_ACT_NONE, 0, 0}, 0};
+    return c;
+}
+
+/* Calls fn once per kernel, each forced in turn. */
+static void for_each_kernel(void (*fn)(void))
+{
+    const char *name;
+    for (int i = 0; (name = krt_sgemm_kernel(i)) != NULL; i++) {
+        CU_ASSERT_FATAL(krt_sgemm_use_kernel(name));
+        CU_ASSERT_STRING_EQUAL(krt_sgemm_kernel_name(), name);
+        fn();
+    }
+    CU_ASSERT(krt_sgemm_use_kernel(NULL));
+    CU_ASSERT(!krt_sgemm_use_kernel("no such kernel"));
+}
+
+static void edges(void)
+{
+    /* every row tail (MR 4, 6, 8) against every column tail of NR 8, 12, 16, 64 */
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25,
+                                 31, 32, 33, 47, 48, 49, 63, 64, 65, 66, 95, 127, 128, 129};
+    for (int64_t m = 1; m <= 17; m++)
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
+            run_case(plain(m, ns[j], 1 + (m + (int64_t)j) % 5));
+    /* K: tiny, and around the slice depths (K cut into equal slices <= 256) */
+    static const int64_t ks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 127, 128, 129, 191, 192, 193,
+                                 255, 256, 257, 300, 511, 512, 513, 769};
+    for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++)
+        run_case(plain(13, 70, ks[k]));
+    /* M beyond one A block (MC 144) and N beyond one panel, up to ~300 */
+    run_case(plain(145, 65, 40));
+    run_case(plain(197, 192, 64));
+    run_case(plain(300, 300, 300));
+}
+
+static void test_sgemm_edges_every_kernel(void)
+{
+    for_each_kernel(edges);
+}
+
+static void random_shapes(void)
+{
+    static const float alphas[] = {1.0f, 0.5f, -2.0f, 0.0f}, betas[] = {0.0f, 1.0f, 0.25f};
+    for (int t = 0; t < 40; t++) {
+        sg_case c = plain(irand(1, 300), irand(1, 300), irand(1, 300));
+        c.ldc = c.N + irand(0, 3);
+        c.alpha = alphas[irand(0, 3)];
+        c.beta = betas[irand(0, 2)];
+        run_case(c);
+    }
+}
+
+static void test_sgemm_random_every_kernel(void)
+{
+    for_each_kernel(random_shapes);
+}
+
+static void epilogues(void)
+{
+    for (int kind = 0; kind <= 5; kind++)
+        for (int act = KRT_GEMM_ACT_NONE; act < KRT_GEMM_ACT_COUNT; act++) {
+            sg_case c = plain(irand(1, 40), irand(1, 90), irand(1, 600));
+            c.ldc = c.N + (kind == 5 ? 0 : irand(0, 2));
+            c.alpha = 0.5f;
+            c.beta = kind == 5 ? 0.0f : 0.25f;      /* bias = C itself: Gemm with Y = C */
+            c.bias_kind = kind;
+            c.epi.bias_scale = kind ? -1.5f : 1.0f;
+            c.epi.act = (krt_gemm_act)act;
+            c.epi.lo = -0.5f, c.epi.hi = 0.75f;
+            run_case(c);
+        }
+    /* K = 0 and alpha = 0: only beta, the bias and the activation */
+    sg_case z = plain(7, 9, 0);
+    z.beta = 2.0f, z.bias_kind = 1, z.epi.bias_scale = 1.0f, z.epi.act = KRT_GEMM_ACT_RELU;
+    run_case(z);
+    z.K = 5, z.alpha = 0.0f, z.bias_kind = 4;
+    run_case(z);
+}
+
+static void test_sgemm_epilogue_every_kernel(void)
+{
+    for_each_kernel(epilogues);
+}
+
+/* Rows computed in pieces with boundaries anywhere (not on tile edges),
+ * with K in several slices and the whole epilogue: bit-identical. */
+static void row_splits(void)
+{
+    static const int64_t shapes[][3] = {{197, 192, 768}, {61, 70, 300}, {50, 129, 513}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = frandv(M * K), *B = frandv(K * N), *bias = frandv(N);
+        float *whole = frandv(M * N), *parts = frandv(M * N);
+        krt_sgemm_epilogue epi = {bias, 0, 1, 0.5f, KRT_GEMM_ACT_CLIP, -3.0f, 3.0f};
+        void *sc = scratch(krt_sgemm_scratch_size(M, N, K));
+        krt_sgemm_ex(M, N, K, 1.5f, A, K, 1, B, N, 1, 0.0f, whole, N, &epi, sc);
+        for (int64_t r0 = 0, r1; r0 < M; r0 = r1) {
+            r1 = r0 + irand(1, 23);
+            r1 = r1 > M ? M : r1;
+            krt_sgemm_ex(r1 - r0, N, K, 1.5f, A + r0 * K, K, 1, B, N, 1, 0.0f, parts + r0 * N, N,
+                         &epi, sc);
+        }
+        CU_ASSERT_EQUAL(memcmp(whole, parts, (size_t)(M * N) * sizeof(float)), 0);
+        free(A), free(B), free(bias), free(whole), free(parts), free(sc);
+    }
+}
+
+static void test_sgemm_row_splits_every_kernel(void)
+{
+    for_each_kernel(row_splits);
+}
+
+static void test_matmul_batched_odd(void)
+{
+    check_matmul(4, (int64_t[]){3, 1, 37, 70}, 3, (int64_t[]){5, 70, 67}, 4, (int64_t[]){3, 5, 37, 67});
+    check_matmul(3, (int64_t[]){2, 197, 64}, 3, (int64_t[]){2, 64, 197}, 3, (int64_t[]){2, 197, 197});
+    check_matmul(3, (int64_t[]){4, 1, 300}, 2, (int64_t[]){300, 129}, 3, (int64_t[]){4, 1, 129});
+}
+
 /* ---- integer products ---------------------------------------------------------------- */
 
 static void test_quant_round(void)
@@ -453,6 +651,15 @@ static CU_TestInfo matmul_tests[] = {
     {"gemm op: transposes and bias broadcast", test_gemm_op_bias_broadcast},
     {"matmul: split work ranges are bit-identical", test_matmul_split},
     {"gemm op: split work ranges are bit-identical", test_gemm_split},
+    {"matmul: odd batched shapes with broadcasting", test_matmul_batched_odd},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo kernel_tests[] = {
+    {"every kernel: row and column tails, K slices", test_sgemm_edges_every_kernel},
+    {"every kernel: random shapes, transposes, alpha, beta, ldc", test_sgemm_random_every_kernel},
+    {"every kernel: bias forms and activations in the epilogue", test_sgemm_epilogue_every_kernel},
+    {"every kernel: rows split anywhere are bit-identical", test_sgemm_row_splits_every_kernel},
     CU_TEST_INFO_NULL,
 };
 
@@ -467,6 +674,7 @@ static CU_TestInfo quant_tests[] = {
 static CU_SuiteInfo suites[] = {
     {"gemm", NULL, NULL, NULL, NULL, gemm_tests},
     {"matmul", NULL, NULL, NULL, NULL, matmul_tests},
+    {"sgemm kernels", NULL, NULL, NULL, NULL, kernel_tests},
     {"quantized", NULL, NULL, NULL, NULL, quant_tests},
     CU_SUITE_INFO_NULL,
 };
