@@ -39,8 +39,8 @@ static uint32_t new_const(kiln_graph *g, const char *base, const char *suffix,
 {
     char name[256] = "";
     if (base[0]) {
-        snprintf(name, sizeof name, "%s%s", base, suffix);
-        if (kiln_graph_find_value(g, name))
+        int len = snprintf(name, sizeof name, "%s%s", base, suffix);
+        if (len < 0 || (size_t)len >= sizeof name || kiln_graph_find_value(g, name))
             name[0] = '\0';
     }
     return kiln_const_add(g, name, KILN_DT_F32, s, data, (size_t)n * sizeof *data, true);
