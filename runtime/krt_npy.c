@@ -207,7 +207,9 @@ krt_status krt_npy_parse_header(const void *buf, size_t len, krt_npy *out,
 static void *aligned_buffer(size_t n)
 {
     size_t size = (n + 63) / 64 * 64;
-    void *p = aligned_alloc(64, size ? size : 64);
+    void *p = NULL;  /* posix_memalign, not C11 aligned_alloc: the copied sources build as C99 */
+    if (posix_memalign(&p, 64, size ? size : 64) != 0)
+        return NULL;
     if (p)
         memset(p, 0, size ? size : 64);
     return p;

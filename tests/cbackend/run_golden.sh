@@ -9,9 +9,9 @@
 #      files in DIR/X.expected/ (X.c, X.h, X_weights.c, main.c, Makefile;
 #      the runtime files are copies and are not compared);
 #   2. compiling it again gives a byte-identical directory (determinism);
-#   3. the generated files compile clean with -std=c11 -Wall -Wextra
+#   3. the generated files compile clean with -std=c99 -Wall -Wextra
 #      -Werror -pedantic under gcc and, when installed, clang-19;
-#   4. the directory builds alone (cc -std=c11 -O0 *.c -lm -lpthread) and
+#   4. the directory builds alone (cc -std=c99 -O0 *.c -lm -lpthread) and
 #      the executable, run on X.kir.npy, prints what `kiln run` prints.
 #
 # To accept new output after a deliberate change:
@@ -28,7 +28,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 strict() {  # strict CC DIR NAME: the generated files, warnings as errors
-	"$1" -std=c11 -Wall -Wextra -Werror -pedantic -O2 -fsyntax-only \
+	"$1" -std=c99 -Wall -Wextra -Werror -pedantic -O2 -fsyntax-only \
 		-I"$2" "$2/$3.c" "$2/${3}_weights.c" "$2/main.c" 2>"$tmp/warn" ||
 		{ cat "$tmp/warn"; return 1; }
 }
@@ -67,7 +67,7 @@ for t in *.kir; do
 		command -v $cc >/dev/null 2>&1 || continue
 		if strict $cc "$tmp/$x" "$x"; then ok; else bad "$t: warnings under $cc"; fi
 	done
-	if (cd "$tmp/$x" && cc -std=c11 -O0 -o prog ./*.c -lm -lpthread 2>"$tmp/build"); then ok; else
+	if (cd "$tmp/$x" && cc -std=c99 -O0 -o prog ./*.c -lm -lpthread 2>"$tmp/build"); then ok; else
 		bad "$t: the directory does not build alone"; cat "$tmp/build"; continue
 	fi
 	in=

@@ -2,8 +2,18 @@
  * Each tensor's bytes, packed little-endian into 64-bit words. */
 #include <stdint.h>
 
+/* Cache-line alignment where the compiler can say it: C99 has no
+ * spelling for it, and no kernel depends on it. */
+#if defined(__GNUC__)
+#define KILN_ALIGN64 __attribute__((aligned(64)))
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define KILN_ALIGN64 _Alignas(64)
+#else
+#define KILN_ALIGN64
+#endif
+
 /* bias f32[1,2,5,5], 200 bytes */
-_Alignas(64) const uint64_t attention_w2_bias[25] = {
+KILN_ALIGN64 const uint64_t attention_w2_bias[25] = {
 0xbf06c0c6bf5425d0u,0x3e28448d3f1a40a7u,0xbe08f4b6bf4fce64u,0xbf2e36b1bd2b9c9cu,
 0xbf45ccc9ff800000u,0x3d0922bebe5ec3dbu,0x3e31c369be0e12e8u,0x3f699be53ef38bceu,
 0x3e981cb4bedcfa6au,0xbed441143ec8ecd9u,0x3f72696abf7f3cb4u,0xbebe7a74bece6ff8u,

@@ -143,7 +143,9 @@ static int read_inputs(int n_args, char **args, krt_npy *ins)
 static void *alloc_buffer(uint64_t bytes, int fill)
 {
     size_t size = (size_t)(bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, size ? size : 64);
+    void *p = NULL;  /* posix_memalign, not C11 aligned_alloc: main.c builds as C99 */
+    if (posix_memalign(&p, 64, size ? size : 64) != 0)
+        return NULL;
     if (p)
         memset(p, fill, size ? size : 64);
     return p;

@@ -2,13 +2,23 @@
  * Each tensor's bytes, packed little-endian into 64-bit words. */
 #include <stdint.h>
 
+/* Cache-line alignment where the compiler can say it: C99 has no
+ * spelling for it, and no kernel depends on it. */
+#if defined(__GNUC__)
+#define KILN_ALIGN64 __attribute__((aligned(64)))
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define KILN_ALIGN64 _Alignas(64)
+#else
+#define KILN_ALIGN64
+#endif
+
 /* w/ *0* / f32[4,3], 48 bytes */
-_Alignas(64) const uint64_t linear_w2_w_0[6] = {
+KILN_ALIGN64 const uint64_t linear_w2_w_0[6] = {
 0x000000003f800000u,0x0000000000000000u,0x000000003f800000u,0x0000000000000000u,
 0x3f8000003f800000u,0xbf8000003f800000u,
 };
 
 /* b f32[3], 12 bytes */
-_Alignas(64) const uint64_t linear_w3_b[2] = {
+KILN_ALIGN64 const uint64_t linear_w3_b[2] = {
 0x3f0000003e800000u,0x00000000bf400000u,
 };
