@@ -117,6 +117,8 @@ struct onnx_node {
 };
 enum { ONNX_SPARE_INPUTS = 8 };
 
+/* A node for messages: "'name'", "producing 'y'" or "#index" (onnx_node.c). */
+const char *onnx_node_who(const Onnx__NodeProto *p, size_t index, char *buf, size_t size);
 /* Record "<file>: node 'name' (Op, domain 'd', opset N): <message>". */
 kiln_status onnx_node_fail(const onnx_node *nd, kiln_status st, const char *fmt, ...)
     KILN_PRINTF(3, 4);

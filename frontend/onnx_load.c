@@ -213,12 +213,10 @@ static kiln_status defer(onnx_import *imp, kiln_status st, const char *name)
         const Onnx__NodeProto *user = first_user(imp, name, &index);
         imp->deferred = st;
         imp->deferred_msg = kiln_xrealloc(NULL, n);
-        if (user && user->name && user->name[0])
-            snprintf(imp->deferred_msg, n, "%s (it feeds node '%.256s' (%.64s))",
-                     kiln_ctx_message(imp->ctx), user->name, user->op_type ? user->op_type : "");
-        else if (user)
-            snprintf(imp->deferred_msg, n, "%s (it feeds node #%zu (%.64s))",
-                     kiln_ctx_message(imp->ctx), index, user->op_type ? user->op_type : "");
+        char who[300];
+        if (user)
+            snprintf(imp->deferred_msg, n, "%s (it feeds node %s (%.64s))", kiln_ctx_message(imp->ctx),
+                     onnx_node_who(user, index, who, sizeof who), user->op_type ? user->op_type : "");
         else
             snprintf(imp->deferred_msg, n, "%s", kiln_ctx_message(imp->ctx));
     }

@@ -25,17 +25,34 @@ static const char *str(const char *s) { return s ? s : ""; }
 
 /* ---- messages ------------------------------------------------------------ */
 
+/* "'name'", or "producing 'y'" by its first named output, as
+ * kiln_node_describe says it once the node is in the graph (a loader
+ * message and an inference message name a node the same way); "#index"
+ * (its place in the file, from 0) only for a node without either. */
+const char *onnx_node_who(const Onnx__NodeProto *p, size_t index, char *buf, size_t size)
+{
+    char name[260];
+    const char *out = NULL;
+    for (size_t i = 0; i < p->n_output && !out; i++)
+        if (p->output[i] && p->output[i][0])
+            out = p->output[i];
+    if (p->name && p->name[0])
+        snprintf(buf, size, "'%s'", kiln_escape(p->name, name, sizeof name));
+    else if (out)
+        snprintf(buf, size, "producing '%s'", kiln_escape(out, name, sizeof name));
+    else
+        snprintf(buf, size, "#%zu", index);
+    return buf;
+}
+
 static kiln_status node_vfail(const onnx_import *imp, const Onnx__NodeProto *p, uint32_t index,
                               int64_t opset, kiln_status st, const char *fmt, va_list ap)
 {
-    char msg[1536], who[300];
+    char msg[1536], who[300], op[80], dom[80];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (p->name && p->name[0])
-        snprintf(who, sizeof who, "'%.256s'", p->name);
-    else
-        snprintf(who, sizeof who, "#%u", index);
-    return kiln_error(imp->ctx, st, "%s: node %s (%s, domain '%s', opset %lld): %s", imp->path, who,
-                      str(p->op_type), str(p->domain), (long long)opset, msg);
+    return kiln_error(imp->ctx, st, "%s: node %s (%s, domain '%s', opset %lld): %s", imp->path,
+                      onnx_node_who(p, index, who, sizeof who), kiln_escape(str(p->op_type), op, sizeof op),
+                      kiln_escape(str(p->domain), dom, sizeof dom), (long long)opset, msg);
 }
 
 kiln_status onnx_node_fail(const onnx_node *nd, kiln_status st, const char *fmt, ...)
@@ -145,10 +162,9 @@ static kiln_status conv_strings(onnx_node *nd, const Onnx__AttributeProto *a)
 static void attr_what(const onnx_node *nd, const char *attr, char *buf, size_t size)
 {
     const Onnx__NodeProto *p = nd->proto;
-    if (p->name && p->name[0])
-        snprintf(buf, size, "node '%.200s' (%s) attribute '%.64s'", p->name, str(p->op_type), attr);
-    else
-        snprintf(buf, size, "node #%u (%s) attribute '%.64s'", nd->index, str(p->op_type), attr);
+    char who[300], a[80];
+    snprintf(buf, size, "node %s (%.64s) attribute '%s'", onnx_node_who(p, nd->index, who, sizeof who),
+             str(p->op_type), kiln_escape(attr, a, sizeof a));
 }
 
 static kiln_status conv_tensor(onnx_node *nd, const Onnx__AttributeProto *a)

@@ -243,6 +243,9 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
     kiln_status st = is_text_ir(ctx, path, &text);
     if (st == KILN_OK)
         st = text ? kiln_text_load(ctx, path, &g) : kiln_onnx_load(ctx, path, &g);
+    /* in every build: inference, the interpreter and the kernels rely on it */
+    if (st == KILN_OK && (st = kiln_graph_verify_structure(ctx, g)) != KILN_OK)
+        kiln_graph_destroy(g);
     if (st != KILN_OK)
         return driver_fail(ctx);
     for (int k = 0; opts && k < opts->n_shapes; k++) {
