@@ -346,7 +346,7 @@ static kiln_status import_graph(onnx_import *imp)
     const Onnx__GraphProto *gp = imp->model->graph;
     if (!gp)
         return kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: the model has no graph", imp->path);
-    kiln_status st = add_opsets(imp);
+    kiln_status st = add_opsets(imp); /* counts were bounded by onnx_prescan */
     if (!st)
         st = onnx_nodes_check(imp);
     if (!st)

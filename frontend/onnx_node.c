@@ -13,10 +13,12 @@
  * inputs and outputs are dropped.
  */
 #include "frontend/onnx_internal.h"
+#include "ir/limits.h"
 #include "runtime/krt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef Onnx__AttributeProto__AttributeType attr_type;
@@ -310,6 +312,12 @@ uint32_t onnx_add_node(onnx_node *nd, kiln_op op, const char *suffix, const uint
     return kiln_node_add(nd->imp->g, op, name, ins, n_in, filled, n_out);
 }
 
+static int attr_by_name(const void *a, const void *b)
+{
+    return strcmp(str((*(const Onnx__AttributeProto *const *)a)->name),
+                  str((*(const Onnx__AttributeProto *const *)b)->name));
+}
+
 kiln_status onnx_emit(onnx_node *nd, const char *const *skip)
 {
     uint32_t *filled = kiln_arena_alloc(nd->imp->scratch, (nd->n_out + 1) * sizeof *filled, 4);
@@ -317,10 +325,17 @@ kiln_status onnx_emit(onnx_node *nd, const char *const *skip)
     while (n_in && !nd->ins[n_in - 1])
         n_in--;
     nd->id = kiln_node_add(nd->imp->g, nd->op, str(nd->proto->name), nd->ins, n_in, filled, n_out);
+    /* in name order: the graph appends each in O(1), and a repeat is adjacent */
+    size_t n = nd->proto->n_attribute;
+    const Onnx__AttributeProto **sorted = kiln_arena_alloc(nd->imp->scratch, (n + 1) * sizeof *sorted, 8);
+    memcpy(sorted, nd->proto->attribute, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, attr_by_name);
     kiln_status st = KILN_OK;
-    for (size_t i = 0; i < nd->proto->n_attribute && !st; i++) {
-        const Onnx__AttributeProto *a = nd->proto->attribute[i];
-        if (!skipped(str(a->name), skip))
+    for (size_t i = 0; i < n && !st; i++) {
+        const Onnx__AttributeProto *a = sorted[i];
+        if (i && strcmp(str(a->name), str(sorted[i - 1]->name)) == 0)
+            st = onnx_node_fail(nd, KILN_ERR_INVALID, "attribute '%s' is given twice", str(a->name));
+        else if (!skipped(str(a->name), skip))
             st = convert_attr(nd, a);
     }
     return st;
@@ -530,7 +545,11 @@ kiln_status onnx_nodes_check(onnx_import *imp)
     for (uint32_t i = 0; i < imp->model->graph->n_node && !st; i++) {
         onnx_node nd = node_at(imp, i);
         const onnx_op_row *row;
-        if (!is_constant(nd.proto))
+        if (nd.proto->n_attribute > KILN_MAX_NODE_ATTRS)
+            st = onnx_node_fail(&nd, KILN_ERR_INVALID,
+                                "has %zu attributes, more than kiln's limit of %d per node (README, 'Limits')",
+                                nd.proto->n_attribute, KILN_MAX_NODE_ATTRS);
+        else if (!is_constant(nd.proto))
             st = find_row(&nd, &row);
     }
     return st;

@@ -13,6 +13,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "frontend/onnx_internal.h"
+#include "ir/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,16 +153,55 @@ static kiln_status scan_field(const scan *s, const ProtobufCMessageDescriptor *d
     }
 }
 
+/* Repeated fields kiln bounds (ir/limits.h), counted here, before
+ * protobuf-c unpacks a single entry: a hostile file is refused in the time
+ * of one scan. (Attributes per node are checked by the loader, which can
+ * name the node.) */
+static const struct {
+    const ProtobufCMessageDescriptor *desc;
+    uint32_t field;
+    long limit;
+    const char *what;
+} counted[] = {
+    {&onnx__model_proto__descriptor, 8, KILN_MAX_OPSET_IMPORTS, "opset imports"},
+    {&onnx__graph_proto__descriptor, 1, KILN_MAX_NODES, "nodes"},
+    {&onnx__graph_proto__descriptor, 11, KILN_MAX_GRAPH_INPUTS, "graph inputs"},
+    {&onnx__graph_proto__descriptor, 12, KILN_MAX_GRAPH_OUTPUTS, "graph outputs"},
+    {&onnx__graph_proto__descriptor, 13, KILN_MAX_VALUE_INFO, "value_info entries"},
+};
+enum { N_COUNTED = sizeof counted / sizeof counted[0] };
+
+/* The field number of the tag at p (0 if unreadable: scan_field says why). */
+static uint32_t peek_field(const uint8_t *p, const uint8_t *end)
+{
+    uint64_t tag;
+    return varint(&p, end, &tag) && (tag >> 3) <= 0x1fffffff ? (uint32_t)(tag >> 3) : 0;
+}
+
+static kiln_status count_field(const scan *s, const ProtobufCMessageDescriptor *desc, uint32_t field,
+                               long *count)
+{
+    for (size_t i = 0; i < N_COUNTED; i++)
+        if (counted[i].desc == desc && counted[i].field == field && ++count[i] > counted[i].limit)
+            return kiln_error(s->ctx, KILN_ERR_INVALID,
+                              "%s: the model has more than %ld %s, kiln's limit (README, 'Limits')",
+                              s->path, counted[i].limit, counted[i].what);
+    return KILN_OK;
+}
+
 static kiln_status scan_message(const scan *s, const ProtobufCMessageDescriptor *desc,
                                 const uint8_t *p, const uint8_t *end, int depth)
 {
+    long count[N_COUNTED] = {0};
     if (depth > KILN_ONNX_MAX_NESTING)
         return kiln_error(s->ctx, KILN_ERR_INVALID,
                           "%s: protobuf messages nested more than %d levels deep (at byte %zu); "
                           "refusing to parse a malformed or hostile file",
                           s->path, KILN_ONNX_MAX_NESTING, (size_t)(p - s->base));
     while (p < end) {
-        kiln_status st = scan_field(s, desc, &p, end, depth);
+        kiln_status st = count_field(s, desc, peek_field(p, end), count);
+        if (!st)
+            st = scan_field(s, desc, &p, end, depth);
         if (st)
             return st;
     }

@@ -222,8 +222,41 @@ void kiln_node_set_inputs(kiln_graph *g, uint32_t node, const uint32_t *ins, uin
 
 /* Copy the node's attributes to the end of g->attrs with `a` inserted (or
  * replacing one of the same name), keeping them sorted by name. */
+/* The node's attributes are the last ones in g->attrs (a node being built):
+ * insert in place, so that adding n attributes takes O(n) memory (and O(1)
+ * time each when they come sorted, as the loaders give them). */
+static bool attr_insert_last(kiln_graph *g, uint32_t node, kiln_attr a)
+{
+    kiln_node *n = &g->nodes[node];
+    if (n->attr + n->n_attr != g->n_attrs)
+        return false;
+    uint32_t lo = 0, hi = n->n_attr; /* first attribute not below a.name */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (strcmp(g->attrs[n->attr + mid].name, a.name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    kiln_attr *at = &g->attrs[n->attr + lo];
+    if (lo < n->n_attr && strcmp(at->name, a.name) == 0) {
+        *at = a;
+        return true;
+    }
+    GROW(g->attrs, g->n_attrs, g->cap_attrs, 1);
+    n = &g->nodes[node];
+    at = &g->attrs[n->attr + lo];
+    memmove(at + 1, at, (n->n_attr - lo) * sizeof *at);
+    *at = a;
+    n->n_attr++;
+    g->n_attrs++;
+    return true;
+}
+
 static void attr_put(kiln_graph *g, uint32_t node, kiln_attr a)
 {
+    if (attr_insert_last(g, node, a))
+        return;
     kiln_node *n = &g->nodes[node];
     GROW(g->attrs, g->n_attrs, g->cap_attrs, n->n_attr + 1);
     n = &g->nodes[node];
