@@ -1823,13 +1823,18 @@ kiln_status kiln_text_parse(kiln_ctx *ctx, const char *text, size_t len, const c
 /* Whole file into a buffer aligned to `align` (NUL-terminated, freed with free). */
 static kiln_status read_file(kiln_ctx *ctx, const char *path, size_t align, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
     struct stat sb;
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
+    if (fd < 0)
         return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
         return kiln_error(ctx, KILN_ERR_IO, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     size_t size = (size_t)sb.st_size, alloc = (size + 1 + align - 1) / align * align;
     unsigned char *p = aligned_alloc(align, alloc);

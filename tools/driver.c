@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- --shape NAME=D0xD1x... ----------------------------------------------- */
@@ -209,11 +210,17 @@ static int bind_one(kiln_ctx *ctx, kiln_graph *g, const char *spec)
 static kiln_status is_text_ir(kiln_ctx *ctx, const char *path, bool *text)
 {
     char head[16] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat sb;
+    /* O_NONBLOCK: opening a FIFO must not hang; then only regular files */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t n = fread(head, 1, 8, f);
-    fclose(f);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return kiln_error(ctx, KILN_ERR_IO, "%s: not a regular file", path);
+    }
+    ssize_t n = read(fd, head, 8);
+    close(fd);
     *text = n == 8 && memcmp(head, "kiln-ir ", 8) == 0;
     return KILN_OK;
 }
