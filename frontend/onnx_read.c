@@ -52,7 +52,8 @@ static kiln_status check_size(kiln_ctx *ctx, const char *path, const struct stat
     return KILN_OK;
 }
 
-kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len)
+kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len,
+                           onnx_file_id *id)
 {
     struct stat st;
     *buf = NULL;
@@ -64,6 +65,8 @@ kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_
                                                 strerror(errno))
                                    : check_size(ctx, path, &st);
     *len = s ? 0 : (size_t)st.st_size;
+    if (!s && id)
+        *id = (onnx_file_id){.dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .known = true};
     if (!s) {
         *buf = kiln_xrealloc(NULL, *len ? *len : 1);
         s = read_all(ctx, path, fd, *buf, *len);
@@ -124,6 +127,14 @@ static kiln_status scan_len(const scan *s, const ProtobufCMessageDescriptor *des
     kiln_status st = KILN_OK;
     if (f && f->type == PROTOBUF_C_TYPE_MESSAGE)
         st = scan_message(s, f->descriptor, *p, *p + len, depth + 1);
+    /* protobuf-c hands strings over NUL-terminated: "data.bin\0../x" would
+     * silently become "data.bin" (bytes fields keep their length) */
+    const uint8_t *nul = f && f->type == PROTOBUF_C_TYPE_STRING ? memchr(*p, 0, len) : NULL;
+    if (nul)
+        st = kiln_error(s->ctx, KILN_ERR_INVALID,
+                        "%s: the string field '%s' of a %s holds a NUL byte (at byte %zu); "
+                        "refusing a malformed or hostile file", s->path, f->name, desc->short_name,
+                        (size_t)(nul - s->base));
     *p += len;
     return st;
 }
