@@ -67,7 +67,7 @@ static int read_string(scan *s, char *buf, size_t size)
     char q = *s->p++;
     size_t n = 0;
     while (s->p < s->end && *s->p != q) {
-        if (n + 1 >= size)
+        if (n + 1 >= size || (unsigned char)*s->p < 0x20) /* '<f4\0' must not read as '<f4' */
             return 0;
         buf[n++] = *s->p++;
     }

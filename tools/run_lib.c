@@ -626,7 +626,9 @@ static kiln_status run_session(kiln_ctx *ctx, lib_model *m, const run_opts *o, k
 {
     const void *in_ptrs[RUN_MAX_INPUTS + 1] = {0};
     void *out_ptrs[RUN_MAX_OUTPUTS + 1] = {0};
-    kiln_status st = run_gather_inputs(ctx, &m->sig, o, ins);
+    kiln_status st = o->out_dir ? run_check_output_names(ctx, &m->sig) : KILN_OK;
+    if (!st)
+        st = run_gather_inputs(ctx, &m->sig, o, ins);
     if (!st)
         st = prepare_inputs(ctx, m, ins);
     if (!st)

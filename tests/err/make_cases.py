@@ -139,3 +139,31 @@ save(model([dup], [vi("a", TensorProto.FLOAT, [2, 3]), vi("b", TensorProto.FLOAT
 save(model([helper.make_node("MatMul", ["a", "b"], ["c"])],
            [vi("a", TensorProto.FLOAT, [2, 3]), vi("b", TensorProto.FLOAT, [4, 5])],
            [vi("c", TensorProto.FLOAT, None)]), "anon_infer_error.onnx")
+
+# kiln run -o: output names that collide once sanitized, an output listed
+# twice, a name too long for a file, a name with a NUL byte.
+save(model([helper.make_node("Identity", ["x"], ["a/b"], name="first"),
+            helper.make_node("Identity", ["x"], ["a_b"], name="second")],
+           [vi("x", TensorProto.FLOAT, [2, 3])],
+           [vi("a/b", TensorProto.FLOAT, [2, 3]), vi("a_b", TensorProto.FLOAT, [2, 3])]),
+     "out_collide.onnx")
+save(model([helper.make_node("Identity", ["x"], ["y"], name="id")],
+           [vi("x", TensorProto.FLOAT, [2, 3])],
+           [vi("y", TensorProto.FLOAT, [2, 3]), vi("y", TensorProto.FLOAT, [2, 3])]),
+     "out_twice.onnx")
+long_name = "y" * 300
+save(model([helper.make_node("Identity", ["x"], [long_name], name="id")],
+           [vi("x", TensorProto.FLOAT, [2, 3])], [vi(long_name, TensorProto.FLOAT, [2, 3])]),
+     "out_long_name.onnx")
+save(model([helper.make_node("Identity", ["x"], ["a\0b"], name="id")],
+           [vi("x", TensorProto.FLOAT, [2, 3])], [vi("a\0b", TensorProto.FLOAT, [2, 3])]),
+     "out_nul_name.onnx")
+# .npy whose header dtype has a NUL byte: '<f4\0' must not read as '<f4'
+with open(out("x_2x3.npy"), "rb") as f:
+    data = bytearray(f.read())
+at = data.index(b"'<f4'")
+data[at:at + 5] = b"'<f4\0"          # same length: the header stays aligned
+data[at + 5:at + 5] = b"'"
+data = data[:data.index(b"\n") - 1] + data[data.index(b"\n"):]  # drop one pad space
+with open(out("x_nul_dtype.npy"), "wb") as f:
+    f.write(bytes(data))
