@@ -328,8 +328,10 @@ kiln_status onnx_emit(onnx_node *nd, const char *const *skip)
     /* in name order: the graph appends each in O(1), and a repeat is adjacent */
     size_t n = nd->proto->n_attribute;
     const Onnx__AttributeProto **sorted = kiln_arena_alloc(nd->imp->scratch, (n + 1) * sizeof *sorted, 8);
-    memcpy(sorted, nd->proto->attribute, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, attr_by_name);
+    if (n) { /* attribute is NULL when there are none */
+        memcpy(sorted, nd->proto->attribute, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, attr_by_name);
+    }
     kiln_status st = KILN_OK;
     for (size_t i = 0; i < n && !st; i++) {
         const Onnx__AttributeProto *a = sorted[i];

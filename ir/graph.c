@@ -238,14 +238,13 @@ static bool attr_insert_last(kiln_graph *g, uint32_t node, kiln_attr a)
         else
             hi = mid;
     }
-    kiln_attr *at = &g->attrs[n->attr + lo];
-    if (lo < n->n_attr && strcmp(at->name, a.name) == 0) {
-        *at = a;
+    if (lo < n->n_attr && strcmp(g->attrs[n->attr + lo].name, a.name) == 0) {
+        g->attrs[n->attr + lo] = a;
         return true;
     }
-    GROW(g->attrs, g->n_attrs, g->cap_attrs, 1);
+    GROW(g->attrs, g->n_attrs, g->cap_attrs, 1); /* g->attrs may be NULL before */
     n = &g->nodes[node];
-    at = &g->attrs[n->attr + lo];
+    kiln_attr *at = &g->attrs[n->attr + lo];
     memmove(at + 1, at, (n->n_attr - lo) * sizeof *at);
     *at = a;
     n->n_attr++;
