@@ -17,7 +17,7 @@
 #define KILN_MAX_NODES          1000000  /* nodes in a graph */
 #define KILN_MAX_NODE_ATTRS     1000     /* attributes on one node */
 #define KILN_MAX_OPSET_IMPORTS  1000     /* opset_import entries */
-#define KILN_MAX_VALUE_INFO     4000000  /* value_info entries (ONNX) */
+#define KILN_MAX_VALUE_INFO     1000000  /* value_info entries (ONNX) */
 #define KILN_MAX_GRAPH_INPUTS   100000   /* graph inputs */
 #define KILN_MAX_GRAPH_OUTPUTS  100000   /* graph outputs */
 /* Bytes of constants that folding (shape inference's and the `fold` pass's)
