@@ -14,6 +14,7 @@
 #include "frontend/frontend.h"
 #include "ir/limits.h"
 #include "ir/text.h"
+#include "passes/pass.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,37 @@ static void test_fold_limit(void)
     free(t.p);
 }
 
+/* The fold pass folds outputs up to 16 MB each: a graph of many such nodes
+ * would fold gigabytes beyond its own (here 8-byte) constants. */
+static void test_fold_pass_limit(void)
+{
+    buf t = {0};
+    char line[96], want[200];
+    const char *head = "kiln-ir 1\ngraph @g (%x: f32[2]) -> (%x) {\n  const %s: i64[1] = [4194304]\n";
+    put(&t, head, strlen(head));
+    int n = (int)(KILN_MAX_FOLD_BYTES / (16 << 20)) + 1; /* f32[4M] = 16 MiB each */
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof line, "  %%y%d = ConstantOfShape(%%s)\n", i);
+        put(&t, line, strlen(line));
+    }
+    put(&t, "}\n", 3);
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = NULL;
+    kiln_pipeline p;
+    CU_ASSERT_EQUAL_FATAL(kiln_text_parse(ctx, (const char *)t.p, t.n - 1, "fold.kir", &g), KILN_OK);
+    CU_ASSERT_EQUAL_FATAL(kiln_graph_infer(ctx, g), KILN_OK); /* too big for inference to fold */
+    CU_ASSERT_EQUAL_FATAL(kiln_pipeline_parse(ctx, "fold", &p), KILN_OK);
+    CU_ASSERT_EQUAL(kiln_pipeline_run(ctx, g, &p, &(kiln_pipeline_run_opts){0}), KILN_ERR_INVALID);
+    snprintf(want, sizeof want, "node producing 'y%d' (ConstantOfShape): fold would create more than %lld "
+             "bytes of constants beyond the graph's own, kiln's limit", n - 1, (long long)KILN_MAX_FOLD_BYTES);
+    if (!strstr(kiln_ctx_message(ctx), want))
+        fprintf(stderr, "\n    want ...%s...\n    got  %s\n", want, kiln_ctx_message(ctx));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kiln_ctx_message(ctx), want));
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+    free(t.p);
+}
+
 static int setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/kiln-limits-XXXXXX");
@@ -293,6 +325,7 @@ static CU_TestInfo limit_tests[] = {
     {"ONNX: each limit refused fast, with its own message", test_onnx_limits},
     {"text IR: the same limits", test_text_limits},
     {"bytes shape inference may fold", test_fold_limit},
+    {"bytes the fold pass may create", test_fold_pass_limit},
     CU_TEST_INFO_NULL,
 };
 
