@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo asan clean
+.PHONY: all setup configure build test demo asan fuzz clean
 
 all: build
 
@@ -34,5 +34,10 @@ asan:
 	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DKILN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)"
 	ctest --test-dir build-asan --output-on-failure -j$(JOBS)
 
+# libFuzzer targets (tests/fuzz), clang-19 + ASan + UBSan, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 600
+fuzz:
+	sh tests/fuzz/run.sh . build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -23,8 +23,10 @@
 
 typedef struct ext_ref {
     const char *location;
+    char shown[300];      /* location for messages: control characters escaped */
     int64_t offset;
     int64_t length;       /* -1: to the end of the file */
+    bool seen[3];         /* location, offset, length: each at most once */
 } ext_ref;
 
 static kiln_status ext_fail(const onnx_tensor_src *src, kiln_status st, const char *what,
@@ -60,16 +62,24 @@ static bool parse_size(const char *s, int64_t *out)
 static kiln_status parse_entry(const onnx_tensor_src *src, const char *what,
                                const Onnx__StringStringEntryProto *e, ext_ref *ref)
 {
+    static const char *const keys[3] = {"location", "offset", "length"};
     const char *key = e->key ? e->key : "", *val = e->value ? e->value : "";
-    if (strcmp(key, "location") == 0) {
-        ref->location = val;
-        return KILN_OK;
+    char shown[300];
+    for (int k = 0; k < 3; k++) {
+        if (strcmp(key, keys[k]) != 0)
+            continue;
+        /* the last one would win: a bad entry could hide behind a good one */
+        if (ref->seen[k])
+            return ext_fail(src, KILN_ERR_INVALID, what, "the key '%s' is given twice", key);
+        ref->seen[k] = true;
+        if (k == 0) {
+            ref->location = val;
+            kiln_escape(val, ref->shown, sizeof ref->shown);
+        } else if (!parse_size(val, k == 1 ? &ref->offset : &ref->length)) {
+            return ext_fail(src, KILN_ERR_INVALID, what, "%s '%s' is not a non-negative integer", key,
+                            kiln_escape(val, shown, sizeof shown));
+        }
     }
-    int64_t *dst = strcmp(key, "offset") == 0 ? &ref->offset
-                 : strcmp(key, "length") == 0 ? &ref->length : NULL;
-    if (dst && !parse_size(val, dst))
-        return ext_fail(src, KILN_ERR_INVALID, what, "%s '%s' is not a non-negative integer", key,
-                        val);
     return KILN_OK; /* "checksum" and unknown keys carry nothing kiln needs */
 }
 
@@ -77,6 +87,8 @@ static kiln_status parse_ref(const onnx_tensor_src *src, const Onnx__TensorProto
                              const char *what, ext_ref *ref)
 {
     *ref = (ext_ref){.location = NULL, .offset = 0, .length = -1};
+    if (t->n_external_data > 64) /* a handful of keys; a hostile file may repeat thousands */
+        return ext_fail(src, KILN_ERR_INVALID, what, "%zu key/value entries (at most 64)", t->n_external_data);
     for (size_t i = 0; i < t->n_external_data; i++) {
         kiln_status st = parse_entry(src, what, t->external_data[i], ref);
         if (st)
@@ -89,34 +101,42 @@ static kiln_status parse_ref(const onnx_tensor_src *src, const Onnx__TensorProto
 
 /* ---- confining the path --------------------------------------------------- */
 
-static kiln_status check_location(const onnx_tensor_src *src, const char *what, const char *loc)
+static kiln_status check_location(const onnx_tensor_src *src, const char *what, const ext_ref *ref)
 {
+    const char *loc = ref->location;
     if (loc[0] == '/')
         return ext_fail(src, KILN_ERR_INVALID, what,
                         "location '%s' is an absolute path; external data must be a relative "
-                        "path inside the model's directory", loc);
+                        "path inside the model's directory", ref->shown);
     for (const char *c = loc; *c;) {
         size_t n = strcspn(c, "/");
         if (n == 2 && c[0] == '.' && c[1] == '.')
             return ext_fail(src, KILN_ERR_INVALID, what,
                             "location '%s' has a '..' component; external data must stay inside "
-                            "the model's directory", loc);
+                            "the model's directory", ref->shown);
         c += n + (c[n] == '/');
     }
+    if (loc[strlen(loc) - 1] == '/')
+        return ext_fail(src, KILN_ERR_INVALID, what, "location '%s' ends with '/'; it must name a file",
+                        ref->shown);
     return KILN_OK;
 }
 
 /* Opens the next path component under dirfd, never following a link. */
 static int open_component(const onnx_tensor_src *src, const char *what, const char *loc, int dirfd,
-                          const char *name, bool last, kiln_status *st)
+                          const char *part, bool last, kiln_status *st)
 {
-    int fd = openat(dirfd, name,
+    int fd = openat(dirfd, part,
                     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (last ? 0 : O_DIRECTORY));
     if (fd >= 0)
         return fd;
+    int err = errno;
     struct stat sb;
-    bool link = errno == ELOOP || (errno == ENOTDIR && !fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) &&
-                                   S_ISLNK(sb.st_mode));
+    char name[300];
+    kiln_escape(part, name, sizeof name);
+    bool link = err == ELOOP || (err == ENOTDIR && !fstatat(dirfd, part, &sb, AT_SYMLINK_NOFOLLOW) &&
+                                 S_ISLNK(sb.st_mode));
+    errno = err;
     if (link || errno == ENOTDIR)
         *st = ext_fail(src, KILN_ERR_INVALID, what,
                        "location '%s': '%s' is %s; kiln reads external data only through plain "
@@ -129,7 +149,7 @@ static int open_component(const onnx_tensor_src *src, const char *what, const ch
 
 /* Walks `loc` one component at a time from the base directory. */
 static int open_confined(const onnx_tensor_src *src, const char *what, const char *loc,
-                         kiln_status *st)
+                         const char *shown, kiln_status *st)
 {
     int fd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -146,13 +166,13 @@ static int open_confined(const onnx_tensor_src *src, const char *what, const cha
             continue;
         }
         if (n >= sizeof part) {
-            *st = ext_fail(src, KILN_ERR_INVALID, what, "location '%.64s...' is too long", loc);
+            *st = ext_fail(src, KILN_ERR_INVALID, what, "location '%.64s...' is too long", shown);
             close(fd);
             return -1;
         }
         memcpy(part, c, n);
         part[n] = 0;
-        int next = open_component(src, what, loc, fd, part, last, st);
+        int next = open_component(src, what, shown, fd, part, last, st);
         close(fd);
         fd = next;
         c += n + strspn(c + n, "/");
@@ -171,7 +191,7 @@ static kiln_status check_range(const onnx_tensor_src *src, const char *what, con
         return ext_fail(src, KILN_ERR_INVALID, what,
                         "offset %lld + length %lld is beyond the end of '%s' (%lld bytes)",
                         (long long)ref->offset, (long long)(ref->length >= 0 ? ref->length : 0),
-                        ref->location, (long long)file_size);
+                        ref->shown, (long long)file_size);
     if ((uint64_t)*length != nbytes)
         return ext_fail(src, KILN_ERR_INVALID, what,
                         "length %lld does not match the tensor's %zu bytes (dims x dtype size)",
@@ -188,7 +208,7 @@ static kiln_status read_range(const onnx_tensor_src *src, const char *what, int 
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            return ext_fail(src, KILN_ERR_IO, what, "cannot read '%s': %s", ref->location,
+            return ext_fail(src, KILN_ERR_IO, what, "cannot read '%s': %s", ref->shown,
                             r < 0 ? strerror(errno) : "unexpected end of file");
         got += (size_t)r;
     }
@@ -201,10 +221,17 @@ static kiln_status read_from(const onnx_tensor_src *src, const char *what, int f
     struct stat st;
     int64_t length;
     if (fstat(fd, &st))
-        return ext_fail(src, KILN_ERR_IO, what, "cannot stat '%s': %s", ref->location,
-                        strerror(errno));
+        return ext_fail(src, KILN_ERR_IO, what, "cannot stat '%s': %s", ref->shown, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return ext_fail(src, KILN_ERR_INVALID, what, "'%s' is not a regular file", ref->location);
+        return ext_fail(src, KILN_ERR_INVALID, what, "'%s' is not a regular file", ref->shown);
+    /* a hard link in the model's directory may be the name of a file
+     * anywhere on the file system: the confined walk cannot tell */
+    if (st.st_nlink > 1)
+        return ext_fail(src, KILN_ERR_INVALID, what,
+                        "'%s' has %ld hard links; kiln reads external data only from files with one "
+                        "name (copy the file instead of linking it)", ref->shown, (long)st.st_nlink);
+    if (src->model.known && (uint64_t)st.st_dev == src->model.dev && (uint64_t)st.st_ino == src->model.ino)
+        return ext_fail(src, KILN_ERR_INVALID, what, "location '%s' is the model file itself", ref->shown);
     kiln_status s = check_range(src, what, ref, (int64_t)st.st_size, nbytes, &length);
     if (s)
         return s;
@@ -219,10 +246,10 @@ kiln_status onnx_external_read(const onnx_tensor_src *src, const Onnx__TensorPro
     ext_ref ref;
     kiln_status st = parse_ref(src, t, what, &ref);
     if (!st)
-        st = check_location(src, what, ref.location);
+        st = check_location(src, what, &ref);
     if (st)
         return st;
-    int fd = open_confined(src, what, ref.location, &st);
+    int fd = open_confined(src, what, ref.location, ref.shown, &st);
     if (fd < 0)
         return st;
     st = read_from(src, what, fd, &ref, nbytes, data);

@@ -28,7 +28,13 @@ const char *onnx_dtype_name(int32_t code);
 
 /* The whole of a regular file of at most KILN_ONNX_MAX_FILE bytes, in a
  * malloc'd buffer (free it). KILN_ERR_IO / KILN_ERR_INVALID naming path. */
-kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len);
+/* Which file it was (external data must not name the model itself). */
+typedef struct onnx_file_id {
+    uint64_t dev, ino;
+    bool known;
+} onnx_file_id;
+kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len,
+                           onnx_file_id *id /* OUT, may be NULL */);
 /* Walks the wire format of a `desc` message before protobuf-c sees it:
  * every tag, wire type and length must be well formed and in bounds, and
  * message-typed fields (found through the generated descriptors, so the
@@ -50,6 +56,7 @@ typedef struct onnx_tensor_src {
     const char *dir;      /* external data is looked up under this directory */
     kiln_arena *arena;    /* converted and external data go here */
     bool borrow;          /* raw_data may be used in place (it outlives the result) */
+    onnx_file_id model;   /* the model file: not external data */
 } onnx_tensor_src;
 
 /* TensorProto -> dense tensor. `what` names it in messages ("initializer
@@ -117,6 +124,8 @@ struct onnx_node {
 };
 enum { ONNX_SPARE_INPUTS = 8 };
 
+/* A node for messages: "'name'", "producing 'y'" or "#index" (onnx_node.c). */
+const char *onnx_node_who(const Onnx__NodeProto *p, size_t index, char *buf, size_t size);
 /* Record "<file>: node 'name' (Op, domain 'd', opset N): <message>". */
 kiln_status onnx_node_fail(const onnx_node *nd, kiln_status st, const char *fmt, ...)
     KILN_PRINTF(3, 4);

@@ -213,12 +213,10 @@ static kiln_status defer(onnx_import *imp, kiln_status st, const char *name)
         const Onnx__NodeProto *user = first_user(imp, name, &index);
         imp->deferred = st;
         imp->deferred_msg = kiln_xrealloc(NULL, n);
-        if (user && user->name && user->name[0])
-            snprintf(imp->deferred_msg, n, "%s (it feeds node '%.256s' (%.64s))",
-                     kiln_ctx_message(imp->ctx), user->name, user->op_type ? user->op_type : "");
-        else if (user)
-            snprintf(imp->deferred_msg, n, "%s (it feeds node #%zu (%.64s))",
-                     kiln_ctx_message(imp->ctx), index, user->op_type ? user->op_type : "");
+        char who[300];
+        if (user)
+            snprintf(imp->deferred_msg, n, "%s (it feeds node %s (%.64s))", kiln_ctx_message(imp->ctx),
+                     onnx_node_who(user, index, who, sizeof who), user->op_type ? user->op_type : "");
         else
             snprintf(imp->deferred_msg, n, "%s", kiln_ctx_message(imp->ctx));
     }
@@ -241,9 +239,9 @@ static kiln_status define(onnx_import *imp, const char *name, const char *what, 
 
 static kiln_status add_initializer(onnx_import *imp, const Onnx__TensorProto *t)
 {
-    char what[300];
+    char what[300], name[260];
     kiln_tensor k;
-    snprintf(what, sizeof what, "initializer '%.256s'", t->name ? t->name : "");
+    snprintf(what, sizeof what, "initializer '%s'", kiln_escape(t->name ? t->name : "", name, sizeof name));
     kiln_status st = onnx_tensor_convert(&imp->tensors, t, what, &k);
     if (st)
         return st;
@@ -348,7 +346,7 @@ static kiln_status import_graph(onnx_import *imp)
     const Onnx__GraphProto *gp = imp->model->graph;
     if (!gp)
         return kiln_error(imp->ctx, KILN_ERR_INVALID, "%s: the model has no graph", imp->path);
-    kiln_status st = add_opsets(imp);
+    kiln_status st = add_opsets(imp); /* counts were bounded by onnx_prescan */
     if (!st)
         st = onnx_nodes_check(imp);
     if (!st)
@@ -367,11 +365,11 @@ static kiln_status import_graph(onnx_import *imp)
 }
 
 static kiln_status unpack_model(kiln_ctx *ctx, const char *path, kiln_arena *arena,
-                                Onnx__ModelProto **model)
+                                Onnx__ModelProto **model, onnx_file_id *id)
 {
     uint8_t *buf;
     size_t len;
-    kiln_status st = onnx_read_file(ctx, path, &buf, &len);
+    kiln_status st = onnx_read_file(ctx, path, &buf, &len, id);
     if (st)
         return st;
     st = onnx_prescan(ctx, path, &onnx__model_proto__descriptor, buf, len);
@@ -394,7 +392,8 @@ kiln_status kiln_onnx_load(kiln_ctx *ctx, const char *path, kiln_graph **out)
     *out = NULL;
     kiln_arena *arena = kiln_arena_create();
     Onnx__ModelProto *m;
-    kiln_status st = unpack_model(ctx, path, arena, &m);
+    onnx_file_id id;
+    kiln_status st = unpack_model(ctx, path, arena, &m, &id);
     if (st) {
         kiln_arena_destroy(arena);
         return st;
@@ -405,7 +404,7 @@ kiln_status kiln_onnx_load(kiln_ctx *ctx, const char *path, kiln_graph **out)
     char *dir = onnx_dir_of(path);
     onnx_import imp = {.ctx = ctx, .g = g, .path = g->source, .model = m,
                        .tensors = {.ctx = ctx, .path = g->source, .dir = dir, .arena = g->arena,
-                                   .borrow = true},
+                                   .borrow = true, .model = id},
                        .scratch = kiln_arena_create()};
     st = import_graph(&imp);
     onnx_names_free(&imp.names);

@@ -13,10 +13,12 @@
  * inputs and outputs are dropped.
  */
 #include "frontend/onnx_internal.h"
+#include "ir/limits.h"
 #include "runtime/krt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef Onnx__AttributeProto__AttributeType attr_type;
@@ -25,17 +27,34 @@ static const char *str(const char *s) { return s ? s : ""; }
 
 /* ---- messages ------------------------------------------------------------ */
 
+/* "'name'", or "producing 'y'" by its first named output, as
+ * kiln_node_describe says it once the node is in the graph (a loader
+ * message and an inference message name a node the same way); "#index"
+ * (its place in the file, from 0) only for a node without either. */
+const char *onnx_node_who(const Onnx__NodeProto *p, size_t index, char *buf, size_t size)
+{
+    char name[260];
+    const char *out = NULL;
+    for (size_t i = 0; i < p->n_output && !out; i++)
+        if (p->output[i] && p->output[i][0])
+            out = p->output[i];
+    if (p->name && p->name[0])
+        snprintf(buf, size, "'%s'", kiln_escape(p->name, name, sizeof name));
+    else if (out)
+        snprintf(buf, size, "producing '%s'", kiln_escape(out, name, sizeof name));
+    else
+        snprintf(buf, size, "#%zu", index);
+    return buf;
+}
+
 static kiln_status node_vfail(const onnx_import *imp, const Onnx__NodeProto *p, uint32_t index,
                               int64_t opset, kiln_status st, const char *fmt, va_list ap)
 {
-    char msg[1536], who[300];
+    char msg[1536], who[300], op[80], dom[80];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (p->name && p->name[0])
-        snprintf(who, sizeof who, "'%.256s'", p->name);
-    else
-        snprintf(who, sizeof who, "#%u", index);
-    return kiln_error(imp->ctx, st, "%s: node %s (%s, domain '%s', opset %lld): %s", imp->path, who,
-                      str(p->op_type), str(p->domain), (long long)opset, msg);
+    return kiln_error(imp->ctx, st, "%s: node %s (%s, domain '%s', opset %lld): %s", imp->path,
+                      onnx_node_who(p, index, who, sizeof who), kiln_escape(str(p->op_type), op, sizeof op),
+                      kiln_escape(str(p->domain), dom, sizeof dom), (long long)opset, msg);
 }
 
 kiln_status onnx_node_fail(const onnx_node *nd, kiln_status st, const char *fmt, ...)
@@ -145,10 +164,9 @@ static kiln_status conv_strings(onnx_node *nd, const Onnx__AttributeProto *a)
 static void attr_what(const onnx_node *nd, const char *attr, char *buf, size_t size)
 {
     const Onnx__NodeProto *p = nd->proto;
-    if (p->name && p->name[0])
-        snprintf(buf, size, "node '%.200s' (%s) attribute '%.64s'", p->name, str(p->op_type), attr);
-    else
-        snprintf(buf, size, "node #%u (%s) attribute '%.64s'", nd->index, str(p->op_type), attr);
+    char who[300], a[80];
+    snprintf(buf, size, "node %s (%.64s) attribute '%s'", onnx_node_who(p, nd->index, who, sizeof who),
+             str(p->op_type), kiln_escape(attr, a, sizeof a));
 }
 
 static kiln_status conv_tensor(onnx_node *nd, const Onnx__AttributeProto *a)
@@ -294,6 +312,12 @@ uint32_t onnx_add_node(onnx_node *nd, kiln_op op, const char *suffix, const uint
     return kiln_node_add(nd->imp->g, op, name, ins, n_in, filled, n_out);
 }
 
+static int attr_by_name(const void *a, const void *b)
+{
+    return strcmp(str((*(const Onnx__AttributeProto *const *)a)->name),
+                  str((*(const Onnx__AttributeProto *const *)b)->name));
+}
+
 kiln_status onnx_emit(onnx_node *nd, const char *const *skip)
 {
     uint32_t *filled = kiln_arena_alloc(nd->imp->scratch, (nd->n_out + 1) * sizeof *filled, 4);
@@ -301,10 +325,19 @@ kiln_status onnx_emit(onnx_node *nd, const char *const *skip)
     while (n_in && !nd->ins[n_in - 1])
         n_in--;
     nd->id = kiln_node_add(nd->imp->g, nd->op, str(nd->proto->name), nd->ins, n_in, filled, n_out);
+    /* in name order: the graph appends each in O(1), and a repeat is adjacent */
+    size_t n = nd->proto->n_attribute;
+    const Onnx__AttributeProto **sorted = kiln_arena_alloc(nd->imp->scratch, (n + 1) * sizeof *sorted, 8);
+    if (n) { /* attribute is NULL when there are none */
+        memcpy(sorted, nd->proto->attribute, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, attr_by_name);
+    }
     kiln_status st = KILN_OK;
-    for (size_t i = 0; i < nd->proto->n_attribute && !st; i++) {
-        const Onnx__AttributeProto *a = nd->proto->attribute[i];
-        if (!skipped(str(a->name), skip))
+    for (size_t i = 0; i < n && !st; i++) {
+        const Onnx__AttributeProto *a = sorted[i];
+        if (i && strcmp(str(a->name), str(sorted[i - 1]->name)) == 0)
+            st = onnx_node_fail(nd, KILN_ERR_INVALID, "attribute '%s' is given twice", str(a->name));
+        else if (!skipped(str(a->name), skip))
             st = convert_attr(nd, a);
     }
     return st;
@@ -514,7 +547,11 @@ kiln_status onnx_nodes_check(onnx_import *imp)
     for (uint32_t i = 0; i < imp->model->graph->n_node && !st; i++) {
         onnx_node nd = node_at(imp, i);
         const onnx_op_row *row;
-        if (!is_constant(nd.proto))
+        if (nd.proto->n_attribute > KILN_MAX_NODE_ATTRS)
+            st = onnx_node_fail(&nd, KILN_ERR_INVALID,
+                                "has %zu attributes, more than kiln's limit of %d per node (README, 'Limits')",
+                                nd.proto->n_attribute, KILN_MAX_NODE_ATTRS);
+        else if (!is_constant(nd.proto))
             st = find_row(&nd, &row);
     }
     return st;

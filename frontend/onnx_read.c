@@ -13,6 +13,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "frontend/onnx_internal.h"
+#include "ir/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +52,8 @@ static kiln_status check_size(kiln_ctx *ctx, const char *path, const struct stat
     return KILN_OK;
 }
 
-kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len)
+kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_t *len,
+                           onnx_file_id *id)
 {
     struct stat st;
     *buf = NULL;
@@ -63,6 +65,8 @@ kiln_status onnx_read_file(kiln_ctx *ctx, const char *path, uint8_t **buf, size_
                                                 strerror(errno))
                                    : check_size(ctx, path, &st);
     *len = s ? 0 : (size_t)st.st_size;
+    if (!s && id)
+        *id = (onnx_file_id){.dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .known = true};
     if (!s) {
         *buf = kiln_xrealloc(NULL, *len ? *len : 1);
         s = read_all(ctx, path, fd, *buf, *len);
@@ -123,6 +127,14 @@ static kiln_status scan_len(const scan *s, const ProtobufCMessageDescriptor *des
     kiln_status st = KILN_OK;
     if (f && f->type == PROTOBUF_C_TYPE_MESSAGE)
         st = scan_message(s, f->descriptor, *p, *p + len, depth + 1);
+    /* protobuf-c hands strings over NUL-terminated: "data.bin\0../x" would
+     * silently become "data.bin" (bytes fields keep their length) */
+    const uint8_t *nul = f && f->type == PROTOBUF_C_TYPE_STRING ? memchr(*p, 0, len) : NULL;
+    if (nul)
+        st = kiln_error(s->ctx, KILN_ERR_INVALID,
+                        "%s: the string field '%s' of a %s holds a NUL byte (at byte %zu); "
+                        "refusing a malformed or hostile file", s->path, f->name, desc->short_name,
+                        (size_t)(nul - s->base));
     *p += len;
     return st;
 }
@@ -152,16 +164,55 @@ static kiln_status scan_field(const scan *s, const ProtobufCMessageDescriptor *d
     }
 }
 
+/* Repeated fields kiln bounds (ir/limits.h), counted here, before
+ * protobuf-c unpacks a single entry: a hostile file is refused in the time
+ * of one scan. (Attributes per node are checked by the loader, which can
+ * name the node.) */
+static const struct {
+    const ProtobufCMessageDescriptor *desc;
+    uint32_t field;
+    long limit;
+    const char *what;
+} counted[] = {
+    {&onnx__model_proto__descriptor, 8, KILN_MAX_OPSET_IMPORTS, "opset imports"},
+    {&onnx__graph_proto__descriptor, 1, KILN_MAX_NODES, "nodes"},
+    {&onnx__graph_proto__descriptor, 11, KILN_MAX_GRAPH_INPUTS, "graph inputs"},
+    {&onnx__graph_proto__descriptor, 12, KILN_MAX_GRAPH_OUTPUTS, "graph outputs"},
+    {&onnx__graph_proto__descriptor, 13, KILN_MAX_VALUE_INFO, "value_info entries"},
+};
+enum { N_COUNTED = sizeof counted / sizeof counted[0] };
+
+/* The field number of the tag at p (0 if unreadable: scan_field says why). */
+static uint32_t peek_field(const uint8_t *p, const uint8_t *end)
+{
+    uint64_t tag;
+    return varint(&p, end, &tag) && (tag >> 3) <= 0x1fffffff ? (uint32_t)(tag >> 3) : 0;
+}
+
+static kiln_status count_field(const scan *s, const ProtobufCMessageDescriptor *desc, uint32_t field,
+                               long *count)
+{
+    for (size_t i = 0; i < N_COUNTED; i++)
+        if (counted[i].desc == desc && counted[i].field == field && ++count[i] > counted[i].limit)
+            return kiln_error(s->ctx, KILN_ERR_INVALID,
+                              "%s: the model has more than %ld %s, kiln's limit (README, 'Limits')",
+                              s->path, counted[i].limit, counted[i].what);
+    return KILN_OK;
+}
+
 static kiln_status scan_message(const scan *s, const ProtobufCMessageDescriptor *desc,
                                 const uint8_t *p, const uint8_t *end, int depth)
 {
+    long count[N_COUNTED] = {0};
     if (depth > KILN_ONNX_MAX_NESTING)
         return kiln_error(s->ctx, KILN_ERR_INVALID,
                           "%s: protobuf messages nested more than %d levels deep (at byte %zu); "
                           "refusing to parse a malformed or hostile file",
                           s->path, KILN_ONNX_MAX_NESTING, (size_t)(p - s->base));
     while (p < end) {
-        kiln_status st = scan_field(s, desc, &p, end, depth);
+        kiln_status st = count_field(s, desc, peek_field(p, end), count);
+        if (!st)
+            st = scan_field(s, desc, &p, end, depth);
         if (st)
             return st;
     }

@@ -208,6 +208,12 @@ static kiln_status check_plain(const onnx_tensor_src *src, const Onnx__TensorPro
     if (t->has_raw_data && has_typed_data(t))
         return kiln_error(src->ctx, KILN_ERR_INVALID,
                           "%s: %s: the tensor has both raw_data and typed data", src->path, what);
+    bool external = t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    if (external && (t->has_raw_data || has_typed_data(t)))
+        return kiln_error(src->ctx, KILN_ERR_INVALID,
+                          "%s: %s: the tensor is stored as external data but also holds %s; "
+                          "one of them would be ignored", src->path, what,
+                          t->has_raw_data ? "raw_data" : "typed data");
     return KILN_OK;
 }
 
@@ -242,7 +248,8 @@ static kiln_status read_tensor_in(kiln_ctx *ctx, const char *path, kiln_arena *a
 {
     uint8_t *buf;
     size_t len;
-    kiln_status st = onnx_read_file(ctx, path, &buf, &len);
+    onnx_file_id id;
+    kiln_status st = onnx_read_file(ctx, path, &buf, &len, &id);
     if (!st)
         st = onnx_prescan(ctx, path, &onnx__tensor_proto__descriptor, buf, len);
     ProtobufCAllocator alloc = onnx_arena_allocator(arena);
@@ -255,7 +262,7 @@ static kiln_status read_tensor_in(kiln_ctx *ctx, const char *path, kiln_arena *a
     const char *tname = t->name ? t->name : "";
     char what[300], *dir = onnx_dir_of(path);
     snprintf(what, sizeof what, "tensor '%.256s'", tname);
-    onnx_tensor_src src = {.ctx = ctx, .path = path, .dir = dir, .arena = arena, .borrow = true};
+    onnx_tensor_src src = {.ctx = ctx, .path = path, .dir = dir, .arena = arena, .borrow = true, .model = id};
     st = onnx_tensor_convert(&src, t, what, out);
     free(dir);
     if (!st && name)

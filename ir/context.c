@@ -14,8 +14,14 @@ struct kiln_ctx {
     kiln_status status;
     char message[4096];
     char *notes;          /* malloc'd, newline-separated */
-    size_t notes_len;
+    size_t notes_len, notes_cap;
+    uint32_t n_notes;     /* recorded, up to MAX_NOTES */
+    uint64_t notes_dropped;
 };
+
+/* A hostile model can make a note per entry (100k value_info entries that
+ * name nothing): keep the first ones, count the rest. */
+enum { MAX_NOTES = 100 };
 
 kiln_ctx *kiln_ctx_create(void)
 {
@@ -53,7 +59,9 @@ void kiln_ctx_clear_notes(kiln_ctx *ctx)
 {
     free(ctx->notes);
     ctx->notes = NULL;
-    ctx->notes_len = 0;
+    ctx->notes_len = ctx->notes_cap = 0;
+    ctx->n_notes = 0;
+    ctx->notes_dropped = 0;
 }
 
 void kiln_note(kiln_ctx *ctx, const char *fmt, ...)
@@ -64,14 +72,31 @@ void kiln_note(kiln_ctx *ctx, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     size_t n = strlen(line);
-    ctx->notes = kiln_xrealloc(ctx->notes, ctx->notes_len + n + 2);
+    if (ctx->n_notes == MAX_NOTES) {
+        ctx->notes_dropped++;
+        return;
+    }
+    ctx->n_notes++;
+    /* room for this line and the "(N more notes)" line kiln_ctx_notes adds */
+    if (ctx->notes_len + n + 64 > ctx->notes_cap) {
+        ctx->notes_cap = (ctx->notes_len + n + 64) * 2;
+        ctx->notes = kiln_xrealloc(ctx->notes, ctx->notes_cap);
+    }
     memcpy(ctx->notes + ctx->notes_len, line, n);
     ctx->notes_len += n;
     ctx->notes[ctx->notes_len++] = '\n';
     ctx->notes[ctx->notes_len] = 0;
 }
 
-const char *kiln_ctx_notes(const kiln_ctx *ctx) { return ctx->notes ? ctx->notes : ""; }
+const char *kiln_ctx_notes(const kiln_ctx *ctx)
+{
+    if (!ctx->notes)
+        return "";
+    if (ctx->notes_dropped) /* the space was reserved with the last note */
+        snprintf(ctx->notes + ctx->notes_len, ctx->notes_cap - ctx->notes_len,
+                 "(%llu more notes not shown)\n", (unsigned long long)ctx->notes_dropped);
+    return ctx->notes;
+}
 
 const char *kiln_status_name(kiln_status status)
 {

@@ -222,8 +222,40 @@ void kiln_node_set_inputs(kiln_graph *g, uint32_t node, const uint32_t *ins, uin
 
 /* Copy the node's attributes to the end of g->attrs with `a` inserted (or
  * replacing one of the same name), keeping them sorted by name. */
+/* The node's attributes are the last ones in g->attrs (a node being built):
+ * insert in place, so that adding n attributes takes O(n) memory (and O(1)
+ * time each when they come sorted, as the loaders give them). */
+static bool attr_insert_last(kiln_graph *g, uint32_t node, kiln_attr a)
+{
+    kiln_node *n = &g->nodes[node];
+    if (n->attr + n->n_attr != g->n_attrs)
+        return false;
+    uint32_t lo = 0, hi = n->n_attr; /* first attribute not below a.name */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (strcmp(g->attrs[n->attr + mid].name, a.name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n->n_attr && strcmp(g->attrs[n->attr + lo].name, a.name) == 0) {
+        g->attrs[n->attr + lo] = a;
+        return true;
+    }
+    GROW(g->attrs, g->n_attrs, g->cap_attrs, 1); /* g->attrs may be NULL before */
+    n = &g->nodes[node];
+    kiln_attr *at = &g->attrs[n->attr + lo];
+    memmove(at + 1, at, (n->n_attr - lo) * sizeof *at);
+    *at = a;
+    n->n_attr++;
+    g->n_attrs++;
+    return true;
+}
+
 static void attr_put(kiln_graph *g, uint32_t node, kiln_attr a)
 {
+    if (attr_insert_last(g, node, a))
+        return;
     kiln_node *n = &g->nodes[node];
     GROW(g->attrs, g->n_attrs, g->cap_attrs, n->n_attr + 1);
     n = &g->nodes[node];
@@ -388,15 +420,51 @@ const kiln_tensor *kiln_attr_tensor(const kiln_graph *g, const kiln_node *n, con
 
 /* ---- messages ------------------------------------------------------------ */
 
+/* The first named output of an unnamed node; NULL when it has none (or the
+ * node is malformed: the verifier describes nodes before checking them). */
+static const char *first_output_name(const kiln_graph *g, const kiln_node *n)
+{
+    if (n->out > g->n_operands || n->n_out > g->n_operands - n->out)
+        return NULL;
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = g->operands[n->out + i];
+        if (v && v < g->n_values && g->values[v].name[0])
+            return g->values[v].name;
+    }
+    return NULL;
+}
+
 const char *kiln_node_describe(const kiln_graph *g, uint32_t node, char *buf, size_t size)
 {
     const kiln_node *n = &g->nodes[node];
-    char op[64];
+    const char *out = n->name[0] ? NULL : first_output_name(g, n);
+    char op[64], name[260];
     kiln_op_text_name(n->op, op, sizeof op);  /* kiln's own ops as kiln.<Name> */
     if (n->name[0])
-        snprintf(buf, size, "'%s' (%s)", n->name, op);
+        snprintf(buf, size, "'%s' (%s)", kiln_escape(n->name, name, sizeof name), op);
+    else if (out)
+        snprintf(buf, size, "producing '%s' (%s)", kiln_escape(out, name, sizeof name), op);
     else
         snprintf(buf, size, "#%u (%s)", node, op);
+    return buf;
+}
+
+const char *kiln_escape(const char *s, char *buf, size_t size)
+{
+    size_t at = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = c >= 0x20 && c != 0x7f; /* UTF-8 names stay readable */
+        if (at + (plain ? 1 : 4) + 4 > size) { /* room for "..." and the NUL */
+            memcpy(buf + at, "...", 4);
+            return buf;
+        }
+        if (plain)
+            buf[at++] = (char)c;
+        else
+            at += (size_t)snprintf(buf + at, size - at, "\\x%02x", c);
+    }
+    buf[at] = 0;
     return buf;
 }
 

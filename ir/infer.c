@@ -9,6 +9,7 @@
  */
 #include "ir/infer.h"
 #include "ir/interp.h"
+#include "ir/limits.h"
 #include "runtime/krt.h"
 
 #include <stdarg.h>
@@ -283,8 +284,21 @@ bool kiln_fold_ready(const kiln_graph *g, const kiln_value *values, uint32_t id,
     return true;
 }
 
+/* Bytes of the node's outputs (all static: kiln_fold_ready said so). */
+static int64_t outputs_bytes(const kiln_graph *g, const kiln_node *n)
+{
+    int64_t total = 0, numel, b;
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        const kiln_value *v = kiln_out(g, n, i);
+        if (v && kiln_shape_numel(&v->shape, &numel) && kiln_mul_size(numel, (int64_t)kiln_dtype_size(v->dtype), &b))
+            total += b;
+    }
+    return total;
+}
+
 kiln_status kiln_graph_infer(kiln_ctx *ctx, kiln_graph *g)
 {
+    int64_t folded = 0; /* each node's outputs are small, but a graph may have a million */
     for (uint32_t node = 1; node < g->n_nodes; node++) {
         const kiln_node *n = &g->nodes[node];
         for (uint32_t i = 0; i < n->n_out; i++) {
@@ -303,6 +317,11 @@ kiln_status kiln_graph_infer(kiln_ctx *ctx, kiln_graph *g)
             kiln_infer_symbolic(&c);
             continue;
         }
+        folded += outputs_bytes(g, &g->nodes[node]);
+        if (folded > KILN_MAX_FOLD_BYTES)
+            return kiln_node_error(ctx, g, node, KILN_ERR_INVALID,
+                                   "shape inference would fold more than %lld bytes of constants in this "
+                                   "graph, kiln's limit (README, 'Limits')", (long long)KILN_MAX_FOLD_BYTES);
         st = kiln_interp_eval_node(ctx, g, g->values, node, g->arena);
         if (st == KILN_ERR_UNSUPPORTED) {
             /* no kernel variant for these dtypes: the value stays unknown */

@@ -541,7 +541,9 @@ static kiln_status split_given(kiln_infer *c, kiln_dim dim, uint32_t n_out, int6
         if (known >= 0 && vals[i] < 0)
             return kiln_infer_fail(c, "input 1 ('split') entry %u is %lld (must be >= 0)", i, (long long)vals[i]);
         sizes[i] = known >= 0 ? vals[i] : kiln_infer_unknown_dim(c);
-        sum += known >= 0 ? vals[i] : 0;
+        if (known >= 0 && !kiln_add_size(sum, vals[i], &sum))
+            return kiln_infer_fail(c, "the parts in input 1 ('split') add up to more than %lld",
+                                   (long long)INT64_MAX);
     }
     if (known >= 0 && is_static(dim) && sum != dim)
         return kiln_infer_fail(c, "the parts in input 1 ('split') add up to %lld, the axis has %lld",

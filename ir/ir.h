@@ -390,9 +390,16 @@ kiln_status kiln_node_error(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
 /* The same with a va_list, for wrappers such as kiln_infer_fail. */
 kiln_status kiln_node_verror(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
                              kiln_status status, const char *fmt, va_list ap) KILN_PRINTF(5, 0);
-/* Human-readable description of a node for messages: "'name' (Op)" or
- * "#12 (Op)" when unnamed. Writes into buf, returns buf. */
+/* Human-readable description of a node for messages: "'name' (Op)", or
+ * "producing 'y' (Op)" when unnamed (its first named output: the ONNX
+ * loader describes the node the same way, so a node has one description
+ * from load to run), or "#12 (Op)" when it has neither. Names are escaped
+ * (kiln_escape). Writes into buf, returns buf. */
 const char *kiln_node_describe(const kiln_graph *g, uint32_t node, char *buf, size_t size);
+
+/* s for a one-line message: control characters (0x00-0x1f, 0x7f) as \xNN,
+ * cut with "..." to fit size (at least 8). Returns buf. */
+const char *kiln_escape(const char *s, char *buf, size_t size);
 
 /* Sort nodes topologically (stable: keeps the given order where legal).
  * KILN_ERR_INVALID naming a node on a cycle or a use without a producer. */
@@ -406,6 +413,10 @@ kiln_status kiln_graph_infer(kiln_ctx *ctx, kiln_graph *g);
 /* Structural checks (ir/verify.c): every use has a producer defined
  * earlier, arity matches ops.def, shapes agree with inference. */
 kiln_status kiln_graph_verify(kiln_ctx *ctx, const kiln_graph *g);
+/* The same without the shape re-check: indices in range, topological
+ * order, single definition, no self-use, arity, constants' sizes. Linear;
+ * run on every graph that enters kiln, in every build. */
+kiln_status kiln_graph_verify_structure(kiln_ctx *ctx, const kiln_graph *g);
 /* Every constant that a node or a graph output uses has its data (text IR
  * can elide large constants: such a graph can be inspected, not run).
  * KILN_ERR_INVALID naming the first constant without data (ir/verify.c). */

@@ -17,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "ir/text.h"
+#include "ir/limits.h"
 #include "runtime/krt.h"
 
 #include <errno.h>
@@ -1547,6 +1548,9 @@ static kiln_status parse_attrs(parser *p, uint32_t node)
         char *name = tok_text(p);
         if (kiln_attr_find(p->g, &p->g->nodes[node], name))
             return FAIL_TOK(p, "attribute '%s' is given twice", name);
+        if (p->g->nodes[node].n_attr >= KILN_MAX_NODE_ATTRS)
+            return FAIL_TOK(p, "the node has more than kiln's limit of %d attributes (README, 'Limits')",
+                            KILN_MAX_NODE_ATTRS);
         TRY(next(p));
         TRY(expect_punct(p, '='));
         TRY(parse_attr_value(p, node, name));
@@ -1617,6 +1621,8 @@ static kiln_status parse_node_rest(parser *p, ulist *outs, ulist *ins)
         TRY(parse_outputs(p, outs));
     TRY(parse_op(p, &op));
     TRY(parse_inputs(p, ins));
+    if (p->g->n_nodes > KILN_MAX_NODES) /* node 0 is reserved */
+        return FAIL_TOK(p, "the graph has more than kiln's limit of %d nodes (README, 'Limits')", KILN_MAX_NODES);
     uint32_t node = kiln_node_add(p->g, op, "", ins->v, ins->n, outs->v, outs->n);
     if (is_punct(p, '{'))
         TRY(parse_attrs(p, node));
@@ -1667,6 +1673,9 @@ static kiln_status parse_opsets(parser *p)
             return expected(p, "an opset domain string (\"\" for ai.onnx)");
         char *domain = tok_text(p);
         int64_t version;
+        if (p->g->n_opsets >= KILN_MAX_OPSET_IMPORTS)
+            return FAIL_TOK(p, "more than kiln's limit of %d opset imports (README, 'Limits')",
+                            KILN_MAX_OPSET_IMPORTS);
         if (kiln_graph_opset(p->g, domain))
             return FAIL_TOK(p, "opset domain \"%s\" is given twice", domain);
         TRY(next(p));
@@ -1689,6 +1698,8 @@ static kiln_status input_def(parser *p)
     char *key = tok_text(p);
     if (map_find(m, key))
         return FAIL_TOK(p, "graph input %s is given twice", tok_desc(p, d, sizeof d));
+    if (p->g->n_inputs >= KILN_MAX_GRAPH_INPUTS)
+        return FAIL_TOK(p, "more than kiln's limit of %d graph inputs (README, 'Limits')", KILN_MAX_GRAPH_INPUTS);
     uint32_t v = kiln_input_add(p->g, p->tok.anon ? "" : key, KILN_DT_UNDEF, NULL);
     map_put(m, key, v);
     valinfo *vi = info_of(p, v);
@@ -1719,6 +1730,9 @@ static kiln_status parse_graph_outputs(parser *p)
     do {
         if (p->tok.kind != T_VAL)
             return expected(p, "a graph output (%name)");
+        if (p->g->n_outputs >= KILN_MAX_GRAPH_OUTPUTS)
+            return FAIL_TOK(p, "more than kiln's limit of %d graph outputs (README, 'Limits')",
+                            KILN_MAX_GRAPH_OUTPUTS);
         kiln_output_add(p->g, value_ref(p));
         TRY(next(p));
     } while (accept_punct(p, ',', &st) && st == KILN_OK);
@@ -1809,13 +1823,18 @@ kiln_status kiln_text_parse(kiln_ctx *ctx, const char *text, size_t len, const c
 /* Whole file into a buffer aligned to `align` (NUL-terminated, freed with free). */
 static kiln_status read_file(kiln_ctx *ctx, const char *path, size_t align, unsigned char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
     struct stat sb;
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
+    if (fd < 0)
         return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
         return kiln_error(ctx, KILN_ERR_IO, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     size_t size = (size_t)sb.st_size, alloc = (size + 1 + align - 1) / align * align;
     unsigned char *p = aligned_alloc(align, alloc);

@@ -1,5 +1,9 @@
 /* verify.c — the graph verifier: run after every pass in tests and debug
  * builds, so that a pass that breaks the graph is caught where it did it.
+ * Checks 1-4 (kiln_graph_verify_structure, linear in the graph's size) also
+ * run in every build on every graph that enters kiln (tools/driver.c): the
+ * interpreter, lowering and the kernels rely on them, and a text-IR file
+ * is user input. Check 5 re-runs inference and stays debug/test only.
  *
  * Checks, in this order (the first failure is reported, naming the node):
  *   1. every index is in range (ops, operand and attribute ranges, values,
@@ -127,14 +131,6 @@ static kiln_status check_producers(kiln_ctx *ctx, const kiln_graph *g)
 
 /* ---- 3. order, arity, attributes -------------------------------------------------- */
 
-static bool is_graph_input(const kiln_graph *g, uint32_t v)
-{
-    for (uint32_t i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i] == v)
-            return true;
-    return false;
-}
-
 static const char *arity_text(uint16_t lo, uint16_t hi, char *buf, size_t size)
 {
     if (hi == KILN_N)
@@ -191,6 +187,10 @@ static kiln_status undefined_input(kiln_ctx *ctx, const kiln_graph *g, uint32_t 
         return kiln_node_error(ctx, g, id, KILN_ERR_INVALID,
                                "input %u (%s) has no producer (not a graph input, constant or node output)", i,
                                vname(g, v, d, sizeof d));
+    if (val->producer == id)
+        return kiln_node_error(ctx, g, id, KILN_ERR_INVALID,
+                               "input %u (%s) is this node's own output (a node cannot use its result)", i,
+                               vname(g, v, d, sizeof d));
     return kiln_node_error(ctx, g, id, KILN_ERR_INVALID,
                            "input %u (%s) is produced by node %s, which comes later (not in topological order)",
                            i, vname(g, v, d, sizeof d), kiln_node_describe(g, val->producer, p, sizeof p));
@@ -234,8 +234,9 @@ static kiln_status check_order(kiln_ctx *ctx, const kiln_graph *g)
     char d[300];
     bool *defined = kiln_xcalloc(g->n_values, sizeof *defined);
     for (uint32_t v = 1; v < g->n_values; v++)
-        defined[v] = g->values[v].kind == KILN_VAL_CONST ||
-                     (g->values[v].kind == KILN_VAL_INPUT && is_graph_input(g, v));
+        defined[v] = g->values[v].kind == KILN_VAL_CONST;
+    for (uint32_t i = 0; i < g->n_inputs; i++) /* linear: a hostile model may have many */
+        defined[g->inputs[i]] = true;
     kiln_status st = KILN_OK;
     for (uint32_t id = 1; id < g->n_nodes && st == KILN_OK; id++)
         st = check_node_order(ctx, g, id, defined);
@@ -389,13 +390,18 @@ static kiln_status check_types(kiln_ctx *ctx, const kiln_graph *g)
     return st;
 }
 
-kiln_status kiln_graph_verify(kiln_ctx *ctx, const kiln_graph *g)
+kiln_status kiln_graph_verify_structure(kiln_ctx *ctx, const kiln_graph *g)
 {
     TRY(check_io_ranges(ctx, g));
     for (uint32_t id = 1; id < g->n_nodes; id++)
         TRY(check_node_ranges(ctx, g, id));
     TRY(check_producers(ctx, g));
     TRY(check_order(ctx, g));
-    TRY(check_consts(ctx, g));
+    return check_consts(ctx, g);
+}
+
+kiln_status kiln_graph_verify(kiln_ctx *ctx, const kiln_graph *g)
+{
+    TRY(kiln_graph_verify_structure(ctx, g));
     return check_types(ctx, g);
 }

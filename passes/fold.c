@@ -19,6 +19,7 @@
 #include "ir/edit.h"
 #include "ir/infer.h"
 #include "ir/interp.h"
+#include "ir/limits.h"
 
 typedef struct fold_stats {
     uint32_t over_cap;        /* nodes left because an output is too big */
@@ -93,6 +94,12 @@ kiln_status kiln_pass_fold(kiln_pass_ctx *pc, kiln_graph *g)
 {
     int64_t cap = pc->opts->fold_max_bytes > 0 ? pc->opts->fold_max_bytes : KILN_FOLD_MAX_BYTES;
     fold_stats stats = {0};
+    /* in total, at most the limit on top of the graph's own constants
+     * (folding a real model's weights creates about as much again) */
+    int64_t budget = KILN_MAX_FOLD_BYTES;
+    for (uint32_t v = 1; v < g->n_values; v++)
+        if (g->values[v].kind == KILN_VAL_CONST)
+            budget += (int64_t)g->values[v].nbytes;
     for (uint32_t node = 1; node < g->n_nodes; node++) {
         if (kiln_node_is_removed(g, node))
             continue;
@@ -104,6 +111,14 @@ kiln_status kiln_pass_fold(kiln_pass_ctx *pc, kiln_graph *g)
             remember_over_cap(&stats, g, node);
             continue;
         }
+        for (uint32_t i = 0; i < g->nodes[node].n_out; i++) {
+            const kiln_value *v = kiln_out(g, &g->nodes[node], i);
+            budget -= v && !v->data ? value_bytes(v) : 0;
+        }
+        if (budget < 0)
+            return kiln_node_error(pc->ctx, g, node, KILN_ERR_INVALID,
+                                   "fold would create more than %lld bytes of constants beyond the graph's "
+                                   "own, kiln's limit (README, 'Limits')", (long long)KILN_MAX_FOLD_BYTES);
         kiln_status st = fold_node(pc, g, node);
         if (st != KILN_OK)
             return st;

@@ -9,10 +9,12 @@
 #include "runtime/krt_npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct {
@@ -65,7 +67,7 @@ static int read_string(scan *s, char *buf, size_t size)
     char q = *s->p++;
     size_t n = 0;
     while (s->p < s->end && *s->p != q) {
-        if (n + 1 >= size)
+        if (n + 1 >= size || (unsigned char)*s->p < 0x20) /* '<f4\0' must not read as '<f4' */
             return 0;
         buf[n++] = *s->p++;
     }
@@ -218,9 +220,19 @@ static void *aligned_buffer(size_t n)
 krt_status krt_npy_read(const char *path, krt_npy *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
+    if (fd < 0)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fail(err, errlen, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    }
     unsigned char head[65536 + 12];
     size_t got = fread(head, 1, sizeof head, f), off;
     krt_status st = krt_npy_parse_header(head, got, out, &off, err, errlen);

@@ -45,7 +45,7 @@ enum { CHUNK = 64 }; /* columns handled together along a strided axis */
     X(u16, U16, uint16_t, uint64_t, KRT_LD_CAST, KRT_ST_CAST, 0, UINT16_MAX, UINT)
 
 #define ABS_FLT(v)         ((v) < 0 ? -(v) : (v))
-#define ABS_SINT(v)        ((v) < 0 ? -(v) : (v))
+#define ABS_SINT(v)        ((v) < 0 ? (int64_t)(0u - (uint64_t)(v)) : (v))
 #define ABS_UINT(v)        (v)
 #define ISNAN_FLT(v)       isnan(v)
 #define ISNAN_SINT(v)      0
@@ -56,6 +56,14 @@ enum { CHUNK = 64 }; /* columns handled together along a strided axis */
 #define MATH_FLT(A, f, a)  ((A)f((double)(a)))
 #define MATH_SINT(A, f, a) ((A)clamp_i64(f((double)(a))))
 #define MATH_UINT(A, f, a) ((A)clamp_u64(f((double)(a))))
+/* Integer sums and products wrap (two's complement, as ONNX Runtime does):
+ * computed in uint64_t, since signed overflow is undefined behaviour. */
+#define ADD_FLT(a, b)      ((a) + (b))
+#define ADD_SINT(a, b)     ((int64_t)((uint64_t)(a) + (uint64_t)(b)))
+#define ADD_UINT(a, b)     ((a) + (b))
+#define MUL_FLT(a, b)      ((a) * (b))
+#define MUL_SINT(a, b)     ((int64_t)((uint64_t)(a) * (uint64_t)(b)))
+#define MUL_UINT(a, b)     ((a) * (b))
 
 /* double -> integer without undefined behaviour (NaN gives 0). */
 static int64_t clamp_i64(double v)
@@ -174,16 +182,16 @@ static bool plan_slice(const plan *p, krt_span r, plan *s, int64_t *x_off, int64
  * run is folded with four partials (independent dependency chains). */
 enum { STEP_SUM, STEP_ABS, STEP_SQ, STEP_PROD, STEP_MAX, STEP_MIN, STEP_COUNT };
 
-#define STEP_SUM(a, v, K)  ((a) + (v))
-#define STEP_ABS(a, v, K)  ((a) + ABS_##K(v))
-#define STEP_SQ(a, v, K)   ((a) + (v) * (v))
-#define STEP_PROD(a, v, K) ((a) * (v))
+#define STEP_SUM(a, v, K)  ADD_##K(a, v)
+#define STEP_ABS(a, v, K)  ADD_##K(a, ABS_##K(v))
+#define STEP_SQ(a, v, K)   ADD_##K(a, MUL_##K(v, v))
+#define STEP_PROD(a, v, K) MUL_##K(a, v)
 #define STEP_MAX(a, v, K)  ((v) > (a) || ISNAN_##K(v) ? (v) : (a))
 #define STEP_MIN(a, v, K)  ((v) < (a) || ISNAN_##K(v) ? (v) : (a))
-#define COMB_SUM(a, b, K)  ((a) + (b))
-#define COMB_ABS(a, b, K)  ((a) + (b))
-#define COMB_SQ(a, b, K)   ((a) + (b))
-#define COMB_PROD(a, b, K) ((a) * (b))
+#define COMB_SUM(a, b, K)  ADD_##K(a, b)
+#define COMB_ABS(a, b, K)  ADD_##K(a, b)
+#define COMB_SQ(a, b, K)   ADD_##K(a, b)
+#define COMB_PROD(a, b, K) MUL_##K(a, b)
 #define COMB_MAX(a, b, K)  STEP_MAX(a, b, K)
 #define COMB_MIN(a, b, K)  STEP_MIN(a, b, K)
 #define ID_SUM(LO, HI)     0
@@ -605,7 +613,7 @@ const krt_kernel_info krt_kernel_argreduce = {
                         A v = LD(A, x[base + j]);                                                  \
                         if (jb->flag_a)                                                            \
                             y[base + j] = ST(T, acc[j]);                                           \
-                        acc[j] += v;                                                               \
+                        acc[j] = ADD_##K(acc[j], v);                                               \
                         if (!jb->flag_a)                                                           \
                             y[base + j] = ST(T, acc[j]);                                           \
                     }                                                                              \

@@ -97,9 +97,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
                 return driver_usage_error("run", "--threads takes a count from 1 to 256, not '%s'", argv[i]);
         } else if (strcmp(a, "--bench") == 0 && has_value) {
             char *end;
+            errno = 0;
             o->bench = strtol(argv[++i], &end, 10);
-            if (*end || o->bench < 1)
-                return driver_usage_error("run", "--bench takes a positive count, not '%s'", argv[i]);
+            if (*end || errno == ERANGE || o->bench < 1 || o->bench > RUN_MAX_BENCH)
+                return driver_usage_error("run", "--bench takes a count from 1 to %ld, not '%s'",
+                                          (long)RUN_MAX_BENCH, argv[i]);
         } else if (a[0] == '-' && a[1]) {
             return driver_usage_error("run", "unknown option '%s'%s", a,
                                       has_value ? "" : " (or missing its argument)");
@@ -247,44 +249,94 @@ static void sanitize(const char *name, char *out, size_t size)
         snprintf(out, size, "output");
 }
 
+/* -o DIR: created if missing (with its parents), and a directory. Messages
+ * name DIR as the user gave it. */
 static kiln_status make_dir(kiln_ctx *ctx, const char *dir)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
+    struct stat sb;
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return kiln_error(ctx, KILN_ERR_IO, "-o %.64s...: the path is too long", dir);
     for (char *p = path + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
             if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return kiln_error(ctx, KILN_ERR_IO, "%s: %s", path, strerror(errno));
+                return kiln_error(ctx, KILN_ERR_IO, "-o %s: cannot create '%s': %s", dir, path, strerror(errno));
             *p = '/';
         }
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return kiln_error(ctx, KILN_ERR_IO, "%s: %s", path, strerror(errno));
+        return kiln_error(ctx, KILN_ERR_IO, "-o %s: cannot create the directory: %s", dir, strerror(errno));
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return kiln_error(ctx, KILN_ERR_IO, "-o %s: not a directory (-o names the directory the outputs go to)",
+                          dir);
+    return KILN_OK;
+}
+
+/* Longest file name most file systems take (NAME_MAX on Linux). */
+enum { FILE_NAME_MAX = 255 };
+
+/* Every output gets a file name of its own, short enough, before anything
+ * is run or written: two outputs that sanitize alike ('a/b', 'a_b', or an
+ * output listed twice) would otherwise overwrite each other. */
+kiln_status run_check_output_names(kiln_ctx *ctx, const run_sig *sig)
+{
+    static char names[RUN_MAX_OUTPUTS][FILE_NAME_MAX + 16];
+    char shown[2][300];
+    for (uint32_t k = 0; k < sig->n_outputs && k < RUN_MAX_OUTPUTS; k++) {
+        const char *name = sig->outputs[k].name;
+        sanitize(name, names[k], sizeof names[k]);
+        if (strlen(name) + 4 > FILE_NAME_MAX)
+            return kiln_error(ctx, KILN_ERR_INVALID,
+                              "%s: output '%s' has a %zu-byte name, too long for a file name with "
+                              "'.npy' (at most %d bytes); run without -o, or rename the output",
+                              sig->source, kiln_escape(name, shown[0], 64), strlen(name),
+                              FILE_NAME_MAX - 4);
+        for (uint32_t j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0)
+                return kiln_error(ctx, KILN_ERR_INVALID,
+                                  "%s: outputs %u ('%s') and %u ('%s') would both be written to %s.npy; "
+                                  "rename one of them, or run without -o",
+                                  sig->source, j, kiln_escape(sig->outputs[j].name, shown[0], sizeof shown[0]),
+                                  k, kiln_escape(name, shown[1], sizeof shown[1]), names[k]);
+    }
     return KILN_OK;
 }
 
 static void output_paths(const run_sig *sig, const char *dir, uint32_t k, char *final,
                          char *tmp, size_t size)
 {
-    char name[512];
+    char name[FILE_NAME_MAX + 16];
     sanitize(sig->outputs[k].name, name, sizeof name);
     snprintf(final, size, "%s/%s.npy", dir, name);
-    snprintf(tmp, size, "%s/.%s.npy.tmp%ld", dir, name, (long)getpid());
+    /* short and fixed: a long output name must not make the temporary fail */
+    snprintf(tmp, size, "%s/.kiln-%ld-%u.tmp", dir, (long)getpid(), k);
 }
 
-/* All outputs to temporary files first, then renamed: all or nothing. */
+/* All outputs to temporary files first, then renamed: all or nothing.
+ * Messages name the output's file, never the temporary one. */
 kiln_status run_write_outputs(kiln_ctx *ctx, const run_sig *sig, const char *dir,
                               const kiln_tensor *outs)
 {
-    char final[4096], tmp[4096], err[1024];
-    kiln_status st = make_dir(ctx, dir);
+    char final[4400], tmp[4400], err[1024];
+    kiln_status st = run_check_output_names(ctx, sig);
+    if (st == KILN_OK && strlen(dir) > 4096)
+        st = kiln_error(ctx, KILN_ERR_IO, "-o %.64s...: the path is too long", dir);
+    if (st == KILN_OK)
+        st = make_dir(ctx, dir);
     uint32_t written = 0;
     for (; st == KILN_OK && written < sig->n_outputs; written++) {
         const kiln_tensor *t = &outs[written];
         output_paths(sig, dir, written, final, tmp, sizeof final);
         if (krt_npy_write_to(tmp, (krt_dtype)t->dtype, t->shape.rank, t->shape.dim, t->data,
-                             err, sizeof err) != KRT_OK)
-            st = kiln_error(ctx, KILN_ERR_IO, "%s", err), written--;
+                             err, sizeof err) != KRT_OK) {
+            size_t n = strlen(tmp);
+            const char *why = strncmp(err, tmp, n) == 0 && err[n] == ':' ? err + n + 2 : err;
+            if (strncmp(why, "write error", 11) == 0) /* created, but the data did not fit */
+                st = kiln_error(ctx, KILN_ERR_IO, "%s: %s", final, why);
+            else
+                st = kiln_error(ctx, KILN_ERR_IO, "-o %s: cannot create a file there: %s", dir, why);
+            written--;
+        }
     }
     for (uint32_t k = 0; k < written && k < sig->n_outputs; k++) {
         output_paths(sig, dir, k, final, tmp, sizeof final);
@@ -378,7 +430,9 @@ static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
                           g->source, MAX_INPUTS), driver_fail(ctx);
     run_port *ports = kiln_xcalloc(g->n_inputs + g->n_outputs + 1, sizeof *ports);
     run_sig sig = graph_sig(g, ports);
-    kiln_status st = run_gather_inputs(ctx, &sig, o, ins);
+    kiln_status st = o->out_dir ? run_check_output_names(ctx, &sig) : KILN_OK;
+    if (!st)
+        st = run_gather_inputs(ctx, &sig, o, ins);
     if (!st)
         st = kiln_interp_create(ctx, g, &(kiln_interp_opts){.threads = (int)o->threads}, &interp);
     if (!st)

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- --shape NAME=D0xD1x... ----------------------------------------------- */
@@ -216,11 +217,17 @@ static int bind_one(kiln_ctx *ctx, kiln_graph *g, const char *spec)
 static kiln_status is_text_ir(kiln_ctx *ctx, const char *path, bool *text)
 {
     char head[16] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat sb;
+    /* O_NONBLOCK: opening a FIFO must not hang; then only regular files */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return kiln_error(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t n = fread(head, 1, 8, f);
-    fclose(f);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return kiln_error(ctx, KILN_ERR_IO, "%s: not a regular file", path);
+    }
+    ssize_t n = read(fd, head, 8);
+    close(fd);
     *text = n == 8 && memcmp(head, "kiln-ir ", 8) == 0;
     return KILN_OK;
 }
@@ -251,6 +258,9 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
     kiln_status st = is_text_ir(ctx, path, &text);
     if (st == KILN_OK)
         st = text ? kiln_text_load(ctx, path, &g) : kiln_onnx_load(ctx, path, &g);
+    /* in every build: inference, the interpreter and the kernels rely on it */
+    if (st == KILN_OK && (st = kiln_graph_verify_structure(ctx, g)) != KILN_OK)
+        kiln_graph_destroy(g);
     if (st != KILN_OK)
         return driver_fail(ctx);
     for (int k = 0; opts && k < opts->n_shapes; k++) {

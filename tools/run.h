@@ -14,6 +14,7 @@
 #include "tools/driver.h"
 
 enum { RUN_MAX_INPUTS = 256, RUN_MAX_OUTPUTS = 256 };
+#define RUN_MAX_BENCH 1000000000L /* --bench N */
 
 typedef struct run_opts {
     driver_model_opts model;
@@ -51,6 +52,10 @@ kiln_status run_gather_inputs(kiln_ctx *ctx, const run_sig *sig, const run_opts 
 /* Check a gathered input against a static port, with the interpreter's
  * messages ("input 'x' must be f32, got f64", "... must have shape ..."). */
 kiln_status run_check_input(kiln_ctx *ctx, const run_sig *sig, uint32_t k, const kiln_tensor *t);
+
+/* With -o: every output has a file name of its own (after sanitizing) that
+ * is not too long; checked before anything runs. */
+kiln_status run_check_output_names(kiln_ctx *ctx, const run_sig *sig);
 
 /* Write outs[k] to DIR/NAME.npy (NAME sanitized) for every output: all to
  * temporary files first, renamed into place only when all are written. */

@@ -103,9 +103,14 @@ bool run_is_library(const char *path)
     if ((n > 3 && strcmp(base + n - 3, ".so") == 0) || (so && so[4] >= '0' && so[4] <= '9'))
         return true;
     unsigned char magic[SELFMAG] = {0};
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
+    struct stat sb;
     if (fd < 0)
         return false;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return false; /* the model loader says what is wrong with it */
+    }
     ssize_t got = read(fd, magic, SELFMAG);
     close(fd);
     return got == SELFMAG && memcmp(magic, ELFMAG, SELFMAG) == 0;
@@ -348,7 +353,7 @@ static kiln_status pick_model(kiln_ctx *ctx, const elf_file *f, const dynsym *d,
 
 static kiln_status find_model(kiln_ctx *ctx, const char *want, lib_model *m)
 {
-    elf_file f = {.path = m->path, .fd = open(m->path, O_RDONLY)};
+    elf_file f = {.path = m->path, .fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
     struct stat sb;
     dynsym d = {0};
     if (f.fd < 0)
@@ -621,7 +626,9 @@ static kiln_status run_session(kiln_ctx *ctx, lib_model *m, const run_opts *o, k
 {
     const void *in_ptrs[RUN_MAX_INPUTS + 1] = {0};
     void *out_ptrs[RUN_MAX_OUTPUTS + 1] = {0};
-    kiln_status st = run_gather_inputs(ctx, &m->sig, o, ins);
+    kiln_status st = o->out_dir ? run_check_output_names(ctx, &m->sig) : KILN_OK;
+    if (!st)
+        st = run_gather_inputs(ctx, &m->sig, o, ins);
     if (!st)
         st = prepare_inputs(ctx, m, ins);
     if (!st)

@@ -95,3 +95,75 @@ with open(out("truncated.onnx"), "wb") as f:
     f.write(good[: len(good) // 2])
 with open(out("not_a_model.onnx"), "w") as f:
     f.write("this is not a protobuf, just text\n")
+
+
+# External data kiln must refuse (issue 13): each model names its data in
+# `location`; ext_ok.onnx is the good one the hard-link case copies.
+def ext_model(entries, name, raw=None):
+    w = numpy_helper.from_array(np.zeros((2, 3), np.float32), "w")
+    w.ClearField("raw_data")
+    if raw is not None:
+        w.raw_data = raw
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in entries:
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    save(model([helper.make_node("Add", ["a", "w"], ["c"], name="add")],
+               [vi("a", TensorProto.FLOAT, [2, 3])], [vi("c", TensorProto.FLOAT, [2, 3])], [w]), name)
+
+
+with open(out("ext_data.bin"), "wb") as f:
+    f.write(np.arange(6, dtype=np.float32).tobytes())
+ext_model([("location", "data.bin")], "ext_ok.onnx")
+ext_model([("location", "ext_self.onnx"), ("length", "24")], "ext_self.onnx")
+ext_model([("location", "ext_data.bin\0../x")], "ext_nul.onnx")
+ext_model([("location", "../secret.bin"), ("location", "ext_data.bin")], "ext_repeated.onnx")
+ext_model([("location", "ext_data.bin/")], "ext_trailing_slash.onnx")
+ext_model([("location", "ext_data.bin")], "ext_with_raw.onnx", raw=np.zeros(6, np.float32).tobytes())
+ext_model([("location", "no\nsuch\x1b[31m.bin")], "ext_control_chars.onnx")
+
+# Split whose parts overflow int64 when added (the axis is symbolic, so
+# only the sum check can catch it).
+parts = numpy_helper.from_array(np.array([2**63 - 1, 1], np.int64), "parts")
+save(model([helper.make_node("Split", ["x", "parts"], ["p", "q"], name="split", axis=0)],
+           [vi("x", TensorProto.FLOAT, ["N", 3])],
+           [vi("p", TensorProto.FLOAT, None), vi("q", TensorProto.FLOAT, None)], [parts]),
+     "split_overflow.onnx")
+
+# The same anonymous node (the first in the file) in a loader error and in
+# an inference error: both messages must name it the same way.
+dup = helper.make_node("MatMul", ["a", "b"], ["c"])
+dup.attribute.extend([helper.make_attribute("k", 1), helper.make_attribute("k", 2)])
+save(model([dup], [vi("a", TensorProto.FLOAT, [2, 3]), vi("b", TensorProto.FLOAT, [3, 5])],
+           [vi("c", TensorProto.FLOAT, None)]), "anon_loader_error.onnx")
+save(model([helper.make_node("MatMul", ["a", "b"], ["c"])],
+           [vi("a", TensorProto.FLOAT, [2, 3]), vi("b", TensorProto.FLOAT, [4, 5])],
+           [vi("c", TensorProto.FLOAT, None)]), "anon_infer_error.onnx")
+
+# kiln run -o: output names that collide once sanitized, an output listed
+# twice, a name too long for a file, a name with a NUL byte.
+save(model([helper.make_node("Identity", ["x"], ["a/b"], name="first"),
+            helper.make_node("Identity", ["x"], ["a_b"], name="second")],
+           [vi("x", TensorProto.FLOAT, [2, 3])],
+           [vi("a/b", TensorProto.FLOAT, [2, 3]), vi("a_b", TensorProto.FLOAT, [2, 3])]),
+     "out_collide.onnx")
+save(model([helper.make_node("Identity", ["x"], ["y"], name="id")],
+           [vi("x", TensorProto.FLOAT, [2, 3])],
+           [vi("y", TensorProto.FLOAT, [2, 3]), vi("y", TensorProto.FLOAT, [2, 3])]),
+     "out_twice.onnx")
+long_name = "y" * 300
+save(model([helper.make_node("Identity", ["x"], [long_name], name="id")],
+           [vi("x", TensorProto.FLOAT, [2, 3])], [vi(long_name, TensorProto.FLOAT, [2, 3])]),
+     "out_long_name.onnx")
+save(model([helper.make_node("Identity", ["x"], ["a\0b"], name="id")],
+           [vi("x", TensorProto.FLOAT, [2, 3])], [vi("a\0b", TensorProto.FLOAT, [2, 3])]),
+     "out_nul_name.onnx")
+# .npy whose header dtype has a NUL byte: '<f4\0' must not read as '<f4'
+with open(out("x_2x3.npy"), "rb") as f:
+    data = bytearray(f.read())
+at = data.index(b"'<f4'")
+data[at:at + 5] = b"'<f4\0"          # same length: the header stays aligned
+data[at + 5:at + 5] = b"'"
+data = data[:data.index(b"\n") - 1] + data[data.index(b"\n"):]  # drop one pad space
+with open(out("x_nul_dtype.npy"), "wb") as f:
+    f.write(bytes(data))

@@ -233,7 +233,7 @@ static void test_set_inputs_garbage_compacted(void)
     expect_ok(ctx, kiln_graph_check_dense(ctx, g));
     /* the same inputs, in a fresh range: the old one is garbage */
     kiln_node_set_inputs(g, 3, (uint32_t[]){val(g, "r"), val(g, "w")}, 2);
-    expect_not_dense(g, "t.kir: node #3 (Mul): graph is not dense: its input range starts at 8, "
+    expect_not_dense(g, "t.kir: node producing 'y' (Mul): graph is not dense: its input range starts at 8, "
                         "the previous range ends at 5 (garbage in between)");
     CU_ASSERT_EQUAL(g->n_operands, 10);
     compact_checked(ctx, g);
@@ -260,7 +260,7 @@ static void test_attr_garbage_compacted(void)
     kiln_graph *g = parse(ctx, softmax_text);
     expect_ok(ctx, kiln_graph_check_dense(ctx, g));
     kiln_attr_set_int(g, 1, "axis", 0);
-    expect_not_dense(g, "t.kir: node #1 (Softmax): graph is not dense: its attribute range starts at 2, "
+    expect_not_dense(g, "t.kir: node producing 's' (Softmax): graph is not dense: its attribute range starts at 2, "
                         "the previous range ends at 0 (garbage in between)");
     CU_ASSERT_EQUAL(g->n_attrs, 3);
     compact_checked(ctx, g);
@@ -290,7 +290,7 @@ static void test_check_dense_catches_damage(void)
     /* a range that overlaps the one before it */
     uint32_t saved = g->nodes[2].in;
     g->nodes[2].in = g->nodes[1].in;
-    expect_not_dense(g, "t.kir: node #2 (Relu): graph is not dense: its input range starts at 0, "
+    expect_not_dense(g, "t.kir: node producing 'r' (Relu): graph is not dense: its input range starts at 0, "
                         "the previous range ends at 3 (ranges overlap or out of node order)");
     g->nodes[2].in = saved;
     /* a value nothing refers to */

@@ -450,6 +450,64 @@ static void check_softmax(krt_softmax_kind kind, int64_t outer, int64_t n, int64
     free(x0);
 }
 
+/* Integer sums and products wrap around (two's complement, as ONNX Runtime
+ * does) instead of overflowing: undefined behaviour before, which the
+ * sanitizer build reports. Expected values are the exact results mod 2^64
+ * (or 2^32), written out by hand. */
+static void test_integer_wraparound(void)
+{
+    const int64_t x64[4] = {INT64_MAX, 1, INT64_MIN, -1};
+    const int64_t d4[1] = {4};
+    int64_t y;
+    /* MAX + 1 + MIN - 1 = -1: MAX + 1 wraps to MIN on the way */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUM, KRT_I64, 1, d4, 1, x64, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, -1);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_MEAN, KRT_I64, 1, d4, 1, x64, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, 0); /* -1 / 4 */
+    /* |MAX| + 1 + |MIN| (= MIN, wraps) + 1 = MAX + 2 + MIN = 1 */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_L1, KRT_I64, 1, d4, 1, x64, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, 1);
+    /* MAX^2 = 1, 1, MIN^2 = 0, 1: 3 (mod 2^64) */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUMSQUARE, KRT_I64, 1, d4, 1, x64, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, 3);
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_L2, KRT_I64, 1, d4, 1, x64, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, 1); /* (int)sqrt(3) */
+    /* MAX * 1 * MIN * -1 = MAX * MIN * -1; MAX * MIN = MIN (mod 2^64), * -1 = MIN */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_PROD, KRT_I64, 1, d4, 1, x64, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, INT64_MIN);
+    /* long rows take the four-partials path: 9 * MAX = MAX + 8 * MAX = MAX - 8 (mod 2^64) */
+    int64_t many[9];
+    for (int i = 0; i < 9; i++)
+        many[i] = INT64_MAX;
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUM, KRT_I64, 1, (int64_t[]){9}, 1, many, &y, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y, INT64_MAX - 8);
+
+    /* int32 accumulates in 64 bits: products and squares overflow those */
+    const int32_t x32[5] = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MIN};
+    const int64_t d5[1] = {5};
+    int32_t y32;
+    /* MAX^4 = (2^31 - 1)^4 ≡ 1 (mod 2^32); * MIN = MIN */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_PROD, KRT_I32, 1, d5, 1, x32, &y32, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y32, INT32_MIN);
+    /* 4 * MAX^2 + MIN^2 ≡ 4 * 1 + 0 (mod 2^32) */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUMSQUARE, KRT_I32, 1, d5, 1, x32, &y32, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y32, 4);
+    int32_t big32[5];
+    for (int i = 0; i < 5; i++)
+        big32[i] = 2000000000; /* 5 * (2e9)^2 = 2e19 > INT64_MAX */
+    CU_ASSERT_EQUAL(reduce(KRT_REDUCE_SUMSQUARE, KRT_I32, 1, d5, 1, big32, &y32, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(y32, (int32_t)(uint32_t)(5u * (uint32_t)(2000000000u * 2000000000u)));
+
+    /* CumSum: MAX, MAX + 1 = MIN, MIN + MIN = 0, 0 - 1 = -1 */
+    const int64_t c64[4] = {INT64_MAX, 1, INT64_MIN, -1};
+    int64_t cy[4];
+    CU_ASSERT_EQUAL(cumsum(KRT_I64, 1, 4, 1, false, false, c64, cy), KRT_OK);
+    CU_ASSERT_EQUAL(cy[0], INT64_MAX);
+    CU_ASSERT_EQUAL(cy[1], INT64_MIN);
+    CU_ASSERT_EQUAL(cy[2], 0);
+    CU_ASSERT_EQUAL(cy[3], -1);
+}
+
 static void test_softmax(void)
 {
     for (int kind = 0; kind < KRT_SOFTMAX_KIND_COUNT; kind++) {
@@ -955,6 +1013,7 @@ static CU_TestInfo reduce_tests[] = {
     {"other dtypes", test_reduce_other_dtypes},
     {"ArgMax/ArgMin", test_argreduce},
     {"CumSum", test_cumsum},
+    {"integer wrap-around", test_integer_wraparound},
     {"f16 and bf16 variants", test_half_variants},
     CU_TEST_INFO_NULL,
 };

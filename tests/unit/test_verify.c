@@ -77,6 +77,44 @@ static void test_use_before_definition(void)
                     "which comes later (not in topological order)");
 }
 
+/* A node that consumes its own output: a cycle of one. */
+static void test_self_use(void)
+{
+    kiln_graph *g = kiln_graph_create("g", "v.kir");
+    kiln_shape s = shape2x3();
+    kiln_input_add(g, "x", KILN_DT_F32, &s);
+    uint32_t y = kiln_value_add(g, "y");
+    kiln_node_add(g, KILN_OP_RELU, "", &y, 1, &y, 1);
+    kiln_output_add(g, y);
+    expect_error(g, "v.kir: node producing 'y' (Relu): input 0 ('y') is this node's own output "
+                    "(a node cannot use its result)");
+}
+
+/* The structural half runs in release builds on graphs that were never
+ * inferred: a graph with no types passes it, a misordered one does not. */
+static void test_structure_only(void)
+{
+    uint32_t x, y;
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = relu_graph(&x, &y);
+    CU_ASSERT_EQUAL(kiln_graph_verify_structure(ctx, g), KILN_OK);
+    kiln_graph_destroy(g);
+    g = kiln_graph_create("g", "v.kir");
+    kiln_shape s = shape2x3();
+    x = kiln_input_add(g, "x", KILN_DT_F32, &s);
+    uint32_t t = kiln_value_add(g, "t");
+    y = kiln_value_add(g, "y");
+    kiln_node_add(g, KILN_OP_ADD, "", (uint32_t[]){t, x}, 2, &y, 1);
+    kiln_node_add(g, KILN_OP_RELU, "", &x, 1, &t, 1);
+    kiln_output_add(g, y);
+    CU_ASSERT_EQUAL(kiln_graph_verify_structure(ctx, g), KILN_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(kiln_ctx_message(ctx),
+                           "v.kir: node producing 'y' (Add): input 0 ('t') is produced by node producing "
+                           "'t' (Relu), which comes later (not in topological order)");
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+}
+
 static void test_input_without_producer(void)
 {
     kiln_graph *g = kiln_graph_create("g", "v.kir");
@@ -103,7 +141,7 @@ static void test_arity(void)
     g = relu_graph(&x, &y);
     uint32_t a = kiln_value_add(g, "a"), b = kiln_value_add(g, "b");
     kiln_node_add(g, KILN_OP_TOPK, "", &y, 1, (uint32_t[]){a, b}, 2);
-    expect_error(g, "v.kir: node #2 (TopK): has 1 inputs, TopK takes 2");
+    expect_error(g, "v.kir: node producing 'a' (TopK): has 1 inputs, TopK takes 2");
 }
 
 static void test_produced_twice(void)
@@ -244,6 +282,8 @@ static CU_TestInfo verify_tests[] = {
     {"valid graphs pass", test_valid_graph_passes},
     {"use before definition", test_use_before_definition},
     {"input without a producer", test_input_without_producer},
+    {"a node using its own output", test_self_use},
+    {"structure only (every build)", test_structure_only},
     {"arity and required inputs", test_arity},
     {"a value produced twice", test_produced_twice},
     {"value/node cross references", test_cross_references},
