@@ -159,7 +159,7 @@ def parse_options(text, depth):
                     raise Refused(f"{opt}: block {l} listed twice")
                 try:
                     # CHOICE: KEEP is read as the exact decimal it is written as, so that
-                    # ceil(KEEP*(N-1)) is the mathematical ceiling (0.7*10 = 7, not the
+                    # ceil(KEEP*(N-1)) is the mathematical ceiling (0.07*100 = 7, not the
                     # 7.000000000000001 -> 8 of double arithmetic).
                     k = Fraction(keep)
                 except (ValueError, ZeroDivisionError):
@@ -691,6 +691,15 @@ def check(args):
     ok(d <= 1e-6, f"forward() without options vs train.py's ViT.forward: {d:.2e} <= 1e-6")
     exact = fwd(make_plan(""))
 
+    # the committed reduce_ref/<name>.npy are what this code computes (first images)
+    for name, opts in CONFIGS:
+        path = os.path.join(OUTDIR, f"{name}.npy")
+        if os.path.exists(path):
+            d = np.abs(np.load(path)[:len(imgs)] - fwd(make_plan(opts), x32, model).numpy()).max()
+            ok(d <= 1e-4, f"committed reduce_ref/{name}.npy reproduced: max |diff| {d:.1e} <= 1e-4")
+        else:
+            ok(False, f"reduce_ref/{name}.npy is missing (run reduce_ref.py to write it)")
+
     # 2. identities: merging nothing (the split/reorder code path forced in every block, sizes
     #    tracked, proportional attention adding log 1) and keeping everything
     p = make_plan("")
@@ -732,6 +741,7 @@ def check(args):
             ok(token_list(make_plan(opts)) == expect[name], f"{name}: tokens {token_list(make_plan(opts))} == {expect[name]}")
     ok(make_plan("--token-merge 99").counts[0]["merged"] == 98, "merge clamps r to (N-1)//2 = 98 at N=197")
     ok(make_plan("--token-prune 0=0.001").counts[0]["kept"] == 1, "keep ratio 0.001 clamps to 1 token")
+    ok(prune_count(Fraction("0.07"), 100) == 7, "ceil(0.07 * 100) == 7 exactly (double arithmetic gives 8)")
     ok(make_plan("--token-pool 0=avg,1=avg").counts[2]["n_attn"] == 17, "pooling twice: 14x14 -> 7x7 -> 4x4 (17 tokens)")
     ok(count_macs(make_plan("")) == 45_742_208, f"exact MACs {count_macs(make_plan('')):,} == 45,742,208")
 
@@ -776,6 +786,22 @@ def check(args):
     # index: B token 1); token 2 is the lower position, so it merges into 1: (1+2)/2 = 1.5
     ok(a[0, :, 0].tolist() == [0, 4, 6, 1.5, 3, 5] and sa[0, :, 0].tolist() == [1, 1, 1, 2, 1, 1],
        f"merge ties -> first B index, lower A position: {a[0, :, 0].tolist()}")
+
+    # ...and at full size with many exact ties (an unstable sort or a last-index argmax fails
+    # here): scores from {0.1, 0.2, 0.3}; keys from three directions, so dot products are exact
+    g = torch.Generator().manual_seed(1)
+    At = torch.zeros(2, 2, 197, 197, dtype=torch.float64)
+    At[:, :, 0, 1:] = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)[torch.randint(0, 3, (2, 1, 196), generator=g)]
+    for fuse in (False, True):
+        a, sa = prune(xr[:2], At, sr[:2], Fraction("0.5"), fuse)
+        b, sb = naive_prune(xr[:2], At, sr[:2], Fraction("0.5"), fuse)
+        ok(torch.allclose(a, b, atol=1e-12) and torch.equal(sa, sb), f"prune with 196 tied scores (fuse={fuse}) == per-image loop")
+    dirs = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=torch.float64)
+    kt = dirs[torch.randint(0, 3, (2, 1, 197), generator=g)]
+    for r in (5, 40, 98):
+        a, sa = merge(xr[:2], kt, sr[:2], r)
+        b, sb = naive_merge(xr[:2], kt, sr[:2], r)
+        ok(torch.allclose(a, b, atol=1e-12) and torch.equal(sa, sb), f"merge(r={r}) with tied metrics == per-image loop")
 
     # 6. sharing: DST uses exactly SRC's map object; its Q/K weights are dead; chains resolve
     for opts, pairs in (("--attention-share 1:2", [(1, 2)]), ("--attention-share 1:2,2:3", [(1, 2), (1, 3)]),
@@ -830,6 +856,7 @@ def check(args):
                        ("--token-merge 8 --attention-share 1:2", "block 2: --token-merge and --attention-share"),
                        ("--attention-share 1:3 --token-prune 2=0.5", "pruning in block 2"),
                        ("--attention-share 1:2 --token-pool 1=max", "pooling in block 1"),
+                       ("--attention-share 1:2,2:3 --token-prune 2=0.5", "2:3: pruning in block 2"),
                        ("--token-pool 3=avg", "after the last block"),
                        ("--token-prune 4=0.5", "block 4 does not exist"),
                        ("--token-prune 1=0", "outside (0, 1]"), ("--token-prune 1=1.5", "outside (0, 1]"),
