@@ -547,18 +547,18 @@ def token_list(plan):
 def evaluate_all(args):
     from data import load_split, normalize
 
+    configs = CONFIGS if args.options is None else [("options", args.options)]
+    if args.options is not None and args.options != "":
+        configs = [("exact", "")] + configs
+    plans = [make_plan(opts) for _, opts in configs]      # refuse before any computing
     xs_u8, ys = load_split("t10k")
     xs = normalize(xs_u8)
     if args.limit:
         xs, ys = xs[:args.limit], ys[:args.limit]
     model = load_model()
-    configs = CONFIGS if args.options is None else [("options", args.options)]
-    if args.options is not None and args.options != "":
-        configs = [("exact", "")] + configs
     exact = None
     rows = []
-    for name, opts in configs:
-        plan = make_plan(opts)
+    for (name, opts), plan in zip(configs, plans):
         t0 = time.time()
         logits = run(model, xs, plan)
         dt = time.time() - t0
