@@ -350,8 +350,7 @@ def onnx_state_dict(path):
 
 def load_model(path=os.path.join(HERE, "model.onnx")):
     model = ViT(**CONFIG)
-    missing, unexpected = model.load_state_dict(onnx_state_dict(path), strict=True), None
-    del missing, unexpected
+    model.load_state_dict(onnx_state_dict(path), strict=True)   # raises on any missing/extra name
     model.eval()
     return model
 
