@@ -80,6 +80,12 @@ void kiln_plan_destroy(kiln_plan *plan);    /* NULL is fine */
  * (naming both values) otherwise. */
 kiln_status kiln_plan_check(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan);
 
+/* For a backend that emits code ahead of time: an error naming node and
+ * backend when one of the node's outputs has a shape only the input values
+ * decide (NonZero, ...), so it has no place in the plan. */
+kiln_status kiln_plan_require_static(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                                     uint32_t node, const char *backend);
+
 /* "1.23 MB" style rendering of a byte count into buf; returns buf. */
 const char *kiln_plan_format_bytes(size_t bytes, char *buf, size_t size);
 

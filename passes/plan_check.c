@@ -228,3 +228,20 @@ kiln_status kiln_plan_check(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     free(c.last);
     return st;
 }
+
+kiln_status kiln_plan_require_static(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
+                                     uint32_t node, const char *backend)
+{
+    const kiln_node *n = &g->nodes[node];
+    char shape[256];
+    for (uint32_t i = 0; i < n->n_out; i++) {
+        uint32_t v = g->operands[n->out + i];
+        if (v && (plan->offset[v] == KILN_PLAN_DYNAMIC || !kiln_shape_is_static(&g->values[v].shape)))
+            return kiln_node_error(ctx, g, node, KILN_ERR_UNSUPPORTED,
+                                   "output %u ('%s') has shape %s, known only at run time (it depends "
+                                   "on input values); the %s backend needs static shapes", i,
+                                   g->values[v].name, kiln_shape_format(g, &g->values[v].shape, shape, sizeof shape),
+                                   backend);
+    }
+    return KILN_OK;
+}

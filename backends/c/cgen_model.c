@@ -225,28 +225,11 @@ static void node_comment(emitter *e, uint32_t node)
     cbuf_puts(&e->body, " */\n");
 }
 
-/* A node output whose shape only the input values decide (NonZero...). */
-static kiln_status check_static_outputs(emitter *e, uint32_t node)
-{
-    const kiln_node *n = &e->g->nodes[node];
-    char shape[256];
-    for (uint32_t i = 0; i < n->n_out; i++) {
-        uint32_t v = e->g->operands[n->out + i];
-        if (v && (e->plan->offset[v] == KILN_PLAN_DYNAMIC || !kiln_shape_is_static(&e->g->values[v].shape)))
-            return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED,
-                                   "output %u ('%s') has shape %s, known only at run time (it depends "
-                                   "on input values); the C backend needs static shapes", i,
-                                   e->g->values[v].name,
-                                   kiln_shape_format(e->g, &e->g->values[v].shape, shape, sizeof shape));
-    }
-    return KILN_OK;
-}
-
 static kiln_status emit_node(emitter *e, uint32_t node)
 {
     kiln_lowered low;
     kiln_arena_reset(e->arena);
-    kiln_status st = check_static_outputs(e, node);
+    kiln_status st = kiln_plan_require_static(e->ctx, e->g, e->plan, node, "C");
     if (st == KILN_OK)
         st = kiln_lower_node(e->ctx, e->g, e->g->values, node, e->arena, &low);
     if (st)
