@@ -74,9 +74,11 @@ async function main() {
   const feeds = (s) => ({ [s.inputNames[0]]: x });
   for (const t of [1, 2])                      // warm-up
     for (let i = 0; i < 3; i++) await sessions[t].run(feeds(sessions[t]));
+  // KILN_EXE may list several executables, LABEL=PATH,LABEL=PATH (e.g.
+  // c=/tmp/deit-c,llvm=/tmp/deit-llvm); a bare PATH is the C backend's.
+  const exes = exe.split(',').map((e) => (e.includes('=') ? e.split('=') : ['C backend', e]));
   const cols = {
     'ONNX Runtime, 1 thread': [], 'ONNX Runtime, 2 threads': [],
-    'kiln compiled (C backend), 1 thread': [],
     'kiln interpreter, 1 thread': [], 'kiln interpreter, 2 threads': [],
   };
   for (let r = 0; r < rounds; r++) {
@@ -86,7 +88,8 @@ async function main() {
       cols[`ONNX Runtime, ${t} thread${t > 1 ? 's' : ''}`].push(
         Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    cols['kiln compiled (C backend), 1 thread'].push(runExe(exe, input));
+    for (const [label, file] of exes)
+      (cols[`kiln compiled (${label}), 1 thread`] ||= []).push(runExe(file, input));
     cols['kiln interpreter, 1 thread'].push(runInterp(kiln, model, input, 1));
     cols['kiln interpreter, 2 threads'].push(runInterp(kiln, model, input, 2));
     process.stderr.write(`round ${r + 1}/${rounds}\r`);
