@@ -256,21 +256,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int run_argv(char *const argv[])
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "kiln: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static const char *compiler(const compile_opts *o)
 {
     const char *cc = getenv("CC");
@@ -517,7 +502,7 @@ static bool localize(const compile_opts *o, const char *obj, const char *name)
     snprintf(keep[1], sizeof keep[1], "%s_run", name);
     snprintf(keep[2], sizeof keep[2], "%s_workspace_size", name);
     char *argv[] = {(char *)tool, "-G", keep[0], "-G", keep[1], "-G", keep[2], (char *)obj, NULL};
-    return run_argv(argv) == 0;
+    return kiln_cgen_run_program(argv) == 0;
 }
 
 static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir, const char *name,
@@ -535,7 +520,7 @@ static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir,
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", o->out, (long)getpid());
     if (ok) {
         link_argv(&b, tmp, argv, objs);
-        ok = run_argv(argv) == 0 && (o->emit != EMIT_OBJ || localize(o, tmp, name));
+        ok = kiln_cgen_run_program(argv) == 0 && (o->emit != EMIT_OBJ || localize(o, tmp, name));
     }
     *seconds = now_seconds() - t0;
     *cached = b.cached;

@@ -64,4 +64,9 @@ const char *kiln_cgen_desc_type(krt_kernel_id k);
  * krt_kernels[k]->desc_size); 0 when missing. */
 size_t kiln_cgen_desc_size(krt_kernel_id k);
 
+/* Run argv (argv[0] found on PATH) and wait: its exit status, 128 + the
+ * signal that ended it, 127 when it could not be started, -1 when fork or
+ * wait failed. Both backends run the system C driver through this. */
+int kiln_cgen_run_program(char *const argv[]);
+
 #endif /* KILN_CGEN_H */

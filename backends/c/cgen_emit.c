@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char marker[] = ".kiln-cgen";
@@ -190,3 +191,19 @@ kiln_status kiln_cgen_emit(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *
     free(keep);
     return st;
 }
+
+int kiln_cgen_run_program(char *const argv[])
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "kiln: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+

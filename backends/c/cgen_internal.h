@@ -61,4 +61,10 @@ const kiln_cgen_file *kiln_cgen_find_file(const char *name);
 /* main.c of the testbench executable for model prefix `name`. */
 void kiln_cgen_main(cbuf *b, const char *name);
 
+/* Facts of the model ABI (runtime/kiln_model.h) that both backends emit
+ * (cgen_model.c): the ONNX TensorProto number of a dtype, and the bytes of
+ * a value with a static shape. */
+int32_t kiln_cgen_abi_dtype(kiln_dtype dt);
+size_t kiln_cgen_value_bytes(const kiln_value *v);
+
 #endif /* KILN_CGEN_INTERNAL_H */

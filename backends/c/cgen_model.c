@@ -50,7 +50,12 @@ static const int32_t onnx_dtype[KILN_DT_COUNT] = {
     [KILN_DT_BF16] = 16,
 };
 
-static size_t value_bytes(const kiln_value *v)
+int32_t kiln_cgen_abi_dtype(kiln_dtype dt)
+{
+    return onnx_dtype[dt];
+}
+
+size_t kiln_cgen_value_bytes(const kiln_value *v)
 {
     int64_t numel = 0;
     kiln_shape_numel(&v->shape, &numel);
@@ -248,7 +253,7 @@ static kiln_status emit_output_copies(emitter *e)
     const kiln_graph *g = e->g;
     for (uint32_t k = 0; k < g->n_outputs; k++) {
         uint32_t v = g->outputs[k];
-        size_t n = value_bytes(&g->values[v]);
+        size_t n = kiln_cgen_value_bytes(&g->values[v]);
         if (e->out_slot[v] == k + 1 && !e->in_slot[v] && g->values[v].kind != KILN_VAL_CONST)
             continue;  /* written by its node */
         if (n == 0)
@@ -273,10 +278,10 @@ static void tensor_row(emitter *e, cbuf *b, uint32_t v)
     const kiln_value *val = &e->g->values[v];
     cbuf_puts(b, "    {\"");
     cbuf_c_string(b, val->name);
-    cbuf_printf(b, "\", %d, %d, {", onnx_dtype[val->dtype], val->shape.rank);
+    cbuf_printf(b, "\", %d, %d, {", kiln_cgen_abi_dtype(val->dtype), val->shape.rank);
     for (int i = 0; i < val->shape.rank; i++)
         cbuf_printf(b, "%s%lld", i ? ", " : "", (long long)val->shape.dim[i]);
-    cbuf_printf(b, "%s}, %zu},\n", val->shape.rank ? "" : "0", value_bytes(val));
+    cbuf_printf(b, "%s}, %zu},\n", val->shape.rank ? "" : "0", kiln_cgen_value_bytes(val));
 }
 
 static void tensor_table(emitter *e, cbuf *b, const char *what, const uint32_t *vals, uint32_t n)

@@ -208,21 +208,6 @@ static kiln_status write_text(kiln_ctx *ctx, const char *path, const char *text)
 
 /* ---- lib and exe: the system C driver --------------------------------------------- */
 
-static int run_argv(char *const argv[])
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "kiln: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static const char *driver_for(const kiln_llvm_opts *o, const kiln_llvm_target *t)
 {
     const char *cc = o->cc ? o->cc : getenv("CC");
@@ -303,7 +288,7 @@ static kiln_status link_artifact(kiln_ctx *ctx, const kiln_llvm_opts *o, const k
         for (int i = 0; i < n_srcs; i++)
             argv[n++] = srcs[i];
         argv[n++] = objp, argv[n++] = "-lm", argv[n++] = "-lpthread", argv[n] = NULL;
-        if (run_argv(argv) != 0)
+        if (kiln_cgen_run_program(argv) != 0)
             st = kiln_error(ctx, KILN_ERR_RUNTIME, "%s: linking with %s failed (its messages are "
                             "above); set CC to a C driver for %s", out, argv[0], t->triple);
         else if (rename(tmp, out) != 0)

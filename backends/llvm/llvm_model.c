@@ -49,21 +49,6 @@ typedef struct emitter {
     kiln_llvm_stats *stats;
 } emitter;
 
-/* kiln_dtype → the ONNX number of kiln_model.h (as backends/c does). */
-static const int32_t onnx_dtype[KILN_DT_COUNT] = {
-    [KILN_DT_F32] = 1, [KILN_DT_U8] = 2, [KILN_DT_I8] = 3, [KILN_DT_U16] = 4,
-    [KILN_DT_I16] = 5, [KILN_DT_I32] = 6, [KILN_DT_I64] = 7, [KILN_DT_BOOL] = 9,
-    [KILN_DT_F16] = 10, [KILN_DT_F64] = 11, [KILN_DT_U32] = 12, [KILN_DT_U64] = 13,
-    [KILN_DT_BF16] = 16,
-};
-
-static size_t value_bytes(const kiln_value *v)
-{
-    int64_t numel = 0;
-    kiln_shape_numel(&v->shape, &numel);
-    return (size_t)numel * kiln_dtype_size(v->dtype);
-}
-
 static LLVMValueRef i64c(emitter *e, uint64_t x)
 {
     return LLVMConstInt(e->i64, x, 0);
@@ -219,7 +204,7 @@ static kiln_status emit_output_copies(emitter *e)
     const kiln_graph *g = e->g;
     for (uint32_t k = 0; k < g->n_outputs; k++) {
         uint32_t v = g->outputs[k];
-        size_t n = value_bytes(&g->values[v]);
+        size_t n = kiln_cgen_value_bytes(&g->values[v]);
         bool computed = !e->in_slot[v] && g->values[v].kind != KILN_VAL_CONST;
         if ((e->out_slot[v] == k + 1 && computed) || n == 0)
             continue;
@@ -261,9 +246,9 @@ static LLVMValueRef tensor_table(emitter *e, const char *what, const uint32_t *v
         for (int d = 0; d < 8; d++)
             dims[d] = i64c(e, d < val->shape.rank ? (uint64_t)val->shape.dim[d] : 0);
         snprintf(sym, sizeof sym, "%s_name%u", what, i);
-        LLVMValueRef f[] = {cstring(e, sym, val->name), LLVMConstInt(e->i32, (uint64_t)onnx_dtype[val->dtype], 0),
+        LLVMValueRef f[] = {cstring(e, sym, val->name), LLVMConstInt(e->i32, (uint64_t)kiln_cgen_abi_dtype(val->dtype), 0),
                             LLVMConstInt(e->i32, (uint64_t)val->shape.rank, 0), LLVMConstArray2(e->i64, dims, 8),
-                            i64c(e, value_bytes(val))};
+                            i64c(e, kiln_cgen_value_bytes(val))};
         rows[i] = LLVMConstNamedStruct(tt, f, 5);
     }
     LLVMValueRef init = LLVMConstArray2(tt, rows, n);
