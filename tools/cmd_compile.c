@@ -60,6 +60,7 @@ typedef struct compile_opts {
     emit_kind emit;
     bool llvm;                  /* --backend llvm */
     bool testbench, quiet;
+    const char *workdir;        /* build in workdir/build, not a new /tmp/kiln_compile_XXXXXX */
     char batch_specs[8][512];   /* --shape NAME=1x... added for unbound batch dims */
 } compile_opts;
 
@@ -637,7 +638,7 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
 
 static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_graph *g, timings *t)
 {
-    char name[128], dir[4200];
+    char name[128], dir[4200] = "";  /* "": nothing to remove */
     kiln_plan *plan = NULL;
     kiln_cgen_stats stats;
     double t0 = now_seconds();
@@ -656,7 +657,10 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
     }
     if (o->emit == EMIT_C)
         c_dir(o->out, dir, sizeof dir);
-    else if (!st && !mkdtemp(strcpy(dir, "/tmp/kiln_compile_XXXXXX")))
+    else if (!st && o->workdir && (snprintf(dir, sizeof dir, "%.4000s/build", o->workdir),
+                                   mkdir(dir, 0700) != 0))
+        st = kiln_error(ctx, KILN_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    else if (!st && !o->workdir && !mkdtemp(strcpy(dir, "/tmp/kiln_compile_XXXXXX")))
         st = kiln_error(ctx, KILN_ERR_IO, "cannot create a temporary directory: %s", strerror(errno));
     char *gen = o->emit == EMIT_C ? dir : strcat(strcpy((char[4300]){0}, dir), "/src");
     kiln_cgen_opts co = {.name = name, .model_path = o->model_path,
@@ -677,6 +681,15 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
         summary(o, g, plan, &stats, t, name);
     kiln_plan_destroy(plan);
     return st;
+}
+
+kiln_status driver_compile_c_library(kiln_ctx *ctx, const kiln_graph *g, const char *model_path,
+                                     const char *name, const char *workdir, const char *out)
+{
+    compile_opts o = {.model = DRIVER_MODEL_OPTS_INIT, .model_path = model_path, .out = out,
+                      .name = name, .emit = EMIT_LIB, .quiet = true, .workdir = workdir};
+    timings t = {0};
+    return compile(ctx, &o, g, &t);
 }
 
 int cmd_compile(int argc, char **argv)

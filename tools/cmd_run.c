@@ -1,6 +1,6 @@
 /* cmd_run.c — `kiln run`: run a model on input files, write the outputs.
  *
- *   kiln run MODEL [--backend interp] [-i [NAME=]FILE]... [-o DIR]
+ *   kiln run MODEL [--backend interp|c|llvm] [-i [NAME=]FILE]... [-o DIR]
  *            [--threads N] [--bench N] [graph options]
  *   kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]
  *
@@ -48,9 +48,11 @@ static void help(void)
            "  -o DIR                  write each output to DIR/NAME.npy (NAME = the ONNX output\n"
            "                          name, characters outside [A-Za-z0-9._-] replaced by '_');\n"
            "                          without -o, print a summary of each output\n"
-           "  --backend interp|llvm   interp: the reference interpreter (default); llvm:\n"
-           "                          compiled in memory for this CPU (LLVM JIT, static\n"
-           "                          shapes: --shape); not for LIB.so, compiled already\n"
+           "  --backend interp|c|llvm interp: the reference interpreter (default); c: compiled\n"
+           "                          by the C backend and $CC into a temporary library\n"
+           "                          (removed after); llvm: compiled in memory for this\n"
+           "                          CPU (LLVM JIT); c and llvm need static shapes\n"
+           "                          (--shape); not for LIB.so, compiled already\n"
            "  --threads N             split each kernel over N threads (default 1); results\n"
            "                          are bit-identical for any N (not for LIB.so)\n"
            "  --bench N               run N more times and print the time per run\n"
@@ -113,10 +115,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
     }
     if (!o->model_path)
         return driver_usage_error("run", "no model given");
-    if (strcmp(o->backend, "interp") != 0 && strcmp(o->backend, "llvm") != 0)
-        return driver_usage_error("run", "unknown backend '%s' (available: interp, llvm)", o->backend);
-    if (strcmp(o->backend, "llvm") == 0 && o->threads > 1)
-        return driver_usage_error("run", "--threads: the llvm backend runs one thread");
+    if (strcmp(o->backend, "interp") != 0 && strcmp(o->backend, "c") != 0 &&
+        strcmp(o->backend, "llvm") != 0)
+        return driver_usage_error("run", "unknown backend '%s' (available: interp, c, llvm)", o->backend);
+    if (strcmp(o->backend, "interp") != 0 && o->threads > 1)
+        return driver_usage_error("run", "--threads: the %s backend runs one thread", o->backend);
     return EXIT_OK;
 }
 
@@ -472,16 +475,44 @@ static int check_options(const run_opts *o, bool library)
     return EXIT_OK;
 }
 
+/* The C prefix for a model run by a backend: its file's base name. */
+static void model_c_name(const char *path, char *name, size_t size)
+{
+    char base[512];
+    const char *slash = strrchr(path, '/');
+    snprintf(base, sizeof base, "%.500s", slash ? slash + 1 : path);
+    if (strchr(base, '.'))
+        *strchr(base, '.') = 0;
+    kiln_cgen_c_name(base, name, size);
+}
+
+/* --backend c: `kiln compile --emit lib` into a private temporary
+ * directory, then run as `kiln run LIB.so` runs (tools/run_lib.c), with
+ * messages naming the model. The directory goes however kiln ends
+ * (tools/tmpdir.c). */
+static int run_c(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
+{
+    char name[128], lib[4400];
+    driver_tmpdir tmp;
+    model_c_name(o->model_path, name, sizeof name);
+    if (driver_tmpdir_create(ctx, "kiln_run", &tmp) != KILN_OK)
+        return driver_fail(ctx);
+    snprintf(lib, sizeof lib, "%s/%s.so", tmp.path, name);
+    int rc;
+    if (driver_compile_c_library(ctx, g, o->model_path, name, tmp.path, lib) != KILN_OK)
+        rc = driver_fail(ctx);
+    else
+        rc = run_library_file(ctx, o, lib, name);
+    driver_tmpdir_remove(&tmp);
+    return rc;
+}
+
 /* --backend llvm: plan for one thread, compile in memory, call the entry
  * points as a library's (tools/run_lib.c). */
 static int run_jit(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
 {
-    char name[128], base[512];
-    const char *slash = strrchr(o->model_path, '/');
-    snprintf(base, sizeof base, "%.500s", slash ? slash + 1 : o->model_path);
-    if (strchr(base, '.'))
-        *strchr(base, '.') = 0;
-    kiln_cgen_c_name(base, name, sizeof name);
+    char name[128];
+    model_c_name(o->model_path, name, sizeof name);
     int level = o->model.opt_level >= 0 ? o->model.opt_level : KILN_DEFAULT_OPT_LEVEL;
     kiln_llvm_opts lo = {.name = name, .model_path = o->model_path, .opt_level = level >= 2 ? 3 : level};
     kiln_llvm_jit_model jm = {0};
@@ -517,7 +548,9 @@ int cmd_run(int argc, char **argv)
     kiln_graph *g = NULL;
     rc = driver_load_model(ctx, o.model_path, &o.model, &g);
     if (rc == EXIT_OK)
-        rc = strcmp(o.backend, "llvm") == 0 ? run_jit(ctx, g, &o) : run_model(ctx, g, &o);
+        rc = strcmp(o.backend, "llvm") == 0 ? run_jit(ctx, g, &o)
+             : strcmp(o.backend, "c") == 0  ? run_c(ctx, g, &o)
+                                            : run_model(ctx, g, &o);
     kiln_graph_destroy(g);
     kiln_ctx_destroy(ctx);
     return rc;

@@ -51,6 +51,26 @@ int driver_usage_error(const char *cmd, const char *fmt, ...) KILN_PRINTF(2, 3);
  * "-" writes to stdout. KILN_ERR_IO with the path on failure. */
 kiln_status driver_write_file(kiln_ctx *ctx, const char *path, const void *data, size_t size);
 
+/* A private temporary directory (tools/tmpdir.c): created under $TMPDIR
+ * (else /tmp) as PREFIX_XXXXXX, and removed with everything in it however
+ * kiln ends, killed by a signal included (a cleaner process waits for kiln
+ * to go away). driver_tmpdir_remove removes it now and reaps the cleaner. */
+typedef struct driver_tmpdir {
+    char path[4096];
+    int guard;     /* the pipe's write end: its closing starts the cleaner */
+    int cleaner;   /* the cleaner's pid; -1 when none */
+} driver_tmpdir;
+
+kiln_status driver_tmpdir_create(kiln_ctx *ctx, const char *prefix, driver_tmpdir *t /* OUT */);
+void driver_tmpdir_remove(driver_tmpdir *t);
+
+/* `kiln compile --emit lib --quiet` of a loaded and optimized graph, for
+ * `kiln run --backend c` (tools/cmd_compile.c): the sources are generated
+ * and built in workdir/build (removed after), the library written to out
+ * with the C prefix name. */
+kiln_status driver_compile_c_library(kiln_ctx *ctx, const kiln_graph *g, const char *model_path,
+                                     const char *name, const char *workdir, const char *out);
+
 /* Subcommands: each parses its own arguments (argv[0] is the command name). */
 int cmd_info(int argc, char **argv);
 int cmd_dump(int argc, char **argv);

@@ -82,6 +82,10 @@ bool run_is_library(const char *path);
  * Prints the message on failure; returns an exit status. */
 int run_library(kiln_ctx *ctx, const run_opts *o);
 
+/* The same for the library `file` (`kiln run MODEL --backend c` built it),
+ * model `name` (NULL: the only one); messages name o->model_path. */
+int run_library_file(kiln_ctx *ctx, const run_opts *o, const char *file, const char *name);
+
 /* The same for a model compiled in this process (`kiln run --backend llvm`,
  * the JIT): its ABI entry points, called as a library's are. */
 int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void *info,

@@ -81,6 +81,7 @@ static const struct {
 /* A loaded model and its session. */
 typedef struct lib_model {
     const char *path;        /* as given, for messages */
+    const char *file;        /* the file opened: path, or the library `--backend c` built */
     char name[MAX_NAME + 1]; /* NAME */
     uint64_t info_bytes;     /* st_size of NAME_info; 0: unknown */
     void *handle;            /* dlopen */
@@ -353,7 +354,7 @@ static kiln_status pick_model(kiln_ctx *ctx, const elf_file *f, const dynsym *d,
 
 static kiln_status find_model(kiln_ctx *ctx, const char *want, lib_model *m)
 {
-    elf_file f = {.path = m->path, .fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+    elf_file f = {.path = m->path, .fd = open(m->file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
     struct stat sb;
     dynsym d = {0};
     if (f.fd < 0)
@@ -396,7 +397,7 @@ static kiln_status load(kiln_ctx *ctx, lib_model *m)
 {
     char path[4200];
     /* without a '/', dlopen would search the library path, not the directory */
-    snprintf(path, sizeof path, "%s%s", strchr(m->path, '/') ? "" : "./", m->path);
+    snprintf(path, sizeof path, "%s%s", strchr(m->file, '/') ? "" : "./", m->file);
     m->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!m->handle)
         return kiln_error(ctx, KILN_ERR_INVALID, "%s: cannot load: %s", m->path, dlerror());
@@ -675,9 +676,15 @@ static int run_loaded(kiln_ctx *ctx, lib_model *m, const run_opts *o, kiln_statu
 
 int run_library(kiln_ctx *ctx, const run_opts *o)
 {
+    return run_library_file(ctx, o, o->model_path, o->name);
+}
+
+int run_library_file(kiln_ctx *ctx, const run_opts *o, const char *file, const char *name)
+{
     lib_model *m = kiln_xcalloc(1, sizeof *m);
     m->path = o->model_path;
-    kiln_status st = find_model(ctx, o->name, m);
+    m->file = file;
+    kiln_status st = find_model(ctx, name, m);
     if (!st)
         st = load(ctx, m);
     return run_loaded(ctx, m, o, st);

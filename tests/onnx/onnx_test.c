@@ -4,6 +4,7 @@
  *   kiln_onnx_test --mode import|run|roundtrip [--data DIR] [--filter SUBSTR]
  *                  [--expected LIST] [--update LIST] [--verbose]
  *                  [--passes PIPELINE | -O N] [--threads N]
+ *                  [--work DIR] [--runtime LIBKRT] [--jobs N] [--keep]   (c, llvm)
  *
  * import     load + shape inference; each output shape must equal the
  *            shape of test_data_set_0/output_k.pb. When an output shape
@@ -17,6 +18,18 @@
  *            the per-dtype tolerances below (exact for integers and bools).
  * roundtrip  load + infer, then text-format, parse, format again: the two
  *            texts must be identical, and the parsed graph must re-infer.
+ * c          every model through the C backend, in three batched steps
+ *            (see "compiled modes" below): generate the C of every model
+ *            in this process (as `kiln compile --emit c` does, default -O2
+ *            pipeline, symbolic dims bound from test_data_set_0), compile
+ *            every model's NAME.c and NAME_weights.c with $CC (--jobs at
+ *            once) and link them all with ONE build of the runtime
+ *            (--runtime libkrt.a) into one shared library, then call each
+ *            model's NAME_run through its ABI on every data set, with the
+ *            run mode's tolerances.
+ * llvm       the same through the LLVM backend: one object per model
+ *            (kiln_llvm_compile, as `kiln compile --backend llvm -o X.o`),
+ *            all linked into one shared library.
  *
  * A model rejected with KILN_ERR_UNSUPPORTED counts as skipped (with its
  * reason); any other error, a wrong result or a crash counts as failed.
@@ -26,13 +39,20 @@
  * printed so the list can be extended (--update rewrites it).
  */
 #define _GNU_SOURCE
+#include "backends/c/cgen.h"
+#include "backends/c/cgen_internal.h"
+#include "backends/llvm/llvm.h"
 #include "frontend/frontend.h"
 #include "passes/pass.h"
 #include "ir/interp.h"
 #include "ir/text.h"
+#include "runtime/kiln_model.h"
 #include "runtime/krt.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -70,6 +90,13 @@ typedef struct options {
     const char *passes;   /* --passes PIPELINE: run it (verified) before running the model */
     int threads;          /* --threads N: the interpreter splits kernel calls over N threads */
     bool verbose;
+    /* c and llvm modes */
+    const char *work;     /* --work DIR: generated sources, objects, the library */
+    const char *runtime;  /* --runtime LIB: the runtime archive the C models link with */
+    int jobs;             /* --jobs N: compilers at once (default: one per CPU) */
+    bool keep;            /* --keep: leave DIR behind (else removed after a run) */
+    int phase;            /* PHASE_GENERATE or PHASE_RUN (set by the suite) */
+    void *lib;            /* PHASE_RUN: WORK/models.so, opened */
 } options;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -419,52 +446,6 @@ static outcome check_roundtrip(kiln_ctx *ctx, const char *dir, result *r)
     return o;
 }
 
-/* ---- one model in a child process ---------------------------------------------- */
-
-static void run_child(const options *opt, const char *dir, int fd)
-{
-    result r = {FAILED, ""};
-    kiln_ctx *ctx = kiln_ctx_create();
-    alarm(MODEL_TIMEOUT_S);
-    if (strcmp(opt->mode, "import") == 0)
-        check_import(ctx, dir, &r);
-    else if (strcmp(opt->mode, "run") == 0)
-        check_run(ctx, dir, opt, &r);
-    else
-        check_roundtrip(ctx, dir, &r);
-    kiln_ctx_destroy(ctx);
-    ssize_t w = write(fd, &r, sizeof r);
-    _exit(w == (ssize_t)sizeof r ? 0 : 3);
-}
-
-static void run_model(const options *opt, const char *dir, result *r)
-{
-    int fds[2];
-    if (pipe(fds) != 0) {
-        set(r, FAILED, "pipe failed");
-        return;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        run_child(opt, dir, fds[1]);
-    }
-    close(fds[1]);
-    ssize_t got = 0, n;
-    while (got < (ssize_t)sizeof *r && (n = read(fds[0], (char *)r + got, sizeof *r - got)) > 0)
-        got += n;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (got != (ssize_t)sizeof *r) {
-        if (WIFSIGNALED(status))
-            set(r, FAILED, "crashed with signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-        else
-            set(r, FAILED, "child exited with status %d without a result", WEXITSTATUS(status));
-    }
-}
-
 /* ---- the model list and the expected-pass list ---------------------------------- */
 
 typedef struct names {
@@ -505,6 +486,389 @@ static bool names_has(const names *l, const char *s)
 {
     return l->n && bsearch(&s, l->v, l->n, sizeof *l->v, cmp_str);
 }
+
+/* ---- compiled modes (c, llvm) ----------------------------------------------------
+ *
+ * 984 models through `kiln compile` and a C compiler one by one would take
+ * an hour (each `kiln compile` builds its own copy of the runtime), so the
+ * work is batched into three steps over the whole list:
+ *
+ *   generate  one child process per model (a crash fails one model) loads,
+ *             binds, runs the default pipeline, plans for one thread and
+ *             writes WORK/gen/NAME/ (c: kiln_cgen_emit) or WORK/obj/NAME.o
+ *             (llvm: kiln_llvm_compile, an object whose only globals are
+ *             the three NAME_ symbols). NAME is m<index>_<test name>, so
+ *             every model's symbols are unique.
+ *   build     c: $CC compiles each model's NAME.c and NAME_weights.c (the
+ *             runtime files copied beside them are not compiled: every
+ *             model links the one runtime archive --runtime), --jobs at
+ *             once; then every object is linked into WORK/models.so.
+ *   run       models.so is opened once; one child per model finds NAME_info,
+ *             NAME_run and NAME_workspace_size, checks every data set's
+ *             inputs against NAME_info, calls NAME_run on 64-byte aligned
+ *             buffers and compares with the run mode's compare().
+ */
+
+enum { PHASE_GENERATE, PHASE_RUN };
+
+static bool compiled_mode(const options *opt)
+{
+    return strcmp(opt->mode, "c") == 0 || strcmp(opt->mode, "llvm") == 0;
+}
+
+/* The C name of model i ("node/test_abs" -> "m0001_test_abs"). */
+static void model_cname(size_t i, const char *model, char *out, size_t size)
+{
+    char text[256], name[128];
+    const char *slash = strrchr(model, '/');
+    snprintf(text, sizeof text, "m%04zu_%.200s", i, slash ? slash + 1 : model);
+    kiln_cgen_c_name(text, name, sizeof name);
+    snprintf(out, size, "%s", name);
+}
+
+/* Load, bind from test_data_set_0, infer and run the pipeline (--passes,
+ * -O N, or the default level's, as `kiln compile` does), then plan. */
+static kiln_status prepare_compiled(kiln_ctx *ctx, const char *dir, const options *opt,
+                                    kiln_graph **g, kiln_plan **plan)
+{
+    char path[4096];
+    dataset d0 = {0};
+    path_join(path, sizeof path, dir, "model.onnx");
+    kiln_status st = kiln_onnx_load(ctx, path, g);
+    if (st)
+        return st;
+    path_join(path, sizeof path, dir, "test_data_set_0");
+    const char *passes = opt->passes ? opt->passes : kiln_pipeline_for_level(KILN_DEFAULT_OPT_LEVEL);
+    if (!(st = read_dataset(ctx, path, &d0)) && !(st = bind_input_shapes(ctx, *g, &d0)) &&
+        !(st = kiln_graph_infer(ctx, *g)) && !(st = run_passes(ctx, *g, passes)) &&
+        !(st = kiln_plan_memory(ctx, *g, &(kiln_plan_opts){.threads = 1}, plan)))
+        st = kiln_plan_check(ctx, *g, *plan);
+    dataset_free(&d0);
+    return st;
+}
+
+static outcome check_generate(kiln_ctx *ctx, const char *dir, const options *opt,
+                              const char *cname, result *r)
+{
+    char out[4096], path[4096];
+    kiln_graph *g = NULL;
+    kiln_plan *plan = NULL;
+    path_join(path, sizeof path, dir, "model.onnx");
+    kiln_status st = prepare_compiled(ctx, dir, opt, &g, &plan);
+    if (!st && strcmp(opt->mode, "c") == 0) {
+        snprintf(out, sizeof out, "%s/gen/%s", opt->work, cname);
+        st = kiln_cgen_emit(ctx, g, plan, &(kiln_cgen_opts){.name = cname, .model_path = path},
+                            out, NULL);
+    } else if (!st) {
+        snprintf(out, sizeof out, "%s/obj/%s.o", opt->work, cname);
+        kiln_llvm_opts lo = {.name = cname, .model_path = path, .opt_level = 3,
+                             .emit = KILN_LLVM_EMIT_OBJ};
+        st = kiln_llvm_compile(ctx, g, plan, &lo, out, NULL);
+    }
+    kiln_plan_destroy(plan);
+    kiln_graph_destroy(g);
+    return st ? from_status(r, ctx, st) : set(r, PASSED, "generated");
+}
+
+/* NAME_info's dtype number as a kiln_dtype (UNDEF when unknown). */
+static kiln_dtype dtype_from_abi(int32_t d)
+{
+    for (int k = 1; k < KILN_DT_COUNT; k++)
+        if (kiln_cgen_abi_dtype((kiln_dtype)k) == d)
+            return (kiln_dtype)k;
+    return KILN_DT_UNDEF;
+}
+
+static kiln_tensor abi_tensor(const kiln_model_tensor *t)
+{
+    return (kiln_tensor){.dtype = dtype_from_abi(t->dtype), .shape = kiln_shape_make(t->rank, t->dims),
+                         .nbytes = (size_t)t->nbytes};
+}
+
+static void *aligned_copy(const void *data, size_t nbytes)
+{
+    void *p = aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64);
+    if (p && data && nbytes)
+        memcpy(p, data, nbytes);
+    else if (p)
+        memset(p, 0, 64);
+    return p;
+}
+
+typedef int (*model_run_fn)(const void *const *, void *const *, void *);
+typedef size_t (*model_ws_fn)(void);
+
+/* One data set through NAME_run. */
+static outcome run_compiled_dataset(kiln_ctx *ctx, const kiln_model_info *info, model_run_fn run,
+                                    void *ws, const char *dir, result *r)
+{
+    dataset d = {0};
+    char why[1024], a[256], b[256];
+    const void *ins[64] = {0};
+    void *outs[64] = {0};
+    kiln_status st = read_dataset(ctx, dir, &d);
+    if (st)
+        return from_status(r, ctx, st);
+    const char *set_name = strrchr(dir, '/') + 1;
+    outcome o = PASSED;
+    if ((int)info->n_inputs != d.n_inputs || (int)info->n_outputs != d.n_outputs || info->n_outputs > 64)
+        o = set(r, FAILED, "%s: the compiled model has %u inputs and %u outputs, the data set %d and %d",
+                set_name, info->n_inputs, info->n_outputs, d.n_inputs, d.n_outputs);
+    for (uint32_t k = 0; o == PASSED && k < info->n_inputs; k++) {
+        kiln_tensor want = abi_tensor(&info->inputs[k]);
+        kiln_tensor *got = &d.inputs[k];
+        if (want.dtype == KILN_DT_BF16 && got->dtype == KILN_DT_U16)  /* as fix_bf16 */
+            got->dtype = KILN_DT_BF16;
+        if (want.dtype != got->dtype || !kiln_shape_equal(&want.shape, &got->shape) ||
+            want.nbytes != got->nbytes)
+            o = set(r, FAILED, "%s: input %u: the compiled model takes %s%s, the data set has %s%s",
+                    set_name, k, kiln_dtype_name(want.dtype), kiln_shape_format(NULL, &want.shape, a, sizeof a),
+                    kiln_dtype_name(got->dtype), kiln_shape_format(NULL, &got->shape, b, sizeof b));
+        else
+            ins[k] = aligned_copy(got->data, got->nbytes);
+    }
+    for (uint32_t k = 0; o == PASSED && k < info->n_outputs; k++)
+        outs[k] = aligned_copy(NULL, (size_t)info->outputs[k].nbytes);
+    int rc = o == PASSED ? run(ins, outs, ws) : 0;
+    if (rc)
+        o = set(r, FAILED, "%s: %s_run returned %d", set_name, info->name, rc);
+    for (uint32_t k = 0; o == PASSED && k < info->n_outputs; k++) {
+        kiln_tensor got = abi_tensor(&info->outputs[k]);
+        got.data = outs[k];
+        if (got.dtype == KILN_DT_BF16 && d.outputs[k].dtype == KILN_DT_U16)
+            d.outputs[k].dtype = KILN_DT_BF16;
+        if (!compare(NULL, &got, &d.outputs[k], k, why, sizeof why))
+            o = set(r, FAILED, "%s: %s", set_name, why);
+    }
+    for (uint32_t k = 0; k < 64; k++) {
+        free((void *)ins[k]);
+        free(outs[k]);
+    }
+    dataset_free(&d);
+    return o;
+}
+
+static void *model_symbol(void *lib, const char *cname, const char *suffix)
+{
+    char sym[300];
+    snprintf(sym, sizeof sym, "%s%s", cname, suffix);
+    return dlsym(lib, sym);
+}
+
+static outcome check_compiled(kiln_ctx *ctx, const char *dir, void *lib, const char *cname,
+                              result *r)
+{
+    const kiln_model_info *info = model_symbol(lib, cname, "_info");
+    void *run_sym = model_symbol(lib, cname, "_run"), *ws_sym = model_symbol(lib, cname, "_workspace_size");
+    if (!info || !run_sym || !ws_sym)
+        return set(r, FAILED, "the library lacks %s_info, %s_run or %s_workspace_size", cname, cname, cname);
+    model_run_fn run;
+    model_ws_fn ws_size;
+    memcpy(&run, &run_sym, sizeof run);  /* object to function pointer, as dlsym's users must */
+    memcpy(&ws_size, &ws_sym, sizeof ws_size);
+    if (info->abi_version != KILN_MODEL_ABI_VERSION || info->size != sizeof *info ||
+        strcmp(info->name, cname) != 0 || ws_size() != info->workspace_size)
+        return set(r, FAILED, "%s_info: wrong ABI version, size, name or workspace size", cname);
+    void *ws = aligned_copy(NULL, (size_t)info->workspace_size);
+    outcome o = set(r, PASSED, "all data sets match");
+    for (int s = 0; o == PASSED; s++) {
+        char name[32], path[4096];
+        snprintf(name, sizeof name, "test_data_set_%d", s);
+        path_join(path, sizeof path, dir, name);
+        if (!file_exists(path))
+            break;
+        o = run_compiled_dataset(ctx, info, run, ws, path, r);
+    }
+    free(ws);
+    return o;
+}
+
+/* ---- compiled modes: the build step ---- */
+
+typedef struct job {
+    pid_t pid;
+    size_t model;
+} job;
+
+/* Start argv in directory `cwd` with stdout and stderr to `log`. */
+static pid_t spawn(char *const argv[], const char *cwd, const char *log)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || chdir(cwd) != 0)
+        _exit(126);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execvp(argv[0], argv);
+    fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* The first line of `log` that says "error" (else its first line). */
+static void log_excerpt(const char *log, char *out, size_t size)
+{
+    FILE *f = fopen(log, "r");
+    char line[1024];
+    out[0] = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!out[0] || strstr(line, "error"))
+            snprintf(out, size, "%s", line);
+        if (strstr(line, "error"))
+            break;
+    }
+    if (f)
+        fclose(f);
+}
+
+static const char *c_compiler(void)
+{
+    const char *cc = getenv("CC");
+    return cc && *cc ? cc : "cc";
+}
+
+/* c: compile NAME.c and NAME_weights.c of every generated model, jobs at
+ * once; a model whose compile fails becomes FAILED. */
+static void compile_models(const options *opt, const names *cnames, result *res)
+{
+    job *running = kiln_xcalloc((size_t)opt->jobs, sizeof *running);
+    int n_running = 0;
+    size_t next = 0;
+    for (;;) {
+        while (n_running < opt->jobs && next < cnames->n) {
+            size_t i = next++;
+            if (res[i].what != PASSED)
+                continue;
+            char cwd[4096], log[4200], src[300], weights[300];
+            snprintf(cwd, sizeof cwd, "%s/gen/%s", opt->work, cnames->v[i]);
+            snprintf(log, sizeof log, "%s/cc.log", cwd);
+            snprintf(src, sizeof src, "%s.c", cnames->v[i]);
+            snprintf(weights, sizeof weights, "%s_weights.c", cnames->v[i]);
+            char *argv[] = {(char *)c_compiler(), "-std=c11", "-O1", "-fPIC", "-c", src, weights, NULL};
+            running[n_running++] = (job){spawn(argv, cwd, log), i};
+        }
+        if (n_running == 0)
+            break;
+        int status;
+        pid_t done = wait(&status);
+        for (int k = 0; k < n_running; k++) {
+            if (running[k].pid != done)
+                continue;
+            size_t i = running[k].model;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                char log[4200], line[1024];
+                snprintf(log, sizeof log, "%s/gen/%s/cc.log", opt->work, cnames->v[i]);
+                log_excerpt(log, line, sizeof line);
+                set(&res[i], FAILED, "%s failed on the generated C: %s", c_compiler(), line);
+            }
+            running[k] = running[--n_running];
+            break;
+        }
+    }
+    free(running);
+}
+
+/* Link every built model (and the runtime, for c) into WORK/models.so;
+ * false (after printing the linker's messages) when the link fails. */
+static bool link_models(const options *opt, const names *cnames, const result *res)
+{
+    bool c = strcmp(opt->mode, "c") == 0;
+    char **argv = kiln_xcalloc(2 * cnames->n + 16, sizeof *argv), log[4200];
+    size_t n = 0;
+    argv[n++] = strdup(c_compiler());
+    argv[n++] = strdup("-shared");
+    argv[n++] = strdup("-o");
+    argv[n++] = strdup("models.so");
+    for (size_t i = 0; i < cnames->n; i++) {
+        char obj[400];
+        if (res[i].what != PASSED)
+            continue;
+        if (c) {
+            snprintf(obj, sizeof obj, "gen/%s/%s.o", cnames->v[i], cnames->v[i]);
+            argv[n++] = strdup(obj);
+            snprintf(obj, sizeof obj, "gen/%s/%s_weights.o", cnames->v[i], cnames->v[i]);
+        } else {
+            snprintf(obj, sizeof obj, "obj/%s.o", cnames->v[i]);
+        }
+        argv[n++] = strdup(obj);
+    }
+    char *runtime = c ? realpath(opt->runtime, NULL) : NULL;  /* the linker runs in WORK */
+    if (c)
+        argv[n++] = runtime ? runtime : strdup(opt->runtime);
+    argv[n++] = strdup("-lm");
+    argv[n++] = strdup("-lpthread");
+    snprintf(log, sizeof log, "%s/link.log", opt->work);
+    int status = 0;
+    pid_t pid = spawn(argv, opt->work, log);
+    waitpid(pid, &status, 0);
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) {
+        char cmd[4300];
+        fprintf(stderr, "kiln_onnx_test: linking %s/models.so failed:\n", opt->work);
+        snprintf(cmd, sizeof cmd, "head -c 4000 '%s' >&2", log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(see %s)\n", log);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(argv[i]);
+    free(argv);
+    return ok;
+}
+
+/* ---- one model in a child process ---------------------------------------------- */
+
+static void run_child(const options *opt, const char *dir, const char *cname, int fd)
+{
+    result r = {FAILED, ""};
+    kiln_ctx *ctx = kiln_ctx_create();
+    alarm(MODEL_TIMEOUT_S);
+    if (compiled_mode(opt) && opt->phase == PHASE_GENERATE)
+        check_generate(ctx, dir, opt, cname, &r);
+    else if (compiled_mode(opt))
+        check_compiled(ctx, dir, opt->lib, cname, &r);
+    else if (strcmp(opt->mode, "import") == 0)
+        check_import(ctx, dir, &r);
+    else if (strcmp(opt->mode, "run") == 0)
+        check_run(ctx, dir, opt, &r);
+    else
+        check_roundtrip(ctx, dir, &r);
+    kiln_ctx_destroy(ctx);
+    ssize_t w = write(fd, &r, sizeof r);
+    _exit(w == (ssize_t)sizeof r ? 0 : 3);
+}
+
+static void run_model(const options *opt, const char *dir, const char *cname, result *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        set(r, FAILED, "pipe failed");
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        run_child(opt, dir, cname, fds[1]);
+    }
+    close(fds[1]);
+    ssize_t got = 0, n;
+    while (got < (ssize_t)sizeof *r && (n = read(fds[0], (char *)r + got, sizeof *r - got)) > 0)
+        got += n;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof *r) {
+        if (WIFSIGNALED(status))
+            set(r, FAILED, "crashed with signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            set(r, FAILED, "child exited with status %d without a result", WEXITSTATUS(status));
+    }
+}
+
+/* ---- the model list and the expected-pass list (continued) ------------------ */
 
 static void list_models(const options *opt, names *out)
 {
@@ -572,13 +936,84 @@ static void op_of_message(const char *msg, char *op, size_t size)
     op[n] = 0;
 }
 
+/* ---- compiled modes: the three steps over the whole list ---- */
+
+static double now_seconds(void);
+
+static bool remove_tree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return strchr(dir, '\'') == NULL && system(cmd) == 0;
+}
+
+/* res[i] and seconds[i] for every model; phase times on stdout. */
+static bool run_compiled_suite(options *opt, const names *models, result *res, double *seconds)
+{
+    names cnames = {0};
+    char path[4200];
+    bool c = strcmp(opt->mode, "c") == 0;
+    snprintf(path, sizeof path, "%s/%s", opt->work, c ? "gen" : "obj");
+    if (!remove_tree(opt->work) || mkdir(opt->work, 0777) != 0 || mkdir(path, 0777) != 0) {
+        fprintf(stderr, "kiln_onnx_test: cannot create %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    double t0 = now_seconds();
+    opt->phase = PHASE_GENERATE;
+    for (size_t i = 0; i < models->n; i++) {
+        char dir[4096], cname[128];
+        model_cname(i, models->v[i], cname, sizeof cname);
+        names_add(&cnames, cname);
+        snprintf(dir, sizeof dir, "%s/%s", opt->data, models->v[i]);
+        double t = now_seconds();
+        run_model(opt, dir, cname, &res[i]);
+        seconds[i] = now_seconds() - t;
+    }
+    double t1 = now_seconds();
+    if (c)
+        compile_models(opt, &cnames, res);
+    double t2 = now_seconds();
+    bool linked = link_models(opt, &cnames, res);
+    double t3 = now_seconds();
+    snprintf(path, sizeof path, "%s/models.so", opt->work);
+    opt->lib = linked ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+    if (linked && !opt->lib)
+        fprintf(stderr, "kiln_onnx_test: %s\n", dlerror());
+    opt->phase = PHASE_RUN;
+    for (size_t i = 0; i < models->n; i++) {
+        char dir[4096];
+        if (res[i].what != PASSED)
+            continue;
+        if (!opt->lib) {
+            set(&res[i], FAILED, "built, but WORK/models.so did not link or load (see above)");
+            continue;
+        }
+        snprintf(dir, sizeof dir, "%s/%s", opt->data, models->v[i]);
+        double t = now_seconds();
+        run_model(opt, dir, cnames.v[i], &res[i]);
+        seconds[i] += now_seconds() - t;
+    }
+    double t4 = now_seconds();
+    printf("%s backend: generate %.1f s, compile %.1f s (%s, %d jobs), link %.1f s, run %.1f s\n",
+           opt->mode, t1 - t0, t2 - t1, c ? c_compiler() : "in the generate step", opt->jobs,
+           t3 - t2, t4 - t3);
+    if (opt->lib)
+        dlclose(opt->lib);
+    opt->lib = NULL;
+    names_free(&cnames);
+    if (!opt->keep && !remove_tree(opt->work))
+        fprintf(stderr, "kiln_onnx_test: could not remove %s\n", opt->work);
+    return true;
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: kiln_onnx_test --mode import|run|roundtrip [--data DIR] [--filter SUBSTR]\n"
-                    "                      [--expected LIST] [--update LIST] [--verbose]\n"
-                    "                      [--passes PIPELINE | -O N] [--threads N]  (run mode)\n");
+    fprintf(stderr, "usage: kiln_onnx_test --mode import|run|roundtrip|c|llvm [--data DIR]\n"
+                    "                      [--filter SUBSTR] [--expected LIST] [--update LIST] [--verbose]\n"
+                    "                      [--passes PIPELINE | -O N] [--threads N]  (run, c, llvm)\n"
+                    "                      --work DIR [--runtime LIBKRT.a] [--jobs N] [--keep]  (c, llvm)\n");
     return 2;
 }
 
@@ -591,12 +1026,22 @@ static bool parse_args(int argc, char **argv, options *opt)
             opt->verbose = true;
             continue;
         }
+        if (strcmp(argv[i], "--keep") == 0) {
+            opt->keep = true;
+            continue;
+        }
         if (strcmp(argv[i], "--mode") == 0) slot = &opt->mode;
         else if (strcmp(argv[i], "--data") == 0) slot = &opt->data;
         else if (strcmp(argv[i], "--filter") == 0) slot = &opt->filter;
         else if (strcmp(argv[i], "--expected") == 0) slot = &opt->expected;
         else if (strcmp(argv[i], "--update") == 0) slot = &opt->update;
         else if (strcmp(argv[i], "--passes") == 0) slot = &opt->passes;
+        else if (strcmp(argv[i], "--work") == 0) slot = &opt->work;
+        else if (strcmp(argv[i], "--runtime") == 0) slot = &opt->runtime;
+        else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
+            opt->jobs = atoi(argv[++i]);
+            continue;
+        }
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             opt->threads = atoi(argv[++i]);
             continue;
@@ -608,6 +1053,13 @@ static bool parse_args(int argc, char **argv, options *opt)
             return false;
         *slot = argv[++i];
     }
+    if (opt->jobs <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        opt->jobs = cpus > 0 ? (int)cpus : 1;
+    }
+    if (opt->mode && compiled_mode(opt))  /* c needs the runtime archive; both a work directory */
+        return opt->work && strchr(opt->work, '\'') == NULL &&
+               (strcmp(opt->mode, "llvm") == 0 || opt->runtime);
     return opt->mode && (strcmp(opt->mode, "import") == 0 || strcmp(opt->mode, "run") == 0 ||
                          strcmp(opt->mode, "roundtrip") == 0);
 }
@@ -687,13 +1139,26 @@ int main(int argc, char **argv)
     op_count fail_ops[256], skip_ops[256];
     slow slowest = {{0}, {NULL}};
     double start = now_seconds();
+    result *results = kiln_xcalloc(models.n, sizeof *results);
+    double *seconds = kiln_xcalloc(models.n, sizeof *seconds);
+    if (compiled_mode(&opt) && !run_compiled_suite(&opt, &models, results, seconds)) {
+        free(results);
+        free(seconds);
+        names_free(&models);
+        names_free(&expected);
+        return 2;
+    }
     for (size_t i = 0; i < models.n; i++) {
         char dir[4096];
         result r;
         snprintf(dir, sizeof dir, "%s/%s", opt.data, models.v[i]);
-        double t0 = now_seconds();
-        run_model(&opt, dir, &r);
-        note_time(&slowest, models.v[i], now_seconds() - t0);
+        if (!compiled_mode(&opt)) {
+            double t0 = now_seconds();
+            run_model(&opt, dir, NULL, &results[i]);
+            seconds[i] = now_seconds() - t0;
+        }
+        r = results[i];
+        note_time(&slowest, models.v[i], seconds[i]);
         count[r.what]++;
         bool ok = r.what == PASSED || r.what == PASSED_BOUND || r.what == PASSED_ALL_BOUND;
         if (ok)
@@ -737,6 +1202,8 @@ int main(int argc, char **argv)
     bool written = !opt.update || write_list(opt.update, opt.mode, &passed);
     if (!written)
         fprintf(stderr, "kiln_onnx_test: cannot write %s\n", opt.update);
+    free(results);
+    free(seconds);
     names_free(&models);
     names_free(&expected);
     names_free(&passed);
