@@ -236,6 +236,14 @@ static kiln_status lower_resize(kiln_lower *l)
     kiln_status st = kiln_linalg_resize(&c, &d, &y);
     if (st)
         return st;
+    /* inference takes an unknown roi for the whole image (the shape does
+     * not depend on it); the descriptor would bake that in, silently wrong */
+    const kiln_value *roi = kiln_lower_in(l, 1);
+    double probe[2 * KRT_MAX_RANK];
+    if (d.coord == KRT_COORD_TF_CROP_AND_RESIZE && roi && kiln_lower_numel(roi) > 0 &&
+        kiln_lower_floats(l, 1, probe, 2 * KRT_MAX_RANK) == -1)
+        return kiln_lower_fail(l, "input 1 (roi) must be known when the node is compiled "
+                                  "(coordinate_transformation_mode tf_crop_and_resize)");
     d.dtype = in_dtype(l, 0);
     bool interpolates = d.mode != KRT_RESIZE_NEAREST;
     if (interpolates && d.dtype != KRT_F32 && d.dtype != KRT_F64 && d.dtype != KRT_F16)

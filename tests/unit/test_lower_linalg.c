@@ -227,7 +227,37 @@ static void test_symbolic_shape_refused(void)
     free(b);
 }
 
+/* Resize with tf_crop_and_resize reads roi into the descriptor: a roi known
+ * only at run time (a graph input, as the C backend sees it) must be
+ * refused, not lowered as the whole image (a silently wrong result). */
+static void resize_crop_node(float **x, float **roi)
+{
+    reset();
+    NODE(KILN_OP_RESIZE, 1, input("x", DIMS(1, 1, 4, 4), x), input("roi", DIMS(8), roi), 0,
+         ints("sizes", (int64_t[]){1, 1, 2, 2}, 4));
+    kiln_attr_set_string(g, node_id, "coordinate_transformation_mode", "tf_crop_and_resize");
+    kiln_attr_set_string(g, node_id, "mode", "linear");
+}
+
+static void test_resize_unknown_roi_refused(void)
+{
+    float *x, *roi;
+    kiln_lowered low;
+    resize_crop_node(&x, &roi);
+    for (int k = 0; k < 8; k++)
+        roi[k] = k < 4 ? 0.25f * (k >= 2) : 0.75f;
+    CU_ASSERT_EQUAL_FATAL(lower((const void *[]){x, roi}, &low), KILN_OK);
+    const krt_resize_desc *d = low.calls[0].desc;
+    CU_ASSERT(d->roi_start[2] == 0.25 && d->roi_end[3] == 0.75);
+    free(x), free(roi);
+    resize_crop_node(&x, &roi);
+    CU_ASSERT_EQUAL(lower((const void *[]){x, NULL}, &low), KILN_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kiln_ctx_message(ctx), "input 1 (roi) must be known when the node is compiled"));
+    free(x), free(roi);
+}
+
 static CU_TestInfo lower_tests[] = {
+    {"resize: an unknown tf_crop_and_resize roi is refused", test_resize_unknown_roi_refused},
     {"matmul: descriptor, split ranges, values", test_matmul},
     {"gemm: transposes, alpha, beta, bias", test_gemm_transposed_with_bias},
     {"conv: groups, strides, dilations, pads", test_conv_groups_strides_pads},
