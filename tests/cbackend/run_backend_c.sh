@@ -5,7 +5,8 @@
 #      (missing, extra, misnamed, mistyped, misshapen inputs; -o on a file);
 #   3. --bench prints its line; --threads is refused;
 #   4. the private temporary directory is gone after a success, an input
-#      error and a compile error (a data-dependent shape), and after kiln is
+#      error and compile errors (a data-dependent shape, a symbolic input
+#      dimension, which gets the --shape hint), and after kiln is
 #      killed by SIGKILL or SIGINT in the middle of its compile.
 # Runs in a private TMPDIR, so "nothing left" means that directory is empty.
 set -u
@@ -64,6 +65,15 @@ grep -q '^gather: 3 runs, mean [0-9.]* ms, best [0-9.]* ms$' "$work/err" && ok |
 rc=$?
 [ "$rc" = 1 ] && grep -q "reshape" "$work/err" && ok || bad "compile error: exit $rc: $(cat "$work/err")"
 [ -z "$(leftovers)" ] && ok || bad "left after a compile error: $(leftovers)"
+# a symbolic input dimension: the --shape hint, as --backend llvm gives it
+dyn=../../samples/zoo/vit-dynbatch/model.onnx
+if [ -f "$dyn" ]; then
+    "$kiln" run "$dyn" --backend c -i "${dyn%model.onnx}input_0.npy" >/dev/null 2>"$work/err"
+    rc=$?
+    [ "$rc" = 1 ] && grep -q "bind its dimensions with --shape image=" "$work/err" && ok ||
+        bad "symbolic input: exit $rc: $(cat "$work/err")"
+    [ -z "$(leftovers)" ] && ok || bad "left after a symbolic input: $(leftovers)"
+fi
 
 # ... and killed in the middle of the compile (no object cache: the
 # runtime takes seconds to build), by SIGKILL and by SIGINT

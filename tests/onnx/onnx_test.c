@@ -5,6 +5,7 @@
  *                  [--expected LIST] [--update LIST] [--verbose]
  *                  [--passes PIPELINE | -O N] [--threads N]
  *                  [--work DIR] [--runtime LIBKRT] [--jobs N] [--keep]   (c, llvm)
+ *                  [--stride N]  (every Nth model of the sorted list only)
  *
  * import     load + shape inference; each output shape must equal the
  *            shape of test_data_set_0/output_k.pb. When an output shape
@@ -94,6 +95,7 @@ typedef struct options {
     const char *work;     /* --work DIR: generated sources, objects, the library */
     const char *runtime;  /* --runtime LIB: the runtime archive the C models link with */
     int jobs;             /* --jobs N: compilers at once (default: one per CPU) */
+    int stride;           /* --stride N: only every Nth model of the sorted list (a sample) */
     bool keep;            /* --keep: leave DIR behind (else removed after a run) */
     int phase;            /* PHASE_GENERATE or PHASE_RUN (set by the suite) */
     void *lib;            /* PHASE_RUN: WORK/models.so, opened */
@@ -1070,6 +1072,14 @@ static void list_models(const options *opt, names *out)
             closedir(d);
     }
     names_sort(out);
+    size_t kept = 0;
+    for (size_t i = 0; i < out->n; i++) {  /* --stride N: models 0, N, 2N, ... */
+        if (opt->stride > 1 && i % (size_t)opt->stride != 0)
+            free(out->v[i]);
+        else
+            out->v[kept++] = out->v[i];
+    }
+    out->n = kept;
 }
 
 static bool read_list(const char *path, names *out)
@@ -1188,7 +1198,8 @@ static int usage(void)
     fprintf(stderr, "usage: kiln_onnx_test --mode import|run|roundtrip|c|llvm [--data DIR]\n"
                     "                      [--filter SUBSTR] [--expected LIST] [--update LIST] [--verbose]\n"
                     "                      [--passes PIPELINE | -O N] [--threads N]  (run, c, llvm)\n"
-                    "                      --work DIR [--runtime LIBKRT.a] [--jobs N] [--keep]  (c, llvm)\n");
+                    "                      --work DIR [--runtime LIBKRT.a] [--jobs N] [--keep]  (c, llvm)\n"
+                    "                      [--stride N]  (only every Nth model: a sample)\n");
     return 2;
 }
 
@@ -1215,6 +1226,9 @@ static bool parse_args(int argc, char **argv, options *opt)
         else if (strcmp(argv[i], "--runtime") == 0) slot = &opt->runtime;
         else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
             opt->jobs = atoi(argv[++i]);
+            continue;
+        } else if (strcmp(argv[i], "--stride") == 0 && i + 1 < argc) {
+            opt->stride = atoi(argv[++i]);
             continue;
         }
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
