@@ -27,7 +27,11 @@
  *            once) and link them all with ONE build of the runtime
  *            (--runtime libkrt.a) into one shared library, then call each
  *            model's NAME_run through its ABI on every data set, with the
- *            run mode's tolerances.
+ *            run mode's tolerances. A model that does not compile as is
+ *            (an attribute-like input: Reshape's shape, TopK's k) is
+ *            compiled with test_data_set_0's integer inputs bound as
+ *            constants, then with all of them, counted as the import mode
+ *            counts them.
  * llvm       the same through the LLVM backend: one object per model
  *            (kiln_llvm_compile, as `kiln compile --backend llvm -o X.o`),
  *            all linked into one shared library.
@@ -495,7 +499,8 @@ static bool names_has(const names *l, const char *s)
  * an hour (each `kiln compile` builds its own copy of the runtime), so the
  * work is batched into three steps over the whole list:
  *
- *   generate  one child process per model (a crash fails one model) loads,
+ *   generate  one child process per model (--jobs at once; a crash fails
+ *             one model) loads,
  *             binds, runs the default pipeline, plans for one thread and
  *             writes WORK/gen/NAME/ (c: kiln_cgen_emit) or WORK/obj/NAME.o
  *             (llvm: kiln_llvm_compile, an object whose only globals are
@@ -1247,7 +1252,8 @@ static bool parse_args(int argc, char **argv, options *opt)
         opt->jobs = cpus > 0 ? (int)cpus : 1;
     }
     if (opt->mode && compiled_mode(opt))  /* c needs the runtime archive; both a work directory */
-        return opt->work && strchr(opt->work, '\'') == NULL &&
+        return opt->work && opt->work[0] && strcmp(opt->work, "/") != 0 &&
+               strchr(opt->work, '\'') == NULL &&
                (strcmp(opt->mode, "llvm") == 0 || opt->runtime);
     return opt->mode && (strcmp(opt->mode, "import") == 0 || strcmp(opt->mode, "run") == 0 ||
                          strcmp(opt->mode, "roundtrip") == 0);
