@@ -559,7 +559,8 @@ static kiln_status prepare_compiled(kiln_ctx *ctx, const char *dir, const option
     const char *passes = opt->passes ? opt->passes : kiln_pipeline_for_level(KILN_DEFAULT_OPT_LEVEL);
     map->stage = stage;
     map->n_orig = (int)((*g)->n_inputs < 64 ? (*g)->n_inputs : 64);
-    memcpy(orig, (*g)->inputs, (size_t)map->n_orig * sizeof *orig);
+    if (map->n_orig)  /* (a model without inputs has no input array) */
+        memcpy(orig, (*g)->inputs, (size_t)map->n_orig * sizeof *orig);
     if (!(st = read_dataset(ctx, path, &d0)))
         fix_bf16(*g, &d0);
     if (!st && (*g)->n_inputs > 64)
