@@ -115,7 +115,7 @@ expect "JIT: wrong input shape" 1 "input 'a'" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/x_3.npy" -i "$FFI/b_2x3.npy"
 expect "JIT: one thread" 2 "the llvm backend runs one thread" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend llvm --threads 2 -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
-expect "run: unknown backend" 2 "available: interp, llvm" \
+expect "run: unknown backend" 2 "available: interp, c, llvm" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend jit -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
 CC=false expect "link failure" 1 "linking with false failed" \
   "$KILN" compile "$MM" --backend llvm -o "$T/fail.so"
