@@ -1253,6 +1253,65 @@ static bool mut_names(model *m, int v, rng *r, const char *own)
     return true;
 }
 
+/* A graph input becomes a constant (an initializer) holding extreme
+ * values: shape arguments (Reshape, Expand, Tile, Slice, Pad, TopK, Range,
+ * OneHot, ConstantOfShape, Resize ...) then reach inference and folding. */
+static bool mut_input_const(model *m, int v, rng *r, const char *own)
+{
+    graph *g = m->graph;
+    Onnx__ValueInfoProto *vi = pick_input(m, r);
+    if (!g || !vi || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        !vi->type->tensor_type || !vi->type->tensor_type->shape)
+        return false;
+    const Onnx__TensorShapeProto *s = vi->type->tensor_type->shape;
+    const npy_type *t = npy_type_of(vi->type->tensor_type->elem_type);
+    if (!t)
+        return false;
+    tensor *c = xmalloc(sizeof *c);
+    onnx__tensor_proto__init(c);
+    c->name = xstrdup(vi->name);
+    c->has_data_type = 1;
+    c->data_type = vi->type->tensor_type->elem_type;
+    size_t elems = 1;
+    for (size_t d = 0; d < s->n_dim; d++) {
+        int64_t x = s->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ? s->dim[d]->dim_value : 1;
+        if (x < 0 || x > 64 || (elems *= (size_t)x) > 4096) {
+            free_msg(c);
+            return false;
+        }
+        APPEND(c->dims, c->n_dims, x);
+    }
+    c->has_raw_data = 1;
+    c->raw_data.len = elems * t->size;
+    c->raw_data.data = xmalloc(c->raw_data.len);
+    static const double floats[] = {NAN, INFINITY, -INFINITY, 1e38, -0.0, 0.0, 65504, -1e-40};
+    for (size_t i = 0; i < elems; i++) {
+        /* mostly ordinary small values, one in three extreme */
+        bool extreme = pick(r, 3) == 0 || v % 4 == 0;
+        int64_t x = extreme ? extremes[pick(r, N_EXTREMES)] : (int64_t)pick(r, 5) - 1;
+        double f = extreme ? floats[pick(r, 8)] : (double)x;
+        uint8_t *at = c->raw_data.data + i * t->size;
+        if (t->onnx == 1) {
+            float ff = (float)f;
+            memcpy(at, &ff, 4);
+        } else if (t->onnx == 11) {
+            memcpy(at, &f, 8);
+        } else {
+            memcpy(at, &x, t->size); /* little-endian: the low bytes */
+        }
+    }
+    APPEND(g->initializer, g->n_initializer, c);
+    if (v % 2) { /* and no longer a graph input (else: an input with a default) */
+        size_t k = 0;
+        for (size_t i = 0; i < g->n_input; i++)
+            if (g->input[i] != vi)
+                g->input[k++] = g->input[i];
+        g->n_input = k;
+        free_msg(vi);
+    }
+    return true;
+}
+
 typedef struct mutation {
     const char *name;
     mutate_fn *fn;
@@ -1286,6 +1345,7 @@ static const mutation mutations[] = {
     {"sparse", mut_sparse, 2},
     {"constant", mut_constant, 4},
     {"names", mut_names, 3},
+    {"input-const", mut_input_const, 24},
 };
 
 static const struct { const char *name; int variants; } byte_classes[] = {
