@@ -12,7 +12,7 @@ src=$(cd "$1" && pwd)
 build=$2
 seconds=$3
 shift 3
-targets=${*:-fuzz_onnx fuzz_text fuzz_inputs}
+targets=${*:-fuzz_onnx fuzz_text fuzz_inputs fuzz_passes}
 cc=${KILN_FUZZ_CC:-clang-19}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
