@@ -52,6 +52,7 @@ typedef struct gen {
     int n_inputs;
     int next_id;    /* for fresh names */
     char last[256]; /* the last plain node line, for `repeat` (cse) */
+    int last_d[3];  /* and its output's shape */
 } gen;
 
 static void emit(gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -118,6 +119,7 @@ static void t_unary(gen *g)
     fresh(g, y);
     snprintf(g->last, sizeof g->last, "%s(%%%s)", ops[take(g->b, 12)], a->name);
     emit(g, "  %%%s = %s\n", y, g->last);
+    memcpy(g->last_d, a->d, sizeof a->d);
     add(g, y, a->d[0], a->d[1], a->d[2]);
 }
 
@@ -142,6 +144,7 @@ static void t_binary(gen *g)
     bool swap = take(g->b, 2);
     snprintf(g->last, sizeof g->last, "%s(%%%s, %%%s)", op, swap ? bname : a->name, swap ? a->name : bname);
     emit(g, "  %%%s = %s\n", y, g->last);
+    memcpy(g->last_d, a->d, sizeof a->d);
     add(g, y, a->d[0], a->d[1], a->d[2]);
 }
 
@@ -183,7 +186,10 @@ static void t_reduce(gen *g)
     const value *a = pick(g);
     char y[16];
     fresh(g, y);
-    emit(g, "  %%%s = %s(%%%s) {axes = [-1], keepdims = 1}\n", y, ops[take(g->b, 4)], a->name);
+    char ax[16];
+    fresh(g, ax);
+    emit(g, "  const %%%s: i64[1] = [-1]\n", ax); /* canonical form: axes is an input */
+    emit(g, "  %%%s = %s(%%%s, %%%s) {keepdims = 1}\n", y, ops[take(g->b, 4)], a->name, ax);
     add(g, y, a->d[0], a->d[1], 1);
 }
 
@@ -216,19 +222,21 @@ static void t_layernorm_decomposed(gen *g)
     char m[16], d[16], p[16], v[16], e[16], s[16], n[16], two[16], eps[16], gm[16], bt[16], y1[16], y[16];
     int one = 1;
     fresh(g, two), fresh(g, eps), fresh(g, gm), fresh(g, bt);
-    emit(g, "  const %%%s: f32[] = [2]\n  const %%%s: f32[] = [1e-05]\n", two, eps);
+    char ax[16];
+    fresh(g, ax);
+    emit(g, "  const %%%s: f32[] = [2]\n  const %%%s: f32[] = [1e-05]\n  const %%%s: i64[1] = [-1]\n", two, eps, ax);
     emit_const(g, gm, &a->d[2], 1, 0.5f, 1);
     emit_const(g, bt, &a->d[2], 1, -1, 2);
     (void)one;
     fresh(g, m), fresh(g, d), fresh(g, p), fresh(g, v), fresh(g, e), fresh(g, s), fresh(g, n), fresh(g, y1),
         fresh(g, y);
-    emit(g, "  %%%s = ReduceMean(%%%s) {axes = [-1], keepdims = 1}\n", m, a->name);
+    emit(g, "  %%%s = ReduceMean(%%%s, %%%s) {keepdims = 1}\n", m, a->name, ax);
     emit(g, "  %%%s = Sub(%%%s, %%%s)\n", d, a->name, m);
     if (take(g->b, 2))
         emit(g, "  %%%s = Pow(%%%s, %%%s)\n", p, d, two);
     else
         emit(g, "  %%%s = Mul(%%%s, %%%s)\n", p, d, d);
-    emit(g, "  %%%s = ReduceMean(%%%s) {axes = [-1], keepdims = 1}\n", v, p);
+    emit(g, "  %%%s = ReduceMean(%%%s, %%%s) {keepdims = 1}\n", v, p, ax);
     emit(g, "  %%%s = Add(%%%s, %%%s)\n", e, v, eps);
     emit(g, "  %%%s = Sqrt(%%%s)\n", s, e);
     emit(g, "  %%%s = Div(%%%s, %%%s)\n", n, d, s);
@@ -297,7 +305,7 @@ static void t_attention(gen *g)
         emit_shape_const(g, s3, d3, 3);
         for (int i = 0; i < 3; i++) {
             fresh(g, r[i]), fresh(g, h[i]);
-            emit(g, "  %%%s = Reshape(%%%s, %%%s)\n", r[i], p[i], s4);
+            emit(g, "  %%%s = Reshape(%%%s, %%%s) {allowzero = 1}\n", r[i], p[i], s4);
             emit(g, "  %%%s = Transpose(%%%s) {perm = %s}\n", h[i], r[i],
                  i == 1 ? "[0, 2, 3, 1]" : "[0, 2, 1, 3]");
         }
@@ -306,7 +314,7 @@ static void t_attention(gen *g)
         emit(g, "  %%%s = Softmax(%%%s) {axis = -1}\n", pr, z);
         emit(g, "  %%%s = MatMul(%%%s, %%%s)\n", o, pr, h[2]);
         emit(g, "  %%%s = Transpose(%%%s) {perm = [0, 2, 1, 3]}\n", m, o);
-        emit(g, "  %%%s = Reshape(%%%s, %%%s)\n", y, m, s3);
+        emit(g, "  %%%s = Reshape(%%%s, %%%s) {allowzero = 1}\n", y, m, s3);
     }
     (void)kt;
     add(g, y, B, T, C);
@@ -328,11 +336,11 @@ static void t_batchnorm(gen *g)
     emit_const(g, bi, &N, 1, -1, 2);
     emit_const(g, mean, &N, 1, -1, 2);
     emit_const(g, var, &N, 1, 0.25f, 2);
-    emit(g, "  %%%s = Reshape(%%%s, %%%s)\n", r, a->name, s2);
+    emit(g, "  %%%s = Reshape(%%%s, %%%s) {allowzero = 1}\n", r, a->name, s2);
     emit(g, "  %%%s = MatMul(%%%s, %%%s)\n", mm, r, w);
     emit(g, "  %%%s = BatchNormalization(%%%s, %%%s, %%%s, %%%s, %%%s) {epsilon = 1e-05}\n", bn, mm, sc, bi,
          mean, var);
-    emit(g, "  %%%s = Reshape(%%%s, %%%s)\n", y, bn, s3);
+    emit(g, "  %%%s = Reshape(%%%s, %%%s) {allowzero = 1}\n", y, bn, s3);
     add(g, y, B, T, N);
 }
 
@@ -358,8 +366,7 @@ static void t_repeat(gen *g)
     char y[16];
     fresh(g, y);
     emit(g, "  %%%s = %s\n", y, g->last);
-    const value *prev = &g->v[g->n - 1];
-    add(g, y, prev->d[0], prev->d[1], prev->d[2]);
+    add(g, y, g->last_d[0], g->last_d[1], g->last_d[2]);
 }
 
 static void t_concat(gen *g)
