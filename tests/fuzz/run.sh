@@ -54,6 +54,7 @@ for d in abs add conv gemm reshape split slice gather concat transpose matmul so
     seed fuzz_inputs /usr/share/libonnx-testdata/data/node/test_$d/test_data_set_0/*.pb
 done
 seed fuzz_text "$src"/tests/ir/*.kir
+seed fuzz_passes "$src"/tests/fuzz/regress/fuzz_passes/*   # any bytes make a graph
 seed fuzz_inputs "$src"/tests/err/*.npy "$src"/samples/zoo/*/input_0.npy
 
 status=0
