@@ -114,6 +114,12 @@ static void *clone(const ProtobufCMessage *m)
         (n) = at_ + 1;                                                     \
     } while (0)
 
+/* Bulk appends (the `huge` class): room first, then plain stores, so that
+ * thousands of entries are not thousands of reallocs (each a copy under
+ * ASan). */
+#define RESERVE(arr, n, extra) ((arr) = xrealloc((arr), ((n) + (size_t)(extra)) * sizeof *(arr)))
+#define PUSH(arr, n, x) ((arr)[(n)++] = (x))
+
 /* ---- output ---------------------------------------------------------------- */
 
 static const char *out_dir;
@@ -884,6 +890,7 @@ static bool mut_huge(model *m, int v, rng *r, const char *own)
         node *n = pick_node(m, r);
         if (!n)
             return false;
+        RESERVE(n->attribute, n->n_attribute, 999);
         for (int i = 0; i < 999; i++) {
             attr *a = xmalloc(sizeof *a);
             onnx__attribute_proto__init(a);
@@ -893,7 +900,7 @@ static bool mut_huge(model *m, int v, rng *r, const char *own)
             a->has_type = a->has_i = 1;
             a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
             a->i = i;
-            APPEND(n->attribute, n->n_attribute, a);
+            PUSH(n->attribute, n->n_attribute, a);
         }
         return true;
     }
@@ -906,28 +913,31 @@ static bool mut_huge(model *m, int v, rng *r, const char *own)
         }
         return true;
     case 3: /* 20000 value_info entries */
+        RESERVE(g->value_info, g->n_value_info, 20000);
         for (int i = 0; i < 20000; i++) {
             Onnx__ValueInfoProto *vi = xmalloc(sizeof *vi);
             onnx__value_info_proto__init(vi);
             char name[32];
             snprintf(name, sizeof name, "vi%d", i);
             vi->name = xstrdup(name);
-            APPEND(g->value_info, g->n_value_info, vi);
+            PUSH(g->value_info, g->n_value_info, vi);
         }
         return true;
     case 4: { /* one node with 5000 inputs */
         node *n = pick_node(m, r);
         if (!n || !n->n_input)
             return false;
+        RESERVE(n->input, n->n_input, 5000);
         for (int i = 0; i < 5000; i++)
-            APPEND(n->input, n->n_input, xstrdup(n->input[0]));
+            PUSH(n->input, n->n_input, xstrdup(n->input[0]));
         return true;
     }
     case 5: /* 3000 graph outputs naming one value */
         if (!g->n_output)
             return false;
+        RESERVE(g->output, g->n_output, 3000);
         for (int i = 0; i < 3000; i++)
-            APPEND(g->output, g->n_output, clone(&g->output[0]->base));
+            PUSH(g->output, g->n_output, clone(&g->output[0]->base));
         return true;
     case 6: { /* an INTS attribute with 100000 entries */
         node *n = pick_node(m, r);
@@ -953,6 +963,7 @@ static bool mut_huge(model *m, int v, rng *r, const char *own)
         snprintf(prev, sizeof prev, "%s", last->output[0]);
         set_str(&last->output[0], "chain_start");
         snprintf(prev, sizeof prev, "chain_start");
+        RESERVE(g->node, g->n_node, 5000);
         for (int i = 0; i < 5000; i++) {
             node *n = xmalloc(sizeof *n);
             onnx__node_proto__init(n);
@@ -961,7 +972,7 @@ static bool mut_huge(model *m, int v, rng *r, const char *own)
             APPEND(n->input, n->n_input, xstrdup(prev));
             APPEND(n->output, n->n_output, xstrdup(i == 4999 ? g->output[0]->name : name));
             snprintf(prev, sizeof prev, "%s", name);
-            APPEND(g->node, g->n_node, n);
+            PUSH(g->node, g->n_node, n);
         }
         return true;
     }
