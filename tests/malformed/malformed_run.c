@@ -2,7 +2,8 @@
  * (gen_malformed's DIR/manifest.tsv) and checks that each run ends well.
  *
  *   malformed_run [--kiln KILN] --dir DIR [--jobs N] [--timeout S]
- *                 [--mem-mb M] [--min N] [--filter SUBSTR] [--verbose]
+ *                 [--mem-mb M] [--min N] [--every K] [--leak-every L]
+ *                 [--filter SUBSTR] [--verbose]
  *
  * For each model: `kiln info M`, `kiln dump M` and `kiln run M -i IN...
  * -o OUT` (the inputs gen_malformed wrote from what the model declares),
@@ -19,6 +20,9 @@
  * (linked in: tests/malformed/kiln_main.c) with the same argv; that skips
  * the dynamic loader per run, which costs more than most runs (libLLVM).
  * With --kiln, each run execs that binary.
+ * --every K runs every K-th model only; under ASan, --leak-every L runs
+ * LeakSanitizer's check (which scans libLLVM's data and costs more than
+ * the run) after every L-th model's runs only.
  * N workers (default 2) each take every N-th model. Prints the outcome
  * counts per command and per damage class, and every failure; exit 1 when
  * any run failed.
@@ -59,13 +63,18 @@ int kiln_tool_main(int argc, char **argv);
 #endif
 #ifdef KILN_ASAN
 void __lsan_do_leak_check(void);
-static void leak_check(void) { __lsan_do_leak_check(); }
+static void leak_check(bool now)
+{
+    if (now)
+        __lsan_do_leak_check();
+}
 #else
-static void leak_check(void) {}
+static void leak_check(bool now) { (void)now; }
 #endif
 
 static const char *kiln, *dir;
 static int timeout_s = 5, mem_mb = 0, jobs = 2;
+static int leak_every = 1; /* LeakSanitizer's check after every N-th model (ASan builds) */
 static bool verbose;
 
 static void on_alarm(int sig) { (void)sig; }
@@ -114,7 +123,7 @@ static char *slurp(const char *path, size_t max)
 
 /* Runs argv in DIR with stderr to err_path; the exit status as waitpid
  * gives it, or -1 on timeout (the process group is killed). */
-static int run_bounded(char **argv, const char *err_path, double *seconds)
+static int run_bounded(char **argv, const char *err_path, bool check_leaks, double *seconds)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -145,7 +154,7 @@ static int run_bounded(char **argv, const char *err_path, double *seconds)
             /* not exit(): libLLVM's thousands of static destructors would
              * cost more than the run; LeakSanitizer's check is called here */
             fflush(NULL);
-            leak_check();
+            leak_check(check_leaks);
             _exit(rc);
         }
         execv(argv[0], argv);
@@ -276,7 +285,7 @@ static void worker(entry *es, int n, int first, const char *results)
             }
             argv[a] = NULL;
             double secs;
-            int status = run_bounded(argv, err_path, &secs);
+            int status = run_bounded(argv, err_path, i % leak_every == 0, &secs);
             char *err = slurp(err_path, 1 << 16);
             const char *problem = judge(e, status, err, c == CMD_RUN ? out_dir : NULL);
             int code = status == -1 ? -1000 : WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
@@ -304,7 +313,7 @@ typedef struct tally { char cls[64]; int rc[N_CMDS][3]; } tally; /* 0, 1, failed
 int main(int argc, char **argv)
 {
     const char *filter = NULL;
-    int min_models = 0;
+    int min_models = 0, every = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--kiln") == 0 && i + 1 < argc)
             kiln = argv[++i];
@@ -316,6 +325,10 @@ int main(int argc, char **argv)
             timeout_s = atoi(argv[++i]);
         else if (strcmp(argv[i], "--mem-mb") == 0 && i + 1 < argc)
             mem_mb = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc)
+            every = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--leak-every") == 0 && i + 1 < argc)
+            leak_every = atoi(argv[++i]);
         else if (strcmp(argv[i], "--min") == 0 && i + 1 < argc)
             min_models = atoi(argv[++i]);
         else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc)
@@ -324,11 +337,11 @@ int main(int argc, char **argv)
             verbose = true;
         else {
             fprintf(stderr, "usage: malformed_run [--kiln KILN] --dir DIR [--jobs N] [--timeout S] "
-                            "[--mem-mb M] [--min N] [--filter SUBSTR] [--verbose]\n");
+                            "[--mem-mb M] [--min N] [--every K] [--leak-every L] [--filter SUBSTR] [--verbose]\n");
             return 2;
         }
     }
-    if (!dir || jobs < 1 || timeout_s < 1)
+    if (!dir || jobs < 1 || timeout_s < 1 || every < 1 || leak_every < 1)
         return fprintf(stderr, "malformed_run: --dir is required\n"), 2;
     /* the sanitizers' findings must fail the run, and a huge allocation be
      * refused (then kiln's out-of-memory abort is the finding) */
@@ -341,13 +354,14 @@ int main(int argc, char **argv)
 
     entry *es;
     int n = parse_manifest(&es);
-    if (filter) {
-        int k = 0;
-        for (int i = 0; i < n; i++)
-            if (strstr(es[i].file, filter) || strstr(es[i].cls, filter) || strstr(es[i].seed, filter))
-                es[k++] = es[i];
-        n = k;
-    }
+    int n_all = n;
+    entry *all = es;
+    es = calloc((size_t)n + 1, sizeof *es);
+    n = 0;
+    for (int i = 0; i < n_all; i++)
+        if (i % every == 0 && (!filter || strstr(all[i].file, filter) || strstr(all[i].cls, filter) ||
+                               strstr(all[i].seed, filter)))
+            es[n++] = all[i];
     int files_before = count_files(dir);
     char tmpl[] = "/tmp/kiln-malformed-XXXXXX";
     if (!mkdtemp(tmpl))
@@ -449,5 +463,15 @@ int main(int argc, char **argv)
                files_before, files_after);
         failures++;
     }
+    for (int i = 0; i < n_all; i++) {
+        free(all[i].file);
+        free(all[i].cls);
+        free(all[i].seed);
+        for (int k = 0; k < all[i].n_inputs; k++)
+            free(all[i].inputs[k]);
+    }
+    free(all);
+    free(es);
+    free(pids);
     return failures ? 1 : 0;
 }
