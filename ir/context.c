@@ -36,12 +36,18 @@ void kiln_ctx_destroy(kiln_ctx *ctx)
     free(ctx);
 }
 
+/* A message is one line: a name from a hostile model may hold a newline or
+ * a terminal escape, and not every message escapes its names, so the
+ * control characters of the whole message are escaped here (kiln_escape:
+ * names already escaped hold none). */
 kiln_status kiln_error(kiln_ctx *ctx, kiln_status status, const char *fmt, ...)
 {
+    char raw[sizeof ctx->message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    kiln_escape(raw, ctx->message, sizeof ctx->message);
     ctx->status = status;
     return status;
 }
@@ -66,11 +72,12 @@ void kiln_ctx_clear_notes(kiln_ctx *ctx)
 
 void kiln_note(kiln_ctx *ctx, const char *fmt, ...)
 {
-    char line[1024];
+    char raw[1024], line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    kiln_escape(raw, line, sizeof line); /* one line each, as kiln_error */
     size_t n = strlen(line);
     if (ctx->n_notes == MAX_NOTES) {
         ctx->notes_dropped++;

@@ -190,6 +190,12 @@ static kiln_status infer_reduce(kiln_infer *c)
     kiln_status st = kiln_infer_need(c, 0, &x);
     if (!st)
         st = need_dt(c, 0, ok);
+    /* ONNX's `axes` attribute (before opset 18) is input 1 in kiln's IR; the
+     * ONNX loader moves it, but text IR written by hand could carry it, and
+     * ignoring it would reduce over every axis (found by fuzz_passes) */
+    if (!st && kiln_attr_find(c->g, c->n, "axes"))
+        st = kiln_infer_fail(c, "attribute 'axes' is not part of kiln's IR: give the axes as "
+                                "input 1, a 1-D i64 constant (docs/canonical-forms.md)");
     if (!st)
         st = attr_int(c, "keepdims", 1, 0, 1, &keep);
     if (!st)

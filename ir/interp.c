@@ -109,7 +109,7 @@ struct kiln_interp {
     kiln_ctx *ctx;
     const kiln_graph *g;
     kiln_plan *plan;
-    unsigned char *arena;   /* plan->peak bytes, 64-byte aligned (NULL when 0) */
+    unsigned char *arena;   /* plan->peak bytes (at least 64), 64-byte aligned */
     kiln_value *init;       /* g->values, compile-time node data cleared: each run's start */
     kiln_value *values;     /* this run's value table */
     bool *owned;            /* values[v].data was malloc'd by this run */
@@ -317,13 +317,17 @@ static kiln_status make_arena(kiln_interp *r, int threads)
     if (st == KILN_OK && kiln_plan_check(r->ctx, r->g, r->plan) != KILN_OK)
         kiln_panic(__FILE__, __LINE__, "%s", kiln_ctx_message(r->ctx));
 #endif
-    if (st != KILN_OK || r->plan->peak == 0)
+    if (st != KILN_OK)
         return st;
-    r->arena = aligned_alloc(KILN_PLAN_ALIGN, r->plan->peak);
+    /* never NULL, even when every planned tensor is empty (peak 0): a
+     * value's data is arena + offset, and NULL + 0 is undefined (found by
+     * fuzz_passes) */
+    size_t bytes = r->plan->peak ? r->plan->peak : KILN_PLAN_ALIGN;
+    r->arena = aligned_alloc(KILN_PLAN_ALIGN, bytes);
     if (!r->arena)
         return kiln_error(r->ctx, KILN_ERR_RUNTIME, "%s: out of memory for the %zu-byte arena",
                           r->g->source, r->plan->peak);
-    memset(r->arena, 0, r->plan->peak);
+    memset(r->arena, 0, bytes);
     return KILN_OK;
 }
 

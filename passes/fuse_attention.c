@@ -805,7 +805,9 @@ static bool invert_y(const kiln_graph *g, uint32_t o, const uint32_t *node, cons
     const kiln_shape *os = &g->values[o].shape;
     placed t = {.rank = os->rank};
     for (int k = 0; k < os->rank; k++) {
-        int axis = k >= n_lead ? 2 + (k - n_lead) : k == n_lead - 1 ? 1 : 0;
+        /* as in the B and H of `layouts`: the last of two or more batch
+         * axes is the heads; a single one is the batch (H = 1) */
+        int axis = k >= n_lead ? 2 + (k - n_lead) : k == n_lead - 1 && n_lead >= 2 ? 1 : 0;
         t.first[k] = t.n_pieces;
         t.count[k] = os->dim[k] > 1;
         if (os->dim[k] > 1) {

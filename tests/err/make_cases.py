@@ -167,3 +167,8 @@ data[at + 5:at + 5] = b"'"
 data = data[:data.index(b"\n") - 1] + data[data.index(b"\n"):]  # drop one pad space
 with open(out("x_nul_dtype.npy"), "wb") as f:
     f.write(bytes(data))
+# A graph output that no node produces, whose name holds a newline and a
+# terminal escape (found by tests/malformed): the message stays one line.
+save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+           [vi("x", TensorProto.FLOAT, [2, 3])], [vi("y\n\x1b[31m", TensorProto.FLOAT, [2, 3])]),
+     "name_control_chars.onnx")

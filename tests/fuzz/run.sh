@@ -12,7 +12,7 @@ src=$(cd "$1" && pwd)
 build=$2
 seconds=$3
 shift 3
-targets=${*:-fuzz_onnx fuzz_text fuzz_inputs}
+targets=${*:-fuzz_onnx fuzz_text fuzz_inputs fuzz_passes}
 cc=${KILN_FUZZ_CC:-clang-19}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
@@ -54,6 +54,7 @@ for d in abs add conv gemm reshape split slice gather concat transpose matmul so
     seed fuzz_inputs /usr/share/libonnx-testdata/data/node/test_$d/test_data_set_0/*.pb
 done
 seed fuzz_text "$src"/tests/ir/*.kir
+seed fuzz_passes "$src"/tests/fuzz/regress/fuzz_passes/*   # any bytes make a graph
 seed fuzz_inputs "$src"/tests/err/*.npy "$src"/samples/zoo/*/input_0.npy
 
 status=0
