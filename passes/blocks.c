@@ -97,6 +97,8 @@ static void delimit(const kiln_graph *g, uint32_t a, bool *dep, bool *anc, bool 
     }
     if (!r1)
         return;
+    blk->x = x;
+    blk->r1 = r1;
     memset(dx, 0, g->n_values * sizeof *dx);
     dx[x] = true;
     flood_forward(g, dx, 1, false);
@@ -115,9 +117,11 @@ static void delimit(const kiln_graph *g, uint32_t a, bool *dep, bool *anc, bool 
     uint32_t last = r1, ln = post_norm(g, kiln_node_output(g, &g->nodes[r1], 0), r1);
     if (ln)
         last = ln;
+    blk->post_norm = ln != 0;
     uint32_t r2 = mlp_residual(g, dx, kiln_node_output(g, &g->nodes[last], 0), last);
     if (r2) {
         last = r2;
+        blk->r2 = r2;
         /* post-norm (R1 went through its LayerNorm): so does R2 */
         uint32_t ln2 = ln ? post_norm(g, kiln_node_output(g, &g->nodes[r2], 0), r2) : 0;
         if (ln2)

@@ -28,6 +28,9 @@ typedef struct kiln_block {
     uint32_t attention;       /* the kiln.Attention node */
     uint32_t first, last;     /* the block's first and last node (node order) */
     int64_t batch, heads, head_dim, q_tokens, kv_tokens;   /* the attention's sizes */
+    uint32_t x;               /* the residual input x (0: no R1) */
+    uint32_t r1, r2;          /* the attention residual and the MLP residual Adds (0: none) */
+    bool post_norm;           /* R1's only user is a LayerNormalization */
 } kiln_block;
 
 /* The blocks of g in node order: fills out[0 .. min(count, max)) and
