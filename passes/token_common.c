@@ -60,17 +60,57 @@ void kiln_token_replace_uses(kiln_graph *g, uint32_t from, uint32_t to, uint32_t
             g->outputs[k] = to;
 }
 
-uint32_t kiln_token_sizes_before(const kiln_graph *g, uint32_t block)
+/* The constant sizes after the pooling that follows block l: the window
+ * sums of the (constant) sizes entering it. Pooling comes before any
+ * pruning or merging (the plan refused the rest), so the sizes entering a
+ * pooling are all ones or an earlier pooling's: constants, computed here
+ * when first asked for (the pooling pass does not make them: nothing would
+ * read them until a later pass). */
+static uint32_t pool_sizes(kiln_graph *g, const kiln_token_ctx *t, uint32_t l)
 {
-    static const char *const producers[] = {"token-merge", "token-prune", "token-pool"};
+    const char *name = kiln_token_name(g, "token-pool", l, "sizes");
+    uint32_t v = kiln_graph_find_value(g, name);
+    if (v)
+        return v;
+    const kiln_token_block *pb = &t->plan.block[l];
+    uint32_t in = kiln_token_sizes_before(g, t, l);
+    int64_t B = t->site[0].batch, G = pb->grid, Go = (G + 1) / 2, n_in = pb->n_mlp, n_out = 1 + Go * Go;
+    const float *src = in ? g->values[in].data : NULL;
+    KILN_ASSERT(!in || (src && g->values[in].shape.dim[1] == n_in));
+    float *w = kiln_xcalloc((size_t)(B * n_out), sizeof *w);
+    for (int64_t b = 0; b < B; b++) {
+        const float *s = src ? src + b * n_in : NULL;
+        float *row = w + b * n_out;
+        row[0] = s ? s[0] : 1;
+        for (int64_t i = 0; i < Go; i++)
+            for (int64_t j = 0; j < Go; j++)
+                for (int64_t di = 0; di < 2; di++)
+                    for (int64_t dj = 0; dj < 2; dj++)
+                        if (2 * i + di < G && 2 * j + dj < G)
+                            row[1 + i * Go + j] += s ? s[1 + (2 * i + di) * G + 2 * j + dj] : 1;
+    }
+    kiln_shape shape = kiln_shape_make(2, (int64_t[]){B, n_out});
+    v = kiln_const_add(g, name, KILN_DT_F32, &shape, w, (size_t)(B * n_out) * sizeof *w, true);
+    free(w);
+    return v;
+}
+
+uint32_t kiln_token_sizes_before(kiln_graph *g, const kiln_token_ctx *t, uint32_t block)
+{
+    static const char *const producers[] = {"token-merge", "token-prune"};
     char name[160];
-    for (uint32_t l = block; l-- > 0;)
+    if (!t->plan.track_sizes)
+        return 0;
+    for (uint32_t l = block; l-- > 0;) {
         for (size_t p = 0; p < sizeof producers / sizeof producers[0]; p++) {
             snprintf(name, sizeof name, "%s.b%u.sizes", producers[p], l);
             uint32_t v = kiln_graph_find_value(g, name);
             if (v)
                 return v;
         }
+        if (t->plan.block[l].pool != KILN_TOKEN_POOL_NONE)
+            return pool_sizes(g, t, l);
+    }
     return 0;
 }
 
@@ -488,7 +528,8 @@ static fix_fn fix_for(kiln_op op)
     switch (op) {
     case KILN_OP_ATTENTION: return fix_attention;
     case KILN_OP_RESHAPE: return fix_reshape;
-    default: return op == KILN_TOKEN_MERGE_OP ? fix_token_merge : NULL;
+    case KILN_OP_TOKEN_MERGE: return fix_token_merge;
+    default: return NULL;
     }
 }
 
@@ -557,15 +598,13 @@ static double node_macs(const kiln_graph *g, const kiln_node *n)
     default:
         break;
     }
-    if (n->op == KILN_TOKEN_MERGE_OP && a && a->shape.rank == 3) {
+    if (n->op == KILN_OP_TOKEN_MERGE && a && a->shape.rank == 3) {
         /* the metric product: ceil(N/2) x floor(N/2) x head_dim per image */
-        double N = (double)a->shape.dim[1];
         int64_t Ni = a->shape.dim[1];
-        (void)N;
         return (double)a->shape.dim[0] * (double)((Ni + 1) / 2) * (double)(Ni / 2) *
                (double)kiln_attr_int(g, n, "head_dim", 1);
     }
-    if (n->op == KILN_TOKEN_PRUNE_OP && a && y && a->shape.rank == 3 && y->shape.rank == 3) {
+    if (n->op == KILN_OP_TOKEN_PRUNE && a && y && a->shape.rank == 3 && y->shape.rank == 3) {
         /* EViT fusion: the weights times the dropped tokens, when a fused
          * token is appended (1 + keep + 1 outputs) */
         int64_t keep = kiln_attr_int(g, n, "keep", 0), N = a->shape.dim[1];

@@ -15,7 +15,8 @@
  * of original tokens each token stands for) exists only when some block
  * merges. The value leaving block L is named "<pass>.b<L>.sizes" (at most
  * one pass produces sizes per block), so a later pass finds it by name;
- * none means every size is 1.
+ * none means every size is 1. The sizes after a pooling are constants
+ * (pooling precedes every pruning and merging), made on demand.
  */
 #ifndef KILN_TOKEN_COMMON_H
 #define KILN_TOKEN_COMMON_H
@@ -23,10 +24,6 @@
 #include "passes/blocks.h"
 #include "passes/pass.h"
 #include "passes/token_plan.h"
-
-/* TEMPORARY until tr-kern's ops are merged */
-#define KILN_TOKEN_MERGE_OP ((kiln_op)(KILN_OP_COUNT + 1))
-#define KILN_TOKEN_PRUNE_OP ((kiln_op)(KILN_OP_COUNT + 2))
 
 /* One block as the token passes see it. */
 typedef struct kiln_token_site {
@@ -75,9 +72,12 @@ uint32_t kiln_token_ints(kiln_graph *g, const char *pass, uint32_t block, const 
 /* Every use of `from` except by node `except` reads `to`. */
 void kiln_token_replace_uses(kiln_graph *g, uint32_t from, uint32_t to, uint32_t except);
 
-/* The sizes entering block `block`'s attention (the last "<pass>.b<L>.sizes"
- * with L < block); 0 when every size is 1. */
-uint32_t kiln_token_sizes_before(const kiln_graph *g, uint32_t block);
+/* The sizes entering block `block`'s attention: the last
+ * "token-merge.b<L>.sizes" or "token-prune.b<L>.sizes" with L < block, or
+ * the constant window sums of a pooling after block L
+ * ("token-pool.b<L>.sizes", made when first asked for); 0 when every size
+ * is 1 or sizes are not tracked (no block merges). */
+uint32_t kiln_token_sizes_before(kiln_graph *g, const kiln_token_ctx *t, uint32_t block);
 
 /* The probabilities of kiln.Attention node *node: its P output, which is
  * added when missing (the node is replaced by one with two outputs; *node

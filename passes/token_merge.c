@@ -66,13 +66,13 @@ kiln_status kiln_pass_token_merge(kiln_pass_ctx *pc, kiln_graph *g)
             continue;
         const kiln_node *a = &g->nodes[t.site[l].b.attention];
         uint32_t x = kiln_node_output(g, &g->nodes[t.site[l].r1], 0);
-        uint32_t keys = kiln_node_input(g, a, 1), sizes = kiln_token_sizes_before(g, l);
+        uint32_t keys = kiln_node_input(g, a, 1), sizes = kiln_token_sizes_before(g, &t, l);
         uint32_t n_lay = 0;
         const int64_t *kl = kiln_attr_ints(g, a, "k_layout", &n_lay);
         int64_t layout[4] = {kl[0], kl[1], kl[2], kl[3]};
         int64_t heads = kiln_attr_int(g, a, "heads", 1), head_dim = kiln_attr_int(g, a, "head_dim", 1);
         uint32_t outs[2] = {kiln_token_value(g, PASS, l, "x"), kiln_token_value(g, PASS, l, "sizes")};
-        uint32_t node = kiln_node_add(g, KILN_TOKEN_MERGE_OP, kiln_token_name(g, PASS, l, NULL),
+        uint32_t node = kiln_node_add(g, KILN_OP_TOKEN_MERGE, kiln_token_name(g, PASS, l, NULL),
                                       (uint32_t[]){x, keys, sizes}, sizes ? 3 : 2, outs, 2);
         kiln_attr_set_int(g, node, "r", pb->merge_r);
         kiln_attr_set_int(g, node, "heads", heads);
@@ -82,7 +82,7 @@ kiln_status kiln_pass_token_merge(kiln_pass_ctx *pc, kiln_graph *g)
         pc->changes++;
     }
     for (uint32_t l = 0; active && !st && t.plan.track_sizes && t.plan.proportional && l < t.n_blocks; l++) {
-        uint32_t sizes = kiln_token_sizes_before(g, l);
+        uint32_t sizes = kiln_token_sizes_before(g, &t, l);
         if (t.plan.block[l].share_src >= 0 || !sizes)
             continue;
         proportional(g, l, t.site[l].b.attention, sizes);

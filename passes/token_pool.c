@@ -13,10 +13,10 @@
  *            (MaxPool with the same windows for max)
  *   x' = Concat(cls, Transpose(Reshape(pooled, [0, 0, G'G']), [0,2,1]))  [B, 1+G'G', D]
  * Every later reader of x (the next block's LayerNorm and residual) reads
- * x'. When sizes are tracked (some block merges), the sizes leave as
- * "token-pool.b<L>.sizes": each pooled token's size is the sum of its
- * window's sizes (a Conv with a 2x2 kernel of ones, end-padded for an odd
- * grid), or, while every size is 1, the constant window counts. Then every
+ * x'. When sizes are tracked (some block merges), a pooled token's size
+ * is the sum of its window's sizes: a constant, since pooling comes before
+ * any pruning or merging, made by the pass that reads it
+ * (kiln_token_sizes_before, "token-pool.b<L>.sizes"). Then every
  * downstream count is re-laid-out (kiln_token_relayout). One change per
  * pooling.
  *   before: %x2 = Add(%x1, %mlp)  ... = LayerNormalization(%x2, ...)
@@ -79,51 +79,6 @@ static void window_attrs(pool_ctx *c, uint32_t node)
     kiln_attr_set_ints(c->g, node, "strides", (int64_t[]){2, 2}, 2);
 }
 
-/* The sizes after pooling: window sums of `sizes` [B, 1+G*G], or the
- * window counts when every size is 1 (sizes == 0). */
-static uint32_t pool_sizes(pool_ctx *c, uint32_t sizes, int64_t B, int64_t G)
-{
-    int64_t Go = (G + 1) / 2;
-    const char *name = kiln_token_name(c->g, PASS, c->block, "sizes");
-    if (!sizes) {
-        float *w = kiln_xcalloc((size_t)(B * (1 + Go * Go)), sizeof *w);
-        for (int64_t b = 0; b < B; b++) {
-            float *row = w + b * (1 + Go * Go);
-            row[0] = 1;
-            for (int64_t i = 0; i < Go; i++)
-                for (int64_t j = 0; j < Go; j++)
-                    row[1 + i * Go + j] = (float)((2 * i + 1 < G ? 2 : 1) * (2 * j + 1 < G ? 2 : 1));
-        }
-        kiln_shape s = kiln_shape_make(2, (int64_t[]){B, 1 + Go * Go});
-        uint32_t v = kiln_const_add(c->g, name, KILN_DT_F32, &s, w, (size_t)(B * (1 + Go * Go)) * sizeof *w, true);
-        free(w);
-        return v;
-    }
-    /* [B, N] -> cls [B, 1] and patches [B, G*G] -> [B, 1, G, G] -> 2x2 sums */
-    uint32_t cls = node1(c, KILN_OP_SLICE, "sizes.cls",
-                         (uint32_t[]){sizes, ints(c, "sizes.cls.starts", (int64_t[]){0}, 1),
-                                      ints(c, "sizes.cls.ends", (int64_t[]){1}, 1),
-                                      ints(c, "sizes.cls.axes", (int64_t[]){1}, 1)}, 4);
-    uint32_t pat = node1(c, KILN_OP_SLICE, "sizes.patches",
-                         (uint32_t[]){sizes, ints(c, "sizes.patches.starts", (int64_t[]){1}, 1),
-                                      ints(c, "sizes.patches.ends", (int64_t[]){INT64_MAX}, 1),
-                                      ints(c, "sizes.patches.axes", (int64_t[]){1}, 1)}, 4);
-    uint32_t grid = reshape(c, "sizes.grid", pat, (int64_t[]){0, 1, G, G}, 4);
-    static const float ones[4] = {1, 1, 1, 1};
-    kiln_shape ws = kiln_shape_make(4, (int64_t[]){1, 1, 2, 2});
-    uint32_t w = kiln_const_add(c->g, kiln_token_name(c->g, PASS, c->block, "sizes.window"), KILN_DT_F32, &ws, ones,
-                                sizeof ones, true);
-    uint32_t sums = node1(c, KILN_OP_CONV, "sizes.sums", (uint32_t[]){grid, w}, 2);
-    uint32_t conv = c->g->values[sums].producer;
-    window_attrs(c, conv);
-    kiln_attr_set_ints(c->g, conv, "pads", (int64_t[]){0, 0, G % 2, G % 2}, 4);
-    uint32_t flat = reshape(c, "sizes.flat", sums, (int64_t[]){0, Go * Go}, 2);
-    uint32_t out = kiln_value_add(c->g, name);
-    uint32_t cat = kiln_node_add(c->g, KILN_OP_CONCAT, name, (uint32_t[]){cls, flat}, 2, &out, 1);
-    kiln_attr_set_int(c->g, cat, "axis", 1);
-    return out;
-}
-
 kiln_status kiln_pass_token_pool(kiln_pass_ctx *pc, kiln_graph *g)
 {
     kiln_token_ctx t;
@@ -155,8 +110,6 @@ kiln_status kiln_pass_token_pool(kiln_pass_ctx *pc, kiln_graph *g)
         /* the slices read x itself */
         kiln_node_set_input(g, g->values[cls].producer, 0, x);
         kiln_node_set_input(g, g->values[patches].producer, 0, x);
-        if (t.plan.track_sizes)
-            pool_sizes(&c, kiln_token_sizes_before(g, l + 1), s->batch, G);
         pc->changes++;
     }
     if (active && !st && pc->changes)

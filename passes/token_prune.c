@@ -36,10 +36,10 @@ kiln_status kiln_pass_token_prune(kiln_pass_ctx *pc, kiln_graph *g)
             continue;
         uint32_t x = kiln_node_output(g, &g->nodes[t.site[l].r1], 0);
         uint32_t probs = kiln_token_probs(g, &t.site[l].b.attention);
-        uint32_t sizes = t.plan.track_sizes ? kiln_token_sizes_before(g, l) : 0;
+        uint32_t sizes = kiln_token_sizes_before(g, &t, l);
         uint32_t outs[2] = {kiln_token_value(g, PASS, l, "x"),
                             t.plan.track_sizes ? kiln_token_value(g, PASS, l, "sizes") : 0};
-        uint32_t node = kiln_node_add(g, KILN_TOKEN_PRUNE_OP, kiln_token_name(g, PASS, l, NULL),
+        uint32_t node = kiln_node_add(g, KILN_OP_TOKEN_PRUNE, kiln_token_name(g, PASS, l, NULL),
                                       (uint32_t[]){x, probs, sizes}, sizes ? 3 : 2, outs, outs[1] ? 2 : 1);
         kiln_attr_set_int(g, node, "keep", pb->prune_kept);
         kiln_attr_set_int(g, node, "fuse", t.plan.fuse);
