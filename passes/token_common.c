@@ -614,13 +614,32 @@ static double node_macs(const kiln_graph *g, const kiln_node *n)
     return 0;
 }
 
+/* live[id]: node id contributes to a graph output (fuse-attention leaves
+ * the unfused nodes for dce: they must not count). Nodes are in order. */
+static bool *live_nodes(const kiln_graph *g)
+{
+    bool *live = kiln_xcalloc(g->n_nodes, sizeof *live), *used = kiln_xcalloc(g->n_values, sizeof *used);
+    for (uint32_t k = 0; k < g->n_outputs; k++)
+        used[g->outputs[k]] = true;
+    for (uint32_t id = g->n_nodes; id-- > 1;) {
+        const kiln_node *n = &g->nodes[id];
+        for (uint32_t o = 0; o < n->n_out && !live[id]; o++)
+            live[id] = used[kiln_node_output(g, n, o)];
+        for (uint32_t i = 0; live[id] && i < n->n_in; i++)
+            used[kiln_node_input(g, n, i)] = true;
+    }
+    free(used);
+    return live;
+}
+
 void kiln_token_census_take(const kiln_graph *g, kiln_token_census *out)
 {
     memset(out, 0, sizeof *out);
     int64_t batch = 0;
+    bool *live = live_nodes(g);
     for (uint32_t id = 1; id < g->n_nodes; id++) {
         const kiln_node *n = &g->nodes[id];
-        if (kiln_node_is_removed(g, id))
+        if (kiln_node_is_removed(g, id) || !live[id])
             continue;
         out->macs += node_macs(g, n);
         if (n->op == KILN_OP_ATTENTION) {
@@ -631,6 +650,7 @@ void kiln_token_census_take(const kiln_graph *g, kiln_token_census *out)
             out->n_blocks++;
         }
     }
+    free(live);
     if (!batch && g->n_inputs && g->values[g->inputs[0]].shape.rank > 0 &&
         !KILN_DIM_IS_SYM(g->values[g->inputs[0]].shape.dim[0]))
         batch = g->values[g->inputs[0]].shape.dim[0];

@@ -591,6 +591,7 @@ static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan 
         fprintf(stderr, "  cc           %8.1f ms  %s -O3%s%s (%d runtime objects cached)\n", t->cc * 1e3,
                 compiler(o), o->cpu || !o->target || strcmp(o->target, "aarch64") ? " -march=" : "",
                 o->cpu ? o->cpu : !o->target || strcmp(o->target, "aarch64") ? "native" : "", t->cached);
+    driver_token_summary(stderr, o->model.report, "  ");
     (void)g;
 }
 
@@ -632,6 +633,7 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
     fprintf(stderr, "  codegen      %8.1f ms\n", s.t_codegen * 1e3);
     if (o->emit == EMIT_LIB || o->emit == EMIT_EXE)
         fprintf(stderr, "  link         %8.1f ms\n", s.t_link * 1e3);
+    driver_token_summary(stderr, o->model.report, "  ");
     return KILN_OK;
 }
 
@@ -682,6 +684,8 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
 int cmd_compile(int argc, char **argv)
 {
     compile_opts o = {.model = DRIVER_MODEL_OPTS_INIT};
+    driver_token_report report = {0};
+    o.model.report = &report;
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;

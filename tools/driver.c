@@ -420,6 +420,43 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
     return EXIT_OK;
 }
 
+/* ---- the token-reduction summary ------------------------------------------------ */
+
+const char *driver_grouped(double x, char *buf, size_t size)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", x);
+    size_t n = strlen(digits), at = 0;
+    for (size_t i = 0; i < n && at + 2 < size; i++) {
+        if (i && (n - i) % 3 == 0 && digits[i - 1] != '-')
+            buf[at++] = ',';
+        buf[at++] = digits[i];
+    }
+    buf[at] = 0;
+    return buf;
+}
+
+static void token_list(FILE *out, const kiln_token_census *c)
+{
+    for (uint32_t l = 0; l < c->n_blocks && l < KILN_TOKEN_MAX_BLOCKS; l++)
+        fprintf(out, "%s%lld", l ? "," : "", (long long)c->tokens[l]);
+}
+
+void driver_token_summary(FILE *out, const driver_token_report *r, const char *indent)
+{
+    char a[64], b[64];
+    if (!r || !r->taken)
+        return;
+    fprintf(out, "%stoken reduction  MACs per image %s -> %s (%.1f%%)\n", indent,
+            driver_grouped(r->before.macs, a, sizeof a), driver_grouped(r->after.macs, b, sizeof b),
+            r->before.macs > 0 ? 100.0 * r->after.macs / r->before.macs : 100.0);
+    fprintf(out, "%s                 tokens entering each block's attention ", indent);
+    token_list(out, &r->before);
+    fprintf(out, " -> ");
+    token_list(out, &r->after);
+    fprintf(out, "\n");
+}
+
 /* ---- messages ------------------------------------------------------------------ */
 
 int driver_fail(kiln_ctx *ctx)

@@ -38,6 +38,13 @@ typedef struct driver_model_opts {
 /* The defaults: no shapes, the default -O level. */
 #define DRIVER_MODEL_OPTS_INIT {.opt_level = -1}
 
+/* "token reduction  MACs per image A -> B (x%)" and the tokens entering
+ * each block's attention, before -> after, each line starting with
+ * `indent`; nothing when the token passes did not run. */
+void driver_token_summary(FILE *out, const driver_token_report *r, const char *indent);
+/* 45742208 -> "45,742,208" into buf. */
+const char *driver_grouped(double x, char *buf, size_t size);
+
 /* Print the graph options' help lines (for each command's --help). */
 void driver_model_help(FILE *out);
 
