@@ -26,6 +26,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* No a*b+c contraction into FMAs: GCC does not contract in ISO C mode, and
+ * clang (the LLVM backend's bitcode) must not either, so every backend
+ * computes the same bytes and the same discrete choices. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__AVX512F__)
 #define VF 16
 #elif defined(__AVX__)
@@ -39,7 +46,11 @@
 typedef float vf __attribute__((vector_size(VF * 4)));
 #endif
 
-enum { ALIGN = 16 }; /* floats per 64 bytes: scratch regions start aligned */
+/* ALIGN: floats per 64 bytes, scratch regions start aligned. B tokens are
+ * padded to a multiple of PAD, the widest VF of any build: the scratch size
+ * must not depend on the vector width, since kiln plans scratch with its
+ * own build of the kernel and the LLVM backend runs one built for the CPU. */
+enum { ALIGN = 16, PAD = 16 };
 
 static int64_t round_up(int64_t n, int64_t m)
 {
@@ -87,7 +98,7 @@ static void sort_desc_stable(const float *key, int32_t *idx, int32_t *tmp, int64
 
 /* Scratch of one unit, in floats from an aligned base (each region aligned). */
 typedef struct merge_layout {
-    int64_t na, nb, nbp;               /* |A| = ceil(N/2), |B| = floor(N/2), |B| padded to VF */
+    int64_t na, nb, nbp;               /* |A| = ceil(N/2), |B| = floor(N/2), |B| padded to PAD */
     int64_t ma, mbt, row, best, den;   /* float regions */
     int64_t dst, order, tmp, merged;   /* int32 regions (4 bytes, same as a float) */
     int64_t total;
@@ -99,7 +110,7 @@ static merge_layout merge_layout_of(const krt_token_merge_desc *d)
     int64_t hd = d->head_dim, at = 0;
     s.na = (d->tokens + 1) / 2;
     s.nb = d->tokens / 2;
-    s.nbp = round_up(s.nb > 0 ? s.nb : 1, VF);
+    s.nbp = round_up(s.nb > 0 ? s.nb : 1, PAD);
 #define REGION(field, n) (s.field = at, at = round_up(at + (n), ALIGN))
     REGION(ma, s.na * hd);
     REGION(mbt, hd * s.nbp);

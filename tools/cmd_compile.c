@@ -575,12 +575,11 @@ typedef struct timings {
 static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan *plan,
                     const kiln_cgen_stats *s, const timings *t, const char *name)
 {
-    char peak[64], wbytes[64], src[64];
-    int level = o->model.opt_level >= 0 ? o->model.opt_level : KILN_DEFAULT_OPT_LEVEL;
+    char peak[64], wbytes[64], src[64], pipeline[2048];
     fprintf(stderr, "kiln compile: %s -> %s (%s, C prefix %s)\n", o->model_path, o->out,
             emit_names[o->emit], name);
     fprintf(stderr, "  load+passes  %8.1f ms  %s\n", t->load * 1e3,
-            o->model.passes ? o->model.passes : kiln_pipeline_for_level(level));
+            driver_pipeline_text(&o->model, pipeline, sizeof pipeline));
     fprintf(stderr, "  plan         %8.1f ms  arena peak %s, %u tensors (%u in place)\n", t->plan * 1e3,
             kiln_plan_format_bytes(plan->peak, peak, sizeof peak), plan->n_tensors, plan->n_inplace);
     fprintf(stderr, "  emit C       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors; "
