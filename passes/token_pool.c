@@ -26,8 +26,7 @@
 #include "passes/token_common.h"
 #include "ir/edit.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include <stdio.h>
 
 #define PASS "token-pool"
 
