@@ -2,13 +2,14 @@
  * (samples/fmnist-vit/reduce_ref.py), for every configuration of
  * reduce_ref/manifest.tsv.
  *
- *   kiln_token_agree --kiln KILN --root SOURCE_DIR [--backend interp|llvm]
+ *   kiln_token_agree --kiln KILN --root SOURCE_DIR [--backend interp|llvm|c]
  *
  * For each configuration (name, option string, MACs, tokens entering each
  * block's attention):
  *  - `kiln run model-dynbatch.onnx --shape image=200x1x28x28 OPTIONS` on
  *    reduce_ref/images.npy (the first 200 test images, as reduce_ref.py
- *    normalised them) through the chosen backend; the logits are compared
+ *    normalised them) through the chosen backend (c: `kiln compile` to a
+ *    library, run through its ABI); the logits are compared
  *    with reduce_ref/<name>.npy: top-1 must agree on >= 99.5% of the
  *    images, and on every image whose top-1 agrees every logit must be
  *    within 1e-4 (a discrete choice may flip only where top-1 flips);
@@ -66,12 +67,20 @@ static int argmax(const float *row)
 static bool check_logits(const config *c, const char *tmp)
 {
     char cmd[4096], path[1024];
-    snprintf(cmd, sizeof cmd,
-             "'%s' run '%s/samples/fmnist-vit/model-dynbatch.onnx' --shape image=%dx1x28x28 %s --backend %s "
-             "-i '%s/samples/fmnist-vit/reduce_ref/images.npy' -o '%s/%s' >/dev/null",
-             kiln, root, N_IMAGES, c->options, backend, root, tmp, c->name);
+    if (strcmp(backend, "c") == 0)
+        /* the C backend: a library compiled with the options, run through its ABI */
+        snprintf(cmd, sizeof cmd,
+                 "'%s' compile '%s/samples/fmnist-vit/model-dynbatch.onnx' --shape image=%dx1x28x28 %s "
+                 "--quiet -o '%s/%s.so' && '%s' run '%s/%s.so' -i '%s/samples/fmnist-vit/reduce_ref/images.npy' "
+                 "-o '%s/%s' >/dev/null",
+                 kiln, root, N_IMAGES, c->options, tmp, c->name, kiln, tmp, c->name, root, tmp, c->name);
+    else
+        snprintf(cmd, sizeof cmd,
+                 "'%s' run '%s/samples/fmnist-vit/model-dynbatch.onnx' --shape image=%dx1x28x28 %s --backend %s "
+                 "-i '%s/samples/fmnist-vit/reduce_ref/images.npy' -o '%s/%s' >/dev/null",
+                 kiln, root, N_IMAGES, c->options, backend, root, tmp, c->name);
     if (system(cmd) != 0) {
-        printf("FAIL %s: kiln run failed: %s\n", c->name, cmd);
+        printf("FAIL %s: kiln failed: %s\n", c->name, cmd);
         return false;
     }
     krt_npy got, want;
@@ -173,7 +182,7 @@ int main(int argc, char **argv)
             backend = argv[i + 1];
     }
     if (!kiln || !root) {
-        fprintf(stderr, "usage: kiln_token_agree --kiln KILN --root SOURCE_DIR [--backend interp|llvm]\n");
+        fprintf(stderr, "usage: kiln_token_agree --kiln KILN --root SOURCE_DIR [--backend interp|llvm|c]\n");
         return 2;
     }
     char path[1024], line[2048], tmp[] = "/tmp/kiln_token_agree_XXXXXX";
