@@ -14,7 +14,9 @@
  *   - it ends at the MLP residual R2 when there is one: the first Add after
  *     R1 that adds r (R1's output, or the LayerNorm of it in a post-norm
  *     block) to a value computed from r without passing through another
- *     kiln.Attention; else at R1. In a post-norm block (R1's only user
+ *     kiln.Attention (a kiln.TokenPrune or kiln.TokenMerge that is R1's
+ *     only user belongs to the block, and r is then its output); else at
+ *     R1. In a post-norm block (R1's only user
  *     is a LayerNormalization, and r is its output) the LayerNormalization
  *     that is the only user of R2 ends the block;
  *   - with no R1, the block is A alone.
