@@ -13,10 +13,11 @@
  * Merge: the metric is k averaged over heads (summed in head order, then
  * divided by H) and divided by its L2 norm, with no epsilon (a zero key
  * row gives NaN, as in the reference). The scores metric_A · metric_Bᵀ
- * are computed one A row at a time against metric_B stored transposed and
- * padded to a whole number of vectors: the inner loop is an axpy over B
- * tokens, vectorised without reordering any sum. Only the row's argmax
- * and maximum are kept, so scratch is O(N·head_dim), not O(N²).
+ * are computed four A rows at a time against metric_B stored transposed
+ * and padded to a whole number of vectors, in a register tile of 4 rows x
+ * 2 vectors of B tokens; each score is summed over head_dim in order, as
+ * a plain loop would. Only each row's argmax and maximum are kept, so
+ * scratch is O(N·head_dim), not O(N²).
  */
 #include "runtime/krt_kernel.h"
 #include "runtime/krt_linalg.h"
