@@ -446,7 +446,8 @@ static int64_t prune_count(int64_t num, int64_t den, int64_t n)
     __extension__ typedef unsigned __int128 u128;
     u128 t = (u128)num * (u128)rem;
     int64_t k = num * q + (int64_t)(t / (u128)den) + (t % (u128)den ? 1 : 0);
-    return k < 1 ? 1 : k > n ? n : k;
+    k = k < 1 ? 1 : k;
+    return k > n ? n : k; /* min(max(k, 1), n) as the reference: 0 when n is 0 */
 }
 
 static const char *pool_name(kiln_token_pool_kind k)

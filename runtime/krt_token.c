@@ -13,10 +13,11 @@
  * Merge: the metric is k averaged over heads (summed in head order, then
  * divided by H) and divided by its L2 norm, with no epsilon (a zero key
  * row gives NaN, as in the reference). The scores metric_A · metric_Bᵀ
- * are computed one A row at a time against metric_B stored transposed and
- * padded to a whole number of vectors: the inner loop is an axpy over B
- * tokens, vectorised without reordering any sum. Only the row's argmax
- * and maximum are kept, so scratch is O(N·head_dim), not O(N²).
+ * are computed four A rows at a time against metric_B stored transposed
+ * and padded to a whole number of vectors, in a register tile of 4 rows x
+ * 2 vectors of B tokens; each score is summed over head_dim in order, as
+ * a plain loop would. Only each row's argmax and maximum are kept, so
+ * scratch is O(N·head_dim), not O(N²).
  */
 #include "runtime/krt_kernel.h"
 #include "runtime/krt_linalg.h"
@@ -46,11 +47,22 @@
 typedef float vf __attribute__((vector_size(VF * 4)));
 #endif
 
+/* The elementwise loops (head sums, the divisions, the weighted sums) are
+ * worth vectorising and GCC's -O2 cost model leaves loops of unknown trip
+ * count scalar; vectorising them changes no result (no reduction is
+ * reordered: GCC never reorders a float reduction without -ffast-math).
+ * The LLVM backend vectorises at its own O3. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VEC_FN __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define VEC_FN
+#endif
+
 /* ALIGN: floats per 64 bytes, scratch regions start aligned. B tokens are
  * padded to a multiple of PAD, the widest VF of any build: the scratch size
  * must not depend on the vector width, since kiln plans scratch with its
  * own build of the kernel and the LLVM backend runs one built for the CPU. */
-enum { ALIGN = 16, PAD = 16 };
+enum { ALIGN = 16, PAD = 16, MR = 4 /* A rows of a score tile (score_rows unrolls 4) */ };
 
 static int64_t round_up(int64_t n, int64_t m)
 {
@@ -112,9 +124,9 @@ static merge_layout merge_layout_of(const krt_token_merge_desc *d)
     s.nb = d->tokens / 2;
     s.nbp = round_up(s.nb > 0 ? s.nb : 1, PAD);
 #define REGION(field, n) (s.field = at, at = round_up(at + (n), ALIGN))
-    REGION(ma, s.na * hd);
+    REGION(ma, round_up(s.na, MR) * hd); /* rows past |A| are zero */
     REGION(mbt, hd * s.nbp);
-    REGION(row, s.nbp > hd ? s.nbp : hd); /* a score row, or one metric row while packing B */
+    REGION(row, MR * s.nbp > hd ? MR * s.nbp : hd); /* MR score rows, or a metric row */
     REGION(best, s.na);
     REGION(den, s.nb);
     REGION(dst, s.na);
@@ -137,7 +149,7 @@ static int64_t token_merge_units(const void *desc)
 }
 
 /* metric = mean over heads of k's row (b, ·, n), divided by its L2 norm. */
-static void metric_row(const krt_token_merge_desc *d, const float *k, int64_t b, int64_t n,
+VEC_FN static void metric_row(const krt_token_merge_desc *d, const float *k, int64_t b, int64_t n,
                        float *restrict m)
 {
     int64_t hd = d->head_dim;
@@ -159,32 +171,89 @@ static void metric_row(const krt_token_merge_desc *d, const float *k, int64_t b,
         m[e] /= norm;
 }
 
-/* row[0..nbp) = metric_A[i] · metric_Bᵀ (pad columns are 0). */
-static void score_row(const float *restrict a, const float *restrict mbt, int64_t hd, int64_t nbp,
-                      float *restrict row)
+/* rows[t][0..nbp) = metric_A[i0 + t] · metric_Bᵀ for t < MR (pad columns
+ * are 0; A is padded with zero rows to a multiple of MR). A register tile
+ * of MR rows × 2 vectors accumulates over head_dim in order e = 0, 1, ...,
+ * so each score is the same sum as a plain loop would give. */
+static void score_rows(const float *restrict a, const float *restrict mbt, int64_t hd, int64_t nbp,
+                       float *restrict rows)
 {
 #ifdef KRT_HAVE_VEC
-    vf *rv = (vf *)row;
     const vf *bv = (const vf *)mbt;
-    int64_t nv = nbp / VF;
-    for (int64_t j = 0; j < nv; j++)
-        rv[j] = (vf){0};
-    for (int64_t e = 0; e < hd; e++) {
-        vf av = (vf){0} + a[e];
-        const vf *col = bv + e * nv;
-        for (int64_t j = 0; j < nv; j++)
-            rv[j] += av * col[j];
+    int64_t nv = nbp / VF, jv = 0;
+    const float *a0 = a, *a1 = a + hd, *a2 = a + 2 * hd, *a3 = a + 3 * hd; /* MR = 4 */
+    for (; jv + 1 < nv; jv += 2) {
+        /* eight named accumulators: compilers keep them in registers */
+        vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+        for (int64_t e = 0; e < hd; e++) {
+            vf b0 = bv[e * nv + jv], b1 = bv[e * nv + jv + 1];
+            vf x0 = (vf){0} + a0[e], x1 = (vf){0} + a1[e], x2 = (vf){0} + a2[e], x3 = (vf){0} + a3[e];
+            c00 += x0 * b0, c01 += x0 * b1;
+            c10 += x1 * b0, c11 += x1 * b1;
+            c20 += x2 * b0, c21 += x2 * b1;
+            c30 += x3 * b0, c31 += x3 * b1;
+        }
+        vf *r0 = (vf *)rows + jv, *r1 = (vf *)(rows + nbp) + jv, *r2 = (vf *)(rows + 2 * nbp) + jv,
+           *r3 = (vf *)(rows + 3 * nbp) + jv;
+        r0[0] = c00, r0[1] = c01, r1[0] = c10, r1[1] = c11;
+        r2[0] = c20, r2[1] = c21, r3[0] = c30, r3[1] = c31;
+    }
+    for (; jv < nv; jv++) {
+        vf acc[MR];
+        for (int t = 0; t < MR; t++)
+            acc[t] = (vf){0};
+        for (int64_t e = 0; e < hd; e++)
+            for (int t = 0; t < MR; t++)
+                acc[t] += ((vf){0} + a[t * hd + e]) * bv[e * nv + jv];
+        for (int t = 0; t < MR; t++)
+            ((vf *)(rows + t * nbp))[jv] = acc[t];
     }
 #else
-    for (int64_t j = 0; j < nbp; j++)
-        row[j] = 0.0f;
-    for (int64_t e = 0; e < hd; e++)
-        for (int64_t j = 0; j < nbp; j++)
-            row[j] += a[e] * mbt[e * nbp + j];
+    for (int t = 0; t < MR; t++)
+        for (int64_t j = 0; j < nbp; j++) {
+            float acc = 0.0f;
+            for (int64_t e = 0; e < hd; e++)
+                acc += a[t * hd + e] * mbt[e * nbp + j];
+            rows[t * nbp + j] = acc;
+        }
 #endif
 }
 
-static void merge_unit(const krt_token_merge_desc *d, void *const *ops, float *sc,
+/* The first index of the maximum of v[0..n), n >= 1, NaN above every
+ * number (torch.argmax): a NaN check (vectorised), then the maximum over
+ * four independent chains (no NaN: the order does not matter), then the
+ * first index holding it. */
+VEC_FN static int64_t row_argmax(const float *v, int64_t n)
+{
+    int nan = 0;
+    for (int64_t j = 0; j < n; j++)
+        nan |= v[j] != v[j];
+    if (nan) {
+        int64_t j = 0;
+        while (v[j] == v[j])
+            j++;
+        return j;
+    }
+    float m0 = v[0], m1 = v[0], m2 = v[0], m3 = v[0];
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        m0 = v[j] > m0 ? v[j] : m0;
+        m1 = v[j + 1] > m1 ? v[j + 1] : m1;
+        m2 = v[j + 2] > m2 ? v[j + 2] : m2;
+        m3 = v[j + 3] > m3 ? v[j + 3] : m3;
+    }
+    for (; j < n; j++)
+        m0 = v[j] > m0 ? v[j] : m0;
+    m0 = m1 > m0 ? m1 : m0;
+    m0 = m2 > m0 ? m2 : m0;
+    m0 = m3 > m0 ? m3 : m0;
+    j = 0;
+    while (!(v[j] == m0))
+        j++;
+    return j;
+}
+
+VEC_FN static void merge_unit(const krt_token_merge_desc *d, void *const *ops, float *sc,
                        const merge_layout *s, int64_t b)
 {
     const float *x = (const float *)ops[0] + b * d->tokens * d->dim;
@@ -209,6 +278,7 @@ static void merge_unit(const krt_token_merge_desc *d, void *const *ops, float *s
     /* metric, split: A = positions 0, 2, 4...; B = 1, 3, 5... stored transposed */
     for (int64_t i = 0; i < na; i++)
         metric_row(d, k, b, 2 * i, ma + i * hd);
+    memset(ma + na * hd, 0, (size_t)((round_up(na, MR) - na) * hd) * sizeof *ma);
     memset(mbt, 0, (size_t)(hd * nbp) * sizeof *mbt);
     for (int64_t j = 0; j < nb; j++) {
         metric_row(d, k, b, 2 * j + 1, row); /* row as a temporary */
@@ -217,17 +287,17 @@ static void merge_unit(const krt_token_merge_desc *d, void *const *ops, float *s
     }
     /* dst = scores.argmax(-1) (first index wins), best = the maximum; the
      * class token's row is -inf: argmax 0, best -inf */
+    for (int64_t i0 = 0; i0 < na; i0 += MR) {
+        score_rows(ma + i0 * hd, mbt, hd, nbp, row);
+        for (int64_t t = 0; t < MR && i0 + t < na; t++) {
+            const float *sr = row + t * nbp;
+            int64_t arg = row_argmax(sr, nb);
+            dst[i0 + t] = (int32_t)arg;
+            best[i0 + t] = sr[arg];
+        }
+    }
     dst[0] = 0;
     best[0] = -INFINITY;
-    for (int64_t i = 1; i < na; i++) {
-        score_row(ma + i * hd, mbt, hd, nbp, row);
-        int64_t arg = 0;
-        for (int64_t j = 1; j < nb; j++)
-            if (greater(row[j], row[arg]))
-                arg = j;
-        dst[i] = (int32_t)arg;
-        best[i] = row[arg];
-    }
     /* A ordered by best descending, ties to the lower position; the first r merge */
     sort_desc_stable(best, order, tmp, na);
     for (int64_t i = 0; i < na; i++)
@@ -307,7 +377,7 @@ static int64_t token_prune_units(const void *desc)
     return ((const krt_token_prune_desc *)desc)->batch;
 }
 
-static void prune_unit(const krt_token_prune_desc *d, void *const *ops, float *sc, int64_t b)
+VEC_FN static void prune_unit(const krt_token_prune_desc *d, void *const *ops, float *sc, int64_t b)
 {
     int64_t N = d->tokens, n = N - 1, D = d->dim, k = d->keep;
     bool fused = d->fuse && k < n;

@@ -57,7 +57,7 @@ def check(name, got, want, exact=False):
         failures.append(name)
 
 
-def merge_case(kiln, tmp, B, N, H, hd, D, r, seed, ties=False):
+def merge_case(kiln, tmp, B, N, H, hd, D, r, seed, ties=False, zero_keys=()):
     g = torch.Generator().manual_seed(seed)
     C = H * hd
     x = torch.randn(B, N, D, generator=g)
@@ -70,6 +70,8 @@ def merge_case(kiln, tmp, B, N, H, hd, D, r, seed, ties=False):
                     qkv[b, n, C + h * hd + int(axis[b, n])] = 1.0
     else:
         qkv = torch.randn(B, N, 3 * C, generator=g)
+    for n in zero_keys:   # a zero key row: its metric is NaN (no epsilon), which torch ranks first
+        qkv[0, n, C:2 * C] = 0
     size = torch.randint(1, 5, (B, N, 1), generator=g).float()
     keys = qkv.reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4)[1]      # [B, H, N, hd]
     want_x, want_s = R.merge(x.clone(), keys, size, r)
@@ -85,7 +87,7 @@ def merge_case(kiln, tmp, B, N, H, hd, D, r, seed, ties=False):
         np.save(paths[-1], t.numpy().astype(np.float32))
     out = os.path.join(tmp, "out")
     run_kiln(kiln, kir, paths, out)
-    tag = f"merge B={B} N={N} H={H} hd={hd} r={r}{' ties' if ties else ''}"
+    tag = f"merge B={B} N={N} H={H} hd={hd} r={r}{' ties' if ties else ''}{f' zero keys {zero_keys}' if zero_keys else ''}"
     check(tag + " y", np.load(os.path.join(out, "y.npy")), want_x.numpy())
     check(tag + " sizes", np.load(os.path.join(out, "so.npy")), want_s[..., 0].numpy(), exact=True)
 
@@ -131,6 +133,8 @@ def main():
             merge_case(kiln, tmp, B, N, H, hd, D, r, seed := seed + 1)
         for r in (5, 40, 98):
             merge_case(kiln, tmp, 2, 197, 1, 3, 16, r, seed := seed + 1, ties=True)
+        for zero in ((6,), (7,), (6, 7, 30)):   # an A token, a B token (column of NaN), both
+            merge_case(kiln, tmp, 2, 41, 2, 8, 8, 5, seed := seed + 1, zero_keys=zero)
         for B, N, H, D, keep, fuse in ((3, 197, 2, 64, "0.7", False), (3, 197, 2, 64, "0.5", True),
                                        (2, 139, 2, 64, "0.7", True), (2, 17, 3, 8, "1", True),
                                        (2, 17, 3, 8, "0.001", True), (2, 2, 1, 8, "0.5", True),

@@ -247,6 +247,74 @@ static void test_combination_counts(void)
     kiln_token_plan_free(&p);
 }
 
+/* ---- random option strings against the reference ------------------------------------------- */
+
+/* kiln's plan in the format of make_token_plan_cases.py's result column. */
+static void format_result(kiln_status st, const kiln_token_plan *p, char *out, size_t size)
+{
+    if (st) {
+        snprintf(out, size, "ERR %s", kiln_ctx_message(ctx));
+        return;
+    }
+    size_t at = (size_t)snprintf(out, size, "OK %d %d", p->track_sizes, p->proportional);
+    for (uint32_t l = 0; l < p->n_blocks && at < size; l++) {
+        const kiln_token_block *b = &p->block[l];
+        at += (size_t)snprintf(out + at, size - at, " %lld/%lld/%lld/%lld/%d/%lld/%lld/%d",
+                               (long long)b->n_attn, (long long)b->n_mlp, (long long)b->n_out,
+                               (long long)b->prune_kept, b->prune_fused, (long long)b->merge_r,
+                               (long long)b->grid, b->share_src);
+    }
+}
+
+/* tests/unit/fixtures/token_plan_cases.tsv: random option strings (plausible
+ * and broken) with what reduce_ref.py's parse_options + validate make of
+ * them (make_token_plan_cases.py); kiln must refuse the same ones with the
+ * same message and compute the same counts for the rest. */
+static void test_random_cases_match_reference(void)
+{
+    FILE *f = fopen("tests/unit/fixtures/token_plan_cases.tsv", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    static char line[8192], got[8192];
+    int cases = 0, accepted = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        char *field[8];
+        int nf = 0;
+        for (char *p = line; nf < 8;) {
+            field[nf++] = p;
+            char *tab = strchr(p, '\t');
+            if (!tab)
+                break;
+            *tab = '\0';
+            p = tab + 1;
+        }
+        CU_ASSERT_EQUAL_FATAL(nf, 8);
+        kiln_token_options o = {
+            .merge = strcmp(field[0], "-") ? field[0] : NULL,
+            .prune = strcmp(field[1], "-") ? field[1] : NULL,
+            .pool = strcmp(field[2], "-") ? field[2] : NULL,
+            .share = strcmp(field[3], "-") ? field[3] : NULL,
+            .no_proportional = field[4][0] == '1',
+        };
+        kiln_token_plan p;
+        kiln_status st = make_plan(&o, (uint32_t)atoi(field[5]), atoll(field[6]), &p);
+        format_result(st, &p, got, sizeof got);
+        if (!st)
+            kiln_token_plan_free(&p);
+        if (strcmp(got, field[7]) && bad++ < 10)
+            fprintf(stderr, "\n  merge '%s' prune '%s' pool '%s' share '%s' depth %s n0 %s:\n"
+                    "    kiln      %s\n    reference %s", field[0], field[1], field[2], field[3],
+                    field[5], field[6], got, field[7]);
+        accepted += !st;
+        cases++;
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(cases >= 500 && accepted >= 100);
+}
+
 /* ---- exact decimals, clamping, fusion, chains -------------------------------------------- */
 
 static void test_exact_ceil_and_clamps(void)
@@ -366,6 +434,7 @@ static CU_TestInfo plan_tests[] = {
     {"every refusal with the reference's message", test_refusals},
     {"the manifest's token counts", test_manifest_counts},
     {"the combinations block by block", test_combination_counts},
+    {"1000 random option strings as the reference reads them", test_random_cases_match_reference},
     {"exact decimal ceiling and clamps", test_exact_ceil_and_clamps},
     {"EViT fusion only when something is dropped", test_fuse},
     {"attention-share chains and pooling grids", test_chains_and_pooling},

@@ -120,7 +120,7 @@ int token_ops_run(const void *const *inputs, void *const *outputs, void *workspa
         return rc;
 
     /* node 3 '' (kiln.TokenMerge): a f32[2,9,8], qkv f32[2,9,24] -> m f32[2,6,8], ms f32[2,6] */
-    if ((rc = run_call(&krt_kernel_token_merge, &d3_0.d, (void *const[]){ws + 4032, (void *)inputs[0], NULL, ws + 3328, ws + 0}, ws + 64, 896, 2)))
+    if ((rc = run_call(&krt_kernel_token_merge, &d3_0.d, (void *const[]){ws + 4032, (void *)inputs[0], NULL, ws + 3328, ws + 0}, ws + 64, 1088, 2)))
         return rc;
 
     /* node 4 '' (kiln.Attention): m f32[2,6,8], m f32[2,6,8], m f32[2,6,8] -> b f32[2,6,8], p2 f32[2,2,6,6] */
@@ -132,7 +132,7 @@ int token_ops_run(const void *const *inputs, void *const *outputs, void *workspa
         return rc;
 
     /* node 6 '' (kiln.TokenMerge): y1 f32[2,7,8], y1 f32[2,7,8], s1 f32[2,7] -> z f32[2,5,8], zs f32[2,5] */
-    if ((rc = run_call(&krt_kernel_token_merge, &d6_0.d, (void *const[]){outputs[0], outputs[0], outputs[1], outputs[4], outputs[5]}, ws + 0, 832, 2)))
+    if ((rc = run_call(&krt_kernel_token_merge, &d6_0.d, (void *const[]){outputs[0], outputs[0], outputs[1], outputs[4], outputs[5]}, ws + 0, 1024, 2)))
         return rc;
     return KILN_RUN_OK;
 }
