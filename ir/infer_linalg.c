@@ -1470,4 +1470,6 @@ const kiln_infer_fn kiln_infer_linalg[KILN_OP_COUNT] = {
     [KILN_OP_GRIDSAMPLE] = infer_gridsample,
     [KILN_OP_ROIALIGN] = infer_roialign,
     [KILN_OP_ATTENTION] = infer_attention,
+    [KILN_OP_TOKEN_MERGE] = kiln_infer_token_merge, /* ir/infer_token.c */
+    [KILN_OP_TOKEN_PRUNE] = kiln_infer_token_prune,
 };

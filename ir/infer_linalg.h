@@ -51,4 +51,14 @@ kiln_status kiln_linalg_roialign(kiln_infer *c, krt_roialign_desc *d, kiln_shape
  * (p_out set when the node has output 1). */
 kiln_status kiln_linalg_attention(kiln_infer *c, krt_attention_desc *d, kiln_shape *y, kiln_shape *p);
 
+/* kiln.TokenMerge / kiln.TokenPrune (ir/infer_token.c, docs/token-reduction.md):
+ * check x, k or p, sizes and the attributes; give Y's shape, sizes_out's and
+ * the descriptor. kiln_infer_token_* are their rows in the linalg table. */
+kiln_status kiln_linalg_token_merge(kiln_infer *c, krt_token_merge_desc *d, kiln_shape *y,
+                                    kiln_shape *sizes);
+kiln_status kiln_linalg_token_prune(kiln_infer *c, krt_token_prune_desc *d, kiln_shape *y,
+                                    kiln_shape *sizes);
+kiln_status kiln_infer_token_merge(kiln_infer *c);
+kiln_status kiln_infer_token_prune(kiln_infer *c);
+
 #endif /* KILN_INFER_LINALG_H */

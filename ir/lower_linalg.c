@@ -288,6 +288,28 @@ static kiln_status lower_attention(kiln_lower *l)
     return st ? st : emit(l, KRT_K_ATTENTION, &d, INS(0, 1, 2, 3, 4, 5, 6, 7), 2);
 }
 
+/* ---- token reduction ------------------------------------------------------------- */
+
+/* kiln.TokenMerge: ops {x, k, sizes, y, sizes_out}; kiln.TokenPrune: ops
+ * {x, p, sizes, y, sizes_out}; an absent sizes or sizes_out is operand 0. */
+static kiln_status lower_token_merge(kiln_lower *l)
+{
+    kiln_infer c = reader(l);
+    krt_token_merge_desc d;
+    kiln_shape y, s;
+    kiln_status st = kiln_linalg_token_merge(&c, &d, &y, &s);
+    return st ? st : emit(l, KRT_K_TOKEN_MERGE, &d, INS(0, 1, 2), 2);
+}
+
+static kiln_status lower_token_prune(kiln_lower *l)
+{
+    kiln_infer c = reader(l);
+    krt_token_prune_desc d;
+    kiln_shape y, s;
+    kiln_status st = kiln_linalg_token_prune(&c, &d, &y, &s);
+    return st ? st : emit(l, KRT_K_TOKEN_PRUNE, &d, INS(0, 1, 2), 2);
+}
+
 /* ---- the table ----------------------------------------------------------------- */
 
 const kiln_lower_fn kiln_lower_linalg[KILN_OP_COUNT] = {
@@ -313,4 +335,6 @@ const kiln_lower_fn kiln_lower_linalg[KILN_OP_COUNT] = {
     [KILN_OP_GRIDSAMPLE] = lower_gridsample,
     [KILN_OP_ROIALIGN] = lower_roialign,
     [KILN_OP_ATTENTION] = lower_attention,
+    [KILN_OP_TOKEN_MERGE] = lower_token_merge,
+    [KILN_OP_TOKEN_PRUNE] = lower_token_prune,
 };

@@ -74,6 +74,21 @@ static uint32_t mlp_residual(const kiln_graph *g, bool *mark, uint32_t r, uint32
     return 0;
 }
 
+/* The kiln.TokenPrune or kiln.TokenMerge that is v's only user, else 0. */
+static uint32_t token_reducer(const kiln_graph *g, uint32_t v, uint32_t after)
+{
+    uint32_t user = 0, uses = 0;
+    for (uint32_t id = after + 1; id < g->n_nodes; id++) {
+        const kiln_node *n = &g->nodes[id];
+        for (uint32_t i = 0; i < n->n_in; i++)
+            if (kiln_node_input(g, n, i) == v)
+                user = id, uses++;
+    }
+    return uses == 1 && (g->nodes[user].op == KILN_OP_TOKEN_PRUNE || g->nodes[user].op == KILN_OP_TOKEN_MERGE)
+               ? user
+               : 0;
+}
+
 static void delimit(const kiln_graph *g, uint32_t a, bool *dep, bool *anc, bool *dx, kiln_block *blk)
 {
     const kiln_node *an = &g->nodes[a];
@@ -97,6 +112,8 @@ static void delimit(const kiln_graph *g, uint32_t a, bool *dep, bool *anc, bool 
     }
     if (!r1)
         return;
+    blk->x = x;
+    blk->r1 = r1;
     memset(dx, 0, g->n_values * sizeof *dx);
     dx[x] = true;
     flood_forward(g, dx, 1, false);
@@ -115,9 +132,16 @@ static void delimit(const kiln_graph *g, uint32_t a, bool *dep, bool *anc, bool 
     uint32_t last = r1, ln = post_norm(g, kiln_node_output(g, &g->nodes[r1], 0), r1);
     if (ln)
         last = ln;
-    uint32_t r2 = mlp_residual(g, dx, kiln_node_output(g, &g->nodes[last], 0), last);
+    blk->post_norm = ln != 0;
+    /* a token reduction between the attention and the MLP (token-prune,
+     * token-merge) is part of the block: the MLP residual adds its output */
+    uint32_t r = kiln_node_output(g, &g->nodes[last], 0), reducer = token_reducer(g, r, last);
+    if (reducer)
+        last = reducer, r = kiln_node_output(g, &g->nodes[reducer], 0);
+    uint32_t r2 = mlp_residual(g, dx, r, last);
     if (r2) {
         last = r2;
+        blk->r2 = r2;
         /* post-norm (R1 went through its LayerNorm): so does R2 */
         uint32_t ln2 = ln ? post_norm(g, kiln_node_output(g, &g->nodes[r2], 0), r2) : 0;
         if (ln2)

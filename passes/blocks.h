@@ -14,7 +14,9 @@
  *   - it ends at the MLP residual R2 when there is one: the first Add after
  *     R1 that adds r (R1's output, or the LayerNorm of it in a post-norm
  *     block) to a value computed from r without passing through another
- *     kiln.Attention; else at R1. In a post-norm block (R1's only user
+ *     kiln.Attention (a kiln.TokenPrune or kiln.TokenMerge that is R1's
+ *     only user belongs to the block, and r is then its output); else at
+ *     R1. In a post-norm block (R1's only user
  *     is a LayerNormalization, and r is its output) the LayerNormalization
  *     that is the only user of R2 ends the block;
  *   - with no R1, the block is A alone.
@@ -28,6 +30,9 @@ typedef struct kiln_block {
     uint32_t attention;       /* the kiln.Attention node */
     uint32_t first, last;     /* the block's first and last node (node order) */
     int64_t batch, heads, head_dim, q_tokens, kv_tokens;   /* the attention's sizes */
+    uint32_t x;               /* the residual input x (0: no R1) */
+    uint32_t r1, r2;          /* the attention residual and the MLP residual Adds (0: none) */
+    bool post_norm;           /* R1's only user is a LayerNormalization */
 } kiln_block;
 
 /* The blocks of g in node order: fills out[0 .. min(count, max)) and

@@ -20,10 +20,14 @@
 
 #include <stdio.h>
 
+struct kiln_token_options;   /* passes/token_plan.h */
+
 /* Options the passes read; zero-initialised means the defaults. */
 typedef struct kiln_pass_options {
     int64_t fold_max_bytes;   /* largest constant `fold` creates; 0: KILN_FOLD_MAX_BYTES */
     int threads;              /* threads the executor will use (memory plan scratch); 0: 1 */
+    const struct kiln_token_options *tokens; /* token reduction (attention-share, token-pool,
+                                                token-prune, token-merge); NULL: none */
 } kiln_pass_options;
 
 /* Default cap on one folded constant: big enough for any shape tensor or

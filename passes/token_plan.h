@@ -49,6 +49,9 @@ typedef struct kiln_token_block {
     int64_t n_attn;           /* tokens entering the block's attention */
     int64_t n_mlp;            /* tokens entering the MLP (after pruning / merging) */
     int64_t n_out;            /* tokens leaving the block (after pooling) */
+    int32_t share_direct;     /* -1, or the SRC written for this DST (before chains are
+                                 resolved): the sharing rules are checked pair by pair */
+    int64_t merge_req;        /* R as written (0: no merging); merge_r is it clamped */
 } kiln_token_block;
 
 typedef struct kiln_token_plan {

@@ -414,5 +414,7 @@ typedef struct krt_attention_desc {
     int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_attention_desc;
 
+/* kiln.TokenMerge and kiln.TokenPrune (runtime/krt_token.c). */
+#include "runtime/krt_token.h"
 
 #endif /* KRT_LINALG_H */

@@ -576,12 +576,11 @@ typedef struct timings {
 static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan *plan,
                     const kiln_cgen_stats *s, const timings *t, const char *name)
 {
-    char peak[64], wbytes[64], src[64];
-    int level = o->model.opt_level >= 0 ? o->model.opt_level : KILN_DEFAULT_OPT_LEVEL;
+    char peak[64], wbytes[64], src[64], pipeline[2048];
     fprintf(stderr, "kiln compile: %s -> %s (%s, C prefix %s)\n", o->model_path, o->out,
             emit_names[o->emit], name);
     fprintf(stderr, "  load+passes  %8.1f ms  %s\n", t->load * 1e3,
-            o->model.passes ? o->model.passes : kiln_pipeline_for_level(level));
+            driver_pipeline_text(&o->model, pipeline, sizeof pipeline));
     fprintf(stderr, "  plan         %8.1f ms  arena peak %s, %u tensors (%u in place)\n", t->plan * 1e3,
             kiln_plan_format_bytes(plan->peak, peak, sizeof peak), plan->n_tensors, plan->n_inplace);
     fprintf(stderr, "  emit C       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors; "
@@ -592,6 +591,7 @@ static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan 
         fprintf(stderr, "  cc           %8.1f ms  %s -O3%s%s (%d runtime objects cached)\n", t->cc * 1e3,
                 compiler(o), o->cpu || !o->target || strcmp(o->target, "aarch64") ? " -march=" : "",
                 o->cpu ? o->cpu : !o->target || strcmp(o->target, "aarch64") ? "native" : "", t->cached);
+    driver_token_summary(stderr, o->model.report, "  ");
     (void)g;
 }
 
@@ -633,6 +633,7 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
     fprintf(stderr, "  codegen      %8.1f ms\n", s.t_codegen * 1e3);
     if (o->emit == EMIT_LIB || o->emit == EMIT_EXE)
         fprintf(stderr, "  link         %8.1f ms\n", s.t_link * 1e3);
+    driver_token_summary(stderr, o->model.report, "  ");
     return KILN_OK;
 }
 
@@ -695,6 +696,8 @@ kiln_status driver_compile_c_library(kiln_ctx *ctx, const kiln_graph *g, const c
 int cmd_compile(int argc, char **argv)
 {
     compile_opts o = {.model = DRIVER_MODEL_OPTS_INIT};
+    driver_token_report report = {0};
+    o.model.report = &report;
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;

@@ -54,8 +54,8 @@ static int parse_format(const char *f, dump_opts *o)
 
 static const char *pipeline_text(const driver_model_opts *m)
 {
-    int level = m->opt_level >= 0 ? m->opt_level : KILN_DEFAULT_OPT_LEVEL;
-    return m->passes ? m->passes : kiln_pipeline_for_level(level);
+    static char buf[2048];
+    return driver_pipeline_text(m, buf, sizeof buf);
 }
 
 /* The pipeline the options select runs `pass`. */

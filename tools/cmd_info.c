@@ -396,11 +396,17 @@ static void print_flops(const kiln_graph *g, summary *s)
 
 /* The transformer blocks (passes/blocks.h): the index the token-reduction
  * options use, the attention's sizes and the nodes the block spans. */
-static void print_blocks(const kiln_graph *g)
+static void print_blocks(const kiln_graph *g, const driver_token_report *report)
 {
     uint32_t n = kiln_blocks_find(g, NULL, 0);
     if (!n)
         return;
+    kiln_token_census census;
+    char m[64];
+    kiln_token_census_take(g, &census);
+    printf("\nMACs per image (MatMul, Gemm, Conv, attention, token merging and fusion)  %s\n",
+           driver_grouped(census.macs, m, sizeof m));
+    driver_token_summary(stdout, report, "");
     kiln_block *b = kiln_xcalloc(n, sizeof *b);
     kiln_blocks_find(g, b, n);
     printf("\ntransformer blocks (%u)\n", n);
@@ -433,7 +439,11 @@ static void help(void)
            "With fuse-attention in the pipeline (-O2), the transformer blocks: one per\n"
            "kiln.Attention, with its tokens (queries, keys), dim, heads and the first and\n"
            "last node of the residual block around it (docs/attention.md defines a\n"
-           "block); the token-reduction options address blocks by this index.\n"
+           "block); the token-reduction options address blocks by this index. Then\n"
+           "the multiply-accumulates per image of MatMul, Gemm, Conv and the attention\n"
+           "products (plus token merging's metric product and EViT fusion), and, with\n"
+           "token-reduction options, the MACs and the tokens entering each block's\n"
+           "attention before and after the token passes (docs/token-reduction.md).\n"
            "\n"
            "\n");
     driver_model_help(stdout);
@@ -467,6 +477,8 @@ static int parse_args(int argc, char **argv, driver_model_opts *model, const cha
 int cmd_info(int argc, char **argv)
 {
     driver_model_opts model = DRIVER_MODEL_OPTS_INIT;
+    driver_token_report report = {0};
+    model.report = &report;
     const char *path = NULL;
     int rc = parse_args(argc, argv, &model, &path);
     if (rc)
@@ -482,7 +494,7 @@ int cmd_info(int argc, char **argv)
         print_histogram(g, &s);
         print_params(&s);
         print_flops(g, &s);
-        print_blocks(g);
+        print_blocks(g, &report);
         rc = print_memory(ctx, g);
         free(s.sym_used);
     }

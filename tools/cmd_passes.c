@@ -23,5 +23,8 @@ int cmd_passes(int argc, char **argv)
         printf("  -O%d%s %s\n", level, level == KILN_DEFAULT_OPT_LEVEL ? " (default)" : "          ",
                text[0] ? text : "(no passes)");
     }
+    printf("\nWith a token-reduction option (--token-prune, --token-pool, --token-merge,\n"
+           "--attention-share), attention-share,token-pool,token-prune,token-merge run\n"
+           "right after fuse-attention (docs/token-reduction.md).\n");
     return EXIT_OK;
 }

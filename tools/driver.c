@@ -12,6 +12,7 @@
 #include "passes/pass.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -116,10 +117,47 @@ static int passes_option(const char *cmd, const char *text, driver_model_opts *o
     return rc;
 }
 
+/* The token-reduction options (TOKEN-REDUCTION.md): each takes one
+ * comma-separated list, given once; the passes check the lists. */
+static int token_option(int argc, char **argv, int *i, driver_model_opts *opts)
+{
+    static const struct {
+        const char *flag, *what;
+        size_t field;
+    } table[] = {
+        {"--token-prune", "L=KEEP[,L=KEEP...][,fuse]", offsetof(kiln_token_options, prune)},
+        {"--token-pool", "L=avg|max[,L=...]", offsetof(kiln_token_options, pool)},
+        {"--token-merge", "R or L=R[,L=R...]", offsetof(kiln_token_options, merge)},
+        {"--attention-share", "SRC:DST[,SRC:DST...]", offsetof(kiln_token_options, share)},
+    };
+    if (strcmp(argv[*i], "--no-proportional-attention") == 0) {
+        opts->tokens.no_proportional = true;
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof table / sizeof table[0]; k++) {
+        bool missing;
+        const char *v = option_value(argc, argv, i, table[k].flag, &missing);
+        const char **slot = (const char **)((char *)&opts->tokens + table[k].field);
+        if (missing)
+            return driver_usage_error(argv[0], "%s needs %s", table[k].flag, table[k].what), -1;
+        if (!v)
+            continue;
+        if (*slot)
+            return driver_usage_error(argv[0], "%s given twice: put all its entries in one comma-separated list",
+                                      table[k].flag), -1;
+        *slot = v;
+        return 1;
+    }
+    return 0;
+}
+
 int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
 {
     const char *a = argv[*i], *v;
     bool missing;
+    int t = token_option(argc, argv, i, opts);
+    if (t != 0)
+        return t;
     if ((v = option_value(argc, argv, i, "--shape", &missing)))
         return shape_option(argv[0], v, opts);
     if (missing)
@@ -164,7 +202,22 @@ void driver_model_help(FILE *out)
             "  --time-passes  print time, changes and node count per pass to stderr.\n"
             "  --remarks      print to stderr, for every node a pass left alone that it\n"
             "                 almost rewrote (every Softmax outside a kiln.Attention),\n"
-            "                 one line naming the node and the reason.\n",
+            "                 one line naming the node and the reason.\n"
+            "token reduction (docs/token-reduction.md; after fuse-attention, -O2/-O3;\n"
+            "blocks are numbered from 0 as 'kiln info' lists them):\n"
+            "  --token-prune L=KEEP[,L=KEEP...][,fuse]\n"
+            "                 after block L's attention keep the ceil(KEEP*(N-1)) tokens the\n"
+            "                 class token attends to most (EViT); fuse: one more token, the\n"
+            "                 attention-weighted sum of the dropped ones.\n"
+            "  --token-pool L=avg|max[,L=...]\n"
+            "                 after block L, pool the patch-token grid 2x2, stride 2 (PSViT).\n"
+            "  --token-merge R | L=R[,L=R...]\n"
+            "                 merge R tokens in every block (or in block L) by bipartite\n"
+            "                 soft matching of the keys (ToMe), with proportional attention.\n"
+            "  --attention-share SRC:DST[,SRC:DST...]\n"
+            "                 block DST reuses block SRC's attention map (PSViT).\n"
+            "  --no-proportional-attention\n"
+            "                 with merging, do not add log(size) to the attention logits.\n",
             KILN_DEFAULT_OPT_LEVEL);
 }
 
@@ -232,22 +285,98 @@ static kiln_status is_text_ir(kiln_ctx *ctx, const char *path, bool *text)
     return KILN_OK;
 }
 
-/* The pipeline the options ask for, run on g: EXIT_USAGE for a pipeline
- * that does not parse, EXIT_USER (message printed) when a pass fails. */
-static int run_pipeline(kiln_ctx *ctx, kiln_graph *g, const driver_model_opts *opts)
+/* The token passes, in the order they run: sharing first (it keeps every
+ * count), then pooling (always before any pruning or merging in block
+ * order), pruning, and merging last (it adds the proportional-attention
+ * biases once every size is known). */
+static const char *const token_passes[] = {"attention-share", "token-pool", "token-prune", "token-merge"};
+#define TOKEN_PASSES "attention-share,token-pool,token-prune,token-merge"
+
+/* `name` is one of the comma-separated names of text. */
+static bool names_pass(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *s = text; (s = strstr(s, name)) != NULL; s += n)
+        if ((s == text || s[-1] == ',') && (s[n] == ',' || s[n] == 0))
+            return true;
+    return false;
+}
+
+static bool names_token_pass(const char *text)
+{
+    for (size_t k = 0; k < sizeof token_passes / sizeof token_passes[0]; k++)
+        if (names_pass(text, token_passes[k]))
+            return true;
+    return false;
+}
+
+const char *driver_pipeline_text(const driver_model_opts *opts, char *buf, size_t size)
 {
     int level = opts->opt_level >= 0 ? opts->opt_level : KILN_DEFAULT_OPT_LEVEL;
     const char *text = opts->passes ? opts->passes : kiln_pipeline_for_level(level);
+    const char *at = strstr(text, "fuse-attention");
+    if (!kiln_token_options_any(&opts->tokens) || names_token_pass(text) || !names_pass(text, "fuse-attention"))
+        return text;
+    while (at && !((at == text || at[-1] == ',') && (at[14] == ',' || at[14] == 0)))
+        at = strstr(at + 1, "fuse-attention");
+    size_t head = (size_t)(at - text) + 14;
+    snprintf(buf, size, "%.*s," TOKEN_PASSES "%s", (int)head, text, text + head);
+    return buf;
+}
+
+/* The first token pass's index in p, or p->n. */
+static uint32_t first_token_pass(const kiln_pipeline *p)
+{
+    for (uint32_t i = 0; i < p->n; i++)
+        for (size_t k = 0; k < sizeof token_passes / sizeof token_passes[0]; k++)
+            if (strcmp(p->pass[i]->name, token_passes[k]) == 0)
+                return i;
+    return p->n;
+}
+
+/* The pipeline the options ask for, run on g: EXIT_USAGE for a pipeline
+ * that does not parse or has no place for the token passes, EXIT_USER
+ * (message printed) when a pass fails. With a report, the pipeline runs
+ * in two parts around the token passes and the census is taken between. */
+static int run_pipeline(kiln_ctx *ctx, kiln_graph *g, const driver_model_opts *opts)
+{
+    char buf[2048];
+    const char *text = driver_pipeline_text(opts, buf, sizeof buf);
     kiln_pipeline p;
     if (kiln_pipeline_parse(ctx, text, &p) != KILN_OK) {
         fprintf(stderr, "kiln: --passes '%s': %s\n", text, kiln_ctx_message(ctx));
         return EXIT_USAGE;
     }
-    kiln_pipeline_run_opts run = {.print_after = opts->print_after,
+    bool tokens = kiln_token_options_any(&opts->tokens);
+    uint32_t split = first_token_pass(&p);
+    if (tokens && split == p.n) {
+        fprintf(stderr, "kiln: %s: token reduction needs the transformer blocks that the fuse-attention "
+                "pass finds, and the pipeline ('%s') has no fuse-attention: use -O2 or -O3\n",
+                g->source, text);
+        return EXIT_USAGE;
+    }
+    kiln_pass_options pass = {.tokens = tokens ? &opts->tokens : NULL};
+    kiln_pipeline_run_opts run = {.pass = &pass,
+                                  .print_after = opts->print_after,
                                   .time_passes = opts->time_passes,
                                   .remarks = opts->remarks,
                                   .stop_after = opts->stop_after};
-    return kiln_pipeline_run(ctx, g, &p, &run) == KILN_OK ? EXIT_OK : driver_fail(ctx);
+    if (!tokens || !opts->report)
+        return kiln_pipeline_run(ctx, g, &p, &run) == KILN_OK ? EXIT_OK : driver_fail(ctx);
+    kiln_pipeline head = {.n = split}, tail = {.n = p.n - split};
+    memcpy(head.pass, p.pass, split * sizeof p.pass[0]);
+    memcpy(tail.pass, p.pass + split, tail.n * sizeof p.pass[0]);
+    bool stopped = false;
+    for (uint32_t i = 0; i < head.n && opts->stop_after; i++)
+        stopped |= strcmp(head.pass[i]->name, opts->stop_after) == 0;
+    if (kiln_pipeline_run(ctx, g, &head, &run) != KILN_OK)
+        return driver_fail(ctx);
+    kiln_token_census_take(g, &opts->report->before);
+    if (!stopped && kiln_pipeline_run(ctx, g, &tail, &run) != KILN_OK)
+        return driver_fail(ctx);
+    kiln_token_census_take(g, &opts->report->after);
+    opts->report->taken = !stopped;
+    return EXIT_OK;
 }
 
 int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *opts, kiln_graph **out)
@@ -289,6 +418,43 @@ int driver_load_model(kiln_ctx *ctx, const char *path, const driver_model_opts *
     }
     *out = g;
     return EXIT_OK;
+}
+
+/* ---- the token-reduction summary ------------------------------------------------ */
+
+const char *driver_grouped(double x, char *buf, size_t size)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", x);
+    size_t n = strlen(digits), at = 0;
+    for (size_t i = 0; i < n && at + 2 < size; i++) {
+        if (i && (n - i) % 3 == 0 && digits[i - 1] != '-')
+            buf[at++] = ',';
+        buf[at++] = digits[i];
+    }
+    buf[at] = 0;
+    return buf;
+}
+
+static void token_list(FILE *out, const kiln_token_census *c)
+{
+    for (uint32_t l = 0; l < c->n_blocks && l < KILN_TOKEN_MAX_BLOCKS; l++)
+        fprintf(out, "%s%lld", l ? "," : "", (long long)c->tokens[l]);
+}
+
+void driver_token_summary(FILE *out, const driver_token_report *r, const char *indent)
+{
+    char a[64], b[64];
+    if (!r || !r->taken)
+        return;
+    fprintf(out, "%stoken reduction  MACs per image %s -> %s (%.1f%%)\n", indent,
+            driver_grouped(r->before.macs, a, sizeof a), driver_grouped(r->after.macs, b, sizeof b),
+            r->before.macs > 0 ? 100.0 * r->after.macs / r->before.macs : 100.0);
+    fprintf(out, "%s                 tokens entering each block's attention ", indent);
+    token_list(out, &r->before);
+    fprintf(out, " -> ");
+    token_list(out, &r->after);
+    fprintf(out, "\n");
 }
 
 /* ---- messages ------------------------------------------------------------------ */

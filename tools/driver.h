@@ -6,10 +6,19 @@
 #define KILN_DRIVER_H
 
 #include "ir/ir.h"
+#include "passes/token_common.h"
 
 #include <stdio.h>
 
 enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_USAGE = 2 };
+
+/* What the token-reduction passes did, for the compile summary and
+ * `kiln info`: the census (MACs per image, tokens entering each block's
+ * attention) before and after them. */
+typedef struct driver_token_report {
+    bool taken;               /* token options were given and the passes ran */
+    kiln_token_census before, after;
+} driver_token_report;
 
 /* Options every command that reads a model accepts (the "graph options"). */
 typedef struct driver_model_opts {
@@ -21,13 +30,28 @@ typedef struct driver_model_opts {
     bool time_passes;         /* --time-passes */
     bool remarks;             /* --remarks: why passes left nodes alone, on stderr */
     const char *stop_after;   /* stop the pipeline after this pass (dump --after) */
+    kiln_token_options tokens;/* --token-prune, --token-pool, --token-merge,
+                                 --attention-share, --no-proportional-attention */
+    driver_token_report *report; /* OUT, optional: filled by driver_load_model */
 } driver_model_opts;
 
 /* The defaults: no shapes, the default -O level. */
 #define DRIVER_MODEL_OPTS_INIT {.opt_level = -1}
 
+/* "token reduction  MACs per image A -> B (x%)" and the tokens entering
+ * each block's attention, before -> after, each line starting with
+ * `indent`; nothing when the token passes did not run. */
+void driver_token_summary(FILE *out, const driver_token_report *r, const char *indent);
+/* 45742208 -> "45,742,208" into buf. */
+const char *driver_grouped(double x, char *buf, size_t size);
+
 /* Print the graph options' help lines (for each command's --help). */
 void driver_model_help(FILE *out);
+
+/* The pipeline the options select, as a string: --passes or the -O
+ * level's, with the token passes after fuse-attention when a token
+ * option is given (and the pipeline does not name them itself). */
+const char *driver_pipeline_text(const driver_model_opts *opts, char *buf, size_t size);
 
 /* Load MODEL (ONNX file or kiln text IR, told apart by content), bind
  * --shape arguments, run shape inference, then the pass pipeline the

@@ -15,7 +15,8 @@ kiln's passes are checked against the logits this script writes. Run with /usr/b
 
     reduce_ref.py                  # every configuration of CONFIGS on the 10k test set:
                                    # prints the table, writes reduce_ref/<name>.npy (first 200
-                                   # images' logits) and reduce_ref/manifest.tsv
+                                   # images' logits), reduce_ref/images.npy (those images,
+                                   # normalised) and reduce_ref/manifest.tsv
     reduce_ref.py --full OUTDIR    # also the full [10000,10] logits, OUTDIR/<name>.npy
     reduce_ref.py --options "--token-merge 16"   # one configuration (accuracy, MACs, tokens)
     reduce_ref.py --check [--limit N]            # self-check of the invariants (no dataset)
@@ -590,7 +591,9 @@ def evaluate_all(args):
                     f"MACs per image; written by reduce_ref.py\n")
             for name, opts, acc, agree, macs, toks in rows:
                 f.write(f"{name}\t{opts}\t{acc:.4f}\t{agree:.4f}\t{macs}\t{toks}\n")
-        print(f"\nwrote {OUTDIR}/manifest.tsv and {len(rows)} logits files")
+        # the inputs of the committed logits, for kiln's agreement test (tests/tokens/agree.c)
+        np.save(os.path.join(OUTDIR, "images.npy"), xs[:N_COMMITTED])
+        print(f"\nwrote {OUTDIR}/manifest.tsv, {len(rows)} logits files and images.npy")
     return 0
 
 

@@ -86,6 +86,17 @@ fi
   >"$T/jit.out" 2>"$T/jit.err"
 check "JIT --bench" grep -q "tiny_add: 3 runs, mean" "$T/jit.err"
 
+# ---- the token-reduction kernels (runtime/krt_token.c) through the JIT -------------
+TK=$HERE/token_ops.kir
+mkdir -p "$T/tok-jit" "$T/tok-interp"
+if "$KILN" run "$TK" --backend llvm -i "$HERE/token_x.npy" -i "$HERE/token_p.npy" -o "$T/tok-jit" >/dev/null &&
+   "$KILN" run "$TK" -i "$HERE/token_x.npy" -i "$HERE/token_p.npy" -o "$T/tok-interp" >/dev/null; then
+  for o in y s m ms m2 ms2; do
+    check "JIT TokenPrune/TokenMerge output $o equals the interpreter (bit for bit)" \
+      "$NPYCMP" "$T/tok-jit/$o.npy" "$T/tok-interp/$o.npy"
+  done
+else bad "token ops: kiln run"; fi
+
 # ---- errors: one line naming what to change, exit 1 or 2, nothing left ----------
 # expect NAME STATUS PATTERN COMMAND...
 expect() {

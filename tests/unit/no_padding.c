@@ -8,3 +8,4 @@
 #include "runtime/krt_linalg.h"
 #include "runtime/krt_movement.h"
 #include "runtime/krt_reduce.h"
+#include "runtime/krt_token.h"
