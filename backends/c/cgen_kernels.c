@@ -118,6 +118,8 @@ static const struct {
     {"krt_linalg_rnn.c", "krt_linalg_gemm.c"},      /* krt_sgemm */
     {"krt_linalg_sample.c", "krt_linalg_gemm.c"},   /* krt_widen_f32 */
     {"krt_movement_signal.c", "krt_movement_index.c"}, /* krt_sort_stable */
+    {"krt_elementwise_unary.c", "krt_vmath.c"},    /* krt_vmath_f32 */
+    {"krt_reduce_softmax.c", "krt_vmath.c"},       /* krt_vmath_f32 */
 };
 
 static bool has_suffix(const char *s, const char *suffix)
