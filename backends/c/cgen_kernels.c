@@ -57,6 +57,7 @@ static const desc_row desc_rows[KRT_K_COUNT] = {
     [KRT_K_MATMUL] = LA(krt_matmul_desc),
     [KRT_K_GEMM] = LA(krt_gemm_desc),
     [KRT_K_QMATMUL] = LA(krt_qmatmul_desc),
+    [KRT_K_MATMUL_EPI] = LA(krt_matmul_epi_desc),
     [KRT_K_CONV] = LA(krt_conv_desc),
     [KRT_K_CONV_TRANSPOSE] = LA(krt_conv_desc),
     [KRT_K_QCONV] = LA(krt_qconv_desc),
