@@ -16,7 +16,7 @@
  * ISA they dispatch to).
  *
  * Accuracy, measured against the double-precision libm result rounded
- * nowhere (tests/unit/test_vmath.c checks it over every 127th float bit pattern of
+ * nowhere (tests/unit/test_vmath.c checks it over every 257th float bit pattern of
  * the whole range, every float near the branch points, and the special
  * values, for each width this build has):
  *   exp      <= 1 ulp (1.01 with FMA contraction; tested to 1.5) every float; overflow to +inf above ~88.72,
