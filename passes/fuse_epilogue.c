@@ -80,7 +80,8 @@ static void advance(const kiln_graph *g, chain *c, uint32_t node)
 static void try_bias(const kiln_graph *g, const kiln_users *u, chain *c)
 {
     uint32_t add = next(g, u, c->end, KILN_OP_ADD), b = add ? other_input(g, add, c->end) : 0;
-    const kiln_value *bv = b ? kiln_const_input(g, add, kiln_node_input(g, &g->nodes[add], 0) == b ? 0 : 1) : NULL;
+    uint32_t slot = b && kiln_node_input(g, &g->nodes[add], 0) == b ? 0 : 1;
+    const kiln_value *bv = b ? kiln_const_input(g, add, slot) : NULL;
     if (bv && bv->dtype == KILN_DT_F32 && bv->shape.rank == 1 && bv->shape.dim[0] == c->n &&
         bv->nbytes == (size_t)c->n * sizeof(float)) {
         c->bias = b;

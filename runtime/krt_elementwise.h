@@ -245,8 +245,8 @@ typedef struct krt_dynamic_quantize_desc {
 /* ===== vector math (krt_vmath.c; the functions: krt_vmath.h) =============== */
 
 /* y[i] = f(x[i]) for i < n at the widest vectors this CPU runs, within the
- * bounds krt_vmath.h states (exp <= 1 ulp, erf <= 1.5, tanh and sigmoid
- * <= 2). y may be x. Every element gets the same operations whatever its
+ * bounds krt_vmath.h states (exp, erf, tanh <= 1.5 ulp; sigmoid, GELU
+ * <= 2.5). y may be x. Every element gets the same operations whatever its
  * position, so a split over threads gives the same bytes. */
 typedef enum krt_vmath_op {
     KRT_VM_EXP, KRT_VM_ERF, KRT_VM_TANH, KRT_VM_SIGMOID, KRT_VM_GELU_ERF, KRT_VM_GELU_TANH,

@@ -898,7 +898,7 @@ static krt_status matmul_epi_run(const void *desc, void *const *ops, void *scrat
     (void)err;
     if (d->mm.dtype != KRT_F32 || (unsigned)d->act >= KRT_GEMM_ACT_COUNT)
         return KRT_EDTYPE;
-    if ((d->has_bias && !ops[2] && r.end > r.begin) || (d->has_residual && !ops[3] && r.end > r.begin))
+    if (r.end > r.begin && ((d->has_bias && !ops[2]) || (d->has_residual && !ops[3])))
         return KRT_EVALUE;
     unit_rows(r, batch_count(&d->mm) * d->mm.M, &r0, &r1);
     if (r0 < r1)

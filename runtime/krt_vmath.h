@@ -15,25 +15,26 @@
  * (krt_elementwise_unary.c and krt_linalg_gemm.c instantiate one copy per
  * ISA they dispatch to).
  *
- * Accuracy, measured against the double-precision libm result rounded
- * nowhere (tests/unit/test_vmath.c checks it over every 257th float bit pattern of
- * the whole range, every float near the branch points, and the special
- * values, for each width this build has):
- *   exp      <= 1 ulp (1.01 with FMA contraction; tested to 1.5) every float; overflow to +inf above ~88.72,
- *                              subnormal results rounded once, 0 below ~-103.9
- *   erf      <= 1.5 ulp        every float (1 for |x| >= 3.92)
- *   tanh     <= 1.5 ulp        every float
- *   sigmoid  <= 2.5 ulp        every float (exp's error and a division;
- *                              the libm formula has the same two)
- *   gelu_erf, gelu_tanh  <= 2.5 ulp of the result + 2^-24 |x| absolute
- *              (the unfused ops lose all relative accuracy where 1 +
+ * Accuracy against the double-precision libm result (not rounded to
+ * float), in float ulps at that result: the worst error tests/unit/
+ * test_vmath.c saw (every 257th float bit pattern of the whole range, every
+ * float near the branch points, the special values; each ISA this CPU runs,
+ * and an FMA-contracted build) / the bound that test enforces:
+ *   exp        0.98 (1.01 with FMA contraction) / 1.5; +inf above ~88.72,
+ *              subnormal results rounded once, 0 below ~-103.9
+ *   erf        1.33 / 1.5
+ *   tanh       1.33 / 1.5
+ *   sigmoid    2.40 / 2.5 (exp's error and a division; the libm formula
+ *              1 / (1 + expf(-x)) has the same two)
+ *   gelu_erf   0.62 / 2.5 + 2^-24 |x| absolute; gelu_tanh 1.24 / the same.
+ *              The unfused ops lose all relative accuracy where 1 +
  *              erf(x / sqrt2) cancels; these keep it down to x = -5.6 for
- *              erf, everywhere for tanh; for erf, below -5.6 |GELU| <
- *              5e-8 and the result is -0, as the unfused float graph gives;
- *              GELU(-inf) is NaN, as unfused)
+ *              erf, everywhere for tanh. For erf, below -5.6 |GELU| < 5e-8
+ *              and the result is -0, as the unfused float graph gives;
+ *              GELU(-inf) is NaN, as unfused.
  * NaN in gives NaN out, +-inf the limits, -0 gives -0 where f(-0) = -0.
- * The bounds hold with or without FMA contraction (the tests run the
- * compile target's build, and the AVX-512 / AVX2 clones that contract).
+ * The bounds hold with or without FMA contraction (the test also runs an
+ * AVX2+FMA instance compiled with contraction on, as the GEMM epilogue is).
  *
  * Methods:
  *   exp:  x = n ln2 + r, |r| <= ln2/2, ln2 in two parts so n ln2 is
