@@ -275,6 +275,56 @@ static kiln_status infer_matmul(kiln_infer *c)
     return st;
 }
 
+/* kiln.FusedMatMul(A, B, bias?, residual?) {activation, lo, hi}: a MatMul
+ * with the epilogue the fuse-epilogue pass folded into it, f32 only:
+ * Y = act(A @ B + bias) + residual, bias [N], residual of Y's shape.
+ * The activation names, in krt_gemm_act order. */
+static const char *const fused_acts[KRT_GEMM_ACT_COUNT] = {
+    [KRT_GEMM_ACT_NONE] = "none", [KRT_GEMM_ACT_RELU] = "relu", [KRT_GEMM_ACT_CLIP] = "clip",
+    [KRT_GEMM_ACT_GELU_ERF] = "gelu", [KRT_GEMM_ACT_GELU_TANH] = "gelu_tanh",
+    [KRT_GEMM_ACT_SIGMOID] = "sigmoid", [KRT_GEMM_ACT_SILU] = "silu",
+    [KRT_GEMM_ACT_HARDSWISH] = "hardswish",
+};
+
+const char *kiln_fused_act_name(krt_gemm_act act)
+{
+    return (unsigned)act < KRT_GEMM_ACT_COUNT ? fused_acts[act] : NULL;
+}
+
+kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln_shape *y)
+{
+    kiln_value *a, *b;
+    int act = 0;
+    kiln_status st = matmul_operands(c, 0, 1, &a, &b);
+    if (!st) st = check_dtype(c, 0, DT(F32));
+    if (!st) st = check_same_dtype(c, 1, 0);
+    if (!st) st = check_same_dtype(c, 2, 0);
+    if (!st) st = check_same_dtype(c, 3, 0);
+    if (!st) st = matmul_shape(c, &a->shape, &b->shape, y);
+    if (!st) st = get_enum(c, "activation", fused_acts, KRT_GEMM_ACT_COUNT, 0, &act);
+    if (!st) st = get_float(c, "lo", -INFINITY, &d->lo);
+    if (!st) st = get_float(c, "hi", INFINITY, &d->hi);
+    if (!st && y->rank >= 1)
+        st = check_shape(c, 2, &(kiln_shape){.rank = 1, .dim = {y->dim[y->rank - 1]}});
+    if (!st) st = check_shape(c, 3, y);
+    if (st)
+        return st;
+    d->act = (krt_gemm_act)act;
+    d->has_bias = kiln_infer_in(c, 2) != NULL;
+    d->has_residual = kiln_infer_in(c, 3) != NULL;
+    return KILN_OK;
+}
+
+static kiln_status infer_fused_matmul(kiln_infer *c)
+{
+    krt_matmul_epi_desc d = {0};
+    kiln_shape y;
+    kiln_status st = kiln_linalg_fused_matmul(c, &d, &y);
+    if (!st)
+        kiln_infer_set(c, 0, KILN_DT_F32, &y);
+    return st;
+}
+
 /* C must broadcast one-way to (M, N): each of its dims 1 or equal. */
 static kiln_status check_gemm_bias(kiln_infer *c, kiln_dim M, kiln_dim N)
 {
@@ -1472,4 +1522,5 @@ const kiln_infer_fn kiln_infer_linalg[KILN_OP_COUNT] = {
     [KILN_OP_ATTENTION] = infer_attention,
     [KILN_OP_TOKEN_MERGE] = kiln_infer_token_merge, /* ir/infer_token.c */
     [KILN_OP_TOKEN_PRUNE] = kiln_infer_token_prune,
+    [KILN_OP_FUSEDMATMUL] = infer_fused_matmul,
 };

@@ -84,6 +84,17 @@ static kiln_status lower_gemm(kiln_lower *l)
     return emit(l, KRT_K_GEMM, &d, INS(0, 1, 2), 1);
 }
 
+static kiln_status lower_fused_matmul(kiln_lower *l)
+{
+    kiln_infer c = reader(l);
+    krt_matmul_epi_desc d = {0};
+    kiln_shape y;
+    kiln_status st = kiln_linalg_fused_matmul(&c, &d, &y);
+    if (!st)
+        st = matmul_desc(l, 0, 1, &d.mm);
+    return st ? st : emit(l, KRT_K_MATMUL_EPI, &d, INS(0, 1, 2, 3), 1);
+}
+
 /* MatMulInteger (A, B, a_zp?, b_zp?): the qmatmul operands without scales. */
 static kiln_status lower_matmul_integer(kiln_lower *l)
 {
@@ -337,4 +348,5 @@ const kiln_lower_fn kiln_lower_linalg[KILN_OP_COUNT] = {
     [KILN_OP_ATTENTION] = lower_attention,
     [KILN_OP_TOKEN_MERGE] = lower_token_merge,
     [KILN_OP_TOKEN_PRUNE] = lower_token_prune,
+    [KILN_OP_FUSEDMATMUL] = lower_fused_matmul,
 };

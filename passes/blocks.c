@@ -56,6 +56,23 @@ static uint32_t post_norm(const kiln_graph *g, uint32_t v, uint32_t after)
     return uses == 1 && g->nodes[user].op == KILN_OP_LAYERNORMALIZATION ? user : 0;
 }
 
+/* A residual add's operands, way k: (the computed value u, the residual
+ * o). An Add either way round (k 0, 1); a kiln.FusedMatMul with a residual
+ * (fuse-epilogue) one way: u its A, o its residual input. */
+static bool residual_pair(const kiln_graph *g, const kiln_node *n, uint32_t k, uint32_t *u,
+                          uint32_t *o)
+{
+    if (n->op == KILN_OP_ADD && n->n_in == 2 && k < 2) {
+        *u = kiln_node_input(g, n, k), *o = kiln_node_input(g, n, 1 - k);
+        return true;
+    }
+    if (n->op == KILN_OP_FUSEDMATMUL && k == 0 && kiln_node_input(g, n, 3)) {
+        *u = kiln_node_input(g, n, 0), *o = kiln_node_input(g, n, 3);
+        return true;
+    }
+    return false;
+}
+
 /* R2 after `last`: an Add of r and a value computed from r without an
  * attention in between. */
 static uint32_t mlp_residual(const kiln_graph *g, bool *mark, uint32_t r, uint32_t last)
@@ -64,12 +81,10 @@ static uint32_t mlp_residual(const kiln_graph *g, bool *mark, uint32_t r, uint32
     mark[r] = true;
     flood_forward(g, mark, last + 1, true);
     for (uint32_t id = last + 1; id < g->n_nodes; id++) {
-        const kiln_node *n = &g->nodes[id];
-        if (n->op != KILN_OP_ADD || n->n_in != 2)
-            continue;
-        uint32_t a = kiln_node_input(g, n, 0), b = kiln_node_input(g, n, 1);
-        if ((a == r && b != r && mark[b]) || (b == r && a != r && mark[a]))
-            return id;
+        uint32_t u, o;
+        for (uint32_t k = 0; residual_pair(g, &g->nodes[id], k, &u, &o); k++)
+            if (o == r && u != r && mark[u])
+                return id;
     }
     return 0;
 }
@@ -101,14 +116,10 @@ static void delimit(const kiln_graph *g, uint32_t a, bool *dep, bool *anc, bool 
     flood_backward(g, anc, a);
     uint32_t r1 = 0, x = 0;
     for (uint32_t id = a + 1; id < g->n_nodes && !r1; id++) {
-        const kiln_node *n = &g->nodes[id];
-        if (n->op != KILN_OP_ADD || n->n_in != 2)
-            continue;
-        for (uint32_t k = 0; k < 2 && !r1; k++) {
-            uint32_t u = kiln_node_input(g, n, k), o = kiln_node_input(g, n, 1 - k);
+        uint32_t u, o;
+        for (uint32_t k = 0; !r1 && residual_pair(g, &g->nodes[id], k, &u, &o); k++)
             if (dep[u] && !dep[o] && anc[o])
                 r1 = id, x = o;
-        }
     }
     if (!r1)
         return;

@@ -240,32 +240,18 @@ static void pv_tile(int64_t D, int64_t kb, const float *const p[MB], const float
 
 /* ---- exp -------------------------------------------------------------------------------- */
 
-/* exp(x) for the x <= 0 a softmax takes (x - max), VF at a time: x = n ln2
- * + r with |r| <= ln2/2 (ln2 split in two so n ln2 is exact), Cephes'
- * degree-6 polynomial for exp(r) (relative error below 2^-23), times 2^n
- * built in the exponent bits. x below -87.3 (where exp is subnormal) and
- * -inf give exactly 0; NaN gives NaN. One call per element of libm's expf
- * would cost as much as the dot products of a 64-wide head. */
+/* exp(x) VF at a time: the vector math's (runtime/krt_vmath.h, within 1
+ * ulp over the whole float range; -inf gives 0, NaN NaN). One call per
+ * element of libm's expf would cost as much as the dot products of a
+ * 64-wide head. */
 #ifdef KRT_HAVE_VEC
 typedef int32_t vi __attribute__((vector_size(VF * 4)));
-
-static vf vexp(vf x)
-{
-    vi tiny = x < -87.3f;  /* false for NaN, which goes through as NaN */
-    vf lo = (vf)(((vi)x & ~tiny) | ((vi)((vf){0} - 87.3f) & tiny));
-    vf t = lo * 1.44269504088896341f + 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
-    vf n = t - 12582912.0f;
-    vf r = lo - n * 0.693359375f - n * -2.12194440e-4f;
-    vf p = (vf){0} + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    vf two_n = (vf)((__builtin_convertvector(n, vi) + 127) << 23);
-    return (vf)((vi)(p * two_n) & ~tiny);
-}
+#define VM_VEC vf
+#define VM_VECI vi
+#define VM_NAME(f) att_##f
+#define VM_TARGET
+#include "runtime/krt_vmath.h"
+#define vexp att_exp
 #endif
 
 /* x[j] = exp(x[j] - m) for j < n; returns their sum (VF lane sums, the

@@ -242,6 +242,26 @@ typedef struct krt_dynamic_quantize_desc {
 } krt_dynamic_quantize_desc;
 
 
+/* ===== vector math (krt_vmath.c; the functions: krt_vmath.h) =============== */
+
+/* y[i] = f(x[i]) for i < n at the widest vectors this CPU runs, within the
+ * bounds krt_vmath.h states (exp, erf, tanh <= 1.5 ulp; sigmoid, GELU
+ * <= 2.5). y may be x. Every element gets the same operations whatever its
+ * position, so a split over threads gives the same bytes. */
+typedef enum krt_vmath_op {
+    KRT_VM_EXP, KRT_VM_ERF, KRT_VM_TANH, KRT_VM_SIGMOID, KRT_VM_GELU_ERF, KRT_VM_GELU_TANH,
+    KRT_VM_COUNT
+} krt_vmath_op;
+void krt_vmath_f32(krt_vmath_op op, const float *x, float *y, int64_t n);
+
+/* For tests and benchmarks: the i-th instruction set this build has that
+ * this CPU runs, best first ("avx512", "avx2", then the compile target's
+ * own: "avx512", "avx", "neon", "vec4" or "libm"; NULL past the end), and
+ * forcing one for every later call (NULL: back to the best; false, and
+ * back to the best, for a name not on the list). Not thread-safe. */
+const char *krt_vmath_isa(int i);
+_Bool krt_vmath_use_isa(const char *name);
+
 /* ===== for the family's own sources ======================================== */
 #ifdef KRT_ELEMENTWISE_SOURCE
 /* Units of a chunked kernel over n elements (at least one). */

@@ -7,6 +7,9 @@
  * ONNX spec allows are listed separately. f16/bf16 go through f32: load,
  * compute, round back (what every ONNX runtime does for these ops).
  * <tgmath.h> picks expf for float and exp for double from the same text.
+ * The f32 Exp, Erf, Tanh, Sigmoid and Gelu go to the vector math instead
+ * (krt_vmath_f32: runtime/krt_vmath.h, within 2 ulp); the loops here
+ * serve the other dtypes.
  */
 #define KRT_ELEMENTWISE_SOURCE
 #include "runtime/krt_elementwise.h"
@@ -157,6 +160,20 @@ static unary_fn unary_lookup(krt_unary_op op, krt_dtype dt)
 
 /* ---- kernel `unary` ----------------------------------------------------------- */
 
+/* The f32 ops the vector math computes: krt_vmath_op + 1 (0: none). Gelu
+ * takes the tanh form when p.approximate is set. */
+static const uint8_t vmath_ops[KRT_UNARY_COUNT] = {
+    [KRT_UN_EXP] = KRT_VM_EXP + 1, [KRT_UN_ERF] = KRT_VM_ERF + 1,
+    [KRT_UN_TANH] = KRT_VM_TANH + 1, [KRT_UN_SIGMOID] = KRT_VM_SIGMOID + 1,
+    [KRT_UN_GELU] = KRT_VM_GELU_ERF + 1,
+};
+
+static int vmath_op(const krt_unary_desc *d)
+{
+    int v = (unsigned)d->op < KRT_UNARY_COUNT && d->dt == KRT_F32 ? vmath_ops[d->op] - 1 : -1;
+    return v == KRT_VM_GELU_ERF && d->p.approximate ? KRT_VM_GELU_TANH : v;
+}
+
 static int64_t unary_units(const void *desc)
 {
     return krt_ew_units(((const krt_unary_desc *)desc)->n);
@@ -172,7 +189,10 @@ static krt_status unary_run(const void *desc, void *const *ops, void *scratch, k
     if (!fn || d->y_dt != (classify ? KRT_BOOL : d->dt))
         return KRT_EDTYPE;
     krt_ew_slice(r, d->n, &lo, &hi);
-    if (hi > lo)
+    if (hi > lo && vmath_op(d) >= 0)
+        krt_vmath_f32((krt_vmath_op)vmath_op(d), (const float *)ops[0] + lo, (float *)ops[1] + lo,
+                      hi - lo);
+    else if (hi > lo)
         fn((const char *)ops[0] + lo * (int64_t)krt_dtype_size(d->dt),
            (char *)ops[1] + lo * (int64_t)krt_dtype_size(d->y_dt), hi - lo, &d->p);
     return KRT_OK;

@@ -10,8 +10,9 @@
  *   UKR_MR       rows of the register tile
  *   UKR_NV       vectors per row: the tile is UKR_MR x UKR_NV*UKR_VF
  *   UKR_TARGET   a target attribute (empty for the compile target)
- *   UKR_RELU(x), UKR_CLAMP(x, lo, hi)   lane-wise max(x,0) / clamp that
- *                keep NaN (vectors: masks; scalar: ternaries)
+ *   UKR_ACT(x, act, lo, hi)   the activation `act` of one vector (a
+ *                function with the kernel's target, on the vector math
+ *                of krt_vmath.h; undefined at the end of this file)
  * and ukr_epi, UKR_UNROLL, UKR_PREFETCH(p), CONTRACT_FN, CONTRACT_BODY
  * already defined.
  *
@@ -22,7 +23,7 @@
  * epilogue on the registers before the one store of each vector:
  *   x = alpha * acc  (+ beta * C  when beta != 0)
  *                    (+ bias_scale * bias(r, j)  when bias)
- *   x = act(x);  C = x
+ *   x = act(x)  (+ residual(r, j)  when residual);  C = x
  * Every element of C sums its k in order 0..kc-1 and goes through the
  * same operations whatever tile it sits in: the driver computes edge
  * tiles through this same function on a full-size copy, which is what
@@ -70,6 +71,7 @@ UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a, i
     for (int r = 0; r < UKR_MR; r++) {
         float *cr = c + r * ldc;
         const float *br = e->bias ? e->bias + r * e->bias_rs : NULL;
+        const float *rr = e->residual ? e->residual + r * e->residual_ld : NULL;
         UKR_UNROLL
         for (int v = 0; v < UKR_NV; v++) {
             UKR_VEC x = acc[r][v] * alpha;
@@ -78,10 +80,10 @@ UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a, i
             if (br)
                 x += bsc * (e->bias_cs ? *(const UKR_VECU *)(br + v * UKR_VF)
                                        : (UKR_VEC){0} + br[0]);
-            if (e->act == KRT_GEMM_ACT_RELU)
-                x = UKR_RELU(x);
-            else if (e->act == KRT_GEMM_ACT_CLIP)
-                x = UKR_CLAMP(x, lo, hi);
+            if (e->act != KRT_GEMM_ACT_NONE)
+                x = UKR_ACT(x, e->act, lo, hi);
+            if (rr)
+                x += *(const UKR_VECU *)(rr + v * UKR_VF);
             *(UKR_VECU *)(cr + v * UKR_VF) = x;
         }
     }
@@ -94,3 +96,4 @@ UKR_TARGET CONTRACT_FN static void UKR_FN(int64_t kc, const float *restrict a, i
 #undef UKR_MR
 #undef UKR_NV
 #undef UKR_TARGET
+#undef UKR_ACT

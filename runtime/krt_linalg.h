@@ -59,8 +59,17 @@ void krt_sgemm(int64_t M, int64_t N, int64_t K, float alpha,
  * per-column bias is (rs 0, cs 1), a per-row bias (1, 0), a full matrix
  * (N, 1), a scalar (0, 0); bias may be C itself (each element is read
  * before it is written). epi may be NULL (no bias, no activation). */
+/* The activations the epilogue applies (the vector math of krt_vmath.h for
+ * the transcendental ones, within its bounds): GELU_ERF x Phi(x),
+ * GELU_TANH its tanh form, SILU x sigmoid(x), HARDSWISH x clamp(x/6 +
+ * 1/2, 0, 1). After the activation, an optional residual is added:
+ *   C = act(alpha * A * B + beta * C + bias_scale * bias) + residual
+ * residual(i, j) = residual[i * residual_ld + j], applied on the last K
+ * slice only (like the activation). */
 typedef enum krt_gemm_act {
-    KRT_GEMM_ACT_NONE, KRT_GEMM_ACT_RELU, KRT_GEMM_ACT_CLIP, KRT_GEMM_ACT_COUNT
+    KRT_GEMM_ACT_NONE, KRT_GEMM_ACT_RELU, KRT_GEMM_ACT_CLIP, KRT_GEMM_ACT_GELU_ERF,
+    KRT_GEMM_ACT_GELU_TANH, KRT_GEMM_ACT_SIGMOID, KRT_GEMM_ACT_SILU, KRT_GEMM_ACT_HARDSWISH,
+    KRT_GEMM_ACT_COUNT
 } krt_gemm_act;
 typedef struct krt_sgemm_epilogue {
     const float *bias;                /* NULL: no bias */
@@ -68,6 +77,8 @@ typedef struct krt_sgemm_epilogue {
     float bias_scale;
     krt_gemm_act act;
     float lo, hi;                     /* KRT_GEMM_ACT_CLIP: clamp to [lo, hi] */
+    const float *residual;            /* NULL: none; may not be C */
+    int64_t residual_ld;
 } krt_sgemm_epilogue;
 void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t rs_a, int64_t cs_a,
@@ -108,6 +119,21 @@ typedef struct krt_matmul_desc {
     int64_t b_stride[KRT_MAX_RANK];
     int64_t M, N, K;                  /* A (M, K) @ B (K, N) per batch */
 } krt_matmul_desc;
+
+/* Kernel `matmul_epi` (kiln.FusedMatMul, from the fuse-epilogue pass):
+ * ops {A, B, bias, residual, Y}, bias and residual may be NULL. f32 only.
+ *   Y = act(A @ B + bias) + residual
+ * with A @ B batched as `matmul` (mm), bias [N] broadcast over every row,
+ * residual dense of Y's shape; all of it applied per register tile by the
+ * GEMM's epilogue (krt_sgemm_ex), never as a pass over Y. Units: blocks
+ * of output rows, as matmul. */
+typedef struct krt_matmul_epi_desc {
+    krt_matmul_desc mm;               /* mm.dtype KRT_F32 */
+    krt_gemm_act act;
+    float lo, hi;                     /* KRT_GEMM_ACT_CLIP */
+    int32_t has_bias, has_residual;   /* 1: ops[2] / ops[3] given */
+    int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
+} krt_matmul_epi_desc;
 
 /* Fills d's shape fields from the operand shapes (numpy matmul rules: a
  * 1-D A is a row [1,K], a 1-D B a column [K,1]); d->dtype is left 0 for

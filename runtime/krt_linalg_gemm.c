@@ -58,12 +58,14 @@
 #define UKR_PREFETCH(p) ((void)(p))
 #endif
 
-/* What the epilogue needs, with bias already offset to the tile. */
+/* What the epilogue needs, with bias and residual already offset to the tile. */
 typedef struct ukr_epi {
     float alpha, beta, bias_scale, lo, hi;
     krt_gemm_act act;
     const float *bias;
     int64_t bias_rs, bias_cs;
+    const float *residual;
+    int64_t residual_ld;
 } ukr_epi;
 
 typedef void (*ukr_fn)(int64_t kc, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
@@ -90,6 +92,27 @@ typedef struct ukr_info {
 VEC_TYPES(4)
 VEC_TYPES(8)
 VEC_TYPES(16)
+
+/* The epilogue's activation of one vector, per kernel instance: NAME with
+ * the kernel's target, on that instance's vector math (VM, a prefix of
+ * krt_vmath.h functions instantiated with the same target). A switch per
+ * vector: the branch is the same for the whole call, so it predicts. */
+#define DEF_UKR_ACT(NAME, V, VI, VM, TARGET)                                    \
+    TARGET static inline V NAME(V x, krt_gemm_act act, V lo, V hi)             \
+    {                                                                         \
+        const V zero = {0}, one = zero + 1.0f;                                \
+        switch (act) {                                                        \
+        case KRT_GEMM_ACT_RELU: return VEC_RELU(V, VI, x);                    \
+        case KRT_GEMM_ACT_CLIP: return VEC_CLAMP(V, VI, x, lo, hi);           \
+        case KRT_GEMM_ACT_GELU_ERF: return VM##gelu_erf(x);                   \
+        case KRT_GEMM_ACT_GELU_TANH: return VM##gelu_tanh(x);                 \
+        case KRT_GEMM_ACT_SIGMOID: return VM##sigmoid(x);                     \
+        case KRT_GEMM_ACT_SILU: return x * VM##sigmoid(x);                    \
+        case KRT_GEMM_ACT_HARDSWISH:                                          \
+            return x * VEC_CLAMP(V, VI, x * (1.0f / 6) + 0.5f, zero, one);    \
+        default: return x;                                                    \
+        }                                                                     \
+    }
 #endif
 
 /* x86-64 with GCC/Clang: AVX-512 and AVX2 builds of the kernel are always
@@ -108,6 +131,14 @@ VEC_TYPES(16)
 #define UKR_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define UKR_RELU(x) VEC_RELU(v16f, v16i, x)
 #define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v16f, v16i, x, lo, hi)
+#define VM_VEC v16f
+#define VM_VECI v16i
+#define VM_NAME(f) gvm_avx512_##f
+#define VM_TARGET __attribute__((target("avx512f,avx2,fma"))) CONTRACT_FN
+#include "runtime/krt_vmath.h"
+DEF_UKR_ACT(ukr_act_avx512, v16f, v16i, gvm_avx512_,
+            __attribute__((target("avx512f,avx2,fma"))) CONTRACT_FN)
+#define UKR_ACT ukr_act_avx512
 #include "runtime/krt_gemm_ukr.h"
 #undef UKR_RELU
 #undef UKR_CLAMP
@@ -123,6 +154,13 @@ VEC_TYPES(16)
 #define UKR_TARGET __attribute__((target("avx2,fma")))
 #define UKR_RELU(x) VEC_RELU(v8f, v8i, x)
 #define UKR_CLAMP(x, lo, hi) VEC_CLAMP(v8f, v8i, x, lo, hi)
+#define VM_VEC v8f
+#define VM_VECI v8i
+#define VM_NAME(f) gvm_avx2_##f
+#define VM_TARGET __attribute__((target("avx2,fma"))) CONTRACT_FN
+#include "runtime/krt_vmath.h"
+DEF_UKR_ACT(ukr_act_avx2, v8f, v8i, gvm_avx2_, __attribute__((target("avx2,fma"))) CONTRACT_FN)
+#define UKR_ACT ukr_act_avx2
 #include "runtime/krt_gemm_ukr.h"
 #undef UKR_RELU
 #undef UKR_CLAMP
@@ -139,6 +177,7 @@ VEC_TYPES(16)
 #define NATIVE_NAME "avx512 6x64"
 #define NATIVE_BLOCKING AVX512_BLOCKING
 #define UKR_VEC v16f
+#define NATIVE_VECI v16i
 #define UKR_VECU v16fu
 #define UKR_VF 16
 #define UKR_MR 6
@@ -149,6 +188,7 @@ VEC_TYPES(16)
 #define NATIVE_NAME "avx 6x16"
 #define NATIVE_BLOCKING AVX2_BLOCKING
 #define UKR_VEC v8f
+#define NATIVE_VECI v8i
 #define UKR_VECU v8fu
 #define UKR_VF 8
 #define UKR_MR 6
@@ -159,6 +199,7 @@ VEC_TYPES(16)
 #define NATIVE_NAME "neon 8x12"
 #define NATIVE_BLOCKING NEON_BLOCKING
 #define UKR_VEC v4f
+#define NATIVE_VECI v4i
 #define UKR_VECU v4fu
 #define UKR_VF 4
 #define UKR_MR 8
@@ -169,6 +210,7 @@ VEC_TYPES(16)
 #define NATIVE_NAME "vec4 6x8"
 #define NATIVE_BLOCKING SMALL_BLOCKING
 #define UKR_VEC v4f
+#define NATIVE_VECI v4i
 #define UKR_VECU v4fu
 #define UKR_VF 4
 #define UKR_MR 6
@@ -187,6 +229,32 @@ VEC_TYPES(16)
 #define UKR_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 #endif
 enum { NATIVE_MR = UKR_MR, NATIVE_NR = UKR_NV * UKR_VF };
+#ifdef KRT_HAVE_VEC
+#define VM_VEC UKR_VEC
+#define VM_VECI NATIVE_VECI
+#define VM_NAME(f) gvm_native_##f
+#define VM_TARGET CONTRACT_FN
+#include "runtime/krt_vmath.h"
+DEF_UKR_ACT(ukr_act_native, UKR_VEC, NATIVE_VECI, gvm_native_, CONTRACT_FN)
+#else
+/* Other compilers: libm, one element at a time. */
+static float ukr_act_native(float x, krt_gemm_act act, float lo, float hi)
+{
+    float t = x * (1.0f / 6) + 0.5f;
+    switch (act) {
+    case KRT_GEMM_ACT_RELU: return UKR_RELU(x);
+    case KRT_GEMM_ACT_CLIP: return UKR_CLAMP(x, lo, hi);
+    case KRT_GEMM_ACT_GELU_ERF: return 0.5f * x * (1 + erff(x * 0.70710678118654752440f));
+    case KRT_GEMM_ACT_GELU_TANH:
+        return 0.5f * x * (1 + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
+    case KRT_GEMM_ACT_SIGMOID: return 1 / (1 + expf(-x));
+    case KRT_GEMM_ACT_SILU: return x / (1 + expf(-x));
+    case KRT_GEMM_ACT_HARDSWISH: return x * (t < 0 ? 0 : t > 1 ? 1 : t);
+    default: return x;
+    }
+}
+#endif
+#define UKR_ACT ukr_act_native
 #include "runtime/krt_gemm_ukr.h"
 #undef UKR_RELU
 #undef UKR_CLAMP
@@ -389,7 +457,7 @@ static void edge_tile(const ukr_info *u, int64_t kc, const float *a, int64_t a_r
                       const float *b, float *c, int64_t ldc, const ukr_epi *e, int64_t m,
                       int64_t n)
 {
-    float tc[MR_MAX * NR_MAX], tb[MR_MAX * NR_MAX];
+    float tc[MR_MAX * NR_MAX], tb[MR_MAX * NR_MAX], tr[MR_MAX * NR_MAX];
     int nr = u->nr;
     ukr_epi te = *e;
     memset(tc, 0, sizeof tc);
@@ -402,6 +470,12 @@ static void edge_tile(const ukr_info *u, int64_t kc, const float *a, int64_t a_r
             for (int64_t j = 0; j < n; j++)
                 tb[r * nr + j] = e->bias[r * e->bias_rs + j * e->bias_cs];
         te.bias = tb, te.bias_rs = nr, te.bias_cs = 1;
+    }
+    if (e->residual) {
+        memset(tr, 0, sizeof tr);
+        for (int64_t r = 0; r < m; r++)
+            memcpy(tr + r * nr, e->residual + r * e->residual_ld, (size_t)n * sizeof(float));
+        te.residual = tr, te.residual_ld = nr;
     }
     u->fn(kc, a, a_rs, a_cs, b, tc, nr, &te);
     for (int64_t r = 0; r < m; r++)
@@ -430,6 +504,8 @@ static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
             ukr_epi te = *e;
             if (e->bias)
                 te.bias = e->bias + (i0 + ir) * e->bias_rs + (j0 + jr) * e->bias_cs;
+            if (e->residual)
+                te.residual = e->residual + (i0 + ir) * e->residual_ld + j0 + jr;
             const float *a = m == u->mr ? A + ir * rs_a : ap;
             int64_t ars = m == u->mr ? rs_a : 1, acs = m == u->mr ? cs_a : u->mr;
             float *c = C + ir * ldc + jr;
@@ -470,13 +546,15 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
             int64_t kc = min64(kc_max, depth - pc);
             bool first = pc == 0, last = pc + kc >= depth;
             ukr_epi e = {alpha, first ? beta : 1.0f, 1.0f, 0.0f, 0.0f, KRT_GEMM_ACT_NONE,
-                         NULL, 0, 0};
+                         NULL, 0, 0, NULL, 0};
             if (epi && first && epi->bias) {
                 e.bias = epi->bias, e.bias_rs = epi->bias_rs, e.bias_cs = epi->bias_cs;
                 e.bias_scale = epi->bias_scale;
             }
-            if (epi && last)
+            if (epi && last) {
                 e.act = epi->act, e.lo = epi->lo, e.hi = epi->hi;
+                e.residual = epi->residual, e.residual_ld = epi->residual_ld;
+            }
             pack_b(u->nr, kc, nc, B + pc * rs_b + jc * cs_b, rs_b, cs_b, bp);
             for (int64_t ic = 0; ic < M; ic += u->mc) {
                 int64_t mc = min64(u->mc, M - ic);
@@ -777,6 +855,63 @@ const krt_kernel_info krt_kernel_matmul = {
     "matmul", matmul_run, matmul_scratch, matmul_units, sizeof(krt_matmul_desc),
 };
 
+/* ---- kernel `matmul_epi`: matmul with a fused epilogue ------------------------ */
+
+static int64_t matmul_epi_units(const void *desc)
+{
+    return matmul_units(&((const krt_matmul_epi_desc *)desc)->mm);
+}
+
+static size_t matmul_epi_scratch(const void *desc)
+{
+    return matmul_scratch(&((const krt_matmul_epi_desc *)desc)->mm);
+}
+
+/* Rows [r0, r1) of the batch x M rows of Y = act(A @ B + bias) + residual:
+ * the epilogue rides on the GEMM's register tiles (krt_sgemm_ex). */
+static void matmul_epi_rows(const krt_matmul_epi_desc *d, const float *A, const float *B,
+                            const float *bias, const float *res, float *Y, int64_t r0, int64_t r1,
+                            void *scratch)
+{
+    const krt_matmul_desc *mm = &d->mm;
+    int64_t M = mm->M, N = mm->N, K = mm->K;
+    krt_sgemm_epilogue epi = {bias, 0, 1, 1.0f, d->act, d->lo, d->hi, NULL, N};
+    for (int64_t r = r0, n; r < r1; r += n) {
+        int64_t ao = 0, bo = 0, i = r;
+        n = r1 - r;
+        if (!folds_into_m(mm)) {        /* one batch item at a time */
+            i = r % M;
+            n = min64(M - i, r1 - r);
+            batch_offsets(mm, r / M, &ao, &bo);
+        }
+        epi.residual = res ? res + r * N : NULL;
+        krt_sgemm_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B + bo, N, 1, 0.0f, Y + r * N, N, &epi,
+                     scratch);
+    }
+}
+
+static krt_status matmul_epi_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                                 krt_error *err)
+{
+    const krt_matmul_epi_desc *d = desc;
+    int64_t r0, r1;
+    (void)err;
+    if (d->mm.dtype != KRT_F32 || (unsigned)d->act >= KRT_GEMM_ACT_COUNT)
+        return KRT_EDTYPE;
+    if (r.end > r.begin && ((d->has_bias && !ops[2]) || (d->has_residual && !ops[3])))
+        return KRT_EVALUE;
+    unit_rows(r, batch_count(&d->mm) * d->mm.M, &r0, &r1);
+    if (r0 < r1)
+        matmul_epi_rows(d, ops[0], ops[1], d->has_bias ? ops[2] : NULL,
+                        d->has_residual ? ops[3] : NULL, ops[4], r0, r1, scratch);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_matmul_epi = {
+    "matmul_epi", matmul_epi_run, matmul_epi_scratch, matmul_epi_units,
+    sizeof(krt_matmul_epi_desc),
+};
+
 /* ---- kernel `gemm` ------------------------------------------------------------ */
 
 static int64_t gemm_units(const void *desc)
@@ -820,7 +955,7 @@ static krt_status gemm_run(const void *desc, void *const *ops, void *scratch, kr
     int64_t rs_a = d->trans_a ? 1 : K, cs_a = d->trans_a ? M : 1;
     int64_t rs_b = d->trans_b ? 1 : N, cs_b = d->trans_b ? K : 1;
     if (d->dtype == KRT_F32) {          /* the bias joins the kernel's epilogue */
-        krt_sgemm_epilogue epi = {NULL, 0, 0, (float)d->beta, KRT_GEMM_ACT_NONE, 0, 0};
+        krt_sgemm_epilogue epi = {NULL, 0, 0, (float)d->beta, KRT_GEMM_ACT_NONE, 0, 0, NULL, 0};
         if (bias) {
             epi.bias_rs = d->c_rows > 1 ? d->c_cols : 0;
             epi.bias_cs = d->c_cols > 1 ? 1 : 0;

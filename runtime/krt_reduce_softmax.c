@@ -8,10 +8,13 @@
  * axis processes CHUNK columns together so reads stay contiguous. y may
  * alias x: every pass reads an element before writing the same element.
  *
+ * The f32 rows take their exp from the vector math (krt_vmath_f32, within
+ * 1 ulp), a whole row at a time, then sum in order.
  * For f16/bf16 the exp is stashed in y in the storage type before scaling,
  * which adds one rounding (at most 1 ulp of the 16-bit type).
  */
 #define KRT_REDUCE_SOURCE
+#include "runtime/krt_elementwise.h"   /* krt_vmath_f32: the f32 rows' exp */
 #include "runtime/krt_reduce.h"
 
 #include <math.h>
@@ -41,12 +44,21 @@ enum { CHUNK = 64 };
                 y[k] = ST(T, (A)(k == arg));                                                       \
             return;                                                                                \
         }                                                                                          \
-        if (kind == KRT_SOFTMAX) {                                                                 \
+        if (kind == KRT_SOFTMAX && KRT_##E == KRT_F32) {                                               \
+            float *yf = (float *)(void *)y;                                                        \
+            for (int64_t k = 0; k < n; k++)                                                        \
+                yf[k] = (float)LD(A, x[k]) - (float)m;                                             \
+            krt_vmath_f32(KRT_VM_EXP, yf, yf, n);                                                  \
+            for (int64_t k = 0; k < n; k++)                                                        \
+                s += yf[k];                                                                        \
+        } else if (kind == KRT_SOFTMAX) {                                                          \
             for (int64_t k = 0; k < n; k++) {                                                      \
                 A e = EXP(LD(A, x[k]) - m);                                                        \
                 y[k] = ST(T, e);                                                                   \
                 s += e;                                                                            \
             }                                                                                      \
+        }                                                                                          \
+        if (kind == KRT_SOFTMAX) {                                                                 \
             s = 1 / s;                                                                             \
             for (int64_t k = 0; k < n; k++)                                                        \
                 y[k] = ST(T, LD(A, y[k]) * s);                                                     \

@@ -154,6 +154,18 @@ static double f_attention(flop_ctx *f, const kiln_node *n)
     return scores * (per + (kiln_node_input(f->g, n, 5) ? 2 * H : 0));
 }
 
+/* kiln.FusedMatMul: the MatMul's, plus 1 per output element for each of
+ * the bias, the activation and the residual it absorbed (as unfused). */
+static double f_fused_matmul(flop_ctx *f, const kiln_node *n)
+{
+    double mm = f_matmul(f, n), out = out_elems(f, n);
+    if (mm < 0 || out < 0)
+        return -1;
+    int parts = (kiln_node_input(f->g, n, 2) != 0) + (kiln_node_input(f->g, n, 3) != 0) +
+                (strcmp(kiln_attr_string(f->g, n, "activation", "none"), "none") != 0);
+    return mm + parts * out;
+}
+
 typedef struct flop_rule {
     flop_fn fn;
     const char *how;   /* printed beside the op's total */
@@ -163,6 +175,7 @@ typedef struct flop_rule {
 #define ELEM {f_per_out, "1 per output element"}
 static const flop_rule flop_rules[KILN_OP_COUNT] = {
     [KILN_OP_MATMUL] = MAC, [KILN_OP_GEMM] = {f_gemm, "2 per multiply-add"},
+    [KILN_OP_FUSEDMATMUL] = {f_fused_matmul, "2 per multiply-add, 1 per element of each epilogue step"},
     [KILN_OP_CONV] = {f_conv, "2 per multiply-add"},
     [KILN_OP_CONVTRANSPOSE] = {f_convtranspose, "2 per multiply-add"},
     [KILN_OP_ADD] = ELEM, [KILN_OP_SUB] = ELEM, [KILN_OP_MUL] = ELEM, [KILN_OP_DIV] = ELEM,

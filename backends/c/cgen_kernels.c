@@ -57,6 +57,7 @@ static const desc_row desc_rows[KRT_K_COUNT] = {
     [KRT_K_MATMUL] = LA(krt_matmul_desc),
     [KRT_K_GEMM] = LA(krt_gemm_desc),
     [KRT_K_QMATMUL] = LA(krt_qmatmul_desc),
+    [KRT_K_MATMUL_EPI] = LA(krt_matmul_epi_desc),
     [KRT_K_CONV] = LA(krt_conv_desc),
     [KRT_K_CONV_TRANSPOSE] = LA(krt_conv_desc),
     [KRT_K_QCONV] = LA(krt_qconv_desc),
@@ -120,6 +121,8 @@ static const struct {
     {"krt_linalg_rnn.c", "krt_linalg_gemm.c"},      /* krt_sgemm */
     {"krt_linalg_sample.c", "krt_linalg_gemm.c"},   /* krt_widen_f32 */
     {"krt_movement_signal.c", "krt_movement_index.c"}, /* krt_sort_stable */
+    {"krt_elementwise_unary.c", "krt_vmath.c"},    /* krt_vmath_f32 */
+    {"krt_reduce_softmax.c", "krt_vmath.c"},       /* krt_vmath_f32 */
 };
 
 static bool has_suffix(const char *s, const char *suffix)

@@ -77,19 +77,22 @@ typedef struct op_count {
 typedef struct sample_counts {
     const char *dir;
     op_count count[4];        /* ends at want == UINT32_MAX or the max */
+    uint32_t fused_gelu;      /* kiln.FusedMatMul nodes whose epilogue is a GELU */
 } sample_counts;
 
 #define END {KILN_OP_COUNT, UINT32_MAX}
 static const sample_counts expected_counts[] = {
+    /* The 4 blocks' MLP GELUs: fuse-gelu makes each a kiln.Gelu, then
+     * fuse-epilogue folds it (and fc1's bias) into fc1's MatMul. */
     {"samples/zoo/vit-opset13", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_REDUCEMEAN, 0},
-                                 {KILN_OP_GELU, 4}, {KILN_OP_ERF, 0}}},
-    {"samples/zoo/vit-opset17", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 4},
-                                 {KILN_OP_ERF, 0}, END}},
-    {"samples/fmnist-vit", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 4}, {KILN_OP_ERF, 0}, END}},
-    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
-    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
-    {"samples/zoo/mobilenet-v3-small", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
-    {"samples/zoo/mobilenext", {{KILN_OP_BATCHNORMALIZATION, 0}, END}},
+                                 {KILN_OP_GELU, 0}, {KILN_OP_ERF, 0}}, 4},
+    {"samples/zoo/vit-opset17", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 0},
+                                 {KILN_OP_ERF, 0}, END}, 4},
+    {"samples/fmnist-vit", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 0}, {KILN_OP_ERF, 0}, END}, 4},
+    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
+    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
+    {"samples/zoo/mobilenet-v3-small", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
+    {"samples/zoo/mobilenext", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
 };
 
 static void test_sample_counts(void)
@@ -106,6 +109,14 @@ static void test_sample_counts(void)
                         kiln_op_name(s->count[k].op), s->count[k].want);
             CU_ASSERT_EQUAL(got, s->count[k].want);
         }
+        uint32_t gelu = 0;
+        for (uint32_t id = 1; id < g->n_nodes; id++)
+            gelu += g->nodes[id].op == KILN_OP_FUSEDMATMUL &&
+                    strcmp(kiln_attr_string(g, &g->nodes[id], "activation", "none"), "gelu") == 0;
+        if (gelu != s->fused_gelu)
+            fprintf(stderr, "\n  %s: %u MatMuls with a fused GELU after -O2, want %u", s->dir, gelu,
+                    s->fused_gelu);
+        CU_ASSERT_EQUAL(gelu, s->fused_gelu);
         kiln_graph_destroy(g);
         kiln_ctx_destroy(ctx);
     }
@@ -478,6 +489,41 @@ static void test_layernorm_negatives(void)
     CU_ASSERT_EQUAL(layernorms(LN_HEAD LN_AXES LN_BODY("%ab", "%ab")), 1);
 }
 
+/* fuse-epilogue: every activation, bias and residual, on shapes that
+ * cross the GEMM's tiles and K slices (K 300, N 70: edge tiles of every
+ * kernel), with A batched (folds into M) and with B per batch (does not):
+ * the fused kernel against the unfused ops, both through the interpreter. */
+static void test_epilogue_numbers(void)
+{
+    enum { B = 2, M = 37, K = 300, N = 70, SIZE = 2 << 20 };
+    char *text = malloc(SIZE), *w = malloc(SIZE / 2), *w3 = malloc(SIZE / 2), b[4096];
+    uint32_t state = 7;
+    put_floats(w, SIZE / 2, &state, K * N, -0.1f, 0.1f);
+    put_floats(w3, SIZE / 2, &state, B * K * N, -0.1f, 0.1f);
+    put_floats(b, sizeof b, &state, N, -1.0f, 1.0f);
+    snprintf(text, SIZE,
+             "kiln-ir 1\ngraph @g (%%x: f32[%d,%d,%d]) -> (%%y1, %%y2, %%y3, %%y4, %%y5, %%y6, %%y7, %%y8) {\n"
+             "  const %%w: f32[%d,%d] = %s\n  const %%w3: f32[%d,%d,%d] = %s\n"
+             "  const %%b: f32[%d] = %s\n  const %%lo: f32[] = [-0.5]\n  const %%hi: f32[] = [0.75]\n"
+             "  %%r = MatMul(%%x, %%w)\n"
+             "  %%h1 = MatMul(%%x, %%w)\n  %%a1 = Add(%%h1, %%b)\n  %%y1 = kiln.Gelu(%%a1)\n"
+             "  %%h2 = MatMul(%%x, %%w)\n  %%a2 = Add(%%b, %%h2)\n"
+             "  %%y2 = kiln.Gelu(%%a2) {approximate = \"tanh\"}\n"
+             "  %%h3 = MatMul(%%x, %%w)\n  %%a3 = Add(%%h3, %%b)\n  %%g3 = Relu(%%a3)\n"
+             "  %%y3 = Add(%%g3, %%r)\n"
+             "  %%h4 = MatMul(%%x, %%w)\n  %%s4 = Sigmoid(%%h4)\n  %%y4 = Mul(%%s4, %%h4)\n"
+             "  %%h5 = MatMul(%%x, %%w)\n  %%a5 = Add(%%h5, %%b)\n  %%y5 = Sigmoid(%%a5)\n"
+             "  %%h6 = MatMul(%%x, %%w)\n  %%y6 = HardSwish(%%h6)\n"
+             "  %%h7 = MatMul(%%x, %%w)\n  %%a7 = Add(%%h7, %%b)\n  %%c7 = Clip(%%a7, %%lo, %%hi)\n"
+             "  %%y7 = Add(%%r, %%c7)\n"
+             "  %%h8 = MatMul(%%x, %%w3)\n  %%a8 = Add(%%h8, %%b)\n  %%y8 = Add(%%a8, %%r)\n}\n",
+             B, M, K, K, N, w, B, K, N, w3, N, b);
+    float *x = malloc(sizeof(float) * B * M * K);
+    fill(x, (size_t)B * M * K, &state, -2.0f, 2.0f);
+    check_fused(text, x, (size_t)B * M * K, "fuse-epilogue,dce", KILN_OP_FUSEDMATMUL, 8, 1e-5, 1e-5);
+    free(text), free(w), free(w3), free(x);
+}
+
 static CU_TestInfo sample_tests[] = {
     {"fused op counts after -O2", test_sample_counts},
     {"every sample: -O2 within the manifest tolerance of -O0", test_sample_invariance},
@@ -490,6 +536,7 @@ static CU_TestInfo spelling_tests[] = {
     {"fold-batchnorm: folded Conv computes Conv+BN", test_fold_batchnorm_numbers},
     {"fold-batchnorm: folded Gemm/MatMul computes them+BN", test_fold_batchnorm_gemm_numbers},
     {"fuse-gelu: what must stay", test_gelu_negatives},
+    {"fuse-epilogue: the fused MatMul computes the unfused chain", test_epilogue_numbers},
     {"fuse-layernorm: what must stay", test_layernorm_negatives},
     CU_TEST_INFO_NULL,
 };

@@ -1,0 +1,241 @@
+/* fuse_epilogue.c — pass `fuse-epilogue`: the bias Add, the activation and
+ * the residual Add after a MatMul become that MatMul's epilogue, one
+ * kiln.FusedMatMul whose kernel (matmul_epi) applies them per register
+ * tile of the GEMM instead of as passes over the output.
+ *
+ * Pattern, in this order, each step optional (at least one present):
+ *   MatMul(a, W)            f32, A and B of rank >= 2
+ *   Add(., bias)            bias an f32 constant of shape [N] (Add commutes)
+ *   act(.)                  Relu; Clip with constant (or absent) scalar
+ *                           bounds; kiln.Gelu (either form); HardSwish;
+ *                           Sigmoid; SiLU spelled x * Sigmoid(x)
+ *   Add(., r)               r of exactly the output's shape and dtype,
+ *                           computed before the MatMul (or a graph input or
+ *                           constant): the residual
+ * Every intermediate value must have no other user (SiLU's x: exactly its
+ * Sigmoid and its Mul) and must not be a graph output. The fused op computes
+ * the same operations in the same order (bias, act, residual), so it equals
+ * the unfused chain within f32 rounding (bit-equal for the Adds, Relu and
+ * Clip; the transcendental activations use the vector math of
+ * runtime/krt_vmath.h in both the fused and the unfused kernels).
+ * Needs: inferred types. Produces: kiln.FusedMatMul(a, W, bias|_, r|_)
+ * {activation = "relu" ...; lo, hi for clip} in the MatMul's place, named
+ * by the chain's last value. One change per fused MatMul.
+ *   before: %h = MatMul(%x, %w)   %b = Add(%h, %bias)   %g = kiln.Gelu(%b)
+ *   after:  %g = kiln.FusedMatMul(%x, %w, %bias, _) {activation = "gelu"}
+ * Not fused (yet): Gemm (its own C/alpha/beta; the same kernel could take
+ * it), Conv (its kernel is im2col + GEMM per group: the epilogue would
+ * need to be threaded through it), non-f32.
+ * (tests/ir/pass_fuse_epilogue.kir, tests/unit/test_fusion.c)
+ */
+#include "passes/pass.h"
+#include "ir/edit.h"
+#include "ir/infer_linalg.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct chain {
+    uint32_t mm, a, w;          /* the MatMul and its operands */
+    uint32_t end;               /* the chain's last value */
+    int64_t n;                  /* the output's last dim */
+    uint32_t bias, residual;    /* values, 0: none */
+    krt_gemm_act act;
+    float lo, hi;
+    uint32_t dead[4];           /* nodes the fused op replaces */
+    int n_dead;
+} chain;
+
+static const kiln_value *val(const kiln_graph *g, uint32_t v) { return &g->values[v]; }
+
+static bool is_f32_static(const kiln_graph *g, uint32_t v)
+{
+    int64_t n;
+    return val(g, v)->dtype == KILN_DT_F32 && kiln_shape_numel(&val(g, v)->shape, &n);
+}
+
+/* The other input of a two-input node whose input is `v`, else 0. */
+static uint32_t other_input(const kiln_graph *g, uint32_t node, uint32_t v)
+{
+    const kiln_node *nd = &g->nodes[node];
+    uint32_t x = kiln_node_input(g, nd, 0), y = kiln_node_input(g, nd, 1);
+    if (nd->n_in != 2 || (x == v) == (y == v))
+        return 0;
+    return x == v ? y : x;
+}
+
+/* The node using chain value v and nothing else, of op `op`, else 0. */
+static uint32_t next(const kiln_graph *g, const kiln_users *u, uint32_t v, kiln_op op)
+{
+    uint32_t n = kiln_single_user(u, v);
+    return n && g->nodes[n].op == op ? n : 0;
+}
+
+static void advance(const kiln_graph *g, chain *c, uint32_t node)
+{
+    c->dead[c->n_dead++] = node;
+    c->end = kiln_node_output(g, &g->nodes[node], 0);
+}
+
+static void try_bias(const kiln_graph *g, const kiln_users *u, chain *c)
+{
+    uint32_t add = next(g, u, c->end, KILN_OP_ADD), b = add ? other_input(g, add, c->end) : 0;
+    uint32_t slot = b && kiln_node_input(g, &g->nodes[add], 0) == b ? 0 : 1;
+    const kiln_value *bv = b ? kiln_const_input(g, add, slot) : NULL;
+    if (bv && bv->dtype == KILN_DT_F32 && bv->shape.rank == 1 && bv->shape.dim[0] == c->n &&
+        bv->nbytes == (size_t)c->n * sizeof(float)) {
+        c->bias = b;
+        advance(g, c, add);
+    }
+}
+
+/* ---- activations: one matcher per op ------------------------------------------ */
+
+/* Scalar f32 constant input i of node (absent: *out unchanged). */
+static bool scalar_bound(const kiln_graph *g, uint32_t node, uint32_t i, float *out)
+{
+    if (!kiln_node_input(g, &g->nodes[node], i))
+        return true;
+    const kiln_value *v = kiln_const_input(g, node, i);
+    if (!v || v->dtype != KILN_DT_F32 || v->nbytes != sizeof(float))
+        return false;
+    memcpy(out, v->data, sizeof(float));
+    return true;
+}
+
+static bool act_relu(const kiln_graph *g, uint32_t node, chain *c)
+{
+    (void)g, (void)node;
+    c->act = KRT_GEMM_ACT_RELU;
+    return true;
+}
+
+static bool act_clip(const kiln_graph *g, uint32_t node, chain *c)
+{
+    c->act = KRT_GEMM_ACT_CLIP;
+    c->lo = -INFINITY, c->hi = INFINITY;
+    return scalar_bound(g, node, 1, &c->lo) && scalar_bound(g, node, 2, &c->hi);
+}
+
+static bool act_gelu(const kiln_graph *g, uint32_t node, chain *c)
+{
+    const char *a = kiln_attr_string(g, &g->nodes[node], "approximate", "none");
+    c->act = strcmp(a, "tanh") == 0 ? KRT_GEMM_ACT_GELU_TANH : KRT_GEMM_ACT_GELU_ERF;
+    return strcmp(a, "tanh") == 0 || strcmp(a, "none") == 0;
+}
+
+static bool act_hardswish(const kiln_graph *g, uint32_t node, chain *c)
+{
+    (void)g, (void)node;
+    c->act = KRT_GEMM_ACT_HARDSWISH;
+    return true;
+}
+
+static bool act_sigmoid(const kiln_graph *g, uint32_t node, chain *c)
+{
+    (void)g, (void)node;
+    c->act = KRT_GEMM_ACT_SIGMOID;
+    return true;
+}
+
+static bool (*const activations[KILN_OP_COUNT])(const kiln_graph *, uint32_t, chain *) = {
+    [KILN_OP_RELU] = act_relu,
+    [KILN_OP_CLIP] = act_clip,
+    [KILN_OP_GELU] = act_gelu,
+    [KILN_OP_HARDSWISH] = act_hardswish,
+    [KILN_OP_SIGMOID] = act_sigmoid,
+};
+
+/* SiLU: x used by exactly Sigmoid(x) and Mul(x, s) (either order), s by
+ * the Mul alone. */
+static bool try_silu(const kiln_graph *g, const kiln_users *u, chain *c)
+{
+    uint32_t x = c->end, sig = 0, mul = 0;
+    if (kiln_users_count(u, x) != 2 || kiln_users_is_output(u, x))
+        return false;
+    for (uint32_t k = u->first[x]; k < u->first[x + 1]; k++) {
+        uint32_t n = u->use[k].node;
+        if (g->nodes[n].op == KILN_OP_SIGMOID)
+            sig = n;
+        else if (g->nodes[n].op == KILN_OP_MUL)
+            mul = n;
+    }
+    if (!sig || !mul)
+        return false;
+    uint32_t s = kiln_node_output(g, &g->nodes[sig], 0);
+    if (other_input(g, mul, x) != s || kiln_single_user(u, s) != mul)
+        return false;
+    c->act = KRT_GEMM_ACT_SILU;
+    c->dead[c->n_dead++] = sig;
+    advance(g, c, mul);
+    return true;
+}
+
+static void try_activation(const kiln_graph *g, const kiln_users *u, chain *c)
+{
+    if (try_silu(g, u, c))
+        return;
+    uint32_t n = kiln_single_user(u, c->end);
+    chain t = *c;
+    if (n && activations[g->nodes[n].op] && kiln_node_input(g, &g->nodes[n], 0) == c->end &&
+        activations[g->nodes[n].op](g, n, &t)) {
+        *c = t;
+        advance(g, c, n);
+    }
+}
+
+/* The residual must exist before the MatMul runs: a graph input, a
+ * constant, or the output of an earlier node. */
+static void try_residual(const kiln_graph *g, const kiln_users *u, chain *c)
+{
+    uint32_t add = next(g, u, c->end, KILN_OP_ADD), r = add ? other_input(g, add, c->end) : 0;
+    if (!r || val(g, r)->dtype != KILN_DT_F32 ||
+        !kiln_shape_equal(&val(g, r)->shape, &val(g, c->end)->shape))
+        return;
+    if (val(g, r)->kind == KILN_VAL_NODE && val(g, r)->producer >= c->mm)
+        return;
+    c->residual = r;
+    advance(g, c, add);
+}
+
+/* ---- the rewrite ----------------------------------------------------------------------- */
+
+static bool fuse_one(kiln_graph *g, const kiln_users *u, uint32_t mm)
+{
+    const kiln_node *nd = &g->nodes[mm];
+    uint32_t y = kiln_node_output(g, nd, 0);
+    chain c = {.mm = mm, .a = kiln_node_input(g, nd, 0), .w = kiln_node_input(g, nd, 1), .end = y};
+    if (!is_f32_static(g, y) || val(g, c.a)->shape.rank < 2 || val(g, c.w)->shape.rank < 2)
+        return false;
+    c.n = val(g, y)->shape.dim[val(g, y)->shape.rank - 1];
+    try_bias(g, u, &c);
+    try_activation(g, u, &c);
+    try_residual(g, u, &c);
+    if (c.n_dead == 0 || !kiln_value_can_forward(g, c.end, y))
+        return false;
+    kiln_value_forward(g, c.end, y);
+    g->nodes[mm].op = KILN_OP_FUSEDMATMUL;
+    kiln_node_set_inputs(g, mm, (const uint32_t[]){c.a, c.w, c.bias, c.residual}, 4);
+    if (c.act != KRT_GEMM_ACT_NONE)
+        kiln_attr_set_string(g, mm, "activation", kiln_fused_act_name(c.act));
+    if (c.act == KRT_GEMM_ACT_CLIP) {
+        kiln_attr_set_float(g, mm, "lo", c.lo);
+        kiln_attr_set_float(g, mm, "hi", c.hi);
+    }
+    for (int i = 0; i < c.n_dead; i++)
+        kiln_node_remove(g, c.dead[i]);
+    return true;
+}
+
+kiln_status kiln_pass_fuse_epilogue(kiln_pass_ctx *pc, kiln_graph *g)
+{
+    kiln_users *users = kiln_users_build(g);
+    for (uint32_t id = 1; id < g->n_nodes; id++)
+        if (g->nodes[id].op == KILN_OP_MATMUL && fuse_one(g, users, id)) {
+            pc->changes++;
+            kiln_users_destroy(users);   /* the rewrite moved uses */
+            users = kiln_users_build(g);
+        }
+    kiln_users_destroy(users);
+    return KILN_OK;
+}
