@@ -34,6 +34,10 @@ typedef struct emitter {
     cbuf descs, body, tail;    /* descriptor constants, NAME_run's calls, output copies */
     cbuf weights;              /* NAME_weights.c */
     cbuf wdecls;               /* extern declarations of the weights, for NAME.c */
+    bool wfile;                /* --weights file: constants in `payload`, not NAME_weights.c */
+    cbuf payload;              /* NAME.weights after its header */
+    size_t *woff;              /* [n_values] a constant's offset in payload */
+    uint64_t layout;           /* NAME.weights' layout id */
     bool used[KRT_K_COUNT];    /* kernels called */
     uint32_t *in_slot;         /* [n_values] graph input index + 1; 0: not an input */
     uint32_t *out_slot;        /* [n_values] first graph output index + 1 it is */
@@ -101,6 +105,19 @@ static void weight_symbol(emitter *e, cbuf *b, uint32_t v)
     cbuf_ident(b, 'w', v, e->g->values[v].name);
 }
 
+/* --weights file: the constant's bytes at the next 64-byte offset of the
+ * payload (the payload stays whole 64-byte lines). */
+static void file_weight(emitter *e, uint32_t v)
+{
+    static const char zeros[64] = {0};
+    const kiln_value *val = &e->g->values[v];
+    e->woff[v] = e->payload.len;
+    kiln_cgen_weights_layout(&e->layout, val->name, kiln_cgen_abi_dtype(val->dtype), val->shape.rank,
+                             val->shape.dim, e->woff[v], val->nbytes);
+    cbuf_put(&e->payload, (const char *)val->data, val->nbytes);
+    cbuf_put(&e->payload, zeros, (64 - e->payload.len % 64) % 64);
+}
+
 static void emit_weight(emitter *e, uint32_t v)
 {
     const kiln_value *val = &e->g->values[v];
@@ -110,6 +127,10 @@ static void emit_weight(emitter *e, uint32_t v)
     e->weight_done[v] = true;
     e->stats->n_weights++;
     e->stats->weight_bytes += n;
+    if (e->wfile) {
+        file_weight(e, v);
+        return;
+    }
     cbuf_puts(&e->weights, "\n/* ");
     describe_value(e, &e->weights, v);
     cbuf_printf(&e->weights, ", %zu bytes */\nKILN_ALIGN64 const uint64_t ", n);
@@ -136,7 +157,10 @@ static kiln_status operand(emitter *e, uint32_t node, cbuf *b, uint32_t v)
         cbuf_puts(b, "NULL");
     else if (e->in_slot[v])
         cbuf_printf(b, "(void *)inputs[%u]", e->in_slot[v] - 1);
-    else if (val->kind == KILN_VAL_CONST) {
+    else if (val->kind == KILN_VAL_CONST && e->wfile) {
+        emit_weight(e, v);
+        cbuf_printf(b, "(void *)(W + %zu)", e->woff[v]);
+    } else if (val->kind == KILN_VAL_CONST) {
         emit_weight(e, v);
         cbuf_puts(b, "(void *)");
         weight_symbol(e, b, v);
@@ -294,6 +318,12 @@ static void tensor_table(emitter *e, cbuf *b, const char *what, const uint32_t *
     cbuf_puts(b, "};\n");
 }
 
+/* The workspace: the arena, behind the bound weights' address with --weights file. */
+static size_t workspace_bytes(const emitter *e)
+{
+    return e->plan->peak + (e->wfile ? KILN_CGEN_WEIGHTS_HEADER : 0);
+}
+
 static void emit_info(emitter *e, cbuf *b)
 {
     const kiln_graph *g = e->g;
@@ -304,7 +334,7 @@ static void emit_info(emitter *e, cbuf *b)
                    "    %u, %u, %s, %s, %zu,\n};\n\n"
                    "size_t %s_workspace_size(void)\n{\n    return %zu;\n}\n",
                 e->name, e->name, g->n_inputs, g->n_outputs, g->n_inputs ? "inputs_" : "NULL",
-                g->n_outputs ? "outputs_" : "NULL", e->plan->peak, e->name, e->plan->peak);
+                g->n_outputs ? "outputs_" : "NULL", workspace_bytes(e), e->name, workspace_bytes(e));
 }
 
 static const char run_call_text[] =
@@ -353,7 +383,7 @@ static void emit_includes(emitter *e, cbuf *b)
                 cbuf_printf(b, "#include \"%s\"\n", headers[i]);
                 done[i] = true;
             }
-    cbuf_puts(b, "\n#include <stdint.h>\n#include <string.h>\n");
+    cbuf_printf(b, "\n%s#include <stdint.h>\n#include <string.h>\n", e->wfile ? "#include <stdio.h>\n" : "");
 }
 
 static void emit_source(emitter *e, cbuf *c, const char *model)
@@ -363,18 +393,32 @@ static void emit_source(emitter *e, cbuf *c, const char *model)
     cbuf_printf(c, "; do not edit.\n * %u nodes, %u kernel calls; workspace %zu bytes (64-byte aligned)."
                    " Built as C11. */\n", e->stats->n_nodes, e->stats->n_calls, e->plan->peak);
     emit_includes(e, c);
-    cbuf_puts(c, "\n/* constants (");
-    cbuf_printf(c, "%s_weights.c) */\n", e->name);
-    cbuf_put(c, e->wdecls.p ? e->wdecls.p : "", e->wdecls.len);
+    if (!e->wfile) {
+        cbuf_puts(c, "\n/* constants (");
+        cbuf_printf(c, "%s_weights.c) */\n", e->name);
+        cbuf_put(c, e->wdecls.p ? e->wdecls.p : "", e->wdecls.len);
+    }
     cbuf_puts(c, "\n");
     emit_info(e, c);
+    if (e->wfile)
+        kiln_cgen_weights_functions(c, e->name, e->layout, &e->payload);
     cbuf_puts(c, run_call_text);
     emit_check(e, c);
     cbuf_puts(c, "\n/* kernel descriptors: the bytes kiln's lowering produced */\n");
     cbuf_put(c, e->descs.p ? e->descs.p : "", e->descs.len);
-    cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
-                   "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
-                   "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
+    if (e->wfile)
+        cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
+                       "    unsigned char *ws;\n    const unsigned char *W;\n"
+                       "    int rc = check_args(inputs, outputs, workspace);\n"
+                       "    if (rc)\n        return rc;\n"
+                       "    /* the arena follows the bound weights' address (%s_set_weights) */\n"
+                       "    if (!(W = bound_weights(workspace)))\n        return KILN_RUN_ENOWEIGHTS;\n"
+                       "    ws = (unsigned char *)workspace + %d;\n    (void)ws;\n    (void)W;\n",
+                    e->name, e->name, KILN_CGEN_WEIGHTS_HEADER);
+    else
+        cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
+                       "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
+                       "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
     cbuf_put(c, e->body.p ? e->body.p : "", e->body.len);
     if (e->tail.len)
         cbuf_puts(c, "\n    /* graph outputs no node writes */\n");
@@ -408,9 +452,11 @@ static void emit_header(emitter *e, cbuf *h, const char *model)
                    "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
                    "extern const kiln_model_info %s_info;\n"
                    "size_t %s_workspace_size(void);\n"
-                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n"
-                   "#ifdef __cplusplus\n}\n#endif\n\n#endif\n",
+                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n",
                 e->name, e->name, e->name, e->name, e->name);
+    if (e->wfile)
+        kiln_cgen_weights_decls(h, e->name);
+    cbuf_puts(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
 /* ---- driver ----------------------------------------------------------- */
@@ -444,16 +490,18 @@ static void map_slots(emitter *e)
 }
 
 kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                            const char *name, const char *model, cbuf *c, cbuf *h, cbuf *w,
-                            bool *used, kiln_cgen_stats *stats)
+                            const char *name, const char *model, bool weights_file, cbuf *c,
+                            cbuf *h, cbuf *w, bool *used, kiln_cgen_stats *stats)
 {
-    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = name, .stats = stats};
+    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = name, .stats = stats,
+                 .wfile = weights_file};
     kiln_status st = check_graph(&e);
     if (st)
         return st;
     e.in_slot = kiln_xcalloc(g->n_values, sizeof *e.in_slot);
     e.out_slot = kiln_xcalloc(g->n_values, sizeof *e.out_slot);
     e.weight_done = kiln_xcalloc(g->n_values, sizeof *e.weight_done);
+    e.woff = kiln_xcalloc(g->n_values, sizeof *e.woff);
     e.arena = kiln_arena_create();
     map_slots(&e);
     cbuf_printf(&e.weights, "/* %s_weights.c — generated by kiln from ", name);
@@ -472,13 +520,15 @@ kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     if (st == KILN_OK) {
         emit_source(&e, c, model);
         emit_header(&e, h, model);
-        *w = e.weights;
-        e.weights = (cbuf){0};
+        if (e.wfile)
+            kiln_cgen_weights_file(w, name, e.layout, &e.payload);
+        else
+            *w = e.weights, e.weights = (cbuf){0};
         memcpy(used, e.used, sizeof e.used);
     }
     cbuf_free(&e.descs), cbuf_free(&e.body), cbuf_free(&e.tail);
-    cbuf_free(&e.weights), cbuf_free(&e.wdecls);
-    free(e.in_slot), free(e.out_slot), free(e.weight_done);
+    cbuf_free(&e.weights), cbuf_free(&e.wdecls), cbuf_free(&e.payload);
+    free(e.in_slot), free(e.out_slot), free(e.weight_done), free(e.woff);
     kiln_arena_destroy(e.arena);
     return st;
 }
