@@ -68,6 +68,7 @@ typedef struct compile_opts {
     bool llvm;                  /* --backend llvm */
     bool testbench, quiet;
     bool weights_file;          /* --weights file */
+    int threads;                /* --threads N: the generated code splits calls over N threads */
     char batch_specs[8][512];   /* --shape NAME=1x... added for unbound batch dims */
 } compile_opts;
 
@@ -88,6 +89,8 @@ static void help(void)
            "                    LLVM backend also takes a triple (aarch64-unknown-linux-gnu)\n"
            "  --weights W       inline (default): constants compiled in; file: in NAME.weights\n"
            "                    beside the output, loaded at run time (C backend)\n"
+           "  --threads N       the generated NAME_run splits kernel calls over a pool of up\n"
+           "                    to N threads (C backend; the executable's default is N)\n"
            "  --testbench       with C output, also write main.c (the executable's main)\n"
            "  --quiet           no compile summary on stderr\n"
            "  -h, --help        this help\n\n"
@@ -155,9 +158,14 @@ static int option(int argc, char **argv, int *i, compile_opts *o)
         return driver_usage_error("compile", "--weights '%s': inline or file", v);
     else if (strcmp(a, "--weights") == 0)
         o->weights_file = strcmp(v, "file") == 0;
+    else if (strcmp(a, "--threads") == 0 && (o->threads = atoi(v)) < 1)
+        return driver_usage_error("compile", "--threads '%s': a count from 1 to 256", v);
+    else if (strcmp(a, "--threads") == 0 && (o->threads > 256 || strspn(v, "0123456789") != strlen(v)))
+        return driver_usage_error("compile", "--threads '%s': a count from 1 to 256", v);
     else if (strcmp(a, "--emit") == 0 && (o->emit = emit_from_name(v)) == EMIT_DEFAULT)
         return driver_usage_error("compile", "--emit '%s': one of c, exe, lib, obj, llvm, bc, asm", v);
-    else if (strcmp(a, "--backend") != 0 && strcmp(a, "--emit") != 0 && strcmp(a, "--weights") != 0)
+    else if (strcmp(a, "--backend") != 0 && strcmp(a, "--emit") != 0 && strcmp(a, "--weights") != 0 &&
+             strcmp(a, "--threads") != 0)
         return driver_usage_error("compile", "unknown option '%s'", a);
     return EXIT_OK;
 }
@@ -202,6 +210,9 @@ static int parse_args(int argc, char **argv, compile_opts *o)
     if (o->llvm && o->weights_file)
         return driver_usage_error("compile", "--weights file is for the C backend; the LLVM backend "
                                   "compiles the constants in (drop --weights or use --backend c)");
+    if (o->llvm && o->threads > 1)
+        return driver_usage_error("compile", "--threads is for the C backend; the LLVM backend's code "
+                                  "is single-threaded (drop --threads or use --backend c)");
     if (o->llvm && o->emit == EMIT_C)
         return driver_usage_error("compile", "--backend llvm makes llvm, bc, asm, obj, lib or exe, "
                                   "not C sources: name the output with one of .ll .bc .s .o .so");
@@ -679,7 +690,8 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
     double t0 = now_seconds();
     kiln_status st = make_parent(ctx, o->out);
     if (!st)
-        st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = 1}, &plan);
+        st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = o->threads > 1 ? o->threads : 1},
+                              &plan);
     if (!st)
         st = kiln_plan_check(ctx, g, plan);
     t->plan = now_seconds() - t0;
@@ -710,7 +722,7 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
     snprintf(weights[0], sizeof weights[0], "%.4200s/%.127s.weights", gen, name);
     kiln_cgen_opts co = {.name = name, .model_path = o->model_path,
                          .testbench = o->testbench || o->emit == EMIT_EXE,
-                         .weights_file = o->weights_file};
+                         .weights_file = o->weights_file, .threads = o->threads};
     t0 = now_seconds();
     if (!st)
         st = kiln_cgen_emit(ctx, g, plan, &co, gen, &stats);

@@ -36,6 +36,9 @@ typedef struct kiln_cgen_opts {
     const char *model_path;    /* named in the header comments; NULL: g->source */
     bool testbench;            /* also emit main.c (the executable's entry point) */
     bool weights_file;         /* --weights file: NAME.weights and its loader, not NAME_weights.c */
+    int threads;               /* --threads N (plan->threads): NAME_run splits kernel calls
+                                  over a krt_pool of <= N threads bound with NAME_set_pool;
+                                  <= 1: single-threaded code */
 } kiln_cgen_opts;
 
 typedef struct kiln_cgen_stats {
@@ -48,7 +51,8 @@ typedef struct kiln_cgen_stats {
     size_t weights_file_bytes; /* --weights file: bytes of NAME.weights; else 0 */
 } kiln_cgen_stats;
 
-/* Emit the directory `dir` for g and plan (plan->threads must be 1).
+/* Emit the directory `dir` for g and plan (plan->threads must equal
+ * opts->threads, or be 1 when that is <= 1).
  * Errors (statuses with a message in ctx): KILN_ERR_UNSUPPORTED naming the
  * node whose output shape is known only at run time, or whose lowering
  * fails; KILN_ERR_IO naming the path. stats may be NULL. */

@@ -129,7 +129,7 @@ static void makefile(cbuf *m, const char *name, const bool *keep, bool testbench
                 name, testbench ? " " : "", testbench ? name : "");
 }
 
-void kiln_cgen_main_weights(cbuf *b, const char *name, bool weights_file)
+void kiln_cgen_main_weights(cbuf *b, const char *name, bool weights_file, int threads)
 {
     const kiln_cgen_file *t = kiln_cgen_find_file("testbench.c.in");
     KILN_ASSERT(t);
@@ -142,13 +142,15 @@ void kiln_cgen_main_weights(cbuf *b, const char *name, bool weights_file)
         cbuf_printf(b, "#define MODEL_WEIGHTS_FILE %s_WEIGHTS_FILE\n#define MODEL_WEIGHTS_SIZE %s_weights_size\n"
                        "#define MODEL_LOAD_WEIGHTS %s_load_weights\n#define MODEL_SET_WEIGHTS %s_set_weights\n",
                     name, name, name, name);
+    if (threads > 1)
+        cbuf_printf(b, "#define MODEL_THREADS %s_THREADS\n#define MODEL_SET_POOL %s_set_pool\n", name, name);
     cbuf_puts(b, "\n");
     cbuf_put(b, (const char *)t->bytes, t->size);
 }
 
 void kiln_cgen_main(cbuf *b, const char *name)
 {
-    kiln_cgen_main_weights(b, name, false);
+    kiln_cgen_main_weights(b, name, false, 1);
 }
 
 static kiln_status write_runtime(kiln_ctx *ctx, const char *tmp, const bool *keep)
@@ -251,14 +253,18 @@ kiln_status kiln_cgen_emit(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *
     bool *keep = kiln_xcalloc(kiln_cgen_n_runtime_files, sizeof *keep);
     const char *model = opts->model_path ? opts->model_path : g->source;
     char tmp[4200];
-    KILN_ASSERT(plan->threads <= 1);
+    int threads = opts->threads > 1 ? opts->threads : 1;
+    KILN_ASSERT((plan->threads > 1 ? plan->threads : 1) == threads);
     bool wfile = opts->weights_file;
-    kiln_status st = kiln_cgen_model(ctx, g, plan, opts->name, model, wfile, &o.c, &o.h, &o.w, used,
-                                     stats);
+    kiln_status st = kiln_cgen_model(ctx, g, plan, opts->name, model, wfile, threads, &o.c, &o.h,
+                                     &o.w, used, stats);
     if (st == KILN_OK) {
         stats->n_runtime_files = kiln_cgen_runtime_select(used, opts->testbench, keep);
+        for (unsigned i = 0; threads > 1 && i < kiln_cgen_n_runtime_files; i++)
+            if (strncmp(kiln_cgen_runtime_files[i].name, "krt_pool.", 9) == 0 && !keep[i])
+                keep[i] = true, stats->n_runtime_files++;
         if (opts->testbench)
-            kiln_cgen_main_weights(&o.main, opts->name, wfile);
+            kiln_cgen_main_weights(&o.main, opts->name, wfile, threads);
         makefile(&o.make, opts->name, keep, opts->testbench, wfile);
         stats->source_bytes = sum_len(&o, wfile);
         stats->weights_file_bytes = wfile ? o.w.len : 0;

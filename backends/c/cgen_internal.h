@@ -54,7 +54,8 @@ void kiln_cgen_flatten_includes(cbuf *b, const kiln_cgen_file *f);
  * the whole NAME.weights file instead (cgen_weights.c). Statuses as
  * kiln_cgen_emit. */
 kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                            const char *name, const char *model, bool weights_file, cbuf *c,
+                            const char *name, const char *model, bool weights_file, int threads,
+                            cbuf *c,
                             cbuf *h, cbuf *w, bool *used /* OUT [KRT_K_COUNT] */,
                             kiln_cgen_stats *stats);
 
@@ -83,7 +84,7 @@ const kiln_cgen_file *kiln_cgen_find_file(const char *name);
  * weights_file it loads NAME.weights (--weights PATH, else beside the
  * executable). */
 void kiln_cgen_main(cbuf *b, const char *name);
-void kiln_cgen_main_weights(cbuf *b, const char *name, bool weights_file);
+void kiln_cgen_main_weights(cbuf *b, const char *name, bool weights_file, int threads);
 
 /* Facts of the model ABI (runtime/kiln_model.h) that both backends emit
  * (cgen_model.c): the ONNX TensorProto number of a dtype, and the bytes of

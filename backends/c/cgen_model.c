@@ -38,6 +38,7 @@ typedef struct emitter {
     cbuf payload;              /* NAME.weights after its header */
     size_t *woff;              /* [n_values] a constant's offset in payload */
     uint64_t layout;           /* NAME.weights' layout id */
+    int threads;               /* --threads N: calls split over a bound krt_pool; 1: none */
     bool used[KRT_K_COUNT];    /* kernels called */
     uint32_t *in_slot;         /* [n_values] graph input index + 1; 0: not an input */
     uint32_t *out_slot;        /* [n_values] first graph output index + 1 it is */
@@ -210,7 +211,8 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     e->used[call->kernel] = true;
     e->stats->n_calls++;
     emit_desc(e, node, k, call);
-    cbuf_printf(&e->body, "    if ((rc = run_call(&krt_kernel_%s, &d%u_%u.d, (void *const[]){", kname, node, k);
+    cbuf_printf(&e->body, "    if ((rc = run_call(%s&krt_kernel_%s, &d%u_%u.d, (void *const[]){",
+                e->threads > 1 ? "pool, " : "", kname, node, k);
     for (uint32_t i = 0; i < call->n_ops; i++) {
         cbuf_puts(&e->body, i ? ", " : "");
         kiln_status st = operand(e, node, &e->body, call->ops[i]);
@@ -219,7 +221,11 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     }
     if (call->n_ops == 0)
         cbuf_puts(&e->body, "NULL");
-    if (call->scratch)
+    if (call->scratch && e->threads > 1)  /* thread t's scratch: ws + offset + t * stride */
+        cbuf_printf(&e->body, "}, ws + %zu, %zu, %lld)))\n", e->plan->scratch_offset[node],
+                    (call->scratch + KILN_PLAN_ALIGN - 1) / KILN_PLAN_ALIGN * KILN_PLAN_ALIGN,
+                    (long long)call->units);
+    else if (call->scratch)
         cbuf_printf(&e->body, "}, ws + %zu, %zu, %lld)))\n", e->plan->scratch_offset[node],
                     scratch, (long long)call->units);
     else
@@ -319,9 +325,14 @@ static void tensor_table(emitter *e, cbuf *b, const char *what, const uint32_t *
 }
 
 /* The workspace: the arena, behind the bound weights' address with --weights file. */
+static bool ws_header(const emitter *e)
+{
+    return e->wfile || e->threads > 1;
+}
+
 static size_t workspace_bytes(const emitter *e)
 {
-    return e->plan->peak + (e->wfile ? KILN_CGEN_WEIGHTS_HEADER : 0);
+    return e->plan->peak + (ws_header(e) ? KILN_CGEN_WEIGHTS_HEADER : 0);
 }
 
 static void emit_info(emitter *e, cbuf *b)
@@ -351,6 +362,44 @@ static const char run_call_text[] =
     "    return st == KRT_OK ? KILN_RUN_OK : st == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;\n"
     "}\n";
 
+/* --threads N: each call over the bound pool, thread t on scratch slice t. */
+static const char run_call_pool_text[] =
+    "\n/* One kernel call over all its units, split over the pool's threads (thread\n"
+    " * t's scratch is scratch + t * stride; pool NULL: one call on this thread);\n"
+    " * a kernel's error as a KILN_RUN_* code. A build of the runtime whose kernel\n"
+    " * wants more scratch than was planned is refused, not overrun. */\n"
+    "static int run_call(krt_pool *pool, const krt_kernel_info *k, const void *desc,\n"
+    "                    void *const *ops, void *scratch, size_t stride, int64_t units)\n"
+    "{\n"
+    "    krt_error err = {.operand = -1};\n"
+    "    if (k->scratch_size && k->scratch_size(desc) > stride)\n"
+    "        return KILN_RUN_EVALUE;\n"
+    "    krt_status st = krt_pool_run(pool, k, desc, ops, scratch, stride, units, &err);\n"
+    "    return st == KRT_OK ? KILN_RUN_OK : st == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;\n"
+    "}\n";
+
+static void emit_pool_functions(emitter *e, cbuf *b)
+{
+    cbuf_printf(b, "\n/* --threads %d: the pool bound to a workspace (bytes 16..31 of its header). */\n"
+                   "#define POOL_TAG UINT64_C(0x6b696c6e706f6f6c) /* \"kilnpool\" */\n\n"
+                   "int %s_set_pool(void *workspace, struct krt_pool *pool)\n{\n"
+                   "    uint64_t tag = POOL_TAG;\n"
+                   "    if (!workspace || (uintptr_t)workspace %% 64 != 0)\n        return KILN_RUN_EARG;\n"
+                   "    if (pool && krt_pool_threads(pool) > %d)\n"
+                   "        return KILN_RUN_EARG;  /* the scratch was planned for %d threads */\n"
+                   "    memcpy((unsigned char *)workspace + 16, &tag, sizeof tag);\n"
+                   "    memcpy((unsigned char *)workspace + 24, &pool, sizeof pool);\n"
+                   "    return KILN_RUN_OK;\n}\n\n"
+                   "/* The pool bound to this workspace; NULL (one thread) when none is. */\n"
+                   "static krt_pool *bound_pool(const void *workspace)\n{\n"
+                   "    uint64_t tag;\n    krt_pool *pool;\n"
+                   "    memcpy(&tag, (const unsigned char *)workspace + 16, sizeof tag);\n"
+                   "    if (tag != POOL_TAG)\n        return NULL;\n"
+                   "    memcpy(&pool, (const unsigned char *)workspace + 24, sizeof pool);\n"
+                   "    return pool;\n}\n",
+                e->threads, e->name, e->threads, e->threads);
+}
+
 static void emit_check(emitter *e, cbuf *b)
 {
     cbuf_printf(b, "\n/* NULL pointers (for tensors with data) and a misaligned workspace. */\n"
@@ -376,7 +425,8 @@ static void emit_includes(emitter *e, cbuf *b)
     bool done[4] = {0};
     static const char *const headers[] = {"krt_elementwise.h", "krt_reduce.h", "krt_linalg.h",
                                           "krt_movement.h"};
-    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n", e->name);
+    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n%s", e->name,
+                e->threads > 1 ? "#include \"krt_pool.h\"\n" : "");
     for (int i = 0; i < 4; i++)
         for (int k = 1; k < KRT_K_COUNT && !done[i]; k++)
             if (e->used[k] && strcmp(kiln_cgen_desc_header((krt_kernel_id)k), headers[i]) == 0) {
@@ -402,20 +452,26 @@ static void emit_source(emitter *e, cbuf *c, const char *model)
     emit_info(e, c);
     if (e->wfile)
         kiln_cgen_weights_functions(c, e->name, e->layout, &e->payload);
-    cbuf_puts(c, run_call_text);
+    if (e->threads > 1)
+        emit_pool_functions(e, c);
+    cbuf_puts(c, e->threads > 1 ? run_call_pool_text : run_call_text);
     emit_check(e, c);
     cbuf_puts(c, "\n/* kernel descriptors: the bytes kiln's lowering produced */\n");
     cbuf_put(c, e->descs.p ? e->descs.p : "", e->descs.len);
-    if (e->wfile)
+    if (ws_header(e)) {
         cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
-                       "    unsigned char *ws;\n    const unsigned char *W;\n"
+                       "    unsigned char *ws;\n%s%s"
                        "    int rc = check_args(inputs, outputs, workspace);\n"
-                       "    if (rc)\n        return rc;\n"
-                       "    /* the arena follows the bound weights' address (%s_set_weights) */\n"
-                       "    if (!(W = bound_weights(workspace)))\n        return KILN_RUN_ENOWEIGHTS;\n"
-                       "    ws = (unsigned char *)workspace + %d;\n    (void)ws;\n    (void)W;\n",
-                    e->name, e->name, KILN_CGEN_WEIGHTS_HEADER);
-    else
+                       "    if (rc)\n        return rc;\n", e->name,
+                    e->wfile ? "    const unsigned char *W;\n" : "", e->threads > 1 ? "    krt_pool *pool;\n" : "");
+        if (e->wfile)
+            cbuf_printf(c, "    if (!(W = bound_weights(workspace))) /* %s_set_weights */\n"
+                           "        return KILN_RUN_ENOWEIGHTS;\n    (void)W;\n", e->name);
+        if (e->threads > 1)
+            cbuf_printf(c, "    pool = bound_pool(workspace); /* %s_set_pool */\n    (void)pool;\n", e->name);
+        cbuf_printf(c, "    /* the arena follows the workspace's 64-byte header */\n"
+                       "    ws = (unsigned char *)workspace + %d;\n    (void)ws;\n", KILN_CGEN_WEIGHTS_HEADER);
+    } else
         cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
                        "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
                        "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
@@ -456,6 +512,19 @@ static void emit_header(emitter *e, cbuf *h, const char *model)
                 e->name, e->name, e->name, e->name, e->name);
     if (e->wfile)
         kiln_cgen_weights_decls(h, e->name);
+    if (e->threads > 1)
+        cbuf_printf(h, "/* --threads %d: %s_run splits each kernel call over the krt_pool bound\n"
+                       " * to the workspace (krt_pool.h, copied beside these sources), of at most\n"
+                       " * %s_THREADS threads; results are bit-identical for any count. One pool\n"
+                       " * per workspace: a pool serves one caller at a time.\n"
+                       " *\n"
+                       " *     struct krt_pool *pool = krt_pool_create(%s_THREADS);\n"
+                       " *     int rc = %s_set_pool(workspace, pool);  // 0, or KILN_RUN_EARG\n"
+                       " *\n"
+                       " * A workspace with no pool bound (or NULL) runs on the caller's thread. */\n"
+                       "#define %s_THREADS %d\nstruct krt_pool;\n"
+                       "int %s_set_pool(void *workspace, struct krt_pool *pool);\n\n",
+                    e->threads, e->name, e->name, e->name, e->name, e->name, e->threads, e->name);
     cbuf_puts(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
@@ -490,11 +559,11 @@ static void map_slots(emitter *e)
 }
 
 kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                            const char *name, const char *model, bool weights_file, cbuf *c,
-                            cbuf *h, cbuf *w, bool *used, kiln_cgen_stats *stats)
+                            const char *name, const char *model, bool weights_file, int threads,
+                            cbuf *c, cbuf *h, cbuf *w, bool *used, kiln_cgen_stats *stats)
 {
     emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = name, .stats = stats,
-                 .wfile = weights_file};
+                 .wfile = weights_file, .threads = threads > 1 ? threads : 1};
     kiln_status st = check_graph(&e);
     if (st)
         return st;
