@@ -1,7 +1,7 @@
 /* threads_user.c — a user's program that links a model kiln generated,
  * through its header alone, and runs it from two threads at once.
  *
- *   cc -std=c11 -pthread -DMODEL=NAME [-DWEIGHTS_FILE] -I GENDIR threads_user.c \
+ *   cc -std=c11 -pthread -DMODEL=NAME [-DWEIGHTS_FILE] [-DPOOL_THREADS=T] -I GENDIR threads_user.c \
  *      GENDIR/NAME.c [GENDIR/NAME_weights.c] GENDIR/krt_*.c -lm
  *   ./a.out [WEIGHTS-PATH] [RUNS]
  *
@@ -12,7 +12,11 @@
  * (default 8) at the same time and compare every output with the
  * reference byte for byte. With -DWEIGHTS_FILE (a model compiled with
  * --weights file) the weights are loaded once and both workspaces are
- * bound to the same image. Exit 0 when every run matched.
+ * bound to the same image. With -DPOOL_THREADS=T (a model compiled with
+ * --threads N >= T) each of the two threads binds its own pool of T
+ * threads to its workspace (the reference run has none: one thread), so
+ * the split calls must give the one-thread bytes. Exit 0 when every run
+ * matched.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -26,6 +30,9 @@
 #define XCAT(a, b) CAT(a, b)
 #define SYM(s) XCAT(MODEL, s)
 #include QQ(MODEL.h)
+#ifdef POOL_THREADS
+#include "krt_pool.h"
+#endif
 
 enum { MAX_IO = 64 };
 
@@ -73,6 +80,13 @@ static void *work(void *arg)
     worker *w = arg;
     void *outs[MAX_IO];
     void *ws = new_workspace(0x5a + w->id);
+#ifdef POOL_THREADS
+    krt_pool *pool = krt_pool_create(POOL_THREADS);
+    if (!pool || SYM(_set_pool)(ws, pool) != KILN_RUN_OK) {
+        fprintf(stderr, "threads_user: cannot bind a pool of %d threads\n", POOL_THREADS);
+        exit(1);
+    }
+#endif
     for (uint32_t k = 0; k < m->n_outputs; k++)
         outs[k] = alloc64(m->outputs[k].nbytes, 0xff);
     for (int r = 0; r < runs; r++) {
@@ -90,6 +104,9 @@ static void *work(void *arg)
     }
     for (uint32_t k = 0; k < m->n_outputs; k++)
         free(outs[k]);
+#ifdef POOL_THREADS
+    krt_pool_destroy(pool);
+#endif
     free(ws);
     return NULL;
 }
