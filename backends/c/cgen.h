@@ -1,7 +1,7 @@
 /* cgen.h — the C backend: a model as a directory of standalone C sources.
  *
  * kiln_cgen_emit writes, for a graph whose shapes are all static and its
- * memory plan (passes/plan.h, planned for one thread):
+ * memory plan (passes/plan.h, planned for opts->threads threads):
  *
  *   NAME.h          the ABI of DESIGN.md ("The generated C ABI"): includes
  *                   only kiln_model.h
