@@ -697,6 +697,7 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
     t->plan = now_seconds() - t0;
     model_name(o, name, sizeof name);
     if (o->llvm) {
+        kiln_cgen_clean_stale(o->out);  /* an earlier kiln's OUT.tmp<pid>, killed in the middle */
         if (!st)
             st = compile_llvm(ctx, o, g, plan, name, t);
         kiln_plan_destroy(plan);

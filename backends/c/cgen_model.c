@@ -2,7 +2,8 @@
  *
  * NAME_run is straight-line code: after checking its pointers, one kernel
  * call per lowered call (ir/lower.h), in node order, exactly as the
- * interpreter runs them (ir/interp.c, run_call) with one thread: the same
+ * interpreter runs them (ir/interp.c, run_call; with --threads N through
+ * the krt_pool bound to the workspace, as the interpreter's pool): the same
  * descriptor bytes, operands resolved to the same places the memory plan
  * gives (passes/plan.h): an arena tensor at workspace + offset, node
  * scratch at workspace + scratch_offset, constants from NAME_weights.c,

@@ -21,10 +21,17 @@
  * NAME.weights in the executable's directory) and loads and checks it
  * before the first run.
  *
- * (kiln prepends the MODEL_INFO / MODEL_RUN macros naming the model, and
- * the MODEL_*WEIGHTS* ones with --weights file.)
+ * A model compiled with --threads N also takes --threads T (1..N, default
+ * N): its kernel calls are split over a pool of T threads.
+ *
+ * (kiln prepends the MODEL_INFO / MODEL_RUN macros naming the model, the
+ * MODEL_*WEIGHTS* ones with --weights file, MODEL_THREADS and
+ * MODEL_SET_POOL with --threads.)
  */
 #include "krt_npy.h"
+#ifdef MODEL_THREADS
+#include "krt_pool.h"
+#endif
 
 #include <errno.h>
 #include <stdbool.h>
@@ -38,9 +45,14 @@
 #define MAX_TENSORS 256
 
 #ifdef MODEL_WEIGHTS_FILE
-#define USAGE_WEIGHTS " [--weights PATH]"
+#define USAGE_W " [--weights PATH]"
 #else
-#define USAGE_WEIGHTS ""
+#define USAGE_W ""
+#endif
+#ifdef MODEL_THREADS
+#define USAGE_WEIGHTS USAGE_W " [--threads T]"
+#else
+#define USAGE_WEIGHTS USAGE_W
 #endif
 
 /* kiln_model_dtype (ONNX numbers) -> krt_dtype; KRT_UNDEF when none. */
@@ -321,6 +333,7 @@ typedef struct options {
     int n_inputs;
     const char *out_dir;
     const char *weights;   /* --weights PATH (models compiled with --weights file) */
+    long threads;          /* --threads T (models compiled with --threads N); 0: N */
     long bench;
 } options;
 
@@ -341,6 +354,14 @@ static int parse_args(int argc, char **argv, options *o)
 #ifdef MODEL_WEIGHTS_FILE
         } else if (strcmp(a, "--weights") == 0 && has_value) {
             o->weights = argv[++i];
+#endif
+#ifdef MODEL_THREADS
+        } else if (strcmp(a, "--threads") == 0 && has_value) {
+            char *end;
+            o->threads = strtol(argv[++i], &end, 10);
+            if (*end || o->threads < 1 || o->threads > MODEL_THREADS)
+                return usage("--threads takes 1 up to the --threads the model was compiled with, "
+                             "not '%s'", argv[i]);
 #endif
         } else if (strcmp(a, "--bench") == 0 && has_value) {
             char *end;
@@ -364,6 +385,14 @@ static int run(const options *o, krt_npy *ins)
     if (rc == 0)
         rc = load_weights(o->weights, ws, &weights);
 #endif
+#ifdef MODEL_THREADS
+    int threads = o->threads ? (int)o->threads : MODEL_THREADS;
+    krt_pool *pool = NULL;
+    if (rc == 0 && threads > 1 && !(pool = krt_pool_create(threads)))
+        rc = (fprintf(stderr, "%s: cannot start %d threads\n", prog, threads), 1);
+    if (rc == 0 && MODEL_SET_POOL(ws, pool) != 0)
+        rc = (fprintf(stderr, "%s: the model takes at most %d threads\n", prog, MODEL_THREADS), 1);
+#endif
     for (uint32_t k = 0; k < MODEL_INFO.n_inputs; k++)
         in_ptrs[k] = ins[k].data;
     for (uint32_t k = 0; rc == 0 && k < MODEL_INFO.n_outputs; k++)
@@ -378,6 +407,9 @@ static int run(const options *o, krt_npy *ins)
         rc = bench(in_ptrs, outs, ws, o->bench);
     for (uint32_t k = 0; k < MODEL_INFO.n_outputs; k++)
         free(outs[k]);
+#ifdef MODEL_THREADS
+    krt_pool_destroy(pool);
+#endif
     free(ws);
     free(weights);
     return rc;
