@@ -1,11 +1,15 @@
 # Makefile — a thin wrapper around CMake. The two commands the README gives:
 #   make demo   set up, build, run kiln on a bundled sample
 #   make test   set up, build, run every test (ctest)
+#   make install  build, then install kiln, the runtime (headers, sources,
+#               libkiln-runtime.a) and kiln-runtime.pc under $(DESTDIR)$(PREFIX)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all setup configure build test demo asan fuzz clean
+.PHONY: all setup configure build test demo asan fuzz install clean
 
 all: build
 
@@ -38,6 +42,10 @@ asan:
 FUZZ_SECONDS ?= 600
 fuzz:
 	sh tests/fuzz/run.sh . build-fuzz $(FUZZ_SECONDS)
+
+# Installs the RelWithDebInfo build of $(BUILD) (cmake --install honours DESTDIR).
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

@@ -67,6 +67,19 @@ enum {
     KILN_RUN_EARG = 1,                    /* a NULL or misaligned pointer */
     KILN_RUN_EINDEX = 2,                  /* an index input out of range */
     KILN_RUN_EVALUE = 3,                  /* an input value a kernel cannot take */
+    KILN_RUN_ENOWEIGHTS = 4,              /* --weights file: NAME_set_weights was not
+                                             called on this workspace */
+};
+
+/* --weights file: NAME_load_weights / NAME_check_weights / NAME_set_weights
+ * return 0, KILN_RUN_EARG, or one of these (the NAME.h of such a model
+ * documents the entry points). */
+enum {
+    KILN_WEIGHTS_EOPEN = 5,               /* the file cannot be opened (errno says why) */
+    KILN_WEIGHTS_EFORMAT = 6,             /* not a NAME.weights file kiln wrote */
+    KILN_WEIGHTS_EMODEL = 7,              /* the weights of another model */
+    KILN_WEIGHTS_ESIZE = 8,               /* truncated, or bytes after the end */
+    KILN_WEIGHTS_EDIGEST = 9,             /* bytes changed since kiln wrote it */
 };
 
 #endif /* KILN_MODEL_H */

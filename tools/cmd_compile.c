@@ -5,7 +5,7 @@
  *
  *   kiln compile MODEL -o OUT [--backend c|llvm] [--emit c|llvm|bc|asm|exe|lib|obj]
  *                [--name NAME] [--cpu native|NAME] [--target x86_64|aarch64|TRIPLE]
- *                [--testbench] [--quiet] [graph options]
+ *                [--weights inline|file] [--testbench] [--quiet] [graph options]
  *
  * With --backend llvm, .ll/.bc/.s select llvm/bc/asm; the LLVM backend
  * makes the object itself and links lib/exe with the C driver.
@@ -18,6 +18,13 @@
  * -O3 -march=native (--cpu NAME: -march=NAME); an object keeps only the
  * model's three symbols global (objcopy -G). Every artifact is written
  * under a temporary name and renamed into place: a failure leaves nothing.
+ * The sources and objects of exe/lib/obj are built in OUT.tmp<pid>.d
+ * beside OUT; a kiln killed in the middle leaves its OUT.tmp<pid>*, which
+ * the next compile to the same OUT removes (kiln_cgen_clean_stale).
+ *
+ * --weights file (C backend): the constants go to NAME.weights (in the C
+ * directory, or beside an exe/lib/obj) instead of NAME_weights.c, and the
+ * generated code loads it at run time (backends/c/cgen_weights.c).
  *
  * Static shapes (DESIGN.md, decision 2): an input whose only unbound
  * dimension is the first (a batch) gets 1, with a note; any other unbound
@@ -61,6 +68,8 @@ typedef struct compile_opts {
     bool llvm;                  /* --backend llvm */
     bool testbench, quiet;
     const char *workdir;        /* build in workdir/build, not a new /tmp/kiln_compile_XXXXXX */
+    bool weights_file;          /* --weights file */
+    int threads;                /* --threads N: the generated code splits calls over N threads */
     char batch_specs[8][512];   /* --shape NAME=1x... added for unbound batch dims */
 } compile_opts;
 
@@ -79,6 +88,10 @@ static void help(void)
            "  --cpu native|CPU  -march= for the C compiler, the LLVM CPU (default native)\n"
            "  --target T        x86_64 (default) or aarch64 (aarch64-linux-gnu-gcc); the\n"
            "                    LLVM backend also takes a triple (aarch64-unknown-linux-gnu)\n"
+           "  --weights W       inline (default): constants compiled in; file: in NAME.weights\n"
+           "                    beside the output, loaded at run time (C backend)\n"
+           "  --threads N       the generated NAME_run splits kernel calls over a pool of up\n"
+           "                    to N threads (C backend; the executable's default is N)\n"
            "  --testbench       with C output, also write main.c (the executable's main)\n"
            "  --quiet           no compile summary on stderr\n"
            "  -h, --help        this help\n\n"
@@ -142,9 +155,18 @@ static int option(int argc, char **argv, int *i, compile_opts *o)
         return driver_usage_error("compile", "unknown backend '%s' (available: c, llvm)", v);
     else if (strcmp(a, "--backend") == 0)
         o->llvm = strcmp(v, "llvm") == 0;
+    else if (strcmp(a, "--weights") == 0 && strcmp(v, "inline") != 0 && strcmp(v, "file") != 0)
+        return driver_usage_error("compile", "--weights '%s': inline or file", v);
+    else if (strcmp(a, "--weights") == 0)
+        o->weights_file = strcmp(v, "file") == 0;
+    else if (strcmp(a, "--threads") == 0 && (o->threads = atoi(v)) < 1)
+        return driver_usage_error("compile", "--threads '%s': a count from 1 to 256", v);
+    else if (strcmp(a, "--threads") == 0 && (o->threads > 256 || strspn(v, "0123456789") != strlen(v)))
+        return driver_usage_error("compile", "--threads '%s': a count from 1 to 256", v);
     else if (strcmp(a, "--emit") == 0 && (o->emit = emit_from_name(v)) == EMIT_DEFAULT)
         return driver_usage_error("compile", "--emit '%s': one of c, exe, lib, obj, llvm, bc, asm", v);
-    else if (strcmp(a, "--backend") != 0 && strcmp(a, "--emit") != 0)
+    else if (strcmp(a, "--backend") != 0 && strcmp(a, "--emit") != 0 && strcmp(a, "--weights") != 0 &&
+             strcmp(a, "--threads") != 0)
         return driver_usage_error("compile", "unknown option '%s'", a);
     return EXIT_OK;
 }
@@ -186,6 +208,12 @@ static int parse_args(int argc, char **argv, compile_opts *o)
     if (!o->llvm && o->emit >= EMIT_LL)
         return driver_usage_error("compile", "--emit %s (or a .ll/.bc/.s output) needs --backend llvm",
                                   emit_names[o->emit]);
+    if (o->llvm && o->weights_file)
+        return driver_usage_error("compile", "--weights file is for the C backend; the LLVM backend "
+                                  "compiles the constants in (drop --weights or use --backend c)");
+    if (o->llvm && o->threads > 1)
+        return driver_usage_error("compile", "--threads is for the C backend; the LLVM backend's code "
+                                  "is single-threaded (drop --threads or use --backend c)");
     if (o->llvm && o->emit == EMIT_C)
         return driver_usage_error("compile", "--backend llvm makes llvm, bc, asm, obj, lib or exe, "
                                   "not C sources: name the output with one of .ll .bc .s .o .so");
@@ -506,8 +534,10 @@ static bool localize(const compile_opts *o, const char *obj, const char *name)
     return kiln_cgen_run_program(argv) == 0;
 }
 
+/* Build the sources in dir into o->out; with weights (--weights file),
+ * rename weights[0] to weights[1] just before the artifact. */
 static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir, const char *name,
-                          double *seconds, int *cached)
+                          char weights[2][4400], double *seconds, int *cached)
 {
     static char objs[MAX_FILES][4400];
     char *argv[MAX_FILES + MAX_ARGS + 16], tmp[4400];
@@ -531,6 +561,11 @@ static kiln_status run_cc(kiln_ctx *ctx, const compile_opts *o, const char *dir,
         unlink(tmp);
         return kiln_error(ctx, KILN_ERR_RUNTIME, "%s: the C compiler (%s) failed on the generated "
                           "sources (its messages are above)", o->model_path, compiler(o));
+    }
+    if (weights && rename(weights[0], weights[1]) != 0) {
+        unlink(tmp);
+        return kiln_error(ctx, KILN_ERR_IO, "%s: cannot rename into place: %s", weights[1],
+                          strerror(errno));
     }
     if (rename(tmp, o->out) != 0) {
         unlink(tmp);
@@ -587,6 +622,9 @@ static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan 
             "%s of C, %u runtime files\n", t->emit * 1e3, s->n_nodes, s->n_calls,
             kiln_plan_format_bytes(s->weight_bytes, wbytes, sizeof wbytes), s->n_weights,
             kiln_plan_format_bytes(s->source_bytes, src, sizeof src), s->n_runtime_files);
+    if (s->weights_file_bytes)
+        fprintf(stderr, "  weights      %s in %s.weights (--weights file)\n",
+                kiln_plan_format_bytes(s->weights_file_bytes, wbytes, sizeof wbytes), name);
     if (o->emit != EMIT_C)
         fprintf(stderr, "  cc           %8.1f ms  %s -O3%s%s (%d runtime objects cached)\n", t->cc * 1e3,
                 compiler(o), o->cpu || !o->target || strcmp(o->target, "aarch64") ? " -march=" : "",
@@ -637,47 +675,71 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
     return KILN_OK;
 }
 
+/* dirname(out)/NAME.weights: where --weights file puts the weights of an
+ * exe, lib or obj (an executable looks for them beside itself). */
+static void weights_beside(const char *out, const char *name, char *path, size_t size)
+{
+    const char *slash = strrchr(out, '/');
+    snprintf(path, size, "%.*s%s%s.weights", slash ? (int)(slash - out) : 0, slash ? out : "",
+             slash ? "/" : "", name);
+}
+
 static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_graph *g, timings *t)
 {
-    char name[128], dir[4200] = "";  /* "": nothing to remove */
+    char name[128], dir[4200] = "", weights[2][4400];
     kiln_plan *plan = NULL;
     kiln_cgen_stats stats;
     double t0 = now_seconds();
     kiln_status st = make_parent(ctx, o->out);
     if (!st)
-        st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = 1}, &plan);
+        st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = o->threads > 1 ? o->threads : 1},
+                              &plan);
     if (!st)
         st = kiln_plan_check(ctx, g, plan);
     t->plan = now_seconds() - t0;
     model_name(o, name, sizeof name);
     if (o->llvm) {
+        kiln_cgen_clean_stale(o->out);  /* an earlier kiln's OUT.tmp<pid>, killed in the middle */
         if (!st)
             st = compile_llvm(ctx, o, g, plan, name, t);
         kiln_plan_destroy(plan);
         return st;
     }
+    /* what an earlier kiln, killed in the middle, left beside the outputs */
+    weights_beside(o->out, name, weights[1], sizeof weights[1]);
     if (o->emit == EMIT_C)
         c_dir(o->out, dir, sizeof dir);
-    else if (!st && o->workdir && (snprintf(dir, sizeof dir, "%.4000s/build", o->workdir),
-                                   mkdir(dir, 0700) != 0))
-        st = kiln_error(ctx, KILN_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
-    else if (!st && !o->workdir && !mkdtemp(strcpy(dir, "/tmp/kiln_compile_XXXXXX")))
-        st = kiln_error(ctx, KILN_ERR_IO, "cannot create a temporary directory: %s", strerror(errno));
-    char *gen = o->emit == EMIT_C ? dir : strcat(strcpy((char[4300]){0}, dir), "/src");
+    kiln_cgen_clean_stale(o->emit == EMIT_C ? dir : o->out);
+    if (o->emit != EMIT_C && o->weights_file)
+        kiln_cgen_clean_stale(weights[1]);
+    if (!st && o->emit != EMIT_C && o->workdir) {  /* the caller's private directory (kiln run --backend c) */
+        snprintf(dir, sizeof dir, "%.4000s/build", o->workdir);
+        if (mkdir(dir, 0700) != 0) {
+            st = kiln_error(ctx, KILN_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+            dir[0] = 0;
+        }
+    } else if (!st && o->emit != EMIT_C) {  /* sources and objects beside OUT: renames stay on one file system */
+        snprintf(dir, sizeof dir, "%.4000s.tmp%ld.d", o->out, (long)getpid());
+        if (mkdir(dir, 0777) != 0) {
+            st = kiln_error(ctx, KILN_ERR_IO, "%s: cannot create the build directory: %s; check that "
+                            "the directory of -o is writable", dir, strerror(errno));
+            dir[0] = 0;
+        }
+    }
+    char gen[4300];
+    snprintf(gen, sizeof gen, "%s%s", dir, o->emit == EMIT_C ? "" : "/src");
+    snprintf(weights[0], sizeof weights[0], "%.4200s/%.127s.weights", gen, name);
     kiln_cgen_opts co = {.name = name, .model_path = o->model_path,
-                         .testbench = o->testbench || o->emit == EMIT_EXE};
+                         .testbench = o->testbench || o->emit == EMIT_EXE,
+                         .weights_file = o->weights_file, .threads = o->threads};
     t0 = now_seconds();
     if (!st)
         st = kiln_cgen_emit(ctx, g, plan, &co, gen, &stats);
     t->emit = now_seconds() - t0;
     if (!st && o->emit != EMIT_C)
-        st = run_cc(ctx, o, gen, name, &t->cc, &t->cached);
-    if (o->emit != EMIT_C && dir[0]) {
-        char cmd[4400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "kiln: note: could not remove %s\n", dir);
-    }
+        st = run_cc(ctx, o, gen, name, o->weights_file ? weights : NULL, &t->cc, &t->cached);
+    if (o->emit != EMIT_C && dir[0])
+        kiln_cgen_remove_tree(dir);
     if (!st && !o->quiet)
         summary(o, g, plan, &stats, t, name);
     kiln_plan_destroy(plan);

@@ -50,16 +50,41 @@ const char *kiln_cgen_desc_header(krt_kernel_id k);
 void kiln_cgen_flatten_includes(cbuf *b, const kiln_cgen_file *f);
 
 /* NAME.c, NAME.h and NAME_weights.c of g into c, h, w (cgen_model.c);
- * used[k] is set for each kernel id called. Statuses as kiln_cgen_emit. */
+ * used[k] is set for each kernel id called. With weights_file, w receives
+ * the whole NAME.weights file instead (cgen_weights.c). Statuses as
+ * kiln_cgen_emit. */
 kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                            const char *name, const char *model, cbuf *c, cbuf *h, cbuf *w,
-                            bool *used /* OUT [KRT_K_COUNT] */, kiln_cgen_stats *stats);
+                            const char *name, const char *model, bool weights_file, int threads,
+                            cbuf *c,
+                            cbuf *h, cbuf *w, bool *used /* OUT [KRT_K_COUNT] */,
+                            kiln_cgen_stats *stats);
+
+/* ---- --weights file (cgen_weights.c) ---- */
+
+/* Bytes of NAME.weights' header; also what a workspace reserves in front
+ * of the arena for the bound weights' address. */
+#define KILN_CGEN_WEIGHTS_HEADER 64
+
+/* The payload digest the header carries (FNV-1a over 64-bit LE words). */
+uint64_t kiln_cgen_weights_digest(const unsigned char *p, size_t n);
+/* Fold one constant into the layout id *id (start from 0). */
+void kiln_cgen_weights_layout(uint64_t *id, const char *name, int32_t dtype, int rank,
+                              const int64_t *dims, size_t offset, size_t nbytes);
+/* The whole NAME.weights: header, then payload. */
+void kiln_cgen_weights_file(cbuf *out, const char *name, uint64_t layout, const cbuf *payload);
+/* NAME.h's declarations of the loader entry points. */
+void kiln_cgen_weights_decls(cbuf *h, const char *name);
+/* NAME.c's loader functions and bound_weights(workspace). */
+void kiln_cgen_weights_functions(cbuf *c, const char *name, uint64_t layout, const cbuf *payload);
 
 /* The embedded file called name, or NULL. */
 const kiln_cgen_file *kiln_cgen_find_file(const char *name);
 
-/* main.c of the testbench executable for model prefix `name`. */
+/* main.c of the testbench executable for model prefix `name`; with
+ * weights_file it loads NAME.weights (--weights PATH, else beside the
+ * executable). */
 void kiln_cgen_main(cbuf *b, const char *name);
+void kiln_cgen_main_weights(cbuf *b, const char *name, bool weights_file, int threads);
 
 /* Facts of the model ABI (runtime/kiln_model.h) that both backends emit
  * (cgen_model.c): the ONNX TensorProto number of a dtype, and the bytes of

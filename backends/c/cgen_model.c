@@ -2,7 +2,8 @@
  *
  * NAME_run is straight-line code: after checking its pointers, one kernel
  * call per lowered call (ir/lower.h), in node order, exactly as the
- * interpreter runs them (ir/interp.c, run_call) with one thread: the same
+ * interpreter runs them (ir/interp.c, run_call; with --threads N through
+ * the krt_pool bound to the workspace, as the interpreter's pool): the same
  * descriptor bytes, operands resolved to the same places the memory plan
  * gives (passes/plan.h): an arena tensor at workspace + offset, node
  * scratch at workspace + scratch_offset, constants from NAME_weights.c,
@@ -34,6 +35,11 @@ typedef struct emitter {
     cbuf descs, body, tail;    /* descriptor constants, NAME_run's calls, output copies */
     cbuf weights;              /* NAME_weights.c */
     cbuf wdecls;               /* extern declarations of the weights, for NAME.c */
+    bool wfile;                /* --weights file: constants in `payload`, not NAME_weights.c */
+    cbuf payload;              /* NAME.weights after its header */
+    size_t *woff;              /* [n_values] a constant's offset in payload */
+    uint64_t layout;           /* NAME.weights' layout id */
+    int threads;               /* --threads N: calls split over a bound krt_pool; 1: none */
     bool used[KRT_K_COUNT];    /* kernels called */
     uint32_t *in_slot;         /* [n_values] graph input index + 1; 0: not an input */
     uint32_t *out_slot;        /* [n_values] first graph output index + 1 it is */
@@ -101,6 +107,19 @@ static void weight_symbol(emitter *e, cbuf *b, uint32_t v)
     cbuf_ident(b, 'w', v, e->g->values[v].name);
 }
 
+/* --weights file: the constant's bytes at the next 64-byte offset of the
+ * payload (the payload stays whole 64-byte lines). */
+static void file_weight(emitter *e, uint32_t v)
+{
+    static const char zeros[64] = {0};
+    const kiln_value *val = &e->g->values[v];
+    e->woff[v] = e->payload.len;
+    kiln_cgen_weights_layout(&e->layout, val->name, kiln_cgen_abi_dtype(val->dtype), val->shape.rank,
+                             val->shape.dim, e->woff[v], val->nbytes);
+    cbuf_put(&e->payload, (const char *)val->data, val->nbytes);
+    cbuf_put(&e->payload, zeros, (64 - e->payload.len % 64) % 64);
+}
+
 static void emit_weight(emitter *e, uint32_t v)
 {
     const kiln_value *val = &e->g->values[v];
@@ -110,6 +129,10 @@ static void emit_weight(emitter *e, uint32_t v)
     e->weight_done[v] = true;
     e->stats->n_weights++;
     e->stats->weight_bytes += n;
+    if (e->wfile) {
+        file_weight(e, v);
+        return;
+    }
     cbuf_puts(&e->weights, "\n/* ");
     describe_value(e, &e->weights, v);
     cbuf_printf(&e->weights, ", %zu bytes */\nKILN_ALIGN64 const uint64_t ", n);
@@ -136,7 +159,10 @@ static kiln_status operand(emitter *e, uint32_t node, cbuf *b, uint32_t v)
         cbuf_puts(b, "NULL");
     else if (e->in_slot[v])
         cbuf_printf(b, "(void *)inputs[%u]", e->in_slot[v] - 1);
-    else if (val->kind == KILN_VAL_CONST) {
+    else if (val->kind == KILN_VAL_CONST && e->wfile) {
+        emit_weight(e, v);
+        cbuf_printf(b, "(void *)(W + %zu)", e->woff[v]);
+    } else if (val->kind == KILN_VAL_CONST) {
         emit_weight(e, v);
         cbuf_puts(b, "(void *)");
         weight_symbol(e, b, v);
@@ -186,7 +212,8 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     e->used[call->kernel] = true;
     e->stats->n_calls++;
     emit_desc(e, node, k, call);
-    cbuf_printf(&e->body, "    if ((rc = run_call(&krt_kernel_%s, &d%u_%u.d, (void *const[]){", kname, node, k);
+    cbuf_printf(&e->body, "    if ((rc = run_call(%s&krt_kernel_%s, &d%u_%u.d, (void *const[]){",
+                e->threads > 1 ? "pool, " : "", kname, node, k);
     for (uint32_t i = 0; i < call->n_ops; i++) {
         cbuf_puts(&e->body, i ? ", " : "");
         kiln_status st = operand(e, node, &e->body, call->ops[i]);
@@ -195,7 +222,11 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     }
     if (call->n_ops == 0)
         cbuf_puts(&e->body, "NULL");
-    if (call->scratch)
+    if (call->scratch && e->threads > 1)  /* thread t's scratch: ws + offset + t * stride */
+        cbuf_printf(&e->body, "}, ws + %zu, %zu, %lld)))\n", e->plan->scratch_offset[node],
+                    (call->scratch + KILN_PLAN_ALIGN - 1) / KILN_PLAN_ALIGN * KILN_PLAN_ALIGN,
+                    (long long)call->units);
+    else if (call->scratch)
         cbuf_printf(&e->body, "}, ws + %zu, %zu, %lld)))\n", e->plan->scratch_offset[node],
                     scratch, (long long)call->units);
     else
@@ -294,6 +325,17 @@ static void tensor_table(emitter *e, cbuf *b, const char *what, const uint32_t *
     cbuf_puts(b, "};\n");
 }
 
+/* The workspace: the arena, behind the bound weights' address with --weights file. */
+static bool ws_header(const emitter *e)
+{
+    return e->wfile || e->threads > 1;
+}
+
+static size_t workspace_bytes(const emitter *e)
+{
+    return e->plan->peak + (ws_header(e) ? KILN_CGEN_WEIGHTS_HEADER : 0);
+}
+
 static void emit_info(emitter *e, cbuf *b)
 {
     const kiln_graph *g = e->g;
@@ -304,7 +346,7 @@ static void emit_info(emitter *e, cbuf *b)
                    "    %u, %u, %s, %s, %zu,\n};\n\n"
                    "size_t %s_workspace_size(void)\n{\n    return %zu;\n}\n",
                 e->name, e->name, g->n_inputs, g->n_outputs, g->n_inputs ? "inputs_" : "NULL",
-                g->n_outputs ? "outputs_" : "NULL", e->plan->peak, e->name, e->plan->peak);
+                g->n_outputs ? "outputs_" : "NULL", workspace_bytes(e), e->name, workspace_bytes(e));
 }
 
 static const char run_call_text[] =
@@ -320,6 +362,44 @@ static const char run_call_text[] =
     "    krt_status st = k->run(desc, ops, scratch, (krt_span){0, units}, &err);\n"
     "    return st == KRT_OK ? KILN_RUN_OK : st == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;\n"
     "}\n";
+
+/* --threads N: each call over the bound pool, thread t on scratch slice t. */
+static const char run_call_pool_text[] =
+    "\n/* One kernel call over all its units, split over the pool's threads (thread\n"
+    " * t's scratch is scratch + t * stride; pool NULL: one call on this thread);\n"
+    " * a kernel's error as a KILN_RUN_* code. A build of the runtime whose kernel\n"
+    " * wants more scratch than was planned is refused, not overrun. */\n"
+    "static int run_call(krt_pool *pool, const krt_kernel_info *k, const void *desc,\n"
+    "                    void *const *ops, void *scratch, size_t stride, int64_t units)\n"
+    "{\n"
+    "    krt_error err = {.operand = -1};\n"
+    "    if (k->scratch_size && k->scratch_size(desc) > stride)\n"
+    "        return KILN_RUN_EVALUE;\n"
+    "    krt_status st = krt_pool_run(pool, k, desc, ops, scratch, stride, units, &err);\n"
+    "    return st == KRT_OK ? KILN_RUN_OK : st == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;\n"
+    "}\n";
+
+static void emit_pool_functions(emitter *e, cbuf *b)
+{
+    cbuf_printf(b, "\n/* --threads %d: the pool bound to a workspace (bytes 16..31 of its header). */\n"
+                   "#define POOL_TAG UINT64_C(0x6b696c6e706f6f6c) /* \"kilnpool\" */\n\n"
+                   "int %s_set_pool(void *workspace, struct krt_pool *pool)\n{\n"
+                   "    uint64_t tag = POOL_TAG;\n"
+                   "    if (!workspace || (uintptr_t)workspace %% 64 != 0)\n        return KILN_RUN_EARG;\n"
+                   "    if (pool && krt_pool_threads(pool) > %d)\n"
+                   "        return KILN_RUN_EARG;  /* the scratch was planned for %d threads */\n"
+                   "    memcpy((unsigned char *)workspace + 16, &tag, sizeof tag);\n"
+                   "    memcpy((unsigned char *)workspace + 24, &pool, sizeof pool);\n"
+                   "    return KILN_RUN_OK;\n}\n\n"
+                   "/* The pool bound to this workspace; NULL (one thread) when none is. */\n"
+                   "static krt_pool *bound_pool(const void *workspace)\n{\n"
+                   "    uint64_t tag;\n    krt_pool *pool;\n"
+                   "    memcpy(&tag, (const unsigned char *)workspace + 16, sizeof tag);\n"
+                   "    if (tag != POOL_TAG)\n        return NULL;\n"
+                   "    memcpy(&pool, (const unsigned char *)workspace + 24, sizeof pool);\n"
+                   "    return pool;\n}\n",
+                e->threads, e->name, e->threads, e->threads);
+}
 
 static void emit_check(emitter *e, cbuf *b)
 {
@@ -346,14 +426,15 @@ static void emit_includes(emitter *e, cbuf *b)
     bool done[4] = {0};
     static const char *const headers[] = {"krt_elementwise.h", "krt_reduce.h", "krt_linalg.h",
                                           "krt_movement.h"};
-    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n", e->name);
+    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n%s", e->name,
+                e->threads > 1 ? "#include \"krt_pool.h\"\n" : "");
     for (int i = 0; i < 4; i++)
         for (int k = 1; k < KRT_K_COUNT && !done[i]; k++)
             if (e->used[k] && strcmp(kiln_cgen_desc_header((krt_kernel_id)k), headers[i]) == 0) {
                 cbuf_printf(b, "#include \"%s\"\n", headers[i]);
                 done[i] = true;
             }
-    cbuf_puts(b, "\n#include <stdint.h>\n#include <string.h>\n");
+    cbuf_printf(b, "\n%s#include <stdint.h>\n#include <string.h>\n", e->wfile ? "#include <stdio.h>\n" : "");
 }
 
 static void emit_source(emitter *e, cbuf *c, const char *model)
@@ -363,18 +444,38 @@ static void emit_source(emitter *e, cbuf *c, const char *model)
     cbuf_printf(c, "; do not edit.\n * %u nodes, %u kernel calls; workspace %zu bytes (64-byte aligned)."
                    " Built as C11. */\n", e->stats->n_nodes, e->stats->n_calls, e->plan->peak);
     emit_includes(e, c);
-    cbuf_puts(c, "\n/* constants (");
-    cbuf_printf(c, "%s_weights.c) */\n", e->name);
-    cbuf_put(c, e->wdecls.p ? e->wdecls.p : "", e->wdecls.len);
+    if (!e->wfile) {
+        cbuf_puts(c, "\n/* constants (");
+        cbuf_printf(c, "%s_weights.c) */\n", e->name);
+        cbuf_put(c, e->wdecls.p ? e->wdecls.p : "", e->wdecls.len);
+    }
     cbuf_puts(c, "\n");
     emit_info(e, c);
-    cbuf_puts(c, run_call_text);
+    if (e->wfile)
+        kiln_cgen_weights_functions(c, e->name, e->layout, &e->payload);
+    if (e->threads > 1)
+        emit_pool_functions(e, c);
+    cbuf_puts(c, e->threads > 1 ? run_call_pool_text : run_call_text);
     emit_check(e, c);
     cbuf_puts(c, "\n/* kernel descriptors: the bytes kiln's lowering produced */\n");
     cbuf_put(c, e->descs.p ? e->descs.p : "", e->descs.len);
-    cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
-                   "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
-                   "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
+    if (ws_header(e)) {
+        cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
+                       "    unsigned char *ws;\n%s%s"
+                       "    int rc = check_args(inputs, outputs, workspace);\n"
+                       "    if (rc)\n        return rc;\n", e->name,
+                    e->wfile ? "    const unsigned char *W;\n" : "", e->threads > 1 ? "    krt_pool *pool;\n" : "");
+        if (e->wfile)
+            cbuf_printf(c, "    if (!(W = bound_weights(workspace))) /* %s_set_weights */\n"
+                           "        return KILN_RUN_ENOWEIGHTS;\n    (void)W;\n", e->name);
+        if (e->threads > 1)
+            cbuf_printf(c, "    pool = bound_pool(workspace); /* %s_set_pool */\n    (void)pool;\n", e->name);
+        cbuf_printf(c, "    /* the arena follows the workspace's 64-byte header */\n"
+                       "    ws = (unsigned char *)workspace + %d;\n    (void)ws;\n", KILN_CGEN_WEIGHTS_HEADER);
+    } else
+        cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
+                       "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
+                       "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
     cbuf_put(c, e->body.p ? e->body.p : "", e->body.len);
     if (e->tail.len)
         cbuf_puts(c, "\n    /* graph outputs no node writes */\n");
@@ -408,9 +509,24 @@ static void emit_header(emitter *e, cbuf *h, const char *model)
                    "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
                    "extern const kiln_model_info %s_info;\n"
                    "size_t %s_workspace_size(void);\n"
-                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n"
-                   "#ifdef __cplusplus\n}\n#endif\n\n#endif\n",
+                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n",
                 e->name, e->name, e->name, e->name, e->name);
+    if (e->wfile)
+        kiln_cgen_weights_decls(h, e->name);
+    if (e->threads > 1)
+        cbuf_printf(h, "/* --threads %d: %s_run splits each kernel call over the krt_pool bound\n"
+                       " * to the workspace (krt_pool.h, copied beside these sources), of at most\n"
+                       " * %s_THREADS threads; results are bit-identical for any count. One pool\n"
+                       " * per workspace: a pool serves one caller at a time.\n"
+                       " *\n"
+                       " *     struct krt_pool *pool = krt_pool_create(%s_THREADS);\n"
+                       " *     int rc = %s_set_pool(workspace, pool);  // 0, or KILN_RUN_EARG\n"
+                       " *\n"
+                       " * A workspace with no pool bound (or NULL) runs on the caller's thread. */\n"
+                       "#define %s_THREADS %d\nstruct krt_pool;\n"
+                       "int %s_set_pool(void *workspace, struct krt_pool *pool);\n\n",
+                    e->threads, e->name, e->name, e->name, e->name, e->name, e->threads, e->name);
+    cbuf_puts(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
 /* ---- driver ----------------------------------------------------------- */
@@ -444,16 +560,18 @@ static void map_slots(emitter *e)
 }
 
 kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                            const char *name, const char *model, cbuf *c, cbuf *h, cbuf *w,
-                            bool *used, kiln_cgen_stats *stats)
+                            const char *name, const char *model, bool weights_file, int threads,
+                            cbuf *c, cbuf *h, cbuf *w, bool *used, kiln_cgen_stats *stats)
 {
-    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = name, .stats = stats};
+    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = name, .stats = stats,
+                 .wfile = weights_file, .threads = threads > 1 ? threads : 1};
     kiln_status st = check_graph(&e);
     if (st)
         return st;
     e.in_slot = kiln_xcalloc(g->n_values, sizeof *e.in_slot);
     e.out_slot = kiln_xcalloc(g->n_values, sizeof *e.out_slot);
     e.weight_done = kiln_xcalloc(g->n_values, sizeof *e.weight_done);
+    e.woff = kiln_xcalloc(g->n_values, sizeof *e.woff);
     e.arena = kiln_arena_create();
     map_slots(&e);
     cbuf_printf(&e.weights, "/* %s_weights.c — generated by kiln from ", name);
@@ -472,13 +590,15 @@ kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     if (st == KILN_OK) {
         emit_source(&e, c, model);
         emit_header(&e, h, model);
-        *w = e.weights;
-        e.weights = (cbuf){0};
+        if (e.wfile)
+            kiln_cgen_weights_file(w, name, e.layout, &e.payload);
+        else
+            *w = e.weights, e.weights = (cbuf){0};
         memcpy(used, e.used, sizeof e.used);
     }
     cbuf_free(&e.descs), cbuf_free(&e.body), cbuf_free(&e.tail);
-    cbuf_free(&e.weights), cbuf_free(&e.wdecls);
-    free(e.in_slot), free(e.out_slot), free(e.weight_done);
+    cbuf_free(&e.weights), cbuf_free(&e.wdecls), cbuf_free(&e.payload);
+    free(e.in_slot), free(e.out_slot), free(e.weight_done), free(e.woff);
     kiln_arena_destroy(e.arena);
     return st;
 }
