@@ -583,6 +583,7 @@ static double node_macs(const kiln_graph *g, const kiln_node *n)
     double out = y ? numel_or_0(&y->shape) : 0;
     switch (n->op) {
     case KILN_OP_MATMUL:
+    case KILN_OP_FUSEDMATMUL: /* fuse-epilogue's: the same product, its epilogue is not a MAC */
         return a && a->shape.rank >= 1 ? out * (double)a->shape.dim[a->shape.rank - 1] : 0;
     case KILN_OP_GEMM:
         return a && a->shape.rank == 2 ? out * (double)a->shape.dim[kiln_attr_int(g, n, "transA", 0) ? 0 : 1] : 0;
