@@ -17,9 +17,21 @@
  * nothing; without it, a summary of each output is printed. Exit status:
  * 0 success, 1 bad input or a failed run, 2 usage error.
  *
- * (kiln prepends the MODEL_INFO / MODEL_RUN macros naming the model.)
+ * A model compiled with --weights file also takes --weights PATH (default:
+ * NAME.weights in the executable's directory) and loads and checks it
+ * before the first run.
+ *
+ * A model compiled with --threads N also takes --threads T (1..N, default
+ * N): its kernel calls are split over a pool of T threads.
+ *
+ * (kiln prepends the MODEL_INFO / MODEL_RUN macros naming the model, the
+ * MODEL_*WEIGHTS* ones with --weights file, MODEL_THREADS and
+ * MODEL_SET_POOL with --threads.)
  */
 #include "krt_npy.h"
+#ifdef MODEL_THREADS
+#include "krt_pool.h"
+#endif
 
 #include <errno.h>
 #include <stdbool.h>
@@ -31,6 +43,17 @@
 #include <unistd.h>
 
 #define MAX_TENSORS 256
+
+#ifdef MODEL_WEIGHTS_FILE
+#define USAGE_W " [--weights PATH]"
+#else
+#define USAGE_W ""
+#endif
+#ifdef MODEL_THREADS
+#define USAGE_WEIGHTS USAGE_W " [--threads T]"
+#else
+#define USAGE_WEIGHTS USAGE_W
+#endif
 
 /* kiln_model_dtype (ONNX numbers) -> krt_dtype; KRT_UNDEF when none. */
 static krt_dtype krt_of(int32_t onnx)
@@ -49,7 +72,7 @@ static int usage(const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]\n", prog);
+    fprintf(stderr, "\nusage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]" USAGE_WEIGHTS "\n", prog);
     return 2;
 }
 
@@ -231,8 +254,55 @@ static const char *run_error(int rc)
 {
     return rc == KILN_RUN_EARG ? "a NULL or misaligned pointer"
            : rc == KILN_RUN_EINDEX ? "an index input is out of range"
+           : rc == KILN_RUN_ENOWEIGHTS ? "no weights bound to the workspace"
                                    : "an input value the model cannot take";
 }
+
+#ifdef MODEL_WEIGHTS_FILE
+/* What went wrong with weights file `path`, and what to do. */
+static void weights_error(const char *path, int rc)
+{
+    const char *what = rc == KILN_WEIGHTS_EOPEN ? "cannot be opened"
+                       : rc == KILN_WEIGHTS_EFORMAT ? "is not a weights file written by kiln"
+                       : rc == KILN_WEIGHTS_EMODEL ? "holds the weights of another model"
+                       : rc == KILN_WEIGHTS_ESIZE ? "is truncated or has bytes after its end"
+                       : rc == KILN_WEIGHTS_EDIGEST ? "is corrupted (its bytes do not match its digest)"
+                                                    : "cannot be used";
+    fprintf(stderr, "%s: %s: the weights file %s%s%s; pass the " MODEL_WEIGHTS_FILE
+            " that kiln compile --weights file wrote with this program (--weights PATH), or "
+            "compile the model again\n", prog, path, what, rc == KILN_WEIGHTS_EOPEN ? ": " : "",
+            rc == KILN_WEIGHTS_EOPEN ? strerror(errno) : "");
+}
+
+/* --weights, else MODEL_WEIGHTS_FILE in the directory of argv[0]. */
+static void weights_path(const char *given, char *out, size_t size)
+{
+    const char *slash = strrchr(prog, '/');
+    if (given)
+        snprintf(out, size, "%s", given);
+    else if (slash)
+        snprintf(out, size, "%.*s/%s", (int)(slash - prog), prog, MODEL_WEIGHTS_FILE);
+    else
+        snprintf(out, size, "%s", MODEL_WEIGHTS_FILE);
+}
+
+/* Load and check the weights into *image and bind ws to them. */
+static int load_weights(const char *given, void *ws, void **image)
+{
+    char path[4200];
+    weights_path(given, path, sizeof path);
+    *image = alloc_buffer(MODEL_WEIGHTS_SIZE(), 0);
+    if (!*image)
+        return fprintf(stderr, "%s: out of memory\n", prog), 1;
+    errno = 0;
+    int rc = MODEL_LOAD_WEIGHTS(path, *image);
+    if (rc == 0)
+        rc = MODEL_SET_WEIGHTS(ws, *image);
+    if (rc)
+        weights_error(path, rc);
+    return rc != 0;
+}
+#endif
 
 static double now_seconds(void)
 {
@@ -262,6 +332,8 @@ typedef struct options {
     char *inputs[MAX_TENSORS];
     int n_inputs;
     const char *out_dir;
+    const char *weights;   /* --weights PATH (models compiled with --weights file) */
+    long threads;          /* --threads T (models compiled with --threads N); 0: N */
     long bench;
 } options;
 
@@ -271,7 +343,7 @@ static int parse_args(int argc, char **argv, options *o)
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf("usage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]\n", prog);
+            printf("usage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]" USAGE_WEIGHTS "\n", prog);
             return -1;
         } else if (strcmp(a, "-i") == 0 && has_value) {
             if (o->n_inputs == MAX_TENSORS)
@@ -279,6 +351,18 @@ static int parse_args(int argc, char **argv, options *o)
             o->inputs[o->n_inputs++] = argv[++i];
         } else if (strcmp(a, "-o") == 0 && has_value) {
             o->out_dir = argv[++i];
+#ifdef MODEL_WEIGHTS_FILE
+        } else if (strcmp(a, "--weights") == 0 && has_value) {
+            o->weights = argv[++i];
+#endif
+#ifdef MODEL_THREADS
+        } else if (strcmp(a, "--threads") == 0 && has_value) {
+            char *end;
+            o->threads = strtol(argv[++i], &end, 10);
+            if (*end || o->threads < 1 || o->threads > MODEL_THREADS)
+                return usage("--threads takes 1 up to the --threads the model was compiled with, "
+                             "not '%s'", argv[i]);
+#endif
         } else if (strcmp(a, "--bench") == 0 && has_value) {
             char *end;
             o->bench = strtol(argv[++i], &end, 10);
@@ -295,8 +379,20 @@ static int run(const options *o, krt_npy *ins)
 {
     const void *in_ptrs[MAX_TENSORS];
     void *outs[MAX_TENSORS] = {0};
-    void *ws = alloc_buffer(MODEL_WORKSPACE_SIZE(), 0);
+    void *ws = alloc_buffer(MODEL_WORKSPACE_SIZE(), 0), *weights = NULL;
     int rc = ws ? 0 : (fprintf(stderr, "%s: out of memory\n", prog), 1);
+#ifdef MODEL_WEIGHTS_FILE
+    if (rc == 0)
+        rc = load_weights(o->weights, ws, &weights);
+#endif
+#ifdef MODEL_THREADS
+    int threads = o->threads ? (int)o->threads : MODEL_THREADS;
+    krt_pool *pool = NULL;
+    if (rc == 0 && threads > 1 && !(pool = krt_pool_create(threads)))
+        rc = (fprintf(stderr, "%s: cannot start %d threads\n", prog, threads), 1);
+    if (rc == 0 && MODEL_SET_POOL(ws, pool) != 0)
+        rc = (fprintf(stderr, "%s: the model takes at most %d threads\n", prog, MODEL_THREADS), 1);
+#endif
     for (uint32_t k = 0; k < MODEL_INFO.n_inputs; k++)
         in_ptrs[k] = ins[k].data;
     for (uint32_t k = 0; rc == 0 && k < MODEL_INFO.n_outputs; k++)
@@ -311,7 +407,11 @@ static int run(const options *o, krt_npy *ins)
         rc = bench(in_ptrs, outs, ws, o->bench);
     for (uint32_t k = 0; k < MODEL_INFO.n_outputs; k++)
         free(outs[k]);
+#ifdef MODEL_THREADS
+    krt_pool_destroy(pool);
+#endif
     free(ws);
+    free(weights);
     return rc;
 }
 
