@@ -383,7 +383,16 @@ static void set_cache(build *b)
         b->cache[0] = 0;
 }
 
-/* The cache key of runtime file `file`: compiler, flags, file, headers. */
+/* The cache key of runtime file `file`: compiler, flags, file, and the
+ * runtime headers beside it (krt*.h, krt_*.def, kiln_model.h). Not the
+ * model's own NAME.h: runtime files never include it, and hashing it made
+ * every model miss the cache. */
+static bool runtime_header(const char *name)
+{
+    return (strncmp(name, "krt", 3) == 0 || strcmp(name, "kiln_model.h") == 0) &&
+           (has_suffix(name, ".h") || has_suffix(name, ".def"));
+}
+
 static uint64_t cache_key(const build *b, const char *file)
 {
     char path[4400];
@@ -397,7 +406,7 @@ static uint64_t cache_key(const build *b, const char *file)
     char *headers[MAX_FILES];
     int n = 0;
     while (d && (ent = readdir(d)) != NULL && n < MAX_FILES)
-        if (has_suffix(ent->d_name, ".h") || has_suffix(ent->d_name, ".def"))
+        if (runtime_header(ent->d_name))
             headers[n++] = strdup(ent->d_name);
     if (d)
         closedir(d);
