@@ -1574,10 +1574,13 @@ int main(int argc, char **argv)
             line[--n] = 0;
         if (!n)
             continue;
-        if (line[0] == '/')
-            snprintf(path, sizeof path, "%s", line);
-        else
-            snprintf(path, sizeof path, "%s/%s", argv[3], line);
+        int len = line[0] == '/' ? snprintf(path, sizeof path, "%s", line)
+                                 : snprintf(path, sizeof path, "%s/%s", argv[3], line);
+        if (len < 0 || (size_t)len >= sizeof path) {
+            fprintf(stderr, "gen_malformed: %s: seed path too long: %s\n", argv[2], line);
+            skipped++;
+            continue;
+        }
         blob b;
         if (!read_blob(path, &b)) {
             skipped++;
