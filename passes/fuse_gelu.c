@@ -79,6 +79,39 @@ static bool fuse_at(kiln_graph *g, const kiln_users *users, uint32_t root)
     return true;
 }
 
+/* --remarks: an Erf left after the pass is a GELU that did not fuse (Erf
+ * has no other common use), and so is a Tanh that the closest spelling
+ * reached (a Tanh alone is an ordinary activation: no remark). The
+ * checked count is of the spelling's nodes taken whole before the failure
+ * (the first one is its root). */
+static void remark_near_misses(kiln_pass_ctx *pc, kiln_graph *g)
+{
+    kiln_users *users = kiln_users_build(g);
+    for (uint32_t id = 1; id < g->n_nodes; id++) {
+        kiln_op op = g->nodes[id].op;
+        kiln_pat_why w;
+        char root[300];
+        if (op != KILN_OP_ERF && op != KILN_OP_TANH)
+            continue;
+        /* An Erf takes the closest attempt even when it failed before
+         * reaching the Erf (1 - Erf: the Add is missing above it). */
+        bool found = kiln_pattern_explain_from(g, users, spellings, N_SPELLINGS, id, 4, &w);
+        if (!found || (!w.reached && (op == KILN_OP_TANH || w.bound < 2))) {
+            if (op == KILN_OP_ERF)
+                kiln_pass_remark(pc, g, id, "not fused into kiln.Gelu: no GELU spelling "
+                                 "(x * 0.5 * (1 + Erf(x / sqrt 2))) reaches it");
+            continue;
+        }
+        kiln_pass_remark(pc, g, id,
+                         "not fused into kiln.Gelu: the closest spelling, '%s' from node %s, "
+                         "checked %d of its %d nodes: %s",
+                         spellings[w.spelling].name, kiln_node_describe(g, w.root, root, sizeof root),
+                         w.checked, w.size,
+                         w.text[0] ? w.text : "x and the result differ in type or shape (a constant broadcasts it)");
+    }
+    kiln_users_destroy(users);
+}
+
 kiln_status kiln_pass_fuse_gelu(kiln_pass_ctx *pc, kiln_graph *g)
 {
     kiln_users *users = kiln_users_build(g);
@@ -88,5 +121,7 @@ kiln_status kiln_pass_fuse_gelu(kiln_pass_ctx *pc, kiln_graph *g)
         if (g->nodes[id].op == KILN_OP_MUL && fuse_at(g, users, id))
             pc->changes++;
     kiln_users_destroy(users);
+    if (pc->remarks)
+        remark_near_misses(pc, g);
     return KILN_OK;
 }

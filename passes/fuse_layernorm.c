@@ -119,19 +119,28 @@ static uint32_t ones(kiln_graph *g, const kiln_value *x, int axis, const char *y
     return kiln_const_add(g, name, KILN_DT_F32, &s, one, (size_t)n * sizeof *one, false);
 }
 
-/* Everything the table cannot say: types, axes, eps, parameter shapes. */
+/* Everything the table cannot say: types, axes, eps, parameter shapes.
+ * False with the reason in why (for --remarks). */
 static bool check(const kiln_graph *g, uint32_t root, const kiln_pat_match *m, int *axis,
-                  double *eps)
+                  double *eps, char *why, size_t size)
 {
     const kiln_value *x = &g->values[m->var[X]], *y = kiln_out(g, &g->nodes[root], 0);
     int a2;
-    if (x->dtype != KILN_DT_F32 || !kiln_shape_is_static(&x->shape) || x->shape.rank < 1 ||
-        y->dtype != x->dtype || !kiln_shape_equal(&x->shape, &y->shape))
-        return false;
-    if (!suffix_axes(&g->values[m->var[AXES_MEAN]], x->shape.rank, axis) ||
-        !suffix_axes(&g->values[m->var[AXES_VAR]], x->shape.rank, &a2) || a2 != *axis)
-        return false;
-    return kiln_pattern_scalar(&g->values[m->var[EPS]], eps) && *eps >= 0;
+    if (x->dtype != KILN_DT_F32)
+        return snprintf(why, size, "x '%s' is not f32", x->name), false;
+    if (!kiln_shape_is_static(&x->shape) || x->shape.rank < 1)
+        return snprintf(why, size, "x '%s' has no static shape (bind it with --shape)", x->name), false;
+    if (y->dtype != x->dtype || !kiln_shape_equal(&x->shape, &y->shape))
+        return snprintf(why, size, "the result '%s' differs from x '%s' in type or shape "
+                        "(a parameter broadcasts it)", y->name, x->name), false;
+    if (!suffix_axes(&g->values[m->var[AXES_MEAN]], x->shape.rank, axis))
+        return snprintf(why, size, "the mean's axes are not the last dims of x, each once"), false;
+    if (!suffix_axes(&g->values[m->var[AXES_VAR]], x->shape.rank, &a2) || a2 != *axis)
+        return snprintf(why, size, "the variance is taken over other axes than the mean"), false;
+    if (!kiln_pattern_scalar(&g->values[m->var[EPS]], eps) || *eps < 0)
+        return snprintf(why, size, "epsilon '%s' is not one non-negative float",
+                        g->values[m->var[EPS]].name), false;
+    return true;
 }
 
 static bool fuse_at(kiln_graph *g, const kiln_users *users, uint32_t root)
@@ -139,8 +148,9 @@ static bool fuse_at(kiln_graph *g, const kiln_users *users, uint32_t root)
     kiln_pat_match m;
     int axis;
     double eps;
+    char why[256];
     if (kiln_pattern_match_any(g, users, spellings, N_SPELLINGS, root, &m) < 0 ||
-        !check(g, root, &m, &axis, &eps))
+        !check(g, root, &m, &axis, &eps, why, sizeof why))
         return false;
     uint32_t x = m.var[X], ins[3] = {x, 0, 0};
     if (m.var[GAMMA] && !(ins[1] = ln_param(g, m.var[GAMMA], &g->values[x], axis)))
@@ -156,6 +166,45 @@ static bool fuse_at(kiln_graph *g, const kiln_users *users, uint32_t root)
     return true;
 }
 
+/* d = x - ReduceMean(x): the centering every spelling starts with. */
+static bool is_centering(const kiln_graph *g, uint32_t id)
+{
+    const kiln_node *n = &g->nodes[id];
+    if (n->op != KILN_OP_SUB || n->n_in != 2)
+        return false;
+    uint32_t mean = kiln_match_op(g, kiln_node_input(g, n, 1), KILN_OP_REDUCEMEAN);
+    return mean && g->nodes[mean].n_in >= 1 &&
+           kiln_node_input(g, &g->nodes[mean], 0) == kiln_node_input(g, n, 0);
+}
+
+/* --remarks: a centering left after the pass is a LayerNorm that did not
+ * fuse; say why, from the closest spelling that reached it. A chain
+ * that matches but fails a check gets the check's reason; a gamma or
+ * beta the fused op cannot take gets its own. */
+static void remark_near_misses(kiln_pass_ctx *pc, kiln_graph *g)
+{
+    kiln_users *users = kiln_users_build(g);
+    for (uint32_t id = 1; id < g->n_nodes; id++) {
+        kiln_pat_why w;
+        if (!is_centering(g, id) ||
+            !kiln_pattern_explain_from(g, users, spellings, N_SPELLINGS, id, 6, &w) || !w.reached)
+            continue;
+        char why[320], root[300];
+        int axis;
+        double eps;
+        if (w.text[0])
+            snprintf(why, sizeof why, "%s", w.text);
+        else if (check(g, w.root, &w.m, &axis, &eps, why, sizeof why))
+            snprintf(why, sizeof why, "gamma or beta broadcasts over other dims than the normalized ones");
+        kiln_pass_remark(pc, g, id,
+                         "not fused into LayerNormalization: the closest spelling, '%s' from node %s, "
+                         "checked %d of its %d nodes: %s",
+                         spellings[w.spelling].name, kiln_node_describe(g, w.root, root, sizeof root),
+                         w.checked, w.size, why);
+    }
+    kiln_users_destroy(users);
+}
+
 kiln_status kiln_pass_fuse_layernorm(kiln_pass_ctx *pc, kiln_graph *g)
 {
     kiln_users *users = kiln_users_build(g);
@@ -168,5 +217,7 @@ kiln_status kiln_pass_fuse_layernorm(kiln_pass_ctx *pc, kiln_graph *g)
             pc->changes++;
     }
     kiln_users_destroy(users);
+    if (pc->remarks)
+        remark_near_misses(pc, g);
     return KILN_OK;
 }

@@ -74,6 +74,34 @@ bool kiln_pattern_match(const kiln_graph *g, const kiln_users *users, const kiln
 int kiln_pattern_match_any(const kiln_graph *g, const kiln_users *users, const kiln_pattern *p,
                            int n, uint32_t root, kiln_pat_match *m /* OUT */);
 
+/* Why a pattern table did not match (for --remarks): the closest
+ * attempt over every spelling and operand orientation, i.e. the one that
+ * bound the most graph nodes before it failed, and its first failure. */
+typedef struct kiln_pat_why {
+    int spelling;         /* the closest spelling; -1: none got past its root */
+    uint32_t root;        /* the graph node it was tried at */
+    int bound;            /* graph nodes it bound (its root included) */
+    int checked;          /* of those, the nodes it checked whole before failing */
+    int size;             /* nodes in that spelling */
+    bool reached;         /* kiln_pattern_explain_from: it bound the anchor */
+    kiln_pat_match m;     /* what it bound (var/node slots may be 0) */
+    char text[320];       /* the reason, e.g. "'d' is used outside the pattern, by node 'z' (Relu)" */
+} kiln_pat_why;
+
+/* Fill *why for root (any outcome: a table that matches at root gives
+ * the "used outside" or nothing-wrong reason of its closest attempt).
+ * Slow (every orientation is tried): for remarks only. */
+void kiln_pattern_explain(const kiln_graph *g, const kiln_users *users, const kiln_pattern *p,
+                          int n, uint32_t root, kiln_pat_why *why /* OUT */);
+
+/* The near miss around node `anchor` (a node a fused form must contain,
+ * e.g. the Erf of a GELU): kiln_pattern_explain at every node up to
+ * max_hops uses downstream of it whose op is a spelling's root, keeping
+ * the closest attempt that bound the anchor (why->reached), else the
+ * closest of all. False when no root was found. */
+bool kiln_pattern_explain_from(const kiln_graph *g, const kiln_users *users, const kiln_pattern *p,
+                               int n, uint32_t anchor, int max_hops, kiln_pat_why *why /* OUT */);
+
 /* A one-element f32/f64 constant's value in *out; false otherwise. */
 bool kiln_pattern_scalar(const kiln_value *v, double *out /* OUT */);
 
