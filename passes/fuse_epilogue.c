@@ -23,9 +23,14 @@
  * by the chain's last value. One change per fused MatMul.
  *   before: %h = MatMul(%x, %w)   %b = Add(%h, %bias)   %g = kiln.Gelu(%b)
  *   after:  %g = kiln.FusedMatMul(%x, %w, %bias, _) {activation = "gelu"}
- * Not fused (yet): Gemm (its own C/alpha/beta; the same kernel could take
- * it), Conv (its kernel is im2col + GEMM per group: the epilogue would
- * need to be threaded through it), non-f32.
+ * Gemm(a, W, C?) is the same product when alpha = 1, transA = 0 and W is a
+ * constant (transB = 1: W is transposed here, at compile time), with C
+ * (beta = 1) a constant that broadcasts along rows ([N], [1, N] or one
+ * element): C is the bias, added before the activation as Gemm does. Such
+ * a Gemm becomes kiln.FusedMatMul even with nothing after it (its bias is
+ * then the epilogue, and pack-weights sees one form).
+ * Not fused (yet): Conv (its kernel is im2col + GEMM per group: the
+ * epilogue would need to be threaded through it), non-f32.
  * (tests/ir/pass_fuse_epilogue.kir, tests/unit/test_fusion.c)
  */
 #include "passes/pass.h"
@@ -198,23 +203,90 @@ static void try_residual(const kiln_graph *g, const kiln_users *u, chain *c)
     advance(g, c, add);
 }
 
+/* ---- Gemm as a product with a bias ---------------------------------------------------- */
+
+/* v's name with suffix when no value has that name, else "" (anonymous). */
+static const char *fresh_name(const kiln_graph *g, uint32_t v, const char *suffix, char *buf,
+                              size_t size)
+{
+    const char *base = g->values[v].name;
+    if (!base || !base[0] || (size_t)snprintf(buf, size, "%s%s", base, suffix) >= size ||
+        kiln_graph_find_value(g, buf))
+        buf[0] = '\0';
+    return buf;
+}
+
+/* A Gemm the epilogue kernel computes exactly: fills c->w (transposed
+ * when transB = 1) and c->bias (C broadcast to [N]); false otherwise. */
+static bool gemm_as_matmul(kiln_graph *g, uint32_t node, chain *c)
+{
+    const kiln_node *nd = &g->nodes[node];
+    const kiln_value *w = kiln_const_input(g, node, 1), *cv = kiln_const_input(g, node, 2);
+    uint32_t has_c = kiln_node_input(g, nd, 2);
+    bool trans_b = kiln_attr_int(g, nd, "transB", 0) != 0;
+    if (kiln_attr_float(g, nd, "alpha", 1.0f) != 1.0f || kiln_attr_int(g, nd, "transA", 0) != 0 ||
+        (has_c && kiln_attr_float(g, nd, "beta", 1.0f) != 1.0f) || !w || w->dtype != KILN_DT_F32 ||
+        w->shape.rank != 2 || !kiln_shape_is_static(&w->shape))
+        return false;
+    int64_t n = c->n, k = w->shape.dim[trans_b ? 1 : 0], numel = 0;
+    if (w->shape.dim[trans_b ? 0 : 1] != n)
+        return false;
+    if (has_c && (!cv || cv->dtype != KILN_DT_F32 || cv->shape.rank > 2 ||
+                  !kiln_shape_numel(&cv->shape, &numel) || (numel != n && numel != 1) ||
+                  (cv->shape.rank == 2 && cv->shape.dim[0] != 1)))
+        return false;
+    /* Build the new constants only once the Gemm qualifies; a C of shape
+     * [N] is the bias as it is. */
+    uint32_t cin = kiln_node_input(g, nd, 2), win = kiln_node_input(g, nd, 1);
+    char name[300];
+    if (has_c && (cv->shape.rank != 1 || numel != n)) {
+        float *bias = kiln_arena_alloc(g->arena, (size_t)n * sizeof *bias, 64);
+        for (int64_t j = 0; j < n; j++)
+            bias[j] = ((const float *)cv->data)[numel == 1 ? 0 : j];
+        kiln_shape s = kiln_shape_make(1, &n);
+        c->bias = kiln_const_add(g, fresh_name(g, cin, ".row", name, sizeof name), KILN_DT_F32, &s,
+                                 bias, (size_t)n * sizeof *bias, false);
+    } else if (has_c) {
+        c->bias = cin;
+    }
+    c->w = win;
+    if (trans_b) {
+        const float *src = g->values[win].data;
+        float *t = kiln_arena_alloc(g->arena, (size_t)(k * n) * sizeof *t, 64);
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j < n; j++)
+                t[i * n + j] = src[j * k + i];
+        kiln_shape s = kiln_shape_make(2, (int64_t[]){k, n});
+        c->w = kiln_const_add(g, fresh_name(g, win, ".T", name, sizeof name), KILN_DT_F32, &s, t,
+                              (size_t)(k * n) * sizeof *t, false);
+    }
+    return true;
+}
+
 /* ---- the rewrite ----------------------------------------------------------------------- */
 
 static bool fuse_one(kiln_graph *g, const kiln_users *u, uint32_t mm)
 {
     const kiln_node *nd = &g->nodes[mm];
+    bool gemm = nd->op == KILN_OP_GEMM;
     uint32_t y = kiln_node_output(g, nd, 0);
     chain c = {.mm = mm, .a = kiln_node_input(g, nd, 0), .w = kiln_node_input(g, nd, 1), .end = y};
     if (!is_f32_static(g, y) || val(g, c.a)->shape.rank < 2 || val(g, c.w)->shape.rank < 2)
         return false;
     c.n = val(g, y)->shape.dim[val(g, y)->shape.rank - 1];
-    try_bias(g, u, &c);
+    if (gemm && !gemm_as_matmul(g, mm, &c))
+        return false;
+    if (!c.bias)
+        try_bias(g, u, &c);
     try_activation(g, u, &c);
     try_residual(g, u, &c);
-    if (c.n_dead == 0 || !kiln_value_can_forward(g, c.end, y))
+    if ((c.n_dead == 0 && !gemm) || (c.end != y && !kiln_value_can_forward(g, c.end, y)))
         return false;
-    kiln_value_forward(g, c.end, y);
+    if (c.end != y)
+        kiln_value_forward(g, c.end, y);
     g->nodes[mm].op = KILN_OP_FUSEDMATMUL;
+    while (g->nodes[mm].n_attr)   /* a Gemm's alpha/beta/trans* are folded in */
+        kiln_attr_remove(g, mm, g->attrs[g->nodes[mm].attr].name);
     kiln_node_set_inputs(g, mm, (const uint32_t[]){c.a, c.w, c.bias, c.residual}, 4);
     if (c.act != KRT_GEMM_ACT_NONE)
         kiln_attr_set_string(g, mm, "activation", kiln_fused_act_name(c.act));
@@ -231,7 +303,8 @@ kiln_status kiln_pass_fuse_epilogue(kiln_pass_ctx *pc, kiln_graph *g)
 {
     kiln_users *users = kiln_users_build(g);
     for (uint32_t id = 1; id < g->n_nodes; id++)
-        if (g->nodes[id].op == KILN_OP_MATMUL && fuse_one(g, users, id)) {
+        if ((g->nodes[id].op == KILN_OP_MATMUL || g->nodes[id].op == KILN_OP_GEMM) &&
+            fuse_one(g, users, id)) {
             pc->changes++;
             kiln_users_destroy(users);   /* the rewrite moved uses */
             users = kiln_users_build(g);
