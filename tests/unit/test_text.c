@@ -420,6 +420,17 @@ static const struct bad_text {
      "e.kir:3:22: an empty list needs its kind: ints[], floats[] or strings[]"},
     {"kiln-ir 1\ngraph @g (%x: f32[2]) -> (%y) {\n  %y = Relu(%x) {a = 1, a = 2}\n}\n",
      "e.kir:3:25: attribute 'a' is given twice"},
+    /* an attribute the op does not take: named at its place, with the node (named after the
+     * attributes) and what the op takes */
+    {"kiln-ir 1\ngraph @g (%x: f32[2]) -> (%y) {\n  %y = Relu(%x) {alpha = 1} #r\n}\n",
+     "e.kir:3:18: node 'r' (Relu): attribute 'alpha' is not one Relu takes; it takes none (an attribute of "
+     "an older opset may be an input in kiln's IR: docs/canonical-forms.md)"},
+    {"kiln-ir 1\ngraph @g (%x: f32[2]) -> (%y) {\n  %y = HardSigmoid(%x) {alpha = 1,\n  gamma = 2, x = 3}\n}\n",
+     "e.kir:4:3: node producing 'y' (HardSigmoid): attribute 'gamma' is not one HardSigmoid takes; it takes "
+     "alpha, beta (an attribute of an older opset may be an input in kiln's IR: docs/canonical-forms.md)"},
+    {"kiln-ir 1\ngraph @g (%x: f32[2]) -> (%y) {\n  %y = kiln.Gelu(%x) {approximate = \"tanh\", \"a\\tb\" = 1}\n}\n",
+     "e.kir:3:45: node producing 'y' (kiln.Gelu): attribute 'a\\x09b' is not one kiln.Gelu takes; it takes "
+     "approximate (an attribute of an older opset may be an input in kiln's IR: docs/canonical-forms.md)"},
     {"kiln-ir 1\ngraph @g (%x: f32[2]) -> (%y) {\n  %y = Relu(%x)\n}\nx",
      "e.kir:5:1: expected end of input after the graph, got 'x'"},
     {"kiln-ir 1\ngraph @g (%x: f32[2]) -> (%y) {\n  %y = Relu(%x) $\n}\n", "e.kir:3:17: unexpected character '$'"},
