@@ -191,8 +191,9 @@ static kiln_status infer_reduce(kiln_infer *c)
     if (!st)
         st = need_dt(c, 0, ok);
     /* ONNX's `axes` attribute (before opset 18) is input 1 in kiln's IR; the
-     * ONNX loader moves it, but text IR written by hand could carry it, and
-     * ignoring it would reduce over every axis (found by fuzz_passes) */
+     * ONNX loader moves it and the text-IR parser refuses it (ir/op_attrs.c),
+     * but a graph built through the API could still carry it, and ignoring
+     * it would reduce over every axis (found by fuzz_passes) */
     if (!st && kiln_attr_find(c->g, c->n, "axes"))
         st = kiln_infer_fail(c, "attribute 'axes' is not part of kiln's IR: give the axes as "
                                 "input 1, a 1-D i64 constant (docs/canonical-forms.md)");

@@ -187,6 +187,11 @@ const char *kiln_op_text_name(kiln_op op, char *buf, size_t size);
 /* By text-IR spelling ("kiln.X" finds kiln's ops, a bare name ONNX ones);
  * KILN_OP_COUNT if unknown. */
 kiln_op kiln_op_from_name(const char *name);
+/* The attribute names op takes in kiln's IR, space-separated in name order
+ * ("" for none; NULL for an op without a row), and whether it takes `name`
+ * (true when the op has no row: nothing to check against). ir/op_attrs.c. */
+const char *kiln_op_attrs(kiln_op op);
+bool kiln_op_takes_attr(kiln_op op, const char *name);
 static inline bool kiln_op_has_flag(kiln_op op, uint32_t flag)
 {
     return (unsigned)op < KILN_OP_COUNT && (kiln_op_infos[op].flags & flag) != 0;

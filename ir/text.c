@@ -1536,7 +1536,15 @@ static kiln_status parse_attr_value(parser *p, uint32_t node, const char *name)
     return parse_scalar_attr(p, node, name);
 }
 
-static kiln_status parse_attrs(parser *p, uint32_t node)
+/* The first attribute the node's op does not take (ir/op_attrs.c): the
+ * parser reports it once the node's name, which follows the attributes,
+ * is known. */
+typedef struct stray_attr {
+    const char *name; /* NULL: none */
+    int line, col;
+} stray_attr;
+
+static kiln_status parse_attrs(parser *p, uint32_t node, stray_attr *stray)
 {
     kiln_status st = KILN_OK;
     TRY(next(p)); /* '{' */
@@ -1551,6 +1559,8 @@ static kiln_status parse_attrs(parser *p, uint32_t node)
         if (p->g->nodes[node].n_attr >= KILN_MAX_NODE_ATTRS)
             return FAIL_TOK(p, "the node has more than kiln's limit of %d attributes (README, 'Limits')",
                             KILN_MAX_NODE_ATTRS);
+        if (!stray->name && !kiln_op_takes_attr(p->g->nodes[node].op, name))
+            *stray = (stray_attr){name, p->tok.line, p->tok.col};
         TRY(next(p));
         TRY(expect_punct(p, '='));
         TRY(parse_attr_value(p, node, name));
@@ -1614,6 +1624,26 @@ static kiln_status parse_op(parser *p, kiln_op *op)
     return next(p);
 }
 
+/* "node producing 'y' (Conv): attribute 'foo' is not one Conv takes; it
+ * takes auto_pad, dilations, ..." */
+static kiln_status fail_stray_attr(parser *p, uint32_t node, const stray_attr *a)
+{
+    char who[600], name[260], op[64];
+    const char *names = kiln_op_attrs(p->g->nodes[node].op);
+    kiln_op_text_name(p->g->nodes[node].op, op, sizeof op);
+    buf takes = {0};
+    buf_puts(&takes, names[0] ? "it takes " : "it takes none");
+    for (const char *c = names; *c; c++)
+        buf_puts(&takes, *c == ' ' ? ", " : (char[2]){*c, 0});
+    kiln_status st = fail_at(p, a->line, a->col,
+                             "node %s: attribute '%s' is not one %s takes; %s (an attribute of an older "
+                             "opset may be an input in kiln's IR: docs/canonical-forms.md)",
+                             kiln_node_describe(p->g, node, who, sizeof who),
+                             kiln_escape(a->name, name, sizeof name), op, takes.p);
+    free(takes.p);
+    return st;
+}
+
 static kiln_status parse_node_rest(parser *p, ulist *outs, ulist *ins)
 {
     kiln_op op = KILN_OP_COUNT;
@@ -1624,13 +1654,14 @@ static kiln_status parse_node_rest(parser *p, ulist *outs, ulist *ins)
     if (p->g->n_nodes > KILN_MAX_NODES) /* node 0 is reserved */
         return FAIL_TOK(p, "the graph has more than kiln's limit of %d nodes (README, 'Limits')", KILN_MAX_NODES);
     uint32_t node = kiln_node_add(p->g, op, "", ins->v, ins->n, outs->v, outs->n);
+    stray_attr stray = {0};
     if (is_punct(p, '{'))
-        TRY(parse_attrs(p, node));
+        TRY(parse_attrs(p, node, &stray));
     if (p->tok.kind == T_NODE) {
         p->g->nodes[node].name = kiln_graph_intern(p->g, tok_text(p));
         TRY(next(p));
     }
-    return KILN_OK;
+    return stray.name ? fail_stray_attr(p, node, &stray) : KILN_OK;
 }
 
 static kiln_status parse_node(parser *p)

@@ -132,9 +132,11 @@ static int64_t in_total(const krt_pool_desc *d) { return krt_numel(d->nd, d->in)
 #define KEY_F16(x) krt_f16_to_f32(x)
 
 #define MAXPOOL(name, T, KEY, LOWEST)                                            \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
-                     int64_t p0, int64_t p1)                                     \
+    static void name(const krt_pool_desc *d, const void *Xv, void *Yv,          \
+                     int64_t *I, int64_t p0, int64_t p1)                         \
     {                                                                            \
+        const T *X = Xv;                                                         \
+        T *Y = Yv;                                                               \
         int64_t osz = out_total(d), isz = in_total(d);                           \
         for (int64_t p = p0; p < p1; p++) {                                      \
             const T *x = X + p * isz;                                            \
@@ -168,9 +170,11 @@ MAXPOOL(maxpool_u8, uint8_t, KEY_ID, 0)
 #define STORE_F16(x) krt_f32_to_f16((float)(x))
 
 #define AVGPOOL(name, T, ACC, LOAD, STORE)                                       \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
-                     int64_t p0, int64_t p1)                                     \
+    static void name(const krt_pool_desc *d, const void *Xv, void *Yv,          \
+                     int64_t *I, int64_t p0, int64_t p1)                         \
     {                                                                            \
+        const T *X = Xv;                                                         \
+        T *Y = Yv;                                                               \
         int64_t osz = out_total(d), isz = in_total(d);                           \
         (void)I;                                                                 \
         for (int64_t p = p0; p < p1; p++) {                                      \
@@ -206,9 +210,11 @@ static double root(double s, double p)
 }
 
 #define LPPOOL(name, T, LOAD, STORE)                                             \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
-                     int64_t p0, int64_t p1)                                     \
+    static void name(const krt_pool_desc *d, const void *Xv, void *Yv,          \
+                     int64_t *I, int64_t p0, int64_t p1)                         \
     {                                                                            \
+        const T *X = Xv;                                                         \
+        T *Y = Yv;                                                               \
         int64_t osz = out_total(d), isz = in_total(d);                           \
         (void)I;                                                                 \
         for (int64_t p = p0; p < p1; p++) {                                      \
@@ -229,9 +235,11 @@ LPPOOL(lppool_f16, uint16_t, KEY_F16, STORE_F16)
 /* ---- global pools --------------------------------------------------------- */
 
 #define GLOBAL_POOL(name, T, LOAD, STORE)                                        \
-    static void name(const krt_pool_desc *d, const T *X, T *Y, int64_t *I,       \
-                     int64_t p0, int64_t p1)                                     \
+    static void name(const krt_pool_desc *d, const void *Xv, void *Yv,          \
+                     int64_t *I, int64_t p0, int64_t p1)                         \
     {                                                                            \
+        const T *X = Xv;                                                         \
+        T *Y = Yv;                                                               \
         int64_t size = in_total(d);                                              \
         (void)I;                                                                 \
         for (int64_t p = p0; p < p1; p++) {                                      \
@@ -259,17 +267,19 @@ GLOBAL_POOL(global_f16, uint16_t, KEY_F16, STORE_F16)
 
 /* ---- kernel `pool` ---------------------------------------------------------------- */
 
+/* The bodies take void pointers and convert them: calling a function
+ * through a pointer of another type is undefined (clang's
+ * -fsanitize=function reported it; found by fuzz_passes). */
 typedef void (*pool_fn)(const krt_pool_desc *d, const void *X, void *Y, int64_t *I,
                         int64_t p0, int64_t p1);
 
-#define POOL_ROW(f32, f64, f16) {[KRT_F32] = (pool_fn)f32, [KRT_F64] = (pool_fn)f64, [KRT_F16] = (pool_fn)f16}
+#define POOL_ROW(f32, f64, f16) {[KRT_F32] = f32, [KRT_F64] = f64, [KRT_F16] = f16}
 
 /* [global][kind][dtype]: the body for each variant; NULL: no kernel. */
 static const pool_fn pool_fns[2][KRT_POOL_KIND_COUNT][KRT_DTYPE_COUNT] = {
     {
-        [KRT_POOL_MAX] = {[KRT_F32] = (pool_fn)maxpool_f32, [KRT_F64] = (pool_fn)maxpool_f64,
-                          [KRT_F16] = (pool_fn)maxpool_f16, [KRT_I8] = (pool_fn)maxpool_i8,
-                          [KRT_U8] = (pool_fn)maxpool_u8},
+        [KRT_POOL_MAX] = {[KRT_F32] = maxpool_f32, [KRT_F64] = maxpool_f64, [KRT_F16] = maxpool_f16,
+                          [KRT_I8] = maxpool_i8, [KRT_U8] = maxpool_u8},
         [KRT_POOL_AVG] = POOL_ROW(avgpool_f32, avgpool_f64, avgpool_f16),
         [KRT_POOL_LP] = POOL_ROW(lppool_f32, lppool_f64, lppool_f16),
     },

@@ -187,8 +187,10 @@ static void build_taps(const krt_resize_desc *d, char **cur, taps *t)
 /* One separable pass along dim k: src (outer, in_k, inner) -> dst (outer, out_k, inner). */
 #define RESIZE_PASS(name, T)                                                     \
     static void name(const taps *t, int64_t outer, int64_t in_k, int64_t out_k,  \
-                     int64_t inner, const T *src, T *dst)                        \
+                     int64_t inner, const void *srcv, void *dstv)                \
     {                                                                            \
+        const T *src = srcv;                                                     \
+        T *dst = dstv;                                                           \
         for (int64_t o = 0; o < outer; o++)                                      \
             for (int64_t j = 0; j < out_k; j++) {                                \
                 T *y = dst + (o * out_k + j) * inner;                            \
@@ -319,7 +321,7 @@ static krt_status resize(const krt_resize_desc *d, const void *X, void *Y, void 
     size_t es = krt_dtype_size(dt);
     if (promotes(d, dt))
         return resize_promoted(d, X, Y, scratch);
-    pass_fn pass = dt == KRT_F32 ? (pass_fn)pass_f32 : dt == KRT_F64 ? (pass_fn)pass_f64 : NULL;
+    pass_fn pass = dt == KRT_F32 ? pass_f32 : dt == KRT_F64 ? pass_f64 : NULL;
     if (es == 0 || d->rank < 1 || (d->mode != KRT_RESIZE_NEAREST && !pass))
         return KRT_EDTYPE;
     if (krt_numel(d->rank, d->out) == 0)
@@ -434,9 +436,12 @@ static double pad_coord(const krt_gridsample_desc *d, double x, int64_t size)
                 acc += wy[i] * wx[j] * tap_##suffix(p, d, x0 - 1 + j, y0 - 1 + i); \
         return acc;                                                              \
     }                                                                            \
-    static void gridsample_##suffix(const krt_gridsample_desc *d, const T *X,    \
-                                    const T *grid, T *Y, int64_t n0, int64_t n1) \
+    static void gridsample_##suffix(const krt_gridsample_desc *d, const void *Xv, \
+                                    const void *gridv, void *Yv, int64_t n0,     \
+                                    int64_t n1)                                  \
     {                                                                            \
+        const T *X = Xv, *grid = gridv;                                          \
+        T *Y = Yv;                                                               \
         int64_t osz = d->out_h * d->out_w, isz = d->in_h * d->in_w;              \
         for (int64_t n = n0; n < n1; n++)                                        \
             for (int64_t o = 0; o < osz; o++) {                                  \
@@ -467,8 +472,8 @@ typedef void (*grid_fn)(const krt_gridsample_desc *, const void *, const void *,
                         int64_t, int64_t);
 
 static const grid_fn grid_fns[KRT_DTYPE_COUNT] = {
-    [KRT_F32] = (grid_fn)gridsample_f32, [KRT_F64] = (grid_fn)gridsample_f64,
-    [KRT_F16] = (grid_fn)gridsample_f16,
+    [KRT_F32] = gridsample_f32, [KRT_F64] = gridsample_f64,
+    [KRT_F16] = gridsample_f16,
 };
 
 static int64_t gridsample_units(const void *desc)
@@ -544,10 +549,12 @@ const krt_kernel_info krt_kernel_grid_sample = {
             }                                                                    \
         return d->max_mode ? best : acc / (double)max64(gh * gw, 1);             \
     }                                                                            \
-    static void roialign_##suffix(const krt_roialign_desc *d, const T *X,        \
-                                  const T *rois, const int64_t *bi, T *Y,        \
+    static void roialign_##suffix(const krt_roialign_desc *d, const void *Xv,    \
+                                  const void *roisv, const int64_t *bi, void *Yv, \
                                   int64_t r0, int64_t r1)                        \
     {                                                                            \
+        const T *X = Xv, *rois = roisv;                                          \
+        T *Y = Yv;                                                               \
         double off = d->half_pixel ? 0.5 : 0.0;                                  \
         int64_t osz = d->out_h * d->out_w, isz = d->height * d->width;           \
         for (int64_t r = r0; r < r1; r++) {                                      \
@@ -578,8 +585,8 @@ typedef void (*roi_fn)(const krt_roialign_desc *, const void *, const void *, co
                        void *, int64_t, int64_t);
 
 static const roi_fn roi_fns[KRT_DTYPE_COUNT] = {
-    [KRT_F32] = (roi_fn)roialign_f32, [KRT_F64] = (roi_fn)roialign_f64,
-    [KRT_F16] = (roi_fn)roialign_f16,
+    [KRT_F32] = roialign_f32, [KRT_F64] = roialign_f64,
+    [KRT_F16] = roialign_f16,
 };
 
 static int64_t roialign_units(const void *desc)

@@ -7,6 +7,7 @@
 #include "ir/lower.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* The family tables indexed by kiln_op_family. */
 static const void *const *const infer_tables[KILN_FAMILY_COUNT] = {
@@ -129,7 +130,69 @@ static void test_op_names_round_trip(void)
     CU_ASSERT_EQUAL(kiln_op_from_name("NoSuchOp"), KILN_OP_COUNT);
 }
 
+/* Every op has a row of attribute names (ir/op_attrs.c): bare words one
+ * space apart, in strictly increasing order (so none is listed twice), and
+ * each is found by kiln_op_takes_attr. */
+static void test_attr_table_covers_every_op(void)
+{
+    int bad = 0;
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        const char *row = kiln_op_attrs((kiln_op)op);
+        if (!row) {
+            fprintf(stderr, "\n  op %s: no row in ir/op_attrs.c", kiln_op_name((kiln_op)op));
+            bad++;
+            continue;
+        }
+        char prev[64] = "", word[64];
+        for (const char *p = row; *p;) {
+            size_t n = strcspn(p, " ");
+            CU_ASSERT_FATAL(n > 0 && n < sizeof word);
+            memcpy(word, p, n);
+            word[n] = 0;
+            CU_ASSERT_EQUAL(strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"), n);
+            if (strcmp(prev, word) >= 0) {
+                fprintf(stderr, "\n  op %s: '%s' after '%s' (not in order, or twice)", kiln_op_name((kiln_op)op),
+                        word, prev);
+                bad++;
+            }
+            CU_ASSERT(kiln_op_takes_attr((kiln_op)op, word));
+            memcpy(prev, word, n + 1);
+            p += n;
+            if (*p == ' ')
+                CU_ASSERT(*++p != 0 && *p != ' ');
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* Whole names only; what the canonical form moved to inputs is not taken. */
+static void test_op_takes_attr(void)
+{
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_CONV, "auto_pad")); /* first */
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_CONV, "group"));
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_CONV, "strides")); /* last */
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_CONV, "grou"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_CONV, "groups"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_CONV, ""));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_CONV, "group strides"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_RELU, "alpha"));
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_LEAKYRELU, "alpha"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_REDUCESUM, "axes"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_REDUCEMEAN, "axes")); /* an input since opset 18 */
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_REDUCEMEAN, "noop_with_empty_axes"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_SLICE, "starts"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_CLIP, "min"));
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_SPLIT, "num_outputs"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_RESIZE, "keep_aspect_ratio_policy"));
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_ATTENTION, "y_shape"));
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_FUSEDMATMUL, "activation"));
+    CU_ASSERT_FALSE(kiln_op_takes_attr(KILN_OP_GELU, "alpha"));
+    CU_ASSERT(kiln_op_takes_attr(KILN_OP_COUNT, "x")); /* no row: nothing to check against */
+}
+
 static CU_TestInfo table_tests[] = {
+    {"attribute table covers every op", test_attr_table_covers_every_op},
+    {"op takes attribute", test_op_takes_attr},
     {"infer table covers every op", test_infer_table_covers_every_op},
     {"lowering covers every op", test_lower_table_covers_every_op},
     {"lowering entry in its family", test_lower_entry_in_its_family},
