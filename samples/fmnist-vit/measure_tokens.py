@@ -321,6 +321,15 @@ def sweep_configs():
                       (0, "0.7")):
         out.append(("prune", f"prune{loc}-{keep}", f"--token-prune {loc}={keep}"))
     out.append(("prune", "prune3-0.1-fuse", "--token-prune 3=0.1,fuse"))
+    # after the last block's attention only the class token reaches the head: pruning there
+    # to one token cannot change the logits
+    out.append(("prune", "prune3-0.005", "--token-prune 3=0.005"))
+    out.append(("prune", "prune1-0.8", "--token-prune 1=0.8"))
+    out.append(("prune", "prune1-0.9-3-0.005", "--token-prune 1=0.9,3=0.005"))
+    out.append(("prune", "prune1-0.7", "--token-prune 1=0.7"))
+    out.append(("prune", "prune1-0.8-3-0.005", "--token-prune 1=0.8,3=0.005"))
+    out.append(("prune", "prune1-0.7-3-0.005", "--token-prune 1=0.7,3=0.005"))
+    out.append(("prune", "prune1-0.6", "--token-prune 1=0.6"))
     out.append(("prune", "prune2-0.9-3-0.5", "--token-prune 2=0.9,3=0.5"))
     for loc in (0, 1, 2):
         for kind in ("avg", "max"):
@@ -338,7 +347,11 @@ def cmd_sweep(args):
     print(f"# sweep: {len(grid)} configurations, {len(xs)} test images, kiln backend {args.backend}, "
           f"batch {args.chunk}; load average {load_avg()}", flush=True)
     macs0 = kiln_macs(args, "")
-    exact = kiln_logits(args, "exact", "").logits(xs)
+    saved = os.path.join(args.work, "kiln-exact.npy")
+    if args.reuse and os.path.exists(saved):
+        exact = np.load(saved)[:len(xs)]              # an earlier run's exact logits (--save-logits)
+    else:
+        exact = kiln_logits(args, "exact", "").logits(xs)
     acc0 = float((exact.argmax(1) == ys).mean())
     print(f"exact: {acc0 * 100:.2f} %, {macs0:,} MACs", flush=True)
     rows = []
@@ -390,7 +403,8 @@ def main():
     ap.add_argument("--check", action="store_true", help="accuracy: exit 1 below 99.5%% agreement")
     ap.add_argument("--save-logits", action="store_true", help="accuracy: keep WORK/kiln-<name>.npy")
     ap.add_argument("--reuse", action="store_true",
-                    help="accuracy: compare WORK/kiln-<name>.npy of an earlier --save-logits run, do not run kiln")
+                    help="accuracy: compare WORK/kiln-<name>.npy of an earlier --save-logits run, do not run kiln; "
+                         "sweep: take exact's logits from WORK/kiln-exact.npy")
     ap.add_argument("--rounds", type=int, default=40, help="latency: interleaved rounds (calls per library)")
     ap.add_argument("--warmup", type=int, default=5, help="latency: warm-up calls per library")
     args = ap.parse_args()
