@@ -256,8 +256,10 @@ def cmd_accuracy(args):
 
 def cmd_latency(args):
     configs = read_manifest()
-    if args.only:
-        configs = [c for c in configs if c[0] in args.only.split(",")]
+    if args.only:                                 # manifest names, or the sweep grid's
+        only = args.only.split(",")
+        configs = [c for c in configs if c[0] in only]
+        configs += [(n, o) for _, n, o in sweep_configs() if n in only and n not in dict(configs)]
     backends = args.backends.split(",")
     xs, _ = test_set(args)
     libs = []                                     # (backend, name, options, macs, Lib)
