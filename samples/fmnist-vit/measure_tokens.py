@@ -230,8 +230,8 @@ def cmd_accuracy(args):
             np.save(os.path.join(args.work, f"kiln-{name}.npy"), got)
     n = len(xs)
     print(f"\nload average at the end {load_avg()}\n")
-    print(f"| config | options | kiln accuracy | reference accuracy | top-1 agreement | top-1 agrees, "
-          f"a logit off > 1e-4 | max diff, other images | MACs | MACs vs exact |")
+    print("| config | options | kiln accuracy | reference accuracy | top-1 agreement | top-1 agrees, "
+          "a logit off > 1e-4 | max diff, other images | MACs | MACs vs exact |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ref = (f"{r['ref_acc'] * 100:.2f} % | {r['agree']}/{n} ({r['agree'] / n * 100:.2f} %) | {r['off']} | "
