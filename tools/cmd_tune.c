@@ -762,26 +762,35 @@ static int prepare(tuner *t, krt_npy *images, krt_npy *labels)
     if (st)
         return driver_fail(t->ctx);
     t->images = images->data;
-    /* the exact model, compiled: its blocks, tokens, classes */
+    /* the exact model: its blocks, tokens and classes, then compiled */
     tune_space_singles(&(tune_space){0}, &t->list); /* pushes the exact candidate only */
     tune_cand *exact = &t->list.c[0];
     if ((rc = load_candidate(t, exact, &g)))
         return rc;
     kiln_token_census census;
     kiln_token_census_take(g, &census);
+    const kiln_value *out = &g->values[g->outputs[0]];
+    int64_t classes = 0;
+    bool scores = out->dtype == KILN_DT_F32 && kiln_shape_numel(&out->shape, &classes) && classes >= 2;
+    char shape[256];
+    kiln_shape_format(g, &out->shape, shape, sizeof shape);
+    if (!scores)
+        st = kiln_error(t->ctx, KILN_ERR_UNSUPPORTED, "%s: output '%s' (%s%s) is not float32 "
+                        "scores of two classes or more, which kiln tune ranks for the top-1",
+                        o->model, out->name, kiln_dtype_name(out->dtype), shape);
+    else if (census.n_blocks == 0)
+        st = kiln_error(t->ctx, KILN_ERR_UNSUPPORTED, "%s: the model has no transformer blocks "
+                        "(fuse-attention found no attention whose tokens could be reduced): "
+                        "kiln tune has nothing to search", o->model);
     kiln_graph_destroy(g);
-    if (census.n_blocks == 0)
-        return kiln_error(t->ctx, KILN_ERR_UNSUPPORTED, "%s: the model has no transformer blocks "
-                          "(fuse-attention found no attention whose tokens could be reduced): "
-                          "kiln tune has nothing to search", o->model), driver_fail(t->ctx);
+    if (st)
+        return driver_fail(t->ctx);
+    t->n_classes = (uint32_t)classes;
     t->space = (tune_space){.kinds = o->kinds, .n_blocks = census.n_blocks,
                             .n_tokens0 = census.tokens[0]};
-    if ((rc = compile_candidate(t, exact)))
-        return rc;
-    t->n_classes = (uint32_t)(((exec_model *)exact->exec)->out_bytes / 4);
     if ((st = read_labels(t, labels)))
         return driver_fail(t->ctx);
-    return EXIT_OK;
+    return compile_candidate(t, exact);
 }
 
 int cmd_tune(int argc, char **argv)

@@ -9,6 +9,7 @@
  * are one candidate: the plan's per-block counts are the identity.
  */
 #include "tools/tune.h"
+#include "passes/token_common.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -159,7 +160,8 @@ static void merge_schedule(const int *r, uint32_t n_blocks, char *out, size_t si
 
 static void add_merges(const tune_space *s, tune_list *l)
 {
-    uint32_t nb = s->n_blocks, half = nb / 2;
+    uint32_t nb = s->n_blocks < KILN_TOKEN_MAX_BLOCKS ? s->n_blocks : KILN_TOKEN_MAX_BLOCKS;
+    uint32_t half = nb / 2;
     int r[KILN_TOKEN_MAX_BLOCKS];
     for (size_t k = 0; k < sizeof merge_r / sizeof merge_r[0]; k++) {
         tune_cand *c = push(l);
@@ -251,20 +253,27 @@ uint32_t tune_space_combine(const tune_space *s, tune_list *l)
                 continue;
             int r[KILN_TOKEN_MAX_BLOCKS] = {0};
             int R = atoi(l->c[j].merge);
-            bool after_pool = l->c[i].kind != TUNE_POOL; /* merging must follow a pooling */
-            for (uint32_t b = 0; b < s->n_blocks && b < KILN_TOKEN_MAX_BLOCKS; b++) {
+            uint32_t nb = s->n_blocks < KILN_TOKEN_MAX_BLOCKS ? s->n_blocks : KILN_TOKEN_MAX_BLOCKS;
+            /* the rules, so that the plan is not refused: merging follows a
+             * pooling, never where a block prunes, and not in SRC..DST of a
+             * sharing (the tokens must stay, and DST has no keys) */
+            bool after_pool = l->c[i].kind != TUNE_POOL;
+            for (uint32_t b = 0; b < nb; b++) {
                 const kiln_token_block *bb = &base.block[b];
-                r[b] = after_pool && !bb->prune_den && bb->share_src < 0 ? R : 0;
+                r[b] = after_pool && !bb->prune_den ? R : 0;
                 if (bb->pool != KILN_TOKEN_POOL_NONE)
                     after_pool = true;
             }
+            for (uint32_t d = 0; d < nb; d++)
+                for (int32_t b = base.block[d].share_direct; b >= 0 && b <= (int32_t)d; b++)
+                    r[b] = 0;
             kiln_token_plan_free(&base);
             tune_cand *c = push(l), *src = &l->c[i]; /* after push: it may move the list */
             memcpy(c->prune, src->prune, sizeof c->prune);
             memcpy(c->pool, src->pool, sizeof c->pool);
             memcpy(c->share, src->share, sizeof c->share);
             c->kind = src->kind | TUNE_MERGE | TUNE_COMBINE;
-            merge_schedule(r, s->n_blocks, c->merge, sizeof c->merge);
+            merge_schedule(r, nb, c->merge, sizeof c->merge);
             if (!c->merge[0]) {
                 l->n--;
                 continue;
