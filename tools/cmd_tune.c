@@ -314,7 +314,7 @@ static kiln_status read_labels(tuner *t, const krt_npy *a)
 
 /* The candidate's graph: the model with its token options, through the
  * default pipeline, as `kiln run` loads it. MACs and tokens from it. */
-static int load_candidate(tuner *t, tune_cand *c, kiln_graph **g)
+static int load_candidate(tuner *t, kiln_ctx *ctx, tune_cand *c, kiln_graph **g)
 {
     driver_model_opts mo = DRIVER_MODEL_OPTS_INIT;
     if (t->shape_spec[0])
@@ -323,7 +323,7 @@ static int load_candidate(tuner *t, tune_cand *c, kiln_graph **g)
                                      .prune = c->prune[0] ? c->prune : NULL,
                                      .pool = c->pool[0] ? c->pool : NULL,
                                      .share = c->share[0] ? c->share : NULL};
-    int rc = driver_load_model(t->ctx, t->o->model, &mo, g);
+    int rc = driver_load_model(ctx, t->o->model, &mo, g);
     if (rc)
         return rc;
     kiln_token_census census;
@@ -344,37 +344,38 @@ static void exec_free(tune_cand *c)
     c->exec = NULL;
 }
 
-static int compile_candidate(tuner *t, tune_cand *c)
+/* Load and compile c (ctx: the calling thread's). With `skip_costly`, a
+ * candidate with no fewer MACs than the exact model is not compiled (its
+ * MACs are known from the graph: the free proxy); c->exec stays NULL. */
+static int compile_candidate(tuner *t, kiln_ctx *ctx, tune_cand *c, bool skip_costly)
 {
     kiln_graph *g = NULL;
     double t0 = run_now_seconds();
-    int rc = load_candidate(t, c, &g);
+    int rc = load_candidate(t, ctx, c, &g);
     if (rc)
         return rc;
+    if (skip_costly && c->macs >= t->list.c[0].macs) {
+        kiln_graph_destroy(g);
+        return EXIT_OK;
+    }
     exec_model *e = kiln_xcalloc(1, sizeof *e);
+    /* as `kiln run --backend llvm` at the default -O2 (LLVM O3) */
     kiln_llvm_opts lo = {.name = "kiln_tune", .model_path = t->o->model, .opt_level = 3};
     kiln_plan *plan = NULL;
-    kiln_status st = kiln_plan_memory(t->ctx, g, &(kiln_plan_opts){.threads = 1}, &plan);
+    kiln_status st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = 1}, &plan);
     if (!st)
-        st = kiln_llvm_jit_create(t->ctx, g, plan, &lo, &e->jm, NULL);
+        st = kiln_llvm_jit_create(ctx, g, plan, &lo, &e->jm, NULL);
     kiln_plan_destroy(plan);
     kiln_graph_destroy(g);
     if (st) {
         free(e);
-        return driver_fail(t->ctx);
+        return driver_fail(ctx);
     }
     const kiln_model_info *info = e->jm.info;
     e->ws_size = e->jm.workspace_size();
     e->in_bytes = info->inputs[0].nbytes;
     e->out_bytes = info->outputs[0].nbytes;
-    if (info->outputs[0].dtype != KILN_MODEL_F32 || e->out_bytes / 4 < 2) {
-        kiln_llvm_jit_destroy(&e->jm);
-        free(e);
-        return kiln_error(t->ctx, KILN_ERR_UNSUPPORTED, "%s: output '%s' is not float32 scores "
-                          "of at least two classes", t->o->model, info->outputs[0].name),
-               driver_fail(t->ctx);
-    }
-    KILN_ASSERT(e->in_bytes == t->image_bytes);
+    KILN_ASSERT(e->in_bytes == t->image_bytes && e->out_bytes == 4 * (size_t)t->n_classes);
     c->exec = e;
     c->compile_s = run_now_seconds() - t0;
     return EXIT_OK;
@@ -426,18 +427,13 @@ static void *work(void *arg)
     return NULL;
 }
 
-/* Evaluate c on shuffled images [c->n_done, to), compiling it first if
- * needed; updates its counts against the labels and the exact model. */
-static int evaluate(tuner *t, tune_cand *c, uint32_t to)
+/* Evaluate the compiled c on shuffled images [c->n_done, to) with `jobs`
+ * threads; updates its counts against the labels and the exact model. */
+static int evaluate(tuner *t, kiln_ctx *ctx, tune_cand *c, uint32_t to, uint32_t jobs)
 {
-    if (!c->exec) {
-        int rc = compile_candidate(t, c);
-        if (rc)
-            return rc;
-    }
     if (!c->top1)
         c->top1 = kiln_xcalloc(t->n_images, sizeof *c->top1);
-    uint32_t from = c->n_done, jobs = (uint32_t)t->o->jobs;
+    uint32_t from = c->n_done;
     if (to <= from)
         return EXIT_OK;
     worker w[64];
@@ -456,9 +452,9 @@ static int evaluate(tuner *t, tune_cand *c, uint32_t to)
     }
     for (uint32_t k = 0; k < jobs; k++)
         if (w[k].status)
-            return kiln_error(t->ctx, KILN_ERR_RUNTIME, "%s: the compiled model (%s) returned %d",
+            return kiln_error(ctx, KILN_ERR_RUNTIME, "%s: the compiled model (%s) returned %d",
                               t->o->model, c->text[0] ? c->text : "exact", w[k].status),
-                   driver_fail(t->ctx);
+                   driver_fail(ctx);
     const tune_cand *exact = &t->list.c[0];
     for (uint32_t i = from; i < to; i++) {
         c->correct += c->top1[i] == t->labels[i];
@@ -599,25 +595,81 @@ static uint32_t count_alive(const tune_list *l)
     return n;
 }
 
-/* Evaluate every live candidate from index `first` up to n images. */
+/* One rung: every live candidate from index `first` on, up to n images.
+ * The exact model (index 0) first, its images split over the threads (the
+ * others compare with its top-1); then the candidates, one per thread
+ * (compiling is most of the work, and it is one thread per compile). */
+typedef struct rung_job {
+    tuner *t;
+    uint32_t next, n;
+    int rung, status;
+    pthread_mutex_t lock;
+} rung_job;
+
+static void one_candidate(rung_job *j, kiln_ctx *ctx, uint32_t i)
+{
+    tuner *t = j->t;
+    tune_cand *c = &t->list.c[i];
+    double t0 = run_now_seconds();
+    int rc = c->exec ? EXIT_OK : compile_candidate(t, ctx, c, i > 0);
+    if (!rc && !c->exec)
+        drop(c, j->rung, "no fewer MACs than the exact model", false);
+    else if (!rc)
+        rc = evaluate(t, ctx, c, j->n, i == 0 ? (uint32_t)t->o->jobs : 1);
+    if (!rc && c->exec)
+        judge(t, c, j->n, j->rung);
+    pthread_mutex_lock(&j->lock);
+    if (rc && !j->status)
+        j->status = rc;
+    if (!rc && c->n_done)
+        fprintf(stderr, "  [%u/%u] %-56s %6.2f %%  agree %6.2f %%  MACs %5.1f %%  %5.1f s%s\n",
+                i, t->list.n - 1, label(c), acc_pct(c), 100.0 * c->agree / c->n_done,
+                100.0 * c->macs / t->list.c[0].macs, run_now_seconds() - t0,
+                c->dropped_at >= 0 ? "  (over the budget)" : "");
+    else if (!rc)
+        fprintf(stderr, "  [%u/%u] %-56s MACs %5.1f %%: not fewer than the exact model's, skipped\n",
+                i, t->list.n - 1, label(c), 100.0 * c->macs / t->list.c[0].macs);
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void *rung_worker(void *arg)
+{
+    rung_job *j = arg;
+    kiln_ctx *ctx = kiln_ctx_create();
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        uint32_t i = j->next;
+        while (i < j->t->list.n && j->t->list.c[i].dropped_at >= 0)
+            i++;
+        j->next = i + 1;
+        bool stop = i >= j->t->list.n || j->status;
+        pthread_mutex_unlock(&j->lock);
+        if (stop)
+            break;
+        one_candidate(j, ctx, i);
+    }
+    kiln_ctx_destroy(ctx);
+    return NULL;
+}
+
 static int run_rung(tuner *t, uint32_t first, uint32_t n, int rung)
 {
-    tune_list *l = &t->list;
-    for (uint32_t i = first; i < l->n; i++) {
-        tune_cand *c = &l->c[i];
-        if (c->dropped_at >= 0)
-            continue;
-        double t0 = run_now_seconds();
-        int rc = evaluate(t, c, n);
-        if (rc)
-            return rc;
-        judge(t, c, n, rung);
-        fprintf(stderr, "  [%u/%u] %-48s %6.2f %%  agree %6.2f %%  MACs %5.1f %%  %.1f s%s\n",
-                i, l->n - 1, label(c), acc_pct(c), 100.0 * c->agree / c->n_done,
-                100.0 * c->macs / l->c[0].macs, run_now_seconds() - t0,
-                c->dropped_at >= 0 ? "  (over budget)" : "");
-    }
-    return EXIT_OK;
+    rung_job j = {.t = t, .next = first ? first : 1, .n = n, .rung = rung};
+    pthread_mutex_init(&j.lock, NULL);
+    if (first == 0)
+        one_candidate(&j, t->ctx, 0);
+    pthread_t th[64];
+    bool started[64] = {false};
+    long jobs = t->o->jobs;
+    for (long k = 1; k < jobs && !j.status; k++)
+        started[k] = pthread_create(&th[k], NULL, rung_worker, &j) == 0;
+    if (!j.status)
+        rung_worker(&j);
+    for (long k = 1; k < jobs; k++)
+        if (started[k])
+            pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&j.lock);
+    return j.status;
 }
 
 /* ---- the result --------------------------------------------------------------- */
@@ -648,6 +700,8 @@ static void print_table(tuner *t, const tune_cand *chosen, double search_s)
     char a[64];
     printf("kiln tune: %s, %u images, budget %.2f points, objective %s, search %.1f s\n",
            t->o->model, t->n_images, t->o->budget, t->o->latency ? "latency" : "MACs", search_s);
+    printf("exact model: accuracy %.2f %%, %s MACs per image, latency %.3f ms\n", acc_pct(exact),
+           driver_grouped(exact->macs, a, sizeof a), exact->latency_ms);
     printf("Pareto front (accuracy vs %s) of the %u configurations evaluated on all images:\n",
            t->o->latency ? "latency" : "MACs", n);
     printf("  %-56s %9s %8s %9s %13s %7s %10s\n", "configuration", "accuracy", "points",
@@ -765,7 +819,7 @@ static int prepare(tuner *t, krt_npy *images, krt_npy *labels)
     /* the exact model: its blocks, tokens and classes, then compiled */
     tune_space_singles(&(tune_space){0}, &t->list); /* pushes the exact candidate only */
     tune_cand *exact = &t->list.c[0];
-    if ((rc = load_candidate(t, exact, &g)))
+    if ((rc = load_candidate(t, t->ctx, exact, &g)))
         return rc;
     kiln_token_census census;
     kiln_token_census_take(g, &census);
@@ -790,7 +844,7 @@ static int prepare(tuner *t, krt_npy *images, krt_npy *labels)
                             .n_tokens0 = census.tokens[0]};
     if ((st = read_labels(t, labels)))
         return driver_fail(t->ctx);
-    return compile_candidate(t, exact);
+    return compile_candidate(t, t->ctx, exact, false);
 }
 
 int cmd_tune(int argc, char **argv)
