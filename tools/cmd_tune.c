@@ -245,10 +245,19 @@ static kiln_status check_input(tuner *t, const kiln_graph *g, const krt_npy *dat
     bool fits = data->rank - skip == s->rank - 1 && data->dims[0] > 0;
     for (int d = 1; fits && d < s->rank; d++)
         fits = KILN_DIM_IS_SYM(s->dim[d]) || s->dim[d] == data->dims[d - 1 + skip];
-    if (!fits)
+    if (!fits) {
+        char expect[256];
+        size_t at = (size_t)snprintf(expect, sizeof expect, "[N");
+        for (int d = 1; d < s->rank && at < sizeof expect; d++)
+            at += KILN_DIM_IS_SYM(s->dim[d])
+                      ? (size_t)snprintf(expect + at, sizeof expect - at, ", ?")
+                      : (size_t)snprintf(expect + at, sizeof expect - at, ", %lld", (long long)s->dim[d]);
+        if (at < sizeof expect)
+            snprintf(expect + at, sizeof expect - at, "]");
         return kiln_error(t->ctx, KILN_ERR_INVALID, "%s: shape %s does not hold images of the "
-                          "model's input '%s' %s: expected [N, ...] with ... the input's shape "
-                          "after its batch dimension", o->data, got, in->name, want);
+                          "model's input '%s' %s: expected %s, N images each of the input's shape "
+                          "without its batch dimension", o->data, got, in->name, want, expect);
+    }
     bool symbolic = false;
     size_t at = (size_t)snprintf(t->shape_spec, sizeof t->shape_spec, "%s=1", in->name);
     for (int d = 0; d < s->rank; d++)
