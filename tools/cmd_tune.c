@@ -731,6 +731,34 @@ static void print_table(tuner *t, const tune_cand *chosen, double search_s)
     free(front);
 }
 
+/* The seeds of the combinations, after rung 0 (n images): the prunings,
+ * poolings and sharings whose estimated drop is within the budget, and
+ * the two cheapest uniform merges within it. Combining more (every
+ * survivor with every survivor) multiplies the compiles for
+ * configurations the first rung already shows to be worse. */
+static void mark_seeds(tuner *t, uint32_t n)
+{
+    tune_list *l = &t->list;
+    for (int round = 0; round < 2; round++) {
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < l->n; i++) {
+            tune_cand *c = &l->c[i];
+            double d, se;
+            if (c->dropped_at >= 0 || c->seed)
+                continue;
+            tune_drop(&l->c[0], c, n, t->labels, &d, &se);
+            if (d > t->o->budget)
+                continue;
+            if (c->kind != TUNE_MERGE)
+                c->seed = round == 0;
+            else if (!strchr(c->merge, '=') && (!best || c->macs < l->c[best].macs))
+                best = i;
+        }
+        if (best)
+            l->c[best].seed = true;
+    }
+}
+
 static int search(tuner *t)
 {
     tune_list *l = &t->list;
@@ -750,10 +778,14 @@ static int search(tuner *t)
             return rc;
         if (rung == 0 && (t->o->kinds & TUNE_COMBINE)) {
             uint32_t before = l->n;
+            mark_seeds(t, n);
             uint32_t added = tune_space_combine(&t->space, l);
-            if (t->o->max_candidates && l->n > (uint32_t)t->o->max_candidates + 1)
-                l->n = before; /* the cap counts every configuration */
-            else if (added) {
+            uint32_t cap = (uint32_t)t->o->max_candidates + 1; /* the cap counts every configuration */
+            if (t->o->max_candidates && l->n > cap) {
+                added -= l->n - (cap > before ? cap : before);
+                l->n = cap > before ? cap : before;
+            }
+            if (added) {
                 fprintf(stderr, "rung 0: %u combinations of the survivors\n", added);
                 entered += added;
                 if ((rc = run_rung(t, before, n, rung)))

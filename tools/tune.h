@@ -44,6 +44,7 @@ typedef struct tune_cand {
     const char *why;       /* why it was dropped (static text) */
     double latency_ms;     /* median batch-1 time; < 0: not measured */
     double compile_s;
+    bool seed;             /* a combination may start from it (set by the command) */
     void *exec;            /* the command's compiled model (NULL until compiled) */
 } tune_cand;
 
@@ -64,8 +65,8 @@ typedef struct tune_list {
  * an empty list is the exact model. */
 void tune_space_singles(const tune_space *s, tune_list *out);
 
-/* Append combinations of survivors (dropped_at < 0) of different kinds:
- * each surviving pruning, pooling or sharing with each surviving uniform
+/* Append combinations of seeds (c->seed, set by the caller) of different
+ * kinds: each seed pruning, pooling or sharing with each seed uniform
  * merge R, the merge applied in every block where the rules allow it
  * (after a pooling, not where it prunes or shares into). Only plans
  * token_plan accepts, no duplicates of what the list holds. Returns how

@@ -4,6 +4,8 @@
 
 A reduced search (merging only, a few candidates, a small first rung) with a
 1-point budget; then checks what the command claims against separate runs:
+  - the chosen row (*) has fewer MACs than the exact model and is within
+    the budget by the table's own numbers;
   - stdout's last line and the --out file hold the same option string, and
     `kiln info` accepts it (so `kiln compile` does: the same graph options);
   - the table's rows form a Pareto front (none dominates another) and the
@@ -66,8 +68,10 @@ def main():
                 rows.append({"star": m.group(1) == "*", "config": m.group(2).strip(),
                              "acc": float(m.group(3)), "points": float(m.group(4)),
                              "macs": int(m.group(6).replace(",", "")), "ms": float(m.group(8))})
-        if not rows or rows[0]["config"] != "(exact)":
-            fail("no table, or its first row is not the exact model")
+        m = re.search(r"^exact model: accuracy ([\d.]+) %, ([\d,]+) MACs", out, re.M)
+        if not m or not rows:
+            fail("no exact model line, or no table")
+        exact_acc, exact_macs = float(m.group(1)), int(m.group(2).replace(",", ""))
         stars = [r for r in rows if r["star"]]
         if len(stars) != 1:
             fail(f"{len(stars)} rows marked chosen")
@@ -80,7 +84,9 @@ def main():
                         (b["acc"] > a["acc"] or b["macs"] < a["macs"]):
                     fail(f"'{b['config']}' dominates '{a['config']}': not a Pareto front")
         within = [r for r in rows if r["points"] >= -BUDGET - 1e-9]
-        if star["macs"] != min(r["macs"] for r in within):
+        if star["points"] < -BUDGET - 1e-9 or abs(star["acc"] - star["points"] - exact_acc) > 0.011:
+            fail(f"the chosen row's points ({star['points']}) are not its accuracy minus the exact model's")
+        if star["macs"] >= exact_macs or star["macs"] != min(r["macs"] for r in within):
             fail("the chosen row is not the cheapest within the budget")
         if chosen == "":
             fail("no reduced configuration within 1 point on 200 images (merging 2 tokens is)")
@@ -94,7 +100,7 @@ def main():
             return 100.0 * float((top1 == y).mean())
         acc_exact, acc_chosen = accuracy(""), accuracy(chosen)
         print(f"separate runs: exact {acc_exact:.2f} %, chosen {acc_chosen:.2f} %")
-        for name, got, want in (("exact", rows[0]["acc"], acc_exact), ("chosen", star["acc"], acc_chosen)):
+        for name, got, want in (("exact", exact_acc, acc_exact), ("chosen", star["acc"], acc_chosen)):
             if abs(got - want) > 0.5 + 1e-6:  # one image of 200
                 fail(f"{name}: the table says {got:.2f} %, a separate run {want:.2f} %")
             if abs(got - want) > 1e-6:
