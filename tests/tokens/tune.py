@@ -53,7 +53,7 @@ def main():
         config = os.path.join(tmp, "config.txt")
         out = run([kiln, "tune", os.path.join(sample, "model.onnx"), "--data", images,
                    "--labels", labels, "--budget", str(BUDGET), "--space", "merge",
-                   "--max-candidates", "5", "--subset", "50", "--runs", "5", "--out", config])
+                   "--max-candidates", "3", "--subset", "50", "--runs", "5", "--out", config])
         print(out, end="")
         lines = out.rstrip("\n").split("\n")
         chosen = lines[-1].strip()
