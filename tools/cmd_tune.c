@@ -88,8 +88,8 @@ static void help(void)
            "                          image; latency: the median batch-1 time measured here)\n"
            "  --out CONFIG            also write the option string to CONFIG (atomically)\n"
            "  --space KINDS           the kinds searched, comma-separated from merge, prune,\n"
-           "                          pool, share, combine (combinations of the survivors of\n"
-           "                          the first rung), or all (default)\n"
+           "                          pool, share, combine (the first rung's best of different\n"
+           "                          kinds combined), or all (default)\n"
            "  --max-candidates N      evaluate at most the first N configurations of the space\n"
            "  --subset N              images of the first rung (default 250); each rung has 4x\n"
            "                          more, the last all of them\n"
@@ -750,9 +750,9 @@ static void mark_seeds(tuner *t, uint32_t n)
             if (d > t->o->budget)
                 continue;
             if (c->kind != TUNE_MERGE)
-                c->seed = round == 0;
+                c->seed = true;
             else if (!strchr(c->merge, '=') && (!best || c->macs < l->c[best].macs))
-                best = i;
+                best = i; /* one merge per round: the cheapest not yet a seed */
         }
         if (best)
             l->c[best].seed = true;
@@ -771,7 +771,7 @@ static int search(tuner *t)
             "%ld threads\n", t->space.n_blocks, (long long)t->space.n_tokens0, l->n - 1,
             t->n_images, t->o->jobs);
     for (int rung = 0;; rung++) {
-        uint32_t entered = count_alive(l) + 0;
+        uint32_t entered = count_alive(l);
         fprintf(stderr, "rung %d: %u images, %u configurations\n", rung, n, entered);
         int rc = run_rung(t, 0, n, rung);
         if (rc)
@@ -786,7 +786,7 @@ static int search(tuner *t)
                 l->n = cap > before ? cap : before;
             }
             if (added) {
-                fprintf(stderr, "rung 0: %u combinations of the survivors\n", added);
+                fprintf(stderr, "rung 0: %u combinations of the seeds\n", added);
                 entered += added;
                 if ((rc = run_rung(t, before, n, rung)))
                     return rc;
