@@ -473,30 +473,44 @@ static int evaluate(tuner *t, kiln_ctx *ctx, tune_cand *c, uint32_t to, uint32_t
     return EXIT_OK;
 }
 
-/* The median of --runs batch-1 runs on the first image, in ms. */
-static void measure_latency(const tuner *t, tune_cand *c)
+/* Latency: the median of --runs batch-1 runs on the first image, in ms,
+ * for every candidate of fin[0..n). The runs are interleaved (one run of
+ * each candidate per round, after 3 warm-up rounds), so that a change in
+ * the machine's load during the measurement falls on all of them alike. */
+static void measure_latency(const tuner *t, tune_cand **fin, uint32_t n)
 {
-    const exec_model *e = c->exec;
-    void *ws = aligned(e->ws_size), *in = aligned(e->in_bytes), *out = aligned(e->out_bytes);
-    const void *ins[1] = {in};
-    void *outs[1] = {out};
-    long n = t->o->runs;
-    double *ms = kiln_xcalloc((size_t)n, sizeof *ms);
-    memcpy(in, t->images, t->image_bytes);
-    for (int k = 0; k < 3; k++) /* warm the caches and the page tables */
-        e->jm.run(ins, outs, ws);
-    for (long k = 0; k < n; k++) {
-        double t0 = run_now_seconds();
-        e->jm.run(ins, outs, ws);
-        ms[k] = (run_now_seconds() - t0) * 1e3;
+    long runs = t->o->runs;
+    void **ws = kiln_xcalloc(n, sizeof *ws), **in = kiln_xcalloc(n, sizeof *in),
+         **out = kiln_xcalloc(n, sizeof *out);
+    double *ms = kiln_xcalloc((size_t)runs * n, sizeof *ms);
+    for (uint32_t k = 0; k < n; k++) {
+        const exec_model *e = fin[k]->exec;
+        ws[k] = aligned(e->ws_size), in[k] = aligned(e->in_bytes), out[k] = aligned(e->out_bytes);
+        memcpy(in[k], t->images, t->image_bytes);
     }
-    for (long i = 1; i < n; i++) /* insertion sort: n is small */
-        for (long j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
-            double tmp = ms[j];
-            ms[j] = ms[j - 1];
-            ms[j - 1] = tmp;
+    for (long r = -3; r < runs; r++)
+        for (uint32_t k = 0; k < n; k++) {
+            const exec_model *e = fin[k]->exec;
+            const void *ins[1] = {in[k]};
+            void *outs[1] = {out[k]};
+            double t0 = run_now_seconds();
+            e->jm.run(ins, outs, ws[k]);
+            if (r >= 0)
+                ms[k * (size_t)runs + (size_t)r] = (run_now_seconds() - t0) * 1e3;
         }
-    c->latency_ms = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+    for (uint32_t k = 0; k < n; k++) {
+        double *v = ms + k * (size_t)runs;
+        for (long i = 1; i < runs; i++) /* insertion sort: runs is small */
+            for (long j = i; j > 0 && v[j] < v[j - 1]; j--) {
+                double tmp = v[j];
+                v[j] = v[j - 1];
+                v[j - 1] = tmp;
+            }
+        fin[k]->latency_ms = runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
+        free(ws[k]);
+        free(in[k]);
+        free(out[k]);
+    }
     free(ms);
     free(ws);
     free(in);
@@ -800,14 +814,14 @@ static int search(tuner *t)
     }
     /* the finalists: latency, then the choice */
     const tune_cand *chosen = &l->c[0];
-    for (uint32_t i = 0; i < l->n; i++) {
-        tune_cand *c = &l->c[i];
-        if (c->dropped_at >= 0 && !(i > 0 && c->n_done == t->n_images))
-            continue;
-        if (!c->exec)
-            continue;
-        measure_latency(t, c);
-    }
+    tune_cand **fin = kiln_xcalloc(l->n, sizeof *fin);
+    uint32_t n_fin = 0;
+    for (uint32_t i = 0; i < l->n; i++)
+        if (l->c[i].exec && l->c[i].n_done == t->n_images)
+            fin[n_fin++] = &l->c[i];
+    fprintf(stderr, "latency: %u finalists, %ld batch-1 runs each, interleaved\n", n_fin, t->o->runs);
+    measure_latency(t, fin, n_fin);
+    free(fin);
     for (uint32_t i = 1; i < l->n; i++) {
         tune_cand *c = &l->c[i];
         if (c->dropped_at >= 0)
