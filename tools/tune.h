@@ -43,6 +43,7 @@ typedef struct tune_cand {
     int dropped_at;        /* -1: alive; else the rung it was dropped after */
     const char *why;       /* why it was dropped (static text) */
     double latency_ms;     /* median batch-1 time; < 0: not measured */
+    double best_ms;        /* the fastest of those runs */
     double compile_s;
     bool seed;             /* a combination may start from it (set by the command) */
     void *exec;            /* the command's compiled model (NULL until compiled) */

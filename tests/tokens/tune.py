@@ -62,7 +62,7 @@ def main():
                 fail(f"{config} does not hold stdout's last line '{chosen}'")
         rows = []
         for line in lines:
-            m = re.match(r"^([* ]) (.+?)\s+([\d.]+)%\s+([+-][\d.]+)\s+([\d.]+)%\s+([\d,]+)\s+([\d.]+)%\s+([\d.]+)$",
+            m = re.match(r"^([* ]) (.+?)\s+([\d.]+)%\s+([+-][\d.]+)\s+([\d.]+)%\s+([\d,]+)\s+([\d.]+)%\s+([\d.]+)\s+([\d.]+)$",
                          line)
             if m:
                 rows.append({"star": m.group(1) == "*", "config": m.group(2).strip(),
