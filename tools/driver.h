@@ -101,5 +101,6 @@ int cmd_dump(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_passes(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif

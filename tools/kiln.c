@@ -18,6 +18,7 @@ static const struct command {
     {"dump", cmd_dump, "print the IR as text or as a Graphviz graph"},
     {"run", cmd_run, "run a model on .npy / .pb inputs and write .npy outputs"},
     {"compile", cmd_compile, "compile a model into C sources, an object, a library or an executable"},
+    {"tune", cmd_tune, "search token-reduction configurations for the cheapest within an accuracy budget"},
     {"passes", cmd_passes, "list the passes and what each -O level runs"},
 };
 
