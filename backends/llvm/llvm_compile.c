@@ -134,6 +134,12 @@ static void mark_inline(LLVMModuleRef m)
     size_t n;
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_run_call"));
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_check_args"));
+    /* the vector math one vector at a time, called by fused elementwise loops */
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+        const char *sym = LLVMGetValueName2(f, &n);
+        if (n > 16 && strncmp(sym, "krt_vmath_block_", 16) == 0)
+            always_inline(c, f);
+    }
     for (LLVMValueRef v = LLVMGetFirstGlobal(m); v; v = LLVMGetNextGlobal(v)) {
         const char *sym = LLVMGetValueName2(v, &n);
         LLVMValueRef init = n > 11 && strncmp(sym, "krt_kernel_", 11) == 0 ? LLVMGetInitializer(v) : NULL;
