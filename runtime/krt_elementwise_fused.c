@@ -20,6 +20,7 @@
 #include "runtime/krt_elementwise.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define BLOCK 256
