@@ -23,7 +23,7 @@ for kir in "$HERE"/*.kir; do
       ext=ll; [ "$kind" = ASM ] && ext=s
       out="$T/$name-$prefix.$ext"
       # shellcheck disable=SC2086
-      if ! "$KILN" compile "$kir" --backend llvm --quiet $flags -o "$out" 2>"$T/err"; then
+      if ! "$KILN" compile "$kir" --backend llvm --quiet --name "$name" $flags -o "$out" 2>"$T/err"; then
         if [ "$prefix" = A64 ] && grep -q "AArch64" "$T/err"; then
           echo "skip $name $prefix-$kind: $(cat "$T/err")"
           continue
