@@ -39,14 +39,24 @@ const int8_t krt_few_vmath[KRT_FEW_COUNT] = {KRT_FEW_OPS(KRT_X_)};
 
 typedef void (*few_fn)(const float *a, const float *b, float *y, int64_t n, const krt_few_instr *in);
 
-#define DEF_FEW(name, EXPR)                                                                  \
+/* Two-operand and one-operand instructions (the latter never read b). */
+#define DEF_FEW2(name, EXPR)                                                                 \
+    static void few_##name(const float *as, const float *bs, float *y, int64_t n,            \
+                           const krt_few_instr *in)                                          \
+    {                                                                                        \
+        (void)in;                                                                            \
+        for (int64_t i = 0; i < n; i++) {                                                    \
+            float a = as[i], b = bs[i];                                                      \
+            y[i] = (EXPR);                                                                   \
+        }                                                                                    \
+    }
+#define DEF_FEW1(name, EXPR)                                                                 \
     static void few_##name(const float *as, const float *bs, float *y, int64_t n,            \
                            const krt_few_instr *in)                                          \
     {                                                                                        \
         (void)bs, (void)in;                                                                  \
         for (int64_t i = 0; i < n; i++) {                                                    \
-            float a = as[i], b = bs ? bs[i] : 0.0f;                                          \
-            (void)b;                                                                         \
+            float a = as[i];                                                                 \
             y[i] = (EXPR);                                                                   \
         }                                                                                    \
     }
@@ -57,21 +67,21 @@ typedef void (*few_fn)(const float *a, const float *b, float *y, int64_t n, cons
 #define FMIN_(a, b) ((a) != (a) || (a) < (b) ? (a) : (b))
 #define CLAMP01_(v) ((v) < 0 ? 0.0f : (v) > 1 ? 1.0f : (v))
 
-DEF_FEW(add, a + b)
-DEF_FEW(sub, a - b)
-DEF_FEW(mul, a * b)
-DEF_FEW(div, a / b)
-DEF_FEW(max, FMAX_(a, b))
-DEF_FEW(min, FMIN_(a, b))
-DEF_FEW(square, a * a)
-DEF_FEW(neg, -a)
-DEF_FEW(abs, fabsf(a))
-DEF_FEW(sqrt, sqrtf(a))
-DEF_FEW(recip, 1 / a)
-DEF_FEW(relu, a < 0 ? 0.0f : a)
-DEF_FEW(clip, (a < in->lo ? in->lo : a) > in->hi ? in->hi : (a < in->lo ? in->lo : a))
-DEF_FEW(hardswish, a * CLAMP01_((float)(1.0 / 6) * a + 0.5f))
-DEF_FEW(leakyrelu, a < 0 ? in->lo * a : a)
+DEF_FEW2(add, a + b)
+DEF_FEW2(sub, a - b)
+DEF_FEW2(mul, a * b)
+DEF_FEW2(div, a / b)
+DEF_FEW2(max, FMAX_(a, b))
+DEF_FEW2(min, FMIN_(a, b))
+DEF_FEW1(square, a * a)
+DEF_FEW1(neg, -a)
+DEF_FEW1(abs, fabsf(a))
+DEF_FEW1(sqrt, sqrtf(a))
+DEF_FEW1(recip, 1 / a)
+DEF_FEW1(relu, a < 0 ? 0.0f : a)
+DEF_FEW1(clip, (a < in->lo ? in->lo : a) > in->hi ? in->hi : (a < in->lo ? in->lo : a))
+DEF_FEW1(hardswish, a * CLAMP01_((float)(1.0 / 6) * a + 0.5f))
+DEF_FEW1(leakyrelu, a < 0 ? in->lo * a : a)
 
 static void few_vmath(const float *a, const float *b, float *y, int64_t n, const krt_few_instr *in)
 {
@@ -122,16 +132,29 @@ static size_t fused_ew_scratch(const void *desc)
 }
 
 /* Input i's values at output elements [at, at + n) in buf, or a pointer
- * straight into a FULL input. */
+ * straight into a FULL input. SCALAR inputs are splatted once per call
+ * (fill_scalars); a ROW input is copied with its wrap-around, no division
+ * per element. */
 static const float *load(const krt_fused_ew_desc *d, void *const *ops, int i, int64_t at, int64_t n,
                          float *buf)
 {
     const float *x = ops[i];
     if (d->kind[i] == KRT_FEW_FULL)
         return x + at;
-    for (int64_t j = 0; j < n; j++)
-        buf[j] = d->kind[i] == KRT_FEW_SCALAR ? x[0] : x[(at + j) % d->row];
+    if (d->kind[i] == KRT_FEW_SCALAR)
+        return buf;
+    for (int64_t j = 0, k = at % d->row; j < n; j++) {
+        buf[j] = x[k];
+        k = k + 1 == d->row ? 0 : k + 1;
+    }
     return buf;
+}
+
+static void fill_scalars(const krt_fused_ew_desc *d, void *const *ops, float (*regs)[BLOCK])
+{
+    for (int i = 0; i < d->n_in; i++)
+        for (int j = 0; d->kind[i] == KRT_FEW_SCALAR && j < BLOCK; j++)
+            regs[i][j] = *(const float *)ops[i];
 }
 
 static krt_status fused_ew_run(const void *desc, void *const *ops, void *scratch, krt_span r,
@@ -147,6 +170,8 @@ static krt_status fused_ew_run(const void *desc, void *const *ops, void *scratch
     /* Slots: the inputs' blocks, then one block per instruction. */
     float regs[KRT_FEW_MAX_IN + KRT_FEW_MAX_OPS][BLOCK];
     const float *slot[KRT_FEW_MAX_IN + KRT_FEW_MAX_OPS];
+    if (lo < hi)
+        fill_scalars(d, ops, regs);
     for (int64_t at = lo; at < hi; at += BLOCK) {
         int64_t n = hi - at < BLOCK ? hi - at : BLOCK;
         for (int i = 0; i < d->n_in; i++)
