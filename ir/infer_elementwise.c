@@ -12,6 +12,8 @@
  * an i32 zero point).
  */
 #include "ir/infer.h"
+#include "ir/lower.h"
+#include "runtime/krt_elementwise.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -230,6 +232,31 @@ static kiln_status infer_binary(kiln_infer *c)
     if (st == KILN_OK)
         kiln_infer_set(c, 0, binary_rules[c->n->op].to_bool ? KILN_DT_BOOL : a->dtype, &s);
     return st;
+}
+
+/* kiln.FusedElementwise (fuse-elementwise): f32 inputs, a valid program
+ * (ir/lower.h reads it), the inputs' broadcast shape. */
+static kiln_status infer_fused_ew(kiln_infer *c)
+{
+    kiln_value *v;
+    kiln_shape s;
+    krt_fused_ew_desc d;
+    char why[300];
+    kiln_status st = KILN_OK;
+    for (uint32_t i = 0; i < kiln_infer_n_in(c) && st == KILN_OK; i++) {
+        st = kiln_infer_need(c, i, &v);
+        if (st == KILN_OK && v->dtype != KILN_DT_F32)
+            return kiln_infer_fail(c, "input %u ('%s') is %s; the fused elementwise kernel takes f32",
+                                   i, v->name, kiln_dtype_name(v->dtype));
+        if (st == KILN_OK)
+            st = i == 0 ? (s = v->shape, KILN_OK) : kiln_infer_broadcast(c, &s, &v->shape, &s);
+    }
+    if (st)
+        return st;
+    if (!kiln_fused_ew_program(c->g, c->n, &d, why, sizeof why))
+        return kiln_infer_fail(c, "%s", why);
+    kiln_infer_set(c, 0, KILN_DT_F32, &s);
+    return KILN_OK;
 }
 
 /* Sum Max Min Mean: any number of inputs (at least one). */
@@ -546,7 +573,7 @@ const kiln_infer_fn kiln_infer_elementwise[KILN_OP_COUNT] = {
     [KILN_OP_TAN] = infer_unary,          [KILN_OP_TANH] = infer_unary,
     [KILN_OP_ISNAN] = infer_unary,        [KILN_OP_ISINF] = infer_isinf,
     [KILN_OP_IDENTITY] = infer_unary,     [KILN_OP_HARDSWISH] = infer_unary,
-    [KILN_OP_GELU] = infer_gelu,
+    [KILN_OP_GELU] = infer_gelu,          [KILN_OP_FUSEDELEMENTWISE] = infer_fused_ew,
     [KILN_OP_ELU] = infer_unary,          [KILN_OP_SELU] = infer_unary,
     [KILN_OP_CELU] = infer_celu,          [KILN_OP_LEAKYRELU] = infer_unary,
     [KILN_OP_HARDSIGMOID] = infer_unary,  [KILN_OP_THRESHOLDEDRELU] = infer_unary,

@@ -113,4 +113,14 @@ kiln_status kiln_lower_unsupported(kiln_lower *l, const char *fmt, ...) KILN_PRI
 kiln_status kiln_kernel_fail(kiln_ctx *ctx, const kiln_graph *g, uint32_t node,
                              const kiln_kernel_call *call, krt_status st, const krt_error *err);
 
+/* kiln.FusedElementwise's program (attributes `ops`: instruction names,
+ * `args`: two operand slots per instruction, -1 for none, `params`:
+ * optional, two floats per instruction) into d's n_in, n_ops and ins
+ * (runtime/krt_elementwise.h). False with the reason in why when the
+ * attributes are not a valid program for node n. Shape inference checks
+ * with it; the lowering and the LLVM backend read the program with it. */
+struct krt_fused_ew_desc;
+bool kiln_fused_ew_program(const kiln_graph *g, const kiln_node *n, struct krt_fused_ew_desc *d,
+                           char *why, size_t size);
+
 #endif /* KILN_LOWER_H */

@@ -18,6 +18,8 @@
 #include "runtime/krt_elementwise.h"
 #include "runtime/krt_movement.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static krt_dtype kdt(kiln_dtype dt)
@@ -389,6 +391,102 @@ static kiln_status lower_dynamic_quantize(kiln_lower *l)
 
 /* ---- the table --------------------------------------------------------------------------- */
 
+/* ---- kiln.FusedElementwise ------------------------------------------------------ */
+
+static bool program_fail(char *why, size_t size, const char *fmt, ...) KILN_PRINTF(3, 4);
+static bool program_fail(char *why, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static int few_op_named(const char *name)
+{
+    for (int k = 0; k < KRT_FEW_COUNT; k++)
+        if (strcmp(krt_few_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+bool kiln_fused_ew_program(const kiln_graph *g, const kiln_node *n, struct krt_fused_ew_desc *d,
+                           char *why, size_t size)
+{
+    const kiln_attr *ops = kiln_attr_find(g, n, "ops"), *args = kiln_attr_find(g, n, "args");
+    const kiln_attr *params = kiln_attr_find(g, n, "params");
+    d->n_in = (int32_t)n->n_in;
+    if (n->n_in < 1 || n->n_in > KRT_FEW_MAX_IN)
+        return program_fail(why, size, "has %u inputs; the fused kernel takes 1 to %d", n->n_in,
+                            KRT_FEW_MAX_IN);
+    if (!ops || ops->kind != KILN_ATTR_STRINGS || ops->n < 1 || ops->n > KRT_FEW_MAX_OPS)
+        return program_fail(why, size, "attribute 'ops' must list 1 to %d instruction names",
+                            KRT_FEW_MAX_OPS);
+    if (!args || args->kind != KILN_ATTR_INTS || args->n != 2 * ops->n)
+        return program_fail(why, size, "attribute 'args' must hold two slots per instruction (%u ints)",
+                            2 * ops->n);
+    if (params && (params->kind != KILN_ATTR_FLOATS || params->n != 2 * ops->n))
+        return program_fail(why, size, "attribute 'params' must hold two floats per instruction "
+                            "(%u floats)", 2 * ops->n);
+    d->n_ops = (int32_t)ops->n;
+    for (uint32_t k = 0; k < ops->n; k++) {
+        krt_few_instr *in = &d->ins[k];
+        int op = few_op_named(ops->u.strings[k]);
+        int64_t a = args->u.ints[2 * k], b = args->u.ints[2 * k + 1], slots = n->n_in + k;
+        if (op < 0)
+            return program_fail(why, size, "instruction %u: unknown op '%s'", k, ops->u.strings[k]);
+        if (a < 0 || a >= slots || b < -1 || b >= slots || (b >= 0) != (krt_few_arity[op] == 2))
+            return program_fail(why, size, "instruction %u (%s): operands %lld, %lld: '%s' takes %d "
+                                "operand(s), each an input (0..%u) or an earlier result (up to %lld)",
+                                k, krt_few_names[op], (long long)a, (long long)b, krt_few_names[op],
+                                krt_few_arity[op], n->n_in - 1, (long long)slots - 1);
+        *in = (krt_few_instr){.op = op, .a = (int32_t)a, .b = (int32_t)b,
+                              .lo = params ? params->u.floats[2 * k] : 0.0f,
+                              .hi = params ? params->u.floats[2 * k + 1] : 0.0f};
+    }
+    return true;
+}
+
+/* The inputs' kinds (each is the output's shape, a scalar, or a row along
+ * the last axis) and the program; shape inference has checked the rest. */
+static kiln_status lower_fused_ew(kiln_lower *l)
+{
+    const kiln_value *y = kiln_lower_out(l, 0);
+    krt_fused_ew_desc d = {.n = kiln_lower_numel(y), .row = y->shape.rank ? y->shape.dim[y->shape.rank - 1] : 1};
+    char why[300], sx[256], sy[256];
+    uint32_t ops[KRT_FEW_MAX_IN + 1];
+    if (!kiln_fused_ew_program(l->g, l->n, &d, why, sizeof why))
+        return kiln_lower_fail(l, "%s", why);
+    for (uint32_t i = 0; i < l->n->n_in; i++) {
+        const kiln_value *x = kiln_lower_in(l, i);
+        bool row = x->shape.rank >= 1 && x->shape.rank <= y->shape.rank &&
+                   x->shape.dim[x->shape.rank - 1] == d.row;
+        for (int k = 0; row && k < x->shape.rank - 1; k++)
+            row = x->shape.dim[k] == 1;
+        d.kind[i] = kiln_shape_equal(&x->shape, &y->shape) ? KRT_FEW_FULL
+                    : kiln_lower_numel(x) == 1              ? KRT_FEW_SCALAR
+                    : row                                   ? KRT_FEW_ROW
+                                                            : -1;
+        if (d.kind[i] < 0)
+            return kiln_lower_unsupported(l, "input %u ('%s') of shape %s: the fused kernel takes "
+                                          "inputs of the output's shape %s, scalars and rows along "
+                                          "the last axis", i, x->name,
+                                          kiln_shape_format(l->g, &x->shape, sx, sizeof sx),
+                                          kiln_shape_format(l->g, &y->shape, sy, sizeof sy));
+        ops[i] = kiln_lower_in_id(l, i);
+    }
+    if (d.row < 1)
+        d.row = 1;
+    ops[l->n->n_in] = kiln_lower_out_id(l, 0);
+    kiln_kernel_call *c = kiln_lower_emit(l, KRT_K_FUSED_EW, &d, ops, l->n->n_in + 1);
+    c->inplace = -1;
+    for (uint32_t i = 0; i < l->n->n_in && c->inplace < 0; i++)
+        if (d.kind[i] == KRT_FEW_FULL && inplace_ok(l, i))
+            c->inplace = (int32_t)i;
+    return KILN_OK;
+}
+
 const kiln_lower_fn kiln_lower_elementwise[KILN_OP_COUNT] = {
     [KILN_OP_ABS] = lower_unary,          [KILN_OP_ACOS] = lower_unary,
     [KILN_OP_ACOSH] = lower_unary,        [KILN_OP_ASIN] = lower_unary,
@@ -406,7 +504,7 @@ const kiln_lower_fn kiln_lower_elementwise[KILN_OP_COUNT] = {
     [KILN_OP_TAN] = lower_unary,          [KILN_OP_TANH] = lower_unary,
     [KILN_OP_ISNAN] = lower_unary,        [KILN_OP_ISINF] = lower_unary,
     [KILN_OP_IDENTITY] = lower_identity,  [KILN_OP_HARDSWISH] = lower_unary,
-    [KILN_OP_GELU] = lower_unary,
+    [KILN_OP_GELU] = lower_unary,         [KILN_OP_FUSEDELEMENTWISE] = lower_fused_ew,
     [KILN_OP_ELU] = lower_unary,          [KILN_OP_SELU] = lower_unary,
     [KILN_OP_CELU] = lower_unary,         [KILN_OP_LEAKYRELU] = lower_unary,
     [KILN_OP_HARDSIGMOID] = lower_unary,  [KILN_OP_THRESHOLDEDRELU] = lower_unary,

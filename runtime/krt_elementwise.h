@@ -262,6 +262,83 @@ void krt_vmath_f32(krt_vmath_op op, const float *x, float *y, int64_t n);
 const char *krt_vmath_isa(int i);
 _Bool krt_vmath_use_isa(const char *name);
 
+/* ===== fused elementwise (krt_elementwise_fused.c) ========================= */
+
+/* Kernel `fused_ew` (kiln.FusedElementwise, from the fuse-elementwise
+ * pass): a chain of f32 elementwise ops as one pass over the output. The
+ * chain is a small program: instruction k reads two slots (0..n_in-1 are
+ * the kernel's inputs, n_in + j the result of instruction j < k) and
+ * writes slot n_in + k; the last instruction's result is the output.
+ * X-macro of the instruction set: X(ENUM, "name", operands, vmath op or
+ * -1). Each computes what the unfused op's kernel computes for f32, with
+ * the same expression (exact for the arithmetic, Relu, Clip, HardSwish;
+ * the same krt_vmath_f32 function for the transcendental ones):
+ *   add sub mul div      a OP b
+ *   max min              NaN-propagating, as the binary kernel
+ *   square               a * a (Pow with the constant exponent 2)
+ *   neg abs sqrt recip   -a, |a|, sqrt(a), 1 / a
+ *   relu                 a < 0 ? 0 : a
+ *   clip                 lo, hi: t = a < lo ? lo : a; t > hi ? hi : t
+ *   hardswish            a * clamp01(a / 6 + 0.5), as the unary kernel
+ *   leakyrelu            lo is alpha: a < 0 ? alpha * a : a
+ *   exp erf tanh sigmoid gelu_erf gelu_tanh: the vector math */
+#define KRT_FEW_OPS(X)                                                        \
+    X(ADD, "add", 2, -1) X(SUB, "sub", 2, -1) X(MUL, "mul", 2, -1)            \
+    X(DIV, "div", 2, -1) X(MAX, "max", 2, -1) X(MIN, "min", 2, -1)            \
+    X(SQUARE, "square", 1, -1) X(NEG, "neg", 1, -1) X(ABS, "abs", 1, -1)      \
+    X(SQRT, "sqrt", 1, -1) X(RECIP, "recip", 1, -1) X(RELU, "relu", 1, -1)    \
+    X(CLIP, "clip", 1, -1) X(HARDSWISH, "hardswish", 1, -1)                   \
+    X(LEAKYRELU, "leakyrelu", 1, -1)                                          \
+    X(EXP, "exp", 1, KRT_VM_EXP) X(ERF, "erf", 1, KRT_VM_ERF)                 \
+    X(TANH, "tanh", 1, KRT_VM_TANH) X(SIGMOID, "sigmoid", 1, KRT_VM_SIGMOID)  \
+    X(GELU_ERF, "gelu_erf", 1, KRT_VM_GELU_ERF)                               \
+    X(GELU_TANH, "gelu_tanh", 1, KRT_VM_GELU_TANH)
+
+typedef enum krt_few_op {
+#define KRT_X_(e, name, arity, vm) KRT_FEW_##e,
+    KRT_FEW_OPS(KRT_X_)
+#undef KRT_X_
+    KRT_FEW_COUNT
+} krt_few_op;
+
+#define KRT_FEW_MAX_IN 8      /* kernel inputs */
+#define KRT_FEW_MAX_OPS 24    /* instructions */
+
+/* How an input covers the output: every element (its shape is the
+ * output's), one element for all (a scalar), or one row of `row` elements
+ * repeated along the last axis (shape [..1, row]). */
+typedef enum krt_few_kind { KRT_FEW_FULL, KRT_FEW_SCALAR, KRT_FEW_ROW } krt_few_kind;
+
+typedef struct krt_few_instr {
+    int32_t op;            /* krt_few_op */
+    int32_t a, b;          /* operand slots; b is -1 for a one-operand op */
+    int32_t reserved;      /* 0 */
+    float lo, hi;          /* clip's bounds, leakyrelu's alpha (lo); else 0 */
+} krt_few_instr;
+
+/* Kernel `fused_ew`: ops {x0 .. x(n_in-1), y}, all f32. Units: chunks of
+ * KRT_EW_CHUNK output elements. y may be a FULL input (in place). */
+typedef struct krt_fused_ew_desc {
+    int32_t n_in, n_ops;
+    int32_t kind[KRT_FEW_MAX_IN];   /* krt_few_kind per input */
+    int64_t n;                      /* output elements */
+    int64_t row;                    /* the output's last dim (ROW inputs' length); 1 for a scalar output */
+    krt_few_instr ins[KRT_FEW_MAX_OPS];
+} krt_fused_ew_desc;
+
+/* The instruction set's facts, indexed by krt_few_op. */
+extern const char *const krt_few_names[KRT_FEW_COUNT];
+extern const int8_t krt_few_arity[KRT_FEW_COUNT];
+extern const int8_t krt_few_vmath[KRT_FEW_COUNT];   /* krt_vmath_op, or -1 */
+
+/* The same vector math, one vector at a time, for code that builds its own
+ * loops (the LLVM backend's fused elementwise loops): y[0..VF) = f(x[0..VF))
+ * with VF = krt_vmath_block_width, the width the runtime was compiled for
+ * (16 AVX-512, 8 AVX, 4 NEON or SSE). Defined when the compiler has vector
+ * extensions (krt_vmath_block_width is 0 otherwise). */
+extern const int32_t krt_vmath_block_width;
+void krt_vmath_block_f32(krt_vmath_op op, const float *x, float *y);
+
 /* ===== for the family's own sources ======================================== */
 #ifdef KRT_ELEMENTWISE_SOURCE
 /* Units of a chunked kernel over n elements (at least one). */

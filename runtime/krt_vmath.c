@@ -220,3 +220,36 @@ _Bool krt_vmath_use_isa(const char *name)
             forced = k;
     return name == NULL || forced >= 0;
 }
+
+/* ---- one vector at a time, for generated loops ----------------------------------- */
+
+/* krt_vmath_block_<f>(x, y): y[0..VF) = f(x[0..VF)) at the compile target's
+ * own width, the functions the LLVM backend's fused elementwise loops call
+ * (through memory, so that the C ABI of vector arguments plays no part;
+ * once inlined, the loads and stores fold into registers). */
+#if defined(KRT_VMATH_VEC)
+const int32_t krt_vmath_block_width = NATIVE_VF;
+#define VMATH_BLOCK(E, f, LIBM)                                               \
+    void krt_vmath_block_##f(const float *x, float *y);                       \
+    void krt_vmath_block_##f(const float *x, float *y)                        \
+    {                                                                         \
+        NATIVE_VEC v;                                                         \
+        memcpy(&v, x, sizeof v);                                              \
+        v = vm_native_##f(v);                                                 \
+        memcpy(y, &v, sizeof v);                                              \
+    }
+VMATH_OPS(VMATH_BLOCK)
+#define VMATH_BLOCK_ENTRY(E, f, LIBM) [KRT_VM_##E] = krt_vmath_block_##f,
+static void (*const blocks[KRT_VM_COUNT])(const float *, float *) = {VMATH_OPS(VMATH_BLOCK_ENTRY)};
+void krt_vmath_block_f32(krt_vmath_op op, const float *x, float *y)
+{
+    if ((unsigned)op < KRT_VM_COUNT)
+        blocks[op](x, y);
+}
+#else
+const int32_t krt_vmath_block_width = 0;
+void krt_vmath_block_f32(krt_vmath_op op, const float *x, float *y)
+{
+    (void)op, (void)x, (void)y;
+}
+#endif

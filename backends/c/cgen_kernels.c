@@ -40,6 +40,7 @@ static const desc_row desc_rows[KRT_K_COUNT] = {
     [KRT_K_QUANTIZE_LINEAR] = EW(krt_qlinear_desc),
     [KRT_K_DEQUANTIZE_LINEAR] = EW(krt_qlinear_desc),
     [KRT_K_DYNAMIC_QUANTIZE_LINEAR] = EW(krt_dynamic_quantize_desc),
+    [KRT_K_FUSED_EW] = EW(krt_fused_ew_desc),
     [KRT_K_REDUCE] = RD(krt_reduce_desc),
     [KRT_K_MVN] = RD(krt_mvn_desc),
     [KRT_K_ARGREDUCE] = RD(krt_argreduce_desc),
@@ -123,6 +124,7 @@ static const struct {
     {"krt_movement_signal.c", "krt_movement_index.c"}, /* krt_sort_stable */
     {"krt_elementwise_unary.c", "krt_vmath.c"},    /* krt_vmath_f32 */
     {"krt_reduce_softmax.c", "krt_vmath.c"},       /* krt_vmath_f32 */
+    {"krt_elementwise_fused.c", "krt_vmath.c"},    /* krt_vmath_f32 */
 };
 
 static bool has_suffix(const char *s, const char *suffix)

@@ -69,6 +69,31 @@ static void internalize(LLVMModuleRef m, const char *name)
     }
 }
 
+/* The kernels' own file-local functions may be named like the model's
+ * ABI symbols (krt_linalg_gemm.c's static gemm_run is `--name gemm`'s
+ * NAME_run): those are renamed out of the way, since nothing outside
+ * their file refers to them by name. An external one is a clash the user
+ * must resolve with --name. */
+static kiln_status free_abi_names(kiln_ctx *ctx, LLVMModuleRef m, const char *name)
+{
+    static const char *const suffixes[] = {"_info", "_run", "_workspace_size"};
+    for (int i = 0; i < 3; i++) {
+        char sym[300], moved[320];
+        snprintf(sym, sizeof sym, "%s%s", name, suffixes[i]);
+        LLVMValueRef v = LLVMGetNamedFunction(m, sym);
+        v = v ? v : LLVMGetNamedGlobal(m, sym);
+        if (!v)
+            continue;
+        LLVMLinkage l = LLVMGetLinkage(v);
+        if (l != LLVMInternalLinkage && l != LLVMPrivateLinkage)
+            return kiln_error(ctx, KILN_ERR_INVALID, "--name %s: the symbol '%s' is the kiln runtime's "
+                              "own; choose another --name", name, sym);
+        snprintf(moved, sizeof moved, "krt.%s", sym);
+        LLVMSetValueName2(v, moved, strlen(moved));
+    }
+    return KILN_OK;
+}
+
 /* A function's "target-features" string ("" when none), into buf. */
 static void features_of(LLVMValueRef f, char *buf, size_t size)
 {
@@ -134,6 +159,12 @@ static void mark_inline(LLVMModuleRef m)
     size_t n;
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_run_call"));
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_check_args"));
+    /* the vector math one vector at a time, called by fused elementwise loops */
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+        const char *sym = LLVMGetValueName2(f, &n);
+        if (n > 16 && strncmp(sym, "krt_vmath_block_", 16) == 0)
+            always_inline(c, f);
+    }
     for (LLVMValueRef v = LLVMGetFirstGlobal(m); v; v = LLVMGetNextGlobal(v)) {
         const char *sym = LLVMGetValueName2(v, &n);
         LLVMValueRef init = n > 11 && strncmp(sym, "krt_kernel_", 11) == 0 ? LLVMGetInitializer(v) : NULL;
@@ -383,6 +414,8 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     }
     LLVMDisposeMessage(dl);
     LLVMDisposeTargetData(layout);
+    if (!st)
+        st = free_abi_names(ctx, m, opts->name);
     if (!st)
         st = kiln_llvm_model(ctx, g, plan, opts, m, s);
     if (!st) {

@@ -38,6 +38,13 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
                             const kiln_llvm_opts *opts, const kiln_llvm_target *t, LLVMContextRef c,
                             LLVMModuleRef *out, kiln_llvm_stats *s);
 
+/* kiln.FusedElementwise's program d as an internal function `sym` of m,
+ * void (ptr ops), one loop over the vector width of m's kernel bitcode
+ * (llvm_fused.c); NULL when that bitcode has no vector math blocks (the
+ * caller then calls the generic kernel). */
+struct krt_fused_ew_desc;
+LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const struct krt_fused_ew_desc *d, const char *sym);
+
 /* CPU names per arch, NULL-terminated (generated llvm_cpus.c). */
 extern const char *const kiln_llvm_cpus_x86_64[];
 extern const char *const kiln_llvm_cpus_aarch64[];

@@ -172,6 +172,16 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     }
     if (call->n_ops > e->max_ops)
         e->max_ops = call->n_ops;
+    /* kiln.FusedElementwise: kiln's own vector loop (llvm_fused.c) */
+    LLVMValueRef fused = NULL;
+    if (call->kernel == KRT_K_FUSED_EW) {
+        snprintf(sym, sizeof sym, "fused_ew.%u", node);
+        fused = kiln_llvm_fused_ew_fn(e->m, call->desc, sym);
+    }
+    if (fused) {
+        LLVMBuildCall2(e->b, LLVMGlobalGetValueType(fused), fused, &e->ops, 1, "");
+        return KILN_OK;
+    }
     LLVMValueRef scratch_p = LLVMConstPointerNull(e->ptr);
     if (call->scratch) {
         LLVMValueRef idx = i64c(e, e->plan->scratch_offset[node]);

@@ -97,6 +97,34 @@ if "$KILN" run "$TK" --backend llvm -i "$HERE/token_x.npy" -i "$HERE/token_p.npy
   done
 else bad "token ops: kiln run"; fi
 
+# ---- fused elementwise chains: the LLVM backend's own vector loops --------------
+# (fused_ew.kir: kiln.FusedElementwise through backends/llvm/llvm_fused.c in
+# the JIT, against the interpreter's generic kernel and the unfused graph:
+# equal values, NaN for NaN; IEEE leaves a NaN's sign to the hardware and
+# compilers may commute a product, so NaN bits are not compared)
+FE=$HERE/fused_ew.kir
+FEI="-i $HERE/few_x.npy -i $HERE/few_z.npy -i $HERE/few_b.npy"
+mkdir -p "$T/fe-jit" "$T/fe-interp" "$T/fe-o0"
+check "fused_ew.kir: 4 kiln.FusedElementwise at -O2" test "$("$KILN" dump "$FE" | grep -c 'kiln.FusedElementwise')" -eq 4
+# shellcheck disable=SC2086
+if "$KILN" run "$FE" --backend llvm $FEI -o "$T/fe-jit" >/dev/null &&
+   "$KILN" run "$FE" $FEI -o "$T/fe-interp" >/dev/null && "$KILN" run "$FE" -O0 $FEI -o "$T/fe-o0" >/dev/null; then
+  if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    for o in y1 y2 y3 y4; do
+      check "JIT fused chain $o equals the interpreter's fused kernel and the unfused graph" /usr/bin/python3 -c "
+import numpy as np, sys
+a, b, c = (np.load('$T/fe-%s/$o.npy' % d) for d in ('jit', 'interp', 'o0'))
+sys.exit(0 if np.array_equal(a, b, equal_nan=True) and np.array_equal(b, c, equal_nan=True) else 1)"
+    done
+  else
+    echo "skip fused chain values: /usr/bin/python3 has no numpy"
+  fi
+else bad "fused_ew.kir: kiln run"; fi
+if "$KILN" compile "$FE" --backend llvm --quiet --cpu x86-64-v4 -o "$T/fe.ll"; then
+  check "fused chain: kiln's own <16 x float> loop, not the generic kernel" sh -c \
+    "grep -q 'masked.store.v16f32' '$T/fe.ll' && ! grep -q 'fused_ew_run' '$T/fe.ll'"
+else bad "fused_ew.kir: compile"; fi
+
 # ---- errors: one line naming what to change, exit 1 or 2, nothing left ----------
 # expect NAME STATUS PATTERN COMMAND...
 expect() {
