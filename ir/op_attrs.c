@@ -191,6 +191,7 @@ static const char *const op_attrs[KILN_OP_COUNT] = {
     [KILN_OP_TOKEN_MERGE] = "head_dim heads k_layout r",
     [KILN_OP_TOKEN_PRUNE] = "fuse keep",
     [KILN_OP_FUSEDMATMUL] = "activation hi lo",
+    [KILN_OP_FUSEDELEMENTWISE] = "args ops params",
 };
 
 const char *kiln_op_attrs(kiln_op op)
