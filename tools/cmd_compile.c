@@ -393,13 +393,47 @@ static void set_cache(build *b)
 }
 
 /* The cache key of runtime file `file`: compiler, flags, file, and the
- * runtime headers beside it (krt*.h, krt_*.def, kiln_model.h). Not the
- * model's own NAME.h: runtime files never include it, and hashing it made
- * every model miss the cache. */
+ * runtime headers (krt*.h, krt_*.def, kiln_model.h) it includes, directly
+ * or through another (the copies include each other flat, `#include
+ * "krt.h"`). Only those: the model's own NAME.h and the headers only other
+ * files need (main.c's krt_npy.h in an executable, krt_pool.h with
+ * --threads) vary from model to model and from exe to lib, and hashing
+ * them made every such build miss the cache. */
 static bool runtime_header(const char *name)
 {
     return (strncmp(name, "krt", 3) == 0 || strcmp(name, "kiln_model.h") == 0) &&
            (has_suffix(name, ".h") || has_suffix(name, ".def"));
+}
+
+/* Add the runtime headers `file` includes (transitively) to names[*n]. */
+static void add_includes(const char *dir, const char *file, char **names, int *n)
+{
+    char path[4400], line[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        const char *p = line + strspn(line, " \t");
+        if (*p != '#')
+            continue;
+        p += 1 + strspn(p + 1, " \t");
+        if (strncmp(p, "include", 7) != 0)
+            continue;
+        p += 7 + strspn(p + 7, " \t");
+        const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (!end || end - p - 1 >= 256)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(end - p - 1), p + 1);
+        bool seen = !runtime_header(name) || strchr(name, '/') || *n >= MAX_FILES;
+        for (int i = 0; i < *n && !seen; i++)
+            seen = strcmp(names[i], name) == 0;
+        if (seen)
+            continue;
+        names[(*n)++] = strdup(name);
+        add_includes(dir, name, names, n);
+    }
+    if (f)
+        fclose(f);
 }
 
 static uint64_t cache_key(const build *b, const char *file)
@@ -410,15 +444,9 @@ static uint64_t cache_key(const build *b, const char *file)
         h = fnv(h, b->flags[i], strlen(b->flags[i]) + 1);
     snprintf(path, sizeof path, "%s/%s", b->dir, file);
     h = fnv_file(h, path);
-    DIR *d = opendir(b->dir);
-    struct dirent *ent;
     char *headers[MAX_FILES];
     int n = 0;
-    while (d && (ent = readdir(d)) != NULL && n < MAX_FILES)
-        if (runtime_header(ent->d_name))
-            headers[n++] = strdup(ent->d_name);
-    if (d)
-        closedir(d);
+    add_includes(b->dir, file, headers, &n);
     qsort(headers, (size_t)n, sizeof headers[0], compare_names);
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", b->dir, headers[i]);
