@@ -14,8 +14,9 @@
  * sources (the directory OUT, or OUT without ".c"); .so → lib; .o → obj;
  * anything else → an executable (the model + the generated testbench
  * main.c). exe/lib/obj generate the sources in a temporary directory and
- * run $CC (default cc; aarch64-linux-gnu-gcc for --target aarch64) with
- * -O3 -march=native (--cpu NAME: -march=NAME); an object keeps only the
+ * run $CC (default cc; aarch64-linux-gnu-gcc, executables linked -static,
+ * for --target aarch64) with -O3 -march=native (--cpu NAME: -march=NAME)
+ * -fPIC, the same for every kind (set_flags); an object keeps only the
  * model's three symbols global (objcopy -G). Every artifact is written
  * under a temporary name and renamed into place: a failure leaves nothing.
  * The sources and objects of exe/lib/obj are built in OUT.tmp<pid>.d
@@ -86,7 +87,8 @@ static void help(void)
            "  --backend B       c (default): C sources built by $CC; llvm: LLVM 19 in process\n"
            "  --name NAME       the C prefix (NAME_run, NAME_info); default: from OUT\n"
            "  --cpu native|CPU  -march= for the C compiler, the LLVM CPU (default native)\n"
-           "  --target T        x86_64 (default) or aarch64 (aarch64-linux-gnu-gcc); the\n"
+           "  --target T        x86_64 (default) or aarch64 (aarch64-linux-gnu-gcc; an\n"
+           "                    executable is linked -static, runs under qemu-aarch64); the\n"
            "                    LLVM backend also takes a triple (aarch64-unknown-linux-gnu)\n"
            "  --weights W       inline (default): constants compiled in; file: in NAME.weights\n"
            "                    beside the output, loaded at run time (C backend)\n"
@@ -354,6 +356,13 @@ static void list_sources(build *b)
     qsort(b->files, (size_t)b->n_files, sizeof b->files[0], compare_names);
 }
 
+/* One set of flags for exe, lib and obj: position-independent code
+ * everywhere, so that the cached runtime objects of one serve the others
+ * (an executable and a library of the same model cost one runtime build),
+ * and an object links into a shared library too. Without semantic
+ * interposition a library's code is what an executable's is (calls
+ * between the runtime's global functions may be inlined; nothing
+ * interposes them), so the three kinds compute the same bits. */
 static void set_flags(build *b)
 {
     const compile_opts *o = b->o;
@@ -362,8 +371,8 @@ static void set_flags(build *b)
     snprintf(b->flags[b->n_flags++], 64, "-O3");
     if (o->cpu || !cross)
         snprintf(b->flags[b->n_flags++], 64, "-march=%.50s", o->cpu ? o->cpu : "native");
-    if (o->emit == EMIT_LIB)
-        snprintf(b->flags[b->n_flags++], 64, "-fPIC");
+    snprintf(b->flags[b->n_flags++], 64, "-fPIC");
+    snprintf(b->flags[b->n_flags++], 64, "-fno-semantic-interposition");
 }
 
 static void set_cache(build *b)
@@ -384,13 +393,47 @@ static void set_cache(build *b)
 }
 
 /* The cache key of runtime file `file`: compiler, flags, file, and the
- * runtime headers beside it (krt*.h, krt_*.def, kiln_model.h). Not the
- * model's own NAME.h: runtime files never include it, and hashing it made
- * every model miss the cache. */
+ * runtime headers (krt*.h, krt_*.def, kiln_model.h) it includes, directly
+ * or through another (the copies include each other flat, `#include
+ * "krt.h"`). Only those: the model's own NAME.h and the headers only other
+ * files need (main.c's krt_npy.h in an executable, krt_pool.h with
+ * --threads) vary from model to model and from exe to lib, and hashing
+ * them made every such build miss the cache. */
 static bool runtime_header(const char *name)
 {
     return (strncmp(name, "krt", 3) == 0 || strcmp(name, "kiln_model.h") == 0) &&
            (has_suffix(name, ".h") || has_suffix(name, ".def"));
+}
+
+/* Add the runtime headers `file` includes (transitively) to names[*n]. */
+static void add_includes(const char *dir, const char *file, char **names, int *n)
+{
+    char path[4400], line[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        const char *p = line + strspn(line, " \t");
+        if (*p != '#')
+            continue;
+        p += 1 + strspn(p + 1, " \t");
+        if (strncmp(p, "include", 7) != 0)
+            continue;
+        p += 7 + strspn(p + 7, " \t");
+        const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (!end || end - p - 1 >= 256)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(end - p - 1), p + 1);
+        bool seen = !runtime_header(name) || strchr(name, '/') || *n >= MAX_FILES;
+        for (int i = 0; i < *n && !seen; i++)
+            seen = strcmp(names[i], name) == 0;
+        if (seen)
+            continue;
+        names[(*n)++] = strdup(name);
+        add_includes(dir, name, names, n);
+    }
+    if (f)
+        fclose(f);
 }
 
 static uint64_t cache_key(const build *b, const char *file)
@@ -401,15 +444,9 @@ static uint64_t cache_key(const build *b, const char *file)
         h = fnv(h, b->flags[i], strlen(b->flags[i]) + 1);
     snprintf(path, sizeof path, "%s/%s", b->dir, file);
     h = fnv_file(h, path);
-    DIR *d = opendir(b->dir);
-    struct dirent *ent;
     char *headers[MAX_FILES];
     int n = 0;
-    while (d && (ent = readdir(d)) != NULL && n < MAX_FILES)
-        if (runtime_header(ent->d_name))
-            headers[n++] = strdup(ent->d_name);
-    if (d)
-        closedir(d);
+    add_includes(b->dir, file, headers, &n);
     qsort(headers, (size_t)n, sizeof headers[0], compare_names);
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", b->dir, headers[i]);
@@ -515,6 +552,10 @@ static int link_argv(const build *b, const char *out, char **argv, char objs[][4
         argv[n++] = "-shared";
     if (b->o->emit == EMIT_OBJ)
         argv[n++] = "-r", argv[n++] = "-nostdlib";
+    /* an AArch64 executable runs on any AArch64 Linux (and under qemu-aarch64
+     * without a sysroot): no dynamic loader or libc of the target needed */
+    if (b->o->emit == EMIT_EXE && b->o->target && strcmp(b->o->target, "aarch64") == 0)
+        argv[n++] = "-static";
     argv[n++] = "-o", argv[n++] = (char *)out;
     for (int i = 0; i < b->n_files; i++) {
         object_name(b, i, objs[i], 4400);
@@ -526,20 +567,30 @@ static int link_argv(const build *b, const char *out, char **argv, char objs[][4
     return n;
 }
 
-/* An object keeps only NAME_info, NAME_run and NAME_workspace_size global
- * (objcopy -G), so two compiled models link into one program without
- * their copies of the runtime clashing. */
+/* An object keeps only NAME_info, NAME_run, NAME_workspace_size (and the
+ * weights and pool entry points NAME.h declares) global (objcopy -G), so
+ * two compiled models link into one program without their copies of the
+ * runtime clashing. */
 static bool localize(const compile_opts *o, const char *obj, const char *name)
 {
-    char keep[3][300];
+    /* the ABI, and what NAME.h declares with --weights file and --threads
+     * (objcopy -G of a symbol the object lacks is harmless) */
+    static const char *const suffixes[] = {"_info", "_run", "_workspace_size", "_weights_size",
+                                           "_load_weights", "_check_weights", "_set_weights",
+                                           "_set_pool", "_max_threads"};
+    enum { N_KEEP = sizeof suffixes / sizeof suffixes[0] };
+    char keep[N_KEEP][300], *argv[2 * N_KEEP + 3];
+    int n = 0;
     const char *tool = getenv("OBJCOPY");
     bool cross = o->target && strcmp(o->target, "aarch64") == 0;
     if (!tool || !*tool)
         tool = cross ? "aarch64-linux-gnu-objcopy" : "objcopy";
-    snprintf(keep[0], sizeof keep[0], "%s_info", name);
-    snprintf(keep[1], sizeof keep[1], "%s_run", name);
-    snprintf(keep[2], sizeof keep[2], "%s_workspace_size", name);
-    char *argv[] = {(char *)tool, "-G", keep[0], "-G", keep[1], "-G", keep[2], (char *)obj, NULL};
+    argv[n++] = (char *)tool;
+    for (int k = 0; k < N_KEEP; k++) {
+        snprintf(keep[k], sizeof keep[k], "%s%s", name, suffixes[k]);
+        argv[n++] = "-G", argv[n++] = keep[k];
+    }
+    argv[n++] = (char *)obj, argv[n] = NULL;
     return kiln_cgen_run_program(argv) == 0;
 }
 
@@ -756,10 +807,12 @@ static kiln_status compile(kiln_ctx *ctx, const compile_opts *o, const kiln_grap
 }
 
 kiln_status driver_compile_c_library(kiln_ctx *ctx, const kiln_graph *g, const char *model_path,
-                                     const char *name, const char *workdir, const char *out)
+                                     const char *name, int threads, const char *workdir,
+                                     const char *out)
 {
     compile_opts o = {.model = DRIVER_MODEL_OPTS_INIT, .model_path = model_path, .out = out,
-                      .name = name, .emit = EMIT_LIB, .quiet = true, .workdir = workdir};
+                      .name = name, .emit = EMIT_LIB, .quiet = true, .workdir = workdir,
+                      .threads = threads};
     timings t = {0};
     return compile(ctx, &o, g, &t);
 }

@@ -3,6 +3,7 @@
  *   kiln run MODEL [--backend interp|c|llvm] [-i [NAME=]FILE]... [-o DIR]
  *            [--threads N] [--bench N] [graph options]
  *   kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]
+ *                   [--weights PATH] [--threads T]
  *
  * Inputs are .npy (any C-order dtype) or ONNX TensorProto .pb files;
  * positional `-i FILE` binds graph inputs in order, `-i NAME=FILE` by name.
@@ -37,7 +38,8 @@ enum { MAX_INPUTS = RUN_MAX_INPUTS };
 static void help(void)
 {
     printf("usage: kiln run MODEL [options] [graph options]\n"
-           "       kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]\n\n"
+           "       kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]\n"
+           "                       [--weights PATH] [--threads T]\n\n"
            "Run MODEL (.onnx or kiln text IR) on the reference interpreter, or the model\n"
            "compiled into the shared library LIB.so (by 'kiln compile', told apart by its\n"
            "ELF header or a .so name) through its C ABI, on input files and write its\n"
@@ -53,8 +55,14 @@ static void help(void)
            "                          (removed after); llvm: compiled in memory for this\n"
            "                          CPU (LLVM JIT); c and llvm need static shapes\n"
            "                          (--shape); not for LIB.so, compiled already\n"
-           "  --threads N             split each kernel over N threads (default 1); results\n"
-           "                          are bit-identical for any N (not for LIB.so)\n"
+           "  --threads N             split each kernel over N threads; results are\n"
+           "                          bit-identical for any N. MODEL: default 1; with\n"
+           "                          --backend c the library is compiled with --threads N\n"
+           "                          (not with llvm). LIB.so compiled with --threads N:\n"
+           "                          1 to N, default N (1: no pool); else only 1\n"
+           "  --weights PATH          LIB.so compiled with --weights file: its NAME.weights\n"
+           "                          (default: NAME.weights in the directory of LIB.so,\n"
+           "                          where kiln compile wrote it)\n"
            "  --bench N               run N more times and print the time per run\n"
            "  --name NAME             LIB.so only: run the model NAME (the library exports\n"
            "                          NAME_info, NAME_run, NAME_workspace_size); needed only\n"
@@ -92,6 +100,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->backend_given = true;
         } else if (strcmp(a, "--name") == 0 && has_value) {
             o->name = argv[++i];
+        } else if (strcmp(a, "--weights") == 0 && has_value) {
+            o->weights = argv[++i];
         } else if (strcmp(a, "--threads") == 0 && has_value) {
             char *end;
             o->threads = strtol(argv[++i], &end, 10);
@@ -118,8 +128,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
     if (strcmp(o->backend, "interp") != 0 && strcmp(o->backend, "c") != 0 &&
         strcmp(o->backend, "llvm") != 0)
         return driver_usage_error("run", "unknown backend '%s' (available: interp, c, llvm)", o->backend);
-    if (strcmp(o->backend, "interp") != 0 && o->threads > 1)
-        return driver_usage_error("run", "--threads: the %s backend runs one thread", o->backend);
+    if (strcmp(o->backend, "llvm") == 0 && o->threads > 1)
+        return driver_usage_error("run", "--threads: the llvm backend runs one thread");
     return EXIT_OK;
 }
 
@@ -466,9 +476,9 @@ static int check_options(const run_opts *o, bool library)
     if (library && o->backend_given)
         return driver_usage_error("run", "--backend does not apply to '%s': a library is "
                                          "compiled already", o->model_path);
-    if (library && o->threads)
-        return driver_usage_error("run", "--threads does not apply to '%s': a library runs "
-                                         "as it was compiled", o->model_path);
+    if (!library && o->weights)
+        return driver_usage_error("run", "--weights PATH is for a library compiled with "
+                                         "--weights file; '%s' is not one", o->model_path);
     if (library && has_graph_options(&o->model))
         return driver_usage_error("run", "graph options do not apply to '%s': a library was "
                                          "optimized when it was compiled", o->model_path);
@@ -486,10 +496,10 @@ static void model_c_name(const char *path, char *name, size_t size)
     kiln_cgen_c_name(base, name, size);
 }
 
-/* --backend c: `kiln compile --emit lib` into a private temporary
- * directory, then run as `kiln run LIB.so` runs (tools/run_lib.c), with
- * messages naming the model. The directory goes however kiln ends
- * (tools/tmpdir.c). */
+/* --backend c: `kiln compile --emit lib` (with --threads N when given)
+ * into a private temporary directory, then run as `kiln run LIB.so` runs
+ * (tools/run_lib.c), with messages naming the model. The directory goes
+ * however kiln ends (tools/tmpdir.c). */
 static int run_c(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
 {
     char name[128], lib[4400];
@@ -499,7 +509,8 @@ static int run_c(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
         return driver_fail(ctx);
     snprintf(lib, sizeof lib, "%s/%s.so", tmp.path, name);
     int rc;
-    if (driver_compile_c_library(ctx, g, o->model_path, name, tmp.path, lib) != KILN_OK)
+    if (driver_compile_c_library(ctx, g, o->model_path, name, (int)o->threads, tmp.path, lib) !=
+        KILN_OK)
         rc = driver_fail(ctx);
     else
         rc = run_library_file(ctx, o, lib, name);

@@ -88,12 +88,13 @@ typedef struct driver_tmpdir {
 kiln_status driver_tmpdir_create(kiln_ctx *ctx, const char *prefix, driver_tmpdir *t /* OUT */);
 void driver_tmpdir_remove(driver_tmpdir *t);
 
-/* `kiln compile --emit lib --quiet` of a loaded and optimized graph, for
- * `kiln run --backend c` (tools/cmd_compile.c): the sources are generated
- * and built in workdir/build (removed after), the library written to out
- * with the C prefix name. */
+/* `kiln compile --emit lib --quiet [--threads N]` of a loaded and optimized
+ * graph, for `kiln run --backend c` (tools/cmd_compile.c): the sources are
+ * generated and built in workdir/build (removed after), the library
+ * written to out with the C prefix name; threads <= 1: no pool. */
 kiln_status driver_compile_c_library(kiln_ctx *ctx, const kiln_graph *g, const char *model_path,
-                                     const char *name, const char *workdir, const char *out);
+                                     const char *name, int threads, const char *workdir,
+                                     const char *out);
 
 /* Subcommands: each parses its own arguments (argv[0] is the command name). */
 int cmd_info(int argc, char **argv);

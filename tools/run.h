@@ -20,10 +20,11 @@ typedef struct run_opts {
     driver_model_opts model;
     const char *model_path, *backend, *out_dir;
     const char *name;                   /* --name NAME: which model of a library */
+    const char *weights;                /* --weights PATH: a --weights file library's NAME.weights */
     const char *inputs[RUN_MAX_INPUTS]; /* the -i arguments, as given */
     int n_inputs;
     long bench;         /* --bench N: time N runs */
-    long threads;       /* --threads N: split kernel calls over N threads */
+    long threads;       /* --threads N: split kernel calls over N threads; 0: not given */
     bool backend_given; /* --backend was on the command line */
 } run_opts;
 

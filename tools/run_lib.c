@@ -25,6 +25,15 @@
  * as for the interpreter (tools/run.h), with the same messages; every
  * buffer handed to NAME_run is 64-byte aligned, and the workspace is
  * allocated once per session.
+ *
+ * A model compiled with --weights file exports NAME_set_weights: its
+ * NAME.weights is loaded (NAME_load_weights checks it whole) from --weights
+ * PATH, else from beside the library (what `kiln compile` wrote there), and
+ * bound to the workspace. One compiled with --threads N exports
+ * NAME_set_pool and NAME_max_threads: --threads T (default N) binds a pool
+ * of T threads made by the library's own krt_pool_create (its struct is the
+ * library's business); T = 1 binds none. The outputs are the same bits for
+ * every T.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/kiln_model.h"
@@ -70,6 +79,17 @@ static const struct {
     [KILN_RUN_EARG] = {"KILN_RUN_EARG", "a NULL or misaligned pointer"},
     [KILN_RUN_EINDEX] = {"KILN_RUN_EINDEX", "an index input is out of range"},
     [KILN_RUN_EVALUE] = {"KILN_RUN_EVALUE", "an input value a kernel cannot take"},
+    [KILN_RUN_ENOWEIGHTS] = {"KILN_RUN_ENOWEIGHTS", "no weights bound to the workspace"},
+};
+
+/* NAME_load_weights' results: what is wrong with the file. */
+static const char *const weights_errors[] = {
+    [KILN_RUN_EARG] = "cannot be loaded (a misaligned buffer: a bug in kiln)",
+    [KILN_WEIGHTS_EOPEN] = "cannot be opened",
+    [KILN_WEIGHTS_EFORMAT] = "is not a weights file written by kiln",
+    [KILN_WEIGHTS_EMODEL] = "holds the weights of another model",
+    [KILN_WEIGHTS_ESIZE] = "is truncated or has bytes after its end",
+    [KILN_WEIGHTS_EDIGEST] = "is corrupted (its bytes do not match its digest)",
 };
 
 #if defined(__x86_64__)
@@ -90,6 +110,9 @@ typedef struct lib_model {
     ffi_cif run_cif, ws_cif;
     ffi_type *run_args[3];
     void *workspace; /* NAME_workspace_size() bytes, 64-aligned */
+    void *weights;   /* --weights file: the loaded NAME.weights, 64-aligned */
+    void *pool;      /* --threads: the library's krt_pool, or NULL */
+    void (*pool_destroy)(void);
     run_port ports[RUN_MAX_INPUTS + RUN_MAX_OUTPUTS];
     run_sig sig;
 } lib_model;
@@ -566,6 +589,162 @@ static kiln_status call_run(kiln_ctx *ctx, lib_model *m, const void *const *ins,
                       code);
 }
 
+/* ---- --weights file and --threads: the optional entry points ----------------- */
+
+/* The library's optional function NAME<suffix> (or `exact`), or NULL; none
+ * for a model compiled in this process. */
+static void (*optional_fn(const lib_model *m, const char *suffix, const char *exact))(void)
+{
+    char name[MAX_NAME + 32];
+    if (!m->handle)
+        return NULL;
+    snprintf(name, sizeof name, "%s%s", exact ? "" : m->name, exact ? exact : suffix);
+    void *p = dlsym(m->handle, name);
+    return p ? as_function(p) : NULL;
+}
+
+/* fn(args) through libffi, as NAME_run is called: the result in *ret (an
+ * ffi_arg, or a pointer for &ffi_type_pointer). */
+static bool call_ffi(void (*fn)(void), ffi_type *ret_type, void *ret, unsigned n, ffi_type **types,
+                     void **args)
+{
+    ffi_cif cif;
+    if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, n, ret_type, types) != FFI_OK)
+        return false;
+    ffi_call(&cif, fn, ret, args);
+    return true;
+}
+
+static int call_int(void (*fn)(void), unsigned n, ffi_type **types, void **args, bool *ok)
+{
+    ffi_arg rc = 0;
+    *ok = call_ffi(fn, &ffi_type_sint, &rc, n, types, args);
+    return (int)(ffi_sarg)rc;
+}
+
+/* --weights PATH, else NAME.weights beside the library file (where
+ * `kiln compile --weights file` put it). */
+static void weights_path(const lib_model *m, const run_opts *o, char *out, size_t size)
+{
+    const char *slash = strrchr(m->file, '/');
+    if (o->weights)
+        snprintf(out, size, "%s", o->weights);
+    else
+        snprintf(out, size, "%.*s%s.weights", slash ? (int)(slash - m->file + 1) : 0, m->file,
+                 m->name);
+}
+
+/* A --weights file model: load and check NAME.weights, bind it to the workspace. */
+static kiln_status bind_weights(kiln_ctx *ctx, lib_model *m, const run_opts *o)
+{
+    void (*set)(void) = optional_fn(m, "_set_weights", NULL);
+    void (*load_fn)(void) = optional_fn(m, "_load_weights", NULL);
+    void (*size_fn)(void) = optional_fn(m, "_weights_size", NULL);
+    ffi_type *pp[2] = {&ffi_type_pointer, &ffi_type_pointer};
+    char path[4400];
+    if (!set && !o->weights)
+        return KILN_OK;
+    if (!set)
+        return kiln_error(ctx, KILN_ERR_INVALID,
+                          "%s: model '%s' has its weights compiled in (it was not compiled with "
+                          "--weights file): drop --weights %s",
+                          m->path, m->name, o->weights);
+    if (!load_fn || !size_fn)
+        return kiln_error(ctx, KILN_ERR_INVALID,
+                          "%s: it exports %s_set_weights but not %s_load_weights and "
+                          "%s_weights_size (a broken library)",
+                          m->path, m->name, m->name, m->name);
+    ffi_arg size = 0;
+    bool ok = call_ffi(size_fn, sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32, &size,
+                       0, NULL, NULL);
+    m->weights = ok ? aligned_buffer((size_t)size) : NULL;
+    if (!m->weights)
+        return kiln_error(ctx, KILN_ERR_RUNTIME,
+                          "%s: cannot allocate %llu bytes for the weights of model '%s'", m->path,
+                          (unsigned long long)size, m->name);
+    weights_path(m, o, path, sizeof path);
+    const char *p = path;
+    void *w = m->weights, *ws = m->workspace;
+    errno = 0;
+    int rc = call_int(load_fn, 2, pp, (void *[]){&p, &w}, &ok);
+    int err = errno;
+    if (ok && rc == KILN_RUN_OK)
+        rc = call_int(set, 2, pp, (void *[]){&ws, &w}, &ok);
+    if (!ok)
+        return kiln_error(ctx, KILN_ERR_UNSUPPORTED, "%s: libffi cannot build the call to %s_load_weights",
+                          m->path, m->name);
+    if (rc == KILN_RUN_OK)
+        return KILN_OK;
+    const char *what = rc > 0 && (size_t)rc < sizeof weights_errors / sizeof weights_errors[0] &&
+                               weights_errors[rc]
+                           ? weights_errors[rc]
+                           : "cannot be used (an unknown result code)";
+    return kiln_error(ctx, KILN_ERR_INVALID,
+                      "%s: the weights file %s%s%s; pass the %s.weights that kiln compile "
+                      "--weights file wrote with %s (--weights PATH), or compile the model again",
+                      path, what, rc == KILN_WEIGHTS_EOPEN ? ": " : "",
+                      rc == KILN_WEIGHTS_EOPEN ? strerror(err) : "", m->name, m->path);
+}
+
+/* A --threads N model: a pool of T threads (--threads T, default N) from
+ * the library's krt_pool_create, bound to the workspace; T = 1 binds none. */
+static kiln_status bind_pool(kiln_ctx *ctx, lib_model *m, const run_opts *o)
+{
+    void (*set)(void) = optional_fn(m, "_set_pool", NULL);
+    void (*max)(void) = optional_fn(m, "_max_threads", NULL);
+    void (*create)(void) = optional_fn(m, NULL, "krt_pool_create");
+    ffi_type *pp[2] = {&ffi_type_pointer, &ffi_type_pointer}, *ti[1] = {&ffi_type_sint};
+    bool ok = true;
+    if (!set && o->threads > 1)
+        return kiln_error(ctx, KILN_ERR_INVALID,
+                          "%s: model '%s' was compiled without --threads: it runs on one thread "
+                          "(compile it with --threads %ld to split its kernels)",
+                          m->path, m->name, o->threads);
+    if (!set)
+        return KILN_OK;
+    m->pool_destroy = optional_fn(m, NULL, "krt_pool_destroy");
+    if (!max || !create || !m->pool_destroy)
+        return kiln_error(ctx, KILN_ERR_INVALID,
+                          "%s: it exports %s_set_pool but not %s_max_threads, krt_pool_create and "
+                          "krt_pool_destroy (compile it again with this kiln)",
+                          m->path, m->name, m->name);
+    int n = call_int(max, 0, NULL, NULL, &ok);
+    if (ok && o->threads > n)
+        return kiln_error(ctx, KILN_ERR_INVALID,
+                          "%s: model '%s' was compiled with --threads %d: --threads takes 1 to %d, "
+                          "not %ld",
+                          m->path, m->name, n, n, o->threads);
+    int threads = o->threads ? (int)o->threads : n;
+    if (!ok || threads <= 1)
+        return ok ? KILN_OK
+                  : kiln_error(ctx, KILN_ERR_UNSUPPORTED, "%s: libffi cannot call %s_max_threads",
+                               m->path, m->name);
+    union { ffi_arg a; void *p; } pool = {0};
+    ok = call_ffi(create, &ffi_type_pointer, &pool, 1, ti, (void *[]){&threads});
+    m->pool = ok ? pool.p : NULL;
+    if (!m->pool)
+        return kiln_error(ctx, KILN_ERR_RUNTIME, "%s: cannot start a pool of %d threads", m->path,
+                          threads);
+    void *ws = m->workspace;
+    int rc = call_int(set, 2, pp, (void *[]){&ws, &m->pool}, &ok);
+    if (!ok || rc != KILN_RUN_OK)
+        return kiln_error(ctx, KILN_ERR_INVALID, "%s: %s_set_pool refused a pool of %d threads "
+                          "(code %d; %s_max_threads() says %d)", m->path, m->name, threads, rc,
+                          m->name, n);
+    return KILN_OK;
+}
+
+static void unbind(lib_model *m)
+{
+    ffi_type *tp[1] = {&ffi_type_pointer};
+    ffi_arg none;
+    if (m->pool)
+        call_ffi(m->pool_destroy, &ffi_type_void, &none, 1, tp, (void *[]){&m->pool});
+    m->pool = NULL;
+    free(m->weights);
+    m->weights = NULL;
+}
+
 /* ---- a session ------------------------------------------------------------------ */
 
 /* Every input checked against the descriptor and 64-byte aligned (a .pb
@@ -636,6 +815,10 @@ static kiln_status run_session(kiln_ctx *ctx, lib_model *m, const run_opts *o, k
         st = make_outputs(ctx, m, outs);
     if (!st)
         st = make_workspace(ctx, m);
+    if (!st)
+        st = bind_weights(ctx, m, o);
+    if (!st)
+        st = bind_pool(ctx, m, o);
     for (uint32_t k = 0; k < m->sig.n_inputs; k++)
         in_ptrs[k] = ins[k].data;
     for (uint32_t k = 0; k < m->sig.n_outputs; k++)
@@ -667,6 +850,7 @@ static int run_loaded(kiln_ctx *ctx, lib_model *m, const run_opts *o, kiln_statu
         free((void *)ins[k].data);
     for (uint32_t k = 0; k < RUN_MAX_OUTPUTS; k++)
         free((void *)outs[k].data);
+    unbind(m);
     free(m->workspace);
     if (m->handle)
         dlclose(m->handle);

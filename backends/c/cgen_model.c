@@ -391,6 +391,8 @@ static void emit_pool_functions(emitter *e, cbuf *b)
                    "    memcpy((unsigned char *)workspace + 16, &tag, sizeof tag);\n"
                    "    memcpy((unsigned char *)workspace + 24, &pool, sizeof pool);\n"
                    "    return KILN_RUN_OK;\n}\n\n"
+                   "/* %s_THREADS, for a caller that has only the library (kiln run LIB.so). */\n"
+                   "int %s_max_threads(void)\n{\n    return %d;\n}\n\n"
                    "/* The pool bound to this workspace; NULL (one thread) when none is. */\n"
                    "static krt_pool *bound_pool(const void *workspace)\n{\n"
                    "    uint64_t tag;\n    krt_pool *pool;\n"
@@ -398,7 +400,7 @@ static void emit_pool_functions(emitter *e, cbuf *b)
                    "    if (tag != POOL_TAG)\n        return NULL;\n"
                    "    memcpy(&pool, (const unsigned char *)workspace + 24, sizeof pool);\n"
                    "    return pool;\n}\n",
-                e->threads, e->name, e->threads, e->threads);
+                e->threads, e->name, e->threads, e->threads, e->name, e->name, e->threads);
 }
 
 static void emit_check(emitter *e, cbuf *b)
@@ -522,10 +524,13 @@ static void emit_header(emitter *e, cbuf *h, const char *model)
                        " *     struct krt_pool *pool = krt_pool_create(%s_THREADS);\n"
                        " *     int rc = %s_set_pool(workspace, pool);  // 0, or KILN_RUN_EARG\n"
                        " *\n"
-                       " * A workspace with no pool bound (or NULL) runs on the caller's thread. */\n"
+                       " * A workspace with no pool bound (or NULL) runs on the caller's thread.\n"
+                       " * %s_max_threads() returns %s_THREADS. */\n"
                        "#define %s_THREADS %d\nstruct krt_pool;\n"
-                       "int %s_set_pool(void *workspace, struct krt_pool *pool);\n\n",
-                    e->threads, e->name, e->name, e->name, e->name, e->name, e->threads, e->name);
+                       "int %s_set_pool(void *workspace, struct krt_pool *pool);\n"
+                       "int %s_max_threads(void);\n\n",
+                    e->threads, e->name, e->name, e->name, e->name, e->name, e->name, e->name,
+                    e->threads, e->name, e->name);
     cbuf_puts(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 

@@ -2,8 +2,11 @@
  * compared with the outputs PyTorch produced when the sample was exported.
  *
  *   kiln_e2e_test --kiln build/kiln --manifest samples/zoo/manifest.tsv
- *                 [--root DIR] [--filter SUBSTR]
- *                 [--path interp|interp-O0|interp-threads2|c-exe|llvm-exe|llvm-aarch64|llvm-jit]
+ *                 [--root DIR] [--filter SUBSTR[,SUBSTR...]] [--path PATH[,PATH...]]
+ *
+ * PATH: interp | interp-O0 | interp-threads2 | c-exe | c-lib | c-aarch64 |
+ *       llvm-exe | llvm-aarch64 | llvm-jit (several, comma-separated, run
+ *       in this order on each sample before the next sample).
  *
  * The manifest has one tab-separated line per sample (after a header):
  *   name  dir  inputs  outputs  opset  atol  rtol
@@ -15,7 +18,15 @@
  *
  * The c-exe path (run only when named with --path, its own ctest entry)
  * compiles the sample with `kiln compile MODEL -o TMP/model --quiet` (the
- * C backend, the generated testbench) and runs `TMP/model -i ... -o TMP`.
+ * C backend, the generated testbench) and runs `TMP/model -i ... -o TMP/out`.
+ * c-lib compiles `-o TMP/model.so` and runs `kiln run TMP/model.so` (dlopen,
+ * libffi); run after c-exe on the same sample, its runtime objects come
+ * from kiln's object cache (KILN_CACHE_DIR: exe and lib share them), and
+ * its output files must be byte-identical to c-exe's. c-aarch64
+ * cross-compiles the executable with `--target aarch64`
+ * (aarch64-linux-gnu-gcc -static) and runs it under `qemu-aarch64`; when
+ * qemu-aarch64, the cross compiler or the target's static libc is missing,
+ * the run exits 77 (ctest: skipped) saying which.
  * The llvm-exe path does the same with `--backend llvm` (the LLVM backend,
  * the same testbench); llvm-aarch64 cross-compiles with `--target aarch64`
  * and runs the executable under `qemu-aarch64 -L /usr/aarch64-linux-gnu`;
@@ -42,6 +53,22 @@ typedef struct options {
     const char *kiln, *manifest, *root, *filter, *path;
 } options;
 
+/* Is `name` one of the comma-separated items of `list` (exact: paths) or a
+ * substring of one of them (substr: sample filters)? */
+static bool in_list(const char *list, const char *name, bool substr)
+{
+    for (const char *at = list; at && *at;) {
+        const char *end = strchr(at, ',');
+        size_t n = end ? (size_t)(end - at) : strlen(at);
+        char item[256];
+        snprintf(item, sizeof item, "%.*s", (int)n, at);
+        if (substr ? n > 0 && strstr(name, item) != NULL : strcmp(name, item) == 0)
+            return true;
+        at = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 /* The execution paths: how to run one sample into an output directory. */
 typedef struct exec_path {
     const char *name;
@@ -50,9 +77,11 @@ typedef struct exec_path {
     int same_bits_as;     /* index of an earlier path whose output files must
                              be byte-identical to this one's; -1: none */
     bool compiled;        /* `kiln compile` to an executable, then run it */
+    bool library;         /* compiled to TMP/model.so, run by `kiln run TMP/model.so` */
     bool on_request;      /* only with --path NAME */
     const char *compile_extra[2]; /* more options for `kiln compile` (NULL-padded) */
     const char *runner[3];        /* the compiled executable runs under this (NULL-padded) */
+    const char *needs[3];         /* programs on PATH or absolute files it needs, else a skip */
 } exec_path;
 
 /* The interpreter at -O0 runs the graph as imported; the default (-O2)
@@ -60,14 +89,20 @@ typedef struct exec_path {
  * beyond the tolerance; with two threads every kernel call is split, which
  * must not change a single bit. */
 static const exec_path paths[] = {
-    {"interp-O0", "interp", {"-O0", NULL}, -1, false, false, {NULL, NULL}, {NULL, NULL, NULL}},
-    {"interp", "interp", {NULL, NULL}, -1, false, false, {NULL, NULL}, {NULL, NULL, NULL}},
-    {"interp-threads2", "interp", {"--threads", "2"}, 1, false, false, {NULL, NULL}, {NULL, NULL, NULL}},
-    {"c-exe", "c", {NULL, NULL}, -1, true, true, {NULL, NULL}, {NULL, NULL, NULL}},
-    {"llvm-exe", "llvm", {NULL, NULL}, -1, true, true, {NULL, NULL}, {NULL, NULL, NULL}},
-    {"llvm-aarch64", "llvm", {NULL, NULL}, -1, true, true, {"--target", "aarch64"},
-     {"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"}},
-    {"llvm-jit", "llvm", {NULL, NULL}, -1, false, true, {NULL, NULL}, {NULL, NULL, NULL}},
+    {"interp-O0", "interp", {"-O0", NULL}, -1, false, false, false, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
+    {"interp", "interp", {NULL, NULL}, -1, false, false, false, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
+    {"interp-threads2", "interp", {"--threads", "2"}, 1, false, false, false, {NULL, NULL},
+     {NULL, NULL, NULL}, {NULL}},
+    {"c-exe", "c", {NULL, NULL}, -1, true, false, true, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
+    {"c-lib", "c", {NULL, NULL}, 3, true, true, true, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
+    /* -static: no -L sysroot for qemu (a dynamic executable fails here) */
+    {"c-aarch64", "c", {NULL, NULL}, -1, true, false, true, {"--target", "aarch64"},
+     {"qemu-aarch64", NULL, NULL},
+     {"qemu-aarch64", "aarch64-linux-gnu-gcc", "/usr/aarch64-linux-gnu/lib/libc.a"}},
+    {"llvm-exe", "llvm", {NULL, NULL}, -1, true, false, true, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
+    {"llvm-aarch64", "llvm", {NULL, NULL}, -1, true, false, true, {"--target", "aarch64"},
+     {"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"}, {"qemu-aarch64", NULL, NULL}},
+    {"llvm-jit", "llvm", {NULL, NULL}, -1, false, false, true, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
 
@@ -194,7 +229,7 @@ static bool shape_arg(const kiln_graph *g, const sample *s, int k, char *out, si
     return a.rank > 0;
 }
 
-/* `kiln compile MODEL -o TMP/model --quiet --shape ...`; the executable's path in exe. */
+/* `kiln compile MODEL -o TMP/model[.so] --quiet --shape ...`; the artifact's path in exe. */
 static bool compile_sample(const options *opt, const sample *s, const exec_path *p, char *model,
                            const char *tmp, char *exe, size_t size)
 {
@@ -203,7 +238,7 @@ static bool compile_sample(const options *opt, const sample *s, const exec_path 
     int argc = 0;
     kiln_ctx *ctx = kiln_ctx_create();
     kiln_graph *g = NULL;
-    snprintf(exe, size, "%s/model", tmp);
+    snprintf(exe, size, "%s/model%s", tmp, p->library ? ".so" : "");
     argv[argc++] = (char *)opt->kiln, argv[argc++] = "compile", argv[argc++] = model;
     argv[argc++] = "-o", argv[argc++] = exe, argv[argc++] = "--quiet";
     argv[argc++] = "--backend", argv[argc++] = (char *)p->backend;
@@ -222,8 +257,9 @@ static bool compile_sample(const options *opt, const sample *s, const exec_path 
     return rc == 0;
 }
 
-/* Run sample s along path p, its outputs into the directory tmp. */
-static bool run_sample(const options *opt, const sample *s, const exec_path *p, const char *tmp)
+/* Run sample s along path p in the directory tmp, its outputs into out. */
+static bool run_sample(const options *opt, const sample *s, const exec_path *p, const char *tmp,
+                       const char *out)
 {
     char model[2048], inputs[64][2048], exe[2100];
     char *argv[16 + 2 * 64];
@@ -233,8 +269,12 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
         return false;
     for (int k = 0; k < 3 && p->runner[k]; k++)
         argv[argc++] = (char *)p->runner[k];
-    argv[argc++] = p->compiled ? exe : (char *)opt->kiln;
-    if (!p->compiled) {
+    bool direct = p->compiled && !p->library; /* the compiled executable itself */
+    argv[argc++] = direct ? exe : (char *)opt->kiln;
+    if (p->library) {
+        argv[argc++] = "run";
+        argv[argc++] = exe;
+    } else if (!p->compiled) {
         argv[argc++] = "run";
         argv[argc++] = model;
         argv[argc++] = "--backend";
@@ -248,12 +288,12 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
         argv[argc++] = inputs[k];
     }
     argv[argc++] = "-o";
-    argv[argc++] = (char *)tmp;
+    argv[argc++] = (char *)out;
     argv[argc] = NULL;
     int rc = run_command(argv);
     bool ok = rc == 0;
     if (!ok)
-        printf("  %s exited with status %d\n", p->compiled ? "the compiled model" : "kiln run", rc);
+        printf("  %s exited with status %d\n", direct ? "the compiled model" : "kiln run", rc);
     kiln_ctx *ctx = kiln_ctx_create();
     kiln_graph *g = NULL;
     if (ok && kiln_onnx_load(ctx, model, &g) != KILN_OK) {
@@ -261,7 +301,7 @@ static bool run_sample(const options *opt, const sample *s, const exec_path *p, 
         ok = false;
     }
     if (ok)
-        ok = check_outputs(s, g, tmp);
+        ok = check_outputs(s, g, out);
     kiln_graph_destroy(g);
     kiln_ctx_destroy(ctx);
     return ok;
@@ -278,6 +318,50 @@ static bool same_bits(const char *a, const char *b, const char *a_name)
     return same;
 }
 
+/* Is `prog` a file (a path) or a program on PATH? */
+static bool have(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return access(prog, R_OK) == 0;
+    const char *path = getenv("PATH");
+    for (const char *at = path; at && *at;) {
+        const char *end = strchr(at, ':');
+        char file[4200];
+        snprintf(file, sizeof file, "%.*s/%s", (int)(end ? end - at : (long)strlen(at)), at, prog);
+        if (access(file, X_OK) == 0)
+            return true;
+        at = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Every --path exists; false (with a message) for an unknown name. When a
+ * requested path needs a program or file that is missing, *skip names it. */
+static bool check_paths(const char *list, const char **skip, const char **which)
+{
+    bool known = true;
+    *skip = NULL;
+    for (const char *at = list; at && *at;) {
+        const char *end = strchr(at, ',');
+        int n = (int)(end ? end - at : (long)strlen(at));
+        bool found = false;
+        for (size_t p = 0; p < N_PATHS; p++) {
+            if ((int)strlen(paths[p].name) != n || strncmp(paths[p].name, at, (size_t)n) != 0)
+                continue;
+            found = true;
+            for (int k = 0; k < 3 && paths[p].needs[k] && !*skip; k++)
+                if (!have(paths[p].needs[k]))
+                    *skip = paths[p].needs[k], *which = paths[p].name;
+        }
+        if (!found) {
+            fprintf(stderr, "kiln_e2e_test: unknown path '%.*s'\n", n, at);
+            known = false;
+        }
+        at = end ? end + 1 : NULL;
+    }
+    return known;
+}
+
 static void remove_dir(const char *dir)
 {
     char cmd[2200];
@@ -289,11 +373,11 @@ static void remove_dir(const char *dir)
 /* Every selected path on one sample; returns the failures, adds passes. */
 static int run_paths(const options *opt, const sample *s, int *passed)
 {
-    char dirs[N_PATHS][32];
-    bool ran[N_PATHS] = {0};
+    char dirs[N_PATHS][32], out[N_PATHS][48];
+    bool ran[N_PATHS] = {0}, good[N_PATHS] = {0};
     int failed = 0;
     for (size_t p = 0; p < N_PATHS; p++) {
-        if (opt->path ? strcmp(opt->path, paths[p].name) != 0 : paths[p].on_request)
+        if (opt->path ? !in_list(opt->path, paths[p].name, false) : paths[p].on_request)
             continue;
         snprintf(dirs[p], sizeof dirs[p], "/tmp/kiln_e2e_XXXXXX");
         if (!mkdtemp(dirs[p])) {
@@ -302,12 +386,14 @@ static int run_paths(const options *opt, const sample *s, int *passed)
             continue;
         }
         ran[p] = true;
+        snprintf(out[p], sizeof out[p], "%s/out", dirs[p]);
         printf("%s [%s]\n", s->name, paths[p].name);
-        bool ok = run_sample(opt, s, &paths[p], dirs[p]);
+        bool ok = run_sample(opt, s, &paths[p], dirs[p], out[p]);
         int ref = paths[p].same_bits_as;
-        if (ok && ref >= 0 && ran[ref])
-            ok = same_bits(dirs[ref], dirs[p], paths[ref].name);
+        if (ok && ref >= 0 && good[ref])
+            ok = same_bits(out[ref], out[p], paths[ref].name);
         printf("%s %s [%s]\n", ok ? "pass" : "FAIL", s->name, paths[p].name);
+        good[p] = ok;
         ok ? (*passed)++ : failed++;
     }
     for (size_t p = 0; p < N_PATHS; p++)
@@ -331,8 +417,17 @@ int main(int argc, char **argv)
         }
     }
     if (!opt.kiln || !opt.manifest || chdir(opt.root) != 0) {
-        fprintf(stderr, "usage: kiln_e2e_test --kiln KILN --manifest TSV [--root DIR] [--filter S] [--path P]\n");
+        fprintf(stderr, "usage: kiln_e2e_test --kiln KILN --manifest TSV [--root DIR] "
+                        "[--filter S[,S...]] [--path P[,P...]]\n");
         return 2;
+    }
+    const char *missing = NULL, *which = NULL;
+    if (opt.path && !check_paths(opt.path, &missing, &which))
+        return 2;
+    if (missing) {
+        printf("SKIP: path %s needs %s, which is missing (scripts/setup installs qemu-user "
+               "gcc-aarch64-linux-gnu libc6-dev-arm64-cross)\n", which, missing);
+        return 77;
     }
     FILE *f = fopen(opt.manifest, "r");
     if (!f) {
@@ -350,7 +445,7 @@ int main(int argc, char **argv)
             failed++;
             continue;
         }
-        if (opt.filter && !strstr(s.name, opt.filter))
+        if (opt.filter && !in_list(opt.filter, s.name, true))
             continue;
         failed += run_paths(&opt, &s, &passed);
     }
