@@ -617,16 +617,27 @@ typedef struct timings {
     int cached;                      /* runtime objects from the cache */
 } timings;
 
+/* The summary's plan line: the arena peak beside the live lower bound (the
+ * most bytes live at one node, which no placement beats). */
+static void plan_line(const timings *t, const kiln_plan *plan)
+{
+    char peak[64], bound[64];
+    fprintf(stderr, "  plan         %8.1f ms  arena peak %s (lower bound %s, +%.0f%%), %u tensors "
+            "(%u in place)\n", t->plan * 1e3, kiln_plan_format_bytes(plan->peak, peak, sizeof peak),
+            kiln_plan_format_bytes(plan->lower_bound, bound, sizeof bound),
+            plan->lower_bound ? 100.0 * ((double)plan->peak / (double)plan->lower_bound - 1) : 0.0,
+            plan->n_tensors, plan->n_inplace);
+}
+
 static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan *plan,
                     const kiln_cgen_stats *s, const timings *t, const char *name)
 {
-    char peak[64], wbytes[64], src[64], pipeline[2048];
+    char wbytes[64], src[64], pipeline[2048];
     fprintf(stderr, "kiln compile: %s -> %s (%s, C prefix %s)\n", o->model_path, o->out,
             emit_names[o->emit], name);
     fprintf(stderr, "  load+passes  %8.1f ms  %s\n", t->load * 1e3,
             driver_pipeline_text(&o->model, pipeline, sizeof pipeline));
-    fprintf(stderr, "  plan         %8.1f ms  arena peak %s, %u tensors (%u in place)\n", t->plan * 1e3,
-            kiln_plan_format_bytes(plan->peak, peak, sizeof peak), plan->n_tensors, plan->n_inplace);
+    plan_line(t, plan);
     fprintf(stderr, "  emit C       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors; "
             "%s of C, %u runtime files\n", t->emit * 1e3, s->n_nodes, s->n_calls,
             kiln_plan_format_bytes(s->weight_bytes, wbytes, sizeof wbytes), s->n_weights,
@@ -672,7 +683,8 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
         return st;
     fprintf(stderr, "kiln compile: %s -> %s (llvm %s, %s, cpu %s, kernels %s, prefix %s)\n",
             o->model_path, o->out, emit_names[o->emit], s.triple, s.cpu, s.kernels, name);
-    fprintf(stderr, "  load+passes  %8.1f ms\n  plan         %8.1f ms\n", t->load * 1e3, t->plan * 1e3);
+    fprintf(stderr, "  load+passes  %8.1f ms\n", t->load * 1e3);
+    plan_line(t, plan);
     fprintf(stderr, "  module       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors\n",
             s.t_ir * 1e3, s.n_nodes, s.n_calls,
             kiln_plan_format_bytes(s.weight_bytes, wbytes, sizeof wbytes), s.n_weights);
