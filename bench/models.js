@@ -87,7 +87,11 @@ function exeCpu(exe, input, threads) {
 // A PyTorch eager process (torch_run.py) at `threads` threads: run() times
 // one warm forward pass and resolves to [wall ms, CPU ms].
 async function torchRunner(dir, threads) {
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  // OMP_WAIT_POLICY=PASSIVE: idle OpenMP workers sleep instead of spinning
+  // (as ORT's allow_spinning 0 below); spinning workers on a shared machine
+  // made the 2-thread runs 10x slower.
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
+                OMP_WAIT_POLICY: 'PASSIVE' };
   const py = spawn('/usr/bin/python3', [path.join(__dirname, 'torch_run.py'), dir, String(threads)],
                    { env, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: py.stdout });

@@ -442,6 +442,23 @@ static void object_name(const build *b, int i, char *out, size_t size)
     snprintf(out, size, "%s/%.*s.o", b->dir, (int)strlen(b->files[i]) - 2, b->files[i]);
 }
 
+/* NAME_weights.c: -DKILN_WEIGHTS_BIN="DIR/NAME_weights.bin", so that a
+ * GNU-compatible compiler pulls the weights in through .incbin (seconds)
+ * instead of parsing their hex (minutes for DeiT-Small). false for every
+ * other file, and when the path would need escaping (the hex then). */
+static bool weights_bin_define(const build *b, const char *file, char *out, size_t size)
+{
+    size_t n = strlen(file);
+    if (!has_suffix(file, "_weights.c") || strpbrk(b->dir, "\"\\\n"))
+        return false;
+    int len = snprintf(out, size, "-DKILN_WEIGHTS_BIN=\"%s/%.*s.bin\"", b->dir, (int)n - 2, file);
+    if (len < 0 || (size_t)len >= size)
+        return false;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%.*s.bin", b->dir, (int)n - 2, file);
+    return access(path, R_OK) == 0;
+}
+
 /* Start compiling file i (pid), or take it from the cache (0). */
 static pid_t start_compile(build *b, int i, char *cached, size_t size)
 {
@@ -462,6 +479,9 @@ static pid_t start_compile(build *b, int i, char *cached, size_t size)
     argv[n++] = (char *)compiler(b->o);
     for (int k = 0; k < b->n_flags; k++)
         argv[n++] = b->flags[k];
+    char bin[4500];
+    if (weights_bin_define(b, b->files[i], bin, sizeof bin))
+        argv[n++] = bin;
     argv[n++] = "-c", argv[n++] = src, argv[n++] = "-o", argv[n++] = obj, argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
