@@ -36,7 +36,7 @@ sec() { awk -v x="${1:-0}" 'BEGIN { printf "%.2f", x / 1000 }'; }
 mib() { awk -v x="$1" 'BEGIN { printf "%.2f", x / 1048576 }'; }
 cpu() { awk '{ printf "%.2f", $1 + $2 }' "$1"; }
 
-echo "| model | weights MiB | generated C MiB (weights .c) | kiln emit s | cc s | C exe CPU s | LLVM compile s | LLVM CPU s |"
+echo "| model | weights MiB | generated dir MiB (NAME_weights.c) | kiln emit s | cc s | C exe CPU s | LLVM compile s | LLVM CPU s |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for m in "$@"; do
     name=$(basename "$(dirname "$m")")
