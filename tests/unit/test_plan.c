@@ -6,7 +6,11 @@
  * place; in place is refused when the input is read later, is a graph
  * input or output, or the output is a graph output. The independent checker
  * must catch a planted overlap, a misaligned offset, a block past the peak,
- * an overlapping scratch, an illegal in-place claim and a stale plan. Every
+ * an overlapping scratch, an illegal in-place claim and a stale plan. The
+ * live lower bound is the hand-computed one on a graph of uneven lifetimes,
+ * and on 200 random DAGs (1 and 2 threads) every plan checks, its peak is
+ * at least the bound, and the bound equals one recomputed from the graph
+ * alone (liveness, in-place chains as one buffer, scratch). Every
  * sample model is planned as imported (-O0) and after the default pipeline
  * (-O2), for 1, 2 and 4 threads (scratch scales with threads): checked,
  * within 5% of the live lower bound, the same plan when planned twice; a
