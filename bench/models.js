@@ -1,20 +1,31 @@
 // bench/models.js — one model, side by side in one run: ONNX Runtime
 // (onnxruntime-node, CPU, all graph optimizations) at 1 and 2 intra-op
-// threads, kiln's compiled executable, and kiln's interpreter at 1 and 2
-// threads. Rounds interleave every configuration (the machine is shared,
-// so load drifts); each figure is the median over the rounds of one warm
-// run's latency, best beside it.
+// threads, PyTorch eager at 1 and 2 threads (--torch), kiln's compiled
+// executables (each at the thread counts given), and kiln's interpreter at
+// 1 and 2 threads (unless --no-interp). Rounds interleave every
+// configuration (the machine is shared, so load drifts); each figure is the
+// median over the rounds of one warm run's latency, best beside it.
 //
 //   cd bench && npm install --ignore-scripts onnxruntime-node@1.30.0
-//   node models.js MODEL.onnx INPUT.npy KILN_EXE [ROUNDS] [KILN]
+//   node models.js [--torch DIR] [--no-interp] [--cpu] MODEL.onnx INPUT.npy EXES [ROUNDS] [KILN]
 //
-// KILN_EXE is `kiln compile MODEL -o KILN_EXE` (it runs once, then
-// --bench 1 times one more run: that second, warm run is what counts);
+// EXES is `kiln compile MODEL -o EXE`: a bare PATH (the C backend's), or a
+// list LABEL=PATH[@T],... where @T runs it with `--threads T` (a model
+// compiled with `--threads N` takes T <= N). Each runs once, then --bench 1
+// times one more run: that second, warm run is what counts.
+// --torch DIR: PyTorch eager through bench/torch_run.py on the model
+// export_big.py wrote to DIR (torch_state.pt beside model.onnx); one python
+// process per thread count, OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set.
+// --cpu: also CPU time per run (all threads), less sensitive to other
+// processes than the wall clock: ORT and PyTorch around the timed run;
+// kiln's executables afterwards, by `perf stat -e task-clock` of --bench 11
+// minus --bench 1 (min of 3 each), divided by 10.
 // KILN is the kiln binary for the interpreter (default ../build/kiln).
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { execFileSync } = require('child_process');
+const readline = require('readline');
+const { spawn, spawnSync } = require('child_process');
 const ort = require('onnxruntime-node');
 
 function readNpy(file) {
@@ -40,25 +51,92 @@ function kilnTime(out) {
   return Number(m[1]);
 }
 
-function runExe(exe, input) {
-  const r = require('child_process').spawnSync(exe, ['-i', input, '--bench', '1'],
-                                               { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${exe} failed:\n${r.stderr}`);
+function runExe(exe, input, threads, bench = 1) {
+  const args = ['-i', input, '--bench', String(bench)];
+  if (threads) args.push('--threads', String(threads));
+  const r = spawnSync(exe, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${exe} ${args.join(' ')} failed:\n${r.stderr}`);
   return kilnTime(r.stderr + r.stdout);
 }
 
 function runInterp(kiln, model, input, threads) {
-  const r = require('child_process').spawnSync(kiln, ['run', model, '-i', input, '--threads',
-                                                      String(threads), '--bench', '1'],
-                                               { encoding: 'utf8' });
+  const r = spawnSync(kiln, ['run', model, '-i', input, '--threads', String(threads), '--bench', '1'],
+                      { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`kiln run failed:\n${r.stderr}`);
   return kilnTime(r.stderr + r.stdout);
 }
 
+// CPU ms (all threads) of one warm run of a kiln executable: task-clock of
+// --bench 11 minus --bench 1, each the min of 3, over 10.
+function exeCpu(exe, input, threads) {
+  const clock = (n) => {
+    let low = Infinity;
+    for (let k = 0; k < 3; k++) {
+      const args = ['stat', '-x,', '-e', 'task-clock', exe, '-i', input, '--bench', String(n)];
+      if (threads) args.push('--threads', String(threads));
+      const r = spawnSync('perf', args, { encoding: 'utf8' });
+      const m = r.status === 0 && r.stderr.match(/^([0-9.]+),msec,task-clock/m);
+      if (!m) throw new Error(`perf ${args.join(' ')} failed:\n${r.stderr}`);
+      low = Math.min(low, Number(m[1]));
+    }
+    return low;
+  };
+  return (clock(11) - clock(1)) / 10;
+}
+
+// A PyTorch eager process (torch_run.py) at `threads` threads: run() times
+// one warm forward pass and resolves to [wall ms, CPU ms].
+async function torchRunner(dir, threads) {
+  // OMP_WAIT_POLICY=PASSIVE: idle OpenMP workers sleep instead of spinning
+  // (as ORT's allow_spinning 0 below); spinning workers on a shared machine
+  // made the 2-thread runs 10x slower.
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
+                OMP_WAIT_POLICY: 'PASSIVE' };
+  const py = spawn('/usr/bin/python3', [path.join(__dirname, 'torch_run.py'), dir, String(threads)],
+                   { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: py.stdout });
+  const waiting = [];
+  let exited = null;
+  lines.on('line', (l) => { const w = waiting.shift(); if (w) w.resolve(l); });
+  py.on('exit', (code) => {
+    exited = new Error(`torch_run.py (${threads} threads) exited ${code}`);
+    while (waiting.length) waiting.shift().reject(exited);
+  });
+  const next = () => new Promise((resolve, reject) => {
+    if (exited) reject(exited);
+    else waiting.push({ resolve, reject });
+  });
+  const ready = await next();
+  if (ready !== 'ready') throw new Error(`torch_run.py: ${ready}`);
+  return {
+    async run() {
+      py.stdin.write('run\n');
+      const [, wall, cpu] = (await next()).split(' ');
+      return [Number(wall), Number(cpu)];
+    },
+    close() { py.stdin.end(); },
+  };
+}
+
+function parseArgs(argv) {
+  const o = { torch: null, interp: true, cpu: false, pos: [] };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--torch') o.torch = argv[++i];
+    else if (argv[i] === '--no-interp') o.interp = false;
+    else if (argv[i] === '--cpu') o.cpu = true;
+    else o.pos.push(argv[i]);
+  }
+  return o;
+}
+
+const plural = (t) => `${t} thread${t > 1 ? 's' : ''}`;
+
 async function main() {
-  const [model, input, exe, roundsArg, kilnArg] = process.argv.slice(2);
-  if (!model || !input || !exe) {
-    console.error('usage: node models.js MODEL.onnx INPUT.npy KILN_EXE [ROUNDS] [KILN]');
+  const o = parseArgs(process.argv.slice(2));
+  const [model, input, exe, roundsArg, kilnArg] = o.pos;
+  if (!model || !input || !exe || o.torch === undefined) {
+    console.error('usage: node models.js [--torch DIR] [--no-interp] [--cpu] MODEL.onnx INPUT.npy '
+                  + 'EXES [ROUNDS] [KILN]');
     process.exit(2);
   }
   const rounds = Number(roundsArg || 20);
@@ -77,35 +155,58 @@ async function main() {
   const feeds = (s) => ({ [s.inputNames[0]]: x });
   for (const t of [1, 2])                      // warm-up
     for (let i = 0; i < 3; i++) await sessions[t].run(feeds(sessions[t]));
-  // KILN_EXE may list several executables, LABEL=PATH,LABEL=PATH (e.g.
-  // c=/tmp/deit-c,llvm=/tmp/deit-llvm); a bare PATH is the C backend's.
-  const exes = exe.split(',').map((e) => (e.includes('=') ? e.split('=') : ['C backend', e]));
-  const cols = {
-    'ONNX Runtime, 1 thread': [], 'ONNX Runtime, 2 threads': [],
-    'kiln interpreter, 1 thread': [], 'kiln interpreter, 2 threads': [],
+  const torch = {};
+  if (o.torch)
+    for (const t of [1, 2]) torch[t] = await torchRunner(o.torch, t);
+  // LABEL=PATH[@T],...; a bare PATH is the C backend's at its default threads.
+  const exes = exe.split(',').map((e) => {
+    const [label, file] = e.includes('=') ? e.split('=') : ['C backend', e];
+    const m = file.match(/^(.*)@([0-9]+)$/);
+    return m ? { label, file: m[1], threads: Number(m[2]) } : { label, file, threads: 0 };
+  });
+  const exeName = (e) => `kiln compiled (${e.label})${e.threads ? `, ${plural(e.threads)}` : ''}`;
+  const cols = {}, cpu = {};
+  const add = (name, v, c) => {
+    (cols[name] ||= []).push(v);
+    if (c !== undefined) (cpu[name] ||= []).push(c);
   };
   for (let r = 0; r < rounds; r++) {
     for (const t of [1, 2]) {
       // One untimed run first, as kiln's configurations time their second,
       // warm run: the other processes of the round evict the weights.
       await sessions[t].run(feeds(sessions[t]));
-      const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
       await sessions[t].run(feeds(sessions[t]));
-      cols[`ONNX Runtime, ${t} thread${t > 1 ? 's' : ''}`].push(
-        Number(process.hrtime.bigint() - t0) / 1e6);
+      const wall = Number(process.hrtime.bigint() - t0) / 1e6, c = process.cpuUsage(c0);
+      add(`ONNX Runtime, ${plural(t)}`, wall, (c.user + c.system) / 1e3);
     }
-    for (const [label, file] of exes)
-      (cols[`kiln compiled (${label}), 1 thread`] ||= []).push(runExe(file, input));
-    cols['kiln interpreter, 1 thread'].push(runInterp(kiln, model, input, 1));
-    cols['kiln interpreter, 2 threads'].push(runInterp(kiln, model, input, 2));
+    for (const t of Object.keys(torch).map(Number)) {
+      const [wall, c] = await torch[t].run();
+      add(`PyTorch eager, ${plural(t)}`, wall, c);
+    }
+    for (const e of exes)
+      add(exeName(e), runExe(e.file, input, e.threads));
+    if (o.interp)
+      for (const t of [1, 2])
+        add(`kiln interpreter, ${plural(t)}`, runInterp(kiln, model, input, t));
     process.stderr.write(`round ${r + 1}/${rounds}\r`);
   }
+  for (const t of Object.keys(torch)) torch[t].close();
+  if (o.cpu)
+    for (const e of exes)
+      cpu[exeName(e)] = [exeCpu(e.file, input, e.threads)];
   const ort1 = median(cols['ONNX Runtime, 1 thread']);
-  console.log(`model: ${model}; ${rounds} rounds, onnxruntime-node ${require('onnxruntime-node/package.json').version}`);
-  console.log('| configuration | median ms | best ms | median / ORT 1 thread |');
-  console.log('|---|---:|---:|---:|');
-  for (const [name, v] of Object.entries(cols))
-    console.log(`| ${name} | ${median(v).toFixed(2)} | ${best(v).toFixed(2)} | ${(median(v) / ort1).toFixed(2)} |`);
+  const ort1cpu = cpu['ONNX Runtime, 1 thread'] ? median(cpu['ONNX Runtime, 1 thread']) : 0;
+  console.log(`model: ${model}; ${rounds} rounds, onnxruntime-node `
+              + `${require('onnxruntime-node/package.json').version}`);
+  console.log(`| configuration | median ms | best ms | median / ORT 1 thread |${o.cpu ? ' CPU ms / run | CPU / ORT 1 thread CPU |' : ''}`);
+  console.log(`|---|---:|---:|---:|${o.cpu ? '---:|---:|' : ''}`);
+  for (const [name, v] of Object.entries(cols)) {
+    let line = `| ${name} | ${median(v).toFixed(2)} | ${best(v).toFixed(2)} | ${(median(v) / ort1).toFixed(2)} |`;
+    if (o.cpu)
+      line += cpu[name] ? ` ${median(cpu[name]).toFixed(2)} | ${(median(cpu[name]) / ort1cpu).toFixed(2)} |` : ' | |';
+    console.log(line);
+  }
 }
 
 main().catch((e) => { console.error(e.message || e); process.exit(1); });

@@ -479,6 +479,23 @@ static void object_name(const build *b, int i, char *out, size_t size)
     snprintf(out, size, "%s/%.*s.o", b->dir, (int)strlen(b->files[i]) - 2, b->files[i]);
 }
 
+/* NAME_weights.c: -DKILN_WEIGHTS_BIN="DIR/NAME_weights.bin", so that a
+ * GNU-compatible compiler pulls the weights in through .incbin (seconds)
+ * instead of parsing their hex (minutes for DeiT-Small). false for every
+ * other file, and when the path would need escaping (the hex then). */
+static bool weights_bin_define(const build *b, const char *file, char *out, size_t size)
+{
+    size_t n = strlen(file);
+    if (!has_suffix(file, "_weights.c") || strpbrk(b->dir, "\"\\\n"))
+        return false;
+    int len = snprintf(out, size, "-DKILN_WEIGHTS_BIN=\"%s/%.*s.bin\"", b->dir, (int)n - 2, file);
+    if (len < 0 || (size_t)len >= size)
+        return false;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%.*s.bin", b->dir, (int)n - 2, file);
+    return access(path, R_OK) == 0;
+}
+
 /* Start compiling file i (pid), or take it from the cache (0). */
 static pid_t start_compile(build *b, int i, char *cached, size_t size)
 {
@@ -499,6 +516,9 @@ static pid_t start_compile(build *b, int i, char *cached, size_t size)
     argv[n++] = (char *)compiler(b->o);
     for (int k = 0; k < b->n_flags; k++)
         argv[n++] = b->flags[k];
+    char bin[4500];
+    if (weights_bin_define(b, b->files[i], bin, sizeof bin))
+        argv[n++] = bin;
     argv[n++] = "-c", argv[n++] = src, argv[n++] = "-o", argv[n++] = obj, argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -668,16 +688,27 @@ typedef struct timings {
     int cached;                      /* runtime objects from the cache */
 } timings;
 
+/* The summary's plan line: the arena peak beside the live lower bound (the
+ * most bytes live at one node, which no placement beats). */
+static void plan_line(const timings *t, const kiln_plan *plan)
+{
+    char peak[64], bound[64];
+    fprintf(stderr, "  plan         %8.1f ms  arena peak %s (lower bound %s, +%.0f%%), %u tensors "
+            "(%u in place)\n", t->plan * 1e3, kiln_plan_format_bytes(plan->peak, peak, sizeof peak),
+            kiln_plan_format_bytes(plan->lower_bound, bound, sizeof bound),
+            plan->lower_bound ? 100.0 * ((double)plan->peak / (double)plan->lower_bound - 1) : 0.0,
+            plan->n_tensors, plan->n_inplace);
+}
+
 static void summary(const compile_opts *o, const kiln_graph *g, const kiln_plan *plan,
                     const kiln_cgen_stats *s, const timings *t, const char *name)
 {
-    char peak[64], wbytes[64], src[64], pipeline[2048];
+    char wbytes[64], src[64], pipeline[2048];
     fprintf(stderr, "kiln compile: %s -> %s (%s, C prefix %s)\n", o->model_path, o->out,
             emit_names[o->emit], name);
     fprintf(stderr, "  load+passes  %8.1f ms  %s\n", t->load * 1e3,
             driver_pipeline_text(&o->model, pipeline, sizeof pipeline));
-    fprintf(stderr, "  plan         %8.1f ms  arena peak %s, %u tensors (%u in place)\n", t->plan * 1e3,
-            kiln_plan_format_bytes(plan->peak, peak, sizeof peak), plan->n_tensors, plan->n_inplace);
+    plan_line(t, plan);
     fprintf(stderr, "  emit C       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors; "
             "%s of C, %u runtime files\n", t->emit * 1e3, s->n_nodes, s->n_calls,
             kiln_plan_format_bytes(s->weight_bytes, wbytes, sizeof wbytes), s->n_weights,
@@ -723,7 +754,8 @@ static kiln_status compile_llvm(kiln_ctx *ctx, const compile_opts *o, const kiln
         return st;
     fprintf(stderr, "kiln compile: %s -> %s (llvm %s, %s, cpu %s, kernels %s, prefix %s)\n",
             o->model_path, o->out, emit_names[o->emit], s.triple, s.cpu, s.kernels, name);
-    fprintf(stderr, "  load+passes  %8.1f ms\n  plan         %8.1f ms\n", t->load * 1e3, t->plan * 1e3);
+    fprintf(stderr, "  load+passes  %8.1f ms\n", t->load * 1e3);
+    plan_line(t, plan);
     fprintf(stderr, "  module       %8.1f ms  %u nodes, %u kernel calls; weights %s in %u tensors\n",
             s.t_ir * 1e3, s.n_nodes, s.n_calls,
             kiln_plan_format_bytes(s.weight_bytes, wbytes, sizeof wbytes), s.n_weights);

@@ -46,7 +46,7 @@ typedef struct kiln_cgen_stats {
     uint32_t n_calls;          /* kernel calls emitted */
     uint32_t n_weights;        /* constant tensors */
     size_t weight_bytes;       /* their bytes */
-    size_t source_bytes;       /* bytes of generated NAME.c + NAME_weights.c + main.c */
+    size_t source_bytes;       /* bytes of generated NAME.c + NAME_weights.c + NAME_weights_hex.h + main.c */
     uint32_t n_runtime_files;  /* runtime files copied */
     size_t weights_file_bytes; /* --weights file: bytes of NAME.weights; else 0 */
 } kiln_cgen_stats;

@@ -125,6 +125,10 @@ static void makefile(cbuf *m, const char *name, const bool *keep, bool testbench
     if (testbench)
         cbuf_printf(m, "%s: main.o lib%s.a\n\t$(CC) $(CFLAGS) $(LDFLAGS) -o $@ main.o lib%s.a $(LDLIBS)\n\n",
                     name, name, name);
+    if (!wfile)  /* the weights through .incbin (see the comment at the top of NAME_weights.c) */
+        cbuf_printf(m, "%s_weights.o: %s_weights.c %s_weights.bin\n"
+                       "\t$(CC) $(CFLAGS) $(CPPFLAGS) -DKILN_WEIGHTS_BIN='\"%s_weights.bin\"' -c -o $@ "
+                       "%s_weights.c\n\n", name, name, name, name, name);
     cbuf_printf(m, "$(OBJS) main.o: *.h\n\nclean:\n\trm -f *.o lib%s.a%s%s\n\n.PHONY: all clean\n",
                 name, testbench ? " " : "", testbench ? name : "");
 }
@@ -168,7 +172,7 @@ static kiln_status write_runtime(kiln_ctx *ctx, const char *tmp, const bool *kee
 }
 
 typedef struct outputs {
-    cbuf c, h, w, main, make;
+    cbuf c, h, w, hex, bin, main, make;
 } outputs;
 
 static kiln_status write_all(kiln_ctx *ctx, const char *tmp, const char *name, outputs *o,
@@ -183,6 +187,12 @@ static kiln_status write_all(kiln_ctx *ctx, const char *tmp, const char *name, o
     snprintf(file, sizeof file, wfile ? "%s.weights" : "%s_weights.c", name);
     if (!st)
         st = write_buf(ctx, tmp, file, &o->w);
+    snprintf(file, sizeof file, "%s_weights.bin", name);
+    if (!st && !wfile)
+        st = write_buf(ctx, tmp, file, &o->bin);
+    snprintf(file, sizeof file, "%s_weights_hex.h", name);
+    if (!st && !wfile)
+        st = write_buf(ctx, tmp, file, &o->hex);
     if (!st && testbench)
         st = write_buf(ctx, tmp, "main.c", &o->main);
     if (!st)
@@ -239,7 +249,7 @@ static kiln_status move_into_place(kiln_ctx *ctx, const char *tmp, const char *d
 
 static size_t sum_len(const outputs *o, bool wfile)
 {
-    return o->c.len + (wfile ? 0 : o->w.len) + o->main.len;
+    return o->c.len + (wfile ? 0 : o->w.len + o->hex.len) + o->main.len;
 }
 
 kiln_status kiln_cgen_emit(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
@@ -257,7 +267,7 @@ kiln_status kiln_cgen_emit(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *
     KILN_ASSERT((plan->threads > 1 ? plan->threads : 1) == threads);
     bool wfile = opts->weights_file;
     kiln_status st = kiln_cgen_model(ctx, g, plan, opts->name, model, wfile, threads, &o.c, &o.h,
-                                     &o.w, used, stats);
+                                     &o.w, &o.hex, &o.bin, used, stats);
     if (st == KILN_OK) {
         stats->n_runtime_files = kiln_cgen_runtime_select(used, opts->testbench, keep);
         for (unsigned i = 0; threads > 1 && i < kiln_cgen_n_runtime_files; i++)
@@ -276,7 +286,9 @@ kiln_status kiln_cgen_emit(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *
         if (st != KILN_OK)
             kiln_cgen_remove_tree(tmp);
     }
-    cbuf_free(&o.c), cbuf_free(&o.h), cbuf_free(&o.w), cbuf_free(&o.main), cbuf_free(&o.make);
+    cbuf_free(&o.c), cbuf_free(&o.h), cbuf_free(&o.w), cbuf_free(&o.hex), cbuf_free(&o.bin);
+    cbuf_free(&o.main);
+    cbuf_free(&o.make);
     free(keep);
     return st;
 }

@@ -49,14 +49,15 @@ const char *kiln_cgen_desc_header(krt_kernel_id k);
  * (the generated directory is flat). */
 void kiln_cgen_flatten_includes(cbuf *b, const kiln_cgen_file *f);
 
-/* NAME.c, NAME.h and NAME_weights.c of g into c, h, w (cgen_model.c);
- * used[k] is set for each kernel id called. With weights_file, w receives
- * the whole NAME.weights file instead (cgen_weights.c). Statuses as
+/* NAME.c, NAME.h, NAME_weights.c, NAME_weights_hex.h and NAME_weights.bin
+ * of g into c, h, w, hex, bin (cgen_model.c); used[k] is set for each
+ * kernel id called. With weights_file, w receives the whole NAME.weights
+ * file instead (cgen_weights.c) and hex, bin stay empty. Statuses as
  * kiln_cgen_emit. */
 kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
                             const char *name, const char *model, bool weights_file, int threads,
                             cbuf *c,
-                            cbuf *h, cbuf *w, bool *used /* OUT [KRT_K_COUNT] */,
+                            cbuf *h, cbuf *w, cbuf *hex, cbuf *bin, bool *used /* OUT [KRT_K_COUNT] */,
                             kiln_cgen_stats *stats);
 
 /* ---- --weights file (cgen_weights.c) ---- */

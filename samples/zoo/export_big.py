@@ -8,6 +8,10 @@ in the zoo's format, so the end-to-end runner takes them with
 `--manifest build/big-models/manifest.tsv`. Same checks as export.py (onnx.checker, strict
 shape inference, numpy evaluation of the graph against PyTorch, float64 tolerance).
 
+Beside them, what PyTorch eager needs to run the same model with the same weights (for
+bench/torch_run.py): OUTDIR/NAME/torch_state.pt (the state dict) and torch_model.json
+({"name": NAME}: `torch_model(NAME)` below rebuilds the architecture to load it into).
+
   deit-tiny   DeiT-Tiny/16 at 224x224: 196 patches + class token = 197 tokens, dim 192,
               3 heads, 12 blocks, 1000 classes (5.7M parameters, ~23 MB)
   deit-small  DeiT-Small/16: dim 384, 6 heads, 12 blocks (22M parameters, ~88 MB)
@@ -23,9 +27,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export as Z  # noqa: E402
 
 
+def deit_arch(dim, heads):
+    return lambda: Z.ViT(img=224, patch=16, dim=dim, depth=12, heads=heads, mlp_ratio=4, classes=1000)
+
+
+def swin_t_arch():
+    from torchvision.models import swin_t as tv_swin_t
+    return tv_swin_t(weights=None)
+
+
+# The architecture of each model with untrained weights: what torch_state.pt loads into.
+ARCH = {"deit-tiny": deit_arch(192, 3), "deit-small": deit_arch(384, 6), "swin-t": swin_t_arch}
+
+
+def torch_model(name):
+    """The eval-mode PyTorch module NAME as exported, weights from OUTDIR/NAME/torch_state.pt
+    still to be loaded (bench/torch_run.py does)."""
+    return ARCH[name]().eval()
+
+
 def deit(dim, heads):
     def build():
-        m = Z.ViT(img=224, patch=16, dim=dim, depth=12, heads=heads, mlp_ratio=4, classes=1000)
+        m = deit_arch(dim, heads)()
         Z.init_weights(m)
         return Z.Spec(m.eval(), (torch.randn(1, 3, 224, 224),), ["image"], ["logits"],
                       f"DeiT/16 at 224x224, 197 tokens, dim {dim}, {heads} heads, 12 blocks, random weights",
@@ -34,8 +57,7 @@ def deit(dim, heads):
 
 
 def swin_t():
-    from torchvision.models import swin_t as tv_swin_t
-    m = tv_swin_t(weights=None)
+    m = swin_t_arch()
     Z.init_weights(m)
     return Z.Spec(m.eval(), (torch.randn(1, 3, 224, 224),), ["image"], ["logits"],
                   "torchvision swin_t(weights=None) at 224x224, random weights",
@@ -45,13 +67,32 @@ def swin_t():
 BIG = [("deit-tiny", deit(192, 3)), ("deit-small", deit(384, 6)), ("swin-t", swin_t)]
 
 
+def export_with_state(name, builder, out):
+    """export_one, then the exported module's state dict and how to rebuild it."""
+    built = []
+
+    def keep():
+        spec = builder()
+        built.append(spec.model)
+        return spec
+    entry = Z.export_one(name, keep, out_root=out)
+    d = os.path.join(out, name)
+    tmp = os.path.join(d, "torch_state.pt.tmp")
+    torch.save(built[0].state_dict(), tmp)
+    os.replace(tmp, os.path.join(d, "torch_state.pt"))
+    with open(os.path.join(d, "torch_model.json"), "w") as f:
+        json.dump({"name": name, "built_by": "samples/zoo/export_big.py torch_model(name)"}, f)
+        f.write("\n")
+    return entry
+
+
 def main(argv):
     out = os.path.abspath(argv[1] if len(argv) > 1 else os.path.join(Z.ROOT, "build", "big-models"))
     names = argv[2:] or [n for n, _ in BIG]
     known = dict(BIG)
     torch.set_num_threads(2)
     os.makedirs(out, exist_ok=True)
-    entries = [Z.export_one(n, known[n], out_root=out) for n in names]
+    entries = [export_with_state(n, known[n], out) for n in names]
     mpath = os.path.join(out, "manifest.json")
     old = {}
     if os.path.exists(mpath):

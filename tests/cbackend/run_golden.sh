@@ -6,13 +6,16 @@
 #
 # For each other DIR/X.kir (with extra `kiln compile` arguments in X.kir.args):
 #   1. `kiln compile X.kir -o TMP/X --emit c --testbench` writes exactly the
-#      files in DIR/X.expected/ (X.c, X.h, X_weights.c, main.c, Makefile;
-#      the runtime files are copies and are not compared);
+#      files in DIR/X.expected/ (X.c, X.h, X_weights.c, X_weights_hex.h, X_weights.bin,
+#      main.c, Makefile; the runtime files are copies and are not compared);
 #   2. compiling it again gives a byte-identical directory (determinism);
 #   3. the generated files compile clean with -std=c99 -Wall -Wextra
-#      -Werror -pedantic under gcc and, when installed, clang-19;
-#   4. the directory builds alone (cc -std=c99 -O0 *.c -lm -lpthread) and
-#      the executable, run on X.kir.npy, prints what `kiln run` prints.
+#      -Werror -pedantic under gcc and, when installed, clang-19, both with
+#      the hex weights and with -DKILN_WEIGHTS_BIN (.incbin of X_weights.bin,
+#      assembled for real);
+#   4. the directory builds alone (cc -std=c99 -O0 *.c -lm -lpthread: the
+#      hex) and with its Makefile (the .incbin), and both executables, run
+#      on X.kir.npy, print what `kiln run` prints.
 #
 # To accept new output after a deliberate change:
 #   KILN_UPDATE_GOLDEN=1 sh tests/cbackend/run_golden.sh build/kiln tests/cbackend/golden
@@ -31,6 +34,8 @@ strict() {  # strict CC DIR NAME: the generated files, warnings as errors
 	"$1" -std=c99 -Wall -Wextra -Werror -pedantic -O2 -fsyntax-only \
 		-I"$2" "$2/$3.c" "$2/${3}_weights.c" "$2/main.c" 2>"$tmp/warn" ||
 		{ cat "$tmp/warn"; return 1; }
+	(cd "$2" && "$1" -std=c99 -Wall -Wextra -Werror -pedantic -O2 -DKILN_WEIGHTS_BIN="\"${3}_weights.bin\"" \
+		-c "${3}_weights.c" -o "$tmp/incbin.o") 2>"$tmp/warn" || { cat "$tmp/warn"; return 1; }
 }
 
 for t in *.kir; do
@@ -51,10 +56,12 @@ for t in *.kir; do
 		{ bad "$t: kiln compile failed"; cat "$tmp/err"; continue; }
 	if [ "${KILN_UPDATE_GOLDEN:-}" = 1 ]; then
 		mkdir -p "$x.expected"
-		for f in "$x.c" "$x.h" "${x}_weights.c" main.c Makefile; do cp "$tmp/$x/$f" "$x.expected/$f"; done
+		for f in "$x.c" "$x.h" "${x}_weights.c" "${x}_weights_hex.h" "${x}_weights.bin" main.c Makefile; do
+			cp "$tmp/$x/$f" "$x.expected/$f"
+		done
 		echo "updated $x.expected"
 	fi
-	for f in "$x.c" "$x.h" "${x}_weights.c" main.c Makefile; do
+	for f in "$x.c" "$x.h" "${x}_weights.c" "${x}_weights_hex.h" "${x}_weights.bin" main.c Makefile; do
 		if cmp -s "$x.expected/$f" "$tmp/$x/$f"; then ok; else
 			bad "$t: $f differs from $x.expected/$f"
 			diff -u "$x.expected/$f" "$tmp/$x/$f" | head -30
@@ -78,6 +85,15 @@ for t in *.kir; do
 	"$kiln" run "$t" $in >"$tmp/want" 2>&1
 	if cmp -s "$tmp/want" "$tmp/out"; then ok; else
 		bad "$t: the executable's outputs differ from kiln run's"; diff "$tmp/want" "$tmp/out"
+	fi
+	rm -f "$tmp/$x"/*.o
+	if (cd "$tmp/$x" && make -s "$x" >"$tmp/build" 2>&1) && grep -q incbin "$tmp/$x/${x}_weights.c"; then ok; else
+		bad "$t: make does not build it"; cat "$tmp/build"; continue
+	fi
+	# shellcheck disable=SC2086
+	"$tmp/$x/$x" $in >"$tmp/out" 2>&1
+	if cmp -s "$tmp/want" "$tmp/out"; then ok; else
+		bad "$t: the Makefile's (.incbin) executable's outputs differ from kiln run's"; diff "$tmp/want" "$tmp/out"
 	fi
 done
 # --emit obj and lib: a user's program links the object through outputs.h
