@@ -53,9 +53,11 @@
 #define KRT_HAVE_VEC 1
 #define UKR_UNROLL _Pragma("GCC unroll 16")
 #define UKR_PREFETCH(p) __builtin_prefetch((p), 1)
+#define B_PREFETCH(p) __builtin_prefetch((p), 0, 2)
 #else
 #define UKR_UNROLL
 #define UKR_PREFETCH(p) ((void)(p))
+#define B_PREFETCH(p) ((void)(p))
 #endif
 
 /* What the epilogue needs, with bias and residual already offset to the tile. */
@@ -582,17 +584,30 @@ static void edge_tile(const ukr_info *u, int64_t kc, const float *a, int64_t a_r
  * shapes: with N = 192 each packed panel is used by only 3 B panels, and
  * the strided copy cost more than the kernel's unit-stride or row-stride
  * reads of A from L1/L2. */
+/* With `stream` (B read in place from a packed constant, which is in
+ * memory or L3 rather than in the cache where pack_b's copy was), each
+ * tile also prefetches its share of the next B micro-panel into L2: the
+ * packed B is read front to back, so the memory right after this panel
+ * is the next panel, or the next slice's first one. Without it the
+ * micro-kernel stalls on every new panel's first pass (on DeiT-Tiny the
+ * copy's time moved into the kernel, the total unchanged). */
 static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
                           const float *A, int64_t rs_a, int64_t cs_a, float *ap, const float *bp,
-                          float *C, int64_t ldc, const ukr_epi *e, int64_t i0, int64_t j0)
+                          float *C, int64_t ldc, const ukr_epi *e, int64_t i0, int64_t j0,
+                          bool stream)
 {
     int64_t full = mc / u->mr * u->mr;
+    int64_t lines = u->nr * kc * (int64_t)sizeof(float) / 64, tiles = (mc + u->mr - 1) / u->mr;
+    int64_t per_tile = stream ? (lines + tiles - 1) / tiles : 0;
     if (full < mc)
         pack_a(u->mr, mc - full, kc, A + full * rs_a, rs_a, cs_a, ap);
     for (int64_t jr = 0; jr < nc; jr += u->nr) {
         int64_t n = min64(u->nr, nc - jr);
-        for (int64_t ir = 0; ir < mc; ir += u->mr) {
+        const char *next = (const char *)(bp + (jr + u->nr) * kc);
+        for (int64_t ir = 0, line = 0; ir < mc; ir += u->mr) {
             int64_t m = min64(u->mr, mc - ir);
+            for (int64_t l = 0; l < per_tile && line < lines; l++, line++)
+                B_PREFETCH(next + line * 64);
             ukr_epi te = *e;
             if (e->bias)
                 te.bias = e->bias + (i0 + ir) * e->bias_rs + (j0 + jr) * e->bias_cs;
@@ -663,7 +678,7 @@ static void sgemm_run(int64_t M, int64_t N, int64_t K, float alpha, const float 
             for (int64_t ic = 0; ic < M; ic += u->mc) {
                 int64_t mc = min64(u->mc, M - ic);
                 block_product(u, mc, nc, kc, A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap, slice,
-                              C + ic * ldc + jc, ldc, &e, ic, jc);
+                              C + ic * ldc + jc, ldc, &e, ic, jc, depth > 0 && in_place);
             }
             if (depth == 0)
                 break;
