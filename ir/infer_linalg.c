@@ -291,7 +291,38 @@ const char *kiln_fused_act_name(krt_gemm_act act)
     return (unsigned)act < KRT_GEMM_ACT_COUNT ? fused_acts[act] : NULL;
 }
 
-kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln_shape *y)
+/* B packed by the pack-weights pass {packed_nr, packed_kc, packed_n}: a
+ * 1-D constant of krt_sgemm_packed_numel(n, K, nr) floats standing for a
+ * K x n matrix (K from A). *bs is B's shape as a matrix: its own when not
+ * packed, [K, n] when packed. */
+static kiln_status packed_b(kiln_infer *c, const kiln_value *a, const kiln_value *b,
+                            krt_matmul_epi_desc *d, kiln_shape *bs)
+{
+    int64_t nr, kc, n;
+    kiln_status st = get_int(c, "packed_nr", 0, 0, 64, &nr);
+    if (!st) st = get_int(c, "packed_kc", 0, 0, INT32_MAX, &kc);
+    if (!st) st = get_int(c, "packed_n", 0, 0, INT64_MAX / 2, &n);
+    if (st)
+        return st;
+    *bs = b->shape;
+    if (nr == 0)
+        return KILN_OK;
+    kiln_dim k = a->shape.dim[a->shape.rank - 1];
+    if (kc <= 0 || n <= 0 || b->shape.rank != 1)
+        return kiln_infer_fail(c, "packed B (packed_nr = %lld) needs packed_kc and packed_n > 0 and "
+                               "a 1-D input 1", (long long)nr);
+    if (known(k) && known(b->shape.dim[0]) && b->shape.dim[0] != krt_sgemm_packed_numel(n, k, (int)nr))
+        return kiln_infer_fail(c, "packed B has %lld elements, a %lld x %lld matrix in panels of %lld "
+                               "columns has %lld", (long long)b->shape.dim[0], (long long)k,
+                               (long long)n, (long long)nr,
+                               (long long)krt_sgemm_packed_numel(n, k, (int)nr));
+    d->b_nr = (int32_t)nr, d->b_kc = (int32_t)kc;
+    *bs = shape_of(2, (const kiln_dim[]){k, n});
+    return KILN_OK;
+}
+
+kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln_shape *y,
+                                     kiln_shape *b_matrix)
 {
     kiln_value *a, *b;
     int act = 0;
@@ -300,7 +331,8 @@ kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln
     if (!st) st = check_same_dtype(c, 1, 0);
     if (!st) st = check_same_dtype(c, 2, 0);
     if (!st) st = check_same_dtype(c, 3, 0);
-    if (!st) st = matmul_shape(c, &a->shape, &b->shape, y);
+    if (!st) st = packed_b(c, a, b, d, b_matrix);
+    if (!st) st = matmul_shape(c, &a->shape, b_matrix, y);
     if (!st) st = get_enum(c, "activation", fused_acts, KRT_GEMM_ACT_COUNT, 0, &act);
     if (!st) st = get_float(c, "lo", -INFINITY, &d->lo);
     if (!st) st = get_float(c, "hi", INFINITY, &d->hi);
@@ -318,8 +350,8 @@ kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln
 static kiln_status infer_fused_matmul(kiln_infer *c)
 {
     krt_matmul_epi_desc d = {0};
-    kiln_shape y;
-    kiln_status st = kiln_linalg_fused_matmul(c, &d, &y);
+    kiln_shape y, b;
+    kiln_status st = kiln_linalg_fused_matmul(c, &d, &y, &b);
     if (!st)
         kiln_infer_set(c, 0, KILN_DT_F32, &y);
     return st;

@@ -20,9 +20,12 @@
 /* Gemm: Y's shape (M, N) and the descriptor. */
 kiln_status kiln_linalg_gemm(kiln_infer *c, krt_gemm_desc *d, kiln_shape *y);
 /* kiln.FusedMatMul: the epilogue fields of d (act, lo, hi, has_bias,
- * has_residual; not mm) and the output shape; the activation's attribute
- * spelling of a krt_gemm_act (NULL when out of range). */
-kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln_shape *y);
+ * has_residual, and b_nr, b_kc when pack-weights packed B; not mm), the
+ * output shape, and B's shape as a matrix (input 1's own, or [K, N] when
+ * packed); the activation's attribute spelling of a krt_gemm_act (NULL
+ * when out of range). */
+kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln_shape *y,
+                                     kiln_shape *b_matrix);
 const char *kiln_fused_act_name(krt_gemm_act act);
 
 /* Conv, ConvInteger, QLinearConv (x is input 0, w input 1, or 3 for

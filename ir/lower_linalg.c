@@ -88,11 +88,15 @@ static kiln_status lower_fused_matmul(kiln_lower *l)
 {
     kiln_infer c = reader(l);
     krt_matmul_epi_desc d = {0};
-    kiln_shape y;
-    kiln_status st = kiln_linalg_fused_matmul(&c, &d, &y);
-    if (!st)
-        st = matmul_desc(l, 0, 1, &d.mm);
-    return st ? st : emit(l, KRT_K_MATMUL_EPI, &d, INS(0, 1, 2, 3), 1);
+    kiln_shape y, b;
+    kiln_status st = kiln_linalg_fused_matmul(&c, &d, &y, &b);
+    if (st)
+        return st;
+    const kiln_value *a = kiln_lower_in(l, 0);
+    if (krt_matmul_desc_init(&d.mm, a->shape.rank, a->shape.dim, b.rank, b.dim))
+        return kiln_lower_fail(l, "operand shapes do not multiply");
+    d.mm.dtype = in_dtype(l, 0);
+    return emit(l, KRT_K_MATMUL_EPI, &d, INS(0, 1, 2, 3), 1);
 }
 
 /* MatMulInteger (A, B, a_zp?, b_zp?): the qmatmul operands without scales. */

@@ -190,7 +190,7 @@ static const char *const op_attrs[KILN_OP_COUNT] = {
         "v_layout y_layout y_shape",
     [KILN_OP_TOKEN_MERGE] = "head_dim heads k_layout r",
     [KILN_OP_TOKEN_PRUNE] = "fuse keep",
-    [KILN_OP_FUSEDMATMUL] = "activation hi lo",
+    [KILN_OP_FUSEDMATMUL] = "activation hi lo packed_kc packed_n packed_nr",
     [KILN_OP_FUSEDELEMENTWISE] = "args ops params",
 };
 

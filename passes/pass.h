@@ -28,6 +28,9 @@ typedef struct kiln_pass_options {
     int threads;              /* threads the executor will use (memory plan scratch); 0: 1 */
     const struct kiln_token_options *tokens; /* token reduction (attention-share, token-pool,
                                                 token-prune, token-merge); NULL: none */
+    const char *pack_for;     /* pack-weights: the GEMM kernel whose layout constant B is
+                                 packed in ("avx512", "avx2", "neon", "vec4", "scalar"; "none":
+                                 no packing); NULL: the one krt_sgemm picks on this CPU */
 } kiln_pass_options;
 
 /* Default cap on one folded constant: big enough for any shape tensor or

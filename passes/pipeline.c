@@ -40,8 +40,8 @@ const char *kiln_pipeline_for_level(int level)
     static const char *const levels[] = {
         [0] = "",
         [1] = "fold,dce",
-        [2] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,fuse-attention,fuse-epilogue,fuse-elementwise,dce,pack-qkv",
-        [3] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,fuse-attention,fuse-epilogue,fuse-elementwise,dce,pack-qkv",
+        [2] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,fuse-attention,fuse-epilogue,fuse-elementwise,dce,pack-qkv,pack-weights",
+        [3] = "fold,cleanup,cse,fold-batchnorm,fuse-layernorm,fuse-gelu,fuse-attention,fuse-epilogue,fuse-elementwise,dce,pack-qkv,pack-weights",
     };
     if (level < 0)
         level = 0;

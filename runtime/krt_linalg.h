@@ -86,6 +86,29 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
                   float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
                   void *scratch);
 
+/* B packed ahead of time (the pack-weights pass): the micro-panels the
+ * kernel with register width nr and K slice kc reads, laid end to end
+ * (layout: runtime/krt_linalg_gemm.c, "B packed ahead of time";
+ * docs/compiler-core.md, "Packed weights"). krt_sgemm_pack_geometry
+ * gives a kernel's (nr, kc) by its name's first word ("avx512", "avx2", "avx", "neon", "vec4", "scalar";
+ * false for another), or with kernel NULL those of the kernel krt_sgemm
+ * picks on this CPU. krt_sgemm_packed_numel is the packed size in floats
+ * (K x N rounded up to nr; 0 when N, K or nr is not positive), and
+ * krt_sgemm_pack_b packs B (K x N, strided as in krt_sgemm) into it.
+ * krt_sgemm_packed_ex is krt_sgemm_ex reading such a B: in place when
+ * the kernel it picks has that nr and kc, else repacked per slice into
+ * its own layout; either way bit-identical to krt_sgemm_ex on the
+ * unpacked B. Same scratch as krt_sgemm. */
+bool krt_sgemm_pack_geometry(const char *kernel, int *nr, int *kc);
+int64_t krt_sgemm_packed_numel(int64_t N, int64_t K, int nr);
+void krt_sgemm_pack_b(int64_t K, int64_t N, const float *B, int64_t rs_b, int64_t cs_b, int nr,
+                      int kc, float *out);
+void krt_sgemm_packed_ex(int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t rs_a, int64_t cs_a,
+                         const float *packed_b, int nr, int kc,
+                         float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
+                         void *scratch);
+
 /* The micro-kernel krt_sgemm runs on this CPU ("avx512 6x64", ...). */
 const char *krt_sgemm_kernel_name(void);
 
@@ -126,12 +149,15 @@ typedef struct krt_matmul_desc {
  * with A @ B batched as `matmul` (mm), bias [N] broadcast over every row,
  * residual dense of Y's shape; all of it applied per register tile by the
  * GEMM's epilogue (krt_sgemm_ex), never as a pass over Y. Units: blocks
- * of output rows, as matmul. */
+ * of output rows, as matmul. With b_nr > 0, B is packed (krt_sgemm_pack_b)
+ * and must be one matrix (no batch dims); KRT_EVALUE otherwise. */
 typedef struct krt_matmul_epi_desc {
     krt_matmul_desc mm;               /* mm.dtype KRT_F32 */
     krt_gemm_act act;
     float lo, hi;                     /* KRT_GEMM_ACT_CLIP */
     int32_t has_bias, has_residual;   /* 1: ops[2] / ops[3] given */
+    int32_t b_nr, b_kc;               /* b_nr > 0: B (ops[1]) is one K x N matrix packed for
+                                         (b_nr, b_kc) by krt_sgemm_pack_b (pack-weights) */
     int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_matmul_epi_desc;
 

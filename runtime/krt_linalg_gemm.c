@@ -53,9 +53,11 @@
 #define KRT_HAVE_VEC 1
 #define UKR_UNROLL _Pragma("GCC unroll 16")
 #define UKR_PREFETCH(p) __builtin_prefetch((p), 1)
+#define B_PREFETCH(p) __builtin_prefetch((p), 0, 2)
 #else
 #define UKR_UNROLL
 #define UKR_PREFETCH(p) ((void)(p))
+#define B_PREFETCH(p) ((void)(p))
 #endif
 
 /* What the epilogue needs, with bias and residual already offset to the tile. */
@@ -428,6 +430,98 @@ static void pack_b(int nr, int64_t kc, int64_t n, const float *B, int64_t rs, in
     }
 }
 
+/* ---- B packed ahead of time (the pack-weights pass) -------------------------
+ *
+ * A constant B is packed once, at compile time, into exactly the buffers
+ * pack_b would build on every call, laid end to end:
+ *
+ *   for each K slice s (depth d_s: K cut as slice_depth cuts it for kc),
+ *     for each micro-panel p of nr columns (N rounded up to nr),
+ *       d_s rows of nr floats: B(k, p*nr + j), zero past column N.
+ *
+ * B(k, n) sits at k0*Np + (n / nr)*nr*d_s + (k - k0)*nr + n % nr, where
+ * Np = N rounded up to nr and k0 the first row of k's slice. So the slice
+ * starting at row pc is at pc*Np and its panels for columns jc.. at
+ * jc*d_s past that: the driver points the micro-kernel into the packed
+ * array instead of copying (nc, a multiple of every nr, never splits a
+ * panel). The layout is a function of (nr, kc) alone; it is the one the
+ * kernel with that register width and K slice reads, and the driver only
+ * uses it in place when the kernel it picked at run time has that nr and
+ * kc. Otherwise (a binary compiled for AVX-512 running where only AVX2
+ * is) it repacks each slice from the packed array into its own layout
+ * (krt_sgemm_packed_ex), which gives the very buffer pack_b would have
+ * built from B: the same result, bit for bit, as the unpacked call, at
+ * the cost of the copy the pass was there to remove. */
+
+/* The (nr, kc) of the kernels, by the name's first word: the ones
+ * krt_sgemm_kernel_name reports ("avx512 6x64", "avx 6x16" for the AVX2
+ * kernel compiled as the target's own...). */
+static const struct {
+    const char *name;
+    int nr, kc;
+} pack_geometries[] = {
+    {"avx512", 64, AVX512_BLOCKING_KC}, {"avx2", 16, 256}, {"avx", 16, 256}, {"neon", 12, 256},
+    {"vec4", 8, 256}, {"scalar", 4, 256},
+};
+
+bool krt_sgemm_pack_geometry(const char *kernel, int *nr, int *kc)
+{
+    if (!kernel) {
+        const ukr_info *u = pick_kernel();
+        *nr = u->nr, *kc = u->kc;
+        return true;
+    }
+    size_t len = strcspn(kernel, " ");
+    for (size_t i = 0; i < sizeof pack_geometries / sizeof pack_geometries[0]; i++)
+        if (strlen(pack_geometries[i].name) == len && strncmp(kernel, pack_geometries[i].name, len) == 0) {
+            *nr = pack_geometries[i].nr, *kc = pack_geometries[i].kc;
+            return true;
+        }
+    return false;
+}
+
+/* Depth of each K slice for a largest slice kc: K cut into equal slices
+ * of at most kc. It depends on K alone, so every split of the rows sums
+ * in the same order. */
+static int64_t slice_depth_kc(int64_t kc, int64_t K)
+{
+    int64_t slices = (K + kc - 1) / kc;
+    return (K + slices - 1) / slices;
+}
+
+int64_t krt_sgemm_packed_numel(int64_t N, int64_t K, int nr)
+{
+    return nr > 0 && N > 0 && K > 0 ? K * round_up(N, nr) : 0;
+}
+
+void krt_sgemm_pack_b(int64_t K, int64_t N, const float *B, int64_t rs_b, int64_t cs_b, int nr,
+                      int kc, float *out)
+{
+    if (krt_sgemm_packed_numel(N, K, nr) == 0 || kc <= 0)
+        return;
+    int64_t d = slice_depth_kc(kc, K), np = round_up(N, nr);
+    for (int64_t pc = 0; pc < K; pc += d)
+        pack_b(nr, min64(d, K - pc), N, B + pc * rs_b, rs_b, cs_b, out + pc * np);
+}
+
+/* The kc x n block of B at rows pc.., columns jc.. (jc a multiple of the
+ * layout's nr is not needed: any block) from a packed B of layout (pnr,
+ * pkc), repacked into micro-panels of nr columns as pack_b lays them. */
+static void repack_b(int nr, int64_t pc, int64_t kc, int64_t jc, int64_t n, const float *P,
+                     int64_t K, int64_t N, int pnr, int pkc, float *bp)
+{
+    int64_t d = slice_depth_kc(pkc, K), np = round_up(N, pnr);
+    for (int64_t k = 0; k < kc; k++) {
+        int64_t row = pc + k, k0 = row / d * d, ds = min64(d, K - k0);
+        const float *src = P + k0 * np + (row - k0) * pnr;
+        for (int64_t j = 0; j < round_up(n, nr); j++) {
+            int64_t col = jc + j;
+            bp[j / nr * nr * kc + k * nr + j % nr] =
+                j < n ? src[col / pnr * pnr * ds + col % pnr] : 0.0f;
+        }
+    }
+}
+
 /* ---- f32 GEMM driver -------------------------------------------------------- */
 
 /* The geometry (mr, nr, kc, nc) of every kernel any build may pick: the
@@ -490,17 +584,30 @@ static void edge_tile(const ukr_info *u, int64_t kc, const float *a, int64_t a_r
  * shapes: with N = 192 each packed panel is used by only 3 B panels, and
  * the strided copy cost more than the kernel's unit-stride or row-stride
  * reads of A from L1/L2. */
+/* With `stream` (B read in place from a packed constant, which is in
+ * memory or L3 rather than in the cache where pack_b's copy was), each
+ * tile also prefetches its share of the next B micro-panel into L2: the
+ * packed B is read front to back, so the memory right after this panel
+ * is the next panel, or the next slice's first one. Without it the
+ * micro-kernel stalls on every new panel's first pass (on DeiT-Tiny the
+ * copy's time moved into the kernel, the total unchanged). */
 static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
                           const float *A, int64_t rs_a, int64_t cs_a, float *ap, const float *bp,
-                          float *C, int64_t ldc, const ukr_epi *e, int64_t i0, int64_t j0)
+                          float *C, int64_t ldc, const ukr_epi *e, int64_t i0, int64_t j0,
+                          bool stream)
 {
     int64_t full = mc / u->mr * u->mr;
+    int64_t lines = u->nr * kc * (int64_t)sizeof(float) / 64, tiles = (mc + u->mr - 1) / u->mr;
+    int64_t per_tile = stream ? (lines + tiles - 1) / tiles : 0;
     if (full < mc)
         pack_a(u->mr, mc - full, kc, A + full * rs_a, rs_a, cs_a, ap);
     for (int64_t jr = 0; jr < nc; jr += u->nr) {
         int64_t n = min64(u->nr, nc - jr);
-        for (int64_t ir = 0; ir < mc; ir += u->mr) {
+        const char *next = (const char *)(bp + (jr + u->nr) * kc);
+        for (int64_t ir = 0, line = 0; ir < mc; ir += u->mr) {
             int64_t m = min64(u->mr, mc - ir);
+            for (int64_t l = 0; l < per_tile && line < lines; l++, line++)
+                B_PREFETCH(next + line * 64);
             ukr_epi te = *e;
             if (e->bias)
                 te.bias = e->bias + (i0 + ir) * e->bias_rs + (j0 + jr) * e->bias_cs;
@@ -521,15 +628,19 @@ static void block_product(const ukr_info *u, int64_t mc, int64_t nc, int64_t kc,
  * depends on K alone, so every split of the rows sums in the same order. */
 static int64_t slice_depth(const ukr_info *u, int64_t K)
 {
-    int64_t slices = (K + u->kc - 1) / u->kc;
-    return (K + slices - 1) / slices;
+    return slice_depth_kc(u->kc, K);
 }
 
-void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
-                  const float *A, int64_t rs_a, int64_t cs_a,
-                  const float *B, int64_t rs_b, int64_t cs_b,
-                  float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
-                  void *scratch)
+/* B as the driver reads it: strided, or packed ahead of time (pnr > 0). */
+typedef struct b_src {
+    const float *B;
+    int64_t rs, cs;
+    int pnr, pkc;
+} b_src;
+
+static void sgemm_run(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rs_a,
+                      int64_t cs_a, const b_src *b, float beta, float *C, int64_t ldc,
+                      const krt_sgemm_epilogue *epi, void *scratch)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -538,6 +649,8 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
      * not read); one pass of depth 0 applies beta, bias and activation. */
     int64_t depth = K > 0 && alpha != 0.0f ? K : 0;
     int64_t kc_max = depth > 0 ? slice_depth(u, depth) : 0;
+    /* packed for this very kernel: point into B; else pack (or repack) */
+    bool in_place = b->pnr == u->nr && b->pkc == u->kc;
     float *bp = align64(scratch);
     float *ap = align64(bp + kc_max * round_up(min64(N, u->nc), u->nr));
     for (int64_t jc = 0; jc < N; jc += u->nc) {
@@ -555,16 +668,42 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
                 e.act = epi->act, e.lo = epi->lo, e.hi = epi->hi;
                 e.residual = epi->residual, e.residual_ld = epi->residual_ld;
             }
-            pack_b(u->nr, kc, nc, B + pc * rs_b + jc * cs_b, rs_b, cs_b, bp);
+            const float *slice = bp;
+            if (depth > 0 && in_place)
+                slice = b->B + pc * round_up(N, u->nr) + jc * kc;
+            else if (depth > 0 && b->pnr > 0)
+                repack_b(u->nr, pc, kc, jc, nc, b->B, K, N, b->pnr, b->pkc, bp);
+            else
+                pack_b(u->nr, kc, nc, b->B + pc * b->rs + jc * b->cs, b->rs, b->cs, bp);
             for (int64_t ic = 0; ic < M; ic += u->mc) {
                 int64_t mc = min64(u->mc, M - ic);
-                block_product(u, mc, nc, kc, A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap, bp,
-                              C + ic * ldc + jc, ldc, &e, ic, jc);
+                block_product(u, mc, nc, kc, A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap, slice,
+                              C + ic * ldc + jc, ldc, &e, ic, jc, depth > 0 && in_place);
             }
             if (depth == 0)
                 break;
         }
     }
+}
+
+void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t rs_a, int64_t cs_a,
+                  const float *B, int64_t rs_b, int64_t cs_b,
+                  float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
+                  void *scratch)
+{
+    b_src b = {B, rs_b, cs_b, 0, 0};
+    sgemm_run(M, N, K, alpha, A, rs_a, cs_a, &b, beta, C, ldc, epi, scratch);
+}
+
+void krt_sgemm_packed_ex(int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t rs_a, int64_t cs_a,
+                         const float *packed_b, int nr, int kc,
+                         float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
+                         void *scratch)
+{
+    b_src b = {packed_b, 0, 0, nr, kc};
+    sgemm_run(M, N, K, alpha, A, rs_a, cs_a, &b, beta, C, ldc, epi, scratch);
 }
 
 void krt_sgemm(int64_t M, int64_t N, int64_t K, float alpha,
@@ -885,8 +1024,12 @@ static void matmul_epi_rows(const krt_matmul_epi_desc *d, const float *A, const 
             batch_offsets(mm, r / M, &ao, &bo);
         }
         epi.residual = res ? res + r * N : NULL;
-        krt_sgemm_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B + bo, N, 1, 0.0f, Y + r * N, N, &epi,
-                     scratch);
+        if (d->b_nr > 0)                /* B packed by pack-weights: one matrix, bo is 0 */
+            krt_sgemm_packed_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B, d->b_nr, d->b_kc, 0.0f,
+                                Y + r * N, N, &epi, scratch);
+        else
+            krt_sgemm_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B + bo, N, 1, 0.0f, Y + r * N, N,
+                         &epi, scratch);
     }
 }
 
@@ -898,6 +1041,8 @@ static krt_status matmul_epi_run(const void *desc, void *const *ops, void *scrat
     (void)err;
     if (d->mm.dtype != KRT_F32 || (unsigned)d->act >= KRT_GEMM_ACT_COUNT)
         return KRT_EDTYPE;
+    if (d->b_nr < 0 || d->b_nr > NR_MAX || (d->b_nr > 0 && (d->b_kc <= 0 || !folds_into_m(&d->mm))))
+        return KRT_EVALUE;
     if (r.end > r.begin && ((d->has_bias && !ops[2]) || (d->has_residual && !ops[3])))
         return KRT_EVALUE;
     unit_rows(r, batch_count(&d->mm) * d->mm.M, &r0, &r1);

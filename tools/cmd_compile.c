@@ -265,6 +265,23 @@ static int bind_batches(kiln_ctx *ctx, const kiln_graph *g, compile_opts *o)
     return added > 0;
 }
 
+/* The GEMM kernel pack-weights packs for, unless --pack-for says: the
+ * LLVM backend's kernels have no run-time dispatch, so its build's own;
+ * the C backend's dispatch on x86-64 (the host's pick is the best guess),
+ * and --target aarch64 has NEON alone. */
+static int pack_target(kiln_ctx *ctx, compile_opts *o)
+{
+    if (o->model.pack_for)
+        return EXIT_OK;
+    if (o->llvm) {
+        kiln_llvm_opts lo = {.target = o->target, .cpu = o->cpu};
+        return kiln_llvm_gemm_kernel(ctx, &lo, &o->model.pack_for) ? driver_fail(ctx) : EXIT_OK;
+    }
+    if (o->target && strncmp(o->target, "aarch64", 7) == 0)
+        o->model.pack_for = "neon";
+    return EXIT_OK;
+}
+
 static int load(kiln_ctx *ctx, compile_opts *o, kiln_graph **g)
 {
     int rc = driver_load_model(ctx, o->model_path, &o->model, g);
@@ -861,7 +878,9 @@ int cmd_compile(int argc, char **argv)
     kiln_graph *g = NULL;
     timings t = {0};
     double t0 = now_seconds();
-    rc = load(ctx, &o, &g);
+    rc = pack_target(ctx, &o);
+    if (rc == EXIT_OK)
+        rc = load(ctx, &o, &g);
     t.load = now_seconds() - t0;
     if (rc == EXIT_OK && compile(ctx, &o, g, &t) != KILN_OK)
         rc = driver_fail(ctx);

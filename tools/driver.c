@@ -10,6 +10,7 @@
 #include "frontend/frontend.h"
 #include "ir/text.h"
 #include "passes/pass.h"
+#include "runtime/krt_linalg.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -170,6 +171,17 @@ int driver_model_option(int argc, char **argv, int *i, driver_model_opts *opts)
         return pass_name_option(argv[0], "--print-ir-after", v, &opts->print_after);
     if (missing)
         return driver_usage_error(argv[0], "--print-ir-after needs a pass name or 'all'"), -1;
+    if ((v = option_value(argc, argv, i, "--pack-for", &missing))) {
+        int nr, kc;
+        if (strcmp(v, "none") != 0 && strcmp(v, "host") != 0 && !krt_sgemm_pack_geometry(v, &nr, &kc))
+            return driver_usage_error(argv[0], "--pack-for '%s': avx512, avx2, neon, vec4, scalar, "
+                                      "host or none", v), -1;
+        opts->pack_for = v;
+        return 1;
+    }
+    if (missing)
+        return driver_usage_error(argv[0], "--pack-for needs a GEMM kernel (avx512, avx2, neon, "
+                                  "vec4, scalar, host or none)"), -1;
     if (strcmp(a, "--time-passes") == 0) {
         opts->time_passes = true;
         return 1;
@@ -199,6 +211,12 @@ void driver_model_help(FILE *out)
             "  --passes P,Q   run exactly these passes, in this order, instead.\n"
             "  --print-ir-after PASS|all\n"
             "                 print the text IR to stderr after PASS (or every pass).\n"
+            "  --pack-for KERNEL\n"
+            "                 pack-weights packs constant weights in the panel layout of\n"
+            "                 this GEMM kernel: avx512, avx2, neon, vec4, scalar, host (the\n"
+            "                 one this CPU runs; the default, except for kiln compile\n"
+            "                 --backend llvm and --target aarch64), or none (no packing).\n"
+            "                 Another kernel still runs the model, repacking per call.\n"
             "  --time-passes  print time, changes and node count per pass to stderr.\n"
             "  --remarks      print to stderr, for every node a pass left alone that it\n"
             "                 almost rewrote (every Softmax outside a kiln.Attention, every\n"
@@ -356,7 +374,8 @@ static int run_pipeline(kiln_ctx *ctx, kiln_graph *g, const driver_model_opts *o
                 g->source, text);
         return EXIT_USAGE;
     }
-    kiln_pass_options pass = {.tokens = tokens ? &opts->tokens : NULL};
+    kiln_pass_options pass = {.tokens = tokens ? &opts->tokens : NULL, .pack_for = opts->pack_for && strcmp(opts->pack_for, "host") == 0
+                                                           ? NULL : opts->pack_for};
     kiln_pipeline_run_opts run = {.pass = &pass,
                                   .print_after = opts->print_after,
                                   .time_passes = opts->time_passes,

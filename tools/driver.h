@@ -29,6 +29,7 @@ typedef struct driver_model_opts {
     const char *print_after;  /* --print-ir-after PASS|all */
     bool time_passes;         /* --time-passes */
     bool remarks;             /* --remarks: why passes left nodes alone, on stderr */
+    const char *pack_for;     /* --pack-for KERNEL (pack-weights); NULL or "host": this CPU's */
     const char *stop_after;   /* stop the pipeline after this pass (dump --after) */
     kiln_token_options tokens;/* --token-prune, --token-pool, --token-merge,
                                  --attention-share, --no-proportional-attention */

@@ -58,6 +58,12 @@ typedef struct kiln_llvm_stats {
     double t_ir, t_opt, t_codegen, t_link;   /* seconds */
 } kiln_llvm_stats;
 
+/* The GEMM kernel the kernels built for opts->target and opts->cpu run
+ * (their build has no run-time dispatch): "avx512", "avx2", "vec4" or
+ * "neon", for the pack-weights pass (--pack-for). Errors as
+ * kiln_llvm_compile's for --target and --cpu. */
+kiln_status kiln_llvm_gemm_kernel(kiln_ctx *ctx, const kiln_llvm_opts *opts, const char **kernel);
+
 /* Compile g with plan (plan->threads must be 1) to the file `out`.
  * Errors (with a message in ctx): KILN_ERR_INVALID for an unknown --target
  * or --cpu (naming the accepted values); KILN_ERR_UNSUPPORTED naming a node

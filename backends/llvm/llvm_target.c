@@ -202,6 +202,24 @@ kiln_status kiln_llvm_target_open(kiln_ctx *ctx, const kiln_llvm_opts *opts, kil
     return KILN_OK;
 }
 
+kiln_status kiln_llvm_gemm_kernel(kiln_ctx *ctx, const kiln_llvm_opts *opts, const char **kernel)
+{
+    /* each build's own micro-kernel (runtime/krt_linalg_gemm.c, compiled
+     * with KRT_GEMM_NO_DISPATCH for these builds) */
+    static const char *const gemm[][2] = {
+        {"x86_64_v4", "avx512"}, {"x86_64_v3", "avx2"}, {"x86_64", "vec4"}, {"aarch64", "neon"},
+    };
+    kiln_llvm_target t;
+    kiln_status st = kiln_llvm_target_open(ctx, opts, &t);
+    *kernel = NULL;
+    for (size_t i = 0; !st && i < sizeof gemm / sizeof gemm[0]; i++)
+        if (strcmp(t.build, gemm[i][0]) == 0)
+            *kernel = gemm[i][1];
+    kiln_llvm_target_close(&t);
+    KILN_ASSERT(st || *kernel);
+    return st;
+}
+
 void kiln_llvm_target_close(kiln_llvm_target *t)
 {
     if (t->tm)

@@ -59,7 +59,7 @@ static int check_args(const void *const *inputs, void *const *outputs, void *wor
 }
 
 /* kernel descriptors: the bytes kiln's lowering produced */
-static const union { krt_matmul_epi_desc d; unsigned char b[248]; } d1_0 = {.b = {
+static const union { krt_matmul_epi_desc d; unsigned char b[256]; } d1_0 = {.b = {
     1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
@@ -70,7 +70,7 @@ static const union { krt_matmul_epi_desc d; unsigned char b[248]; } d1_0 = {.b =
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
     0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,3,0,0,0,0,0,0,0,
     4,0,0,0,0,0,0,0,1,0,0,0,0,0,128,255,0,0,128,127,1,0,0,0,
-    0,0,0,0,0,0,0,0}};
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}};
 
 int linear_run(const void *const *inputs, void *const *outputs, void *workspace)
 {
