@@ -353,6 +353,17 @@ const kiln_value *kiln_const_input(const kiln_graph *g, uint32_t node, uint32_t 
     return v && v->data ? v : NULL;
 }
 
+bool kiln_const_input_f32(const kiln_graph *g, uint32_t node, uint32_t i, float *out)
+{
+    if (!kiln_node_input(g, &g->nodes[node], i))
+        return true;
+    const kiln_value *v = kiln_const_input(g, node, i);
+    if (!v || v->dtype != KILN_DT_F32 || v->nbytes != sizeof(float))
+        return false;
+    memcpy(out, v->data, sizeof(float));
+    return true;
+}
+
 bool kiln_attr_int_equals(const kiln_graph *g, uint32_t node, const char *name, int64_t dflt,
                           int64_t want)
 {

@@ -100,6 +100,10 @@ uint32_t kiln_single_user(const kiln_users *u, uint32_t v);
 /* Input i of node as a constant: its value when it has data (a constant or
  * a computed value), else NULL. */
 const kiln_value *kiln_const_input(const kiln_graph *g, uint32_t node, uint32_t i);
+/* Input i of node as one f32 constant in *out: true when it is one, and
+ * when the input is absent (*out unchanged: the caller's default, e.g.
+ * Clip's missing bound); false otherwise. */
+bool kiln_const_input_f32(const kiln_graph *g, uint32_t node, uint32_t i, float *out);
 /* The node's int attribute equals want (absent counts as dflt). */
 bool kiln_attr_int_equals(const kiln_graph *g, uint32_t node, const char *name, int64_t dflt,
                           int64_t want);

@@ -50,17 +50,6 @@ typedef struct member {
 
 static const kiln_value *val(const kiln_graph *g, uint32_t v) { return &g->values[v]; }
 
-/* Scalar f32 constant input i of node (absent: *out unchanged). */
-static bool scalar_const(const kiln_graph *g, uint32_t node, uint32_t i, float *out)
-{
-    if (!kiln_node_input(g, &g->nodes[node], i))
-        return true;
-    const kiln_value *v = kiln_const_input(g, node, i);
-    if (!v || v->dtype != KILN_DT_F32 || v->nbytes != sizeof(float))
-        return false;
-    memcpy(out, v->data, sizeof(float));
-    return true;
-}
 
 typedef bool (*member_fn)(const kiln_graph *g, uint32_t node, member *m);
 
@@ -99,7 +88,7 @@ static bool m_clip(const kiln_graph *g, uint32_t node, member *m)
 {
     m->op = KRT_FEW_CLIP, m->n_data = 1;
     m->lo = -INFINITY, m->hi = INFINITY;
-    return scalar_const(g, node, 1, &m->lo) && scalar_const(g, node, 2, &m->hi);
+    return kiln_const_input_f32(g, node, 1, &m->lo) && kiln_const_input_f32(g, node, 2, &m->hi);
 }
 
 static bool m_leakyrelu(const kiln_graph *g, uint32_t node, member *m)
@@ -115,7 +104,7 @@ static bool m_pow(const kiln_graph *g, uint32_t node, member *m)
 {
     float e = 0;
     m->op = KRT_FEW_SQUARE, m->n_data = 1;
-    return kiln_node_input(g, &g->nodes[node], 1) && scalar_const(g, node, 1, &e) && e == 2.0f;
+    return kiln_node_input(g, &g->nodes[node], 1) && kiln_const_input_f32(g, node, 1, &e) && e == 2.0f;
 }
 
 static const member_fn members[KILN_OP_COUNT] = {

@@ -96,17 +96,6 @@ static void try_bias(const kiln_graph *g, const kiln_users *u, chain *c)
 
 /* ---- activations: one matcher per op ------------------------------------------ */
 
-/* Scalar f32 constant input i of node (absent: *out unchanged). */
-static bool scalar_bound(const kiln_graph *g, uint32_t node, uint32_t i, float *out)
-{
-    if (!kiln_node_input(g, &g->nodes[node], i))
-        return true;
-    const kiln_value *v = kiln_const_input(g, node, i);
-    if (!v || v->dtype != KILN_DT_F32 || v->nbytes != sizeof(float))
-        return false;
-    memcpy(out, v->data, sizeof(float));
-    return true;
-}
 
 static bool act_relu(const kiln_graph *g, uint32_t node, chain *c)
 {
@@ -119,7 +108,7 @@ static bool act_clip(const kiln_graph *g, uint32_t node, chain *c)
 {
     c->act = KRT_GEMM_ACT_CLIP;
     c->lo = -INFINITY, c->hi = INFINITY;
-    return scalar_bound(g, node, 1, &c->lo) && scalar_bound(g, node, 2, &c->hi);
+    return kiln_const_input_f32(g, node, 1, &c->lo) && kiln_const_input_f32(g, node, 2, &c->hi);
 }
 
 static bool act_gelu(const kiln_graph *g, uint32_t node, chain *c)

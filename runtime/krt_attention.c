@@ -46,25 +46,13 @@
  * compilers get the same blocking in scalar code.
  */
 #include "runtime/krt_linalg.h"
+#include "runtime/krt_vec.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ---- blocking ------------------------------------------------------------------ */
 
-#if defined(__AVX512F__)
-#define VF 16
-#elif defined(__AVX__)
-#define VF 8
-#else
-#define VF 4
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define KRT_HAVE_VEC 1
-typedef float vf __attribute__((vector_size(VF * 4)));
-typedef float vfu __attribute__((vector_size(VF * 4), aligned(4))); /* unaligned access */
-#endif
 
 enum {
     MB = 4,          /* query rows of a register tile */

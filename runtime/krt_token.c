@@ -21,6 +21,7 @@
  */
 #include "runtime/krt_kernel.h"
 #include "runtime/krt_linalg.h"
+#include "runtime/krt_vec.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -34,18 +35,6 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#if defined(__AVX512F__)
-#define VF 16
-#elif defined(__AVX__)
-#define VF 8
-#else
-#define VF 4
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define KRT_HAVE_VEC 1
-typedef float vf __attribute__((vector_size(VF * 4)));
-#endif
 
 /* The elementwise loops (head sums, the divisions, the weighted sums) are
  * worth vectorising and GCC's -O2 cost model leaves loops of unknown trip
