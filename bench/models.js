@@ -7,8 +7,11 @@
 // median over the rounds of one warm run's latency, best beside it.
 //
 //   cd bench && npm install --ignore-scripts onnxruntime-node@1.30.0
-//   node models.js [--torch DIR] [--no-interp] [--cpu] MODEL.onnx INPUT.npy EXES [ROUNDS] [KILN]
+//   node models.js [--torch DIR] [--no-interp] [--cpu] MODEL.onnx INPUTS EXES [ROUNDS] [KILN]
 //
+// INPUTS is one .npy per graph input, comma-separated in graph-input order
+// (input_0.npy,input_1.npy for ConvBERT's int64 token ids and mask); f32,
+// int64, int32 or bool (npy.js).
 // EXES is `kiln compile MODEL -o EXE`: a bare PATH (the C backend's), or a
 // list LABEL=PATH[@T],... where @T runs it with `--threads T` (a model
 // compiled with `--threads N` takes T <= N). Each runs once, then --bench 1
@@ -20,6 +23,7 @@
 // processes than the wall clock: ORT and PyTorch around the timed run;
 // kiln's executables afterwards, by `perf stat -e task-clock` of --bench 11
 // minus --bench 1 (min of 3 each), divided by 10.
+// --json FILE: also write the table as JSON (bench/all_models.sh combines them).
 // KILN is the kiln binary for the interpreter (default ../build/kiln).
 'use strict';
 const fs = require('fs');
@@ -27,19 +31,7 @@ const path = require('path');
 const readline = require('readline');
 const { spawn, spawnSync } = require('child_process');
 const ort = require('onnxruntime-node');
-
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  const hlen = buf.readUInt16LE(8);
-  const header = buf.toString('latin1', 10, 10 + hlen);
-  if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header))
-    throw new Error(`${file}: only little-endian f32 C-order .npy inputs`);
-  const shape = header.match(/'shape':\s*\(([^)]*)\)/)[1].split(',')
-    .map((s) => s.trim()).filter((s) => s).map(Number);
-  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + 10 + hlen,
-                                                 buf.byteOffset + buf.length));
-  return new ort.Tensor('float32', data, shape);
-}
+const { readNpy, feedsFor } = require('./npy.js');
 
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const best = (a) => Math.min(...a);
@@ -51,16 +43,19 @@ function kilnTime(out) {
   return Number(m[1]);
 }
 
-function runExe(exe, input, threads, bench = 1) {
-  const args = ['-i', input, '--bench', String(bench)];
+// ['-i', a.npy, '-i', b.npy, ...]: the inputs bind in graph-input order.
+const inputArgs = (inputs) => inputs.flatMap((f) => ['-i', f]);
+
+function runExe(exe, inputs, threads, bench = 1) {
+  const args = [...inputArgs(inputs), '--bench', String(bench)];
   if (threads) args.push('--threads', String(threads));
   const r = spawnSync(exe, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${exe} ${args.join(' ')} failed:\n${r.stderr}`);
   return kilnTime(r.stderr + r.stdout);
 }
 
-function runInterp(kiln, model, input, threads) {
-  const r = spawnSync(kiln, ['run', model, '-i', input, '--threads', String(threads), '--bench', '1'],
+function runInterp(kiln, model, inputs, threads) {
+  const r = spawnSync(kiln, ['run', model, ...inputArgs(inputs), '--threads', String(threads), '--bench', '1'],
                       { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`kiln run failed:\n${r.stderr}`);
   return kilnTime(r.stderr + r.stdout);
@@ -68,11 +63,11 @@ function runInterp(kiln, model, input, threads) {
 
 // CPU ms (all threads) of one warm run of a kiln executable: task-clock of
 // --bench 11 minus --bench 1, each the min of 3, over 10.
-function exeCpu(exe, input, threads) {
+function exeCpu(exe, inputs, threads) {
   const clock = (n) => {
     let low = Infinity;
     for (let k = 0; k < 3; k++) {
-      const args = ['stat', '-x,', '-e', 'task-clock', exe, '-i', input, '--bench', String(n)];
+      const args = ['stat', '-x,', '-e', 'task-clock', exe, ...inputArgs(inputs), '--bench', String(n)];
       if (threads) args.push('--threads', String(threads));
       const r = spawnSync('perf', args, { encoding: 'utf8' });
       const m = r.status === 0 && r.stderr.match(/^([0-9.]+),msec,task-clock/m);
@@ -119,11 +114,12 @@ async function torchRunner(dir, threads) {
 }
 
 function parseArgs(argv) {
-  const o = { torch: null, interp: true, cpu: false, pos: [] };
+  const o = { torch: null, interp: true, cpu: false, json: null, pos: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--torch') o.torch = argv[++i];
     else if (argv[i] === '--no-interp') o.interp = false;
     else if (argv[i] === '--cpu') o.cpu = true;
+    else if (argv[i] === '--json') o.json = argv[++i];
     else o.pos.push(argv[i]);
   }
   return o;
@@ -133,15 +129,16 @@ const plural = (t) => `${t} thread${t > 1 ? 's' : ''}`;
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const [model, input, exe, roundsArg, kilnArg] = o.pos;
-  if (!model || !input || !exe || o.torch === undefined) {
-    console.error('usage: node models.js [--torch DIR] [--no-interp] [--cpu] MODEL.onnx INPUT.npy '
+  const [model, inputList, exe, roundsArg, kilnArg] = o.pos;
+  if (!model || !inputList || !exe || o.torch === undefined || o.json === undefined) {
+    console.error('usage: node models.js [--torch DIR] [--no-interp] [--cpu] [--json FILE] MODEL.onnx INPUTS '
                   + 'EXES [ROUNDS] [KILN]');
     process.exit(2);
   }
   const rounds = Number(roundsArg || 20);
   const kiln = kilnArg || path.join(__dirname, '..', 'build', 'kiln');
-  const x = readNpy(input);
+  const inputs = inputList.split(',');
+  const xs = inputs.map((f) => readNpy(ort, f));
   const sessions = {};
   for (const t of [1, 2]) {
     sessions[t] = await ort.InferenceSession.create(model, {
@@ -152,7 +149,7 @@ async function main() {
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   }
-  const feeds = (s) => ({ [s.inputNames[0]]: x });
+  const feeds = (s) => feedsFor(s, xs, `INPUTS (${inputList})`);
   for (const t of [1, 2])                      // warm-up
     for (let i = 0; i < 3; i++) await sessions[t].run(feeds(sessions[t]));
   const torch = {};
@@ -185,20 +182,20 @@ async function main() {
       add(`PyTorch eager, ${plural(t)}`, wall, c);
     }
     for (const e of exes)
-      add(exeName(e), runExe(e.file, input, e.threads));
+      add(exeName(e), runExe(e.file, inputs, e.threads));
     if (o.interp)
       for (const t of [1, 2])
-        add(`kiln interpreter, ${plural(t)}`, runInterp(kiln, model, input, t));
+        add(`kiln interpreter, ${plural(t)}`, runInterp(kiln, model, inputs, t));
     process.stderr.write(`round ${r + 1}/${rounds}\r`);
   }
   for (const t of Object.keys(torch)) torch[t].close();
   if (o.cpu)
     for (const e of exes)
-      cpu[exeName(e)] = [exeCpu(e.file, input, e.threads)];
+      cpu[exeName(e)] = [exeCpu(e.file, inputs, e.threads)];
   const ort1 = median(cols['ONNX Runtime, 1 thread']);
   const ort1cpu = cpu['ONNX Runtime, 1 thread'] ? median(cpu['ONNX Runtime, 1 thread']) : 0;
-  console.log(`model: ${model}; ${rounds} rounds, onnxruntime-node `
-              + `${require('onnxruntime-node/package.json').version}`);
+  const ortVersion = require('onnxruntime-node/package.json').version;
+  console.log(`model: ${model}; ${rounds} rounds, onnxruntime-node ${ortVersion}`);
   console.log(`| configuration | median ms | best ms | median / ORT 1 thread |${o.cpu ? ' CPU ms / run | CPU / ORT 1 thread CPU |' : ''}`);
   console.log(`|---|---:|---:|---:|${o.cpu ? '---:|---:|' : ''}`);
   for (const [name, v] of Object.entries(cols)) {
@@ -206,6 +203,14 @@ async function main() {
     if (o.cpu)
       line += cpu[name] ? ` ${median(cpu[name]).toFixed(2)} | ${(median(cpu[name]) / ort1cpu).toFixed(2)} |` : ' | |';
     console.log(line);
+  }
+  if (o.json) {
+    const rows = Object.entries(cols).map(([name, v]) => ({
+      configuration: name, median_ms: median(v), best_ms: best(v), ratio_ort1: median(v) / ort1,
+      cpu_ms: cpu[name] ? median(cpu[name]) : null,
+      cpu_ratio_ort1: cpu[name] && ort1cpu ? median(cpu[name]) / ort1cpu : null,
+    }));
+    fs.writeFileSync(o.json, JSON.stringify({ model, rounds, onnxruntime_node: ortVersion, rows }, null, 1) + '\n');
   }
 }
 

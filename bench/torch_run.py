@@ -5,8 +5,9 @@
 
 MODEL_DIR is one written by samples/zoo/export_big.py: the module is rebuilt by
 `torch_model(NAME)` (NAME from torch_model.json), torch_state.pt loaded into it, and the
-output on input_0.npy checked against output_0.npy (the ONNX export's reference) before
-anything is timed, so the weights are the ones the other configurations run.
+output on input_0.npy, input_1.npy, ... (the graph inputs in order: ConvBERT takes int64
+token ids and an int64 mask) checked against output_0.npy (the ONNX export's reference)
+before anything is timed, so the weights are the ones the other configurations run.
 
 Then a line protocol on stdin/stdout, so that models.js can interleave it with the other
 configurations of a round: for each line "run" it does one untimed forward pass (the other
@@ -40,6 +41,16 @@ def blas_library():
     return sorted(os.path.realpath(p) for p in libs)
 
 
+def input_files(d):
+    """MODEL_DIR/input_0.npy, input_1.npy, ... up to the first one missing."""
+    files = []
+    while os.path.exists(os.path.join(d, f"input_{len(files)}.npy")):
+        files.append(os.path.join(d, f"input_{len(files)}.npy"))
+    if not files:
+        sys.exit(f"torch_run.py: {d}: no input_0.npy")
+    return files
+
+
 def main(argv):
     if len(argv) != 3:
         sys.exit("usage: OPENBLAS_NUM_THREADS=T OMP_NUM_THREADS=T torch_run.py MODEL_DIR T")
@@ -56,10 +67,10 @@ def main(argv):
         name = json.load(f)["name"]
     model = export_big.torch_model(name)
     model.load_state_dict(torch.load(os.path.join(d, "torch_state.pt")))
-    x = torch.from_numpy(np.load(os.path.join(d, "input_0.npy")))
+    xs = [torch.from_numpy(np.load(f)) for f in input_files(d)]
     want = np.load(os.path.join(d, "output_0.npy"))
     with torch.inference_mode():
-        got = model(x).numpy()
+        got = model(*xs).numpy()
         err = float(np.abs(got - want).max())
         if err > 1e-3:
             sys.exit(f"torch_run.py: {d}: output differs from output_0.npy by {err:.3g}: "
@@ -70,9 +81,9 @@ def main(argv):
         for line in sys.stdin:
             if line.strip() != "run":
                 continue
-            model(x)
+            model(*xs)
             c0, t0 = time.process_time(), time.perf_counter()
-            model(x)
+            model(*xs)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             print(f"ms {wall * 1e3:.4f} {cpu * 1e3:.4f}", flush=True)
 

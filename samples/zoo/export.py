@@ -537,16 +537,17 @@ class MBV2CA(nn.Module):
     # (t, c, n, s) as in MobileNetV2, shortened and narrowed for a 64x64 input
     CFG = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 2, 2), (6, 64, 2, 2), (6, 96, 1, 1)]
 
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, cfg=None, stem=16, last=320):
+        """cfg / stem / last: the full-size network of export_big.py passes MobileNetV2's."""
         super().__init__()
-        layers, c = [conv_bn(3, 16, 3, 2)], 16
-        for t, cout, n, s in self.CFG:
+        layers, c = [conv_bn(3, stem, 3, 2)], stem
+        for t, cout, n, s in cfg or self.CFG:
             for i in range(n):
                 layers.append(InvertedResidualCA(c, cout, s if i == 0 else 1, t))
                 c = cout
-        layers.append(conv_bn(c, 320, 1, 1))
+        layers.append(conv_bn(c, last, 1, 1))
         self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(320, classes)
+        self.fc = nn.Linear(last, classes)
 
     def forward(self, x):
         return self.fc(self.features(x).mean(dim=(2, 3)))

@@ -16,6 +16,16 @@ bench/torch_run.py): OUTDIR/NAME/torch_state.pt (the state dict) and torch_model
               3 heads, 12 blocks, 1000 classes (5.7M parameters, ~23 MB)
   deit-small  DeiT-Small/16: dim 384, 6 heads, 12 blocks (22M parameters, ~88 MB)
   swin-t      torchvision swin_t(weights=None), unchanged (28M parameters, ~113 MB)
+  resnet18    torchvision resnet18(weights=None) at 224x224, BatchNorm calibrated as the zoo
+              does (11.7M parameters, ~47 MB)
+  mbv2-coordatt  MobileNetV2 1.0 at 224x224 (stem 32, the paper's 17 inverted residuals,
+              1280 features, 1000 classes) built from the zoo sample's blocks (export.py
+              InvertedResidualCA: coordinate attention after every depthwise conv, reduction 8)
+              (3.9M parameters, ~16 MB)
+  convbert    ConvBERT-small's shape (Jiang et al. 2020, HF YituTech/conv-bert-small):
+              vocab 30522, embedding 128, hidden 256, 12 layers, 4 heads (2 self-attention +
+              2 dynamic-conv), intermediate 1024, kernel 9; 128 int64 token ids (the last 16
+              padding) + int64 mask (13.6M parameters, ~55 MB), from the zoo sample's modules
 """
 import json
 import os
@@ -65,6 +75,72 @@ def swin_t():
 
 
 BIG = [("deit-tiny", deit(192, 3)), ("deit-small", deit(384, 6)), ("swin-t", swin_t)]
+
+
+# ---- issue 11's other full-size models: ResNet-18, MobileNetV2 + coordinate attention, ConvBERT
+
+def resnet18_arch():
+    from torchvision.models import resnet18 as tv_resnet18
+    return tv_resnet18(weights=None)
+
+
+# MobileNetV2 (Sandler et al. 2018, table 2): (t, c, n, s) per stage; stem 32, head 1280.
+MBV2_CFG = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+            (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mbv2ca_arch():
+    return Z.MBV2CA(classes=1000, cfg=MBV2_CFG, stem=32, last=1280)
+
+
+# ConvBERT-small (the smallest published ConvBERT, so a realistic latency target for one core):
+# its hidden 256 / embedding 128 / 12 layers / 4 heads / intermediate 1024 / vocab 30522, at a
+# sequence of 128 tokens (a common serving length; the position table keeps BERT's 512).
+CONVBERT_SMALL = dict(vocab=30522, emb=128, hidden=256, heads=4, layers=12, inter=1024, max_pos=512)
+CONVBERT_SEQ, CONVBERT_PAD = 128, 16
+
+
+def convbert_arch():
+    return Z.ConvBert(**CONVBERT_SMALL)
+
+
+ARCH.update({"resnet18": resnet18_arch, "mbv2-coordatt": mbv2ca_arch, "convbert": convbert_arch})
+
+
+def resnet18():
+    m = resnet18_arch()
+    Z.init_weights(m)
+    Z.calibrate_bn(m, (torch.randn(8, 3, 224, 224),))
+    return Z.Spec(m.eval(), (torch.randn(1, 3, 224, 224),), ["image"], ["logits"],
+                  "torchvision resnet18(weights=None) at 224x224, random weights, calibrated BatchNorm",
+                  "He et al. 2016, Deep Residual Learning (torchvision implementation)")
+
+
+def mbv2_coordatt():
+    m = mbv2ca_arch()
+    Z.init_weights(m)
+    Z.calibrate_bn(m, (torch.randn(8, 3, 224, 224),))
+    return Z.Spec(m.eval(), (torch.randn(1, 3, 224, 224),), ["image"], ["logits"],
+                  "MobileNetV2 1.0 at 224x224 (17 inverted residuals) with coordinate attention after every "
+                  "depthwise conv, 1000 classes, random weights, calibrated BatchNorm",
+                  "Hou et al. 2021, Coordinate Attention for Efficient Mobile Network Design")
+
+
+def convbert():
+    m = convbert_arch()
+    Z.init_weights(m)
+    n, pad = CONVBERT_SEQ, CONVBERT_PAD
+    ids = torch.randint(1, CONVBERT_SMALL["vocab"], (1, n))
+    mask = torch.ones(1, n, dtype=torch.int64)
+    ids[0, n - pad:] = 0                                    # padding tokens at the end
+    mask[0, n - pad:] = 0
+    return Z.Spec(m.eval(), (ids, mask), ["input_ids", "attention_mask"], ["last_hidden_state"],
+                  f"ConvBERT-small shape: 12 layers, hidden 256, {n} int64 token ids ({pad} padding) + int64 mask, "
+                  "2 self-attention + 2 span-based dynamic conv heads per layer, random weights",
+                  "Jiang et al. 2020, ConvBERT: Improving BERT with Span-based Dynamic Convolution")
+
+
+BIG += [("resnet18", resnet18), ("mbv2-coordatt", mbv2_coordatt), ("convbert", convbert)]
 
 
 def export_with_state(name, builder, out):
