@@ -21,11 +21,11 @@ bench/torch_run.py): OUTDIR/NAME/torch_state.pt (the state dict) and torch_model
   mbv2-coordatt  MobileNetV2 1.0 at 224x224 (stem 32, the paper's 17 inverted residuals,
               1280 features, 1000 classes) built from the zoo sample's blocks (export.py
               InvertedResidualCA: coordinate attention after every depthwise conv, reduction 8)
-              (3.9M parameters, ~16 MB)
+              (5.2M parameters, ~21 MB)
   convbert    ConvBERT-small's shape (Jiang et al. 2020, HF YituTech/conv-bert-small):
               vocab 30522, embedding 128, hidden 256, 12 layers, 4 heads (2 self-attention +
               2 dynamic-conv), intermediate 1024, kernel 9; 128 int64 token ids (the last 16
-              padding) + int64 mask (13.6M parameters, ~55 MB), from the zoo sample's modules
+              padding) + int64 mask (13.1M parameters, ~53 MB), from the zoo sample's modules
 """
 import json
 import os
