@@ -71,7 +71,8 @@ function main() {
   }
   const rounds = [...new Set(results.filter((r) => !r.error).map((r) => r.rounds))];
   const ortv = [...new Set(results.filter((r) => !r.error).map((r) => r.onnxruntime_node))];
-  console.log(`\n${rounds.join('/')} rounds per model, onnxruntime-node ${ortv.join('/')}.`);
+  if (rounds.length)
+    console.log(`\n${rounds.join('/')} rounds per model, onnxruntime-node ${ortv.join('/')}.`);
 }
 
 main();
