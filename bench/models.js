@@ -79,6 +79,34 @@ function exeCpu(exe, inputs, threads) {
   return (clock(11) - clock(1)) / 10;
 }
 
+// ONNX Runtime computes what the exporter recorded: when MODEL's directory
+// holds output_<k>.npy (export_big.py), each graph output must match it
+// within the atol / rtol of ../manifest.json (default 1e-4 / 1e-3), the
+// rule of bench/check_outputs.py; else nothing is checked.
+function checkOrt(model, session, result, threads) {
+  const dir = path.dirname(model);
+  let atol = 1e-4, rtol = 1e-3;
+  try {
+    const name = path.basename(dir);
+    const e = JSON.parse(fs.readFileSync(path.join(dir, '..', 'manifest.json'), 'utf8'))
+      .samples.find((x) => x.name === name);
+    if (e) ({ atol, rtol } = e);
+  } catch (err) { /* no manifest: the defaults */ }
+  session.outputNames.forEach((name, k) => {
+    const file = path.join(dir, `output_${k}.npy`);
+    if (!fs.existsSync(file)) return;
+    const want = readNpy(ort, file).data, got = result[name].data;
+    if (got.length !== want.length)
+      throw new Error(`ONNX Runtime (${plural(threads)}): ${name} has ${got.length} elements, ${file} ${want.length}`);
+    for (let i = 0; i < got.length; i++) {
+      const g = Number(got[i]), w = Number(want[i]);
+      if (!(Math.abs(g - w) <= atol + rtol * Math.abs(w)))
+        throw new Error(`ONNX Runtime (${plural(threads)}): ${name} element ${i} is ${g}, ${file} has ${w} `
+                        + `(atol ${atol}, rtol ${rtol})`);
+    }
+  });
+}
+
 // A PyTorch eager process (torch_run.py) at `threads` threads: run() times
 // one warm forward pass and resolves to [wall ms, CPU ms].
 async function torchRunner(dir, threads) {
@@ -150,8 +178,10 @@ async function main() {
     });
   }
   const feeds = (s) => feedsFor(s, xs, `INPUTS (${inputList})`);
-  for (const t of [1, 2])                      // warm-up
-    for (let i = 0; i < 3; i++) await sessions[t].run(feeds(sessions[t]));
+  for (const t of [1, 2]) {                    // warm-up; the first run is checked
+    checkOrt(model, sessions[t], await sessions[t].run(feeds(sessions[t])), t);
+    for (let i = 0; i < 2; i++) await sessions[t].run(feeds(sessions[t]));
+  }
   const torch = {};
   if (o.torch)
     for (const t of [1, 2]) torch[t] = await torchRunner(o.torch, t);
