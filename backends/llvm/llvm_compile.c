@@ -174,6 +174,11 @@ static void mark_inline(LLVMModuleRef m)
     size_t n;
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_run_call"));
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_check_args"));
+    /* --threads: the pool's call and chunk glue, so that each call.N.K
+     * chunk function sees its kernel and descriptor as constants */
+    always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_run_pool"));
+    always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_chunk"));
+    always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_bound_pool"));
     /* the vector math one vector at a time, called by fused elementwise loops */
     for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
         const char *sym = LLVMGetValueName2(f, &n);
