@@ -93,7 +93,8 @@ static void help(void)
            "  --weights W       inline (default): constants compiled in; file: in NAME.weights\n"
            "                    beside the output, loaded at run time (C backend)\n"
            "  --threads N       the generated NAME_run splits kernel calls over a pool of up\n"
-           "                    to N threads (C backend; the executable's default is N)\n"
+           "                    to N threads (the executable's default is N); outputs are\n"
+           "                    bit-identical for any thread count\n"
            "  --testbench       with C output, also write main.c (the executable's main)\n"
            "  --quiet           no compile summary on stderr\n"
            "  -h, --help        this help\n\n"
@@ -213,9 +214,6 @@ static int parse_args(int argc, char **argv, compile_opts *o)
     if (o->llvm && o->weights_file)
         return driver_usage_error("compile", "--weights file is for the C backend; the LLVM backend "
                                   "compiles the constants in (drop --weights or use --backend c)");
-    if (o->llvm && o->threads > 1)
-        return driver_usage_error("compile", "--threads is for the C backend; the LLVM backend's code "
-                                  "is single-threaded (drop --threads or use --backend c)");
     if (o->llvm && o->emit == EMIT_C)
         return driver_usage_error("compile", "--backend llvm makes llvm, bc, asm, obj, lib or exe, "
                                   "not C sources: name the output with one of .ll .bc .s .o .so");

@@ -57,8 +57,8 @@ static void help(void)
            "                          (--shape); not for LIB.so, compiled already\n"
            "  --threads N             split each kernel over N threads; results are\n"
            "                          bit-identical for any N. MODEL: default 1; with\n"
-           "                          --backend c the library is compiled with --threads N\n"
-           "                          (not with llvm). LIB.so compiled with --threads N:\n"
+           "                          --backend c|llvm the model is compiled with --threads N\n"
+           "                          and run on N threads. LIB.so compiled with --threads N:\n"
            "                          1 to N, default N (1: no pool); else only 1\n"
            "  --weights PATH          LIB.so compiled with --weights file: its NAME.weights\n"
            "                          (default: NAME.weights in the directory of LIB.so,\n"
@@ -128,8 +128,6 @@ static int parse_args(int argc, char **argv, run_opts *o)
     if (strcmp(o->backend, "interp") != 0 && strcmp(o->backend, "c") != 0 &&
         strcmp(o->backend, "llvm") != 0)
         return driver_usage_error("run", "unknown backend '%s' (available: interp, c, llvm)", o->backend);
-    if (strcmp(o->backend, "llvm") == 0 && o->threads > 1)
-        return driver_usage_error("run", "--threads: the llvm backend runs one thread");
     return EXIT_OK;
 }
 
@@ -518,8 +516,15 @@ static int run_c(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
     return rc;
 }
 
-/* --backend llvm: plan for one thread, compile in memory, call the entry
- * points as a library's (tools/run_lib.c). */
+/* The JIT's optional entry points (NAME_set_pool ...), for run_lib.c. */
+static run_fn_ptr jit_symbol(const void *jm, const char *sym)
+{
+    return kiln_llvm_jit_symbol(jm, sym);
+}
+
+/* --backend llvm: plan for --threads N (default 1), compile in memory, call
+ * the entry points as a library's (tools/run_lib.c), which binds a pool of
+ * N threads made by the module's own krt_pool_create. */
 static int run_jit(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
 {
     char name[128];
@@ -528,14 +533,15 @@ static int run_jit(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
     kiln_llvm_opts lo = {.name = name, .model_path = o->model_path, .opt_level = level >= 2 ? 3 : level};
     kiln_llvm_jit_model jm = {0};
     kiln_plan *plan = NULL;
-    kiln_status st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = 1}, &plan);
+    int threads = o->threads > 1 ? (int)o->threads : 1;
+    kiln_status st = kiln_plan_memory(ctx, g, &(kiln_plan_opts){.threads = threads}, &plan);
     if (!st)
         st = kiln_llvm_jit_create(ctx, g, plan, &lo, &jm, NULL);
     kiln_plan_destroy(plan);
     if (st)
         return driver_fail(ctx);
     void (*run)(void) = (void (*)(void))jm.run, (*ws)(void) = (void (*)(void))jm.workspace_size;
-    int rc = run_compiled(ctx, o, name, jm.info, run, ws);
+    int rc = run_compiled(ctx, o, name, jm.info, run, ws, jit_symbol, &jm);
     kiln_llvm_jit_destroy(&jm);
     return rc;
 }

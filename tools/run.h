@@ -88,8 +88,12 @@ int run_library(kiln_ctx *ctx, const run_opts *o);
 int run_library_file(kiln_ctx *ctx, const run_opts *o, const char *file, const char *name);
 
 /* The same for a model compiled in this process (`kiln run --backend llvm`,
- * the JIT): its ABI entry points, called as a library's are. */
+ * the JIT): its ABI entry points, called as a library's are; find(arg,
+ * NAME) finds its optional ones (NAME_set_pool, krt_pool_create ...) as
+ * dlsym finds a library's, NULL when it has none (find may be NULL). */
+typedef void (*run_fn_ptr)(void);
 int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void *info,
-                 void (*run)(void), void (*workspace_size)(void));
+                 void (*run)(void), void (*workspace_size)(void),
+                 run_fn_ptr (*find)(const void *arg, const char *name), const void *arg);
 
 #endif

@@ -112,6 +112,8 @@ typedef struct lib_model {
     void *workspace; /* NAME_workspace_size() bytes, 64-aligned */
     void *weights;   /* --weights file: the loaded NAME.weights, 64-aligned */
     void *pool;      /* --threads: the library's krt_pool, or NULL */
+    run_fn_ptr (*symbol)(const void *, const char *);  /* a compiled model's dlsym */
+    const void *symbol_arg;
     void (*pool_destroy)(void);
     run_port ports[RUN_MAX_INPUTS + RUN_MAX_OUTPUTS];
     run_sig sig;
@@ -591,14 +593,14 @@ static kiln_status call_run(kiln_ctx *ctx, lib_model *m, const void *const *ins,
 
 /* ---- --weights file and --threads: the optional entry points ----------------- */
 
-/* The library's optional function NAME<suffix> (or `exact`), or NULL; none
- * for a model compiled in this process. */
+/* The library's optional function NAME<suffix> (or `exact`), or NULL; for
+ * a model compiled in this process, what its symbol function finds. */
 static void (*optional_fn(const lib_model *m, const char *suffix, const char *exact))(void)
 {
     char name[MAX_NAME + 32];
-    if (!m->handle)
-        return NULL;
     snprintf(name, sizeof name, "%s%s", exact ? "" : m->name, exact ? exact : suffix);
+    if (!m->handle)
+        return m->symbol ? m->symbol(m->symbol_arg, name) : NULL;
     void *p = dlsym(m->handle, name);
     return p ? as_function(p) : NULL;
 }
@@ -875,7 +877,8 @@ int run_library_file(kiln_ctx *ctx, const run_opts *o, const char *file, const c
 }
 
 int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void *info,
-                 void (*run)(void), void (*workspace_size)(void))
+                 void (*run)(void), void (*workspace_size)(void),
+                 run_fn_ptr (*find)(const void *arg, const char *name), const void *arg)
 {
     lib_model *m = kiln_xcalloc(1, sizeof *m);
     m->path = o->model_path;
@@ -883,5 +886,6 @@ int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void 
     m->info = info;
     m->run_fn = run;
     m->ws_fn = workspace_size;
+    m->symbol = find, m->symbol_arg = arg;
     return run_loaded(ctx, m, o, KILN_OK);
 }

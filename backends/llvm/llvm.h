@@ -3,15 +3,17 @@
  *
  * The graph is lowered exactly as the C backend lowers it (ir/lower.h:
  * kernel id, descriptor bytes, operand values, scratch, units) and placed
- * by the same memory plan (passes/plan.h, one thread). One module per
+ * by the same memory plan (passes/plan.h). One module per
  * compile, in its own LLVMContext, holds:
  *
  *   NAME_info            the kiln_model_info of runtime/kiln_model.h
  *   NAME_workspace_size  the plan's peak
  *   NAME_run             the C backend's NAME_run, call for call: the
  *                        argument checks, then one kernel call per lowered
- *                        call with the whole unit range on one thread,
+ *                        call with the whole unit range on one thread (or
+ *                        split over the bound pool with --threads N),
  *                        operands at the same places, output copies last
+ *   NAME_set_pool        with --threads N, and NAME_max_threads
  *   descriptors          private constants, byte for byte the lowering's
  *   weights              private constants in .rodata, 64-byte aligned,
  *                        built from the tensor's bytes (no text on the way)
@@ -64,7 +66,11 @@ typedef struct kiln_llvm_stats {
  * kiln_llvm_compile's for --target and --cpu. */
 kiln_status kiln_llvm_gemm_kernel(kiln_ctx *ctx, const kiln_llvm_opts *opts, const char **kernel);
 
-/* Compile g with plan (plan->threads must be 1) to the file `out`.
+/* Compile g with plan to the file `out`. With plan->threads N > 1 (the
+ * plan's scratch for N threads), NAME_run splits every kernel call over the
+ * pool bound with NAME_set_pool, as the C backend's --threads N code does
+ * (docs/c-backend.md), and NAME_max_threads returns N; a lib or exe also
+ * exports krt_pool_create/_destroy/_threads.
  * Errors (with a message in ctx): KILN_ERR_INVALID for an unknown --target
  * or --cpu (naming the accepted values); KILN_ERR_UNSUPPORTED naming a node
  * with a run-time shape or no lowering, a target kiln has no kernels for,
@@ -92,5 +98,10 @@ kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_
                                  const kiln_llvm_opts *opts, kiln_llvm_jit_model *out,
                                  kiln_llvm_stats *stats /* OUT, may be NULL */);
 void kiln_llvm_jit_destroy(kiln_llvm_jit_model *m);
+
+/* With plan->threads > 1: NAME_set_pool, NAME_max_threads, krt_pool_create
+ * or krt_pool_destroy of the compiled module (sym is the full name); NULL
+ * for any other name or a one-thread model. */
+void (*kiln_llvm_jit_symbol(const kiln_llvm_jit_model *m, const char *sym))(void);
 
 #endif /* KILN_BACKEND_LLVM_H */

@@ -36,32 +36,48 @@ static double now_seconds(void)
 
 /* ---- module-wide edits ------------------------------------------------------- */
 
-static bool is_abi_symbol(const char *sym, size_t n, const char *name)
+/* The ABI's suffixes: NAME_info/_run/_workspace_size, and with --threads
+ * NAME_set_pool/_max_threads (the C backend's NAME.h). */
+static const char *const abi_suffixes[] = {"_info", "_run", "_workspace_size", "_set_pool", "_max_threads"};
+enum { N_ABI = 3, N_ABI_THREADS = 5 };
+
+/* With --threads, a library or an executable also exports the pool API its
+ * caller makes the pool with (`kiln run LIB.so` calls the library's own
+ * krt_pool_create, the testbench links against it); an object keeps it
+ * internal, as the C backend's does (objcopy -G), so that two models link
+ * into one program: its user links libkiln-runtime.a. */
+static const char *const pool_api[] = {"krt_pool_create", "krt_pool_destroy", "krt_pool_threads"};
+
+static bool is_abi_symbol(const char *sym, size_t n, const char *name, int n_abi, bool pool)
 {
-    static const char *const suffixes[] = {"_info", "_run", "_workspace_size"};
     size_t k = strlen(name);
+    for (int i = 0; pool && i < 3; i++)
+        if (n == strlen(pool_api[i]) && strncmp(sym, pool_api[i], n) == 0)
+            return true;
     if (n <= k || strncmp(sym, name, k) != 0)
         return false;
-    for (int i = 0; i < 3; i++)
-        if (n - k == strlen(suffixes[i]) && strncmp(sym + k, suffixes[i], n - k) == 0)
+    for (int i = 0; i < n_abi; i++)
+        if (n - k == strlen(abi_suffixes[i]) && strncmp(sym + k, abi_suffixes[i], n - k) == 0)
             return true;
     return false;
 }
 
-/* Every definition but NAME_info/_run/_workspace_size becomes internal. */
-static void internalize(LLVMModuleRef m, const char *name)
+/* Every definition but the ABI's (and the pool API, see pool_api) becomes internal. */
+static void internalize(LLVMModuleRef m, const char *name, int threads, kiln_llvm_emit emit)
 {
     size_t n;
+    int n_abi = threads > 1 ? N_ABI_THREADS : N_ABI;
+    bool pool = threads > 1 && emit != KILN_LLVM_EMIT_OBJ;
     for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
         const char *sym = LLVMGetValueName2(f, &n);
-        if (!LLVMIsDeclaration(f) && !is_abi_symbol(sym, n, name)) {
+        if (!LLVMIsDeclaration(f) && !is_abi_symbol(sym, n, name, n_abi, pool)) {
             LLVMSetLinkage(f, LLVMInternalLinkage);
             LLVMSetVisibility(f, LLVMDefaultVisibility);
         }
     }
     for (LLVMValueRef v = LLVMGetFirstGlobal(m); v; v = LLVMGetNextGlobal(v)) {
         const char *sym = LLVMGetValueName2(v, &n);
-        if (!LLVMIsDeclaration(v) && !is_abi_symbol(sym, n, name) &&
+        if (!LLVMIsDeclaration(v) && !is_abi_symbol(sym, n, name, n_abi, pool) &&
             LLVMGetLinkage(v) != LLVMPrivateLinkage && LLVMGetLinkage(v) != LLVMAppendingLinkage) {
             LLVMSetLinkage(v, LLVMInternalLinkage);
             LLVMSetVisibility(v, LLVMDefaultVisibility);
@@ -76,10 +92,9 @@ static void internalize(LLVMModuleRef m, const char *name)
  * must resolve with --name. */
 static kiln_status free_abi_names(kiln_ctx *ctx, LLVMModuleRef m, const char *name)
 {
-    static const char *const suffixes[] = {"_info", "_run", "_workspace_size"};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N_ABI_THREADS; i++) {
         char sym[300], moved[320];
-        snprintf(sym, sizeof sym, "%s%s", name, suffixes[i]);
+        snprintf(sym, sizeof sym, "%s%s", name, abi_suffixes[i]);
         LLVMValueRef v = LLVMGetNamedFunction(m, sym);
         v = v ? v : LLVMGetNamedGlobal(m, sym);
         if (!v)
@@ -159,6 +174,11 @@ static void mark_inline(LLVMModuleRef m)
     size_t n;
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_run_call"));
     always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_check_args"));
+    /* --threads: the pool's call and chunk glue, so that each call.N.K
+     * chunk function sees its kernel and descriptor as constants */
+    always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_run_pool"));
+    always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_chunk"));
+    always_inline(c, LLVMGetNamedFunction(m, "kiln_llvm_bound_pool"));
     /* the vector math one vector at a time, called by fused elementwise loops */
     for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
         const char *sym = LLVMGetValueName2(f, &n);
@@ -256,24 +276,32 @@ static kiln_status write_in(kiln_ctx *ctx, const char *dir, const char *file, co
 
 /* The executable's extra sources in dir: main.c (the C backend's testbench
  * around NAME), NAME.h, and the runtime files krt_npy.c needs. Their names
- * go to srcs (the .c files). */
-static kiln_status exe_sources(kiln_ctx *ctx, const char *dir, const char *name, char srcs[][4400],
-                               int *n_srcs)
+ * go to srcs (the .c files). With --threads N, main.c makes its pool with
+ * the object's krt_pool_create (exported for an exe): krt_pool.h only. */
+static kiln_status exe_sources(kiln_ctx *ctx, const char *dir, const char *name, int threads,
+                               char srcs[][4400], int *n_srcs)
 {
     cbuf b = {0};
     bool used[KRT_K_COUNT] = {0};
     bool *keep = kiln_xcalloc(kiln_cgen_n_runtime_files, sizeof *keep);
     kiln_cgen_runtime_select(used, true, keep);
+    for (unsigned i = 0; threads > 1 && i < kiln_cgen_n_runtime_files; i++)
+        keep[i] |= strcmp(kiln_cgen_runtime_files[i].name, "krt_pool.h") == 0;
     cbuf_printf(&b, "/* %s.h — generated by kiln (LLVM backend) */\n#ifndef KILN_MODEL_%s_H\n"
                     "#define KILN_MODEL_%s_H\n#include <stddef.h>\n#include \"kiln_model.h\"\n"
                     "extern const kiln_model_info %s_info;\nsize_t %s_workspace_size(void);\n"
-                    "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n"
-                    "#endif\n", name, name, name, name, name, name);
+                    "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n",
+                name, name, name, name, name, name);
+    if (threads > 1)
+        cbuf_printf(&b, "#define %s_THREADS %d\nstruct krt_pool;\n"
+                        "int %s_set_pool(void *workspace, struct krt_pool *pool);\n"
+                        "int %s_max_threads(void);\n", name, threads, name, name);
+    cbuf_puts(&b, "#endif\n");
     char hname[200];
     snprintf(hname, sizeof hname, "%s.h", name);
     kiln_status st = write_in(ctx, dir, hname, b.p, b.len);
     cbuf_free(&b);
-    kiln_cgen_main(&b, name);
+    kiln_cgen_main_weights(&b, name, false, threads);
     if (!st)
         st = write_in(ctx, dir, "main.c", b.p, b.len);
     cbuf_free(&b);
@@ -294,7 +322,7 @@ static kiln_status exe_sources(kiln_ctx *ctx, const char *dir, const char *name,
 }
 
 static kiln_status link_artifact(kiln_ctx *ctx, const kiln_llvm_opts *o, const kiln_llvm_target *t,
-                                 LLVMMemoryBufferRef obj, const char *out)
+                                 int threads, LLVMMemoryBufferRef obj, const char *out)
 {
     char dir[64] = "/tmp/kiln_llvm_XXXXXX", objp[4400], tmp[4400], srcs[16][4400];
     int n_srcs = 0;
@@ -305,7 +333,7 @@ static kiln_status link_artifact(kiln_ctx *ctx, const kiln_llvm_opts *o, const k
     snprintf(objp, sizeof objp, "%s/%s.o", dir, o->name);
     kiln_status st = write_buffer(ctx, objp, obj);
     if (!st && o->emit == KILN_LLVM_EMIT_EXE)
-        st = exe_sources(ctx, dir, o->name, srcs, &n_srcs);
+        st = exe_sources(ctx, dir, o->name, threads, srcs, &n_srcs);
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", out, (long)getpid());
     if (!st) {
         char *argv[40];
@@ -336,7 +364,7 @@ static kiln_status link_artifact(kiln_ctx *ctx, const kiln_llvm_opts *o, const k
 /* ---- the compile --------------------------------------------------------------------- */
 
 static kiln_status emit_output(kiln_ctx *ctx, const kiln_llvm_opts *o, const kiln_llvm_target *t,
-                               LLVMModuleRef m, const char *out, kiln_llvm_stats *s)
+                               int threads, LLVMModuleRef m, const char *out, kiln_llvm_stats *s)
 {
     char *err = NULL;
     LLVMMemoryBufferRef buf = NULL;
@@ -358,7 +386,7 @@ static kiln_status emit_output(kiln_ctx *ctx, const kiln_llvm_opts *o, const kil
         s->t_codegen = now_seconds() - t0;
         t0 = now_seconds();
         if (!st && (o->emit == KILN_LLVM_EMIT_LIB || o->emit == KILN_LLVM_EMIT_EXE))
-            st = link_artifact(ctx, o, t, buf, out);
+            st = link_artifact(ctx, o, t, threads, buf, out);
         else if (!st)
             st = write_buffer(ctx, out, buf);
         s->t_link = now_seconds() - t0;
@@ -395,7 +423,6 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
                             LLVMModuleRef *out, kiln_llvm_stats *s)
 {
     kiln_status st = KILN_OK;
-    KILN_ASSERT(plan->threads == 1);
     snprintf(s->triple, sizeof s->triple, "%s", t->triple);
     snprintf(s->cpu, sizeof s->cpu, "%s", t->cpu);
     snprintf(s->kernels, sizeof s->kernels, "%s", t->build);
@@ -419,7 +446,7 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     if (!st)
         st = kiln_llvm_model(ctx, g, plan, opts, m, s);
     if (!st) {
-        internalize(m, opts->name);
+        internalize(m, opts->name, plan->threads, opts->emit);
         mark_inline(m);
         set_cpu(m, t);
         st = verify(ctx, m, "before optimization");
@@ -455,7 +482,7 @@ kiln_status kiln_llvm_compile(kiln_ctx *ctx, const kiln_graph *g, const kiln_pla
     LLVMContextRef c = LLVMContextCreate();
     st = kiln_llvm_build(ctx, g, plan, opts, &t, c, &m, s);
     if (!st)
-        st = emit_output(ctx, opts, &t, m, out, s);
+        st = emit_output(ctx, opts, &t, plan->threads, m, out, s);
     if (m)
         LLVMDisposeModule(m);
     LLVMContextDispose(c);

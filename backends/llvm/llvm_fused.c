@@ -4,13 +4,22 @@
  * baseline x86-64), instead of a call to the generic kernel
  * (runtime/krt_elementwise_fused.c).
  *
- *   void fused_ew.N(ptr ops)     ops: the inputs, then the output
- *     for r in [0, rows):        rows = n / row when an input is a ROW
- *       for j in [0, row) by VF: (broadcast along the last axis), else 1
- *         the program on <VF x float> (one builder per instruction, in
- *         `instrs`, a table indexed by krt_few_op), stored to y
- *       the tail (row % VF lanes): the same with masked loads (zeros in
+ *   void fused_ew.N(ptr ops, i64 begin, i64 end, i32 thread)
+ *                                ops: the inputs, then the output
+ *     for r in [begin, end):     units: rows of `row` elements when an input
+ *                                is a ROW (broadcast along the last axis),
+ *                                else one segment, the elements of units
+ *                                [begin, end) of KRT_EW_CHUNK (the kernel's)
+ *       for j in [0, len) by VF: the program on <VF x float> (one builder
+ *         per instruction, in `instrs`, a table indexed by krt_few_op),
+ *         stored to y
+ *       the tail (len % VF lanes): the same with masked loads (zeros in
  *       the other lanes, as the kernel pads) and a masked store
+ *
+ * The signature is krt_pool_for's chunk function: with --threads N,
+ * NAME_run hands the loop to the pool with ops as its argument, and each
+ * element is computed by the same instructions whichever chunk it is in,
+ * so the bits do not depend on the thread count.
  *
  * Each instruction is the kernel's own f32 expression (fcmp + select for
  * relu, max, min, clip, hardswish, leakyrelu; no fast-math flags, so no
@@ -212,7 +221,8 @@ static void body(fbuild *f, const krt_fused_ew_desc *d, LLVMValueRef *x, LLVMVal
     }
 }
 
-LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, const char *sym)
+LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, const char *sym,
+                                   int64_t *units)
 {
     LLVMValueRef width = LLVMGetNamedGlobal(m, "krt_vmath_block_width");
     LLVMValueRef init = width ? LLVMGetInitializer(width) : NULL;
@@ -232,9 +242,13 @@ LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, 
     bool row_inputs = false;
     for (int i = 0; i < d->n_in; i++)
         row_inputs |= d->kind[i] == KRT_FEW_ROW;
-    int64_t row = row_inputs ? d->row : d->n, rows = row ? d->n / row : 0;
+    int64_t row = row_inputs ? d->row : 0;
+    /* flat: the kernel's units (krt_ew_units, for the family's sources only) */
+    *units = row_inputs ? (row ? d->n / row : 0)
+                        : d->n > KRT_EW_CHUNK ? (d->n + KRT_EW_CHUNK - 1) / KRT_EW_CHUNK : 1;
 
-    f.fn = LLVMAddFunction(m, sym, LLVMFunctionType(LLVMVoidTypeInContext(f.c), &f.ptr, 1, 0));
+    LLVMTypeRef params[] = {f.ptr, f.i64, f.i64, LLVMInt32TypeInContext(f.c)};
+    f.fn = LLVMAddFunction(m, sym, LLVMFunctionType(LLVMVoidTypeInContext(f.c), params, 4, 0));
     LLVMSetLinkage(f.fn, LLVMInternalLinkage);
     f.b = LLVMCreateBuilderInContext(f.c);
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(f.c, f.fn, "entry");
@@ -259,21 +273,30 @@ LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, 
     LLVMValueRef y = LLVMBuildLoad2(f.b, f.ptr, LLVMBuildGEP2(f.b, f.ptr, ops, &idx, 1, ""), "y");
     f.tmp_in = LLVMBuildAlloca(f.b, f.vec, "vm.in");
     f.tmp_out = LLVMBuildAlloca(f.b, f.vec, "vm.out");
-    LLVMValueRef c_rows = LLVMConstInt(f.i64, (uint64_t)rows, 0), c_row = LLVMConstInt(f.i64, (uint64_t)row, 0);
     LLVMValueRef c_vf = LLVMConstInt(f.i64, f.vf, 0), zero = LLVMConstInt(f.i64, 0, 0);
-    LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSGT, c_rows, zero, ""), outer, done);
+    LLVMValueRef begin = LLVMGetParam(f.fn, 1), end = LLVMGetParam(f.fn, 2);
+    LLVMValueRef r0 = begin, r1 = end, lo = zero, len = LLVMConstInt(f.i64, (uint64_t)row, 0);
+    if (!row_inputs) {  /* one segment [lo, hi): units of KRT_EW_CHUNK elements, the last short */
+        LLVMValueRef n = LLVMConstInt(f.i64, (uint64_t)d->n, 0), chunk = LLVMConstInt(f.i64, KRT_EW_CHUNK, 0);
+        LLVMValueRef a = LLVMBuildMul(f.b, begin, chunk, ""), z = LLVMBuildMul(f.b, end, chunk, "");
+        lo = LLVMBuildSelect(f.b, LLVMBuildICmp(f.b, LLVMIntSLT, a, n, ""), a, n, "lo");
+        LLVMValueRef hi = LLVMBuildSelect(f.b, LLVMBuildICmp(f.b, LLVMIntSLT, z, n, ""), z, n, "hi");
+        len = LLVMBuildSub(f.b, hi, lo, "len");
+        r0 = zero, r1 = LLVMConstInt(f.i64, 1, 0);
+    }
+    LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSLT, r0, r1, ""), outer, done);
 
-    /* row: r, base = r * row */
+    /* row: r, base = r * row (one segment: lo) */
     LLVMPositionBuilderAtEnd(f.b, outer);
     LLVMValueRef r = LLVMBuildPhi(f.b, f.i64, "r");
-    LLVMValueRef base = LLVMBuildMul(f.b, r, c_row, "base");
+    LLVMValueRef base = row_inputs ? LLVMBuildMul(f.b, r, len, "base") : lo;
     LLVMBuildBr(f.b, vhead);
 
     /* vec.head: j; whole vectors while j + VF <= row */
     LLVMPositionBuilderAtEnd(f.b, vhead);
     LLVMValueRef j = LLVMBuildPhi(f.b, f.i64, "j");
     LLVMValueRef jn = LLVMBuildAdd(f.b, j, c_vf, "j.next");
-    LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSLE, jn, c_row, ""), vbody, tail);
+    LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSLE, jn, len, ""), vbody, tail);
 
     LLVMPositionBuilderAtEnd(f.b, vbody);
     body(&f, d, x, sc, y, LLVMBuildAdd(f.b, base, j, "at"), j, NULL);
@@ -281,7 +304,7 @@ LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, 
 
     /* tail: row - j < VF lanes, masked */
     LLVMPositionBuilderAtEnd(f.b, tail);
-    LLVMValueRef rem = LLVMBuildSub(f.b, c_row, j, "rem");
+    LLVMValueRef rem = LLVMBuildSub(f.b, len, j, "rem");
     LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSGT, rem, zero, ""), tbody, latch);
     LLVMPositionBuilderAtEnd(f.b, tbody);
     LLVMValueRef lanes[16];
@@ -294,12 +317,12 @@ LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, 
 
     LLVMPositionBuilderAtEnd(f.b, latch);
     LLVMValueRef rn = LLVMBuildAdd(f.b, r, LLVMConstInt(f.i64, 1, 0), "r.next");
-    LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSLT, rn, c_rows, ""), outer, done);
+    LLVMBuildCondBr(f.b, LLVMBuildICmp(f.b, LLVMIntSLT, rn, r1, ""), outer, done);
 
     LLVMPositionBuilderAtEnd(f.b, done);
     LLVMBuildRetVoid(f.b);
 
-    LLVMValueRef r_in[] = {zero, rn};
+    LLVMValueRef r_in[] = {r0, rn};
     LLVMBasicBlockRef r_from[] = {entry, latch};
     LLVMAddIncoming(r, r_in, r_from, 2);
     LLVMValueRef j_in[] = {zero, jn};

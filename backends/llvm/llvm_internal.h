@@ -39,11 +39,13 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
                             LLVMModuleRef *out, kiln_llvm_stats *s);
 
 /* kiln.FusedElementwise's program d as an internal function `sym` of m,
- * void (ptr ops), one loop over the vector width of m's kernel bitcode
- * (llvm_fused.c); NULL when that bitcode has no vector math blocks (the
- * caller then calls the generic kernel). */
+ * void (ptr ops, i64 begin, i64 end, i32 thread) over units [begin, end)
+ * of *units (krt_pool_for's chunk function), one loop over the vector
+ * width of m's kernel bitcode (llvm_fused.c); NULL when that bitcode has
+ * no vector math blocks (the caller then calls the generic kernel). */
 struct krt_fused_ew_desc;
-LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const struct krt_fused_ew_desc *d, const char *sym);
+LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const struct krt_fused_ew_desc *d, const char *sym,
+                                   int64_t *units);
 
 /* CPU names per arch, NULL-terminated (generated llvm_cpus.c). */
 extern const char *const kiln_llvm_cpus_x86_64[];

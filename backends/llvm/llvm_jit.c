@@ -1,7 +1,10 @@
 /* llvm_jit.c — `kiln run MODEL --backend llvm`: the module kiln_llvm_build
  * makes for the host, compiled in memory by ORC's LLJIT (no files), its
  * three entry points handed to the caller, which calls them as it calls a
- * library's (tools/run_lib.c).
+ * library's (tools/run_lib.c). With --threads N the module also defines
+ * NAME_set_pool and NAME_max_threads and keeps krt_pool_create/_destroy
+ * global: kiln_llvm_jit_symbol hands them out, so the pool is the
+ * module's own, as a library's is.
  *
  * The module is built in the thread-safe context LLJIT takes over; the
  * target machine builder is made from kiln's own target machine (same CPU,
@@ -18,8 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* With --threads: the pool entry points, looked up once the module is in. */
+static const char *const pool_suffixes[] = {"_set_pool", "_max_threads"};
+static const char *const pool_api[] = {"krt_pool_create", "krt_pool_destroy"};
+enum { N_POOL_SYMS = 4 };
+
 struct kiln_llvm_jit {
     LLVMOrcLLJITRef jit;
+    char sym[N_POOL_SYMS][300];    /* NAME_set_pool, NAME_max_threads, krt_pool_create, _destroy */
+    LLVMOrcExecutorAddress addr[N_POOL_SYMS];   /* 0: not looked up (one thread) */
 };
 
 static kiln_status jit_error(kiln_ctx *ctx, LLVMErrorRef err, const char *what)
@@ -99,6 +109,11 @@ kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_
         st = lookup(ctx, j, opts->name, "_run", &run);
     if (!st)
         st = lookup(ctx, j, opts->name, "_workspace_size", &ws);
+    for (int i = 0; i < N_POOL_SYMS && !st && plan->threads > 1; i++) {
+        snprintf(j->sym[i], sizeof j->sym[i], "%s%s", i < 2 ? opts->name : "",
+                 i < 2 ? pool_suffixes[i] : pool_api[i - 2]);
+        st = lookup(ctx, j, j->sym[i], "", &j->addr[i]);
+    }
     if (st) {
         if (j->jit)
             LLVMOrcDisposeLLJIT(j->jit);
@@ -112,6 +127,17 @@ kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_
     memcpy(&out->workspace_size, &b, sizeof b);
     out->jit = j;
     return KILN_OK;
+}
+
+void (*kiln_llvm_jit_symbol(const kiln_llvm_jit_model *m, const char *sym))(void)
+{
+    void (*fn)(void) = NULL;
+    for (int i = 0; m->jit && i < N_POOL_SYMS; i++)
+        if (m->jit->addr[i] && strcmp(m->jit->sym[i], sym) == 0) {
+            uintptr_t a = (uintptr_t)m->jit->addr[i];
+            memcpy(&fn, &a, sizeof a);
+        }
+    return fn;
 }
 
 void kiln_llvm_jit_destroy(kiln_llvm_jit_model *m)

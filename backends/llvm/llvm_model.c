@@ -14,11 +14,24 @@
  * runs), so O3 folds the constant kernel table into direct calls and
  * inlines them with their descriptors known.
  *
+ * With --threads N (plan->threads > 1) NAME_run is the C backend's
+ * threaded one: the workspace starts with a 64-byte header (bytes 16..31:
+ * the pool NAME_set_pool binds, glue.c), the arena follows it, and each
+ * call goes through kiln_llvm_run_pool, which splits its units over the
+ * bound pool (krt_pool_for, krt_pool.h's partition) with thread t on
+ * scratch slice t. The chunk function is one per call site, call.N.K: the
+ * glue's kiln_llvm_chunk with the kernel and the descriptor as constants,
+ * so inlining specializes each call's kernel as it does on one thread. A
+ * fused elementwise loop is its own chunk function (llvm_fused.c) handed
+ * to krt_pool_for. NAME_max_threads returns N. For one thread nothing of
+ * this is emitted.
+ *
  * Weights go straight from the tensor's bytes into a ConstantDataArray
  * (LLVMConstStringInContext): no text form, so hundreds of megabytes take
  * the time of one copy.
  */
 #include "backends/c/cgen_internal.h"
+#include "backends/llvm/glue/glue.h"
 #include "backends/llvm/llvm_internal.h"
 #include "ir/lower.h"
 #include "runtime/kiln_model.h"
@@ -38,7 +51,11 @@ typedef struct emitter {
     LLVMTypeRef i8, i32, i64, ptr;
     LLVMTypeRef run_call_ty;
     LLVMValueRef run, run_call;  /* NAME_run, kiln_llvm_run_call */
-    LLVMValueRef inputs, outputs, ws;
+    LLVMValueRef inputs, outputs, workspace;
+    LLVMValueRef ws;             /* the arena: the workspace, after its header with --threads */
+    int threads;                 /* --threads N; 1: the calls as above */
+    LLVMValueRef pool, job;      /* --threads: the bound pool, NAME_run's kiln_llvm_job */
+    LLVMValueRef run_pool, chunk, pool_for;  /* kiln_llvm_run_pool, kiln_llvm_chunk, krt_pool_for */
     LLVMValueRef ops;            /* NAME_run's operand array (a placeholder until the end) */
     uint32_t max_ops;
     LLVMBasicBlockRef fail;      /* returns the phi of the failing call's code */
@@ -144,6 +161,24 @@ static void check_rc(emitter *e, LLVMValueRef rc)
     LLVMPositionBuilderAtEnd(e->b, next);
 }
 
+/* --threads: the chunk function of one call site, krt_pool_for's
+ * void (ptr job, i64 begin, i64 end, i32 thread), which calls the glue's
+ * kiln_llvm_chunk with this call's kernel and descriptor. */
+static LLVMValueRef chunk_fn(emitter *e, const char *sym, LLVMValueRef kernel, LLVMValueRef desc)
+{
+    LLVMTypeRef params[] = {e->ptr, e->i64, e->i64, e->i32};
+    LLVMValueRef fn = LLVMAddFunction(e->m, sym, LLVMFunctionType(LLVMVoidTypeInContext(e->c), params, 4, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(e->c);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(e->c, fn, "entry"));
+    LLVMValueRef args[] = {kernel, desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2),
+                           LLVMGetParam(fn, 3)};
+    LLVMBuildCall2(b, LLVMGlobalGetValueType(e->chunk), e->chunk, args, 6, "");
+    LLVMBuildRetVoid(b);
+    LLVMDisposeBuilder(b);
+    return fn;
+}
+
 static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_kernel_call *call)
 {
     const krt_kernel_info *info = krt_kernels[call->kernel];
@@ -174,12 +209,19 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
         e->max_ops = call->n_ops;
     /* kiln.FusedElementwise: kiln's own vector loop (llvm_fused.c) */
     LLVMValueRef fused = NULL;
+    int64_t fused_units = 0;
     if (call->kernel == KRT_K_FUSED_EW) {
         snprintf(sym, sizeof sym, "fused_ew.%u", node);
-        fused = kiln_llvm_fused_ew_fn(e->m, call->desc, sym);
+        fused = kiln_llvm_fused_ew_fn(e->m, call->desc, sym, &fused_units);
+    }
+    if (fused && e->threads > 1) {
+        LLVMValueRef args[] = {e->pool, i64c(e, (uint64_t)fused_units), fused, e->ops};
+        LLVMBuildCall2(e->b, LLVMGlobalGetValueType(e->pool_for), e->pool_for, args, 4, "");
+        return KILN_OK;
     }
     if (fused) {
-        LLVMBuildCall2(e->b, LLVMGlobalGetValueType(fused), fused, &e->ops, 1, "");
+        LLVMValueRef args[] = {e->ops, i64c(e, 0), i64c(e, (uint64_t)fused_units), LLVMConstInt(e->i32, 0, 0)};
+        LLVMBuildCall2(e->b, LLVMGlobalGetValueType(fused), fused, args, 4, "");
         return KILN_OK;
     }
     LLVMValueRef scratch_p = LLVMConstPointerNull(e->ptr);
@@ -187,7 +229,16 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
         LLVMValueRef idx = i64c(e, e->plan->scratch_offset[node]);
         scratch_p = LLVMBuildInBoundsGEP2(e->b, e->i8, e->ws, &idx, 1, "scratch");
     }
-    LLVMValueRef args[] = {kernel, desc, call->n_ops ? e->ops : LLVMConstPointerNull(e->ptr), scratch_p,
+    LLVMValueRef ops = call->n_ops ? e->ops : LLVMConstPointerNull(e->ptr);
+    if (e->threads > 1) {  /* thread t's scratch: scratch + t * stride */
+        size_t stride = call->scratch ? (call->scratch + KILN_PLAN_ALIGN - 1) / KILN_PLAN_ALIGN * KILN_PLAN_ALIGN : 0;
+        snprintf(sym, sizeof sym, "call.%u.%u", node, k);
+        LLVMValueRef args[] = {e->pool, kernel, desc, chunk_fn(e, sym, kernel, desc), e->job, ops, scratch_p,
+                               i64c(e, stride), i64c(e, (uint64_t)call->units)};
+        check_rc(e, LLVMBuildCall2(e->b, LLVMGlobalGetValueType(e->run_pool), e->run_pool, args, 9, "rc"));
+        return KILN_OK;
+    }
+    LLVMValueRef args[] = {kernel, desc, ops, scratch_p,
                            i64c(e, call->scratch ? scratch : 0), i64c(e, (uint64_t)call->units)};
     check_rc(e, LLVMBuildCall2(e->b, e->run_call_ty, e->run_call, args, 6, "rc"));
     return KILN_OK;
@@ -232,6 +283,12 @@ static kiln_status emit_output_copies(emitter *e)
 }
 
 /* ---- NAME_info, NAME_workspace_size ------------------------------------- */
+
+/* The arena, behind the 64-byte header with --threads (the C backend's). */
+static size_t workspace_bytes(const emitter *e)
+{
+    return e->plan->peak + (e->threads > 1 ? KILN_CGEN_WEIGHTS_HEADER : 0);
+}
 
 /* kiln_model_tensor: {name, dtype, rank, dims[8], nbytes}; kiln's targets
  * are all LP64, so these LLVM structs have the C layout kiln was built with. */
@@ -281,7 +338,7 @@ static LLVMValueRef emit_info(emitter *e)
         LLVMConstInt(e->i32, KILN_MODEL_ABI_VERSION, 0), LLVMConstInt(e->i32, sizeof(kiln_model_info), 0),
         cstring(e, "model_name", e->name), LLVMConstInt(e->i32, g->n_inputs, 0),
         LLVMConstInt(e->i32, g->n_outputs, 0), tensor_table(e, "inputs_", g->inputs, g->n_inputs),
-        tensor_table(e, "outputs_", g->outputs, g->n_outputs), i64c(e, e->plan->peak)};
+        tensor_table(e, "outputs_", g->outputs, g->n_outputs), i64c(e, workspace_bytes(e))};
     snprintf(sym, sizeof sym, "%s_info", e->name);
     LLVMValueRef gv = LLVMAddGlobal(e->m, info_t, sym);
     LLVMSetInitializer(gv, LLVMConstStructInContext(e->c, v, 8, 0));
@@ -291,8 +348,31 @@ static LLVMValueRef emit_info(emitter *e)
     snprintf(sym, sizeof sym, "%s_workspace_size", e->name);
     LLVMValueRef fn = LLVMAddFunction(e->m, sym, LLVMFunctionType(e->i64, NULL, 0, 0));
     LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(e->c, fn, "entry"));
-    LLVMBuildRet(e->b, i64c(e, e->plan->peak));
+    LLVMBuildRet(e->b, i64c(e, workspace_bytes(e)));
     return gv;
+}
+
+/* --threads N: NAME_set_pool (the glue's, refusing more than N threads)
+ * and NAME_max_threads, as the C backend's NAME.c defines them. */
+static kiln_status emit_pool_functions(emitter *e)
+{
+    char sym[200];
+    LLVMValueRef set = LLVMGetNamedFunction(e->m, "kiln_llvm_set_pool");
+    if (!set)
+        return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
+                          "lacks glue/glue.c's kiln_llvm_set_pool: rebuild kiln");
+    LLVMTypeRef params[] = {e->ptr, e->ptr};
+    snprintf(sym, sizeof sym, "%s_set_pool", e->name);
+    LLVMValueRef fn = LLVMAddFunction(e->m, sym, LLVMFunctionType(e->i32, params, 2, 0));
+    LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(e->c, fn, "entry"));
+    LLVMValueRef args[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMConstInt(e->i32, (uint64_t)e->threads, 0)};
+    LLVMBuildRet(e->b, LLVMBuildCall2(e->b, LLVMGlobalGetValueType(set), set, args, 3, ""));
+
+    snprintf(sym, sizeof sym, "%s_max_threads", e->name);
+    fn = LLVMAddFunction(e->m, sym, LLVMFunctionType(e->i32, NULL, 0, 0));
+    LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(e->c, fn, "entry"));
+    LLVMBuildRet(e->b, LLVMConstInt(e->i32, (uint64_t)e->threads, 0));
+    return KILN_OK;
 }
 
 /* ---- NAME_run -------------------------------------------------------------- */
@@ -304,9 +384,9 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
     snprintf(sym, sizeof sym, "%s_run", e->name);
     e->run = LLVMAddFunction(e->m, sym, LLVMFunctionType(e->i32, params, 3, 0));
     e->inputs = LLVMGetParam(e->run, 0), e->outputs = LLVMGetParam(e->run, 1);
-    e->ws = LLVMGetParam(e->run, 2);
+    e->workspace = e->ws = LLVMGetParam(e->run, 2);
     LLVMSetValueName2(e->inputs, "inputs", 6), LLVMSetValueName2(e->outputs, "outputs", 7);
-    LLVMSetValueName2(e->ws, "workspace", 9);
+    LLVMSetValueName2(e->workspace, "workspace", 9);
 
     LLVMValueRef check = LLVMGetNamedFunction(e->m, "kiln_llvm_check_args");
     e->run_call = LLVMGetNamedFunction(e->m, "kiln_llvm_run_call");
@@ -314,6 +394,13 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
         return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
                           "lacks glue/glue.c's functions: rebuild kiln");
     e->run_call_ty = LLVMGlobalGetValueType(e->run_call);
+    LLVMValueRef bound = LLVMGetNamedFunction(e->m, "kiln_llvm_bound_pool");
+    e->run_pool = LLVMGetNamedFunction(e->m, "kiln_llvm_run_pool");
+    e->chunk = LLVMGetNamedFunction(e->m, "kiln_llvm_chunk");
+    e->pool_for = LLVMGetNamedFunction(e->m, "krt_pool_for");
+    if (e->threads > 1 && (!bound || !e->run_pool || !e->chunk || !e->pool_for))
+        return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
+                          "lacks glue/glue.c's pool functions or krt_pool_for: rebuild kiln");
 
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(e->c, e->run, "entry");
     e->fail = LLVMAppendBasicBlockInContext(e->c, e->run, "fail");
@@ -324,8 +411,17 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
     LLVMPositionBuilderAtEnd(e->b, entry);
     LLVMValueRef placeholder = LLVMBuildAlloca(e->b, e->ptr, "ops.placeholder");
     e->ops = placeholder;
-    LLVMValueRef args[] = {info, e->inputs, e->outputs, e->ws};
+    if (e->threads > 1) {
+        e->job = LLVMBuildAlloca(e->b, LLVMArrayType2(e->i8, sizeof(kiln_llvm_job)), "job");
+        LLVMSetAlignment(e->job, 64);
+    }
+    LLVMValueRef args[] = {info, e->inputs, e->outputs, e->workspace};
     check_rc(e, LLVMBuildCall2(e->b, LLVMGlobalGetValueType(check), check, args, 4, "rc"));
+    if (e->threads > 1) {  /* the pool NAME_set_pool bound; the arena after the header */
+        LLVMValueRef idx = i64c(e, KILN_CGEN_WEIGHTS_HEADER);
+        e->pool = LLVMBuildCall2(e->b, LLVMGlobalGetValueType(bound), bound, &e->workspace, 1, "pool");
+        e->ws = LLVMBuildInBoundsGEP2(e->b, e->i8, e->workspace, &idx, 1, "ws");
+    }
 
     kiln_status st = KILN_OK;
     for (uint32_t node = 1; node < e->g->n_nodes && st == KILN_OK; node++)
@@ -371,7 +467,8 @@ static kiln_status check_graph(emitter *e)
 kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
                             const kiln_llvm_opts *opts, LLVMModuleRef m, kiln_llvm_stats *stats)
 {
-    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = opts->name, .m = m, .stats = stats};
+    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = opts->name, .m = m, .stats = stats,
+                 .threads = plan->threads > 1 ? plan->threads : 1};
     kiln_status st = check_graph(&e);
     if (st)
         return st;
@@ -388,7 +485,13 @@ kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     for (uint32_t k = 0; k < g->n_outputs; k++)
         if (!e.out_slot[g->outputs[k]])
             e.out_slot[g->outputs[k]] = k + 1;
-    st = emit_run(&e, emit_info(&e));
+    if (e.threads > KILN_LLVM_MAX_THREADS)
+        st = kiln_error(ctx, KILN_ERR_INVALID, "--threads %d: the LLVM backend takes 1 to %d",
+                        e.threads, KILN_LLVM_MAX_THREADS);
+    if (!st && e.threads > 1)
+        st = emit_pool_functions(&e);
+    if (!st)
+        st = emit_run(&e, emit_info(&e));
     LLVMDisposeBuilder(e.b);
     free(e.in_slot), free(e.out_slot), free(e.weight);
     kiln_arena_destroy(e.arena);

@@ -12,7 +12,7 @@
 #
 # Then the executable of `kiln compile --threads 2`: --threads 1 and 2 write
 # the same bytes as the executable compiled without --threads; --threads 3
-# is refused; `kiln compile --backend llvm --threads 2` is refused.
+# is refused. (The LLVM backend's --threads: tests/llvm/threads.sh.)
 # Exit status: the number of failures.
 set -u
 kiln=$1
@@ -109,8 +109,6 @@ for t in 1 2; do
 done
 if "$tmp/exe/two" -i "$in" --threads 3 2>"$tmp/err"; then bad "--threads 3 accepted"
 elif grep -q "not '3'" "$tmp/err"; then ok; else bad "--threads 3 message"; cat "$tmp/err"; fi
-if "$kiln" compile "$model" -o "$tmp/exe/llvm" --backend llvm --threads 2 2>"$tmp/err"; then bad "llvm --threads accepted"
-elif grep -q "is for the C backend" "$tmp/err"; then ok; else bad "llvm --threads message"; cat "$tmp/err"; fi
 
 echo "threads: $pass passed, $fail failed"
 exit "$fail"

@@ -5,7 +5,7 @@
  *                 [--root DIR] [--filter SUBSTR[,SUBSTR...]] [--path PATH[,PATH...]]
  *
  * PATH: interp | interp-O0 | interp-threads2 | c-exe | c-lib | c-aarch64 |
- *       llvm-exe | llvm-aarch64 | llvm-jit (several, comma-separated, run
+ *       llvm-exe | llvm-aarch64 | llvm-jit | llvm-exe-threads2 (several, comma-separated, run
  *       in this order on each sample before the next sample).
  *
  * The manifest has one tab-separated line per sample (after a header):
@@ -31,6 +31,9 @@
  * the same testbench); llvm-aarch64 cross-compiles with `--target aarch64`
  * and runs the executable under `qemu-aarch64 -L /usr/aarch64-linux-gnu`;
  * llvm-jit runs `kiln run --backend llvm` (compiled in memory).
+ * llvm-exe-threads2 compiles with `--backend llvm --threads 2` and runs the
+ * executable on its default pool of 2; run after llvm-exe, its output files
+ * must be byte-identical to llvm-exe's.
  */
 #define _GNU_SOURCE
 #include "frontend/frontend.h"
@@ -103,6 +106,9 @@ static const exec_path paths[] = {
     {"llvm-aarch64", "llvm", {NULL, NULL}, -1, true, false, true, {"--target", "aarch64"},
      {"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"}, {"qemu-aarch64", NULL, NULL}},
     {"llvm-jit", "llvm", {NULL, NULL}, -1, false, false, true, {NULL, NULL}, {NULL, NULL, NULL}, {NULL}},
+    /* compiled with --threads 2, run on its default pool of 2: llvm-exe's bits */
+    {"llvm-exe-threads2", "llvm", {NULL, NULL}, 6, true, false, true, {"--threads", "2"},
+     {NULL, NULL, NULL}, {NULL}},
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
 

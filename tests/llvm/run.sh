@@ -152,8 +152,6 @@ expect "unknown backend" 2 "available: c, llvm" \
   "$KILN" compile "$MM" --backend gcc -o "$T/x.o"
 expect "JIT: wrong input shape" 1 "input 'a'" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/x_3.npy" -i "$FFI/b_2x3.npy"
-expect "JIT: one thread" 2 "the llvm backend runs one thread" \
-  "$KILN" run "$FFI/tiny_add.onnx" --backend llvm --threads 2 -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
 expect "run: unknown backend" 2 "available: interp, c, llvm" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend jit -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
 CC=false expect "link failure" 1 "linking with false failed" \
