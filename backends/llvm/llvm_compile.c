@@ -1,12 +1,13 @@
 /* llvm_compile.c — one compile: context, target, kernels, model, verify,
  * optimize, emit, and for lib/exe the system C driver.
  *
- * Order matters: the kernel bitcode is linked in first, so the model's
- * code refers to real definitions; then every definition but the three
- * NAME_ symbols is made internal, so that "globaldce" drops the kernels the
- * model does not call before the O3 pipeline spends time on them, and so
- * that a program linking two models (or a model and krt_npy.c) sees no
- * clash. target-cpu/target-features go on every function before the
+ * Order matters: the kernel bitcode is loaded lazily (signatures only),
+ * the model's code declares the kernels it calls, and only then is the
+ * bitcode linked, taking just those kernels and what they call (their
+ * bodies read from the bitcode then); then every definition but the three
+ * NAME_ symbols is made internal, so that "globaldce" drops what inlining
+ * leaves unused before the O3 pipeline spends time on it, and so that a
+ * program linking two models (or a model and krt_npy.c) sees no clash. target-cpu/target-features go on every function before the
  * pipeline runs, so the vectorizers see the CPU's width.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -67,6 +68,22 @@ static void internalize(LLVMModuleRef m, const char *name)
             LLVMSetVisibility(v, LLVMDefaultVisibility);
         }
     }
+}
+
+/* The kernel bitcode's public definitions become linkonce_odr before it is
+ * linked: the linker then takes only those the model declared
+ * (kiln_llvm_kernel_decl) and, lazily, what they refer to, and reads only
+ * their bodies from the bitcode. Linking it all (1100+ functions) and
+ * verifying it cost more than a small model's whole compile; globaldce
+ * used to drop the rest only afterwards. */
+static void link_only_needed(LLVMModuleRef kernels)
+{
+    for (LLVMValueRef f = LLVMGetFirstFunction(kernels); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMExternalLinkage)
+            LLVMSetLinkage(f, LLVMLinkOnceODRLinkage);
+    for (LLVMValueRef v = LLVMGetFirstGlobal(kernels); v; v = LLVMGetNextGlobal(v))
+        if (!LLVMIsDeclaration(v) && LLVMGetLinkage(v) == LLVMExternalLinkage)
+            LLVMSetLinkage(v, LLVMLinkOnceODRLinkage);
 }
 
 /* The kernels' own file-local functions may be named like the model's
@@ -175,8 +192,7 @@ static void mark_inline(LLVMModuleRef m)
     }
 }
 
-/* LLVMVerifyModule's failure as one message naming the function. */
-static kiln_status verify(kiln_ctx *ctx, LLVMModuleRef m, const char *stage)
+kiln_status kiln_llvm_verify(kiln_ctx *ctx, LLVMModuleRef m, const char *stage)
 {
     char *msg = NULL;
     if (!LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
@@ -407,29 +423,33 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     LLVMSetTarget(m, t->triple), LLVMSetDataLayout(m, dl);
     if (!kernels)
         st = kiln_ctx_status(ctx);
-    else {
+    else
         LLVMSetTarget(kernels, t->triple), LLVMSetDataLayout(kernels, dl);
-        if (LLVMLinkModules2(m, kernels))
-            st = kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: linking the kernel bitcode failed");
-    }
     LLVMDisposeMessage(dl);
     LLVMDisposeTargetData(layout);
     if (!st)
-        st = free_abi_names(ctx, m, opts->name);
+        st = free_abi_names(ctx, kernels, opts->name);
     if (!st)
-        st = kiln_llvm_model(ctx, g, plan, opts, m, s);
+        st = kiln_llvm_model(ctx, g, plan, opts, m, kernels, s);
+    if (!st) {
+        link_only_needed(kernels);
+        if (LLVMLinkModules2(m, kernels))  /* (takes kernels, linked or not) */
+            st = kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: linking the kernel bitcode failed");
+    } else if (kernels) {
+        LLVMDisposeModule(kernels);
+    }
     if (!st) {
         internalize(m, opts->name);
         mark_inline(m);
         set_cpu(m, t);
-        st = verify(ctx, m, "before optimization");
+        st = kiln_llvm_verify(ctx, m, "before optimization");
     }
     s->t_ir = now_seconds() - t0;
     t0 = now_seconds();
     if (!st)
         st = optimize(ctx, opts, t, m);
     if (!st)
-        st = verify(ctx, m, "after optimization");
+        st = kiln_llvm_verify(ctx, m, "after optimization");
     s->t_opt = now_seconds() - t0;
     if (st) {
         LLVMDisposeModule(m);

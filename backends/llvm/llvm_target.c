@@ -236,13 +236,31 @@ LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *bui
         if (strcmp(builds[i].name, build) == 0)
             row = &builds[i];
     KILN_ASSERT(row && row->bc != row->bc_end);
+    /* (the module owns the buffer, a view of the embedded bytes, from here) */
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
         row->bc, (size_t)(row->bc_end - row->bc), "kiln-kernels", 0);
-    if (LLVMParseBitcodeInContext2(c, buf, &m)) {
+    if (LLVMGetBitcodeModuleInContext2(c, buf, &m)) {
         m = NULL;
         kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded %s kernel bitcode does "
                    "not parse: rebuild kiln", build);
     }
-    LLVMDisposeMemoryBuffer(buf);
     return m;
+}
+
+LLVMValueRef kiln_llvm_kernel_decl(LLVMModuleRef m, LLVMModuleRef kernels, const char *sym)
+{
+    LLVMValueRef have = LLVMGetNamedFunction(m, sym);
+    have = have ? have : LLVMGetNamedGlobal(m, sym);
+    if (have)
+        return have;
+    LLVMValueRef f = LLVMGetNamedFunction(kernels, sym), v = f ? NULL : LLVMGetNamedGlobal(kernels, sym);
+    LLVMValueRef def = f ? f : v;
+    if (!def || LLVMIsDeclaration(def) || LLVMGetLinkage(def) == LLVMInternalLinkage ||
+        LLVMGetLinkage(def) == LLVMPrivateLinkage)
+        return NULL;
+    if (f)
+        return LLVMAddFunction(m, sym, LLVMGlobalGetValueType(f));
+    v = LLVMAddGlobal(m, LLVMGlobalGetValueType(def), sym);
+    LLVMSetGlobalConstant(v, LLVMIsGlobalConstant(def));
+    return v;
 }
