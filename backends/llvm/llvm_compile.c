@@ -199,11 +199,12 @@ kiln_status kiln_llvm_verify(kiln_ctx *ctx, LLVMModuleRef m, const char *stage)
         LLVMDisposeMessage(msg);
         return KILN_OK;
     }
-    const char *bad = "(module level)";
+    char bad[300] = "the module (outside any function)";
     size_t n;
     for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
         if (!LLVMIsDeclaration(f) && LLVMVerifyFunction(f, LLVMReturnStatusAction)) {
-            bad = LLVMGetValueName2(f, &n);
+            const char *name = LLVMGetValueName2(f, &n);
+            snprintf(bad, sizeof bad, "function '%.*s'", (int)(n < 200 ? n : 200), name);
             break;
         }
     char first[400];
@@ -212,8 +213,20 @@ kiln_status kiln_llvm_verify(kiln_ctx *ctx, LLVMModuleRef m, const char *stage)
     if (nl)
         *nl = 0;
     LLVMDisposeMessage(msg);
-    return kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: LLVM's verifier rejects function "
-                      "'%s' %s: %s (please report it with the model)", bad, stage, first);
+    return kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: LLVM's verifier rejects %s %s: %s "
+                      "(please report it with the model)", bad, stage, first);
+}
+
+/* kiln_llvm_verify with the model's path before the message. */
+static kiln_status model_verify(kiln_ctx *ctx, LLVMModuleRef m, const kiln_llvm_opts *o,
+                                const kiln_graph *g, const char *stage)
+{
+    char msg[3000];
+    kiln_status st = kiln_llvm_verify(ctx, m, stage);
+    if (!st)
+        return st;
+    snprintf(msg, sizeof msg, "%s", kiln_ctx_message(ctx));
+    return kiln_error(ctx, st, "%s: %s", o->model_path ? o->model_path : g->source, msg);
 }
 
 /* ---- files ---------------------------------------------------------------------- */
@@ -423,6 +436,7 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     snprintf(s->cpu, sizeof s->cpu, "%s", t->cpu);
     snprintf(s->kernels, sizeof s->kernels, "%s", t->build);
     double t0 = now_seconds();
+    kiln_llvm_fatal_context(opts->model_path ? opts->model_path : g->source);
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext(opts->name, c);
     LLVMModuleRef kernels = kiln_llvm_kernels(ctx, c, t->build);
     LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(t->tm);
@@ -449,14 +463,14 @@ kiln_status kiln_llvm_build(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
         internalize(m, opts->name);
         mark_inline(m);
         set_cpu(m, t);
-        st = kiln_llvm_verify(ctx, m, "before optimization");
+        st = model_verify(ctx, m, opts, g, "before optimization");
     }
     s->t_ir = now_seconds() - t0;
     t0 = now_seconds();
     if (!st)
         st = optimize(ctx, opts, t, m);
     if (!st)
-        st = kiln_llvm_verify(ctx, m, "after optimization");
+        st = model_verify(ctx, m, opts, g, "after optimization");
     s->t_opt = now_seconds() - t0;
     if (st) {
         LLVMDisposeModule(m);

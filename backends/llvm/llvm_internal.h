@@ -18,9 +18,15 @@ typedef struct kiln_llvm_target {
 } kiln_llvm_target;
 
 /* Resolve opts->target and opts->cpu and create the target machine (PIC,
- * aggressive codegen for opt_level 3). Statuses as kiln_llvm_compile. */
+ * aggressive codegen for opt_level 3). Statuses as kiln_llvm_compile.
+ * The first call also installs kiln's handler for LLVM's fatal errors:
+ * "kiln: MODEL: internal error in LLVM: REASON ..." on stderr and exit 1,
+ * never LLVM's abort. */
 kiln_status kiln_llvm_target_open(kiln_ctx *ctx, const kiln_llvm_opts *opts, kiln_llvm_target *t);
 void kiln_llvm_target_close(kiln_llvm_target *t);
+
+/* The model a fatal LLVM error names (set by kiln_llvm_build; "" or NULL: none). */
+void kiln_llvm_fatal_context(const char *model);
 
 /* The kernel bitcode embedded as `build` (kiln_llvm_target.build), loaded
  * lazily into a new module of c: the module-level part (globals, their

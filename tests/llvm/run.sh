@@ -155,9 +155,9 @@ expect() {
     bad "$name (status $rc, stderr:)"; cat "$T/err"
   fi
 }
-expect "bad --cpu" 1 "--cpu 'pentium9': not a x86_64 CPU LLVM knows" \
+expect "bad --cpu" 1 "--cpu 'pentium9': not an x86_64 CPU LLVM knows" \
   "$KILN" compile "$MM" --backend llvm -o "$T/x.o" --cpu pentium9
-expect "bad --cpu for aarch64" 1 "--cpu 'haswell': not a aarch64 CPU" \
+expect "bad --cpu for aarch64" 1 "--cpu 'haswell': not an aarch64 CPU" \
   "$KILN" compile "$MM" --backend llvm -o "$T/x.o" --target aarch64 --cpu haswell
 expect "bad --target" 1 "--target 'sparc': kiln has kernels for x86_64 and aarch64" \
   "$KILN" compile "$MM" --backend llvm -o "$T/x.o" --target sparc
