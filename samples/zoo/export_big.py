@@ -16,6 +16,8 @@ bench/torch_run.py): OUTDIR/NAME/torch_state.pt (the state dict) and torch_model
               3 heads, 12 blocks, 1000 classes (5.7M parameters, ~23 MB)
   deit-small  DeiT-Small/16: dim 384, 6 heads, 12 blocks (22M parameters, ~88 MB)
   swin-t      torchvision swin_t(weights=None), unchanged (28M parameters, ~113 MB)
+  vit-b16     torchvision vit_b_16(weights=None), unchanged: ViT-B/16 at 224x224, 197 tokens,
+              dim 768, 12 heads, 12 blocks (86M parameters, ~346 MB)
 """
 import json
 import os
@@ -36,8 +38,14 @@ def swin_t_arch():
     return tv_swin_t(weights=None)
 
 
+def vit_b16_arch():
+    from torchvision.models import vit_b_16 as tv_vit_b_16
+    return tv_vit_b_16(weights=None)
+
+
 # The architecture of each model with untrained weights: what torch_state.pt loads into.
-ARCH = {"deit-tiny": deit_arch(192, 3), "deit-small": deit_arch(384, 6), "swin-t": swin_t_arch}
+ARCH = {"deit-tiny": deit_arch(192, 3), "deit-small": deit_arch(384, 6), "swin-t": swin_t_arch,
+        "vit-b16": vit_b16_arch}
 
 
 def torch_model(name):
@@ -64,7 +72,16 @@ def swin_t():
                   "Liu et al. 2021, Swin Transformer (torchvision implementation)")
 
 
-BIG = [("deit-tiny", deit(192, 3)), ("deit-small", deit(384, 6)), ("swin-t", swin_t)]
+def vit_b16():
+    m = vit_b16_arch()
+    Z.init_weights(m)
+    return Z.Spec(m.eval(), (torch.randn(1, 3, 224, 224),), ["image"], ["logits"],
+                  "torchvision vit_b_16(weights=None) at 224x224, random weights",
+                  "Dosovitskiy et al. 2021, ViT-B/16 (torchvision implementation)")
+
+
+BIG = [("deit-tiny", deit(192, 3)), ("deit-small", deit(384, 6)), ("swin-t", swin_t),
+       ("vit-b16", vit_b16)]
 
 
 def export_with_state(name, builder, out):
