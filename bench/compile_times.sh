@@ -4,7 +4,7 @@
 #   bench/compile_times.sh [KILN] [MODEL.onnx ...] > table.md
 #
 # Default models: every samples/zoo/*/model.onnx, samples/fmnist-vit, and
-# /work/big/deit-{tiny,small} when present (samples/zoo/export_big.py writes
+# /work/big/{deit-tiny,deit-small,vit-b16} when present (samples/zoo/export_big.py writes
 # them). Each model is compiled three times:
 #   --emit c                 the generated directory: its size (all files, and
 #                            NAME_weights.c alone) and kiln's emit time;
@@ -23,7 +23,7 @@ kiln=${1:-$root/build/kiln}
 [ $# -gt 0 ] && shift
 if [ $# -eq 0 ]; then
     set -- "$root"/samples/zoo/*/model.onnx "$root"/samples/fmnist-vit/model.onnx
-    for m in /work/big/deit-tiny/model.onnx /work/big/deit-small/model.onnx; do
+    for m in /work/big/deit-tiny/model.onnx /work/big/deit-small/model.onnx /work/big/vit-b16/model.onnx; do
         [ -f "$m" ] && set -- "$@" "$m"
     done
 fi

@@ -221,10 +221,10 @@ static void body(fbuild *f, const krt_fused_ew_desc *d, LLVMValueRef *x, LLVMVal
     }
 }
 
-LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, const char *sym,
-                                   int64_t *units)
+LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, LLVMModuleRef kernels, const krt_fused_ew_desc *d,
+                                   const char *sym, int64_t *units)
 {
-    LLVMValueRef width = LLVMGetNamedGlobal(m, "krt_vmath_block_width");
+    LLVMValueRef width = LLVMGetNamedGlobal(kernels, "krt_vmath_block_width");
     LLVMValueRef init = width ? LLVMGetInitializer(width) : NULL;
     long long vf = init ? LLVMConstIntGetSExtValue(init) : 0;
     if (vf != 4 && vf != 8 && vf != 16)
@@ -233,7 +233,7 @@ LLVMValueRef kiln_llvm_fused_ew_fn(LLVMModuleRef m, const krt_fused_ew_desc *d, 
         int vm = (unsigned)d->ins[k].op < KRT_FEW_COUNT ? krt_few_vmath[d->ins[k].op] : 0;
         char sym_vm[64];
         snprintf(sym_vm, sizeof sym_vm, "krt_vmath_block_%s", krt_few_names[d->ins[k].op]);
-        if ((unsigned)d->ins[k].op >= KRT_FEW_COUNT || (vm >= 0 && !LLVMGetNamedFunction(m, sym_vm)))
+        if ((unsigned)d->ins[k].op >= KRT_FEW_COUNT || (vm >= 0 && !kiln_llvm_kernel_decl(m, kernels, sym_vm)))
             return NULL;
     }
     fbuild f = {.m = m, .c = LLVMGetModuleContext(m), .vf = (unsigned)vf};

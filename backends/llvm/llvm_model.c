@@ -10,8 +10,9 @@
  * workspace + offset, graph inputs and outputs in the caller's arrays,
  * constants in private globals. A nonzero code returns at once. Graph
  * outputs no node writes are copied at the end. The kernels and both glue
- * helpers are ordinary functions of the same module (linked before this
- * runs), so O3 folds the constant kernel table into direct calls and
+ * helpers are declared here (kiln_llvm_kernel_decl) and become ordinary
+ * functions of the same module when the kernel bitcode is linked after
+ * this runs, so O3 folds the constant kernel table into direct calls and
  * inlines them with their descriptors known.
  *
  * With --threads N (plan->threads > 1) NAME_run is the C backend's
@@ -47,6 +48,7 @@ typedef struct emitter {
     const char *name;
     LLVMContextRef c;
     LLVMModuleRef m;
+    LLVMModuleRef kernels;       /* the lazily loaded kernel bitcode: what calls resolve to */
     LLVMBuilderRef b;
     LLVMTypeRef i8, i32, i64, ptr;
     LLVMTypeRef run_call_ty;
@@ -191,7 +193,7 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     if (call->units <= 0)
         return KILN_OK;  /* empty: nothing to compute (the C backend emits a comment) */
     snprintf(sym, sizeof sym, "krt_kernel_%s", info->name);
-    LLVMValueRef kernel = LLVMGetNamedGlobal(e->m, sym);
+    LLVMValueRef kernel = kiln_llvm_kernel_decl(e->m, e->kernels, sym);
     if (!kernel)
         return kiln_node_error(e->ctx, e->g, node, KILN_ERR_UNSUPPORTED, "internal error: kernel "
                                "'%s' is missing from the embedded bitcode: rebuild kiln", info->name);
@@ -212,7 +214,7 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     int64_t fused_units = 0;
     if (call->kernel == KRT_K_FUSED_EW) {
         snprintf(sym, sizeof sym, "fused_ew.%u", node);
-        fused = kiln_llvm_fused_ew_fn(e->m, call->desc, sym, &fused_units);
+        fused = kiln_llvm_fused_ew_fn(e->m, e->kernels, call->desc, sym, &fused_units);
     }
     if (fused && e->threads > 1) {
         LLVMValueRef args[] = {e->pool, i64c(e, (uint64_t)fused_units), fused, e->ops};
@@ -388,8 +390,8 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
     LLVMSetValueName2(e->inputs, "inputs", 6), LLVMSetValueName2(e->outputs, "outputs", 7);
     LLVMSetValueName2(e->workspace, "workspace", 9);
 
-    LLVMValueRef check = LLVMGetNamedFunction(e->m, "kiln_llvm_check_args");
-    e->run_call = LLVMGetNamedFunction(e->m, "kiln_llvm_run_call");
+    LLVMValueRef check = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_check_args");
+    e->run_call = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_run_call");
     if (!check || !e->run_call)
         return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
                           "lacks glue/glue.c's functions: rebuild kiln");
@@ -465,10 +467,11 @@ static kiln_status check_graph(emitter *e)
 }
 
 kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan *plan,
-                            const kiln_llvm_opts *opts, LLVMModuleRef m, kiln_llvm_stats *stats)
+                            const kiln_llvm_opts *opts, LLVMModuleRef m, LLVMModuleRef kernels,
+                            kiln_llvm_stats *stats)
 {
-    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = opts->name, .m = m, .stats = stats,
-                 .threads = plan->threads > 1 ? plan->threads : 1};
+    emitter e = {.ctx = ctx, .g = g, .plan = plan, .name = opts->name, .m = m, .kernels = kernels,
+                 .stats = stats, .threads = plan->threads > 1 ? plan->threads : 1};
     kiln_status st = check_graph(&e);
     if (st)
         return st;

@@ -11,11 +11,13 @@
 #include "backends/llvm/llvm_internal.h"
 
 #include <llvm-c/BitReader.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/Target.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The embedded bitcode (embed.S); an empty range when kiln was built without it. */
 extern const char kiln_llvm_bc_x86_64[], kiln_llvm_bc_x86_64_end[];
@@ -41,16 +43,47 @@ typedef struct arch_row {
     const char *const *cpus;
     const char *cross_cpu;         /* --cpu native when the host is another arch */
     const char *no_kernels_hint;
+    const char *examples[8];       /* CPU names an unknown --cpu's message suggests */
 } arch_row;
 
 static const arch_row arches[] = {
     {"x86_64", "x86_64-unknown-linux-gnu", kiln_llvm_bc_x86_64, kiln_llvm_bc_x86_64_end,
-     kiln_llvm_cpus_x86_64, "x86-64", "rebuild kiln"},
+     kiln_llvm_cpus_x86_64, "x86-64", "rebuild kiln",
+     {"x86-64-v2", "x86-64-v3", "x86-64-v4", "haswell", "skylake-avx512", "znver4", NULL}},
     {"aarch64", "aarch64-unknown-linux-gnu", kiln_llvm_bc_aarch64, kiln_llvm_bc_aarch64_end,
      kiln_llvm_cpus_aarch64, "generic",
-     "install libc6-dev-arm64-cross (scripts/setup) and rebuild kiln"},
+     "install libc6-dev-arm64-cross (scripts/setup) and rebuild kiln",
+     {"generic", "cortex-a72", "neoverse-n1", "neoverse-v1", "neoverse-v2", NULL}},
 };
 enum { N_ARCHES = sizeof arches / sizeof arches[0] };
+
+/* The model being compiled, for a fatal error's message. */
+static char fatal_model[512];
+
+void kiln_llvm_fatal_context(const char *model)
+{
+    snprintf(fatal_model, sizeof fatal_model, "%s", model ? model : "");
+}
+
+/* LLVM's report_fatal_error (instruction selection that cannot select, a
+ * pass's own check...) would print "LLVM ERROR: ..." and abort. kiln's
+ * one-line message instead, then exit status 1 as for any other error.
+ * LLVM's state is not trusted after one, so nothing returns to the caller
+ * and no exit handler runs (_exit); kiln writes outputs atomically, so
+ * nothing half-written is left. */
+static void fatal_handler(const char *reason)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s", reason);
+    for (char *p = line; *p; p++)  /* LLVM's reasons may end in (or hold) a newline */
+        *p = *p == '\n' ? ' ' : *p;
+    for (size_t n = strlen(line); n > 0 && line[n - 1] == ' '; n--)
+        line[n - 1] = 0;
+    fprintf(stderr, "kiln: %s%sinternal error in LLVM: %s (please report it with the model)\n",
+            fatal_model, fatal_model[0] ? ": " : "", line);
+    fflush(NULL);
+    _exit(1);
+}
 
 static void init_llvm(void)
 {
@@ -58,6 +91,7 @@ static void init_llvm(void)
     if (done)
         return;
     done = true;
+    LLVMInstallFatalErrorHandler(fatal_handler);
     LLVMInitializeX86TargetInfo(), LLVMInitializeX86Target(), LLVMInitializeX86TargetMC();
     LLVMInitializeX86AsmPrinter(), LLVMInitializeX86AsmParser();
     LLVMInitializeAArch64TargetInfo(), LLVMInitializeAArch64Target(), LLVMInitializeAArch64TargetMC();
@@ -102,15 +136,15 @@ static bool known_cpu(const arch_row *row, const char *cpu)
 
 static kiln_status unknown_cpu(kiln_ctx *ctx, const arch_row *row, const char *cpu)
 {
-    char list[512];
+    char list[256];
     size_t at = 0;
     list[0] = 0;
-    for (int i = 0; row->cpus[i] && at < 400; i++)
-        if (strchr(row->cpus[i], '-') || strstr(row->cpus[i], "lake") || strstr(row->cpus[i], "neoverse"))
-            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", at ? ", " : "", row->cpus[i]);
-    return kiln_error(ctx, KILN_ERR_INVALID, "--cpu '%s': not a %s CPU LLVM knows; use native or one "
-                      "of `llc-19 -mtriple=%s -mcpu=help`, e.g. %s%s", cpu, row->arch, row->arch, list,
-                      at >= 400 ? ", ..." : "");
+    for (int i = 0; row->examples[i]; i++)  /* (each checked against LLVM's own list) */
+        if (known_cpu(row, row->examples[i]))
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", at ? ", " : "", row->examples[i]);
+    return kiln_error(ctx, KILN_ERR_INVALID, "--cpu '%s': not an %s CPU LLVM knows; use native or a "
+                      "name from `llc-19 -mtriple=%s -mcpu=help`, such as %s", cpu,
+                      row->arch, row->arch, list);
 }
 
 /* Whether the code generator, for t's CPU, puts an fma of <lanes x float>
@@ -236,13 +270,31 @@ LLVMModuleRef kiln_llvm_kernels(kiln_ctx *ctx, LLVMContextRef c, const char *bui
         if (strcmp(builds[i].name, build) == 0)
             row = &builds[i];
     KILN_ASSERT(row && row->bc != row->bc_end);
+    /* (the module owns the buffer, a view of the embedded bytes, from here) */
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
         row->bc, (size_t)(row->bc_end - row->bc), "kiln-kernels", 0);
-    if (LLVMParseBitcodeInContext2(c, buf, &m)) {
+    if (LLVMGetBitcodeModuleInContext2(c, buf, &m)) {
         m = NULL;
         kiln_error(ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded %s kernel bitcode does "
                    "not parse: rebuild kiln", build);
     }
-    LLVMDisposeMemoryBuffer(buf);
     return m;
+}
+
+LLVMValueRef kiln_llvm_kernel_decl(LLVMModuleRef m, LLVMModuleRef kernels, const char *sym)
+{
+    LLVMValueRef have = LLVMGetNamedFunction(m, sym);
+    have = have ? have : LLVMGetNamedGlobal(m, sym);
+    if (have)
+        return have;
+    LLVMValueRef f = LLVMGetNamedFunction(kernels, sym), v = f ? NULL : LLVMGetNamedGlobal(kernels, sym);
+    LLVMValueRef def = f ? f : v;
+    if (!def || LLVMIsDeclaration(def) || LLVMGetLinkage(def) == LLVMInternalLinkage ||
+        LLVMGetLinkage(def) == LLVMPrivateLinkage)
+        return NULL;
+    if (f)
+        return LLVMAddFunction(m, sym, LLVMGlobalGetValueType(f));
+    v = LLVMAddGlobal(m, LLVMGlobalGetValueType(def), sym);
+    LLVMSetGlobalConstant(v, LLVMIsGlobalConstant(def));
+    return v;
 }

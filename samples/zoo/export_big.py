@@ -26,6 +26,8 @@ bench/torch_run.py): OUTDIR/NAME/torch_state.pt (the state dict) and torch_model
               vocab 30522, embedding 128, hidden 256, 12 layers, 4 heads (2 self-attention +
               2 dynamic-conv), intermediate 1024, kernel 9; 128 int64 token ids (the last 16
               padding) + int64 mask (13.1M parameters, ~53 MB), from the zoo sample's modules
+  vit-b16     torchvision vit_b_16(weights=None), unchanged: ViT-B/16 at 224x224, 197 tokens,
+              dim 768, 12 heads, 12 blocks (86M parameters, ~346 MB)
 """
 import json
 import os
@@ -46,8 +48,14 @@ def swin_t_arch():
     return tv_swin_t(weights=None)
 
 
+def vit_b16_arch():
+    from torchvision.models import vit_b_16 as tv_vit_b_16
+    return tv_vit_b_16(weights=None)
+
+
 # The architecture of each model with untrained weights: what torch_state.pt loads into.
-ARCH = {"deit-tiny": deit_arch(192, 3), "deit-small": deit_arch(384, 6), "swin-t": swin_t_arch}
+ARCH = {"deit-tiny": deit_arch(192, 3), "deit-small": deit_arch(384, 6), "swin-t": swin_t_arch,
+        "vit-b16": vit_b16_arch}
 
 
 def torch_model(name):
@@ -74,7 +82,16 @@ def swin_t():
                   "Liu et al. 2021, Swin Transformer (torchvision implementation)")
 
 
-BIG = [("deit-tiny", deit(192, 3)), ("deit-small", deit(384, 6)), ("swin-t", swin_t)]
+def vit_b16():
+    m = vit_b16_arch()
+    Z.init_weights(m)
+    return Z.Spec(m.eval(), (torch.randn(1, 3, 224, 224),), ["image"], ["logits"],
+                  "torchvision vit_b_16(weights=None) at 224x224, random weights",
+                  "Dosovitskiy et al. 2021, ViT-B/16 (torchvision implementation)")
+
+
+BIG = [("deit-tiny", deit(192, 3)), ("deit-small", deit(384, 6)), ("swin-t", swin_t),
+       ("vit-b16", vit_b16)]
 
 
 # ---- issue 11's other full-size models: ResNet-18, MobileNetV2 + coordinate attention, ConvBERT

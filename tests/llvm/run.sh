@@ -5,7 +5,8 @@
 #   - deterministic .ll and .o bytes
 #   - an object exports only the three NAME_ symbols
 #   - a library runs through `kiln run LIB.so`, bit-identical to the interpreter
-#   - `kiln run MODEL --backend llvm` (the JIT) likewise
+#   - `kiln run MODEL --backend llvm` (the JIT) likewise, and with --shape
+#     binding a symbolic batch (vit-dynbatch at batch 1 and 3)
 #   - one-line errors for a bad --cpu, --target, --emit, link failure; nothing
 #     left behind on failure
 set -u
@@ -86,6 +87,24 @@ fi
   >"$T/jit.out" 2>"$T/jit.err"
 check "JIT --bench" grep -q "tiny_add: 3 runs, mean" "$T/jit.err"
 
+# ---- the JIT with --shape: a symbolic batch bound as the interpreter binds it ------
+# (samples/zoo/vit-dynbatch: image f32[batch,3,56,56]; inputs at batch 1 and 3
+# made from the sample's batch-2 input by dynbatch_inputs.kir; compared with
+# the interpreter at the same --shape within the sample's tolerance)
+DB=$ROOT/samples/zoo/vit-dynbatch
+mkdir -p "$T/db"
+if "$KILN" run "$HERE/dynbatch_inputs.kir" -i "$DB/input_0.npy" -o "$T/db" >/dev/null; then
+  for b in 1 3; do
+    mkdir -p "$T/db/jit$b" "$T/db/interp$b"
+    if "$KILN" run "$DB/model.onnx" --backend llvm --shape "image=${b}x3x56x56" -i "$T/db/x$b.npy" \
+         -o "$T/db/jit$b" >/dev/null &&
+       "$KILN" run "$DB/model.onnx" --shape "image=${b}x3x56x56" -i "$T/db/x$b.npy" -o "$T/db/interp$b" >/dev/null; then
+      check "JIT --shape image=${b}x3x56x56 (vit-dynbatch) equals the interpreter (atol 1e-4, rtol 1e-3)" \
+        "$NPYCMP" "$T/db/jit$b/logits.npy" "$T/db/interp$b/logits.npy" 1e-4 1e-3
+    else bad "vit-dynbatch at batch $b: kiln run"; fi
+  done
+else bad "dynbatch_inputs.kir: kiln run"; fi
+
 # ---- the token-reduction kernels (runtime/krt_token.c) through the JIT -------------
 TK=$HERE/token_ops.kir
 mkdir -p "$T/tok-jit" "$T/tok-interp"
@@ -136,9 +155,9 @@ expect() {
     bad "$name (status $rc, stderr:)"; cat "$T/err"
   fi
 }
-expect "bad --cpu" 1 "--cpu 'pentium9': not a x86_64 CPU LLVM knows" \
+expect "bad --cpu" 1 "--cpu 'pentium9': not an x86_64 CPU LLVM knows" \
   "$KILN" compile "$MM" --backend llvm -o "$T/x.o" --cpu pentium9
-expect "bad --cpu for aarch64" 1 "--cpu 'haswell': not a aarch64 CPU" \
+expect "bad --cpu for aarch64" 1 "--cpu 'haswell': not an aarch64 CPU" \
   "$KILN" compile "$MM" --backend llvm -o "$T/x.o" --target aarch64 --cpu haswell
 expect "bad --target" 1 "--target 'sparc': kiln has kernels for x86_64 and aarch64" \
   "$KILN" compile "$MM" --backend llvm -o "$T/x.o" --target sparc
@@ -152,6 +171,8 @@ expect "unknown backend" 2 "available: c, llvm" \
   "$KILN" compile "$MM" --backend gcc -o "$T/x.o"
 expect "JIT: wrong input shape" 1 "input 'a'" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend llvm -i "$FFI/x_3.npy" -i "$FFI/b_2x3.npy"
+expect "JIT: symbolic batch without --shape" 1 "bind its dimensions with --shape image=" \
+  "$KILN" run "$DB/model.onnx" --backend llvm -i "$DB/input_0.npy"
 expect "run: unknown backend" 2 "available: interp, c, llvm" \
   "$KILN" run "$FFI/tiny_add.onnx" --backend jit -i "$FFI/a_2x3.npy" -i "$FFI/b_2x3.npy"
 CC=false expect "link failure" 1 "linking with false failed" \
