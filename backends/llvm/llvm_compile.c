@@ -2,8 +2,8 @@
  * optimize, emit, and for lib/exe the system C driver.
  *
  * Order matters: the kernel bitcode is linked in first, so the model's
- * code refers to real definitions; then every definition but the three
- * NAME_ symbols is made internal, so that "globaldce" drops the kernels the
+ * code refers to real definitions; then every definition but the ABI's
+ * NAME_ symbols (abi_suffixes) is made internal, so that "globaldce" drops the kernels the
  * model does not call before the O3 pipeline spends time on them, and so
  * that a program linking two models (or a model and krt_npy.c) sees no
  * clash. target-cpu/target-features go on every function before the
@@ -36,19 +36,24 @@ static double now_seconds(void)
 
 /* ---- module-wide edits ------------------------------------------------------- */
 
+/* The model's exported symbols: NAME + each (runtime/kiln_model.h). */
+static const char *const abi_suffixes[] = {"_info", "_run", "_workspace_size", "_profile",
+                                           "_run_profiled"};
+enum { N_ABI = sizeof abi_suffixes / sizeof abi_suffixes[0] };
+
 static bool is_abi_symbol(const char *sym, size_t n, const char *name)
 {
-    static const char *const suffixes[] = {"_info", "_run", "_workspace_size"};
+    const char *const *suffixes = abi_suffixes;
     size_t k = strlen(name);
     if (n <= k || strncmp(sym, name, k) != 0)
         return false;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_ABI; i++)
         if (n - k == strlen(suffixes[i]) && strncmp(sym + k, suffixes[i], n - k) == 0)
             return true;
     return false;
 }
 
-/* Every definition but NAME_info/_run/_workspace_size becomes internal. */
+/* Every definition but the ABI's NAME_ symbols becomes internal. */
 static void internalize(LLVMModuleRef m, const char *name)
 {
     size_t n;
@@ -76,8 +81,8 @@ static void internalize(LLVMModuleRef m, const char *name)
  * must resolve with --name. */
 static kiln_status free_abi_names(kiln_ctx *ctx, LLVMModuleRef m, const char *name)
 {
-    static const char *const suffixes[] = {"_info", "_run", "_workspace_size"};
-    for (int i = 0; i < 3; i++) {
+    const char *const *suffixes = abi_suffixes;
+    for (int i = 0; i < N_ABI; i++) {
         char sym[300], moved[320];
         snprintf(sym, sizeof sym, "%s%s", name, suffixes[i]);
         LLVMValueRef v = LLVMGetNamedFunction(m, sym);
@@ -268,7 +273,10 @@ static kiln_status exe_sources(kiln_ctx *ctx, const char *dir, const char *name,
                     "#define KILN_MODEL_%s_H\n#include <stddef.h>\n#include \"kiln_model.h\"\n"
                     "extern const kiln_model_info %s_info;\nsize_t %s_workspace_size(void);\n"
                     "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n"
-                    "#endif\n", name, name, name, name, name, name);
+                    "extern const kiln_model_profile %s_profile;\n"
+                    "int %s_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,\n"
+                    "                    uint64_t *ns);\n"
+                    "#endif\n", name, name, name, name, name, name, name, name);
     char hname[200];
     snprintf(hname, sizeof hname, "%s.h", name);
     kiln_status st = write_in(ctx, dir, hname, b.p, b.len);

@@ -1,5 +1,5 @@
-/* glue.c — the two helpers the C backend prints into every NAME.c
- * (backends/c/cgen_model.c: run_call, check_args), as C, compiled to
+/* glue.c — the helpers the C backend prints into every NAME.c
+ * (backends/c/cgen_model.c: run_call, check_args, stamp), as C, compiled to
  * bitcode with the runtime's kernels: the LLVM backend's NAME_run calls
  * them, so both backends check and call kernels with the same code. After
  * inlining at O3 nothing of them is left but the checks.
@@ -9,11 +9,14 @@
  */
 #include "runtime/kiln_model.h"
 #include "runtime/krt_kernel.h"
+#include "runtime/krt_profile.h"
 
 int kiln_llvm_run_call(const krt_kernel_info *k, const void *desc, void *const *ops, void *scratch,
                        size_t scratch_bytes, int64_t units);
 int kiln_llvm_check_args(const kiln_model_info *m, const void *const *inputs,
                          void *const *outputs, void *workspace);
+void kiln_llvm_profile_start(const uint64_t *ns, uint64_t *last);
+void kiln_llvm_profile_stamp(uint64_t *ns, uint32_t i, uint64_t *last);
 
 /* One kernel call over all its units; a kernel's error as a KILN_RUN_*
  * code. The scratch was planned with kiln's build of the kernel: a build
@@ -43,4 +46,19 @@ int kiln_llvm_check_args(const kiln_model_info *m, const void *const *inputs,
         if (!outputs[i] && m->outputs[i].nbytes)
             return KILN_RUN_EARG;
     return KILN_RUN_OK;
+}
+
+/* NAME_run_profiled (ns not NULL): the clock when the first node starts. */
+void kiln_llvm_profile_start(const uint64_t *ns, uint64_t *last)
+{
+    *last = ns ? krt_profile_now() : 0;
+}
+
+/* Node i's time since *last into ns[i]; *last becomes now, the next
+ * node's start (the C backend's stamp). */
+void kiln_llvm_profile_stamp(uint64_t *ns, uint32_t i, uint64_t *last)
+{
+    uint64_t now = krt_profile_now();
+    ns[i] = now - *last;
+    *last = now;
 }
