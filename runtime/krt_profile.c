@@ -1,9 +1,12 @@
 /* krt_profile.c — the clock of NAME_run_profiled and the profile table.
  *
- * Medians, not means: the machines this runs on are often shared, and one
- * preempted run would otherwise move a node's figure. The nodes' medians
- * need not add up to the median of the whole call exactly; the table
- * prints both, and the shares are of the nodes' sum (so they add to 100%).
+ * Which runs count: the faster half by whole-call time (at least one).
+ * The machines this runs on are often shared, and a run another process
+ * preempted is slow in whichever nodes it was preempted in; the slower
+ * half is dropped as a whole. Over the runs kept, every figure is a mean,
+ * not a median: means add up, so the nodes' times sum to the whole call's
+ * (less its argument checks, output copies and clock reads) and the shares
+ * of the op kinds add to 100%.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/krt_profile.h"
@@ -23,19 +26,17 @@ uint64_t krt_profile_now(void)
 #endif
 }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
+/* Run indices ordered by whole-call time (qsort has no context argument:
+ * a pair of time and index sorts the same). */
+typedef struct run_time {
+    uint64_t ns;
+    uint32_t run;
+} run_time;
 
-/* Median of n samples taken `stride` apart (sorted in tmp). */
-static double median(const uint64_t *v, size_t stride, uint32_t n, uint64_t *tmp)
+static int compare_runs(const void *a, const void *b)
 {
-    for (uint32_t r = 0; r < n; r++)
-        tmp[r] = v[r * stride];
-    qsort(tmp, n, sizeof *tmp, compare_u64);
-    return n % 2 ? (double)tmp[n / 2] : 0.5 * ((double)tmp[n / 2 - 1] + (double)tmp[n / 2]);
+    const run_time *x = a, *y = b;
+    return x->ns != y->ns ? (x->ns < y->ns ? -1 : 1) : (x->run > y->run) - (x->run < y->run);
 }
 
 /* One row of either table. */
@@ -120,32 +121,37 @@ static void print_nodes(FILE *out, const row *nodes, uint32_t n, uint32_t top, d
 int krt_profile_report(FILE *out, const char *title, const kiln_model_profile *p,
                        const uint64_t *ns, const uint64_t *run_ns, uint32_t runs, uint32_t top)
 {
-    uint32_t n = p->n_nodes;
+    uint32_t n = p->n_nodes, keep = (runs + 1) / 2;
     row *nodes = calloc(n ? n : 1, sizeof *nodes), *kinds = calloc(n ? n : 1, sizeof *kinds);
-    uint64_t *tmp = calloc(runs ? runs : 1, sizeof *tmp);
-    double sum = 0, flops = 0;
-    if (!runs || !nodes || !kinds || !tmp) {
-        free(nodes), free(kinds), free(tmp);
+    run_time *order = calloc(runs ? runs : 1, sizeof *order);
+    double sum = 0, flops = 0, total = 0;
+    if (!runs || !nodes || !kinds || !order) {
+        free(nodes), free(kinds), free(order);
         return -1;
     }
+    for (uint32_t r = 0; r < runs; r++)
+        order[r] = (run_time){run_ns[r], r};
+    qsort(order, runs, sizeof *order, compare_runs);
     for (uint32_t i = 0; i < n; i++) {
         const kiln_model_node *d = &p->nodes[i];
-        nodes[i] = (row){.name = d->name ? d->name : "", .op = d->op ? d->op : "?", .count = 1,
-                         .ns = median(ns + i, n, runs, tmp), .flops = d->flops};
+        nodes[i] = (row){.name = d->name ? d->name : "", .op = d->op ? d->op : "?", .count = 1, .flops = d->flops};
+        for (uint32_t k = 0; k < keep; k++)
+            nodes[i].ns += (double)ns[(size_t)order[k].run * n + i] / keep;
         sum += nodes[i].ns;
         flops += d->flops;
     }
-    double total = median(run_ns, 1, runs, tmp);
-    uint32_t k = group(nodes, n, kinds);
+    for (uint32_t k = 0; k < keep; k++)
+        total += (double)order[k].ns / keep;
+    uint32_t n_kinds = group(nodes, n, kinds);
     qsort(nodes, n, sizeof *nodes, compare_rows);
-    fprintf(out, "profile: %s\n%u runs after a warm-up run; every time is the median over the runs\n",
-            title, runs);
+    fprintf(out, "profile: %s\nthe faster %u of %u runs (after a warm-up run); every time is the mean over them\n",
+            title, keep, runs);
     fprintf(out, "total %.3f ms per run (the whole call); the %u nodes sum to %.3f ms (%.1f%%)\n",
             total * 1e-6, n, sum * 1e-6, total > 0 ? 100 * sum / total : 0);
     fprintf(out, "work  %.6f GFLOP per run, %.2f GFLOP/s over the nodes' sum\n", flops * 1e-9,
             sum > 0 ? flops / sum : 0);
-    print_kinds(out, kinds, k, sum);
+    print_kinds(out, kinds, n_kinds, sum);
     print_nodes(out, nodes, n, top, sum);
-    free(nodes), free(kinds), free(tmp);
+    free(nodes), free(kinds), free(order);
     return 0;
 }

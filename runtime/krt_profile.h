@@ -25,10 +25,11 @@ uint64_t krt_profile_now(void);
  *                           array of run r)
  *   run_ns[r]               the whole call of run r, timed by the caller
  *
- * Per node the median over the runs; the whole call's median; then one
- * table by op kind (nodes, total ms, share of the nodes' sum, GFLOP/s)
- * and the `top` slowest nodes (name, op, ms, share, GFLOP/s, FLOP), both
- * sorted by time. `title` names the model and how it ran. Returns 0, or
+ * Of the runs, the faster half by whole-call time counts (a run another
+ * process slowed is dropped whole); over those, the mean time of every
+ * node and of the whole call; then one table by op kind (nodes, total ms,
+ * share of the nodes' sum, GFLOP/s) and the `top` slowest nodes (name,
+ * op, ms, share, GFLOP/s, FLOP), both sorted by time. `title` names the model and how it ran. Returns 0, or
  * -1 when runs is 0 or memory runs out (nothing printed). */
 int krt_profile_report(FILE *out, const char *title, const kiln_model_profile *p,
                        const uint64_t *ns, const uint64_t *run_ns, uint32_t runs, uint32_t top);
