@@ -554,10 +554,9 @@ static void emit_source(emitter *e, cbuf *c, const char *model)
     cbuf_puts(c, "    return KILN_RUN_OK;\n}\n");
     cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
                    "    return run(inputs, outputs, workspace, NULL);\n}\n\n"
-                   "int %s_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,\n"
-                   "                    uint64_t *ns)\n{\n"
-                   "    if (!ns && %s_profile.n_nodes)\n        return KILN_RUN_EARG;\n"
-                   "    return run(inputs, outputs, workspace, ns);\n}\n", e->name, e->name, e->name);
+                   "int %s_run_profiled(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)\n{\n"
+                   "%s    return run(inputs, outputs, workspace, ns);\n}\n", e->name, e->name,
+                e->n_profiled ? "    if (!ns)\n        return KILN_RUN_EARG;\n" : "");
 }
 
 /* ---- NAME.h ----------------------------------------------------------- */
