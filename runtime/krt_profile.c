@@ -99,7 +99,7 @@ static void print_kinds(FILE *out, const row *kinds, uint32_t k, double sum)
     fprintf(out, "\nby op kind:\n  %-28s %6s %11s %7s %9s\n", "op", "nodes", "total ms", "share", "GFLOP/s");
     for (uint32_t i = 0; i < k; i++) {
         rate(r, sizeof r, kinds[i].flops, kinds[i].ns);
-        fprintf(out, "  %-28s %6u %11.3f %6.1f%% %9s\n", tail(kinds[i].op, 28, t, sizeof t), kinds[i].count,
+        fprintf(out, "  %-28s %6u %11.4f %6.1f%% %9s\n", tail(kinds[i].op, 28, t, sizeof t), kinds[i].count,
                 kinds[i].ns * 1e-6, sum > 0 ? 100 * kinds[i].ns / sum : 0, r);
     }
 }
@@ -112,7 +112,7 @@ static void print_nodes(FILE *out, const row *nodes, uint32_t n, uint32_t top, d
             "share", "GFLOP/s", "FLOP");
     for (uint32_t i = 0; i < shown; i++) {
         rate(r, sizeof r, nodes[i].flops, nodes[i].ns);
-        fprintf(out, "  %-44s %-22s %9.3f %6.1f%% %9s %14.0f\n", tail(nodes[i].name, 44, t[0], sizeof t[0]),
+        fprintf(out, "  %-44s %-22s %9.4f %6.1f%% %9s %14.0f\n", tail(nodes[i].name, 44, t[0], sizeof t[0]),
                 tail(nodes[i].op, 22, t[1], sizeof t[1]), nodes[i].ns * 1e-6,
                 sum > 0 ? 100 * nodes[i].ns / sum : 0, r, nodes[i].flops);
     }
@@ -146,7 +146,7 @@ int krt_profile_report(FILE *out, const char *title, const kiln_model_profile *p
     qsort(nodes, n, sizeof *nodes, compare_rows);
     fprintf(out, "profile: %s\nthe faster %u of %u runs (after a warm-up run); every time is the mean over them\n",
             title, keep, runs);
-    fprintf(out, "total %.3f ms per run (the whole call); the %u nodes sum to %.3f ms (%.1f%%)\n",
+    fprintf(out, "total %.4f ms per run (the whole call); the %u nodes sum to %.4f ms (%.1f%%)\n",
             total * 1e-6, n, sum * 1e-6, total > 0 ? 100 * sum / total : 0);
     fprintf(out, "work  %.6f GFLOP per run, %.2f GFLOP/s over the nodes' sum\n", flops * 1e-9,
             sum > 0 ? flops / sum : 0);
