@@ -97,7 +97,8 @@ static void help(void)
            "  --testbench       with C output, also write main.c (the executable's main)\n"
            "  --quiet           no compile summary on stderr\n"
            "  -h, --help        this help\n\n"
-           "The executable takes -i [NAME=]FILE.npy, -o DIR (DIR/NAME.npy) and --bench N.\n"
+           "The executable takes -i [NAME=]FILE.npy, -o DIR (DIR/NAME.npy), --bench N and\n"
+           "--profile (the time per node and op kind, as kiln run --profile prints it).\n"
            "$CC overrides the C compiler. Every model input needs a static shape: a\n"
            "first (batch) dimension left unbound is set to 1; others need --shape.\n\n");
     driver_model_help(stdout);
