@@ -11,6 +11,12 @@
  * computes is written straight into outputs[k]; one that is a graph input,
  * a constant or the same value as an earlier output is copied at the end.
  *
+ * The calls live in one static body, run(..., ns), which NAME_run calls
+ * with ns NULL and NAME_run_profiled with the caller's array: after each
+ * node `if (ns) t = stamp(ns, i, t);` writes node i's wall time. NAME_profile
+ * names every node, its op and its FLOPs (ir/flops.h), in the same order
+ * (docs/c-backend.md, "Profiling").
+ *
  * Nothing here allocates at run time and nothing is mutable at file scope,
  * so two threads with two workspaces can run a model at once.
  *
