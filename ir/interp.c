@@ -14,9 +14,11 @@
  * the caller. Nothing planned is allocated per node or per run.
  */
 #include "ir/interp.h"
+#include "ir/flops.h"
 #include "ir/infer.h"
 #include "ir/lower.h"
 #include "runtime/krt_pool.h"
+#include "runtime/krt_profile.h"
 #include "passes/plan.h"
 
 #include <stdarg.h>
@@ -385,22 +387,45 @@ const struct kiln_plan *kiln_interp_plan(const kiln_interp *r)
     return r->plan;
 }
 
-kiln_status kiln_interp_exec(kiln_interp *r, const kiln_tensor *inputs, uint32_t n_inputs,
-                             kiln_tensor *outputs)
+/* A run; with ns, each node's time (and with flops its FLOPs on this
+ * run's shapes) at [node - 1]. */
+static kiln_status exec(kiln_interp *r, const kiln_tensor *inputs, uint32_t n_inputs,
+                        kiln_tensor *outputs, uint64_t *ns, double *flops)
 {
     const kiln_graph *g = r->g;
     memcpy(r->values, r->init, g->n_values * sizeof *r->values);
     memcpy(r->uses, r->n_uses, g->n_values * sizeof *r->uses);
     memset(r->owned, 0, g->n_values * sizeof *r->owned);
     kiln_status st = bind_inputs(r, inputs, n_inputs);
-    for (uint32_t node = 1; st == KILN_OK && node < g->n_nodes; node++)
+    uint64_t t = ns ? krt_profile_now() : 0;
+    for (uint32_t node = 1; st == KILN_OK && node < g->n_nodes; node++) {
         st = run_node(r, node);
+        if (ns) {
+            uint64_t now = krt_profile_now();
+            ns[node - 1] = now - t;
+            t = now;
+        }
+        if (flops)
+            flops[node - 1] = kiln_node_flops_known(g, r->values, node);
+    }
     for (uint32_t k = 0; st == KILN_OK && k < g->n_outputs; k++)
         take_output(r, k, &outputs[k]);
     for (uint32_t v = 1; v < g->n_values; v++)
         if (r->owned[v])
             free((void *)r->values[v].data);
     return st;
+}
+
+kiln_status kiln_interp_exec(kiln_interp *r, const kiln_tensor *inputs, uint32_t n_inputs,
+                             kiln_tensor *outputs)
+{
+    return exec(r, inputs, n_inputs, outputs, NULL, NULL);
+}
+
+kiln_status kiln_interp_exec_profiled(kiln_interp *r, const kiln_tensor *inputs, uint32_t n_inputs,
+                                      kiln_tensor *outputs, uint64_t *ns, double *flops)
+{
+    return exec(r, inputs, n_inputs, outputs, ns, flops);
 }
 
 kiln_status kiln_interp_run(kiln_ctx *ctx, const kiln_graph *g,

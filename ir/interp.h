@@ -52,6 +52,16 @@ void kiln_interp_destroy(kiln_interp *interp);  /* NULL is fine */
 kiln_status kiln_interp_exec(kiln_interp *interp, const kiln_tensor *inputs, uint32_t n_inputs,
                              kiln_tensor *outputs /* OUT [g->n_outputs] */);
 
+/* kiln_interp_exec, timed: ns[node - 1] gets the nanoseconds node `node`
+ * took (for every node 1..g->n_nodes-1: its shape inference on this run's
+ * data, placing its outputs, lowering and kernel calls; wall time, so with
+ * threads it is the node's time across them), and flops[node - 1], when
+ * flops is not NULL, its FLOPs on this run's shapes (ir/flops.h). */
+kiln_status kiln_interp_exec_profiled(kiln_interp *interp, const kiln_tensor *inputs,
+                                      uint32_t n_inputs, kiln_tensor *outputs /* OUT */,
+                                      uint64_t *ns /* OUT [g->n_nodes - 1] */,
+                                      double *flops /* OUT [g->n_nodes - 1], or NULL */);
+
 /* The session's memory plan (owned by the session; passes/plan.h). */
 struct kiln_plan;
 const struct kiln_plan *kiln_interp_plan(const kiln_interp *interp);

@@ -15,6 +15,18 @@
  * deit_info gives), outputs[i] at a caller buffer for graph output i;
  * workspace at deit_workspace_size() bytes aligned to 64. deit_run returns
  * 0, or a KILN_RUN_* code (it never reads or writes out of bounds).
+ *
+ * Every model also exports its profile (node names, op kinds, FLOPs) and a
+ * timed entry point, the same computation as NAME_run:
+ *
+ *     extern const kiln_model_profile deit_profile;
+ *     int    deit_run_profiled(const void *const *inputs, void *const *outputs,
+ *                              void *workspace, uint64_t *ns);
+ *
+ * ns points at deit_profile.n_nodes entries; entry i gets the nanoseconds
+ * node i (deit_profile.nodes[i], in run order) took: wall time on a
+ * monotonic clock, so with a thread pool bound it is the node's time
+ * across all its threads. NAME_run itself reads no clock.
  */
 #ifndef KILN_MODEL_H
 #define KILN_MODEL_H
@@ -60,6 +72,22 @@ typedef struct kiln_model_info {
     const kiln_model_tensor *outputs;     /* [n_outputs], in graph order */
     uint64_t workspace_size;              /* what NAME_workspace_size() returns */
 } kiln_model_info;
+
+/* One node of a compiled model, in the order NAME_run runs them. */
+typedef struct kiln_model_node {
+    const char *name;                     /* the node's name in the graph (its first
+                                             output's when the model gave none) */
+    const char *op;                       /* its op as the text IR spells it:
+                                             "MatMul", "kiln.Attention" */
+    double flops;                         /* floating-point operations per run, as
+                                             kiln counts them (ir/flops.h); 0: none */
+} kiln_model_node;
+
+typedef struct kiln_model_profile {
+    uint32_t size;                        /* sizeof(kiln_model_profile) the model was built with */
+    uint32_t n_nodes;
+    const kiln_model_node *nodes;         /* [n_nodes] */
+} kiln_model_profile;
 
 /* NAME_run's result codes. */
 enum {

@@ -17,7 +17,7 @@
  * run $CC (default cc; aarch64-linux-gnu-gcc, executables linked -static,
  * for --target aarch64) with -O3 -march=native (--cpu NAME: -march=NAME)
  * -fPIC, the same for every kind (set_flags); an object keeps only the
- * model's three symbols global (objcopy -G). Every artifact is written
+ * model's ABI symbols global (objcopy -G). Every artifact is written
  * under a temporary name and renamed into place: a failure leaves nothing.
  * The sources and objects of exe/lib/obj are built in OUT.tmp<pid>.d
  * beside OUT; a kiln killed in the middle leaves its OUT.tmp<pid>*, which
@@ -98,7 +98,8 @@ static void help(void)
            "  --testbench       with C output, also write main.c (the executable's main)\n"
            "  --quiet           no compile summary on stderr\n"
            "  -h, --help        this help\n\n"
-           "The executable takes -i [NAME=]FILE.npy, -o DIR (DIR/NAME.npy) and --bench N.\n"
+           "The executable takes -i [NAME=]FILE.npy, -o DIR (DIR/NAME.npy), --bench N and\n"
+           "--profile (the time per node and op kind, as kiln run --profile prints it).\n"
            "$CC overrides the C compiler. Every model input needs a static shape: a\n"
            "first (batch) dimension left unbound is set to 1; others need --shape.\n\n");
     driver_model_help(stdout);
@@ -602,17 +603,19 @@ static int link_argv(const build *b, const char *out, char **argv, char objs[][4
     return n;
 }
 
-/* An object keeps only NAME_info, NAME_run, NAME_workspace_size (and the
- * weights and pool entry points NAME.h declares) global (objcopy -G), so
+/* An object keeps only NAME_info, NAME_run, NAME_workspace_size,
+ * NAME_profile, NAME_run_profiled (and the weights and pool entry points
+ * NAME.h declares) global (objcopy -G), so
  * two compiled models link into one program without their copies of the
  * runtime clashing. */
 static bool localize(const compile_opts *o, const char *obj, const char *name)
 {
     /* the ABI, and what NAME.h declares with --weights file and --threads
      * (objcopy -G of a symbol the object lacks is harmless) */
-    static const char *const suffixes[] = {"_info", "_run", "_workspace_size", "_weights_size",
-                                           "_load_weights", "_check_weights", "_set_weights",
-                                           "_set_pool", "_max_threads"};
+    static const char *const suffixes[] = {"_info", "_run", "_workspace_size", "_profile",
+                                           "_run_profiled", "_weights_size", "_load_weights",
+                                           "_check_weights", "_set_weights", "_set_pool",
+                                           "_max_threads"};
     enum { N_KEEP = sizeof suffixes / sizeof suffixes[0] };
     char keep[N_KEEP][300], *argv[2 * N_KEEP + 3];
     int n = 0;

@@ -2,214 +2,36 @@
  *
  * Inputs and outputs with their types, opset imports, an op histogram,
  * parameter counts (constants: how many are used once, shared or unused)
- * and an estimate of the FLOPs. The FLOP rules are a table indexed by op:
- * 2 per multiply-add for the matrix products and convolutions, small
- * per-element costs for elementwise ops, reductions, softmax and norms;
- * every op without a rule is listed as "not counted". Symbolic dimensions
- * count as 1 and the output says so (bind them with --shape).
+ * and an estimate of the FLOPs. The FLOP rules are ir/flops.h's table (the
+ * one `kiln run --profile` uses): 2 per multiply-add for the matrix
+ * products and convolutions, small per-element costs for elementwise ops,
+ * reductions, softmax and norms; ops without arithmetic are listed as "not
+ * counted". Symbolic dimensions count as 1 and the output says so (bind
+ * them with --shape).
  */
 #include "tools/driver.h"
+#include "ir/flops.h"
 #include "passes/blocks.h"
 #include "passes/plan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- FLOP rules ----------------------------------------------------------- */
-
-typedef struct flop_ctx {
-    const kiln_graph *g;
-    bool *sym_used;   /* symbols that were counted as 1 */
-} flop_ctx;
-
-/* Elements of a shape, symbols counted as 1 (and remembered); -1 if the
- * rank is unknown. */
-static double numel(flop_ctx *f, const kiln_shape *s)
+/* Elements of a shape for the parameter count, symbols as 1 (and
+ * remembered); -1 if the rank is unknown. */
+static double numel(const kiln_graph *g, bool *sym_used, const kiln_shape *s)
 {
     double n = 1;
     if (s->rank < 0)
         return -1;
     for (int i = 0; i < s->rank; i++) {
         kiln_dim d = s->dim[i];
-        if (KILN_DIM_IS_SYM(d) && KILN_DIM_SYM_ID(d) < f->g->n_syms)
-            f->sym_used[KILN_DIM_SYM_ID(d)] = true;
+        if (KILN_DIM_IS_SYM(d) && KILN_DIM_SYM_ID(d) < g->n_syms)
+            sym_used[KILN_DIM_SYM_ID(d)] = true;
         n *= KILN_DIM_IS_SYM(d) ? 1.0 : (double)d;
     }
     return n;
 }
-
-static const kiln_shape *in_shape(flop_ctx *f, const kiln_node *n, uint32_t i)
-{
-    kiln_value *v = kiln_in(f->g, n, i);
-    return v && v->shape.rank >= 0 ? &v->shape : NULL;
-}
-
-static double out_elems(flop_ctx *f, const kiln_node *n)
-{
-    kiln_value *v = kiln_out(f->g, n, 0);
-    return v ? numel(f, &v->shape) : -1;
-}
-
-static double dim_or_1(flop_ctx *f, kiln_dim d)
-{
-    if (KILN_DIM_IS_SYM(d) && KILN_DIM_SYM_ID(d) < f->g->n_syms)
-        f->sym_used[KILN_DIM_SYM_ID(d)] = true;
-    return KILN_DIM_IS_SYM(d) ? 1.0 : (double)d;
-}
-
-typedef double (*flop_fn)(flop_ctx *f, const kiln_node *n);
-
-static double f_matmul(flop_ctx *f, const kiln_node *n)
-{
-    const kiln_shape *a = in_shape(f, n, 0);
-    double out = out_elems(f, n);
-    if (!a || a->rank < 1 || out < 0)
-        return -1;
-    return 2 * out * dim_or_1(f, a->dim[a->rank - 1]);
-}
-
-static double f_gemm(flop_ctx *f, const kiln_node *n)
-{
-    const kiln_shape *a = in_shape(f, n, 0);
-    double out = out_elems(f, n);
-    if (!a || a->rank != 2 || out < 0)
-        return -1;
-    double k = dim_or_1(f, a->dim[kiln_attr_int(f->g, n, "transA", 0) ? 0 : 1]);
-    return 2 * out * k + (kiln_in(f->g, n, 2) ? out : 0);
-}
-
-/* Conv: W is (M, C/group, k...): each output element takes numel(W)/M MACs. */
-static double f_conv(flop_ctx *f, const kiln_node *n)
-{
-    const kiln_shape *w = in_shape(f, n, 1);
-    double out = out_elems(f, n);
-    if (!w || w->rank < 1 || out < 0 || dim_or_1(f, w->dim[0]) == 0)
-        return -1;
-    return 2 * out * numel(f, w) / dim_or_1(f, w->dim[0]) + (kiln_in(f->g, n, 2) ? out : 0);
-}
-
-/* ConvTranspose: W is (C, M/group, k...): each input element scatters
- * numel(W)/C MACs. */
-static double f_convtranspose(flop_ctx *f, const kiln_node *n)
-{
-    const kiln_shape *x = in_shape(f, n, 0), *w = in_shape(f, n, 1);
-    double out = out_elems(f, n);
-    if (!x || !w || w->rank < 1 || out < 0 || dim_or_1(f, w->dim[0]) == 0)
-        return -1;
-    return 2 * numel(f, x) * numel(f, w) / dim_or_1(f, w->dim[0]) + (kiln_in(f->g, n, 2) ? out : 0);
-}
-
-static double f_per_out(flop_ctx *f, const kiln_node *n) { return out_elems(f, n); }
-
-static double f_variadic(flop_ctx *f, const kiln_node *n)
-{
-    double out = out_elems(f, n);
-    return out < 0 ? -1 : out * (n->n_in > 1 ? n->n_in - 1 : 1);
-}
-
-static double f_per_in(flop_ctx *f, const kiln_node *n)
-{
-    const kiln_shape *x = in_shape(f, n, 0);
-    return x ? numel(f, x) : -1;
-}
-
-static double f_softmax(flop_ctx *f, const kiln_node *n)
-{
-    double out = out_elems(f, n);
-    return out < 0 ? -1 : 5 * out;  /* max, subtract, exp, sum, divide */
-}
-
-static double f_norm(flop_ctx *f, const kiln_node *n)
-{
-    double out = out_elems(f, n);
-    return out < 0 ? -1 : 8 * out;  /* mean, variance (2), normalize (2), scale, bias... */
-}
-
-static double f_batchnorm(flop_ctx *f, const kiln_node *n)
-{
-    double out = out_elems(f, n);
-    return out < 0 ? -1 : 2 * out;  /* folded into one multiply-add per element */
-}
-
-static double f_pool(flop_ctx *f, const kiln_node *n)
-{
-    uint32_t k = 0;
-    const int64_t *ks = kiln_attr_ints(f->g, n, "kernel_shape", &k);
-    double out = out_elems(f, n), window = 1;
-    for (uint32_t i = 0; i < k; i++)
-        window *= (double)ks[i];
-    return out < 0 ? -1 : out * window;
-}
-
-/* kiln.Attention: per score, 2D for Q.K, 2D for P.V, and 7 for the scale,
- * the bias and the softmax (what the unfused graph counts); 2H more with
- * re-attention (the head mix). */
-static double f_attention(flop_ctx *f, const kiln_node *n)
-{
-    double scores = 1, H = (double)kiln_attr_int(f->g, n, "heads", 1);
-    static const char *const dims[] = {"batch", "heads", "q_tokens", "kv_tokens"};
-    for (int i = 0; i < 4; i++)
-        scores *= (double)kiln_attr_int(f->g, n, dims[i], 1);
-    double per = 4 * (double)kiln_attr_int(f->g, n, "head_dim", 1) + 7;
-    return scores * (per + (kiln_node_input(f->g, n, 5) ? 2 * H : 0));
-}
-
-/* kiln.FusedMatMul: the MatMul's, plus 1 per output element for each of
- * the bias, the activation and the residual it absorbed (as unfused). */
-static double f_fused_matmul(flop_ctx *f, const kiln_node *n)
-{
-    double mm = f_matmul(f, n), out = out_elems(f, n);
-    if (mm < 0 || out < 0)
-        return -1;
-    int parts = (kiln_node_input(f->g, n, 2) != 0) + (kiln_node_input(f->g, n, 3) != 0) +
-                (strcmp(kiln_attr_string(f->g, n, "activation", "none"), "none") != 0);
-    return mm + parts * out;
-}
-
-typedef struct flop_rule {
-    flop_fn fn;
-    const char *how;   /* printed beside the op's total */
-} flop_rule;
-
-#define MAC {f_matmul, "2 per multiply-add"}
-#define ELEM {f_per_out, "1 per output element"}
-static const flop_rule flop_rules[KILN_OP_COUNT] = {
-    [KILN_OP_MATMUL] = MAC, [KILN_OP_GEMM] = {f_gemm, "2 per multiply-add"},
-    [KILN_OP_FUSEDMATMUL] = {f_fused_matmul, "2 per multiply-add, 1 per element of each epilogue step"},
-    [KILN_OP_CONV] = {f_conv, "2 per multiply-add"},
-    [KILN_OP_CONVTRANSPOSE] = {f_convtranspose, "2 per multiply-add"},
-    [KILN_OP_ADD] = ELEM, [KILN_OP_SUB] = ELEM, [KILN_OP_MUL] = ELEM, [KILN_OP_DIV] = ELEM,
-    [KILN_OP_POW] = ELEM, [KILN_OP_MOD] = ELEM, [KILN_OP_PRELU] = ELEM, [KILN_OP_WHERE] = ELEM,
-    [KILN_OP_CLIP] = ELEM, [KILN_OP_ABS] = ELEM, [KILN_OP_NEG] = ELEM, [KILN_OP_EXP] = ELEM,
-    [KILN_OP_LOG] = ELEM, [KILN_OP_SQRT] = ELEM, [KILN_OP_RECIPROCAL] = ELEM, [KILN_OP_ERF] = ELEM,
-    [KILN_OP_TANH] = ELEM, [KILN_OP_SIGMOID] = ELEM, [KILN_OP_RELU] = ELEM, [KILN_OP_ELU] = ELEM,
-    [KILN_OP_SELU] = ELEM, [KILN_OP_CELU] = ELEM, [KILN_OP_LEAKYRELU] = ELEM,
-    [KILN_OP_HARDSIGMOID] = ELEM, [KILN_OP_HARDSWISH] = ELEM, [KILN_OP_SOFTPLUS] = ELEM,
-    [KILN_OP_SOFTSIGN] = ELEM, [KILN_OP_SIN] = ELEM, [KILN_OP_COS] = ELEM,
-    [KILN_OP_SUM] = {f_variadic, "1 per output element and extra input"},
-    [KILN_OP_MAX] = {f_variadic, "1 per output element and extra input"},
-    [KILN_OP_MIN] = {f_variadic, "1 per output element and extra input"},
-    [KILN_OP_MEAN] = {f_variadic, "1 per output element and extra input"},
-    [KILN_OP_REDUCESUM] = {f_per_in, "1 per input element"},
-    [KILN_OP_REDUCEMEAN] = {f_per_in, "1 per input element"},
-    [KILN_OP_REDUCEMAX] = {f_per_in, "1 per input element"},
-    [KILN_OP_REDUCEMIN] = {f_per_in, "1 per input element"},
-    [KILN_OP_REDUCEL2] = {f_per_in, "1 per input element"},
-    [KILN_OP_REDUCESUMSQUARE] = {f_per_in, "1 per input element"},
-    [KILN_OP_GLOBALAVERAGEPOOL] = {f_per_in, "1 per input element"},
-    [KILN_OP_GLOBALMAXPOOL] = {f_per_in, "1 per input element"},
-    [KILN_OP_MAXPOOL] = {f_pool, "1 per window element"},
-    [KILN_OP_AVERAGEPOOL] = {f_pool, "1 per window element"},
-    [KILN_OP_SOFTMAX] = {f_softmax, "5 per element"},
-    [KILN_OP_LOGSOFTMAX] = {f_softmax, "5 per element"},
-    [KILN_OP_LAYERNORMALIZATION] = {f_norm, "8 per element"},
-    [KILN_OP_INSTANCENORMALIZATION] = {f_norm, "8 per element"},
-    [KILN_OP_MEANVARIANCENORMALIZATION] = {f_norm, "8 per element"},
-    [KILN_OP_BATCHNORMALIZATION] = {f_batchnorm, "2 per element"},
-    [KILN_OP_ATTENTION] = {f_attention, "4 * head_dim + 7 per score, 2 * heads more to re-attend"},
-};
-#undef MAC
-#undef ELEM
 
 /* ---- gathering ----------------------------------------------------------------- */
 
@@ -231,16 +53,15 @@ typedef struct summary {
 
 static void count_ops(const kiln_graph *g, summary *s)
 {
-    flop_ctx f = {.g = g, .sym_used = s->sym_used};
     for (int op = 0; op < KILN_OP_COUNT; op++)
         s->ops[op].op = (kiln_op)op;
     for (uint32_t id = 1; id < g->n_nodes; id++) {
         const kiln_node *n = &g->nodes[id];
         op_stat *st = &s->ops[n->op];
         s->n_kinds += st->nodes++ == 0;
-        if (!flop_rules[n->op].fn)
+        if (!kiln_flops_rule(n->op))
             continue;
-        double fl = flop_rules[n->op].fn(&f, n);
+        double fl = kiln_node_flops(g, g->values, id, s->sym_used);
         if (fl < 0)
             st->unknown = true;
         else
@@ -251,12 +72,11 @@ static void count_ops(const kiln_graph *g, summary *s)
 static void count_params(const kiln_graph *g, summary *s)
 {
     uint32_t *uses = kiln_graph_use_counts(g);
-    flop_ctx f = {.g = g, .sym_used = s->sym_used};
     for (uint32_t v = 1; v < g->n_values; v++) {
         const kiln_value *val = &g->values[v];
         if (val->kind != KILN_VAL_CONST)
             continue;
-        double n = numel(&f, &val->shape);
+        double n = numel(g, s->sym_used, &val->shape);
         s->n_consts++;
         s->elements += n > 0 ? n : 0;
         s->bytes += n > 0 ? n * (double)kiln_dtype_size(val->dtype) : 0;
@@ -396,13 +216,13 @@ static void print_flops(const kiln_graph *g, summary *s)
     printf("\nFLOPs (estimate)  %s\n", scaled(s->flops, "FLOP", a, sizeof a));
     print_symbols(g, s);
     for (uint32_t i = 0; i < s->n_kinds; i++)
-        if (flop_rules[sorted[i].op].fn)
+        if (kiln_flops_rule(sorted[i].op))
             printf("  %-26s %14s  %s%s\n", kiln_op_name(sorted[i].op),
-                   scaled(sorted[i].flops, "FLOP", a, sizeof a), flop_rules[sorted[i].op].how,
+                   scaled(sorted[i].flops, "FLOP", a, sizeof a), kiln_flops_rule(sorted[i].op),
                    sorted[i].unknown ? " (some nodes of unknown rank not counted)" : "");
     uint32_t n = 0;
     for (uint32_t i = 0; i < s->n_kinds; i++)
-        if (!flop_rules[sorted[i].op].fn)
+        if (!kiln_flops_rule(sorted[i].op))
             printf("%s%s", n++ ? ", " : "  not counted (no arithmetic rule): ", kiln_op_name(sorted[i].op));
     printf("%s", n ? "\n" : "");
 }

@@ -1,9 +1,9 @@
 /* cmd_run.c — `kiln run`: run a model on input files, write the outputs.
  *
  *   kiln run MODEL [--backend interp|c|llvm] [-i [NAME=]FILE]... [-o DIR]
- *            [--threads N] [--bench N] [graph options]
+ *            [--threads N] [--bench N] [--profile] [graph options]
  *   kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]
- *                   [--weights PATH] [--threads T]
+ *                   [--profile] [--weights PATH] [--threads T]
  *
  * Inputs are .npy (any C-order dtype) or ONNX TensorProto .pb files;
  * positional `-i FILE` binds graph inputs in order, `-i NAME=FILE` by name.
@@ -22,7 +22,9 @@
 #include "ir/interp.h"
 #include "passes/pass.h"
 #include "passes/plan.h"
+#include "ir/flops.h"
 #include "runtime/krt_npy.h"
+#include "runtime/krt_profile.h"
 #include "tools/run.h"
 
 #include <errno.h>
@@ -39,7 +41,7 @@ static void help(void)
 {
     printf("usage: kiln run MODEL [options] [graph options]\n"
            "       kiln run LIB.so [--name NAME] [-i [NAME=]FILE]... [-o DIR] [--bench N]\n"
-           "                       [--weights PATH] [--threads T]\n\n"
+           "                       [--profile] [--weights PATH] [--threads T]\n\n"
            "Run MODEL (.onnx or kiln text IR) on the reference interpreter, or the model\n"
            "compiled into the shared library LIB.so (by 'kiln compile', told apart by its\n"
            "ELF header or a .so name) through its C ABI, on input files and write its\n"
@@ -64,6 +66,14 @@ static void help(void)
            "                          (default: NAME.weights in the directory of LIB.so,\n"
            "                          where kiln compile wrote it)\n"
            "  --bench N               run N more times and print the time per run\n"
+           "  --profile               run N more times (--bench N, default 20), timing every\n"
+           "                          node, and print to stderr the time per op kind and the\n"
+           "                          20 slowest nodes, with their share of the total, GFLOP/s\n"
+           "                          and FLOPs (kiln's count: products 2 per multiply-add,\n"
+           "                          elementwise ops 1 per element); every figure is the\n"
+           "                          median over the runs, a node's time its wall time (with\n"
+           "                          --threads, across the threads; the interpreter's\n"
+           "                          includes its per-node shape inference and lowering)\n"
            "  --name NAME             LIB.so only: run the model NAME (the library exports\n"
            "                          NAME_info, NAME_run, NAME_workspace_size); needed only\n"
            "                          when the library holds more than one model\n"
@@ -107,6 +117,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->threads = strtol(argv[++i], &end, 10);
             if (*end || o->threads < 1 || o->threads > 256)
                 return driver_usage_error("run", "--threads takes a count from 1 to 256, not '%s'", argv[i]);
+        } else if (strcmp(a, "--profile") == 0) {
+            o->profile = true;
         } else if (strcmp(a, "--bench") == 0 && has_value) {
             char *end;
             errno = 0;
@@ -385,6 +397,20 @@ void run_print_bench(const char *who, long n, double total, double best)
     fprintf(stderr, "%s: %ld runs, mean %.3f ms, best %.3f ms\n", who, n, total / n * 1e3, best * 1e3);
 }
 
+long run_profile_runs(const run_opts *o)
+{
+    return o->bench ? o->bench : RUN_PROFILE_RUNS;
+}
+
+kiln_status run_print_profile(kiln_ctx *ctx, const char *title, const kiln_model_profile *p,
+                              const uint64_t *ns, const uint64_t *run_ns, long runs)
+{
+    if (runs > UINT32_MAX ||
+        krt_profile_report(stderr, title, p, ns, run_ns, (uint32_t)runs, RUN_PROFILE_TOP) != 0)
+        return kiln_error(ctx, KILN_ERR_RUNTIME, "--profile: out of memory for %ld runs", runs);
+    return KILN_OK;
+}
+
 /* ---- the interpreter path ---------------------------------------------------- */
 
 /* --bench N: N more runs of the same session (plan and arena made once). */
@@ -404,6 +430,40 @@ static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_te
     }
     run_print_bench("interp", n, total, best);
     return KILN_OK;
+}
+
+/* --profile: the runs, each node timed, and the table. Names and op
+ * spellings are the graph's; FLOPs are counted on the run's shapes. */
+static kiln_status profile(kiln_ctx *ctx, kiln_interp *interp, const kiln_graph *g,
+                           const kiln_tensor *ins, const run_opts *o)
+{
+    kiln_tensor outs[256];
+    long runs = run_profile_runs(o);
+    uint32_t n = g->n_nodes - 1;
+    uint64_t *ns = calloc((size_t)runs * (n ? n : 1), sizeof *ns), *run_ns = calloc((size_t)runs, sizeof *run_ns);
+    double *flops = kiln_xcalloc(n ? n : 1, sizeof *flops);
+    kiln_model_node *nodes = kiln_xcalloc(n ? n : 1, sizeof *nodes);
+    char (*ops)[64] = kiln_xcalloc(n ? n : 1, sizeof *ops), title[512];
+    kiln_status st = ns && run_ns ? KILN_OK
+                                  : kiln_error(ctx, KILN_ERR_RUNTIME, "--profile: out of memory for %ld runs", runs);
+    for (long r = 0; st == KILN_OK && r < runs; r++) {
+        uint64_t t0 = krt_profile_now();
+        st = kiln_interp_exec_profiled(interp, ins, g->n_inputs, outs, ns + (size_t)r * n, flops);
+        run_ns[r] = krt_profile_now() - t0;
+        if (st == KILN_OK)
+            kiln_interp_free_outputs(outs, g->n_outputs);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        nodes[i] = (kiln_model_node){kiln_node_profile_name(g, i + 1),
+                                     kiln_op_text_name(g->nodes[i + 1].op, ops[i], sizeof ops[i]), flops[i]};
+    snprintf(title, sizeof title, "%.200s (interpreter), %ld thread%s%s", o->model_path,
+             o->threads > 1 ? o->threads : 1, o->threads > 1 ? "s" : "",
+             o->threads > 1 ? "; a node's time is its wall time across them" : "");
+    kiln_model_profile p = {sizeof p, n, nodes};
+    if (st == KILN_OK)
+        st = run_print_profile(ctx, title, &p, ns, run_ns, runs);
+    free(ns), free(run_ns), free(flops), free(nodes), free(ops);
+    return st;
 }
 
 static kiln_status run_once(kiln_ctx *ctx, const run_sig *sig, const run_opts *o,
@@ -450,6 +510,8 @@ static int run_model(kiln_ctx *ctx, kiln_graph *g, const run_opts *o)
         st = run_once(ctx, &sig, o, interp, ins);
     if (!st && o->bench)
         st = bench(interp, g, ins, o->bench);
+    if (!st && o->profile)
+        st = profile(ctx, interp, g, ins, o);
     kiln_interp_destroy(interp);
     for (uint32_t k = 0; k < g->n_inputs; k++)
         free((void *)ins[k].data);
@@ -540,8 +602,11 @@ static int run_jit(kiln_ctx *ctx, const kiln_graph *g, const run_opts *o)
     kiln_plan_destroy(plan);
     if (st)
         return driver_fail(ctx);
-    void (*run)(void) = (void (*)(void))jm.run, (*ws)(void) = (void (*)(void))jm.workspace_size;
-    int rc = run_compiled(ctx, o, name, jm.info, run, ws, jit_symbol, &jm);
+    run_entry_points ep = {.info = jm.info, .run = (void (*)(void))jm.run,
+                           .workspace_size = (void (*)(void))jm.workspace_size,
+                           .profile = jm.profile, .run_profiled = (void (*)(void))jm.run_profiled,
+                           .find = jit_symbol, .arg = &jm};
+    int rc = run_compiled(ctx, o, name, &ep);
     kiln_llvm_jit_destroy(&jm);
     return rc;
 }

@@ -11,6 +11,7 @@
 #ifndef KILN_TOOLS_RUN_H
 #define KILN_TOOLS_RUN_H
 
+#include "runtime/kiln_model.h"
 #include "tools/driver.h"
 
 enum { RUN_MAX_INPUTS = 256, RUN_MAX_OUTPUTS = 256 };
@@ -24,6 +25,7 @@ typedef struct run_opts {
     const char *inputs[RUN_MAX_INPUTS]; /* the -i arguments, as given */
     int n_inputs;
     long bench;         /* --bench N: time N runs */
+    bool profile;       /* --profile: time every node over run_profile_runs() runs */
     long threads;       /* --threads N: split kernel calls over N threads; 0: not given */
     bool backend_given; /* --backend was on the command line */
 } run_opts;
@@ -71,6 +73,16 @@ double run_now_seconds(void); /* a monotonic clock */
 /* --bench's line on stderr: "WHO: N runs, mean X ms, best Y ms". */
 void run_print_bench(const char *who, long n, double total, double best);
 
+/* --profile: how many timed runs (--bench N, else RUN_PROFILE_RUNS), after
+ * the first run, which is the warm-up. */
+enum { RUN_PROFILE_RUNS = 20, RUN_PROFILE_TOP = 20 };
+long run_profile_runs(const run_opts *o);
+
+/* Print the --profile table to stderr (runtime/krt_profile.h): ns is
+ * runs x p->n_nodes node times, run_ns the runs' whole-call times. */
+kiln_status run_print_profile(kiln_ctx *ctx, const char *title, const kiln_model_profile *p,
+                              const uint64_t *ns, const uint64_t *run_ns, long runs);
+
 /* ---- run_lib.c ------------------------------------------------------------ */
 
 /* True if path names a shared library rather than a model: it starts with
@@ -92,8 +104,14 @@ int run_library_file(kiln_ctx *ctx, const run_opts *o, const char *file, const c
  * NAME) finds its optional ones (NAME_set_pool, krt_pool_create ...) as
  * dlsym finds a library's, NULL when it has none (find may be NULL). */
 typedef void (*run_fn_ptr)(void);
-int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void *info,
-                 void (*run)(void), void (*workspace_size)(void),
-                 run_fn_ptr (*find)(const void *arg, const char *name), const void *arg);
+typedef struct run_entry_points {
+    const void *info;                 /* const kiln_model_info * */
+    void (*run)(void), (*workspace_size)(void);
+    const void *profile;              /* const kiln_model_profile * */
+    void (*run_profiled)(void);
+    run_fn_ptr (*find)(const void *arg, const char *name);
+    const void *arg;                  /* find's first argument */
+} run_entry_points;
+int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const run_entry_points *ep);
 
 #endif

@@ -37,6 +37,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/kiln_model.h"
+#include "runtime/krt_profile.h"
 #include "tools/run.h"
 
 #include <dlfcn.h>
@@ -115,6 +116,9 @@ typedef struct lib_model {
     run_fn_ptr (*symbol)(const void *, const char *);  /* a compiled model's dlsym */
     const void *symbol_arg;
     void (*pool_destroy)(void);
+    int threads;     /* the pool's threads; 1: none bound */
+    const kiln_model_profile *profile; /* NAME_profile, or NULL (an older kiln's library) */
+    void (*prof_fn)(void);             /* NAME_run_profiled, or NULL */
     run_port ports[RUN_MAX_INPUTS + RUN_MAX_OUTPUTS];
     run_sig sig;
 } lib_model;
@@ -435,6 +439,9 @@ static kiln_status load(kiln_ctx *ctx, lib_model *m)
     m->info = info;
     m->run_fn = as_function(run);
     m->ws_fn = as_function(ws);
+    void *profile = symbol(m, "_profile"), *run_profiled = symbol(m, "_run_profiled");
+    m->profile = profile;
+    m->prof_fn = run_profiled ? as_function(run_profiled) : NULL;
     return KILN_OK;
 }
 
@@ -717,6 +724,7 @@ static kiln_status bind_pool(kiln_ctx *ctx, lib_model *m, const run_opts *o)
                           "not %ld",
                           m->path, m->name, n, n, o->threads);
     int threads = o->threads ? (int)o->threads : n;
+    m->threads = threads > 1 ? threads : 1;
     if (!ok || threads <= 1)
         return ok ? KILN_OK
                   : kiln_error(ctx, KILN_ERR_UNSUPPORTED, "%s: libffi cannot call %s_max_threads",
@@ -803,6 +811,44 @@ static kiln_status bench(kiln_ctx *ctx, lib_model *m, const void *const *ins, vo
     return KILN_OK;
 }
 
+/* --profile: NAME_run_profiled through libffi, runs times, then the table. */
+static kiln_status profile(kiln_ctx *ctx, lib_model *m, const run_opts *o, const void *const *ins,
+                           void *const *outs)
+{
+    const kiln_model_profile *p = m->profile;
+    if (!p || !m->prof_fn)
+        return kiln_error(ctx, KILN_ERR_INVALID, "%s: model '%s' has no %s_profile and %s_run_profiled "
+                          "(compiled by an older kiln): compile it again to profile it",
+                          m->path, m->name, m->name, m->name);
+    if (p->size < sizeof *p || (p->n_nodes && !p->nodes))
+        return kiln_error(ctx, KILN_ERR_INVALID, "%s: %s_profile is broken (size %u, %u nodes)",
+                          m->path, m->name, p->size, p->n_nodes);
+    long runs = run_profile_runs(o);
+    uint32_t n = p->n_nodes;
+    uint64_t *ns = calloc((size_t)runs * (n ? n : 1), sizeof *ns), *run_ns = calloc((size_t)runs, sizeof *run_ns);
+    ffi_type *pp[4] = {&ffi_type_pointer, &ffi_type_pointer, &ffi_type_pointer, &ffi_type_pointer};
+    kiln_status st = ns && run_ns ? KILN_OK
+                                  : kiln_error(ctx, KILN_ERR_RUNTIME, "--profile: out of memory for %ld runs", runs);
+    for (long r = 0; st == KILN_OK && r < runs; r++) {
+        void *ws = m->workspace, *times = ns + (size_t)r * n;
+        bool ok;
+        uint64_t t0 = krt_profile_now();
+        int rc = call_int(m->prof_fn, 4, pp, (void *[]){&ins, &outs, &ws, &times}, &ok);
+        run_ns[r] = krt_profile_now() - t0;
+        if (!ok || rc != KILN_RUN_OK)
+            st = kiln_error(ctx, KILN_ERR_RUNTIME, "%s: %s_run_profiled failed (code %d)", m->path,
+                            m->name, ok ? rc : -1);
+    }
+    char title[512];
+    const char *how = !m->handle ? "LLVM JIT" : strcmp(o->backend, "c") == 0 ? "C backend" : "library";
+    snprintf(title, sizeof title, "%.200s (%s), %d thread%s%s", m->path, how, m->threads,
+             m->threads > 1 ? "s" : "", m->threads > 1 ? "; a node's time is its wall time across them" : "");
+    if (st == KILN_OK)
+        st = run_print_profile(ctx, title, p, ns, run_ns, runs);
+    free(ns), free(run_ns);
+    return st;
+}
+
 static kiln_status run_session(kiln_ctx *ctx, lib_model *m, const run_opts *o, kiln_tensor *ins,
                                kiln_tensor *outs)
 {
@@ -833,6 +879,8 @@ static kiln_status run_session(kiln_ctx *ctx, lib_model *m, const run_opts *o, k
         run_print_summary(&m->sig, outs);
     if (!st && o->bench)
         st = bench(ctx, m, in_ptrs, out_ptrs, o->bench);
+    if (!st && o->profile)
+        st = profile(ctx, m, o, in_ptrs, out_ptrs);
     return st;
 }
 
@@ -870,22 +918,24 @@ int run_library_file(kiln_ctx *ctx, const run_opts *o, const char *file, const c
     lib_model *m = kiln_xcalloc(1, sizeof *m);
     m->path = o->model_path;
     m->file = file;
+    m->threads = 1;
     kiln_status st = find_model(ctx, name, m);
     if (!st)
         st = load(ctx, m);
     return run_loaded(ctx, m, o, st);
 }
 
-int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const void *info,
-                 void (*run)(void), void (*workspace_size)(void),
-                 run_fn_ptr (*find)(const void *arg, const char *name), const void *arg)
+int run_compiled(kiln_ctx *ctx, const run_opts *o, const char *name, const run_entry_points *ep)
 {
     lib_model *m = kiln_xcalloc(1, sizeof *m);
     m->path = o->model_path;
     snprintf(m->name, sizeof m->name, "%s", name);
-    m->info = info;
-    m->run_fn = run;
-    m->ws_fn = workspace_size;
-    m->symbol = find, m->symbol_arg = arg;
+    m->info = ep->info;
+    m->run_fn = ep->run;
+    m->ws_fn = ep->workspace_size;
+    m->profile = ep->profile;
+    m->prof_fn = ep->run_profiled;
+    m->threads = 1;
+    m->symbol = ep->find, m->symbol_arg = ep->arg;
     return run_loaded(ctx, m, o, KILN_OK);
 }

@@ -11,6 +11,12 @@
  * computes is written straight into outputs[k]; one that is a graph input,
  * a constant or the same value as an earlier output is copied at the end.
  *
+ * The calls live in one static body, run(..., ns), which NAME_run calls
+ * with ns NULL and NAME_run_profiled with the caller's array: after each
+ * node `if (ns) t = stamp(ns, i, t);` writes node i's wall time. NAME_profile
+ * names every node, its op and its FLOPs (ir/flops.h), in the same order
+ * (docs/c-backend.md, "Profiling").
+ *
  * Nothing here allocates at run time and nothing is mutable at file scope,
  * so two threads with two workspaces can run a model at once.
  *
@@ -32,6 +38,7 @@
  * working directory, not the source's.
  */
 #include "backends/c/cgen_internal.h"
+#include "ir/flops.h"
 #include "ir/lower.h"
 
 #include <stdio.h>
@@ -44,6 +51,8 @@ typedef struct emitter {
     const kiln_plan *plan;
     const char *name;          /* the C prefix */
     cbuf descs, body, tail;    /* descriptor constants, NAME_run's calls, output copies */
+    cbuf profile;              /* NAME_profile's rows, one per node */
+    uint32_t n_profiled;       /* rows so far: the next node's index in NAME_profile */
     cbuf weights;              /* NAME_weights.c: the hex definitions */
     cbuf incbin;               /* NAME_weights.c: the same symbols from NAME_weights.bin */
     cbuf wdecls;               /* extern declarations of the weights, for NAME.c */
@@ -294,6 +303,17 @@ static void node_comment(emitter *e, uint32_t node)
     cbuf_puts(&e->body, " */\n");
 }
 
+/* The node's row of NAME_profile: name, op, FLOPs (ir/flops.h). */
+static void profile_row(emitter *e, uint32_t node)
+{
+    char op[64];
+    cbuf_puts(&e->profile, "    {\"");
+    cbuf_c_string(&e->profile, kiln_node_profile_name(e->g, node));
+    cbuf_puts(&e->profile, "\", \"");
+    cbuf_c_string(&e->profile, kiln_op_text_name(e->g->nodes[node].op, op, sizeof op));
+    cbuf_printf(&e->profile, "\", %.17g},\n", kiln_node_flops_known(e->g, e->g->values, node));
+}
+
 static kiln_status emit_node(emitter *e, uint32_t node)
 {
     kiln_lowered low;
@@ -307,6 +327,9 @@ static kiln_status emit_node(emitter *e, uint32_t node)
     node_comment(e, node);
     for (uint32_t k = 0; k < low.n_calls && st == KILN_OK; k++)
         st = emit_call(e, node, k, &low.calls[k]);
+    profile_row(e, node);
+    /* NAME_run_profiled: the node's wall time (all its calls, every thread) */
+    cbuf_printf(&e->body, "    if (ns)\n        t = stamp(ns, %u, t);\n", e->n_profiled++);
     return st;
 }
 
@@ -461,7 +484,7 @@ static void emit_includes(emitter *e, cbuf *b)
     bool done[4] = {0};
     static const char *const headers[] = {"krt_elementwise.h", "krt_reduce.h", "krt_linalg.h",
                                           "krt_movement.h"};
-    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n%s", e->name,
+    cbuf_printf(b, "#include \"%s.h\"\n#include \"krt_kernel.h\"\n#include \"krt_profile.h\"\n%s", e->name,
                 e->threads > 1 ? "#include \"krt_pool.h\"\n" : "");
     for (int i = 0; i < 4; i++)
         for (int k = 1; k < KRT_K_COUNT && !done[i]; k++)
@@ -470,6 +493,22 @@ static void emit_includes(emitter *e, cbuf *b)
                 done[i] = true;
             }
     cbuf_printf(b, "\n%s#include <stdint.h>\n#include <string.h>\n", e->wfile ? "#include <stdio.h>\n" : "");
+}
+
+/* NAME_profile (kiln_model.h) and the stamp NAME_run_profiled takes after
+ * each node. */
+static void emit_profile(emitter *e, cbuf *c)
+{
+    cbuf_puts(c, "\n/* every node in run order: name, op, FLOPs per run (kiln's count, ir/flops.h) */\n");
+    if (e->n_profiled)
+        cbuf_printf(c, "static const kiln_model_node nodes_[%u] = {\n%s};\n", e->n_profiled,
+                    e->profile.p ? e->profile.p : "");
+    cbuf_printf(c, "\nconst kiln_model_profile %s_profile = {sizeof(kiln_model_profile), %u, %s};\n",
+                e->name, e->n_profiled, e->n_profiled ? "nodes_" : "NULL");
+    if (e->n_profiled)
+        cbuf_puts(c, "\n/* Node i's time (ns since `start`) into ns[i]; returns now, the next node's start. */\n"
+                     "static uint64_t stamp(uint64_t *ns, uint32_t i, uint64_t start)\n{\n"
+                     "    uint64_t now = krt_profile_now();\n    ns[i] = now - start;\n    return now;\n}\n");
 }
 
 static void emit_source(emitter *e, cbuf *c, const char *model)
@@ -494,11 +533,13 @@ static void emit_source(emitter *e, cbuf *c, const char *model)
     emit_check(e, c);
     cbuf_puts(c, "\n/* kernel descriptors: the bytes kiln's lowering produced */\n");
     cbuf_put(c, e->descs.p ? e->descs.p : "", e->descs.len);
+    emit_profile(e, c);
+    cbuf_puts(c, "\n/* NAME_run and NAME_run_profiled; ns: NULL, or where each node's time goes */\n"
+                 "static int run(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)\n{\n");
     if (ws_header(e)) {
-        cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
-                       "    unsigned char *ws;\n%s%s"
+        cbuf_printf(c, "    unsigned char *ws;\n    uint64_t t;\n%s%s"
                        "    int rc = check_args(inputs, outputs, workspace);\n"
-                       "    if (rc)\n        return rc;\n", e->name,
+                       "    if (rc)\n        return rc;\n",
                     e->wfile ? "    const unsigned char *W;\n" : "", e->threads > 1 ? "    krt_pool *pool;\n" : "");
         if (e->wfile)
             cbuf_printf(c, "    if (!(W = bound_weights(workspace))) /* %s_set_weights */\n"
@@ -508,14 +549,20 @@ static void emit_source(emitter *e, cbuf *c, const char *model)
         cbuf_printf(c, "    /* the arena follows the workspace's 64-byte header */\n"
                        "    ws = (unsigned char *)workspace + %d;\n    (void)ws;\n", KILN_CGEN_WEIGHTS_HEADER);
     } else
-        cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
-                       "    unsigned char *ws = workspace;\n    int rc = check_args(inputs, outputs, workspace);\n"
-                       "    if (rc)\n        return rc;\n    (void)ws;\n", e->name);
+        cbuf_puts(c, "    unsigned char *ws = workspace;\n    uint64_t t;\n"
+                     "    int rc = check_args(inputs, outputs, workspace);\n"
+                     "    if (rc)\n        return rc;\n    (void)ws;\n");
+    cbuf_puts(c, "    t = ns ? krt_profile_now() : 0;\n    (void)t;\n");
     cbuf_put(c, e->body.p ? e->body.p : "", e->body.len);
     if (e->tail.len)
         cbuf_puts(c, "\n    /* graph outputs no node writes */\n");
     cbuf_put(c, e->tail.p ? e->tail.p : "", e->tail.len);
     cbuf_puts(c, "    return KILN_RUN_OK;\n}\n");
+    cbuf_printf(c, "\nint %s_run(const void *const *inputs, void *const *outputs, void *workspace)\n{\n"
+                   "    return run(inputs, outputs, workspace, NULL);\n}\n\n"
+                   "int %s_run_profiled(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)\n{\n"
+                   "%s    return run(inputs, outputs, workspace, ns);\n}\n", e->name, e->name,
+                e->n_profiled ? "    if (!ns)\n        return KILN_RUN_EARG;\n" : "");
 }
 
 /* ---- NAME.h ----------------------------------------------------------- */
@@ -544,8 +591,14 @@ static void emit_header(emitter *e, cbuf *h, const char *model)
                    "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
                    "extern const kiln_model_info %s_info;\n"
                    "size_t %s_workspace_size(void);\n"
-                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n",
-                e->name, e->name, e->name, e->name, e->name);
+                   "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n"
+                   "/* The same run, timed: ns[i] gets the nanoseconds node i of %s_profile\n"
+                   " * took (wall time; with a pool, across its threads). KILN_RUN_EARG when\n"
+                   " * ns is NULL. */\n"
+                   "extern const kiln_model_profile %s_profile;\n"
+                   "int %s_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,\n"
+                   "                    uint64_t *ns);\n\n",
+                e->name, e->name, e->name, e->name, e->name, e->name, e->name, e->name);
     if (e->wfile)
         kiln_cgen_weights_decls(h, e->name);
     if (e->threads > 1)
@@ -663,7 +716,7 @@ kiln_status kiln_cgen_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
         }
         memcpy(used, e.used, sizeof e.used);
     }
-    cbuf_free(&e.descs), cbuf_free(&e.body), cbuf_free(&e.tail);
+    cbuf_free(&e.descs), cbuf_free(&e.body), cbuf_free(&e.tail), cbuf_free(&e.profile);
     cbuf_free(&e.weights), cbuf_free(&e.incbin), cbuf_free(&e.wdecls), cbuf_free(&e.payload);
     free(e.in_slot), free(e.out_slot), free(e.weight_done), free(e.woff);
     kiln_arena_destroy(e.arena);

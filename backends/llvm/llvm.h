@@ -8,6 +8,8 @@
  *
  *   NAME_info            the kiln_model_info of runtime/kiln_model.h
  *   NAME_workspace_size  the plan's peak
+ *   NAME_profile         every node's name, op and FLOPs (ir/flops.h)
+ *   NAME_run_profiled    NAME_run with each node's time written to an array
  *   NAME_run             the C backend's NAME_run, call for call: the
  *                        argument checks, then one kernel call per lowered
  *                        call with the whole unit range on one thread (or
@@ -19,7 +21,7 @@
  *                        built from the tensor's bytes (no text on the way)
  *   the kernels          the runtime compiled to bitcode at kiln's build
  *                        (embedded per triple), linked in, internalized so
- *                        that only the three NAME_ symbols stay global
+ *                        that only the NAME_ symbols stay global
  *
  * Every function gets the target-cpu/target-features of --cpu, then the
  * module runs the new pass manager's default<On> pipeline and the target
@@ -91,6 +93,9 @@ typedef struct kiln_llvm_jit_model {
     const void *info;                                        /* const kiln_model_info * */
     int (*run)(const void *const *inputs, void *const *outputs, void *workspace);
     size_t (*workspace_size)(void);
+    const void *profile;                                     /* const kiln_model_profile * */
+    int (*run_profiled)(const void *const *inputs, void *const *outputs, void *workspace,
+                        uint64_t *ns);
     kiln_llvm_jit *jit;
 } kiln_llvm_jit_model;
 

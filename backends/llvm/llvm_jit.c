@@ -1,6 +1,7 @@
 /* llvm_jit.c — `kiln run MODEL --backend llvm`: the module kiln_llvm_build
  * makes for the host, compiled in memory by ORC's LLJIT (no files), its
- * three entry points handed to the caller, which calls them as it calls a
+ * entry points (NAME_info, NAME_run, NAME_workspace_size, NAME_profile,
+ * NAME_run_profiled) handed to the caller, which calls them as it calls a
  * library's (tools/run_lib.c). With --threads N the module also defines
  * NAME_set_pool and NAME_max_threads and keeps krt_pool_create/_destroy
  * global: kiln_llvm_jit_symbol hands them out, so the pool is the
@@ -102,13 +103,17 @@ kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_
         LLVMDisposeModule(m);
     LLVMOrcDisposeThreadSafeContext(tsc);
     kiln_llvm_target_close(&t);
-    LLVMOrcExecutorAddress info = 0, run = 0, ws = 0;
+    LLVMOrcExecutorAddress info = 0, run = 0, ws = 0, profile = 0, run_profiled = 0;
     if (!st)
         st = lookup(ctx, j, opts->name, "_info", &info);  /* compiles the module */
     if (!st)
         st = lookup(ctx, j, opts->name, "_run", &run);
     if (!st)
         st = lookup(ctx, j, opts->name, "_workspace_size", &ws);
+    if (!st)
+        st = lookup(ctx, j, opts->name, "_profile", &profile);
+    if (!st)
+        st = lookup(ctx, j, opts->name, "_run_profiled", &run_profiled);
     for (int i = 0; i < N_POOL_SYMS && !st && plan->threads > 1; i++) {
         snprintf(j->sym[i], sizeof j->sym[i], "%s%s", i < 2 ? opts->name : "",
                  i < 2 ? pool_suffixes[i] : pool_api[i - 2]);
@@ -120,11 +125,13 @@ kiln_status kiln_llvm_jit_create(kiln_ctx *ctx, const kiln_graph *g, const kiln_
         free(j);
         return st;
     }
-    uintptr_t a = (uintptr_t)run, b = (uintptr_t)ws;
+    uintptr_t a = (uintptr_t)run, b = (uintptr_t)ws, c = (uintptr_t)run_profiled;
     out->info = (const void *)(uintptr_t)info;
+    out->profile = (const void *)(uintptr_t)profile;
     _Static_assert(sizeof out->run == sizeof a, "function pointers are addresses");
     memcpy(&out->run, &a, sizeof a);
     memcpy(&out->workspace_size, &b, sizeof b);
+    memcpy(&out->run_profiled, &c, sizeof c);
     out->jit = j;
     return KILN_OK;
 }

@@ -27,6 +27,12 @@
  * to krt_pool_for. NAME_max_threads returns N. For one thread nothing of
  * this is emitted.
  *
+ * The body is one internal function with a fourth parameter, ns: NAME_run
+ * calls it with NULL, NAME_run_profiled with the caller's array, and after
+ * each node `if (ns) kiln_llvm_profile_stamp(ns, i, &last)` writes the
+ * node's time (the C backend's stamp). NAME_profile holds each node's name,
+ * op and FLOPs (ir/flops.h), in the same order.
+ *
  * Weights go straight from the tensor's bytes into a ConstantDataArray
  * (LLVMConstStringInContext): no text form, so hundreds of megabytes take
  * the time of one copy.
@@ -34,6 +40,7 @@
 #include "backends/c/cgen_internal.h"
 #include "backends/llvm/glue/glue.h"
 #include "backends/llvm/llvm_internal.h"
+#include "ir/flops.h"
 #include "ir/lower.h"
 #include "runtime/kiln_model.h"
 
@@ -50,11 +57,15 @@ typedef struct emitter {
     LLVMModuleRef m;
     LLVMModuleRef kernels;       /* the lazily loaded kernel bitcode: what calls resolve to */
     LLVMBuilderRef b;
-    LLVMTypeRef i8, i32, i64, ptr;
+    LLVMTypeRef i8, i32, i64, f64, ptr;
     LLVMTypeRef run_call_ty;
-    LLVMValueRef run, run_call;  /* NAME_run, kiln_llvm_run_call */
+    LLVMValueRef run, run_call;  /* the body of NAME_run and NAME_run_profiled, kiln_llvm_run_call */
     LLVMValueRef inputs, outputs, workspace;
     LLVMValueRef ws;             /* the arena: the workspace, after its header with --threads */
+    LLVMValueRef ns, last;       /* the body's ns parameter (NULL: not timed); the last stamp's slot */
+    LLVMValueRef stamp;          /* kiln_llvm_profile_stamp */
+    LLVMValueRef *rows;          /* [n_nodes] NAME_profile's rows so far */
+    uint32_t n_rows;
     int threads;                 /* --threads N; 1: the calls as above */
     LLVMValueRef pool, job;      /* --threads: the bound pool, NAME_run's kiln_llvm_job */
     LLVMValueRef run_pool, chunk, pool_for;  /* kiln_llvm_run_pool, kiln_llvm_chunk, krt_pool_for */
@@ -246,6 +257,61 @@ static kiln_status emit_call(emitter *e, uint32_t node, uint32_t k, const kiln_k
     return KILN_OK;
 }
 
+/* ---- NAME_profile and the stamps of NAME_run_profiled ---------------------- */
+
+/* kiln_model_node: {name, op, flops}; kiln_model_profile: {size, n_nodes, nodes}. */
+_Static_assert(sizeof(kiln_model_node) == 24 && sizeof(kiln_model_profile) == 16,
+               "kiln_model.h's profile layout is the one llvm_model.c builds");
+static LLVMTypeRef node_type(emitter *e)
+{
+    LLVMTypeRef f[] = {e->ptr, e->ptr, e->f64};
+    return LLVMStructTypeInContext(e->c, f, 3, 0);
+}
+
+/* The node's row of NAME_profile, and after its calls (the C backend's
+ * `if (ns) t = stamp(ns, i, t);`): if ns, kiln_llvm_profile_stamp. */
+static void profile_node(emitter *e, uint32_t node)
+{
+    char op[64];
+    LLVMValueRef f[] = {cstring(e, "node_name", kiln_node_profile_name(e->g, node)),
+                        cstring(e, "node_op", kiln_op_text_name(e->g->nodes[node].op, op, sizeof op)),
+                        LLVMConstReal(e->f64, kiln_node_flops_known(e->g, e->g->values, node))};
+    e->rows[e->n_rows] = LLVMConstNamedStruct(node_type(e), f, 3);
+    LLVMBasicBlockRef stamp = LLVMAppendBasicBlockInContext(e->c, e->run, "stamp");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(e->c, e->run, "");
+    LLVMBuildCondBr(e->b, LLVMBuildIsNull(e->b, e->ns, ""), next, stamp);
+    LLVMPositionBuilderAtEnd(e->b, stamp);
+    LLVMValueRef args[] = {e->ns, LLVMConstInt(e->i32, e->n_rows++, 0), e->last};
+    LLVMBuildCall2(e->b, LLVMGlobalGetValueType(e->stamp), e->stamp, args, 3, "");
+    LLVMBuildBr(e->b, next);
+    LLVMPositionBuilderAtEnd(e->b, next);
+}
+
+static LLVMValueRef emit_profile(emitter *e)
+{
+    char sym[200];
+    LLVMTypeRef nt = node_type(e);
+    LLVMValueRef nodes = LLVMConstPointerNull(e->ptr);
+    if (e->n_rows) {
+        LLVMValueRef init = LLVMConstArray2(nt, e->rows, e->n_rows);
+        nodes = LLVMAddGlobal(e->m, LLVMTypeOf(init), "profile_nodes");
+        LLVMSetInitializer(nodes, init);
+        LLVMSetGlobalConstant(nodes, 1);
+        LLVMSetLinkage(nodes, LLVMPrivateLinkage);
+        LLVMSetAlignment(nodes, 8);
+    }
+    LLVMTypeRef f[] = {e->i32, e->i32, e->ptr};
+    LLVMValueRef v[] = {LLVMConstInt(e->i32, sizeof(kiln_model_profile), 0),
+                        LLVMConstInt(e->i32, e->n_rows, 0), nodes};
+    LLVMValueRef init = LLVMConstStructInContext(e->c, v, 3, 0);
+    snprintf(sym, sizeof sym, "%s_profile", e->name);
+    LLVMValueRef gv = LLVMAddGlobal(e->m, LLVMStructTypeInContext(e->c, f, 3, 0), sym);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetAlignment(gv, 8);
+    return gv;
+}
+
 static kiln_status emit_node(emitter *e, uint32_t node)
 {
     kiln_lowered low;
@@ -258,6 +324,7 @@ static kiln_status emit_node(emitter *e, uint32_t node)
     e->stats->n_nodes++;
     for (uint32_t k = 0; k < low.n_calls && st == KILN_OK; k++)
         st = emit_call(e, node, k, &low.calls[k]);
+    profile_node(e, node);
     return st;
 }
 
@@ -359,7 +426,14 @@ static LLVMValueRef emit_info(emitter *e)
 static kiln_status emit_pool_functions(emitter *e)
 {
     char sym[200];
-    LLVMValueRef set = LLVMGetNamedFunction(e->m, "kiln_llvm_set_pool");
+    LLVMValueRef set = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_set_pool");
+    /* the pool API a library's or executable's caller makes the pool with
+     * (llvm_compile.c keeps it global there): declared, so the link takes it */
+    static const char *const pool_api[] = {"krt_pool_create", "krt_pool_destroy", "krt_pool_threads"};
+    for (int i = 0; i < 3; i++)
+        if (!kiln_llvm_kernel_decl(e->m, e->kernels, pool_api[i]))
+            return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel "
+                              "bitcode lacks %s: rebuild kiln", pool_api[i]);
     if (!set)
         return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
                           "lacks glue/glue.c's kiln_llvm_set_pool: rebuild kiln");
@@ -379,27 +453,50 @@ static kiln_status emit_pool_functions(emitter *e)
 
 /* ---- NAME_run -------------------------------------------------------------- */
 
-static kiln_status emit_run(emitter *e, LLVMValueRef info)
+/* NAME_run (profiled false: the body with ns NULL) or NAME_run_profiled
+ * (ns given; NULL refused with KILN_RUN_EARG when there are nodes). */
+static void emit_entry(emitter *e, LLVMValueRef body, bool profiled)
 {
     char sym[200];
-    LLVMTypeRef params[] = {e->ptr, e->ptr, e->ptr};
-    snprintf(sym, sizeof sym, "%s_run", e->name);
-    e->run = LLVMAddFunction(e->m, sym, LLVMFunctionType(e->i32, params, 3, 0));
+    LLVMTypeRef params[] = {e->ptr, e->ptr, e->ptr, e->ptr};
+    snprintf(sym, sizeof sym, "%s_run%s", e->name, profiled ? "_profiled" : "");
+    LLVMValueRef fn = LLVMAddFunction(e->m, sym, LLVMFunctionType(e->i32, params, profiled ? 4 : 3, 0));
+    LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(e->c, fn, "entry"));
+    LLVMValueRef args[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2),
+                           profiled ? LLVMGetParam(fn, 3) : LLVMConstPointerNull(e->ptr)};
+    if (profiled && e->n_rows) {
+        LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(e->c, fn, "no_ns");
+        LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(e->c, fn, "run");
+        LLVMBuildCondBr(e->b, LLVMBuildIsNull(e->b, args[3], ""), bad, ok);
+        LLVMPositionBuilderAtEnd(e->b, bad);
+        LLVMBuildRet(e->b, LLVMConstInt(e->i32, KILN_RUN_EARG, 0));
+        LLVMPositionBuilderAtEnd(e->b, ok);
+    }
+    LLVMBuildRet(e->b, LLVMBuildCall2(e->b, LLVMGlobalGetValueType(body), body, args, 4, "rc"));
+}
+
+static kiln_status emit_run(emitter *e, LLVMValueRef info)
+{
+    LLVMTypeRef params[] = {e->ptr, e->ptr, e->ptr, e->ptr};
+    e->run = LLVMAddFunction(e->m, "kiln.run", LLVMFunctionType(e->i32, params, 4, 0));
+    LLVMSetLinkage(e->run, LLVMInternalLinkage);
     e->inputs = LLVMGetParam(e->run, 0), e->outputs = LLVMGetParam(e->run, 1);
-    e->workspace = e->ws = LLVMGetParam(e->run, 2);
+    e->workspace = e->ws = LLVMGetParam(e->run, 2), e->ns = LLVMGetParam(e->run, 3);
     LLVMSetValueName2(e->inputs, "inputs", 6), LLVMSetValueName2(e->outputs, "outputs", 7);
-    LLVMSetValueName2(e->workspace, "workspace", 9);
+    LLVMSetValueName2(e->workspace, "workspace", 9), LLVMSetValueName2(e->ns, "ns", 2);
 
     LLVMValueRef check = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_check_args");
+    LLVMValueRef start = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_profile_start");
+    e->stamp = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_profile_stamp");
     e->run_call = kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_run_call");
-    if (!check || !e->run_call)
+    if (!check || !e->run_call || !start || !e->stamp)
         return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
                           "lacks glue/glue.c's functions: rebuild kiln");
     e->run_call_ty = LLVMGlobalGetValueType(e->run_call);
-    LLVMValueRef bound = LLVMGetNamedFunction(e->m, "kiln_llvm_bound_pool");
-    e->run_pool = LLVMGetNamedFunction(e->m, "kiln_llvm_run_pool");
-    e->chunk = LLVMGetNamedFunction(e->m, "kiln_llvm_chunk");
-    e->pool_for = LLVMGetNamedFunction(e->m, "krt_pool_for");
+    LLVMValueRef bound = e->threads > 1 ? kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_bound_pool") : NULL;
+    e->run_pool = e->threads > 1 ? kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_run_pool") : NULL;
+    e->chunk = e->threads > 1 ? kiln_llvm_kernel_decl(e->m, e->kernels, "kiln_llvm_chunk") : NULL;
+    e->pool_for = e->threads > 1 ? kiln_llvm_kernel_decl(e->m, e->kernels, "krt_pool_for") : NULL;
     if (e->threads > 1 && (!bound || !e->run_pool || !e->chunk || !e->pool_for))
         return kiln_error(e->ctx, KILN_ERR_UNSUPPORTED, "internal error: the embedded kernel bitcode "
                           "lacks glue/glue.c's pool functions or krt_pool_for: rebuild kiln");
@@ -412,6 +509,7 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
 
     LLVMPositionBuilderAtEnd(e->b, entry);
     LLVMValueRef placeholder = LLVMBuildAlloca(e->b, e->ptr, "ops.placeholder");
+    e->last = LLVMBuildAlloca(e->b, e->i64, "last_stamp");
     e->ops = placeholder;
     if (e->threads > 1) {
         e->job = LLVMBuildAlloca(e->b, LLVMArrayType2(e->i8, sizeof(kiln_llvm_job)), "job");
@@ -424,6 +522,8 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
         e->pool = LLVMBuildCall2(e->b, LLVMGlobalGetValueType(bound), bound, &e->workspace, 1, "pool");
         e->ws = LLVMBuildInBoundsGEP2(e->b, e->i8, e->workspace, &idx, 1, "ws");
     }
+    LLVMValueRef start_args[] = {e->ns, e->last};
+    LLVMBuildCall2(e->b, LLVMGlobalGetValueType(start), start, start_args, 2, "");
 
     kiln_status st = KILN_OK;
     for (uint32_t node = 1; node < e->g->n_nodes && st == KILN_OK; node++)
@@ -438,6 +538,11 @@ static kiln_status emit_run(emitter *e, LLVMValueRef info)
     LLVMSetAlignment(ops, 16);
     LLVMReplaceAllUsesWith(placeholder, ops);
     LLVMInstructionEraseFromParent(placeholder);
+    if (st == KILN_OK) {
+        emit_profile(e);
+        emit_entry(e, e->run, false);
+        emit_entry(e, e->run, true);
+    }
     return st;
 }
 
@@ -479,6 +584,8 @@ kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     e.b = LLVMCreateBuilderInContext(e.c);
     e.i8 = LLVMInt8TypeInContext(e.c), e.i32 = LLVMInt32TypeInContext(e.c);
     e.i64 = LLVMInt64TypeInContext(e.c), e.ptr = LLVMPointerTypeInContext(e.c, 0);
+    e.f64 = LLVMDoubleTypeInContext(e.c);
+    e.rows = kiln_xcalloc(g->n_nodes, sizeof *e.rows);
     e.in_slot = kiln_xcalloc(g->n_values, sizeof *e.in_slot);
     e.out_slot = kiln_xcalloc(g->n_values, sizeof *e.out_slot);
     e.weight = kiln_xcalloc(g->n_values, sizeof *e.weight);
@@ -496,7 +603,7 @@ kiln_status kiln_llvm_model(kiln_ctx *ctx, const kiln_graph *g, const kiln_plan 
     if (!st)
         st = emit_run(&e, emit_info(&e));
     LLVMDisposeBuilder(e.b);
-    free(e.in_slot), free(e.out_slot), free(e.weight);
+    free(e.in_slot), free(e.out_slot), free(e.weight), free(e.rows);
     kiln_arena_destroy(e.arena);
     return st;
 }

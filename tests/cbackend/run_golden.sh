@@ -102,7 +102,7 @@ if "$kiln" compile outputs.kir -o "$tmp/obj/outputs.o" --quiet 2>"$tmp/err" &&
 	cc -std=c11 -I"$tmp/outputs" -o "$tmp/user" outputs_user.c "$tmp/obj/outputs.o" -lm -lpthread &&
 	"$tmp/user" >/dev/null; then ok; else bad "outputs.kir: --emit obj"; cat "$tmp/err"; fi
 nm -g --defined-only "$tmp/obj/outputs.o" | awk '{print $3}' >"$tmp/syms"
-printf 'outputs_info\noutputs_run\noutputs_workspace_size\n' >"$tmp/want"
+printf 'outputs_info\noutputs_profile\noutputs_run\noutputs_run_profiled\noutputs_workspace_size\n' >"$tmp/want"
 if cmp -s "$tmp/want" "$tmp/syms"; then ok; else bad "outputs.o exports more than the model"; cat "$tmp/syms" | head; fi
 if "$kiln" compile outputs.kir -o "$tmp/lib/liboutputs.so" --name outputs --quiet &&
 	nm -D --defined-only "$tmp/lib/liboutputs.so" | grep -q " T outputs_run$"; then ok; else bad "outputs.kir: --emit lib"; fi

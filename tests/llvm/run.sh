@@ -3,7 +3,7 @@
 # machine (samples end to end are in tests/e2e, paths llvm-exe/llvm-aarch64):
 #   - the SIMD the emitted assembly of a MatMul uses, per --cpu / --target
 #   - deterministic .ll and .o bytes
-#   - an object exports only the three NAME_ symbols
+#   - an object exports only the NAME_ ABI symbols (runtime/kiln_model.h)
 #   - a library runs through `kiln run LIB.so`, bit-identical to the interpreter
 #   - `kiln run MODEL --backend llvm` (the JIT) likewise, and with --shape
 #     binding a symbolic batch (vit-dynbatch at batch 1 and 3)
@@ -59,8 +59,8 @@ for ext in ll o; do
   check "deterministic .$ext" cmp -s "$T/a.$ext" "$T/b.$ext"
 done
 check "weights in .rodata of the .o" sh -c "objdump -h '$T/a.o' | grep -q rodata"
-check ".o exports only m_info, m_run, m_workspace_size" test \
-  "$(nm -g --defined-only "$T/a.o" | awk '{print $3}' | sort | tr '\n' ' ')" = "m_info m_run m_workspace_size "
+check ".o exports only m_info, m_profile, m_run, m_run_profiled, m_workspace_size" test \
+  "$(nm -g --defined-only "$T/a.o" | awk '{print $3}' | sort | tr '\n' ' ')" = "m_info m_profile m_run m_run_profiled m_workspace_size "
 
 # ---- a library through kiln run LIB.so, against the interpreter --------------------
 FFI=$ROOT/tests/ffi

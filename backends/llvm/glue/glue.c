@@ -1,6 +1,6 @@
 /* glue.c — the helpers the C backend prints into every NAME.c
- * (backends/c/cgen_model.c: run_call, check_args, and with --threads N
- * the pool's run_call, NAME_set_pool and bound_pool), as C, compiled to
+ * (backends/c/cgen_model.c: run_call, check_args, stamp, and with
+ * --threads N the pool's run_call, NAME_set_pool and bound_pool), as C, compiled to
  * bitcode with the runtime's kernels: the LLVM backend's NAME_run calls
  * them, so both backends check and call kernels with the same code. After
  * inlining at O3 nothing of them is left but the checks.
@@ -12,6 +12,7 @@
 #include "runtime/kiln_model.h"
 #include "runtime/krt_kernel.h"
 #include "runtime/krt_pool.h"
+#include "runtime/krt_profile.h"
 
 #include <string.h>
 
@@ -19,6 +20,8 @@ int kiln_llvm_run_call(const krt_kernel_info *k, const void *desc, void *const *
                        size_t scratch_bytes, int64_t units);
 int kiln_llvm_check_args(const kiln_model_info *m, const void *const *inputs,
                          void *const *outputs, void *workspace);
+void kiln_llvm_profile_start(const uint64_t *ns, uint64_t *last);
+void kiln_llvm_profile_stamp(uint64_t *ns, uint32_t i, uint64_t *last);
 
 /* One kernel call over all its units; a kernel's error as a KILN_RUN_*
  * code. The scratch was planned with kiln's build of the kernel: a build
@@ -120,4 +123,19 @@ int kiln_llvm_run_pool(krt_pool *pool, const krt_kernel_info *k, const void *des
         if (j->status[t] != KRT_OK)
             return j->status[t] == KRT_EINDEX ? KILN_RUN_EINDEX : KILN_RUN_EVALUE;
     return KILN_RUN_OK;
+}
+
+/* NAME_run_profiled (ns not NULL): the clock when the first node starts. */
+void kiln_llvm_profile_start(const uint64_t *ns, uint64_t *last)
+{
+    *last = ns ? krt_profile_now() : 0;
+}
+
+/* Node i's time since *last into ns[i]; *last becomes now, the next
+ * node's start (the C backend's stamp). */
+void kiln_llvm_profile_stamp(uint64_t *ns, uint32_t i, uint64_t *last)
+{
+    uint64_t now = krt_profile_now();
+    ns[i] = now - *last;
+    *last = now;
 }

@@ -2,6 +2,7 @@
  * 2 nodes, 2 kernel calls; workspace 2944 bytes (64-byte aligned). Built as C11. */
 #include "attention.h"
 #include "krt_kernel.h"
+#include "krt_profile.h"
 #include "krt_linalg.h"
 #include "krt_movement.h"
 
@@ -85,20 +86,56 @@ static const union { krt_strided_desc d; unsigned char b[280]; } d2_0 = {.b = {
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}};
 
-int attention_run(const void *const *inputs, void *const *outputs, void *workspace)
+/* every node in run order: name, op, FLOPs per run (kiln's count, ir/flops.h) */
+static const kiln_model_node nodes_[2] = {
+    {"y", "kiln.Attention", 1150},
+    {"pt", "Transpose", 0},
+};
+
+const kiln_model_profile attention_profile = {sizeof(kiln_model_profile), 2, nodes_};
+
+/* Node i's time (ns since `start`) into ns[i]; returns now, the next node's start. */
+static uint64_t stamp(uint64_t *ns, uint32_t i, uint64_t start)
+{
+    uint64_t now = krt_profile_now();
+    ns[i] = now - start;
+    return now;
+}
+
+/* NAME_run and NAME_run_profiled; ns: NULL, or where each node's time goes */
+static int run(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
 {
     unsigned char *ws = workspace;
+    uint64_t t;
     int rc = check_args(inputs, outputs, workspace);
     if (rc)
         return rc;
     (void)ws;
+    t = ns ? krt_profile_now() : 0;
+    (void)t;
 
     /* node 1 '' (kiln.Attention): qkv f32[1,5,24], qkv f32[1,5,24], qkv f32[1,5,24], bias f32[1,2,5,5] -> y f32[1,5,8], p f32[1,2,5,5] */
     if ((rc = run_call(&krt_kernel_attention, &d1_0.d, (void *const[]){(void *)inputs[0], (void *)inputs[0], (void *)inputs[0], (void *)attention_w2_bias, NULL, NULL, NULL, NULL, outputs[0], ws + 2688}, ws + 0, 2688, 2)))
         return rc;
+    if (ns)
+        t = stamp(ns, 0, t);
 
     /* node 2 '' (Transpose): p f32[1,2,5,5] -> pt f32[1,5,2,5] */
     if ((rc = run_call(&krt_kernel_strided, &d2_0.d, (void *const[]){ws + 2688, outputs[1]}, NULL, 0, 1)))
         return rc;
+    if (ns)
+        t = stamp(ns, 1, t);
     return KILN_RUN_OK;
+}
+
+int attention_run(const void *const *inputs, void *const *outputs, void *workspace)
+{
+    return run(inputs, outputs, workspace, NULL);
+}
+
+int attention_run_profiled(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
+{
+    if (!ns)
+        return KILN_RUN_EARG;
+    return run(inputs, outputs, workspace, ns);
 }

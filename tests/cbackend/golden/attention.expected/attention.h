@@ -21,6 +21,13 @@ extern const kiln_model_info attention_info;
 size_t attention_workspace_size(void);
 int attention_run(const void *const *inputs, void *const *outputs, void *workspace);
 
+/* The same run, timed: ns[i] gets the nanoseconds node i of attention_profile
+ * took (wall time; with a pool, across its threads). KILN_RUN_EARG when
+ * ns is NULL. */
+extern const kiln_model_profile attention_profile;
+int attention_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,
+                    uint64_t *ns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
  * 1 nodes, 1 kernel calls; workspace 1280 bytes (64-byte aligned). Built as C11. */
 #include "linear.h"
 #include "krt_kernel.h"
+#include "krt_profile.h"
 #include "krt_linalg.h"
 
 #include <stdint.h>
@@ -72,16 +73,49 @@ static const union { krt_matmul_epi_desc d; unsigned char b[256]; } d1_0 = {.b =
     4,0,0,0,0,0,0,0,1,0,0,0,0,0,128,255,0,0,128,127,1,0,0,0,
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}};
 
-int linear_run(const void *const *inputs, void *const *outputs, void *workspace)
+/* every node in run order: name, op, FLOPs per run (kiln's count, ir/flops.h) */
+static const kiln_model_node nodes_[1] = {
+    {"fc/MatMul\\", "kiln.FusedMatMul", 30},
+};
+
+const kiln_model_profile linear_profile = {sizeof(kiln_model_profile), 1, nodes_};
+
+/* Node i's time (ns since `start`) into ns[i]; returns now, the next node's start. */
+static uint64_t stamp(uint64_t *ns, uint32_t i, uint64_t start)
+{
+    uint64_t now = krt_profile_now();
+    ns[i] = now - start;
+    return now;
+}
+
+/* NAME_run and NAME_run_profiled; ns: NULL, or where each node's time goes */
+static int run(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
 {
     unsigned char *ws = workspace;
+    uint64_t t;
     int rc = check_args(inputs, outputs, workspace);
     if (rc)
         return rc;
     (void)ws;
+    t = ns ? krt_profile_now() : 0;
+    (void)t;
 
     /* node 1 'fc/MatMul\x5c' (kiln.FusedMatMul): in* /put? ?/ f32[1,4], w/ *0* / f32[4,3], b f32[3], (none) -> out"put \xc3\xa9 f32[1,3] */
     if ((rc = run_call(&krt_kernel_matmul_epi, &d1_0.d, (void *const[]){(void *)inputs[0], (void *)linear_w2_w_0, (void *)linear_w3_b, NULL, outputs[0]}, ws + 0, 1280, 1)))
         return rc;
+    if (ns)
+        t = stamp(ns, 0, t);
     return KILN_RUN_OK;
+}
+
+int linear_run(const void *const *inputs, void *const *outputs, void *workspace)
+{
+    return run(inputs, outputs, workspace, NULL);
+}
+
+int linear_run_profiled(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
+{
+    if (!ns)
+        return KILN_RUN_EARG;
+    return run(inputs, outputs, workspace, ns);
 }

@@ -20,6 +20,13 @@ extern const kiln_model_info linear_info;
 size_t linear_workspace_size(void);
 int linear_run(const void *const *inputs, void *const *outputs, void *workspace);
 
+/* The same run, timed: ns[i] gets the nanoseconds node i of linear_profile
+ * took (wall time; with a pool, across its threads). KILN_RUN_EARG when
+ * ns is NULL. */
+extern const kiln_model_profile linear_profile;
+int linear_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,
+                    uint64_t *ns);
+
 #ifdef __cplusplus
 }
 #endif

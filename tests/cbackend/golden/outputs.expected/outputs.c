@@ -2,6 +2,7 @@
  * 3 nodes, 3 kernel calls; workspace 64 bytes (64-byte aligned). Built as C11. */
 #include "outputs.h"
 #include "krt_kernel.h"
+#include "krt_profile.h"
 #include "krt_elementwise.h"
 #include "krt_reduce.h"
 #include "krt_movement.h"
@@ -121,29 +122,68 @@ static const union { krt_softmax_desc d; unsigned char b[32]; } d3_0 = {.b = {
     0,0,0,0,1,0,0,0,2,0,0,0,0,0,0,0,3,0,0,0,0,0,0,0,
     1,0,0,0,0,0,0,0}};
 
-int outputs_run(const void *const *inputs, void *const *outputs, void *workspace)
+/* every node in run order: name, op, FLOPs per run (kiln's count, ir/flops.h) */
+static const kiln_model_node nodes_[3] = {
+    {"left", "Split", 0},
+    {"t", "kiln.FusedElementwise", 12},
+    {"z", "Softmax", 30},
+};
+
+const kiln_model_profile outputs_profile = {sizeof(kiln_model_profile), 3, nodes_};
+
+/* Node i's time (ns since `start`) into ns[i]; returns now, the next node's start. */
+static uint64_t stamp(uint64_t *ns, uint32_t i, uint64_t start)
+{
+    uint64_t now = krt_profile_now();
+    ns[i] = now - start;
+    return now;
+}
+
+/* NAME_run and NAME_run_profiled; ns: NULL, or where each node's time goes */
+static int run(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
 {
     unsigned char *ws = workspace;
+    uint64_t t;
     int rc = check_args(inputs, outputs, workspace);
     if (rc)
         return rc;
     (void)ws;
+    t = ns ? krt_profile_now() : 0;
+    (void)t;
 
     /* node 1 '' (Split): x f32[2,6] -> left f32[2,3], right f32[2,3] */
     if ((rc = run_call(&krt_kernel_split, &d1_0.d, (void *const[]){(void *)inputs[0], outputs[0], ws + 0}, NULL, 0, 4)))
         return rc;
+    if (ns)
+        t = stamp(ns, 0, t);
 
     /* node 2 '' (kiln.FusedElementwise): right f32[2,3] -> t f32[2,3] */
     if ((rc = run_call(&krt_kernel_fused_ew, &d2_0.d, (void *const[]){ws + 0, ws + 0}, NULL, 0, 1)))
         return rc;
+    if (ns)
+        t = stamp(ns, 1, t);
 
     /* node 3 '' (Softmax): t f32[2,3] -> z f32[2,3] */
     if ((rc = run_call(&krt_kernel_softmax, &d3_0.d, (void *const[]){ws + 0, outputs[4]}, NULL, 0, 1)))
         return rc;
+    if (ns)
+        t = stamp(ns, 2, t);
 
     /* graph outputs no node writes */
     memcpy(outputs[1], outputs[0], 24); /* left f32[2,3] */
     memcpy(outputs[2], (void *)inputs[0], 48); /* x f32[2,6] */
     memcpy(outputs[3], (void *)outputs_w2_c, 24); /* c i64[3] */
     return KILN_RUN_OK;
+}
+
+int outputs_run(const void *const *inputs, void *const *outputs, void *workspace)
+{
+    return run(inputs, outputs, workspace, NULL);
+}
+
+int outputs_run_profiled(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
+{
+    if (!ns)
+        return KILN_RUN_EARG;
+    return run(inputs, outputs, workspace, ns);
 }

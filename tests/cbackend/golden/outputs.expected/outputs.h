@@ -24,6 +24,13 @@ extern const kiln_model_info outputs_info;
 size_t outputs_workspace_size(void);
 int outputs_run(const void *const *inputs, void *const *outputs, void *workspace);
 
+/* The same run, timed: ns[i] gets the nanoseconds node i of outputs_profile
+ * took (wall time; with a pool, across its threads). KILN_RUN_EARG when
+ * ns is NULL. */
+extern const kiln_model_profile outputs_profile;
+int outputs_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,
+                    uint64_t *ns);
+
 #ifdef __cplusplus
 }
 #endif

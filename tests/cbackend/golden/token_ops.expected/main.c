@@ -4,11 +4,13 @@
 #define MODEL_INFO token_ops_info
 #define MODEL_RUN token_ops_run
 #define MODEL_WORKSPACE_SIZE token_ops_workspace_size
+#define MODEL_PROFILE token_ops_profile
+#define MODEL_RUN_PROFILED token_ops_run_profiled
 
 /* The testbench: an executable around one compiled model, with the
  * options of `kiln run`:
  *
- *   PROGRAM [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]
+ *   PROGRAM [-i [NAME=]FILE.npy]... [-o DIR] [--bench N] [--profile]
  *
  * Inputs are .npy files (C order) of exactly the dtype and shape the
  * model was compiled for; positional -i binds inputs in order. With -o,
@@ -17,6 +19,11 @@
  * nothing; without it, a summary of each output is printed. Exit status:
  * 0 success, 1 bad input or a failed run, 2 usage error.
  *
+ * --profile runs the model --bench N times (default 20) more through
+ * MODEL_RUN_PROFILED and prints the time per node, grouped by op kind,
+ * with GFLOP/s and shares, to stderr (runtime/krt_profile.h); every
+ * figure is the median over the runs.
+ *
  * A model compiled with --weights file also takes --weights PATH (default:
  * NAME.weights in the executable's directory) and loads and checks it
  * before the first run.
@@ -24,11 +31,13 @@
  * A model compiled with --threads N also takes --threads T (1..N, default
  * N): its kernel calls are split over a pool of T threads.
  *
- * (kiln prepends the MODEL_INFO / MODEL_RUN macros naming the model, the
+ * (kiln prepends the MODEL_INFO / MODEL_RUN / MODEL_PROFILE /
+ * MODEL_RUN_PROFILED macros naming the model, the
  * MODEL_*WEIGHTS* ones with --weights file, MODEL_THREADS and
  * MODEL_SET_POOL with --threads.)
  */
 #include "krt_npy.h"
+#include "krt_profile.h"
 #ifdef MODEL_THREADS
 #include "krt_pool.h"
 #endif
@@ -43,6 +52,8 @@
 #include <unistd.h>
 
 #define MAX_TENSORS 256
+#define PROFILE_RUNS 20   /* --profile without --bench */
+#define PROFILE_TOP 20    /* nodes listed one by one */
 
 #ifdef MODEL_WEIGHTS_FILE
 #define USAGE_W " [--weights PATH]"
@@ -72,7 +83,7 @@ static int usage(const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]" USAGE_WEIGHTS "\n", prog);
+    fprintf(stderr, "\nusage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N] [--profile]" USAGE_WEIGHTS "\n", prog);
     return 2;
 }
 
@@ -328,6 +339,30 @@ static int bench(const void *const *ins, void *const *outs, void *ws, long n)
     return 0;
 }
 
+/* --profile: n runs through MODEL_RUN_PROFILED, then the table. */
+static int profile(const void *const *ins, void *const *outs, void *ws, long n, int threads)
+{
+    uint32_t nodes = MODEL_PROFILE.n_nodes;
+    uint64_t *ns = calloc((size_t)n * (nodes ? nodes : 1), sizeof *ns);
+    uint64_t *run_ns = calloc((size_t)n, sizeof *run_ns);
+    char title[256];
+    int rc = ns && run_ns ? 0 : (fprintf(stderr, "%s: out of memory\n", prog), 1);
+    for (long i = 0; rc == 0 && i < n; i++) {
+        uint64_t t0 = krt_profile_now();
+        int r = MODEL_RUN_PROFILED(ins, outs, ws, ns + (size_t)i * nodes);
+        run_ns[i] = krt_profile_now() - t0;
+        if (r)
+            rc = (fprintf(stderr, "%s: run failed: %s\n", prog, run_error(r)), 1);
+    }
+    snprintf(title, sizeof title, "%s (%s), %d thread%s%s", MODEL_INFO.name, prog, threads,
+             threads > 1 ? "s" : "", threads > 1 ? "; a node's time is its wall time across them" : "");
+    if (rc == 0 && krt_profile_report(stderr, title, &MODEL_PROFILE, ns, run_ns, (uint32_t)n, PROFILE_TOP))
+        rc = (fprintf(stderr, "%s: out of memory\n", prog), 1);
+    free(ns);
+    free(run_ns);
+    return rc;
+}
+
 typedef struct options {
     char *inputs[MAX_TENSORS];
     int n_inputs;
@@ -335,6 +370,7 @@ typedef struct options {
     const char *weights;   /* --weights PATH (models compiled with --weights file) */
     long threads;          /* --threads T (models compiled with --threads N); 0: N */
     long bench;
+    bool profile;          /* --profile */
 } options;
 
 static int parse_args(int argc, char **argv, options *o)
@@ -343,7 +379,7 @@ static int parse_args(int argc, char **argv, options *o)
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf("usage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N]" USAGE_WEIGHTS "\n", prog);
+            printf("usage: %s [-i [NAME=]FILE.npy]... [-o DIR] [--bench N] [--profile]" USAGE_WEIGHTS "\n", prog);
             return -1;
         } else if (strcmp(a, "-i") == 0 && has_value) {
             if (o->n_inputs == MAX_TENSORS)
@@ -363,6 +399,8 @@ static int parse_args(int argc, char **argv, options *o)
                 return usage("--threads takes 1 up to the --threads the model was compiled with, "
                              "not '%s'", argv[i]);
 #endif
+        } else if (strcmp(a, "--profile") == 0) {
+            o->profile = true;
         } else if (strcmp(a, "--bench") == 0 && has_value) {
             char *end;
             o->bench = strtol(argv[++i], &end, 10);
@@ -380,13 +418,13 @@ static int run(const options *o, krt_npy *ins)
     const void *in_ptrs[MAX_TENSORS];
     void *outs[MAX_TENSORS] = {0};
     void *ws = alloc_buffer(MODEL_WORKSPACE_SIZE(), 0), *weights = NULL;
-    int rc = ws ? 0 : (fprintf(stderr, "%s: out of memory\n", prog), 1);
+    int rc = ws ? 0 : (fprintf(stderr, "%s: out of memory\n", prog), 1), threads = 1;
 #ifdef MODEL_WEIGHTS_FILE
     if (rc == 0)
         rc = load_weights(o->weights, ws, &weights);
 #endif
 #ifdef MODEL_THREADS
-    int threads = o->threads ? (int)o->threads : MODEL_THREADS;
+    threads = o->threads ? (int)o->threads : MODEL_THREADS;
     krt_pool *pool = NULL;
     if (rc == 0 && threads > 1 && !(pool = krt_pool_create(threads)))
         rc = (fprintf(stderr, "%s: cannot start %d threads\n", prog, threads), 1);
@@ -405,6 +443,8 @@ static int run(const options *o, krt_npy *ins)
         rc = o->out_dir ? write_outputs(o->out_dir, outs) : (print_summary(outs), 0);
     if (rc == 0 && o->bench)
         rc = bench(in_ptrs, outs, ws, o->bench);
+    if (rc == 0 && o->profile)
+        rc = profile(in_ptrs, outs, ws, o->bench ? o->bench : PROFILE_RUNS, threads);
     for (uint32_t k = 0; k < MODEL_INFO.n_outputs; k++)
         free(outs[k]);
 #ifdef MODEL_THREADS

@@ -2,6 +2,7 @@
  * 6 nodes, 6 kernel calls; workspace 4608 bytes (64-byte aligned). Built as C11. */
 #include "token_ops.h"
 #include "krt_kernel.h"
+#include "krt_profile.h"
 #include "krt_linalg.h"
 
 #include <stdint.h>
@@ -103,36 +104,84 @@ static const union { krt_token_merge_desc d; unsigned char b[80]; } d6_0 = {.b =
     56,0,0,0,0,0,0,0,4,0,0,0,0,0,0,0,8,0,0,0,0,0,0,0,
     2,0,0,0,0,0,0,0}};
 
-int token_ops_run(const void *const *inputs, void *const *outputs, void *workspace)
+/* every node in run order: name, op, FLOPs per run (kiln's count, ir/flops.h) */
+static const kiln_model_node nodes_[6] = {
+    {"a", "kiln.Attention", 7452},
+    {"y1", "kiln.TokenPrune", 96},
+    {"m", "kiln.TokenMerge", 320},
+    {"b", "kiln.Attention", 3312},
+    {"y2", "kiln.TokenPrune", 64},
+    {"z", "kiln.TokenMerge", 192},
+};
+
+const kiln_model_profile token_ops_profile = {sizeof(kiln_model_profile), 6, nodes_};
+
+/* Node i's time (ns since `start`) into ns[i]; returns now, the next node's start. */
+static uint64_t stamp(uint64_t *ns, uint32_t i, uint64_t start)
+{
+    uint64_t now = krt_profile_now();
+    ns[i] = now - start;
+    return now;
+}
+
+/* NAME_run and NAME_run_profiled; ns: NULL, or where each node's time goes */
+static int run(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
 {
     unsigned char *ws = workspace;
+    uint64_t t;
     int rc = check_args(inputs, outputs, workspace);
     if (rc)
         return rc;
     (void)ws;
+    t = ns ? krt_profile_now() : 0;
+    (void)t;
 
     /* node 1 '' (kiln.Attention): qkv f32[2,9,24], qkv f32[2,9,24], qkv f32[2,9,24] -> a f32[2,9,8], p f32[2,2,9,9] */
     if ((rc = run_call(&krt_kernel_attention, &d1_0.d, (void *const[]){(void *)inputs[0], (void *)inputs[0], (void *)inputs[0], NULL, NULL, NULL, NULL, NULL, ws + 4032, ws + 2688}, ws + 0, 2688, 4)))
         return rc;
+    if (ns)
+        t = stamp(ns, 0, t);
 
     /* node 2 '' (kiln.TokenPrune): a f32[2,9,8], p f32[2,2,9,9] -> y1 f32[2,7,8], s1 f32[2,7] */
     if ((rc = run_call(&krt_kernel_token_prune, &d2_0.d, (void *const[]){ws + 4032, ws + 2688, NULL, outputs[0], outputs[1]}, ws + 0, 256, 2)))
         return rc;
+    if (ns)
+        t = stamp(ns, 1, t);
 
     /* node 3 '' (kiln.TokenMerge): a f32[2,9,8], qkv f32[2,9,24] -> m f32[2,6,8], ms f32[2,6] */
     if ((rc = run_call(&krt_kernel_token_merge, &d3_0.d, (void *const[]){ws + 4032, (void *)inputs[0], NULL, ws + 3328, ws + 0}, ws + 64, 1088, 2)))
         return rc;
+    if (ns)
+        t = stamp(ns, 2, t);
 
     /* node 4 '' (kiln.Attention): m f32[2,6,8], m f32[2,6,8], m f32[2,6,8] -> b f32[2,6,8], p2 f32[2,2,6,6] */
     if ((rc = run_call(&krt_kernel_attention, &d4_0.d, (void *const[]){ws + 3328, ws + 3328, ws + 3328, NULL, NULL, NULL, NULL, NULL, ws + 3712, ws + 2752}, ws + 64, 2688, 4)))
         return rc;
+    if (ns)
+        t = stamp(ns, 3, t);
 
     /* node 5 '' (kiln.TokenPrune): b f32[2,6,8], p2 f32[2,2,6,6], ms f32[2,6] -> y2 f32[2,5,8], s2 f32[2,5] */
     if ((rc = run_call(&krt_kernel_token_prune, &d5_0.d, (void *const[]){ws + 3712, ws + 2752, ws + 0, outputs[2], outputs[3]}, ws + 3328, 256, 2)))
         return rc;
+    if (ns)
+        t = stamp(ns, 4, t);
 
     /* node 6 '' (kiln.TokenMerge): y1 f32[2,7,8], y1 f32[2,7,8], s1 f32[2,7] -> z f32[2,5,8], zs f32[2,5] */
     if ((rc = run_call(&krt_kernel_token_merge, &d6_0.d, (void *const[]){outputs[0], outputs[0], outputs[1], outputs[4], outputs[5]}, ws + 0, 1024, 2)))
         return rc;
+    if (ns)
+        t = stamp(ns, 5, t);
     return KILN_RUN_OK;
+}
+
+int token_ops_run(const void *const *inputs, void *const *outputs, void *workspace)
+{
+    return run(inputs, outputs, workspace, NULL);
+}
+
+int token_ops_run_profiled(const void *const *inputs, void *const *outputs, void *workspace, uint64_t *ns)
+{
+    if (!ns)
+        return KILN_RUN_EARG;
+    return run(inputs, outputs, workspace, ns);
 }

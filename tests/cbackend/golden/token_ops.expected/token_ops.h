@@ -25,6 +25,13 @@ extern const kiln_model_info token_ops_info;
 size_t token_ops_workspace_size(void);
 int token_ops_run(const void *const *inputs, void *const *outputs, void *workspace);
 
+/* The same run, timed: ns[i] gets the nanoseconds node i of token_ops_profile
+ * took (wall time; with a pool, across its threads). KILN_RUN_EARG when
+ * ns is NULL. */
+extern const kiln_model_profile token_ops_profile;
+int token_ops_run_profiled(const void *const *inputs, void *const *outputs, void *workspace,
+                    uint64_t *ns);
+
 #ifdef __cplusplus
 }
 #endif
