@@ -591,7 +591,8 @@ static double node_macs(const kiln_graph *g, const kiln_node *n)
         return w && w->shape.rank >= 1 && w->shape.dim[0] > 0 ? out * numel_or_0(&w->shape) / (double)w->shape.dim[0]
                                                               : 0;
     case KILN_OP_ATTENTION: {
-        double s = (double)kiln_attr_int(g, n, "batch", 1) * (double)kiln_attr_int(g, n, "heads", 1) *
+        int64_t b = kiln_attr_int(g, n, "batch", 1);   /* 0: read at run time, counted as 1 */
+        double s = (double)(b > 0 ? b : 1) * (double)kiln_attr_int(g, n, "heads", 1) *
                    (double)kiln_attr_int(g, n, "q_tokens", 1) * (double)kiln_attr_int(g, n, "kv_tokens", 1) *
                    (double)kiln_attr_int(g, n, "head_dim", 1);
         return kiln_node_input(g, n, 4) ? s : 2 * s; /* A v, and q kᵀ unless the map is shared */

@@ -148,8 +148,10 @@ static double f_attention(flop_ctx *f, const kiln_node *n)
 {
     double scores = 1, H = (double)kiln_attr_int(f->g, n, "heads", 1);
     static const char *const dims[] = {"batch", "heads", "q_tokens", "kv_tokens"};
-    for (int i = 0; i < 4; i++)
-        scores *= (double)kiln_attr_int(f->g, n, dims[i], 1);
+    for (int i = 0; i < 4; i++) {  /* batch 0 is read at run time: symbolic counts as 1 */
+        int64_t d = kiln_attr_int(f->g, n, dims[i], 1);
+        scores *= (double)(d > 0 ? d : 1);
+    }
     double per = 4 * (double)kiln_attr_int(f->g, n, "head_dim", 1) + 7;
     return scores * (per + (kiln_node_input(f->g, n, 5) ? 2 * H : 0));
 }
