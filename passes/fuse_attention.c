@@ -114,8 +114,9 @@ static bool big(int64_t d)
 }
 
 /* Why a symbolic dimension d (the `role` of `what`) stops the match,
- * naming the input it comes from: "the tokens of the scores are symbolic
- * (dimension 'seq' of input 'ids'): bind it with --shape ids=..." */
+ * naming the input it comes from: "the query tokens of the scores:
+ * symbolic dimension 'seq' of input 'ids' (...); bind it with --shape
+ * ids=..." */
 static bool sym_fail(const kiln_graph *g, int64_t d, const char *role, const char *what, why *w)
 {
     const char *sym = kiln_graph_symbol_name(g, KILN_DIM_SYM_ID(d));
@@ -123,12 +124,12 @@ static bool sym_fail(const kiln_graph *g, int64_t d, const char *role, const cha
         const kiln_shape *is = &g->values[g->inputs[i]].shape;
         for (int j = 0; j < is->rank; j++)
             if (is->dim[j] == d)
-                return fail(w, "%s of %s is symbolic (dimension '%s' of input '%s'): bind it with "
-                            "--shape %s=...", role, what, sym ? sym : "?", g->values[g->inputs[i]].name,
-                            g->values[g->inputs[i]].name);
+                return fail(w, "%s of %s: symbolic dimension '%s' of input '%s' (only a leading batch is "
+                            "read at run time); bind it with --shape %s=...", role, what, sym ? sym : "?",
+                            g->values[g->inputs[i]].name, g->values[g->inputs[i]].name);
     }
-    return fail(w, "%s of %s is symbolic (a size computed at run time): bind the inputs' shapes with --shape",
-                role, what);
+    return fail(w, "%s of %s: a symbolic size computed at run time (only a leading batch is read at run "
+                "time); bind the inputs' shapes with --shape", role, what);
 }
 
 /* Value v's shape does not do: a dimension other than the leading one
