@@ -63,7 +63,8 @@ static void help(void)
            "  --weights PATH          LIB.so compiled with --weights file: its NAME.weights\n"
            "                          (default: NAME.weights in the directory of LIB.so,\n"
            "                          where kiln compile wrote it)\n"
-           "  --bench N               run N more times and print the time per run\n"
+           "  --bench N               run N more times and print the time per run (wall:\n"
+           "                          mean and best; CPU: the process's, every thread)\n"
            "  --name NAME             LIB.so only: run the model NAME (the library exports\n"
            "                          NAME_info, NAME_run, NAME_workspace_size); needed only\n"
            "                          when the library holds more than one model\n"
@@ -382,9 +383,17 @@ double run_now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void run_print_bench(const char *who, long n, double total, double best)
+double run_cpu_seconds(void)
 {
-    fprintf(stderr, "%s: %ld runs, mean %.3f ms, best %.3f ms\n", who, n, total / n * 1e3, best * 1e3);
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void run_print_bench(const char *who, long n, double total, double best, double cpu)
+{
+    fprintf(stderr, "%s: %ld runs, mean %.3f ms, best %.3f ms, CPU %.3f ms/run\n", who, n, total / n * 1e3,
+            best * 1e3, cpu / n * 1e3);
 }
 
 /* ---- the interpreter path ---------------------------------------------------- */
@@ -393,7 +402,7 @@ void run_print_bench(const char *who, long n, double total, double best)
 static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_tensor *ins, long n)
 {
     kiln_tensor outs[256];
-    double best = 1e30, total = 0;
+    double best = 1e30, total = 0, cpu0 = run_cpu_seconds();
     for (long i = 0; i < n; i++) {
         double t0 = run_now_seconds();
         kiln_status st = kiln_interp_exec(interp, ins, g->n_inputs, outs);
@@ -404,7 +413,7 @@ static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_te
         total += dt;
         best = dt < best ? dt : best;
     }
-    run_print_bench("interp", n, total, best);
+    run_print_bench("interp", n, total, best, run_cpu_seconds() - cpu0);
     return KILN_OK;
 }
 
