@@ -1482,7 +1482,9 @@ static bool layouts(kiln_graph *g, const kiln_users *u, const scores *sc, const 
     if (Bsym && B != 1)
         return fail(w, "the batch is a symbolic size times %lld: only a batch of one symbolic dimension is "
                     "read at run time; bind the inputs' shapes with --shape", (long long)B);
-    if (pv->n_lead >= 2 && KILN_DIM_IS_SYM(H = pv->lead[pv->n_lead - 1]))
+    if (pv->n_lead >= 2)
+        H = pv->lead[pv->n_lead - 1];
+    if (KILN_DIM_IS_SYM(H))
         return sym_fail(g, H, "the heads", "the product with V", w);
     const kiln_shape *vb = &g->values[a->v_base].shape;
     if (Bsym && (vb->rank < 1 || vb->dim[0] != Bsym))

@@ -256,8 +256,8 @@ static kiln_status check_block(kiln_ctx *ctx, const kiln_graph *g, uint32_t l, k
                       l, !b->r1 ? "no attention residual add" : b->post_norm ? "it is post-norm" : "no MLP residual add");
     const kiln_shape *xs = &g->values[b->x].shape;
     if (xs->rank != 3 || !kiln_shape_is_static(xs))
-        return refuse(ctx, g, "token reduction: block %u: the tokens entering it are not one static [B, N, D] tensor",
-                      l);
+        return refuse(ctx, g, "token reduction: block %u: the tokens entering it are not one static [B, N, D] "
+                      "tensor%s", l, xs->rank == 3 ? " (its shape is symbolic: bind the inputs with --shape)" : "");
     s->x = b->x;
     s->r1 = b->r1;
     s->r2 = b->r2;
