@@ -200,7 +200,8 @@ static double f_conv_transpose(const flops_node *x)
  * 4), p·v (2·D), and the re-attention head mix (2·H, input 5). */
 static double f_attention(const flops_node *x)
 {
-    double scores = attr(x, "batch", 1) * attr(x, "heads", 1) * attr(x, "q_tokens", 1) * attr(x, "kv_tokens", 1);
+    double batch = attr(x, "batch", 1);  /* 0: read from V at run time; a symbol counts as 1 */
+    double scores = (batch > 0 ? batch : 1) * attr(x, "heads", 1) * attr(x, "q_tokens", 1) * attr(x, "kv_tokens", 1);
     double d = attr(x, "head_dim", 1);
     double per = 2 * d + (has_input(x, 4) ? 0 : 2 * d + 7) + (has_input(x, 5) ? 2 * attr(x, "heads", 1) : 0);
     return scores * per;

@@ -1340,9 +1340,11 @@ static kiln_status check_layout(kiln_infer *c, uint32_t i, const char *attr, con
 {
     kiln_value *v = kiln_infer_in(c, i);
     int64_t numel;
-    if (!v || !kiln_shape_numel(&v->shape, &numel))
+    /* a run-time batch not known yet: only a layout that ignores it checks */
+    int64_t last_b = known(d->batch) ? d->batch - 1 : L[1] == 0 ? 0 : -1;
+    if (!v || !kiln_shape_numel(&v->shape, &numel) || last_b < 0)
         return KILN_OK;
-    uint64_t end = (uint64_t)L[0] + (uint64_t)(d->batch - 1) * (uint64_t)L[1] +
+    uint64_t end = (uint64_t)L[0] + (uint64_t)last_b * (uint64_t)L[1] +
                    (uint64_t)(d->heads - 1) * (uint64_t)L[2] + (uint64_t)(tokens - 1) * (uint64_t)L[3] +
                    (uint64_t)d->head_dim;
     if (end <= (uint64_t)numel)
@@ -1358,12 +1360,22 @@ static kiln_status check_layout(kiln_infer *c, uint32_t i, const char *attr, con
 /* y_layout must place the B*H*Nq rows of D elements onto the numel
  * elements of y_shape exactly once: sorted by stride (ignoring extents of
  * 1), each stride is the product of the extents below it, starting at 1
- * (the contiguous D). That is a permutation of a dense layout. */
+ * (the contiguous D). That is a permutation of a dense layout. A batch
+ * not known yet (read at run time) must have the largest stride: then
+ * its size enters no other stride, and any size > 1 checks the same. */
 static kiln_status check_y_layout(kiln_infer *c, const krt_attention_desc *d, int64_t numel)
 {
     int64_t stride[4] = {d->y_layout[0], d->y_layout[1], d->y_layout[2], 1};
-    int64_t extent[4] = {d->batch, d->heads, d->q_tokens, d->head_dim};
+    int64_t extent[4] = {known(d->batch) ? d->batch : 2, d->heads, d->q_tokens, d->head_dim};
     int order[4], n = 0;
+    if (d->batch == 0)
+        return KILN_OK;  /* an empty batch: nothing is written */
+    if (!known(d->batch))
+        for (int k = 1; k < 4; k++)
+            if (extent[k] > 1 && stride[k] >= stride[0])
+                return kiln_infer_fail(c, "attribute 'y_layout' = [%lld, %lld, %lld]: with batch 0 (read at "
+                                       "run time) the batch stride must be the largest",
+                                       (long long)stride[0], (long long)stride[1], (long long)stride[2]);
     uint64_t end = 1;
     for (int k = 0; k < 4; k++) {
         end += (uint64_t)(extent[k] - 1) * (uint64_t)stride[k];
@@ -1382,7 +1394,7 @@ static kiln_status check_y_layout(kiln_infer *c, const krt_attention_desc *d, in
     }
     if (dense)
         return KILN_OK;
-    if (end > (uint64_t)numel)
+    if (known(d->batch) && end > (uint64_t)numel)
         return kiln_infer_fail(c, "attribute 'y_layout' = [%lld, %lld, %lld] addresses element %llu, "
                                "but y_shape has %lld elements",
                                (long long)stride[0], (long long)stride[1], (long long)stride[2],
@@ -1404,8 +1416,9 @@ static kiln_status attention_bias(kiln_infer *c, krt_attention_desc *d)
     const kiln_dim *bd = v->shape.dim;
     int64_t full[4] = {d->batch, d->heads, d->q_tokens, d->kv_tokens};
     bool ok = true;
-    for (int k = 0; k < 4; k++)
-        ok = ok && (!known(bd[k]) || (k == 0 ? bd[k] >= 1 && full[0] % bd[k] == 0
+    for (int k = 0; k < 4; k++)  /* a batch not known yet is checked at run time */
+        ok = ok && (!known(bd[k]) || (k == 0 ? (bd[k] == 0 && full[0] == 0) ||
+                                                         (bd[k] >= 1 && (!known(full[0]) || full[0] % bd[k] == 0))
                                               : bd[k] == 1 || bd[k] == full[k]));
     if (!ok) {
         char s[256];
@@ -1460,7 +1473,7 @@ kiln_status kiln_linalg_attention(kiln_infer *c, krt_attention_desc *d, kiln_sha
     memset(d, 0, sizeof *d);
     int64_t causal = 0;
     const kiln_attr *ys;
-    kiln_status st = need_int(c, "batch", 1, &d->batch);
+    kiln_status st = need_int(c, "batch", 0, &d->batch);  /* 0: V's leading dimension */
     if (!st) st = need_int(c, "heads", 1, &d->heads);
     if (!st) st = need_int(c, "head_dim", 1, &d->head_dim);
     if (!st) st = need_int(c, "q_tokens", 1, &d->q_tokens);
@@ -1477,6 +1490,14 @@ kiln_status kiln_linalg_attention(kiln_infer *c, krt_attention_desc *d, kiln_sha
     if (!st && !ys)
         st = kiln_infer_fail(c, "attribute 'y_shape' is required");
     if (!st) st = attention_inputs(c, d);
+    bool run_time_batch = !st && d->batch == 0;
+    if (run_time_batch) {
+        kiln_value *v = kiln_infer_in(c, ATT_V);
+        if (v->shape.rank < 1)
+            return kiln_infer_fail(c, "attribute 'batch' is 0 (the leading dimension of V), but input 2 "
+                                   "(V, '%s') has %s", v->name, v->shape.rank < 0 ? "no known rank" : "rank 0");
+        d->batch = v->shape.dim[0];   /* a symbol until the run */
+    }
     if (st)
         return st;
     d->causal = (int32_t)causal;
@@ -1485,22 +1506,34 @@ kiln_status kiln_linalg_attention(kiln_infer *c, krt_attention_desc *d, kiln_sha
     if (d->causal && d->p_in)
         return kiln_infer_fail(c, "attribute 'causal' needs Q and K; with p_in (input 4) the "
                                "probabilities are given");
-    int64_t rows, numel = 1;
-    if (!kiln_mul_size(d->batch, d->heads, &rows) || !kiln_mul_size(rows, d->q_tokens, &rows) ||
-        !kiln_mul_size(rows, d->head_dim, &rows))
+    /* with a run-time batch, rows and numel count one batch; y_shape has
+     * exactly one 0, the batch */
+    int64_t rows, numel = 1, zeros = 0;
+    if (!kiln_mul_size(run_time_batch ? 1 : d->batch, d->heads, &rows) ||
+        !kiln_mul_size(rows, d->q_tokens, &rows) || !kiln_mul_size(rows, d->head_dim, &rows))
         return kiln_infer_fail(c, "batch * heads * q_tokens * head_dim overflows");
     if (ys->n < 1 || ys->n > KILN_MAX_RANK)
         return kiln_infer_fail(c, "attribute 'y_shape' has %u values, need 1 to %d", ys->n, KILN_MAX_RANK);
     *y = (kiln_shape){.rank = (int)ys->n};
     for (uint32_t k = 0; k < ys->n; k++) {
+        if (run_time_batch && ys->u.ints[k] == 0 && zeros++ == 0) {
+            y->dim[k] = d->batch;
+            continue;
+        }
         if (ys->u.ints[k] < 1 || !kiln_mul_size(numel, ys->u.ints[k], &numel))
-            return kiln_infer_fail(c, "attribute 'y_shape' has %lld at position %u, need a positive size",
-                                   (long long)ys->u.ints[k], k);
+            return kiln_infer_fail(c, run_time_batch ? "attribute 'y_shape' has %lld at position %u, need a "
+                                   "positive size or one 0 (the batch)" : "attribute 'y_shape' has %lld at "
+                                   "position %u, need a positive size", (long long)ys->u.ints[k], k);
         y->dim[k] = ys->u.ints[k];
     }
+    if (run_time_batch && zeros != 1)
+        return kiln_infer_fail(c, "attribute 'batch' is 0 (read at run time), so 'y_shape' needs one 0 for it");
     if (numel != rows)
-        return kiln_infer_fail(c, "attribute 'y_shape' has %lld elements, need batch * heads * q_tokens * "
-                               "head_dim = %lld", (long long)numel, (long long)rows);
+        return kiln_infer_fail(c, "attribute 'y_shape' has %lld elements%s, need %sheads * q_tokens * "
+                               "head_dim = %lld", (long long)numel, run_time_batch ? " per batch" : "",
+                               run_time_batch ? "" : "batch * ", (long long)rows);
+    if (run_time_batch && known(d->batch) && !kiln_mul_size(numel, d->batch, &numel))
+        return kiln_infer_fail(c, "batch * heads * q_tokens * head_dim overflows");
     if (!d->p_in) st = check_layout(c, ATT_Q, "q_layout", d->q_layout, d, d->q_tokens);
     if (!st && !d->p_in) st = check_layout(c, ATT_K, "k_layout", d->k_layout, d, d->kv_tokens);
     if (!st) st = check_layout(c, ATT_V, "v_layout", d->v_layout, d, d->kv_tokens);

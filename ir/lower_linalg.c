@@ -300,6 +300,10 @@ static kiln_status lower_attention(kiln_lower *l)
     krt_attention_desc d;
     kiln_shape y, p;
     kiln_status st = kiln_linalg_attention(&c, &d, &y, &p);
+    if (!st && KILN_DIM_IS_SYM(d.batch))  /* batch 0 reads V's leading dim: known only at run time */
+        return kiln_node_error(l->ctx, l->g, l->id, KILN_ERR_UNSUPPORTED,
+                               "the batch (the leading dimension of V) is not known yet: bind the inputs' "
+                               "shapes with --shape");
     return st ? st : emit(l, KRT_K_ATTENTION, &d, INS(0, 1, 2, 3, 4, 5, 6, 7), 2);
 }
 

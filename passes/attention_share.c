@@ -60,7 +60,7 @@ static uint32_t narrow_values(kiln_graph *g, uint32_t node, uint32_t block, int6
     if (vs->rank != 3 || n_lay != 4)
         return v;
     int64_t C = vs->dim[2], lo = vl[0], w = (H - 1) * vl[2] + D;
-    if (vl[3] != C || (B > 1 && vl[1] != N * C) || lo + w > C || w >= C)
+    if (vl[3] != C || (B != 1 && vl[1] != N * C) || lo + w > C || w >= C)  /* B 0: run-time batch */
         return v;
     uint32_t p = kiln_match_op(g, v, KILN_OP_ADD);
     if (p) {

@@ -106,23 +106,43 @@ static int int_const(const kiln_graph *g, uint32_t v, int64_t *out, int max)
     return n;
 }
 
-/* "dimension 'batch' of input 'image' is symbolic: bind it with --shape" */
+/* A dimension that may hold more than one element: a size > 1 or a
+ * symbol (whose run-time size may be anything). */
+static bool big(int64_t d)
+{
+    return d > 1 || KILN_DIM_IS_SYM(d);
+}
+
+/* Why a symbolic dimension d (the `role` of `what`) stops the match,
+ * naming the input it comes from: "the query tokens of the scores:
+ * symbolic dimension 'seq' of input 'ids' (...); bind it with --shape
+ * ids=..." */
+static bool sym_fail(const kiln_graph *g, int64_t d, const char *role, const char *what, why *w)
+{
+    const char *sym = kiln_graph_symbol_name(g, KILN_DIM_SYM_ID(d));
+    for (uint32_t i = 0; i < g->n_inputs; i++) {
+        const kiln_shape *is = &g->values[g->inputs[i]].shape;
+        for (int j = 0; j < is->rank; j++)
+            if (is->dim[j] == d)
+                return fail(w, "%s of %s: symbolic dimension '%s' of input '%s' (only a leading batch is "
+                            "read at run time); bind it with --shape %s=...", role, what, sym ? sym : "?",
+                            g->values[g->inputs[i]].name, g->values[g->inputs[i]].name);
+    }
+    return fail(w, "%s of %s: a symbolic size computed at run time (only a leading batch is read at run "
+                "time); bind the inputs' shapes with --shape", role, what);
+}
+
+/* Value v's shape does not do: a dimension other than the leading one
+ * (the batch, read at run time) is symbolic, or the rank is unknown. */
 static bool symbolic(const kiln_graph *g, uint32_t v, const char *what, why *w)
 {
     const kiln_shape *s = &g->values[v].shape;
-    for (int k = 0; k < s->rank; k++) {
+    char role[64];
+    for (int k = 1; k < s->rank; k++) {
         if (!KILN_DIM_IS_SYM(s->dim[k]))
             continue;
-        const char *sym = kiln_graph_symbol_name(g, KILN_DIM_SYM_ID(s->dim[k]));
-        for (uint32_t i = 0; i < g->n_inputs; i++) {
-            const kiln_shape *is = &g->values[g->inputs[i]].shape;
-            for (int j = 0; j < is->rank; j++)
-                if (is->dim[j] == s->dim[k])
-                    return fail(w, "dimension '%s' of %s is symbolic (from input '%s'): bind it with "
-                                "--shape %s=...", sym ? sym : "?", what, g->values[g->inputs[i]].name,
-                                g->values[g->inputs[i]].name);
-        }
-        return fail(w, "dimension %d of %s is symbolic: bind the inputs' shapes with --shape", k, what);
+        snprintf(role, sizeof role, "dimension %d (not the leading batch)", k);
+        return sym_fail(g, s->dim[k], role, what, w);
     }
     return fail(w, "%s has no static shape", what);
 }
@@ -137,37 +157,42 @@ typedef struct view {
     int64_t offset;
 } view;
 
+/* The tensor itself as a view. Its leading dimension may be symbolic (a
+ * batch known at run time): it never enters a stride. */
 static bool contiguous(const kiln_shape *s, view *v)
 {
-    if (!kiln_shape_is_static(s))
+    if (s->rank < 0)
         return false;
     *v = (view){.rank = s->rank};
     int64_t st = 1;
     for (int k = s->rank - 1; k >= 0; k--) {
-        if (s->dim[k] < 1)
+        if (KILN_DIM_IS_SYM(s->dim[k]) ? k > 0 : s->dim[k] < 1)
             return false;
         v->dim[k] = s->dim[k];
         v->stride[k] = s->dim[k] == 1 ? 0 : st;
-        st *= s->dim[k];
+        if (k > 0)
+            st *= s->dim[k];
     }
     return true;
 }
 
 /* The same elements in another shape, without a copy (NumPy's
  * attempt_nocopy_reshape for C order): each group of old dims that
- * multiplies to a group of new dims must be contiguous among itself. */
+ * multiplies to a group of new dims must be contiguous among itself. A
+ * symbolic dimension is a group of its own on both sides (the same
+ * symbol): the row-major order then agrees for any size it takes. */
 static bool reshape_view(view *v, const kiln_shape *to)
 {
     int64_t od[KILN_MAX_RANK], os[KILN_MAX_RANK];
     int on = 0;
-    if (!kiln_shape_is_static(to))
+    if (to->rank < 0)
         return false;
     for (int i = 0; i < v->rank; i++)
         if (v->dim[i] != 1)
             od[on] = v->dim[i], os[on++] = v->stride[i];
     view r = {.rank = to->rank, .offset = v->offset};
     for (int k = 0; k < to->rank; k++)
-        if ((r.dim[k] = to->dim[k]) < 1)
+        if ((r.dim[k] = to->dim[k]) < 1 && !KILN_DIM_IS_SYM(r.dim[k]))
             return false;
     int ni = 0, oi = 0;
     while (ni < r.rank && oi < on) {
@@ -175,15 +200,21 @@ static bool reshape_view(view *v, const kiln_shape *to)
             r.stride[ni++] = 0;
             continue;
         }
+        if (KILN_DIM_IS_SYM(r.dim[ni]) || KILN_DIM_IS_SYM(od[oi])) {
+            if (r.dim[ni] != od[oi])
+                return false;
+            r.stride[ni++] = os[oi++];
+            continue;
+        }
         int nj = ni + 1, oj = oi + 1;
         int64_t np = r.dim[ni], op = od[oi];
         while (np != op) {
             if (np < op) {
-                if (nj >= r.rank)
+                if (nj >= r.rank || KILN_DIM_IS_SYM(r.dim[nj]))
                     return false;
                 np *= r.dim[nj++];
             } else {
-                if (oj >= on)
+                if (oj >= on || KILN_DIM_IS_SYM(od[oj]))
                     return false;
                 op *= od[oj++];
             }
@@ -256,7 +287,8 @@ static bool rule_gather(const kiln_graph *g, const kiln_node *n, uint32_t out, v
     const kiln_value *iv = kiln_in(g, n, 1);
     if (axis < 0)
         axis += v->rank;
-    if (axis < 0 || axis >= v->rank || int_const(g, kiln_node_input(g, n, 1), &idx, 1) != 1)
+    if (axis < 0 || axis >= v->rank || KILN_DIM_IS_SYM(v->dim[axis]) ||
+        int_const(g, kiln_node_input(g, n, 1), &idx, 1) != 1)
         return false;
     if (idx < 0)
         idx += v->dim[axis];
@@ -295,7 +327,7 @@ static bool rule_slice(const kiln_graph *g, const kiln_node *n, uint32_t out, vi
         return false;
     for (int i = 0; i < k; i++) {
         int64_t a = ax[i] < 0 ? ax[i] + v->rank : ax[i], d;
-        if (a < 0 || a >= v->rank || sp[i] < 1)
+        if (a < 0 || a >= v->rank || sp[i] < 1 || KILN_DIM_IS_SYM(v->dim[a]))
             return false;
         d = v->dim[a];
         int64_t b = st[i] < 0 ? st[i] + d : st[i], e = en[i] < 0 ? en[i] + d : en[i];
@@ -318,7 +350,7 @@ static bool rule_split(const kiln_graph *g, const kiln_node *n, uint32_t out, vi
     int64_t axis = kiln_attr_int(g, n, "axis", 0), at = 0;
     if (axis < 0)
         axis += v->rank;
-    if (axis < 0 || axis >= v->rank)
+    if (axis < 0 || axis >= v->rank || KILN_DIM_IS_SYM(v->dim[axis]))
         return false;
     for (uint32_t i = 0; i < n->n_out; i++) {
         uint32_t o = kiln_node_output(g, n, i);
@@ -340,16 +372,16 @@ static bool rule_expand(const kiln_graph *g, const kiln_node *n, uint32_t out, v
 {
     (void)n, (void)s;
     const kiln_shape *os = out_shape(g, out);
-    if (!kiln_shape_is_static(os) || os->rank < v->rank)
+    if (os->rank < v->rank)
         return false;
     view r = {.rank = os->rank, .offset = v->offset};
     for (int k = 0; k < os->rank; k++) {
         int i = k - (os->rank - v->rank);
         int64_t d = i >= 0 ? v->dim[i] : 1;
         r.dim[k] = os->dim[k];
-        if (d == os->dim[k])
+        if (d == os->dim[k])          /* the same size, or the same symbol */
             r.stride[k] = i >= 0 ? v->stride[i] : 0;
-        else if (d == 1)
+        else if (d == 1 && (os->dim[k] >= 1 || KILN_DIM_IS_SYM(os->dim[k])))
             r.stride[k] = 0;
         else
             return false;
@@ -495,14 +527,16 @@ typedef struct product {
     int64_t lead[KILN_MAX_RANK];
 } product;
 
-/* Batch axes of a MatMul operand of rank r against an output of rank R. */
+/* Batch axes of a MatMul operand of rank r against an output of rank R:
+ * the operand's axis, -1 when it broadcasts (absent or 1), -2 when the
+ * sizes differ otherwise (two symbols inference could not equate). */
 static void matmul_lead(const kiln_graph *g, uint32_t v, const kiln_shape *o, operand *op)
 {
     const kiln_shape *s = &g->values[v].shape;
     op->value = v;
     for (int k = 0; k < o->rank - 2; k++) {
         int i = k - (o->rank - s->rank);
-        op->lead[k] = i >= 0 && s->dim[i] == o->dim[k] ? i : -1;
+        op->lead[k] = i >= 0 && s->dim[i] == o->dim[k] ? i : i < 0 || s->dim[i] == 1 ? -1 : -2;
     }
 }
 
@@ -676,22 +710,23 @@ typedef struct rows {
 } rows;
 
 /* Batch axes 0..n-2 merged into one batch stride, the last one the heads
- * (one axis: batch only; none: B = H = 1). dims/strides per batch axis. */
+ * (one axis: batch only; none: B = H = 1). dims/strides per batch axis;
+ * a symbolic dim (the batch) cannot have another axis merged above it. */
 static bool merge_lead(const int64_t *dim, const int64_t *stride, int n, int64_t *bs, int64_t *hs)
 {
     *bs = *hs = 0;
     if (n == 0)
         return true;
     if (n == 1) {
-        *bs = dim[0] > 1 ? stride[0] : 0;
+        *bs = big(dim[0]) ? stride[0] : 0;
         return true;
     }
-    *hs = dim[n - 1] > 1 ? stride[n - 1] : 0;
+    *hs = big(dim[n - 1]) ? stride[n - 1] : 0;
     int last = -1;
     for (int k = n - 2; k >= 0; k--) {
         if (dim[k] == 1)
             continue;
-        if (last >= 0 && stride[k] != stride[last] * dim[last])
+        if (last >= 0 && (KILN_DIM_IS_SYM(dim[last]) || stride[k] != stride[last] * dim[last]))
             return false;
         if (last < 0)
             *bs = stride[k];
@@ -712,13 +747,21 @@ static bool operand_rows(const kiln_graph *g, const product *p, const operand *o
     if (!same)  /* every rule checks its output's shape; this is the guard */
         return fail(w, "the view of %s does not have its shape", what);
     /* a batch axis the operand has as 1 is broadcast: stride 0 */
-    for (int k = 0; k < p->n_lead; k++)
-        st[k] = op->lead[k] >= 0 && t->v.dim[op->lead[k]] > 1 ? t->v.stride[op->lead[k]] : 0;
+    for (int k = 0; k < p->n_lead; k++) {
+        if (op->lead[k] == -2)
+            return fail(w, "the batch dimensions of %s are not those of the product (symbolic sizes that "
+                        "shape inference could not equate): bind the inputs' shapes with --shape", what);
+        st[k] = op->lead[k] >= 0 && big(t->v.dim[op->lead[k]]) ? t->v.stride[op->lead[k]] : 0;
+    }
     if (!merge_lead(p->lead, st, p->n_lead, &r->layout[1], &r->layout[2]))
         return fail(w, "the batch dimensions of %s cannot be merged into one stride", what);
     r->layout[0] = t->v.offset;
     r->tokens = t->v.dim[op->row];
     r->feat = t->v.dim[op->feat];
+    if (KILN_DIM_IS_SYM(r->tokens))
+        return sym_fail(g, r->tokens, "the tokens", what, w);
+    if (KILN_DIM_IS_SYM(r->feat))
+        return sym_fail(g, r->feat, "the head dimension", what, w);
     r->layout[3] = r->tokens > 1 ? t->v.stride[op->row] : 0;
     if (r->feat > 1 && t->v.stride[op->feat] != 1)
         return fail(w, "%s rows are not contiguous: its head dimension has stride %lld in '%s'", what,
@@ -757,7 +800,7 @@ static bool regroup(placed *t, const kiln_shape *s)
     for (int k = 0; k < t->rank; k++)
         for (int i = 0; i < t->count[k]; i++)
             seq[n++] = t->order[t->first[k] + i];
-    if (!kiln_shape_is_static(s))
+    if (s->rank < 0)
         return false;
     placed r = *t;
     r.rank = s->rank;
@@ -765,8 +808,18 @@ static bool regroup(placed *t, const kiln_shape *s)
     for (int k = 0; k < s->rank; k++) {
         int64_t want = s->dim[k], got = 1;
         r.first[k] = at;
-        while (got < want && at < n)
+        if (KILN_DIM_IS_SYM(want)) {  /* a symbol is exactly the piece of that symbol */
+            if (at >= n || t->piece[seq[at]].dim != want)
+                return false;
+            r.count[k] = 1;
+            at++;
+            continue;
+        }
+        while (got < want && at < n) {
+            if (KILN_DIM_IS_SYM(t->piece[seq[at]].dim))
+                return false;
             got *= t->piece[seq[at++]].dim;
+        }
         if (got != want)
             return false;
         r.count[k] = at - r.first[k];
@@ -809,8 +862,8 @@ static bool invert_y(const kiln_graph *g, uint32_t o, const uint32_t *node, cons
          * axes is the heads; a single one is the batch (H = 1) */
         int axis = k >= n_lead ? 2 + (k - n_lead) : k == n_lead - 1 && n_lead >= 2 ? 1 : 0;
         t.first[k] = t.n_pieces;
-        t.count[k] = os->dim[k] > 1;
-        if (os->dim[k] > 1) {
+        t.count[k] = big(os->dim[k]);
+        if (big(os->dim[k])) {
             t.piece[t.n_pieces] = (piece){axis, os->dim[k]};
             t.order[t.n_pieces] = t.n_pieces;
             t.n_pieces++;
@@ -823,26 +876,40 @@ static bool invert_y(const kiln_graph *g, uint32_t o, const uint32_t *node, cons
         if (!ok)
             return false;
     }
-    /* strides of the pieces in y (contiguous), then one per canonical axis */
+    /* strides of the pieces in y (contiguous), then one per canonical
+     * axis. A symbolic piece (the batch) must be outermost: no stride
+     * may depend on its size (unknown marks the strides that would). */
     int64_t pstride[MAX_PIECES], yc = 1, axis_stride[4] = {0, 0, 0, 0}, inner[4] = {0, 0, 0, 0};
+    bool unknown[MAX_PIECES], yc_unknown = false, inner_unknown[4] = {false, false, false, false};
     const kiln_shape *ys = &g->values[n ? outs[n - 1] : o].shape;
     for (int k = t.rank - 1; k >= 0; k--) {
         int64_t st = yc;
+        bool st_unknown = yc_unknown;
         for (int i = t.count[k] - 1; i >= 0; i--) {
             int p = t.order[t.first[k] + i];
             pstride[p] = st;
-            st *= t.piece[p].dim;
+            unknown[p] = st_unknown;
+            if (KILN_DIM_IS_SYM(t.piece[p].dim))
+                st_unknown = true;
+            else
+                st *= t.piece[p].dim;
         }
-        yc *= ys->dim[k];
+        if (KILN_DIM_IS_SYM(ys->dim[k]))
+            yc_unknown = true;
+        else
+            yc *= ys->dim[k];
     }
     /* pieces were created outer to inner per canonical axis */
     for (int p = t.n_pieces - 1; p >= 0; p--) {
         int a = t.piece[p].axis;
+        if (unknown[p] || inner_unknown[a])
+            return false;
         if (!inner[a])
             axis_stride[a] = pstride[p];
         else if (pstride[p] != inner[a])
             return false;
-        inner[a] = pstride[p] * t.piece[p].dim;
+        inner[a] = pstride[p] * (KILN_DIM_IS_SYM(t.piece[p].dim) ? 1 : t.piece[p].dim);
+        inner_unknown[a] = KILN_DIM_IS_SYM(t.piece[p].dim);
     }
     if (inner[3] && axis_stride[3] != 1)
         return false;
@@ -1058,26 +1125,37 @@ static uint32_t direct_bias(kiln_graph *g, const addend *a, const int64_t bhqk[4
 {
     const kiln_value *c = &g->values[a->value];
     const kiln_shape *at = &a->at;
-    if (c->dtype != KILN_DT_F32 || c->shape.rank > at->rank || !kiln_shape_is_static(&c->shape))
-        return fail(w, "the mask '%s' is not an f32 tensor of static shape at most the scores' rank",
-                    c->name), 0;
+    bool shape_ok = c->dtype == KILN_DT_F32 && c->shape.rank >= 0 && c->shape.rank <= at->rank;
+    /* a symbolic dimension only where the scores have the same one (the
+     * run-time batch: the bias then has B batches, and B % B = 0) */
+    for (int k = 0; shape_ok && k < c->shape.rank; k++)
+        shape_ok = !KILN_DIM_IS_SYM(c->shape.dim[k]) ||
+                   (at->rank - c->shape.rank + k < at->rank - 3 &&
+                    c->shape.dim[k] == at->dim[at->rank - c->shape.rank + k]);
+    if (!shape_ok)
+        return fail(w, "the mask '%s' is not an f32 tensor of static shape (but for the batch) at most the "
+                    "scores' rank", c->name), 0;
     /* broadcast c to [lead..., Nq, Nk], then read as [Bb, Hb, Nq', Nk'] */
-    int64_t d[KILN_MAX_RANK];
+    int64_t d[KILN_MAX_RANK], bsym = 0;
     int r = at->rank;
     for (int k = 0; k < r; k++) {
         int ck = k - (r - c->shape.rank);
         d[k] = ck >= 0 ? c->shape.dim[ck] : 1;
     }
     int64_t hb = r >= 3 ? d[r - 3] : 1, bb = 1;
-    for (int k = 0; k < r - 3; k++)
-        bb *= d[k];
-    int64_t dims[4] = {bb, hb, d[r - 2], d[r - 1]};
+    for (int k = 0; k < r - 3; k++) {
+        if (KILN_DIM_IS_SYM(d[k]))
+            bsym = d[k];
+        else
+            bb *= d[k];
+    }
+    int64_t dims[4] = {bsym ? bsym : bb, hb, d[r - 2], d[r - 1]};
     /* the batch axes of c must be all full or all a prefix of 1s, so that
      * b % Bb reads the right element */
-    bool ok = bb == 1 || bb == bhqk[0];
+    bool ok = bsym ? bsym == bhqk[0] && bb == 1 : bb == 1 || bb == bhqk[0];
     for (int k = 0; ok && k < r - 3; k++)
         ok = d[k] == at->dim[k] || d[k] == 1;
-    if (bb != 1 && bb == bhqk[0])
+    if ((bb != 1 && bb == bhqk[0]) || bsym)
         for (int k = 0; ok && k < r - 3; k++)
             ok = d[k] == at->dim[k];
     if (!ok || a->after != 1.0)
@@ -1106,14 +1184,32 @@ static uint32_t make_bias(kiln_graph *g, const scores *sc, const kiln_shape *z, 
         if (w && w->text[0])
             return *ok = false, 0;
     }
-    int64_t n = 1;
+    /* with a run-time batch the constants must not vary over it: one
+     * batch of the scores is summed (Bb = 1), each term's shape with its
+     * symbolic dimensions read as 1 */
+    int64_t b1[4] = {KILN_DIM_IS_SYM(bhqk[0]) ? 1 : bhqk[0], bhqk[1], bhqk[2], bhqk[3]}, n = 1;
+    addend terms[MAX_ADDS];
     for (int k = 0; k < 4; k++)
-        n *= bhqk[k];
+        n *= b1[k];
     for (int k = 0; k < sc->n_add; k++) {
         const kiln_value *c = &g->values[sc->add[k].value];
         if (!c->data || c->dtype != KILN_DT_F32)
             return *ok = fail(w, "the mask '%s' is not a constant, and it is not one tensor [Bb, Hb, Nq, Nk] "
                               "added to the scores", c->name), 0;
+        terms[k] = sc->add[k];
+        int64_t m = 1;
+        for (int j = 0; j < terms[k].at.rank; j++) {
+            int cj = j - (terms[k].at.rank - c->shape.rank);
+            if (KILN_DIM_IS_SYM(terms[k].at.dim[j])) {
+                if (cj >= 0 && c->shape.dim[cj] != 1)
+                    return *ok = fail(w, "the bias '%s' varies over the symbolic batch", c->name), 0;
+                terms[k].at.dim[j] = 1;
+            }
+            m *= terms[k].at.dim[j];
+        }
+        if (m != n)
+            return *ok = fail(w, "the bias '%s' is added on a view of the scores that splits the symbolic "
+                              "batch: bind the inputs' shapes with --shape", c->name), 0;
     }
     if (n > BIAS_MAX_ELEMENTS)
         return *ok = fail(w, "the folded bias would have %lld elements (more than %d)", (long long)n,
@@ -1121,11 +1217,11 @@ static uint32_t make_bias(kiln_graph *g, const scores *sc, const kiln_shape *z, 
     /* the scores' element order is the same in every view of the chain */
     float *dense = kiln_xcalloc((size_t)n, sizeof *dense);
     for (int k = 0; k < sc->n_add; k++) {
-        const addend *a = &sc->add[k];
+        const addend *a = &terms[k];
         for (int64_t e = 0; e < n; e++)
             dense[e] = (float)((double)dense[e] + a->after * (double)broadcast_at(&g->values[a->value], &a->at, e));
     }
-    uint32_t v = compress_bias(g, dense, bhqk, name);
+    uint32_t v = compress_bias(g, dense, b1, name);
     free(dense);
     return v;
 }
@@ -1319,7 +1415,7 @@ static void emit(kiln_graph *g, const attn *a)
         outs[1] = new_value_like(g, a->p, &ps);
     uint32_t id = kiln_node_add(g, KILN_OP_ATTENTION, a->name, ins, n_in, outs, a->p ? 2 : 1);
     const kiln_shape *ys = &g->values[a->y].shape;
-    kiln_attr_set_int(g, id, "batch", a->B);
+    kiln_attr_set_int(g, id, "batch", KILN_DIM_IS_SYM(a->B) ? 0 : a->B);  /* 0: V's leading dim */
     kiln_attr_set_int(g, id, "heads", a->H);
     kiln_attr_set_int(g, id, "head_dim", a->D);
     kiln_attr_set_int(g, id, "q_tokens", a->Nq);
@@ -1332,7 +1428,10 @@ static void emit(kiln_graph *g, const attn *a)
     kiln_attr_set_ints(g, id, "k_layout", a->p_in ? (int64_t[]){0, 0, 0, 0} : a->k.layout, 4);
     kiln_attr_set_ints(g, id, "v_layout", a->v.layout, 4);
     kiln_attr_set_ints(g, id, "y_layout", a->y_layout, 3);
-    kiln_attr_set_ints(g, id, "y_shape", ys->dim, (uint32_t)ys->rank);
+    int64_t yd[KILN_MAX_RANK];
+    for (int k = 0; k < ys->rank; k++)
+        yd[k] = KILN_DIM_IS_SYM(ys->dim[k]) ? 0 : ys->dim[k];   /* 0: the run-time batch */
+    kiln_attr_set_ints(g, id, "y_shape", yd, (uint32_t)ys->rank);
     /* the merged output keeps its name (and graph-output role) */
     const char *yname = g->values[a->y].name;
     kiln_value_forward(g, a->y, outs[0]);
@@ -1366,15 +1465,32 @@ static bool layouts(kiln_graph *g, const kiln_users *u, const scores *sc, const 
     if (!trace_back(g, pv->b.value, false, "V", &tv, w) || !operand_rows(g, pv, &pv->b, &tv, "V", &a->v, w))
         return false;
     a->v_base = tv.base;
-    /* B and H from the P·V output's batch axes */
-    int64_t B = 1, H = 1;
-    for (int k = 0; k + 1 < pv->n_lead; k++)
-        B *= pv->lead[k];
+    /* B and H from the P·V output's batch axes. B may be one symbolic
+     * dimension (the others 1): the kernel then reads it at run time as
+     * the leading dimension of V, which must be that symbol. */
+    int64_t B = 1, H = 1, Bsym = 0;
+    int nb = pv->n_lead >= 2 ? pv->n_lead - 1 : pv->n_lead;
+    for (int k = 0; k < nb; k++) {
+        if (!KILN_DIM_IS_SYM(pv->lead[k]))
+            B *= pv->lead[k];
+        else if (Bsym)
+            return fail(w, "%s", "two batch dimensions of the product with V are symbolic: bind the inputs' "
+                        "shapes with --shape");
+        else
+            Bsym = pv->lead[k];
+    }
+    if (Bsym && B != 1)
+        return fail(w, "the batch is a symbolic size times %lld: only a batch of one symbolic dimension is "
+                    "read at run time; bind the inputs' shapes with --shape", (long long)B);
     if (pv->n_lead >= 2)
         H = pv->lead[pv->n_lead - 1];
-    else if (pv->n_lead == 1)
-        B = pv->lead[0];
-    a->B = B, a->H = H, a->D = a->v.feat, a->Nk = a->v.tokens;
+    if (KILN_DIM_IS_SYM(H))
+        return sym_fail(g, H, "the heads", "the product with V", w);
+    const kiln_shape *vb = &g->values[a->v_base].shape;
+    if (Bsym && (vb->rank < 1 || vb->dim[0] != Bsym))
+        return fail(w, "the batch is symbolic and V ('%s') does not have it as its leading dimension, where "
+                    "the kernel reads it at run time", g->values[a->v_base].name);
+    a->B = Bsym ? Bsym : B, a->H = H, a->D = a->v.feat, a->Nk = a->v.tokens;
     const kiln_shape *ps = &g->values[pr->p].shape;
     a->Nq = ps->dim[ps->rank - 2];
     if (s && (a->q.feat != a->k.feat || a->q.feat != a->D))
@@ -1386,6 +1502,11 @@ static bool layouts(kiln_graph *g, const kiln_users *u, const scores *sc, const 
     uint32_t o = kiln_node_output(g, &g->nodes[pv->node], 0);
     if (!(a->y = find_y(g, u, o, pv->n_lead, a->y_layout)))
         return fail(w, "the P·V output has no layout the kernel writes");
+    /* y_shape writes the run-time batch as 0: it must be the only symbol */
+    const kiln_shape *ys = &g->values[a->y].shape;
+    for (int k = 0; k < ys->rank; k++)
+        if (KILN_DIM_IS_SYM(ys->dim[k]) && ys->dim[k] != a->B)
+            return sym_fail(g, ys->dim[k], "a dimension", "the merged output", w);
     return true;
 }
 
@@ -1402,8 +1523,11 @@ static bool fuse_softmax(kiln_graph *g, const kiln_users *u, uint32_t sm, why *w
     if (z->shape.rank < 2 || (axis != -1 && axis != z->shape.rank - 1))
         return fail(w, "softmax over axis %lld of %d, not the last: not attention", (long long)axis,
                     z->shape.rank);
-    if (!kiln_shape_is_static(&z->shape))
-        return symbolic(g, kiln_node_input(g, n, 0), "the scores", w);
+    /* batch dimensions may be symbolic (read at run time); heads and tokens not */
+    static const char *const role[3] = {"the heads", "the query tokens", "the key tokens"};
+    for (int k = z->shape.rank >= 4 ? z->shape.rank - 3 : z->shape.rank - 2; k < z->shape.rank; k++)
+        if (KILN_DIM_IS_SYM(z->shape.dim[k]))
+            return sym_fail(g, z->shape.dim[k], role[k - (z->shape.rank - 3)], "the scores", w);
     scores sc;
     probs pr;
     attn a = {0};
@@ -1417,7 +1541,8 @@ static bool fuse_softmax(kiln_graph *g, const kiln_users *u, uint32_t sm, why *w
     }
     if (!kiln_shape_equal(&want, &z->shape))
         return fail(w, "the softmax reads the scores in another shape than the product gives");
-    int64_t H = z->shape.rank >= 3 ? z->shape.dim[z->shape.rank - 3] : 1;
+    int64_t H = z->shape.rank >= 3 && !KILN_DIM_IS_SYM(z->shape.dim[z->shape.rank - 3])
+                    ? z->shape.dim[z->shape.rank - 3] : 1;
     if (!probs_chain(g, u, kiln_node_output(g, n, 0), H, &pr, w))
         return false;
     if (!kiln_shape_equal(&g->values[pr.p].shape, &z->shape))

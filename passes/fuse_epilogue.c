@@ -53,10 +53,14 @@ typedef struct chain {
 
 static const kiln_value *val(const kiln_graph *g, uint32_t v) { return &g->values[v]; }
 
-static bool is_f32_static(const kiln_graph *g, uint32_t v)
+/* An f32 product whose columns (the last dim, N of the bias and of the
+ * packed weights) are known; the rows may be symbolic (a batch known at
+ * run time: the kernel takes them from its operands then, and a residual
+ * must have the very same shape, symbols included). */
+static bool is_f32_columns_known(const kiln_graph *g, uint32_t v)
 {
-    int64_t n;
-    return val(g, v)->dtype == KILN_DT_F32 && kiln_shape_numel(&val(g, v)->shape, &n);
+    const kiln_shape *s = &val(g, v)->shape;
+    return val(g, v)->dtype == KILN_DT_F32 && s->rank >= 1 && !KILN_DIM_IS_SYM(s->dim[s->rank - 1]);
 }
 
 /* The other input of a two-input node whose input is `v`, else 0. */
@@ -260,7 +264,7 @@ static bool fuse_one(kiln_graph *g, const kiln_users *u, uint32_t mm)
     bool gemm = nd->op == KILN_OP_GEMM;
     uint32_t y = kiln_node_output(g, nd, 0);
     chain c = {.mm = mm, .a = kiln_node_input(g, nd, 0), .w = kiln_node_input(g, nd, 1), .end = y};
-    if (!is_f32_static(g, y) || val(g, c.a)->shape.rank < 2 || val(g, c.w)->shape.rank < 2)
+    if (!is_f32_columns_known(g, y) || val(g, c.a)->shape.rank < 2 || val(g, c.w)->shape.rank < 2)
         return false;
     c.n = val(g, y)->shape.dim[val(g, y)->shape.rank - 1];
     if (gemm && !gemm_as_matmul(g, mm, &c))

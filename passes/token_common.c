@@ -256,8 +256,8 @@ static kiln_status check_block(kiln_ctx *ctx, const kiln_graph *g, uint32_t l, k
                       l, !b->r1 ? "no attention residual add" : b->post_norm ? "it is post-norm" : "no MLP residual add");
     const kiln_shape *xs = &g->values[b->x].shape;
     if (xs->rank != 3 || !kiln_shape_is_static(xs))
-        return refuse(ctx, g, "token reduction: block %u: the tokens entering it are not one static [B, N, D] tensor",
-                      l);
+        return refuse(ctx, g, "token reduction: block %u: the tokens entering it are not one static [B, N, D] "
+                      "tensor%s", l, xs->rank == 3 ? " (its shape is symbolic: bind the inputs with --shape)" : "");
     s->x = b->x;
     s->r1 = b->r1;
     s->r2 = b->r2;
@@ -591,7 +591,8 @@ static double node_macs(const kiln_graph *g, const kiln_node *n)
         return w && w->shape.rank >= 1 && w->shape.dim[0] > 0 ? out * numel_or_0(&w->shape) / (double)w->shape.dim[0]
                                                               : 0;
     case KILN_OP_ATTENTION: {
-        double s = (double)kiln_attr_int(g, n, "batch", 1) * (double)kiln_attr_int(g, n, "heads", 1) *
+        int64_t b = kiln_attr_int(g, n, "batch", 1);   /* 0: read at run time, counted as 1 */
+        double s = (double)(b > 0 ? b : 1) * (double)kiln_attr_int(g, n, "heads", 1) *
                    (double)kiln_attr_int(g, n, "q_tokens", 1) * (double)kiln_attr_int(g, n, "kv_tokens", 1) *
                    (double)kiln_attr_int(g, n, "head_dim", 1);
         return kiln_node_input(g, n, 4) ? s : 2 * s; /* A v, and q kᵀ unless the map is shared */

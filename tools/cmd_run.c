@@ -65,13 +65,15 @@ static void help(void)
            "  --weights PATH          LIB.so compiled with --weights file: its NAME.weights\n"
            "                          (default: NAME.weights in the directory of LIB.so,\n"
            "                          where kiln compile wrote it)\n"
-           "  --bench N               run N more times and print the time per run\n"
+           "  --bench N               run N more times and print the time per run (wall:\n"
+           "                          mean and best; CPU: the process's, every thread)\n"
            "  --profile               run N more times (--bench N, default 20), timing every\n"
            "                          node, and print to stderr the time per op kind and the\n"
            "                          20 slowest nodes, with their share of the total, GFLOP/s\n"
            "                          and FLOPs (kiln's count: products 2 per multiply-add,\n"
            "                          elementwise ops 1 per element); every figure is the\n"
-           "                          median over the runs, a node's time its wall time (with\n"
+           "                          mean over the faster half of the runs, a node's time its\n"
+           "                          wall time (with\n"
            "                          --threads, across the threads; the interpreter's\n"
            "                          includes its per-node shape inference and lowering)\n"
            "  --name NAME             LIB.so only: run the model NAME (the library exports\n"
@@ -392,9 +394,17 @@ double run_now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void run_print_bench(const char *who, long n, double total, double best)
+double run_cpu_seconds(void)
 {
-    fprintf(stderr, "%s: %ld runs, mean %.3f ms, best %.3f ms\n", who, n, total / n * 1e3, best * 1e3);
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void run_print_bench(const char *who, long n, double total, double best, double cpu)
+{
+    fprintf(stderr, "%s: %ld runs, mean %.3f ms, best %.3f ms, CPU %.3f ms/run\n", who, n, total / n * 1e3,
+            best * 1e3, cpu / n * 1e3);
 }
 
 long run_profile_runs(const run_opts *o)
@@ -417,7 +427,7 @@ kiln_status run_print_profile(kiln_ctx *ctx, const char *title, const kiln_model
 static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_tensor *ins, long n)
 {
     kiln_tensor outs[256];
-    double best = 1e30, total = 0;
+    double best = 1e30, total = 0, cpu0 = run_cpu_seconds();
     for (long i = 0; i < n; i++) {
         double t0 = run_now_seconds();
         kiln_status st = kiln_interp_exec(interp, ins, g->n_inputs, outs);
@@ -428,7 +438,7 @@ static kiln_status bench(kiln_interp *interp, const kiln_graph *g, const kiln_te
         total += dt;
         best = dt < best ? dt : best;
     }
-    run_print_bench("interp", n, total, best);
+    run_print_bench("interp", n, total, best, run_cpu_seconds() - cpu0);
     return KILN_OK;
 }
 

@@ -71,7 +71,10 @@ void run_print_summary(const run_sig *sig, const kiln_tensor *outs);
 double run_now_seconds(void); /* a monotonic clock */
 
 /* --bench's line on stderr: "WHO: N runs, mean X ms, best Y ms". */
-void run_print_bench(const char *who, long n, double total, double best);
+/* "WHO: N runs, mean X ms, best Y ms, CPU Z ms/run": cpu is the process
+ * CPU time (every thread) the N runs took, seconds. */
+void run_print_bench(const char *who, long n, double total, double best, double cpu);
+double run_cpu_seconds(void); /* the process's CPU time, every thread */
 
 /* --profile: how many timed runs (--bench N, else RUN_PROFILE_RUNS), after
  * the first run, which is the warm-up. */

@@ -797,7 +797,7 @@ static kiln_status make_outputs(kiln_ctx *ctx, lib_model *m, kiln_tensor *outs)
 static kiln_status bench(kiln_ctx *ctx, lib_model *m, const void *const *ins, void *const *outs,
                          long n)
 {
-    double best = 1e30, total = 0;
+    double best = 1e30, total = 0, cpu0 = run_cpu_seconds();
     for (long i = 0; i < n; i++) {
         double t0 = run_now_seconds();
         kiln_status st = call_run(ctx, m, ins, outs);
@@ -807,7 +807,7 @@ static kiln_status bench(kiln_ctx *ctx, lib_model *m, const void *const *ins, vo
         total += dt;
         best = dt < best ? dt : best;
     }
-    run_print_bench(m->name, n, total, best);
+    run_print_bench(m->name, n, total, best, run_cpu_seconds() - cpu0);
     return KILN_OK;
 }
 

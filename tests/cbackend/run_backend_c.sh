@@ -56,7 +56,7 @@ done
 
 # 3. --bench and --threads
 "$kiln" run gather.onnx --backend c -i x_2x3.npy -i idx_ok.npy --bench 3 >/dev/null 2>"$work/err"
-grep -q '^gather: 3 runs, mean [0-9.]* ms, best [0-9.]* ms$' "$work/err" && ok || bad "--bench: $(cat "$work/err")"
+grep -q '^gather: 3 runs, mean [0-9.]* ms, best [0-9.]* ms, CPU [0-9.]* ms/run$' "$work/err" && ok || bad "--bench: $(cat "$work/err")"
 # --threads 2: compiled with --threads 2, run on a pool of 2: the same bytes
 if "$kiln" run gather.onnx --backend c --threads 2 -i x_2x3.npy -i idx_ok.npy -o "$work/c2" 2>"$work/err"; then
     "$npycmp" "$work/c2/y.npy" "$work/interp/y.npy" >"$work/cmp" && ok || bad "--threads 2 outputs differ: $(cat "$work/cmp")"

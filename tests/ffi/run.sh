@@ -25,7 +25,7 @@ for case in *.case; do
     "$kiln" $args >"$out.stdout" 2>"$out.stderr"
     rc=$?
     got=$(sed -e "s|$lib|\$LIB|g" -e "s|$obj|\$OBJ|g" \
-              -e 's/mean [0-9.]* ms, best [0-9.]* ms/mean T ms, best T ms/' "$out.stderr")
+              -e 's/mean [0-9.]* ms, best [0-9.]* ms, CPU [0-9.]* ms/mean T ms, best T ms, CPU T ms/' "$out.stderr")
     problem=""
     [ "$rc" = "$want_rc" ] || problem="exit status $rc, expected $want_rc"
     [ "$got" = "$want" ] || problem="${problem:+$problem; }message differs"

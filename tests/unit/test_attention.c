@@ -638,6 +638,103 @@ static void test_text_round_trip(void)
     kiln_ctx_destroy(c);
 }
 
+/* ---- a run-time batch (batch = 0: V's leading dimension) -------------------------- */
+
+/* The packed [B, 5, 24] node of expect_error with `batch` and `y_shape`
+ * given, and with `mask` a computed bias [B, 1, 1, 5] when true. */
+static const char *run_time_graph(char *s, size_t n, const char *in_dim, const char *batch, const char *y_shape,
+                                  const char *y_layout, bool mask)
+{
+    snprintf(s, n,
+             "kiln-ir 1\ngraph @g (%%qkv: f32[%s,5,24]%s) -> (%%y) {\n"
+             "  %%y = kiln.Attention(%%qkv, %%qkv, %%qkv%s) {batch = %s, heads = 2, head_dim = 4, "
+             "q_tokens = 5, kv_tokens = 5, scale = 0.5, q_layout = [0, 120, 4, 24], k_layout = [8, 120, 4, 24], "
+             "v_layout = [16, 120, 4, 24], y_shape = %s, y_layout = %s}\n}\n",
+             in_dim, mask ? ", %m: f32[" : "", mask ? ", %m" : "", batch, y_shape, y_layout);
+    if (mask) {  /* the mask's batch is the same symbol or size */
+        char *at = strstr(s, "%m: f32[");
+        char tail[1024];
+        snprintf(tail, sizeof tail, "%s", at + 8);
+        snprintf(at + 8, n - (size_t)(at + 8 - s), "%s,1,1,5]%s", in_dim, tail);
+    }
+    return s;
+}
+
+/* batch = 0 infers Y as [B, 5, 8] with V's symbol, runs at batch 1 and 3
+ * with the bytes of the node with the batch written out (with and
+ * without a computed mask of B batches), and its errors say what to do. */
+static void test_run_time_batch(void)
+{
+    char dyn[2048], fixed[2048];
+    kiln_ctx *c = kiln_ctx_create();
+    kiln_graph *gr = parse_text(c, run_time_graph(dyn, sizeof dyn, "B", "0", "[0, 5, 8]", "[40, 4, 8]", false));
+    char shape[64];
+    kiln_shape_format(gr, &gr->values[gr->outputs[0]].shape, shape, sizeof shape);
+    CU_ASSERT_STRING_EQUAL(shape, "[B,5,8]");
+    kiln_graph_destroy(gr);
+    kiln_ctx_destroy(c);
+    for (int mask = 0; mask < 2; mask++) {
+        for (int64_t B = 1; B <= 3; B += 2) {
+            char bs[16], ys[32];
+            snprintf(bs, sizeof bs, "%lld", (long long)B);
+            snprintf(ys, sizeof ys, "[%lld, 5, 8]", (long long)B);
+            run_time_graph(dyn, sizeof dyn, "B", "0", "[0, 5, 8]", "[40, 4, 8]", mask);
+            run_time_graph(fixed, sizeof fixed, bs, bs, ys, "[40, 4, 8]", mask);
+            float *x = malloc((size_t)(B * 120) * sizeof *x), *m = malloc((size_t)(B * 5) * sizeof *m);
+            for (int64_t i = 0; i < B * 120; i++)
+                x[i] = 2.0f * frand();
+            for (int64_t i = 0; i < B * 5; i++)
+                m[i] = i % 4 == 3 ? -10000.0f : 0.0f;
+            kiln_tensor in[2] = {
+                {.dtype = KILN_DT_F32, .shape = kiln_shape_make(3, (int64_t[]){B, 5, 24}), .data = x,
+                 .nbytes = (size_t)(B * 120) * sizeof *x},
+                {.dtype = KILN_DT_F32, .shape = kiln_shape_make(4, (int64_t[]){B, 1, 1, 5}), .data = m,
+                 .nbytes = (size_t)(B * 5) * sizeof *m},
+            };
+            kiln_tensor yd, yf;
+            kiln_ctx *c1 = kiln_ctx_create();
+            kiln_graph *gd = parse_text(c1, dyn), *gf = parse_text(c1, fixed);
+            kiln_status st = kiln_interp_run(c1, gd, in, mask ? 2 : 1, &yd);
+            if (st == KILN_OK && (st = kiln_interp_run(c1, gf, in, mask ? 2 : 1, &yf)) == KILN_OK) {
+                CU_ASSERT_EQUAL(yd.shape.rank, 3);
+                CU_ASSERT_EQUAL(yd.shape.dim[0], B);
+                CU_ASSERT(yd.nbytes == yf.nbytes && memcmp(yd.data, yf.data, yd.nbytes) == 0);
+                kiln_interp_free_outputs(&yf, 1);
+            }
+            if (st == KILN_OK)
+                kiln_interp_free_outputs(&yd, 1);
+            if (st)
+                fprintf(stderr, "\n  %s", kiln_ctx_message(c1));
+            CU_ASSERT_EQUAL(st, KILN_OK);
+            kiln_graph_destroy(gd);
+            kiln_graph_destroy(gf);
+            kiln_ctx_destroy(c1);
+            free(x);
+            free(m);
+        }
+    }
+    static const struct {
+        const char *y_shape, *y_layout, *want;
+    } errors[] = {
+        {"[2, 5, 8]", "[40, 4, 8]", "attribute 'batch' is 0 (read at run time), so 'y_shape' needs one 0 for it"},
+        {"[0, 5, 0]", "[40, 4, 8]", "has 0 at position 2, need a positive size or one 0 (the batch)"},
+        {"[0, 5, 4]", "[40, 4, 8]", "attribute 'y_shape' has 20 elements per batch, need heads * q_tokens"},
+        {"[0, 5, 8]", "[4, 8, 16]", "with batch 0 (read at run time) the batch stride must be the largest"},
+    };
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        kiln_ctx *ce = kiln_ctx_create();
+        kiln_graph *ge = NULL;
+        run_time_graph(dyn, sizeof dyn, "B", "0", errors[i].y_shape, errors[i].y_layout, false);
+        CU_ASSERT_EQUAL_FATAL(kiln_text_parse(ce, dyn, strlen(dyn), "t.kir", &ge), KILN_OK);
+        CU_ASSERT_EQUAL(kiln_graph_infer(ce, ge), KILN_ERR_INVALID);
+        if (!strstr(kiln_ctx_message(ce), errors[i].want))
+            fprintf(stderr, "\n  message: %s\n  want: %s", kiln_ctx_message(ce), errors[i].want);
+        CU_ASSERT_PTR_NOT_NULL(strstr(kiln_ctx_message(ce), errors[i].want));
+        kiln_graph_destroy(ge);
+        kiln_ctx_destroy(ce);
+    }
+}
+
 static CU_TestInfo tests[] = {
     {"fixed shapes against the unfused graph", test_fixed_cases},
     {"random shapes against the unfused graph", test_random_cases},
@@ -646,6 +743,7 @@ static CU_TestInfo tests[] = {
     {"inference errors name the node", test_inference_errors},
     {"attribute errors", test_attribute_errors},
     {"text round trip", test_text_round_trip},
+    {"a run-time batch (batch = 0)", test_run_time_batch},
     CU_TEST_INFO_NULL,
 };
 

@@ -6,8 +6,8 @@
  * (samples/zoo/export.py, samples/fmnist-vit/train.py), not from kiln:
  *   vit-opset17, vit-opset13, mae-encoder: ViT/MAE depth 4, one MHSA per
  *     Block                                                            4
- *   vit-dynbatch: the same ViT, batch symbolic: the attribute `batch`
- *     needs a size, so 0 with a remark per softmax; 4 once bound
+ *   vit-dynbatch: the same ViT, batch symbolic (kiln.Attention reads it
+ *     at run time: batch = 0); the same 4 once bound                     4
  *   deepvit: DeepViT depth 4, one ReAttention per block (Einsum head mix
  *     + BatchNormalization become the re-attention inputs)           4
  *   psvit: 2 stages x 2 PSBlocks; the 2nd of each stage reuses the 1st's
@@ -127,8 +127,7 @@ typedef struct sample_attn {
 static const sample_attn samples[] = {
     {"samples/zoo/vit-opset17", 4, 0, 0, 0, NULL},
     {"samples/zoo/vit-opset13", 4, 0, 0, 0, NULL},
-    {"samples/zoo/vit-dynbatch", 0, 0, 0, 0, "dimension 'batch' of the scores is symbolic (from input "
-                                              "'image'): bind it with --shape image="},
+    {"samples/zoo/vit-dynbatch", 4, 0, 0, 0, NULL},
     {"samples/zoo/deepvit", 4, 0, 0, 4, NULL},
     {"samples/zoo/psvit", 4, 2, 2, 0, NULL},
     {"samples/zoo/evovit", 4, 3, 0, 0, NULL},
@@ -189,11 +188,31 @@ static void test_sample_counts(void)
         check_sample(&samples[i], NULL, 0, samples[i].attention);
 }
 
-/* vit-dynbatch with its batch bound: the 4 blocks of the same ViT. */
+/* vit-dynbatch with its batch bound: the 4 blocks of the same ViT, with
+ * the batch as a size; unbound, every block reads it at run time. */
 static void test_dynbatch_bound(void)
 {
     static const int64_t shape[4] = {2, 3, 56, 56};
     check_sample(&samples[2], shape, 4, 4);
+    for (int bound = 0; bound < 2; bound++) {
+        kiln_ctx *ctx = kiln_ctx_create();
+        kiln_graph *g = load(ctx, samples[2].dir, bound ? shape : NULL, 4);
+        CU_ASSERT_EQUAL(run(ctx, g, kiln_pipeline_for_level(2), NULL), KILN_OK);
+        for (uint32_t id = 1; id < g->n_nodes; id++) {
+            const kiln_node *n = &g->nodes[id];
+            uint32_t ny = 0;
+            const int64_t *ys = kiln_attr_ints(g, n, "y_shape", &ny);
+            if (n->op != KILN_OP_ATTENTION)
+                continue;
+            CU_ASSERT_EQUAL(kiln_attr_int(g, n, "batch", -1), bound ? 2 : 0);
+            CU_ASSERT_FATAL(ys != NULL && ny == 3);
+            CU_ASSERT_EQUAL(ys[0], bound ? 2 : 0);   /* [B, 197, 64] */
+            CU_ASSERT(ys[1] == 197 && ys[2] == 64);
+            CU_ASSERT_EQUAL(kiln_attr_int(g, n, "heads", 0), 2);
+        }
+        kiln_graph_destroy(g);
+        kiln_ctx_destroy(ctx);
+    }
 }
 
 /* ---- the IR spellings with random data ---------------------------------------------- */
@@ -218,8 +237,11 @@ static bool close_f32(const kiln_tensor *a, const kiln_tensor *b, double atol, d
     return true;
 }
 
-/* Parse FILE twice, fuse one copy, run both on the same random inputs. */
-static void check_ir_file(const char *path, uint32_t want_attention, uint32_t seed)
+/* Parse FILE twice, fuse one copy, run both on the same random inputs;
+ * symbolic input dimensions take the size `sym` (several runs of one
+ * fused graph). */
+static void check_ir_file_sym(const char *path, uint32_t want_attention, uint32_t seed, const int64_t *sym,
+                              int n_sym)
 {
     kiln_ctx *ctx = kiln_ctx_create();
     kiln_graph *a = NULL, *b = NULL;
@@ -237,34 +259,47 @@ static void check_ir_file(const char *path, uint32_t want_attention, uint32_t se
     if (got != want_attention)
         fprintf(stderr, "\n  %s: %u kiln.Attention, want %u", path, got, want_attention);
     CU_ASSERT_EQUAL(got, want_attention);
-    kiln_tensor in[8], ya[8], yb[8];
-    float *buf[8];
-    CU_ASSERT_FATAL(a->n_inputs <= 8 && a->n_outputs <= 8);
-    for (uint32_t i = 0; i < a->n_inputs; i++) {
-        const kiln_value *v = &a->values[a->inputs[i]];
-        int64_t n = 0;
-        CU_ASSERT_FATAL(kiln_shape_numel(&v->shape, &n));
-        buf[i] = malloc((size_t)n * sizeof(float));
-        for (int64_t k = 0; k < n; k++)
-            buf[i][k] = uniform(&seed, -2.0f, 2.0f);
-        in[i] = (kiln_tensor){.dtype = KILN_DT_F32, .shape = v->shape, .data = buf[i],
-                              .nbytes = (size_t)n * sizeof(float)};
-    }
-    if ((st = kiln_interp_run(ctx, a, in, a->n_inputs, ya)) == KILN_OK) {
-        if ((st = kiln_interp_run(ctx, b, in, b->n_inputs, yb)) == KILN_OK) {
-            for (uint32_t i = 0; i < a->n_outputs; i++)
-                CU_ASSERT_TRUE(close_f32(&ya[i], &yb[i], 1e-5, 1e-5, path));
-            kiln_interp_free_outputs(yb, b->n_outputs);
+    for (int r = 0; r < (n_sym ? n_sym : 1); r++) {
+        kiln_tensor in[8], ya[8], yb[8];
+        float *buf[8];
+        CU_ASSERT_FATAL(a->n_inputs <= 8 && a->n_outputs <= 8);
+        for (uint32_t i = 0; i < a->n_inputs; i++) {
+            kiln_shape s = a->values[a->inputs[i]].shape;
+            int64_t n = 0;
+            for (int k = 0; k < s.rank; k++)
+                if (KILN_DIM_IS_SYM(s.dim[k]) && n_sym)
+                    s.dim[k] = sym[r];
+            CU_ASSERT_FATAL(kiln_shape_numel(&s, &n));
+            buf[i] = malloc((size_t)n * sizeof(float) + 1);
+            for (int64_t k = 0; k < n; k++)
+                buf[i][k] = uniform(&seed, -2.0f, 2.0f);
+            in[i] = (kiln_tensor){.dtype = KILN_DT_F32, .shape = s, .data = buf[i],
+                                  .nbytes = (size_t)n * sizeof(float)};
         }
-        kiln_interp_free_outputs(ya, a->n_outputs);
+        if ((st = kiln_interp_run(ctx, a, in, a->n_inputs, ya)) == KILN_OK) {
+            if ((st = kiln_interp_run(ctx, b, in, b->n_inputs, yb)) == KILN_OK) {
+                for (uint32_t i = 0; i < a->n_outputs; i++) {
+                    CU_ASSERT_TRUE(close_f32(&ya[i], &yb[i], 1e-5, 1e-5, path));
+                    if (n_sym)  /* the run-time batch reached the output */
+                        CU_ASSERT_EQUAL(yb[i].shape.dim[0], sym[r]);
+                }
+                kiln_interp_free_outputs(yb, b->n_outputs);
+            }
+            kiln_interp_free_outputs(ya, a->n_outputs);
+        }
+        report(ctx, st);
+        CU_ASSERT_EQUAL(st, KILN_OK);
+        for (uint32_t i = 0; i < a->n_inputs; i++)
+            free(buf[i]);
     }
-    report(ctx, st);
-    CU_ASSERT_EQUAL(st, KILN_OK);
-    for (uint32_t i = 0; i < a->n_inputs; i++)
-        free(buf[i]);
     kiln_graph_destroy(a);
     kiln_graph_destroy(b);
     kiln_ctx_destroy(ctx);
+}
+
+static void check_ir_file(const char *path, uint32_t want_attention, uint32_t seed)
+{
+    check_ir_file_sym(path, want_attention, seed, NULL, 0);
 }
 
 /* tests/ir/pass_fuse_attention*.kir: what each fuses is said in its
@@ -313,10 +348,39 @@ static void test_blocks(void)
     check_blocks("samples/zoo/convbert", 2, "/layers.%u/attn/query/MatMul", "/layers.%u/ln2/LayerNormalization");
 }
 
+/* tests/ir/pass_fuse_attention_dynbatch.kir: 2 fused with the batch
+ * symbolic, run at batch 1, 3 and 2 (symbolic S of y3 takes the same
+ * size), and the near-miss's remark names the symbolic tokens. */
+static void test_ir_dynbatch(void)
+{
+    static const int64_t batches[3] = {1, 3, 2};
+    const char *path = "tests/ir/pass_fuse_attention_dynbatch.kir";
+    check_ir_file_sym(path, 2, 4, batches, 3);
+    kiln_ctx *ctx = kiln_ctx_create();
+    kiln_graph *g = NULL;
+    kiln_status st = kiln_text_load(ctx, path, &g);
+    if (st == KILN_OK)
+        st = kiln_graph_infer(ctx, g);
+    report(ctx, st);
+    CU_ASSERT_EQUAL_FATAL(st, KILN_OK);
+    char *remarks = NULL;
+    CU_ASSERT_EQUAL(run(ctx, g, "fuse-attention,dce", &remarks), KILN_OK);
+    CU_ASSERT_EQUAL(count_lines(remarks, "fuse-attention"), 1);
+    CU_ASSERT_EQUAL(count_lines(remarks, "the query tokens of the scores: symbolic dimension 'S' of input 'qs'"),
+                    1);
+    for (uint32_t id = 1; id < g->n_nodes; id++)
+        if (g->nodes[id].op == KILN_OP_ATTENTION)
+            CU_ASSERT_EQUAL(kiln_attr_int(g, &g->nodes[id], "batch", -1), 0);
+    free(remarks);
+    kiln_graph_destroy(g);
+    kiln_ctx_destroy(ctx);
+}
+
 static CU_TestInfo tests[] = {
     {"every attention sample: kiln.Attention count, remarks", test_sample_counts},
     {"vit-dynbatch with the batch bound", test_dynbatch_bound},
     {"IR spellings against the unfused graph", test_ir_spellings},
+    {"symbolic batch: IR against the unfused graph at batch 1, 3, 2", test_ir_dynbatch},
     {"transformer blocks", test_blocks},
     CU_TEST_INFO_NULL,
 };
