@@ -166,6 +166,18 @@ static double f_fused_matmul(flop_ctx *f, const kiln_node *n)
     return mm + parts * out;
 }
 
+/* kiln.FusedConv: the Conv's (bias included), plus 1 per output element
+ * for the activation and the residual it absorbed (as unfused). */
+static double f_fused_conv(flop_ctx *f, const kiln_node *n)
+{
+    double conv = f_conv(f, n), out = out_elems(f, n);
+    if (conv < 0 || out < 0)
+        return -1;
+    int parts = (kiln_node_input(f->g, n, 3) != 0) +
+                (strcmp(kiln_attr_string(f->g, n, "activation", "none"), "none") != 0);
+    return conv + parts * out;
+}
+
 typedef struct flop_rule {
     flop_fn fn;
     const char *how;   /* printed beside the op's total */
@@ -177,6 +189,7 @@ static const flop_rule flop_rules[KILN_OP_COUNT] = {
     [KILN_OP_MATMUL] = MAC, [KILN_OP_GEMM] = {f_gemm, "2 per multiply-add"},
     [KILN_OP_FUSEDMATMUL] = {f_fused_matmul, "2 per multiply-add, 1 per element of each epilogue step"},
     [KILN_OP_CONV] = {f_conv, "2 per multiply-add"},
+    [KILN_OP_FUSEDCONV] = {f_fused_conv, "2 per multiply-add, 1 per element of each epilogue step"},
     [KILN_OP_CONVTRANSPOSE] = {f_convtranspose, "2 per multiply-add"},
     [KILN_OP_ADD] = ELEM, [KILN_OP_SUB] = ELEM, [KILN_OP_MUL] = ELEM, [KILN_OP_DIV] = ELEM,
     [KILN_OP_POW] = ELEM, [KILN_OP_MOD] = ELEM, [KILN_OP_PRELU] = ELEM, [KILN_OP_WHERE] = ELEM,
