@@ -1,5 +1,5 @@
 /* test_fusion.c — the fusion passes (fold-batchnorm, fuse-layernorm,
- * fuse-gelu): what they fuse in the samples, what they must leave alone,
+ * fuse-gelu, fuse-epilogue): what they fuse in the samples, what they must leave alone,
  * and that fused graphs compute what the unfused ones do.
  *
  * Expected op counts come from the model definitions, not from kiln:
@@ -89,8 +89,21 @@ static const sample_counts expected_counts[] = {
     {"samples/zoo/vit-opset17", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 0},
                                  {KILN_OP_ERF, 0}, END}, 4},
     {"samples/fmnist-vit", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 0}, {KILN_OP_ERF, 0}, END}, 4},
-    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
-    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
+    /* MobileNetV2-CA (export.py MBV2CA, 8 inverted residuals, 7 with an
+     * expansion, 4 with a residual): Conv+BN+ReLU6 becomes one
+     * kiln.FusedConv for the stem, the 7 expansions, the 8 depthwise convs
+     * and the last 1x1; each CoordAtt's two gate convs take their Sigmoid;
+     * the 4 residual blocks' projections take the Add: 1+7+8+1+16+4 = 37.
+     * Left: each CoordAtt's conv1 (its h_swish is spelled x*relu6(x+3)/6,
+     * x used twice) and the 4 projections without a residual: 12. */
+    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, {KILN_OP_FUSEDCONV, 37},
+                                   {KILN_OP_CONV, 12}, END}, 0},
+    /* ResNetTA (6 BasicBlockTA): the stem's and each conv1's Conv+BN+ReLU,
+     * and the 3 triplet-attention gates' Conv+BN+Sigmoid per block, fuse:
+     * 1+6+18 = 25. conv2 feeds the attention's three views and the 2
+     * downsample convs the residual Add of a later value: 8 stay Conv. */
+    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, {KILN_OP_FUSEDCONV, 25},
+                                    {KILN_OP_CONV, 8}, END}, 0},
     {"samples/zoo/mobilenet-v3-small", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
     {"samples/zoo/mobilenext", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
 };
