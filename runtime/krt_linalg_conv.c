@@ -396,8 +396,8 @@ CONV_FLOAT(conv_f64, double, KRT_F64, im2col_f64, fill_bias_f64, depthwise_f64)
  * element is one dot product in a K order fixed by K alone, so how the
  * units are split over threads does not change a bit.
  *
- * 2-D depthwise convs run direct loops instead, vectorized along the
- * output row (depthwise_row_f32), one unit per output plane; their
+ * 2-D depthwise convs run direct loops instead, vectorized over the
+ * output plane (dw_plane_f32), one unit per input plane; their
  * epilogue runs on the finished plane through the same GEMM epilogue
  * code (a depth-0 krt_sgemm_ex: C = act(C) + R), while it is in cache. */
 
@@ -407,52 +407,100 @@ typedef struct conv_epi {
     const float *residual;            /* R, Y's layout; NULL: none */
 } conv_epi;
 
-/* One output row segment [ow0, ow1) of a 2-D depthwise conv, row oh, into
- * y (the plane's row, already holding the bias or 0): tap by tap (kh, then
- * kw), each tap a multiply-add over the columns it reaches inside the
- * input, so every element sums its taps in the same order, skipping the
- * padding, as the direct loop per element did, while the columns run in
- * parallel: vectors along the row at stride 1, and no dependency chain
- * through one accumulator at any stride. */
-static void depthwise_row_f32(const krt_conv_desc *d, const float *x, const float *w, float *y,
-                              int64_t oh, int64_t ow0, int64_t ow1)
+/* 2-D depthwise planes. The input plane is first copied into zero-padded
+ * phase planes: with strides (sh, sw), phase (a, b) holds the padded
+ * input's rows a, a + sh, ... and columns b, b + sw, ..., Hq x Wq each
+ * (stride 1: one plane, the padded input itself). Output (oh, ow) reads
+ * tap (kh, kw) at row oh + kh*dh / sh, column ow + kw*dw / sw of phase
+ * (kh*dh % sh, kw*dw % sw): computed at row pitch Wq (yp), every tap is
+ * one flat shift over the whole plane, no bounds check, and the vector
+ * loop runs over the plane rather than over rows that may be narrower
+ * than a vector (7 and 14 columns in MobileNet's last stages) or strided.
+ * Tap by tap (kh, then kw), yp += w(kh, kw) * (the shifted phase): every
+ * element sums its taps in the same order from its bias as the direct
+ * loop per element did, the columns in parallel instead of through one
+ * accumulator. A padding tap adds w * 0, which leaves the sum as it was
+ * (only a -0 sum becomes +0, and a non-finite weight gives NaN, as the
+ * im2col path and ONNX's zero padding do). The columns past OW of each
+ * row of yp are scratch; the OW valid ones go to y at the end. */
+typedef struct dw_geo {
+    int64_t Hq, Wq;                   /* a phase plane (one more row than read: overrun) */
+    int64_t phases;                   /* sh * sw */
+} dw_geo;
+
+static dw_geo dw_geo_of(const krt_conv_desc *d)
 {
-    int64_t H = d->in[0], W = d->in[1], KH = d->kernel[0], KW = d->kernel[1];
-    int64_t sw = d->stride[1], pw = d->pad[1];
-    for (int64_t kh = 0; kh < KH; kh++) {
-        int64_t ih = oh * d->stride[0] - d->pad[0] + kh * d->dilation[0];
-        if (ih < 0 || ih >= H)
-            continue;
-        for (int64_t kw = 0; kw < KW; kw++) {
-            /* columns ow with 0 <= ow*sw + off < W */
-            int64_t off = kw * d->dilation[1] - pw;
-            int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-            int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
-            lo = max64(lo, ow0), hi = min64(hi, ow1);
-            const float *xr = x + ih * W + off;
-            float wk = w[kh * KW + kw];
-            int64_t ow = lo;
-#ifdef KRT_HAVE_VEC
-            if (sw == 1)
-                for (; ow + VF <= hi; ow += VF)
-                    *(vfu *)(y + ow) += *(const vfu *)(xr + ow) * wk;
-#endif
-            for (; ow < hi; ow++)
-                y[ow] += xr[ow * sw] * wk;
-        }
-    }
+    dw_geo g;
+    int64_t sh = d->stride[0], sw = d->stride[1];
+    int64_t Wp = (d->out[1] - 1) * sw + (d->kernel[1] - 1) * d->dilation[1] + 1;
+    g.Wq = (Wp + sw - 1) / sw;
+    g.Hq = d->out[0] + (d->kernel[0] - 1) * d->dilation[0] / sh + 1;
+    g.phases = sh * sw;
+    return g;
 }
 
-/* Output positions [p0, p0 + np) of one depthwise plane, row by row. */
-static void depthwise_f32_rows(const krt_conv_desc *d, const float *x, const float *w, float *y,
-                               int64_t p0, int64_t np)
+/* Floats of the depthwise scratch: the phase planes, and yp. */
+static int64_t dw_scratch_numel(const krt_conv_desc *d)
 {
-    int64_t OW = d->out[1];
-    for (int64_t p = p0; p < p0 + np;) {
-        int64_t oh = p / OW, ow0 = p % OW, ow1 = min64(OW, ow0 + (p0 + np - p));
-        depthwise_row_f32(d, x, w, y + oh * OW, oh, ow0, ow1);
-        p += ow1 - ow0;
+    dw_geo g = dw_geo_of(d);
+    return g.phases * g.Hq * g.Wq + d->out[0] * g.Wq + 32;
+}
+
+static void dw_phases(const krt_conv_desc *d, const dw_geo *g, const float *x, float *xq)
+{
+    int64_t H = d->in[0], W = d->in[1], sh = d->stride[0], sw = d->stride[1];
+    for (int64_t a = 0; a < sh; a++)
+        for (int64_t b = 0; b < sw; b++) {
+            float *q = xq + (a * sw + b) * g->Hq * g->Wq;
+            for (int64_t r = 0; r < g->Hq; r++) {
+                int64_t ih = r * sh + a - d->pad[0];
+                float *dst = q + r * g->Wq;
+                if (ih < 0 || ih >= H) {
+                    memset(dst, 0, (size_t)g->Wq * sizeof *dst);
+                    continue;
+                }
+                /* columns c with 0 <= c*sw + off < W: [c0, c1) */
+                int64_t off = b - d->pad[1];
+                int64_t c0 = min64(g->Wq, off >= 0 ? 0 : (-off + sw - 1) / sw);
+                int64_t c1 = max64(c0, min64(g->Wq, W - off <= 0 ? 0 : (W - off - 1) / sw + 1));
+                const float *src = x + ih * W + off;
+                memset(dst, 0, (size_t)c0 * sizeof *dst);
+                if (sw == 1)
+                    memcpy(dst + c0, src + c0, (size_t)(c1 - c0) * sizeof *dst);
+                else
+                    for (int64_t c = c0; c < c1; c++)
+                        dst[c] = src[c * sw];
+                memset(dst + c1, 0, (size_t)(g->Wq - c1) * sizeof *dst);
+            }
+        }
+}
+
+/* y (OH x OW) += the taps of w over the phase planes, y holding the bias
+ * or 0; yp the plane at pitch Wq. */
+static void dw_plane_f32(const krt_conv_desc *d, const dw_geo *g, const float *xq, const float *w,
+                         float *y, float *yp)
+{
+    int64_t OH = d->out[0], OW = d->out[1], KH = d->kernel[0], KW = d->kernel[1];
+    int64_t sh = d->stride[0], sw = d->stride[1], Wq = g->Wq, n = OH * Wq;
+    for (int64_t r = 0; r < OH; r++) {
+        memcpy(yp + r * Wq, y + r * OW, (size_t)OW * sizeof *y);
+        memset(yp + r * Wq + OW, 0, (size_t)(Wq - OW) * sizeof *y);
     }
+    for (int64_t kh = 0; kh < KH; kh++)
+        for (int64_t kw = 0; kw < KW; kw++) {
+            int64_t th = kh * d->dilation[0], tw = kw * d->dilation[1];
+            const float *xs = xq + (th % sh * sw + tw % sw) * g->Hq * Wq + th / sh * Wq + tw / sw;
+            float wk = w[kh * KW + kw];
+            int64_t q = 0;
+#ifdef KRT_HAVE_VEC
+            for (; q + VF <= n; q += VF)
+                *(vfu *)(yp + q) += *(const vfu *)(xs + q) * wk;
+#endif
+            for (; q < n; q++)
+                yp[q] += xs[q] * wk;
+        }
+    for (int64_t r = 0; r < OH; r++)
+        memcpy(y + r * OW, yp + r * Wq, (size_t)OW * sizeof *y);
 }
 
 /* im2col straight into the micro-kernel's packed B layout (the one
@@ -495,11 +543,13 @@ static int64_t packed_slice_depth(int kc, int64_t K)
     return (K + slices - 1) / slices;
 }
 
-/* Floats of a packed column block (the widest register tile any kernel
- * has: the scratch is sized where the kernel may not be picked yet). */
+/* Floats of a packed column block for any kernel: chunk columns rounded
+ * up to its register width (at most 64; 12 on NEON rounds 256 up to 264,
+ * past a multiple of 64). The scratch is sized where the compiler runs,
+ * which may not be where the kernel is picked. */
 static int64_t packed_cols_numel(const conv_dims *c, int64_t depth)
 {
-    return krt_sgemm_packed_numel(c->chunk, depth, 64);
+    return depth * (c->chunk + 64);
 }
 
 static void conv_f32(const krt_conv_desc *d, const float *X, const float *W, const float *B,
@@ -509,9 +559,14 @@ static void conv_f32(const krt_conv_desc *d, const float *X, const float *W, con
     bool pointwise = is_pointwise(d), dw = is_depthwise_2d(d);
     int64_t depth = pointwise ? c.cg : c.rows;
     char *cur = scratch;
-    float *packed = NULL;
+    float *packed = NULL, *xp = NULL, *yp = NULL;
     int64_t *idx = NULL;
-    if (!dw) {
+    dw_geo g = {0, 0, 0};
+    if (dw) {
+        g = dw_geo_of(d);
+        xp = take(&cur, (size_t)(g.phases * g.Hq * g.Wq) * sizeof(float));
+        yp = take(&cur, (size_t)(d->out[0] * g.Wq) * sizeof(float));
+    } else {
         packed = take(&cur, (size_t)packed_cols_numel(&c, depth) * sizeof(float));
         idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));
     }
@@ -530,11 +585,11 @@ static void conv_f32(const krt_conv_desc *d, const float *X, const float *W, con
             e.residual = ep->residual ? ep->residual + at : NULL;
             e.residual_ld = c.out_total;
         }
-        if (dw) {
+        if (dw) {   /* a unit is whole planes (p0 0): nm outputs of one input plane */
             fill_bias_f32(t.nm, t.np, c.out_total, e.bias, Y + at);
+            dw_phases(d, &g, x, xp);
             for (int64_t m = 0; m < t.nm; m++)
-                depthwise_f32_rows(d, x, w + m * c.kk, Y + at - t.p0 + m * c.out_total, t.p0,
-                                   t.np);
+                dw_plane_f32(d, &g, xp, w + m * c.kk, Y + at + m * c.out_total, yp);
             if (e.act != KRT_GEMM_ACT_NONE || e.residual) {
                 e.bias = NULL;  /* already in: the epilogue alone, C = act(C) + R */
                 krt_sgemm_ex(t.nm, t.np, 0, 1.0f, Y + at, 0, 0, Y + at, 0, 0, 1.0f, Y + at,
@@ -637,7 +692,8 @@ static size_t conv_f32_scratch(const krt_conv_desc *d)
     conv_dims c = float_dims_of(d);
     int64_t mb = min64(c.mg, CH_BLOCK);
     if (is_depthwise_2d(d))
-        return krt_sgemm_scratch_size(mb, c.chunk, 0) + 64;
+        return up64((size_t)dw_scratch_numel(d) * 4) + krt_sgemm_scratch_size(mb, c.chunk, 0) +
+               3 * 64;
     int64_t depth = is_pointwise(d) ? c.cg : c.rows;
     return up64((size_t)packed_cols_numel(&c, depth) * 4) + up64((size_t)c.chunk * 8) +
            krt_sgemm_scratch_size(mb, c.chunk, depth) + 3 * 64;
