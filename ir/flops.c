@@ -184,6 +184,19 @@ static double f_conv(const flops_node *x)
     return product(x, numel(x, w) / m, x->n->op == KILN_OP_CONV && has_input(x, 2));
 }
 
+/* kiln.FusedConv: the Conv's multiply-adds, plus each epilogue step it
+ * absorbed: bias (input 2), residual (input 3), activation. */
+static double f_fused_conv(const flops_node *x)
+{
+    const kiln_shape *w = in_shape(x, 1);
+    double m = dim(x, w, 0);
+    int steps = has_input(x, 2) + has_input(x, 3) +
+                (strcmp(kiln_attr_string(x->g, x->n, "activation", "none"), "none") != 0);
+    if (m <= 0)
+        return m < 0 ? -1 : 0;
+    return product(x, numel(x, w) / m, steps);
+}
+
 /* ConvTranspose: W is (C, M/group, k...): each input element scatters
  * |W| / C multiply-adds. */
 static double f_conv_transpose(const flops_node *x)
@@ -360,6 +373,7 @@ static const flops_rule rules[KILN_OP_COUNT] = {
     [KILN_OP_EINSUM] = {f_einsum, 0, "2 per multiply-add of the loop nest"},
     [KILN_OP_DET] = {f_det, 0, "2/3 n^3 per matrix"},
     [KILN_OP_CONV] = {f_conv, 1, "2 per multiply-add"},
+    [KILN_OP_FUSEDCONV] = {f_fused_conv, 1, "2 per multiply-add, 1 per element of each epilogue step"},
     [KILN_OP_CONVTRANSPOSE] = {f_conv_transpose, 0, "2 per multiply-add"},
     [KILN_OP_CONVINTEGER] = {f_conv, 1, "2 per multiply-add"},
     [KILN_OP_QLINEARCONV] = {f_conv, 3, "2 per multiply-add"},

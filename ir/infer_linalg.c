@@ -321,6 +321,16 @@ static kiln_status packed_b(kiln_infer *c, const kiln_value *a, const kiln_value
     return KILN_OK;
 }
 
+/* The epilogue attributes of kiln.FusedMatMul and kiln.FusedConv:
+ * activation (a fused_acts name), and lo / hi for "clip". */
+static kiln_status fused_activation(kiln_infer *c, int *act, float *lo, float *hi)
+{
+    kiln_status st = get_enum(c, "activation", fused_acts, KRT_GEMM_ACT_COUNT, 0, act);
+    if (!st) st = get_float(c, "lo", -INFINITY, lo);
+    if (!st) st = get_float(c, "hi", INFINITY, hi);
+    return st;
+}
+
 kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln_shape *y,
                                      kiln_shape *b_matrix)
 {
@@ -333,9 +343,7 @@ kiln_status kiln_linalg_fused_matmul(kiln_infer *c, krt_matmul_epi_desc *d, kiln
     if (!st) st = check_same_dtype(c, 3, 0);
     if (!st) st = packed_b(c, a, b, d, b_matrix);
     if (!st) st = matmul_shape(c, &a->shape, b_matrix, y);
-    if (!st) st = get_enum(c, "activation", fused_acts, KRT_GEMM_ACT_COUNT, 0, &act);
-    if (!st) st = get_float(c, "lo", -INFINITY, &d->lo);
-    if (!st) st = get_float(c, "hi", INFINITY, &d->hi);
+    if (!st) st = fused_activation(c, &act, &d->lo, &d->hi);
     if (!st && y->rank >= 1)
         st = check_shape(c, 2, &(kiln_shape){.rank = 1, .dim = {y->dim[y->rank - 1]}});
     if (!st) st = check_shape(c, 3, y);
@@ -631,6 +639,37 @@ static kiln_status infer_conv(kiln_infer *c)
     if (!st) st = check_shape(c, 2, &(kiln_shape){.rank = 1, .dim = {y.dim[1]}});
     if (!st)
         kiln_infer_set(c, 0, kiln_infer_in(c, 0)->dtype, &y);
+    return st;
+}
+
+/* kiln.FusedConv(X, W, B?, R?) {Conv's attributes, activation, lo, hi}:
+ * a Conv with the epilogue the fuse-epilogue pass folded into it, f32
+ * only: Y = act(conv(X, W) + B) + R, R of Y's shape. */
+kiln_status kiln_linalg_fused_conv(kiln_infer *c, krt_conv_epi_desc *d, kiln_shape *y)
+{
+    int act = 0;
+    kiln_status st = check_dtype(c, 0, DT(F32));
+    if (!st) st = check_same_dtype(c, 1, 0);
+    if (!st) st = check_same_dtype(c, 2, 0);
+    if (!st) st = check_same_dtype(c, 3, 0);
+    if (!st) st = kiln_linalg_conv(c, &d->conv, y);
+    if (!st) st = check_shape(c, 2, &(kiln_shape){.rank = 1, .dim = {y->dim[1]}});
+    if (!st) st = check_shape(c, 3, y);
+    if (!st) st = fused_activation(c, &act, &d->lo, &d->hi);
+    if (st)
+        return st;
+    d->act = (krt_gemm_act)act;
+    d->has_residual = kiln_infer_in(c, 3) != NULL;
+    return KILN_OK;
+}
+
+static kiln_status infer_fused_conv(kiln_infer *c)
+{
+    krt_conv_epi_desc d = {0};
+    kiln_shape y;
+    kiln_status st = kiln_linalg_fused_conv(c, &d, &y);
+    if (!st)
+        kiln_infer_set(c, 0, KILN_DT_F32, &y);
     return st;
 }
 
@@ -1588,4 +1627,5 @@ const kiln_infer_fn kiln_infer_linalg[KILN_OP_COUNT] = {
     [KILN_OP_TOKEN_MERGE] = kiln_infer_token_merge, /* ir/infer_token.c */
     [KILN_OP_TOKEN_PRUNE] = kiln_infer_token_prune,
     [KILN_OP_FUSEDMATMUL] = infer_fused_matmul,
+    [KILN_OP_FUSEDCONV] = infer_fused_conv,
 };

@@ -32,6 +32,8 @@ const char *kiln_fused_act_name(krt_gemm_act act);
  * QLinearConv) and ConvTranspose. */
 kiln_status kiln_linalg_conv(kiln_infer *c, krt_conv_desc *d, kiln_shape *y);
 kiln_status kiln_linalg_convtranspose(kiln_infer *c, krt_conv_desc *d, kiln_shape *y);
+/* kiln.FusedConv: the whole descriptor but conv.dtype, and the output shape. */
+kiln_status kiln_linalg_fused_conv(kiln_infer *c, krt_conv_epi_desc *d, kiln_shape *y);
 
 /* MaxPool, AveragePool, LpPool: the window plus the per-op options. */
 typedef struct kiln_pool_opts {

@@ -132,6 +132,18 @@ static kiln_status lower_conv(kiln_lower *l)
     return emit(l, KRT_K_CONV, &d, INS(0, 1, 2), 1);
 }
 
+static kiln_status lower_fused_conv(kiln_lower *l)
+{
+    kiln_infer c = reader(l);
+    krt_conv_epi_desc d = {0};
+    kiln_shape y;
+    kiln_status st = kiln_linalg_fused_conv(&c, &d, &y);
+    if (st)
+        return st;
+    d.conv.dtype = in_dtype(l, 0);
+    return emit(l, KRT_K_CONV_EPI, &d, INS(0, 1, 2, 3), 1);
+}
+
 static kiln_status lower_convtranspose(kiln_lower *l)
 {
     kiln_infer c = reader(l);
@@ -357,4 +369,5 @@ const kiln_lower_fn kiln_lower_linalg[KILN_OP_COUNT] = {
     [KILN_OP_TOKEN_MERGE] = lower_token_merge,
     [KILN_OP_TOKEN_PRUNE] = lower_token_prune,
     [KILN_OP_FUSEDMATMUL] = lower_fused_matmul,
+    [KILN_OP_FUSEDCONV] = lower_fused_conv,
 };

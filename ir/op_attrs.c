@@ -192,6 +192,7 @@ static const char *const op_attrs[KILN_OP_COUNT] = {
     [KILN_OP_TOKEN_PRUNE] = "fuse keep",
     [KILN_OP_FUSEDMATMUL] = "activation hi lo packed_kc packed_n packed_nr",
     [KILN_OP_FUSEDELEMENTWISE] = "args ops params",
+    [KILN_OP_FUSEDCONV] = "activation auto_pad dilations group hi kernel_shape lo pads strides",
 };
 
 const char *kiln_op_attrs(kiln_op op)

@@ -1,7 +1,8 @@
 /* fuse_epilogue.c — pass `fuse-epilogue`: the bias Add, the activation and
- * the residual Add after a MatMul become that MatMul's epilogue, one
+ * the residual Add after a MatMul or a Conv become its epilogue: one
  * kiln.FusedMatMul whose kernel (matmul_epi) applies them per register
- * tile of the GEMM instead of as passes over the output.
+ * tile of the GEMM, or one kiln.FusedConv whose kernel (conv_epi) applies
+ * them per block of the output, instead of as passes over the output.
  *
  * Pattern, in this order, each step optional (at least one present):
  *   MatMul(a, W)            f32, A and B of rank >= 2
@@ -29,8 +30,15 @@
  * element): C is the bias, added before the activation as Gemm does. Such
  * a Gemm becomes kiln.FusedMatMul even with nothing after it (its bias is
  * then the epilogue, and pack-weights sees one form).
- * Not fused (yet): Conv (its kernel is im2col + GEMM per group: the
- * epilogue would need to be threaded through it), non-f32.
+ * Conv(x, W, B?) (f32, any group count, stride, padding, dilation) takes
+ * the same chain with one matcher: its bias is per output channel, so
+ * the bias Add's constant must be [C, 1...] or [1, C, 1...] (it becomes a
+ * [C] bias), and only when the Conv has no bias of its own (fold-batchnorm,
+ * which runs first, usually gave it one). Produces kiln.FusedConv(x, W,
+ * B|_, r|_) with the Conv's attributes plus activation, lo, hi:
+ *   before: %c = Conv(%x, %w, %b)   %r = Relu(%c)   %y = Add(%r, %skip)
+ *   after:  %y = kiln.FusedConv(%x, %w, %b, %skip) {activation = "relu", ...}
+ * A Conv with nothing to absorb stays a Conv. Not fused: non-f32.
  * (tests/ir/pass_fuse_epilogue.kir, tests/unit/test_fusion.c)
  */
 #include "passes/pass.h"
@@ -41,9 +49,10 @@
 #include <string.h>
 
 typedef struct chain {
-    uint32_t mm, a, w;          /* the MatMul and its operands */
+    uint32_t mm, a, w;          /* the MatMul (or Conv) and its operands */
+    bool conv;                  /* a Conv: the bias is per channel (dim 1) */
     uint32_t end;               /* the chain's last value */
-    int64_t n;                  /* the output's last dim */
+    int64_t n;                  /* the output's last dim (Conv: its channels) */
     uint32_t bias, residual;    /* values, 0: none */
     krt_gemm_act act;
     float lo, hi;
@@ -86,16 +95,50 @@ static void advance(const kiln_graph *g, chain *c, uint32_t node)
     c->end = kiln_node_output(g, &g->nodes[node], 0);
 }
 
-static void try_bias(const kiln_graph *g, const kiln_users *u, chain *c)
+/* v's name with suffix when no value has that name, else "" (anonymous). */
+static const char *fresh_name(const kiln_graph *g, uint32_t v, const char *suffix, char *buf,
+                              size_t size)
+{
+    const char *base = g->values[v].name;
+    if (!base || !base[0] || (size_t)snprintf(buf, size, "%s%s", base, suffix) >= size ||
+        kiln_graph_find_value(g, buf))
+        buf[0] = '\0';
+    return buf;
+}
+
+/* A bias the kernel adds per output column (MatMul: [N]) or per output
+ * channel (Conv: [C] broadcast as [C, 1...] or [1, C, 1...] against the
+ * output's rank). */
+static bool bias_fits(const chain *c, const kiln_value *bv, int out_rank)
+{
+    if (!bv || bv->dtype != KILN_DT_F32 || bv->nbytes != (size_t)c->n * sizeof(float))
+        return false;
+    if (!c->conv)
+        return bv->shape.rank == 1 && bv->shape.dim[0] == c->n;
+    int r = bv->shape.rank, ch = r == out_rank ? 1 : 0;   /* where C sits */
+    if (r != out_rank && r != out_rank - 1)
+        return false;
+    for (int i = 0; i < r; i++)
+        if (bv->shape.dim[i] != (i == ch ? c->n : 1))
+            return false;
+    return true;
+}
+
+static void try_bias(kiln_graph *g, const kiln_users *u, chain *c)
 {
     uint32_t add = next(g, u, c->end, KILN_OP_ADD), b = add ? other_input(g, add, c->end) : 0;
     uint32_t slot = b && kiln_node_input(g, &g->nodes[add], 0) == b ? 0 : 1;
     const kiln_value *bv = b ? kiln_const_input(g, add, slot) : NULL;
-    if (bv && bv->dtype == KILN_DT_F32 && bv->shape.rank == 1 && bv->shape.dim[0] == c->n &&
-        bv->nbytes == (size_t)c->n * sizeof(float)) {
-        c->bias = b;
-        advance(g, c, add);
+    if (!bias_fits(c, bv, val(g, c->end)->shape.rank))
+        return;
+    if (bv->shape.rank != 1) {  /* a Conv's [C, 1, 1]: the same floats as a [C] */
+        char name[300];
+        kiln_shape s = kiln_shape_make(1, &c->n);
+        b = kiln_const_add(g, fresh_name(g, b, ".c", name, sizeof name), KILN_DT_F32, &s, bv->data,
+                           bv->nbytes, true);
     }
+    c->bias = b;
+    advance(g, c, add);
 }
 
 /* ---- activations: one matcher per op ------------------------------------------ */
@@ -198,17 +241,6 @@ static void try_residual(const kiln_graph *g, const kiln_users *u, chain *c)
 
 /* ---- Gemm as a product with a bias ---------------------------------------------------- */
 
-/* v's name with suffix when no value has that name, else "" (anonymous). */
-static const char *fresh_name(const kiln_graph *g, uint32_t v, const char *suffix, char *buf,
-                              size_t size)
-{
-    const char *base = g->values[v].name;
-    if (!base || !base[0] || (size_t)snprintf(buf, size, "%s%s", base, suffix) >= size ||
-        kiln_graph_find_value(g, buf))
-        buf[0] = '\0';
-    return buf;
-}
-
 /* A Gemm the epilogue kernel computes exactly: fills c->w (transposed
  * when transB = 1) and c->bias (C broadcast to [N]); false otherwise. */
 static bool gemm_as_matmul(kiln_graph *g, uint32_t node, chain *c)
@@ -258,16 +290,30 @@ static bool gemm_as_matmul(kiln_graph *g, uint32_t node, chain *c)
 
 /* ---- the rewrite ----------------------------------------------------------------------- */
 
+/* The Conv: kiln.FusedConv keeps its attributes and its own bias (input
+ * 2) if it has one; an Add of a per-channel constant becomes the bias only
+ * when it has none (adding two biases would round differently). */
+static bool conv_chain(const kiln_graph *g, uint32_t node, chain *c)
+{
+    const kiln_shape *ys = &val(g, c->end)->shape;
+    if (val(g, c->a)->dtype != KILN_DT_F32 || ys->rank < 3)
+        return false;
+    c->conv = true;
+    c->n = ys->dim[1];
+    c->bias = kiln_node_input(g, &g->nodes[node], 2);
+    return true;
+}
+
 static bool fuse_one(kiln_graph *g, const kiln_users *u, uint32_t mm)
 {
     const kiln_node *nd = &g->nodes[mm];
-    bool gemm = nd->op == KILN_OP_GEMM;
+    bool gemm = nd->op == KILN_OP_GEMM, conv = nd->op == KILN_OP_CONV;
     uint32_t y = kiln_node_output(g, nd, 0);
     chain c = {.mm = mm, .a = kiln_node_input(g, nd, 0), .w = kiln_node_input(g, nd, 1), .end = y};
     if (!is_f32_columns_known(g, y) || val(g, c.a)->shape.rank < 2 || val(g, c.w)->shape.rank < 2)
         return false;
     c.n = val(g, y)->shape.dim[val(g, y)->shape.rank - 1];
-    if (gemm && !gemm_as_matmul(g, mm, &c))
+    if ((gemm && !gemm_as_matmul(g, mm, &c)) || (conv && !conv_chain(g, mm, &c)))
         return false;
     if (!c.bias)
         try_bias(g, u, &c);
@@ -277,8 +323,8 @@ static bool fuse_one(kiln_graph *g, const kiln_users *u, uint32_t mm)
         return false;
     if (c.end != y)
         kiln_value_forward(g, c.end, y);
-    g->nodes[mm].op = KILN_OP_FUSEDMATMUL;
-    while (g->nodes[mm].n_attr)   /* a Gemm's alpha/beta/trans* are folded in */
+    g->nodes[mm].op = conv ? KILN_OP_FUSEDCONV : KILN_OP_FUSEDMATMUL;
+    while (!conv && g->nodes[mm].n_attr)   /* a Gemm's alpha/beta/trans* are folded in */
         kiln_attr_remove(g, mm, g->attrs[g->nodes[mm].attr].name);
     kiln_node_set_inputs(g, mm, (const uint32_t[]){c.a, c.w, c.bias, c.residual}, 4);
     if (c.act != KRT_GEMM_ACT_NONE)
@@ -296,7 +342,8 @@ kiln_status kiln_pass_fuse_epilogue(kiln_pass_ctx *pc, kiln_graph *g)
 {
     kiln_users *users = kiln_users_build(g);
     for (uint32_t id = 1; id < g->n_nodes; id++)
-        if ((g->nodes[id].op == KILN_OP_MATMUL || g->nodes[id].op == KILN_OP_GEMM) &&
+        if ((g->nodes[id].op == KILN_OP_MATMUL || g->nodes[id].op == KILN_OP_GEMM ||
+             g->nodes[id].op == KILN_OP_CONV) &&
             fuse_one(g, users, id)) {
             pc->changes++;
             kiln_users_destroy(users);   /* the rewrite moved uses */

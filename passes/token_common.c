@@ -588,6 +588,7 @@ static double node_macs(const kiln_graph *g, const kiln_node *n)
     case KILN_OP_GEMM:
         return a && a->shape.rank == 2 ? out * (double)a->shape.dim[kiln_attr_int(g, n, "transA", 0) ? 0 : 1] : 0;
     case KILN_OP_CONV:
+    case KILN_OP_FUSEDCONV: /* fuse-epilogue's: the same convolution */
         return w && w->shape.rank >= 1 && w->shape.dim[0] > 0 ? out * numel_or_0(&w->shape) / (double)w->shape.dim[0]
                                                               : 0;
     case KILN_OP_ATTENTION: {

@@ -255,6 +255,22 @@ typedef struct krt_conv_desc {
     int64_t pad[KRT_MAX_SPATIAL];     /* pad at the beginning (end follows from out) */
 } krt_conv_desc;
 
+/* Kernel `conv_epi` (kiln.FusedConv, from the fuse-epilogue pass): ops
+ * {X, W, B, R, Y}, B (out_ch) and R may be NULL. f32 only.
+ *   Y = act(conv(X, W) + B) + R
+ * with R dense of Y's shape. The activation and the residual are applied
+ * to each block of Y while it is in cache: by the GEMM's epilogue in
+ * registers (krt_sgemm_ex) on the GEMM paths, on the finished block on
+ * the depthwise one, never as a pass over the whole output. Units and
+ * results as `conv` (bit-identical to conv followed by the activation
+ * kernel and the Add for Relu, Clip and the Adds). */
+typedef struct krt_conv_epi_desc {
+    krt_conv_desc conv;               /* conv.dtype KRT_F32 */
+    krt_gemm_act act;
+    float lo, hi;                     /* KRT_GEMM_ACT_CLIP */
+    int32_t has_residual;             /* 1: ops[3] given */
+} krt_conv_epi_desc;
+
 /* Kernel `qconv`: ConvInteger and QLinearConv, ops in QLinearConv's order
  * {X, x_scale, x_zp, W, w_scale, w_zp, y_scale, y_zp, B, Y}; scales, zero
  * points and B may be NULL (ConvInteger has no scales and no B). X and W

@@ -17,6 +17,8 @@
  */
 #include "runtime/krt_linalg.h"
 
+#include "runtime/krt_vec.h"
+
 #include <string.h>
 
 enum {
@@ -214,6 +216,17 @@ static conv_dims conv_dims_of(const krt_conv_desc *d)
     return c;
 }
 
+/* The float Conv's blocking: as conv_dims_of, but a 2-D depthwise conv
+ * (direct loops, no column matrix) takes whole output planes per unit. */
+static bool is_depthwise_2d(const krt_conv_desc *d);
+static conv_dims float_dims_of(const krt_conv_desc *d)
+{
+    conv_dims c = conv_dims_of(d);
+    if (is_depthwise_2d(d))
+        c.chunk = max64(1, c.out_total);
+    return c;
+}
+
 static conv_dims convtranspose_dims_of(const krt_conv_desc *d)
 {
     conv_dims c = dims_of(d);
@@ -290,7 +303,6 @@ static conv_unit conv_unit_at(const krt_conv_desc *d, const conv_dims *c, int64_
             }                                                                    \
         }                                                                        \
     }
-IM2COL(im2col_f32, float)
 IM2COL(im2col_f64, double)
 IM2COL(im2col_i32, int32_t)
 
@@ -329,17 +341,16 @@ FILL_BIAS(fill_bias_f64, double)
             y[p] = acc;                                                          \
         }                                                                        \
     }
-DEPTHWISE(depthwise_f32, float)
 DEPTHWISE(depthwise_f64, double)
 
-/* Units [u0, u1) of Conv: bias, then the GEMM of the channel block's
- * weights with the position block's columns (direct loops for 2-D
- * depthwise, no im2col for pointwise). */
+/* Units [u0, u1) of Conv in f64: bias, then the GEMM of the channel
+ * block's weights with the position block's columns (direct loops for
+ * 2-D depthwise, no im2col for pointwise). */
 #define CONV_FLOAT(name, T, DT, IM2COL_FN, FILL_FN, DEPTHWISE_FN)                \
     static void name(const krt_conv_desc *d, const T *X, const T *W, const T *B, \
                      T *Y, int64_t u0, int64_t u1, void *scratch)                \
     {                                                                            \
-        conv_dims c = conv_dims_of(d);                                           \
+        conv_dims c = float_dims_of(d);                                          \
         char *cur = scratch;                                                     \
         T *col = take(&cur, (size_t)(c.rows * c.chunk) * sizeof(T));             \
         int64_t *idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));            \
@@ -366,8 +377,238 @@ DEPTHWISE(depthwise_f64, double)
             }                                                                    \
         }                                                                        \
     }
-CONV_FLOAT(conv_f32, float, KRT_F32, im2col_f32, fill_bias_f32, depthwise_f32)
 CONV_FLOAT(conv_f64, double, KRT_F64, im2col_f64, fill_bias_f64, depthwise_f64)
+
+/* ---- f32 Conv: GEMM on the micro-kernel with the epilogue --------------------
+ *
+ * The f32 GEMM paths hand the bias (one per output channel: a per-row
+ * bias of the GEMM, W being A and the columns B), the activation and the
+ * residual to krt_sgemm's epilogue, which applies them in registers
+ * before the one store of each tile of Y. The columns of a position block
+ * are gathered once straight into the micro-kernel's packed B layout
+ * (im2col_packed_f32; for a pointwise conv the input rows themselves,
+ * packed by krt_sgemm_pack_b), and every channel-block unit of that block
+ * multiplies the packed copy in place (krt_sgemm_packed_ex): before, the
+ * chunk went through a column matrix and then each unit's GEMM packed it
+ * again. Units are numbered with the channel block innermost, so a
+ * thread's consecutive units share one packed block. The packed and the
+ * unpacked product are bit-identical (krt_linalg.h), and every output
+ * element is one dot product in a K order fixed by K alone, so how the
+ * units are split over threads does not change a bit.
+ *
+ * 2-D depthwise convs run direct loops instead, vectorized over the
+ * output plane (dw_plane_f32), one unit per input plane; their
+ * epilogue runs on the finished plane through the same GEMM epilogue
+ * code (a depth-0 krt_sgemm_ex: C = act(C) + R), while it is in cache. */
+
+typedef struct conv_epi {
+    krt_gemm_act act;
+    float lo, hi;
+    const float *residual;            /* R, Y's layout; NULL: none */
+} conv_epi;
+
+/* 2-D depthwise planes. The input plane is first copied into zero-padded
+ * phase planes: with strides (sh, sw), phase (a, b) holds the padded
+ * input's rows a, a + sh, ... and columns b, b + sw, ..., Hq x Wq each
+ * (stride 1: one plane, the padded input itself). Output (oh, ow) reads
+ * tap (kh, kw) at row oh + kh*dh / sh, column ow + kw*dw / sw of phase
+ * (kh*dh % sh, kw*dw % sw): computed at row pitch Wq (yp), every tap is
+ * one flat shift over the whole plane, no bounds check, and the vector
+ * loop runs over the plane rather than over rows that may be narrower
+ * than a vector (7 and 14 columns in MobileNet's last stages) or strided.
+ * Tap by tap (kh, then kw), yp += w(kh, kw) * (the shifted phase): every
+ * element sums its taps in the same order from its bias as the direct
+ * loop per element did, the columns in parallel instead of through one
+ * accumulator. A padding tap adds w * 0, which leaves the sum as it was
+ * (only a -0 sum becomes +0, and a non-finite weight gives NaN, as the
+ * im2col path and ONNX's zero padding do). The columns past OW of each
+ * row of yp are scratch; the OW valid ones go to y at the end. */
+typedef struct dw_geo {
+    int64_t Hq, Wq;                   /* a phase plane (one more row than read: overrun) */
+    int64_t phases;                   /* sh * sw */
+} dw_geo;
+
+static dw_geo dw_geo_of(const krt_conv_desc *d)
+{
+    dw_geo g;
+    int64_t sh = d->stride[0], sw = d->stride[1];
+    int64_t Wp = (d->out[1] - 1) * sw + (d->kernel[1] - 1) * d->dilation[1] + 1;
+    g.Wq = (Wp + sw - 1) / sw;
+    g.Hq = d->out[0] + (d->kernel[0] - 1) * d->dilation[0] / sh + 1;
+    g.phases = sh * sw;
+    return g;
+}
+
+/* Floats of the depthwise scratch: the phase planes, and yp. */
+static int64_t dw_scratch_numel(const krt_conv_desc *d)
+{
+    dw_geo g = dw_geo_of(d);
+    return g.phases * g.Hq * g.Wq + d->out[0] * g.Wq + 32;
+}
+
+static void dw_phases(const krt_conv_desc *d, const dw_geo *g, const float *x, float *xq)
+{
+    int64_t H = d->in[0], W = d->in[1], sh = d->stride[0], sw = d->stride[1];
+    for (int64_t a = 0; a < sh; a++)
+        for (int64_t b = 0; b < sw; b++) {
+            float *q = xq + (a * sw + b) * g->Hq * g->Wq;
+            for (int64_t r = 0; r < g->Hq; r++) {
+                int64_t ih = r * sh + a - d->pad[0];
+                float *dst = q + r * g->Wq;
+                if (ih < 0 || ih >= H) {
+                    memset(dst, 0, (size_t)g->Wq * sizeof *dst);
+                    continue;
+                }
+                /* columns c with 0 <= c*sw + off < W: [c0, c1) */
+                int64_t off = b - d->pad[1];
+                int64_t c0 = min64(g->Wq, off >= 0 ? 0 : (-off + sw - 1) / sw);
+                int64_t c1 = max64(c0, min64(g->Wq, W - off <= 0 ? 0 : (W - off - 1) / sw + 1));
+                const float *src = x + ih * W + off;
+                memset(dst, 0, (size_t)c0 * sizeof *dst);
+                if (sw == 1)
+                    memcpy(dst + c0, src + c0, (size_t)(c1 - c0) * sizeof *dst);
+                else
+                    for (int64_t c = c0; c < c1; c++)
+                        dst[c] = src[c * sw];
+                memset(dst + c1, 0, (size_t)(g->Wq - c1) * sizeof *dst);
+            }
+        }
+}
+
+/* y (OH x OW) += the taps of w over the phase planes, y holding the bias
+ * or 0; yp the plane at pitch Wq. */
+static void dw_plane_f32(const krt_conv_desc *d, const dw_geo *g, const float *xq, const float *w,
+                         float *y, float *yp)
+{
+    int64_t OH = d->out[0], OW = d->out[1], KH = d->kernel[0], KW = d->kernel[1];
+    int64_t sh = d->stride[0], sw = d->stride[1], Wq = g->Wq, n = OH * Wq;
+    for (int64_t r = 0; r < OH; r++) {
+        memcpy(yp + r * Wq, y + r * OW, (size_t)OW * sizeof *y);
+        memset(yp + r * Wq + OW, 0, (size_t)(Wq - OW) * sizeof *y);
+    }
+    for (int64_t kh = 0; kh < KH; kh++)
+        for (int64_t kw = 0; kw < KW; kw++) {
+            int64_t th = kh * d->dilation[0], tw = kw * d->dilation[1];
+            const float *xs = xq + (th % sh * sw + tw % sw) * g->Hq * Wq + th / sh * Wq + tw / sw;
+            float wk = w[kh * KW + kw];
+            int64_t q = 0;
+#ifdef KRT_HAVE_VEC
+            for (; q + VF <= n; q += VF)
+                *(vfu *)(yp + q) += *(const vfu *)(xs + q) * wk;
+#endif
+            for (; q < n; q++)
+                yp[q] += xs[q] * wk;
+        }
+    for (int64_t r = 0; r < OH; r++)
+        memcpy(y + r * OW, yp + r * Wq, (size_t)OW * sizeof *y);
+}
+
+/* im2col straight into the micro-kernel's packed B layout (the one
+ * krt_sgemm_pack_b builds from a column matrix, krt_linalg_gemm.c "B
+ * packed ahead of time"): K = cg * kk rows cut into slices of depth ds,
+ * each slice a run of panels of nr columns, row by row. Column matrix
+ * element (k, j) lands at k0*Np + (j/nr)*nr*ds + (k-k0)*nr + j%nr (k0 the
+ * first row of k's slice, Np = np rounded up to nr); columns past np are
+ * zero. Gathering into the panels directly skips the column matrix and
+ * the copy the GEMM would make of it. */
+static void im2col_packed_f32(const krt_conv_desc *d, const conv_dims *c, const float *x,
+                              int64_t p0, int64_t np, int nr, int64_t depth, int64_t *idx,
+                              float *packed)
+{
+    win_map w = conv_map(d);
+    int64_t kpos[KRT_MAX_SPATIAL], K = c->rows, Np = (np + nr - 1) / nr * nr;
+    for (int64_t k = 0; k < c->kk; k++) {
+        unflatten(d->nd, d->kernel, k, kpos);
+        map_row(&w, kpos, p0, np, idx);
+        for (int64_t ch = 0; ch < c->cg; ch++) {
+            const float *plane = x + ch * c->in_total;
+            int64_t row = ch * c->kk + k, k0 = row / depth * depth, ds = min64(depth, K - k0);
+            float *dst = packed + k0 * Np + (row - k0) * nr;
+            for (int64_t j0 = 0; j0 < Np; j0 += nr, dst += nr * ds) {
+                int64_t n = min64(nr, np - j0);
+                for (int64_t j = 0; j < n; j++)
+                    dst[j] = idx[j0 + j] < 0 ? 0.0f : plane[idx[j0 + j]];
+                for (int64_t j = n; j < nr; j++)
+                    dst[j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* The depth of the packed layout's K slices for a largest slice kc (as
+ * krt_linalg_gemm.c cuts K: equal slices of at most kc). */
+static int64_t packed_slice_depth(int kc, int64_t K)
+{
+    int64_t slices = (K + kc - 1) / kc;
+    return (K + slices - 1) / slices;
+}
+
+/* Floats of a packed column block for any kernel: chunk columns rounded
+ * up to its register width (at most 64; 12 on NEON rounds 256 up to 264,
+ * past a multiple of 64). The scratch is sized where the compiler runs,
+ * which may not be where the kernel is picked. */
+static int64_t packed_cols_numel(const conv_dims *c, int64_t depth)
+{
+    return depth * (c->chunk + 64);
+}
+
+static void conv_f32(const krt_conv_desc *d, const float *X, const float *W, const float *B,
+                     float *Y, int64_t u0, int64_t u1, void *scratch, const conv_epi *ep)
+{
+    conv_dims c = float_dims_of(d);
+    bool pointwise = is_pointwise(d), dw = is_depthwise_2d(d);
+    int64_t depth = pointwise ? c.cg : c.rows;
+    char *cur = scratch;
+    float *packed = NULL, *xp = NULL, *yp = NULL;
+    int64_t *idx = NULL;
+    dw_geo g = {0, 0, 0};
+    if (dw) {
+        g = dw_geo_of(d);
+        xp = take(&cur, (size_t)(g.phases * g.Hq * g.Wq) * sizeof(float));
+        yp = take(&cur, (size_t)(d->out[0] * g.Wq) * sizeof(float));
+    } else {
+        packed = take(&cur, (size_t)packed_cols_numel(&c, depth) * sizeof(float));
+        idx = take(&cur, (size_t)c.chunk * sizeof(int64_t));
+    }
+    int nr, kc;   /* the packed layout of the kernel krt_sgemm runs here */
+    krt_sgemm_pack_geometry(NULL, &nr, &kc);
+    int64_t have = -1;
+    for (int64_t u = u0; u < u1; u++) {
+        conv_unit t = conv_unit_at(d, &c, u);
+        const float *x = X + (t.n * d->in_ch + t.g * c.cg) * c.in_total;
+        const float *w = W + (t.g * c.mg + t.m0) * c.rows;
+        int64_t at = (t.n * d->out_ch + t.g * c.mg + t.m0) * c.out_total + t.p0;
+        krt_sgemm_epilogue e = {.bias = B ? B + t.g * c.mg + t.m0 : NULL, .bias_rs = 1,
+                                .bias_cs = 0, .bias_scale = 1.0f};
+        if (ep) {
+            e.act = ep->act, e.lo = ep->lo, e.hi = ep->hi;
+            e.residual = ep->residual ? ep->residual + at : NULL;
+            e.residual_ld = c.out_total;
+        }
+        if (dw) {   /* a unit is whole planes (p0 0): nm outputs of one input plane */
+            fill_bias_f32(t.nm, t.np, c.out_total, e.bias, Y + at);
+            dw_phases(d, &g, x, xp);
+            for (int64_t m = 0; m < t.nm; m++)
+                dw_plane_f32(d, &g, xp, w + m * c.kk, Y + at + m * c.out_total, yp);
+            if (e.act != KRT_GEMM_ACT_NONE || e.residual) {
+                e.bias = NULL;  /* already in: the epilogue alone, C = act(C) + R */
+                krt_sgemm_ex(t.nm, t.np, 0, 1.0f, Y + at, 0, 0, Y + at, 0, 0, 1.0f, Y + at,
+                             c.out_total, &e, cur);
+            }
+            continue;
+        }
+        if (t.cols != have) {   /* this position block's columns, packed once */
+            if (pointwise)
+                krt_sgemm_pack_b(depth, t.np, x + t.p0, c.in_total, 1, nr, kc, packed);
+            else
+                im2col_packed_f32(d, &c, x, t.p0, t.np, nr, packed_slice_depth(kc, depth), idx,
+                                  packed);
+            have = t.cols;
+        }
+        krt_sgemm_packed_ex(t.nm, t.np, depth, 1.0f, w, c.rows, 1, packed, nr, kc, 0.0f, Y + at,
+                            c.out_total, &e, cur);
+    }
+}
 
 /* ---- f16: widen to f32, convolve, narrow ----------------------------------- */
 
@@ -428,47 +669,58 @@ static void narrow_conv_unit(const krt_conv_desc *d, const conv_dims *c, int64_t
 static void conv_f16(const krt_conv_desc *d, const void *X, const void *W, const void *B,
                      void *Y, int64_t u0, int64_t u1, void *scratch)
 {
-    conv_dims c = conv_dims_of(d);
+    conv_dims c = float_dims_of(d);
     widened v = widen_all(d, false, X, W, B, scratch);
-    conv_f32(d, v.x, v.w, v.b, v.y, u0, u1, v.rest);
+    conv_f32(d, v.x, v.w, v.b, v.y, u0, u1, v.rest, NULL);
     for (int64_t u = u0; u < u1; u++)
         narrow_conv_unit(d, &c, u, v.y, Y);
 }
 
-/* ---- kernel `conv` ---------------------------------------------------------- */
+/* ---- kernels `conv` and `conv_epi` ------------------------------------------- */
 
 static int64_t conv_units(const void *desc)
 {
     const krt_conv_desc *d = desc;
-    conv_dims c = conv_dims_of(d);
+    conv_dims c = float_dims_of(d);
     return max64(1, conv_unit_count(d, &c));
 }
 
-static size_t conv_scratch_of(const krt_conv_desc *d, krt_dtype dt)
+/* conv_f32's scratch: the packed column block and the GEMM's own
+ * (depthwise: only the epilogue pass's). */
+static size_t conv_f32_scratch(const krt_conv_desc *d)
 {
-    conv_dims c = conv_dims_of(d);
-    size_t es = krt_dtype_size(dt);
-    size_t gemm = krt_gemm_scratch_size(dt, min64(c.mg, CH_BLOCK), c.chunk, c.rows);
-    return up64((size_t)(c.rows * c.chunk) * es) + up64((size_t)c.chunk * 8) + gemm + 64;
+    conv_dims c = float_dims_of(d);
+    int64_t mb = min64(c.mg, CH_BLOCK);
+    if (is_depthwise_2d(d))
+        return up64((size_t)dw_scratch_numel(d) * 4) + krt_sgemm_scratch_size(mb, c.chunk, 0) +
+               3 * 64;
+    int64_t depth = is_pointwise(d) ? c.cg : c.rows;
+    return up64((size_t)packed_cols_numel(&c, depth) * 4) + up64((size_t)c.chunk * 8) +
+           krt_sgemm_scratch_size(mb, c.chunk, depth) + 3 * 64;
 }
 
 static size_t conv_scratch(const void *desc)
 {
     const krt_conv_desc *d = desc;
     if (d->dtype == KRT_F16)
-        return promoted_bytes(d, false) + conv_scratch_of(d, KRT_F32);
-    return conv_scratch_of(d, d->dtype);
+        return promoted_bytes(d, false) + conv_f32_scratch(d);
+    if (d->dtype == KRT_F32)
+        return conv_f32_scratch(d);
+    conv_dims c = float_dims_of(d);
+    size_t es = krt_dtype_size(d->dtype);
+    size_t gemm = krt_gemm_scratch_size(d->dtype, min64(c.mg, CH_BLOCK), c.chunk, c.rows);
+    return up64((size_t)(c.rows * c.chunk) * es) + up64((size_t)c.chunk * 8) + gemm + 64;
 }
 
 static krt_status conv_run(const void *desc, void *const *ops, void *scratch, krt_span r,
                            krt_error *err)
 {
     const krt_conv_desc *d = desc;
-    conv_dims c = conv_dims_of(d);
+    conv_dims c = float_dims_of(d);
     int64_t u1 = min64(r.end, conv_unit_count(d, &c));
     (void)err;
     if (d->dtype == KRT_F32)
-        conv_f32(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
+        conv_f32(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch, NULL);
     else if (d->dtype == KRT_F64)
         conv_f64(d, ops[0], ops[1], ops[2], ops[3], r.begin, u1, scratch);
     else if (d->dtype == KRT_F16)
@@ -480,6 +732,37 @@ static krt_status conv_run(const void *desc, void *const *ops, void *scratch, kr
 
 const krt_kernel_info krt_kernel_conv = {
     "conv", conv_run, conv_scratch, conv_units, sizeof(krt_conv_desc),
+};
+
+static int64_t conv_epi_units(const void *desc)
+{
+    return conv_units(&((const krt_conv_epi_desc *)desc)->conv);
+}
+
+static size_t conv_epi_scratch(const void *desc)
+{
+    return conv_f32_scratch(&((const krt_conv_epi_desc *)desc)->conv);
+}
+
+static krt_status conv_epi_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                               krt_error *err)
+{
+    const krt_conv_epi_desc *e = desc;
+    const krt_conv_desc *d = &e->conv;
+    conv_dims c = float_dims_of(d);
+    int64_t u1 = min64(r.end, conv_unit_count(d, &c));
+    (void)err;
+    if (d->dtype != KRT_F32)
+        return KRT_EDTYPE;
+    if ((unsigned)e->act >= KRT_GEMM_ACT_COUNT)
+        return KRT_EVALUE;
+    conv_epi ep = {e->act, e->lo, e->hi, e->has_residual ? ops[3] : NULL};
+    conv_f32(d, ops[0], ops[1], ops[2], ops[4], r.begin, u1, scratch, &ep);
+    return KRT_OK;
+}
+
+const krt_kernel_info krt_kernel_conv_epi = {
+    "conv_epi", conv_epi_run, conv_epi_scratch, conv_epi_units, sizeof(krt_conv_epi_desc),
 };
 
 /* ---- kernel `conv_transpose` ------------------------------------------------- */

@@ -61,6 +61,7 @@ static const desc_row desc_rows[KRT_K_COUNT] = {
     [KRT_K_MATMUL_EPI] = LA(krt_matmul_epi_desc),
     [KRT_K_CONV] = LA(krt_conv_desc),
     [KRT_K_CONV_TRANSPOSE] = LA(krt_conv_desc),
+    [KRT_K_CONV_EPI] = LA(krt_conv_epi_desc),
     [KRT_K_QCONV] = LA(krt_qconv_desc),
     [KRT_K_POOL] = LA(krt_pool_desc),
     [KRT_K_MAX_UNPOOL] = LA(krt_max_unpool_desc),

@@ -1,5 +1,5 @@
 /* test_fusion.c — the fusion passes (fold-batchnorm, fuse-layernorm,
- * fuse-gelu): what they fuse in the samples, what they must leave alone,
+ * fuse-gelu, fuse-epilogue): what they fuse in the samples, what they must leave alone,
  * and that fused graphs compute what the unfused ones do.
  *
  * Expected op counts come from the model definitions, not from kiln:
@@ -89,8 +89,21 @@ static const sample_counts expected_counts[] = {
     {"samples/zoo/vit-opset17", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 0},
                                  {KILN_OP_ERF, 0}, END}, 4},
     {"samples/fmnist-vit", {{KILN_OP_LAYERNORMALIZATION, 9}, {KILN_OP_GELU, 0}, {KILN_OP_ERF, 0}, END}, 4},
-    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
-    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
+    /* MobileNetV2-CA (export.py MBV2CA, 8 inverted residuals, 7 with an
+     * expansion, 4 with a residual): Conv+BN+ReLU6 becomes one
+     * kiln.FusedConv for the stem, the 7 expansions, the 8 depthwise convs
+     * and the last 1x1; each CoordAtt's two gate convs take their Sigmoid;
+     * the 4 residual blocks' projections take the Add: 1+7+8+1+16+4 = 37.
+     * Left: each CoordAtt's conv1 (its h_swish is spelled x*relu6(x+3)/6,
+     * x used twice) and the 4 projections without a residual: 12. */
+    {"samples/zoo/mbv2-coordatt", {{KILN_OP_BATCHNORMALIZATION, 0}, {KILN_OP_FUSEDCONV, 37},
+                                   {KILN_OP_CONV, 12}, END}, 0},
+    /* ResNetTA (6 BasicBlockTA): the stem's and each conv1's Conv+BN+ReLU,
+     * and the 3 triplet-attention gates' Conv+BN+Sigmoid per block, fuse:
+     * 1+6+18 = 25. conv2 feeds the attention's three views and the 2
+     * downsample convs the residual Add of a later value: 8 stay Conv. */
+    {"samples/zoo/resnet-triplet", {{KILN_OP_BATCHNORMALIZATION, 0}, {KILN_OP_FUSEDCONV, 25},
+                                    {KILN_OP_CONV, 8}, END}, 0},
     {"samples/zoo/mobilenet-v3-small", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
     {"samples/zoo/mobilenext", {{KILN_OP_BATCHNORMALIZATION, 0}, END}, 0},
 };
@@ -524,6 +537,65 @@ static void test_epilogue_numbers(void)
     free(text), free(w), free(w3), free(x);
 }
 
+/* fuse-epilogue on Conv: random geometries (groups 1, 2 and depthwise,
+ * strides, pads, dilations, 1x1 and 3x3 kernels, 1-D to 3-D... 2-D here,
+ * with output planes that cross the conv kernel's position blocks), each
+ * with every activation, a bias Add on a bias-less Conv and a residual:
+ * the kiln.FusedConv kernel against the unfused ops, both through the
+ * interpreter. The residual is another Conv of the same input (computed
+ * before the fused one, as the pass requires). */
+static void test_conv_epilogue_numbers(void)
+{
+    enum { SIZE = 1 << 20 };
+    char *text = malloc(SIZE), *w = malloc(SIZE / 4), b[8192], bc[8192];
+    uint32_t state = 11;
+    for (int round = 0; round < 8; round++) {
+        int C = 2 + (int)(uniform(&state, 0, 6)), H = 5 + (int)uniform(&state, 0, 20);
+        int Wd = 5 + (int)uniform(&state, 0, 20);
+        int groups[3] = {1, C % 2 == 0 ? 2 : 1, C};
+        int G = groups[round % 3], M = G * (1 + (int)uniform(&state, 0, 3));
+        int k = uniform(&state, 0, 1) < 0.3f ? 1 : 3, s = 1 + (uniform(&state, 0, 1) < 0.4f);
+        int dl = k == 3 && uniform(&state, 0, 1) < 0.3f ? 2 : 1;
+        int pad = (int)uniform(&state, 0, (float)((k - 1) * dl + 1));
+        if (round == 0)   /* a big plane: several position blocks of the kernel */
+            C = 8, H = 40, Wd = 37, G = 1, M = 70, k = 3, s = 1, dl = 1, pad = 1;
+        if (round == 1)   /* depthwise, stride 2 */
+            C = 12, H = 29, Wd = 31, G = 12, M = 12, k = 3, s = 2, dl = 1, pad = 1;
+        if (round == 2)   /* pointwise: the GEMM straight on the input */
+            C = 24, H = 17, Wd = 19, G = 1, M = 40, k = 1, s = 1, dl = 1, pad = 0;
+        int nw = M * (C / G) * k * k;
+        put_floats(w, SIZE / 4, &state, nw, -0.3f, 0.3f);
+        put_floats(b, sizeof b, &state, M, -1.0f, 1.0f);
+        put_floats(bc, sizeof bc, &state, M, -1.0f, 1.0f);
+        char attrs[256];
+        snprintf(attrs, sizeof attrs,
+                 "{dilations = [%d, %d], group = %d, kernel_shape = [%d, %d], pads = [%d, %d, %d, %d], "
+                 "strides = [%d, %d]}", dl, dl, G, k, k, pad, pad, pad, pad, s, s);
+        snprintf(text, SIZE,
+                 "kiln-ir 1\ngraph @g (%%x: f32[1,%d,%d,%d]) -> (%%y1, %%y2, %%y3, %%y4, %%y5, %%y6, %%y7, %%y8) {\n"
+                 "  const %%w: f32[%d,%d,%d,%d] = %s\n  const %%b: f32[%d] = %s\n"
+                 "  const %%bc: f32[%d,1,1] = %s\n"
+                 "  const %%lo: f32[] = [-0.5]\n  const %%hi: f32[] = [0.75]\n"
+                 "  %%r = Conv(%%x, %%w) %s\n"
+                 "  %%c1 = Conv(%%x, %%w, %%b) %s\n  %%g1 = Relu(%%c1)\n  %%y1 = Add(%%g1, %%r)\n"
+                 "  %%c2 = Conv(%%x, %%w) %s\n  %%a2 = Add(%%bc, %%c2)\n  %%y2 = Clip(%%a2, %%lo, %%hi)\n"
+                 "  %%c3 = Conv(%%x, %%w, %%b) %s\n  %%y3 = HardSwish(%%c3)\n"
+                 "  %%c4 = Conv(%%x, %%w, %%b) %s\n  %%s4 = Sigmoid(%%c4)\n  %%y4 = Mul(%%c4, %%s4)\n"
+                 "  %%c5 = Conv(%%x, %%w) %s\n  %%y5 = Sigmoid(%%c5)\n"
+                 "  %%c6 = Conv(%%x, %%w, %%b) %s\n  %%y6 = kiln.Gelu(%%c6)\n"
+                 "  %%c7 = Conv(%%x, %%w, %%b) %s\n  %%y7 = kiln.Gelu(%%c7) {approximate = \"tanh\"}\n"
+                 "  %%c8 = Conv(%%x, %%w, %%b) %s\n  %%y8 = Add(%%r, %%c8)\n}\n",
+                 C, H, Wd, M, C / G, k, k, w, M, b, M, bc, attrs, attrs, attrs, attrs, attrs, attrs,
+                 attrs, attrs, attrs);
+        size_t nx = (size_t)C * H * Wd;
+        float *x = malloc(sizeof(float) * nx);
+        fill(x, nx, &state, -2.0f, 2.0f);
+        check_fused(text, x, nx, "fuse-epilogue,dce", KILN_OP_FUSEDCONV, 8, 1e-5, 1e-5);
+        free(x);
+    }
+    free(text), free(w);
+}
+
 static CU_TestInfo sample_tests[] = {
     {"fused op counts after -O2", test_sample_counts},
     {"every sample: -O2 within the manifest tolerance of -O0", test_sample_invariance},
@@ -537,6 +609,7 @@ static CU_TestInfo spelling_tests[] = {
     {"fold-batchnorm: folded Gemm/MatMul computes them+BN", test_fold_batchnorm_gemm_numbers},
     {"fuse-gelu: what must stay", test_gelu_negatives},
     {"fuse-epilogue: the fused MatMul computes the unfused chain", test_epilogue_numbers},
+    {"fuse-epilogue: the fused Conv computes the unfused chain", test_conv_epilogue_numbers},
     {"fuse-layernorm: what must stay", test_layernorm_negatives},
     CU_TEST_INFO_NULL,
 };

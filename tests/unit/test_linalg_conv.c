@@ -453,6 +453,62 @@ static void test_conv_f16(void)
     (void)NWT;
 }
 
+/* Kernel conv_epi (kiln.FusedConv): Relu and Clip with a residual, on
+ * the GEMM paths (groups, 1x1, strided and dilated) and the depthwise one
+ * (stride 1 and 2, channel multiplier 2): bit-equal to conv followed by
+ * the activation and the Add done here (the same operations in the same
+ * order), and identical when the units are split over 2 or 7 parts. */
+static void check_conv_epi(const geo *g, krt_gemm_act act)
+{
+    int64_t nx = g->N * g->C * vol(g->in), nw = g->M * (g->C / g->G) * vol(g->k);
+    int64_t ny = g->N * g->M * vol(g->out);
+    float *x = frandv(nx), *w = frandv(nw), *b = frandv(g->M), *r = frandv(ny);
+    float *want = frandv(ny), *y = frandv(ny), *y2 = malloc((size_t)ny * 4);
+    krt_conv_epi_desc e = {.conv = desc_of(g, 2), .act = act, .lo = -0.25f, .hi = 0.5f,
+                           .has_residual = 1};
+    e.conv.dtype = KRT_F32;
+    CU_ASSERT_EQUAL(conv(e.conv, KRT_F32, x, w, b, want), KRT_OK);
+    for (int64_t i = 0; i < ny; i++) {
+        float v = want[i];
+        v = act == KRT_GEMM_ACT_RELU ? (v < 0 ? 0 : v) : (v < e.lo ? e.lo : v > e.hi ? e.hi : v);
+        want[i] = v + r[i];
+    }
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_conv_epi, &e, OPS(x, w, b, r, y)), KRT_OK);
+    CU_ASSERT_EQUAL(memcmp(y, want, (size_t)ny * 4), 0);
+    for (int parts = 2; parts <= 7; parts += 5) {
+        memset(y2, 0x7f, (size_t)ny * 4);
+        CU_ASSERT_EQUAL(kernel_run_split(&krt_kernel_conv_epi, &e, OPS(x, w, b, r, y2), parts), KRT_OK);
+        CU_ASSERT_EQUAL(memcmp(y, y2, (size_t)ny * 4), 0);
+    }
+    free(x), free(w), free(b), free(r), free(want), free(y), free(y2);
+}
+
+static void test_conv_epi(void)
+{
+    static const struct {
+        int64_t C, M, G, in[2], k[2], s[2], d[2], p[2];
+    } cases[] = {
+        {6, 8, 2, {13, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1}},     /* groups */
+        {5, 70, 1, {17, 19}, {3, 3}, {2, 1}, {2, 1}, {2, 1}},    /* strided, dilated */
+        {24, 40, 1, {9, 30}, {1, 1}, {1, 1}, {1, 1}, {0, 0}},    /* pointwise */
+        {12, 12, 12, {15, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1}},  /* depthwise */
+        {8, 16, 8, {21, 7}, {3, 5}, {2, 2}, {1, 2}, {1, 2}},     /* depthwise x2, strided */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t pe[2] = {cases[i].p[0], cases[i].p[1]};
+        geo g = make_geo(2, 1, cases[i].C, cases[i].M, cases[i].G, cases[i].in, cases[i].k,
+                         cases[i].s, cases[i].d, cases[i].p, pe);
+        check_conv_epi(&g, KRT_GEMM_ACT_RELU);
+        check_conv_epi(&g, KRT_GEMM_ACT_CLIP);
+    }
+    krt_conv_epi_desc e = {.conv = {.dtype = KRT_F64, .nd = 2, .batch = 1, .in_ch = 1,
+                                    .out_ch = 1, .group = 1, .in = {1, 1}, .out = {1, 1},
+                                    .kernel = {1, 1}, .stride = {1, 1}, .dilation = {1, 1}}};
+    double one = 1;
+    CU_ASSERT_EQUAL(kernel_run(&krt_kernel_conv_epi, &e, OPS(&one, &one, NULL, NULL, &one)),
+                    KRT_EDTYPE);
+}
+
 static CU_TestInfo geometry_tests[] = {
     {"window dims: pads, SAME, VALID, ceil, dilation", test_window_dim},
     {"window dims: errors", test_window_dim_errors},
@@ -471,6 +527,7 @@ static CU_TestInfo conv_tests[] = {
     {"convtranspose vs naive", test_convtranspose_cases},
     {"convtranspose ONNX 1-D example", test_convtranspose_onnx_1d},
     {"conv / convtranspose f16", test_conv_f16},
+    {"conv_epi: conv + activation + residual, any split", test_conv_epi},
     CU_TEST_INFO_NULL,
 };
 
