@@ -470,6 +470,16 @@ typedef struct krt_attention_desc {
     int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_attention_desc;
 
+/* The vector width (floats) the attention kernel runs at on this CPU: the
+ * widest of its instances this build has and this CPU runs (x86-64: 16
+ * with AVX-512, 8 with AVX2, else the compile target's). For tests and
+ * benchmarks, krt_attention_use_width forces one for every later call in
+ * the process (0: back to the widest; false, and back to the widest, for
+ * a width this build or CPU does not have). Not thread-safe: call it
+ * while no attention runs. */
+int krt_attention_width(void);
+bool krt_attention_use_width(int width);
+
 /* kiln.TokenMerge and kiln.TokenPrune (runtime/krt_token.c). */
 #include "runtime/krt_token.h"
 
