@@ -140,7 +140,8 @@ static int64_t attention_units(const void *desc)
  * (lane sums of exp and max in other groupings): results agree within f32
  * rounding, and the AVX-512 instance is bit-identical to a build whose
  * target has AVX-512 (same code, same -ffp-contract). */
-#if defined(KRT_HAVE_VEC) && defined(__x86_64__) && !defined(KRT_ATTENTION_NO_DISPATCH)
+#if defined(KRT_HAVE_VEC) && defined(__x86_64__) && !defined(KRT_ATTENTION_NO_DISPATCH) && \
+    !defined(KRT_GEMM_NO_DISPATCH)   /* the LLVM backend's bitcode: its CPU is known */
 #if !defined(__AVX512F__)
 #define ATT_VF 16
 #define ATT_FN(f) att16_##f
