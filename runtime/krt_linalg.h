@@ -130,10 +130,13 @@ krt_status krt_gemm(krt_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
                     double beta, void *C, int64_t ldc, void *scratch);
 
 /* Kernel `matmul`: ops {A, B, Y}. Batched matrix product with numpy
- * broadcasting of the batch dims; Y dense (batch dims, M, N). Units are
- * blocks of output rows over batch x M: each unit computes whole rows, so
- * any split gives bit-identical results. f32, f64, f16, bf16, i32, i64,
- * u32, u64. */
+ * broadcasting of the batch dims; Y dense (batch dims, M, N). Units: when
+ * B is one matrix for every batch item and A's items are dense (the batch
+ * folds into M), a grid of blocks of 12 rows x 64 columns of the
+ * (batch x M) x N product, numbered down each column block; otherwise
+ * blocks of 12 output rows over batch x M. Each unit computes whole
+ * elements (the full K sum), so any split gives bit-identical results.
+ * f32, f64, f16, bf16, i32, i64, u32, u64. */
 typedef struct krt_matmul_desc {
     krt_dtype dtype;                  /* of A, B and Y */
     int batch_rank;                   /* rank of the output's batch dims */
@@ -148,8 +151,9 @@ typedef struct krt_matmul_desc {
  *   Y = act(A @ B + bias) + residual
  * with A @ B batched as `matmul` (mm), bias [N] broadcast over every row,
  * residual dense of Y's shape; all of it applied per register tile by the
- * GEMM's epilogue (krt_sgemm_ex), never as a pass over Y. Units: blocks
- * of output rows, as matmul. With b_nr > 0, B is packed (krt_sgemm_pack_b)
+ * GEMM's epilogue (krt_sgemm_ex), never as a pass over Y. Units as
+ * matmul (with b_nr > 0 the grid's column blocks are b_nr rounded up to a
+ * multiple of b_nr >= 64 wide, whole packed panels). With b_nr > 0, B is packed (krt_sgemm_pack_b)
  * and must be one matrix (no batch dims); KRT_EVALUE otherwise. */
 typedef struct krt_matmul_epi_desc {
     krt_matmul_desc mm;               /* mm.dtype KRT_F32 */
@@ -481,6 +485,16 @@ typedef struct krt_attention_desc {
     int32_t p_out;                    /* 1: write P (ops[9]) */
     int32_t pad0;  /* explicit padding: a descriptor has no hidden bytes */
 } krt_attention_desc;
+
+/* The vector width (floats) the attention kernel runs at on this CPU: the
+ * widest of its instances this build has and this CPU runs (x86-64: 16
+ * with AVX-512, 8 with AVX2, else the compile target's). For tests and
+ * benchmarks, krt_attention_use_width forces one for every later call in
+ * the process (0: back to the widest; false, and back to the widest, for
+ * a width this build or CPU does not have). Not thread-safe: call it
+ * while no attention runs. */
+int krt_attention_width(void);
+bool krt_attention_use_width(int width);
 
 /* kiln.TokenMerge and kiln.TokenPrune (runtime/krt_token.c). */
 #include "runtime/krt_token.h"

@@ -631,11 +631,14 @@ static int64_t slice_depth(const ukr_info *u, int64_t K)
     return slice_depth_kc(u->kc, K);
 }
 
-/* B as the driver reads it: strided, or packed ahead of time (pnr > 0). */
+/* B as the driver reads it: strided, or packed ahead of time (pnr > 0):
+ * then the packed matrix is pn columns wide and the call's columns start
+ * at its column pc0 (a multiple of pnr). */
 typedef struct b_src {
     const float *B;
     int64_t rs, cs;
     int pnr, pkc;
+    int64_t pn, pc0;
 } b_src;
 
 static void sgemm_run(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rs_a,
@@ -670,9 +673,9 @@ static void sgemm_run(int64_t M, int64_t N, int64_t K, float alpha, const float 
             }
             const float *slice = bp;
             if (depth > 0 && in_place)
-                slice = b->B + pc * round_up(N, u->nr) + jc * kc;
+                slice = b->B + pc * round_up(b->pn, u->nr) + (b->pc0 + jc) * kc;
             else if (depth > 0 && b->pnr > 0)
-                repack_b(u->nr, pc, kc, jc, nc, b->B, K, N, b->pnr, b->pkc, bp);
+                repack_b(u->nr, pc, kc, b->pc0 + jc, nc, b->B, K, b->pn, b->pnr, b->pkc, bp);
             else
                 pack_b(u->nr, kc, nc, b->B + pc * b->rs + jc * b->cs, b->rs, b->cs, bp);
             for (int64_t ic = 0; ic < M; ic += u->mc) {
@@ -692,7 +695,7 @@ void krt_sgemm_ex(int64_t M, int64_t N, int64_t K, float alpha,
                   float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
                   void *scratch)
 {
-    b_src b = {B, rs_b, cs_b, 0, 0};
+    b_src b = {B, rs_b, cs_b, 0, 0, 0, 0};
     sgemm_run(M, N, K, alpha, A, rs_a, cs_a, &b, beta, C, ldc, epi, scratch);
 }
 
@@ -702,8 +705,18 @@ void krt_sgemm_packed_ex(int64_t M, int64_t N, int64_t K, float alpha,
                          float beta, float *C, int64_t ldc, const krt_sgemm_epilogue *epi,
                          void *scratch)
 {
-    b_src b = {packed_b, 0, 0, nr, kc};
+    b_src b = {packed_b, 0, 0, nr, kc, N, 0};
     sgemm_run(M, N, K, alpha, A, rs_a, cs_a, &b, beta, C, ldc, epi, scratch);
+}
+
+/* krt_sgemm_packed_ex on the columns [c0, c0 + N) of a packed B that is
+ * b_n columns wide (c0 a multiple of nr): a column block of the product. */
+static void sgemm_packed_cols(int64_t M, int64_t N, int64_t K, const float *A, int64_t rs_a,
+                              const float *packed_b, int nr, int kc, int64_t b_n, int64_t c0,
+                              float *C, int64_t ldc, const krt_sgemm_epilogue *epi, void *scratch)
+{
+    b_src b = {packed_b, 0, 0, nr, kc, b_n, c0};
+    sgemm_run(M, N, K, 1.0f, A, rs_a, 1, &b, 0.0f, C, ldc, epi, scratch);
 }
 
 void krt_sgemm(int64_t M, int64_t N, int64_t K, float alpha,
@@ -857,15 +870,34 @@ krt_status krt_gemm(krt_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
     return KRT_OK;
 }
 
-/* ---- work units: blocks of output rows ------------------------------------- */
-
-/* Rows of Y per work unit. A unit computes whole rows (every column, the
- * full K sum), and the GEMM's per-element summation order does not depend
- * on which rows a call covers, so any split is bit-identical. */
-/* Units only matter where one thread's rows end and the next one's begin
- * (each thread runs one contiguous range): 12 is a multiple of the x86
- * kernels' MR (6), so only NEON (MR 8) may see an extra edge tile there. */
-enum { UNIT_ROWS = 12 };
+/* ---- work units: blocks of output rows, or of rows and columns ---------------
+ *
+ * A unit computes whole elements of Y (the full K sum), and the GEMM's
+ * per-element summation order depends on K alone, never on which rows or
+ * columns a call covers (edge tiles run the same kernel), so any split is
+ * bit-identical. Units only matter where one thread's range ends and the
+ * next one's begins (each thread runs one contiguous range).
+ *
+ * Rows: UNIT_ROWS rows of Y per unit; 12 is a multiple of the x86 kernels'
+ * MR (6), so only NEON (MR 8) may see an extra edge tile there. Used by
+ * `gemm` and by a matmul whose batch items each have their own B.
+ *
+ * A grid (a matmul whose batch folds into M: one B, e.g. every Linear
+ * layer): blocks of UNIT_ROWS rows x `width` columns, numbered down each
+ * column block (unit u is row block u % RB of column block u / RB), so a
+ * thread's range is a run of whole column blocks with at most a part of
+ * one at each end. Why not rows alone: with M = 197 (a ViT's tokens) a row
+ * split gives each of 2 threads 16-17 of the 33 row tiles, so every B
+ * micro-panel (the weights, streamed from memory) serves half as many
+ * tiles per thread as it does on one thread, and each thread streams all
+ * of B: at 2 threads the GEMMs of DeiT-Small took 27% more CPU time than
+ * at 1 (KRT_POOL_PROFILE). Split by columns, each thread reads half of B
+ * and keeps the reuse of one thread; A (197 x K) is small and shared. And
+ * 33 row tiles do not halve, while the ViT widths (384 ... 1536) are whole
+ * numbers of 128 columns. `width` is 64 columns (every x86 kernel's NR
+ * divides it), or for a B packed for NR columns the multiple of NR
+ * nearest above 64, so a block never cuts a packed panel. */
+enum { UNIT_ROWS = 12, UNIT_COLS = 64 };
 
 static int64_t row_units(int64_t rows)
 {
@@ -877,6 +909,45 @@ static void unit_rows(krt_span r, int64_t rows, int64_t *r0, int64_t *r1)
 {
     *r0 = min64(r.begin * UNIT_ROWS, rows);
     *r1 = min64(r.end * UNIT_ROWS, rows);
+}
+
+/* Columns of a grid block: UNIT_COLS, rounded up to the packing's nr. */
+static int64_t grid_width(int32_t b_nr)
+{
+    return b_nr > 0 ? round_up(UNIT_COLS, b_nr) : UNIT_COLS;
+}
+
+static int64_t grid_units(int64_t rows, int64_t cols, int64_t width)
+{
+    return row_units(rows) * (cols > 0 ? (cols + width - 1) / width : 1);
+}
+
+/* A block of Y: rows [r0, r1), columns [c0, c1). */
+typedef struct grid_block {
+    int64_t r0, r1, c0, c1;
+} grid_block;
+
+/* Cuts units `r` of the grid of a rows x cols Y into at most 3 blocks
+ * (a partial column block, a run of whole ones, a partial one); returns
+ * how many. */
+static int grid_blocks(krt_span r, int64_t rows, int64_t cols, int64_t width, grid_block out[3])
+{
+    int64_t rb = row_units(rows), b = r.begin, e = r.end;
+    int n = 0;
+    while (b < e) {
+        int64_t cb = b / rb, first = b % rb, c0 = min64(cb * width, cols);
+        if (first == 0 && e - b >= rb) {          /* whole column blocks: every row */
+            int64_t whole = (e - b) / rb;
+            out[n++] = (grid_block){0, rows, c0, min64((cb + whole) * width, cols)};
+            b += whole * rb;
+        } else {                                  /* rows of column block cb */
+            int64_t stop = min64(e, (cb + 1) * rb), r0, r1;
+            unit_rows((krt_span){first, stop - cb * rb}, rows, &r0, &r1);
+            out[n++] = (grid_block){r0, r1, c0, min64((cb + 1) * width, cols)};
+            b = stop;
+        }
+    }
+    return n;
 }
 
 /* ---- kernel `matmul` --------------------------------------------------------- */
@@ -948,6 +1019,8 @@ static void batch_offsets(const krt_matmul_desc *d, int64_t flat, int64_t *a_off
 static int64_t matmul_units(const void *desc)
 {
     const krt_matmul_desc *d = desc;
+    if (folds_into_m(d))
+        return grid_units(batch_count(d) * d->M, d->N, grid_width(0));
     return row_units(batch_count(d) * d->M);
 }
 
@@ -962,11 +1035,6 @@ static void matmul_rows(const krt_matmul_desc *d, const char *A, const char *B, 
                         int64_t r0, int64_t r1, void *scratch)
 {
     int64_t es = (int64_t)krt_dtype_size(d->dtype), M = d->M, N = d->N, K = d->K;
-    if (folds_into_m(d)) {
-        krt_gemm(d->dtype, r1 - r0, N, K, 1.0, A + r0 * K * es, K, 1, B, N, 1, 0.0,
-                 C + r0 * N * es, N, scratch);
-        return;
-    }
     for (int64_t r = r0, n; r < r1; r += n) {
         int64_t b = r / M, i = r % M, ao, bo;
         n = min64(M - i, r1 - r);
@@ -980,13 +1048,26 @@ static krt_status matmul_run(const void *desc, void *const *ops, void *scratch, 
                              krt_error *err)
 {
     const krt_matmul_desc *d = desc;
-    int64_t r0, r1;
+    int64_t rows = batch_count(d) * d->M, N = d->N, K = d->K, r0, r1;
     (void)err;
     if (!gemm_has(d->dtype))
         return KRT_EDTYPE;
-    unit_rows(r, batch_count(d) * d->M, &r0, &r1);
-    if (r0 < r1)
-        matmul_rows(d, ops[0], ops[1], ops[2], r0, r1, scratch);
+    if (!folds_into_m(d)) {
+        unit_rows(r, rows, &r0, &r1);
+        if (r0 < r1)
+            matmul_rows(d, ops[0], ops[1], ops[2], r0, r1, scratch);
+        return KRT_OK;
+    }
+    /* one GEMM of all rows: blocks of rows and columns */
+    const char *A = ops[0], *B = ops[1];
+    char *C = ops[2];
+    int64_t es = (int64_t)krt_dtype_size(d->dtype);
+    grid_block g[3];
+    for (int i = 0, n = grid_blocks(r, rows, N, grid_width(0), g); i < n; i++)
+        if (g[i].r0 < g[i].r1 && g[i].c0 < g[i].c1)
+            krt_gemm(d->dtype, g[i].r1 - g[i].r0, g[i].c1 - g[i].c0, K, 1.0,
+                     A + g[i].r0 * K * es, K, 1, B + g[i].c0 * es, N, 1, 0.0,
+                     C + (g[i].r0 * N + g[i].c0) * es, N, scratch);
     return KRT_OK;
 }
 
@@ -998,7 +1079,10 @@ const krt_kernel_info krt_kernel_matmul = {
 
 static int64_t matmul_epi_units(const void *desc)
 {
-    return matmul_units(&((const krt_matmul_epi_desc *)desc)->mm);
+    const krt_matmul_epi_desc *d = desc;
+    if (folds_into_m(&d->mm))
+        return grid_units(batch_count(&d->mm) * d->mm.M, d->mm.N, grid_width(d->b_nr));
+    return row_units(batch_count(&d->mm) * d->mm.M);
 }
 
 static size_t matmul_epi_scratch(const void *desc)
@@ -1006,8 +1090,9 @@ static size_t matmul_epi_scratch(const void *desc)
     return matmul_scratch(&((const krt_matmul_epi_desc *)desc)->mm);
 }
 
-/* Rows [r0, r1) of the batch x M rows of Y = act(A @ B + bias) + residual:
- * the epilogue rides on the GEMM's register tiles (krt_sgemm_ex). */
+/* Rows [r0, r1) of the batch x M rows of Y = act(A @ B + bias) + residual,
+ * one batch item at a time (B unpacked, a matrix per item): the epilogue
+ * rides on the GEMM's register tiles (krt_sgemm_ex). */
 static void matmul_epi_rows(const krt_matmul_epi_desc *d, const float *A, const float *B,
                             const float *bias, const float *res, float *Y, int64_t r0, int64_t r1,
                             void *scratch)
@@ -1016,28 +1101,37 @@ static void matmul_epi_rows(const krt_matmul_epi_desc *d, const float *A, const 
     int64_t M = mm->M, N = mm->N, K = mm->K;
     krt_sgemm_epilogue epi = {bias, 0, 1, 1.0f, d->act, d->lo, d->hi, NULL, N};
     for (int64_t r = r0, n; r < r1; r += n) {
-        int64_t ao = 0, bo = 0, i = r;
-        n = r1 - r;
-        if (!folds_into_m(mm)) {        /* one batch item at a time */
-            i = r % M;
-            n = min64(M - i, r1 - r);
-            batch_offsets(mm, r / M, &ao, &bo);
-        }
+        int64_t ao, bo, i = r % M;
+        n = min64(M - i, r1 - r);
+        batch_offsets(mm, r / M, &ao, &bo);
         epi.residual = res ? res + r * N : NULL;
-        if (d->b_nr > 0)                /* B packed by pack-weights: one matrix, bo is 0 */
-            krt_sgemm_packed_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B, d->b_nr, d->b_kc, 0.0f,
-                                Y + r * N, N, &epi, scratch);
-        else
-            krt_sgemm_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B + bo, N, 1, 0.0f, Y + r * N, N,
-                         &epi, scratch);
+        krt_sgemm_ex(n, N, K, 1.0f, A + ao + i * K, K, 1, B + bo, N, 1, 0.0f, Y + r * N, N, &epi,
+                     scratch);
     }
+}
+
+/* The block g of Y = act(A @ B + bias) + residual when the batch folds into
+ * M (one B, packed or not). */
+static void matmul_epi_block(const krt_matmul_epi_desc *d, const float *A, const float *B,
+                             const float *bias, const float *res, float *Y, grid_block g,
+                             void *scratch)
+{
+    int64_t N = d->mm.N, K = d->mm.K, m = g.r1 - g.r0, n = g.c1 - g.c0;
+    krt_sgemm_epilogue epi = {bias ? bias + g.c0 : NULL, 0, 1, 1.0f, d->act, d->lo, d->hi,
+                              res ? res + g.r0 * N + g.c0 : NULL, N};
+    float *C = Y + g.r0 * N + g.c0;
+    if (d->b_nr > 0)                    /* B packed by pack-weights */
+        sgemm_packed_cols(m, n, K, A + g.r0 * K, K, B, d->b_nr, d->b_kc, N, g.c0, C, N, &epi,
+                          scratch);
+    else
+        krt_sgemm_ex(m, n, K, 1.0f, A + g.r0 * K, K, 1, B + g.c0, N, 1, 0.0f, C, N, &epi, scratch);
 }
 
 static krt_status matmul_epi_run(const void *desc, void *const *ops, void *scratch, krt_span r,
                                  krt_error *err)
 {
     const krt_matmul_epi_desc *d = desc;
-    int64_t r0, r1;
+    int64_t rows = batch_count(&d->mm) * d->mm.M, r0, r1;
     (void)err;
     if (d->mm.dtype != KRT_F32 || (unsigned)d->act >= KRT_GEMM_ACT_COUNT)
         return KRT_EDTYPE;
@@ -1045,10 +1139,17 @@ static krt_status matmul_epi_run(const void *desc, void *const *ops, void *scrat
         return KRT_EVALUE;
     if (r.end > r.begin && ((d->has_bias && !ops[2]) || (d->has_residual && !ops[3])))
         return KRT_EVALUE;
-    unit_rows(r, batch_count(&d->mm) * d->mm.M, &r0, &r1);
-    if (r0 < r1)
-        matmul_epi_rows(d, ops[0], ops[1], d->has_bias ? ops[2] : NULL,
-                        d->has_residual ? ops[3] : NULL, ops[4], r0, r1, scratch);
+    const float *bias = d->has_bias ? ops[2] : NULL, *res = d->has_residual ? ops[3] : NULL;
+    if (!folds_into_m(&d->mm)) {
+        unit_rows(r, rows, &r0, &r1);
+        if (r0 < r1)
+            matmul_epi_rows(d, ops[0], ops[1], bias, res, ops[4], r0, r1, scratch);
+        return KRT_OK;
+    }
+    grid_block g[3];
+    for (int i = 0, n = grid_blocks(r, rows, d->mm.N, grid_width(d->b_nr), g); i < n; i++)
+        if (g[i].r0 < g[i].r1 && g[i].c0 < g[i].c1)
+            matmul_epi_block(d, ops[0], ops[1], bias, res, ops[4], g[i], scratch);
     return KRT_OK;
 }
 

@@ -62,6 +62,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -93,7 +94,32 @@ typedef void (*chunk_fn)(void *arg, int64_t begin, int64_t end, int thread);
 typedef struct slot {
     alignas(CACHE_LINE) krt_status status;
     krt_error err;
+    int64_t busy_ns;              /* profile: thread CPU time of the chunk */
+    int32_t by_caller;            /* profile: the caller ran this chunk (t >= 1) */
 } slot;
+
+/* KRT_POOL_PROFILE=1 in the environment when the pool is created: every
+ * kernel call records the thread CPU time (CLOCK_THREAD_CPUTIME_ID, so
+ * preemption by other processes does not count) of each chunk, and
+ * krt_pool_destroy prints per kernel: the total busy time, the sum over
+ * calls of the busiest chunk (the call's critical path), and, for the
+ * caller, the CPU time between calls (serial work outside the kernels).
+ * From them, the speed-up the partition allows whatever the machine's load:
+ *   ideal = (busy + serial) / (critical path + serial).
+ * Off (the default), the only cost is one predictable branch per call. */
+enum { PROF_KERNELS = 64 };
+typedef struct prof_row {
+    const char *name;             /* the kernel's; NULL: free row */
+    int64_t calls, split;         /* calls; of which split over > 1 chunk */
+    int64_t busy_ns, crit_ns;     /* sum of chunks; sum over calls of the largest */
+    int64_t by_caller;            /* chunks t >= 1 the caller ran (no worker came) */
+} prof_row;
+typedef struct prof {
+    prof_row rows[PROF_KERNELS];
+    int64_t serial_ns;            /* caller CPU time between consecutive calls */
+    int64_t last_end;             /* caller CPU clock at the end of the last call; 0: none */
+    int64_t chunk_ns[2];          /* busy of chunk 0 (the caller) and of chunks >= 1 */
+} prof;
 
 struct krt_pool {
     int threads;                  /* chunks per call: caller + workers */
@@ -113,6 +139,7 @@ struct krt_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake;          /* gen moved */
     pthread_cond_t done;          /* done reached T - 1 */
+    prof *prof;                   /* KRT_POOL_PROFILE: the statistics; NULL: off */
 };
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -126,11 +153,21 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+static int64_t cpu_ns(void)
+{
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* First unit of chunk t of [0, n) over T chunks: t * n / T, computed
@@ -303,6 +340,8 @@ typedef struct kernel_job {
     krt_error init;               /* *err as the caller passed it */
     slot *slots;
     atomic_bool failed;           /* some chunk failed: only then are slots read */
+    bool profile;                 /* time each chunk into its slot */
+    pthread_t caller;             /* profile: who ran a chunk */
 } kernel_job;
 
 static void kernel_chunk(void *arg, int64_t begin, int64_t end, int thread)
@@ -311,9 +350,61 @@ static void kernel_chunk(void *arg, int64_t begin, int64_t end, int thread)
     slot *s = &j->slots[thread];
     void *scratch = j->scratch ? j->scratch + (size_t)thread * j->stride : NULL;
     s->err = j->init;
+    int64_t t0 = j->profile ? cpu_ns() : 0;
     s->status = j->k->run(j->desc, j->ops, scratch, (krt_span){begin, end}, &s->err);
+    if (j->profile) {
+        s->busy_ns = cpu_ns() - t0;
+        s->by_caller = thread > 0 && pthread_equal(pthread_self(), j->caller);
+    }
     if (s->status != KRT_OK)
         atomic_store_explicit(&j->failed, true, memory_order_relaxed);
+}
+
+/* The profile row of kernel k (a free one on first sight; NULL when the
+ * table is full). */
+static prof_row *prof_row_of(prof *pr, const krt_kernel_info *k)
+{
+    for (int i = 0; i < PROF_KERNELS; i++) {
+        if (pr->rows[i].name == k->name)
+            return &pr->rows[i];
+        if (!pr->rows[i].name) {
+            pr->rows[i].name = k->name;
+            return &pr->rows[i];
+        }
+    }
+    return NULL;
+}
+
+/* Accounts one call: chunks [0, ran) of slots, or one inline call of busy_ns. */
+static void prof_call(krt_pool *pool, const krt_kernel_info *k, int64_t start, int64_t units,
+                      int64_t inline_ns)
+{
+    prof *pr = pool->prof;
+    if (pr->last_end)
+        pr->serial_ns += start - pr->last_end;
+    prof_row *row = prof_row_of(pr, k);
+    if (row) {
+        row->calls++;
+        if (inline_ns >= 0) {
+            row->busy_ns += inline_ns;
+            row->crit_ns += inline_ns;
+            pr->chunk_ns[0] += inline_ns;
+        } else {
+            int64_t most = 0;
+            row->split++;
+            for (int t = 0; t < pool->threads; t++) {
+                if (chunk_begin(units, pool->threads, t) == chunk_begin(units, pool->threads, t + 1))
+                    continue;
+                const slot *sl = &pool->slots[t];
+                row->busy_ns += sl->busy_ns;
+                row->by_caller += sl->by_caller;
+                pr->chunk_ns[t > 0] += sl->busy_ns;
+                most = sl->busy_ns > most ? sl->busy_ns : most;
+            }
+            row->crit_ns += most;
+        }
+    }
+    pr->last_end = cpu_ns();
 }
 
 krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *desc,
@@ -322,10 +413,20 @@ krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *de
 {
     if (units <= 0)
         return KRT_OK;
-    if (!pool || pool->threads == 1 || units < 2)
-        return k->run(desc, ops, scratch, (krt_span){0, units}, err);
-    kernel_job j = {k, desc, ops, scratch, scratch_stride, *err, pool->slots, false};
+    if (!pool || pool->threads == 1 || units < 2) {
+        if (!pool || !pool->prof)
+            return k->run(desc, ops, scratch, (krt_span){0, units}, err);
+        int64_t t0 = cpu_ns();
+        krt_status st = k->run(desc, ops, scratch, (krt_span){0, units}, err);
+        prof_call(pool, k, t0, units, cpu_ns() - t0);
+        return st;
+    }
+    kernel_job j = {k, desc, ops, scratch, scratch_stride, *err, pool->slots, false,
+                    pool->prof != NULL, pthread_self()};
+    int64_t t0 = j.profile ? cpu_ns() : 0;
     krt_pool_for(pool, units, kernel_chunk, &j);
+    if (j.profile)
+        prof_call(pool, k, t0, units, -1);
     if (!atomic_load_explicit(&j.failed, memory_order_relaxed))
         return KRT_OK;            /* the common case reads no other chunk's slot */
     for (int t = 0; t < pool->threads; t++) {
@@ -336,6 +437,39 @@ krt_status krt_pool_run(krt_pool *pool, const krt_kernel_info *k, const void *de
         }
     }
     return KRT_OK;
+}
+
+/* KRT_POOL_PROFILE: the table on stderr, largest busy time first. */
+static void prof_print(const krt_pool *p)
+{
+    prof *pr = p->prof;
+    prof_row *r = pr->rows;
+    int n = 0;
+    while (n < PROF_KERNELS && r[n].name)
+        n++;
+    for (int i = 1; i < n; i++)      /* insertion sort by busy, descending */
+        for (int j = i; j > 0 && r[j].busy_ns > r[j - 1].busy_ns; j--) {
+            prof_row tmp = r[j];
+            r[j] = r[j - 1];
+            r[j - 1] = tmp;
+        }
+    int64_t busy = pr->serial_ns, crit = pr->serial_ns;
+    fprintf(stderr, "krt_pool profile, %d threads (thread CPU time, ms)\n", p->threads);
+    fprintf(stderr, "  %-16s %8s %8s %10s %10s %8s %8s\n", "kernel", "calls", "split", "busy",
+            "critical", "balance", "stolen");
+    for (int i = 0; i < n; i++) {
+        busy += r[i].busy_ns;
+        crit += r[i].crit_ns;
+        double bal = r[i].crit_ns ? (double)r[i].busy_ns / ((double)r[i].crit_ns * p->threads) : 1;
+        fprintf(stderr, "  %-16s %8lld %8lld %10.3f %10.3f %8.3f %8lld\n", r[i].name,
+                (long long)r[i].calls, (long long)r[i].split, r[i].busy_ns / 1e6,
+                r[i].crit_ns / 1e6, r[i].split ? bal : 0.0, (long long)r[i].by_caller);
+    }
+    fprintf(stderr, "  %-16s %8s %8s %10.3f %10.3f\n", "(between calls)", "", "",
+            pr->serial_ns / 1e6, pr->serial_ns / 1e6);
+    fprintf(stderr, "  total busy %.3f ms (chunk 0 %.3f, chunks >= 1 %.3f), critical path %.3f ms: "
+            "ideal speed-up %.3f\n", busy / 1e6, pr->chunk_ns[0] / 1e6, pr->chunk_ns[1] / 1e6,
+            crit / 1e6, crit ? (double)busy / (double)crit : 1.0);
 }
 
 /* ---- create / destroy ------------------------------------------------------ */
@@ -378,6 +512,7 @@ static bool init_sync(krt_pool *p)
 
 static void free_pool(krt_pool *p)
 {
+    free(p->prof);
     pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
@@ -442,7 +577,13 @@ krt_pool *krt_pool_create(int threads)
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->caller_waiting, 0);
     atomic_init(&p->stop, false);
+    const char *profile = getenv("KRT_POOL_PROFILE");
+    if (profile && *profile && strcmp(profile, "0") != 0 && !(p->prof = calloc(1, sizeof(prof)))) {
+        free(p);
+        return NULL;
+    }
     if (!init_sync(p)) {
+        free(p->prof);
         free(p);
         return NULL;
     }
@@ -458,6 +599,8 @@ void krt_pool_destroy(krt_pool *pool)
     if (!pool)
         return;
     stop_workers(pool, pool->threads - 1);
+    if (pool->prof)
+        prof_print(pool);
     free_pool(pool);
 }
 

@@ -19,6 +19,7 @@
 #include "ir/interp.h"
 #include "ir/text.h"
 #include "lower_run.h"
+#include "runtime/krt_linalg.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -544,6 +545,45 @@ static void test_split_units(void)
         split_case(&cases[i]);
 }
 
+/* Every vector width this build has and this CPU runs (x86-64: the
+ * AVX-512 and AVX2 instances dispatched at run time, and the baseline
+ * build's own 4-wide one), forced in turn: the fixed and random shapes
+ * against the unfused graph within the same f32 bounds, and splits
+ * bit-identical. Without forcing, the widest runs: on a CPU with AVX-512
+ * that is 16 even in this baseline x86-64 build. */
+static void test_every_width(void)
+{
+    static const int widths[] = {16, 8, 4};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        CU_ASSERT_EQUAL(krt_attention_width(), 16);
+#endif
+    int ran = 0;
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        if (!krt_attention_use_width(widths[w]))
+            continue;
+        CU_ASSERT_EQUAL(krt_attention_width(), widths[w]);
+        ran++;
+        test_fixed_cases();
+        rng = 77 + (uint32_t)w;
+        for (int i = 0; i < 12; i++) {
+            acase a = {.B = pick(1, 2), .H = pick(1, 8), .Nq = pick(1, 200), .D = pick(8, 100)};
+            a.packed = pick(0, 3) == 0;
+            a.Nk = a.packed ? a.Nq : pick(1, 200);
+            a.bias = (int)pick(0, 3);
+            a.causal = pick(0, 3) == 0;
+            a.reattn = pick(0, 4) == 0;
+            a.p_out = pick(0, 2) == 0;
+            check_case(&a);
+        }
+        test_split_units();
+    }
+    CU_ASSERT(ran >= 1);
+    CU_ASSERT(krt_attention_use_width(0));
+    CU_ASSERT_FALSE(krt_attention_use_width(3));   /* no such instance: back to the widest */
+}
+
 /* ---- inference errors ------------------------------------------------------------------- */
 
 /* A kiln.Attention over %qkv [2, 5, 24] (B = 2, N = 5, H = 2, D = 4,
@@ -740,6 +780,7 @@ static CU_TestInfo tests[] = {
     {"random shapes against the unfused graph", test_random_cases},
     {"P in the arena, P unused", test_p_in_the_arena_or_unused},
     {"split units give identical bytes", test_split_units},
+    {"every vector width (run-time dispatch) against the unfused graph", test_every_width},
     {"inference errors name the node", test_inference_errors},
     {"attribute errors", test_attribute_errors},
     {"text round trip", test_text_round_trip},

@@ -347,6 +347,40 @@ static void test_matmul_split(void)
     /* broadcast batch, units straddle batch items */
     check_matmul_split(KRT_F32, 4, (int64_t[]){2, 1, 29, 33}, 3, (int64_t[]){3, 33, 40});
     check_matmul_split(KRT_F64, 3, (int64_t[]){2, 37, 20}, 3, (int64_t[]){2, 20, 9});
+    /* folded, N over several 64-column blocks (the last one partial): the
+     * units are a grid of row x column blocks, and ranges cut column blocks */
+    check_matmul_split(KRT_F32, 3, (int64_t[]){2, 40, 70}, 2, (int64_t[]){70, 150});
+    check_matmul_split(KRT_F64, 2, (int64_t[]){25, 33}, 2, (int64_t[]){33, 130});
+}
+
+/* Every cut of a folded matmul_epi's grid of units into [0, c) and
+ * [c, units), and every single unit on its own: each output element is
+ * written exactly once, with the whole call's bits. */
+static void test_matmul_epi_grid_every_cut(void)
+{
+    enum { M = 29, N = 200, K = 70 };    /* 3 row units x 4 column blocks, both with edges */
+    float *A = frandv(M * K), *B = frandv(K * N), *bias = frandv(N), *res = frandv(M * N);
+    float *whole = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+    krt_matmul_epi_desc d = {.act = KRT_GEMM_ACT_GELU_ERF, .has_bias = 1, .has_residual = 1};
+    CU_ASSERT_EQUAL_FATAL(krt_matmul_desc_init(&d.mm, 2, (int64_t[]){M, K}, 2, (int64_t[]){K, N}),
+                          KRT_OK);
+    d.mm.dtype = KRT_F32;
+    void *ops[] = {A, B, bias, res, whole};
+    int64_t units = kernel_units(&krt_kernel_matmul_epi, &d);
+    CU_ASSERT_EQUAL_FATAL(units, 3 * 4);
+    CU_ASSERT_EQUAL_FATAL(kernel_run(&krt_kernel_matmul_epi, &d, ops), KRT_OK);
+    ops[4] = got;
+    for (int64_t c = 1; c < units; c++) {
+        memset(got, 0xff, sizeof(float) * M * N);
+        CU_ASSERT_EQUAL(kernel_run_range(&krt_kernel_matmul_epi, &d, ops, 0, c, NULL), KRT_OK);
+        CU_ASSERT_EQUAL(kernel_run_range(&krt_kernel_matmul_epi, &d, ops, c, units, NULL), KRT_OK);
+        CU_ASSERT_EQUAL(memcmp(whole, got, sizeof(float) * M * N), 0);
+    }
+    memset(got, 0xff, sizeof(float) * M * N);
+    for (int64_t u = units - 1; u >= 0; u--)
+        CU_ASSERT_EQUAL(kernel_run_range(&krt_kernel_matmul_epi, &d, ops, u, u + 1, NULL), KRT_OK);
+    CU_ASSERT_EQUAL(memcmp(whole, got, sizeof(float) * M * N), 0);
+    free(A), free(B), free(bias), free(res), free(whole), free(got);
 }
 
 static void test_gemm_split(void)
@@ -675,6 +709,7 @@ static CU_TestInfo matmul_tests[] = {
     {"matmul i64", test_matmul_i64},
     {"gemm op: transposes and bias broadcast", test_gemm_op_bias_broadcast},
     {"matmul: split work ranges are bit-identical", test_matmul_split},
+    {"matmul_epi: every cut of the row x column grid is bit-identical", test_matmul_epi_grid_every_cut},
     {"gemm op: split work ranges are bit-identical", test_gemm_split},
     {"matmul: odd batched shapes with broadcasting", test_matmul_batched_odd},
     CU_TEST_INFO_NULL,

@@ -19,9 +19,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { MAX_T = 8, MAX_UNITS = 1000, STRIDE = 128 };
 
@@ -578,6 +580,72 @@ static void bench_copy(krt_pool *p1, krt_pool *p2)
     free(src), free(dst);
 }
 
+/* ---- KRT_POOL_PROFILE ---------------------------------------------------------- */
+
+/* Unit u burns (u + 1) ms of this thread's CPU time. */
+static krt_status burn_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
+{
+    (void)desc, (void)ops, (void)scratch, (void)err;
+    for (int64_t u = r.begin; u < r.end; u++) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        do
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < (u + 1) * 1000000L);
+    }
+    return KRT_OK;
+}
+
+static int64_t burn_units(const void *desc)
+{
+    return *(const int64_t *)desc;
+}
+
+static const krt_kernel_info burn_kernel = {"burn", burn_run, NULL, burn_units, sizeof(int64_t)};
+
+/* Two threads, units {0, 1, 2} (1 + 2 + 3 ms) cut as [0, 1) and [1, 3):
+ * busy 6 ms, critical path 5 ms: the table says ideal speed-up 1.2 (thread
+ * CPU time, so the machine's load does not move it much). */
+static void test_profile(void)
+{
+    char path[] = "/tmp/kiln-test-pool-profile-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    setenv("KRT_POOL_PROFILE", "1", 1);
+    krt_pool *pool = krt_pool_create(2);
+    unsetenv("KRT_POOL_PROFILE");
+    CU_ASSERT_FATAL(pool != NULL);
+    int64_t units = 3;
+    krt_error err = {.operand = -1};
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(krt_pool_run(pool, &burn_kernel, &units, NULL, NULL, 0, units, &err), KRT_OK);
+    krt_pool_destroy(pool);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char text[4096] = {0};
+    CU_ASSERT(pread(fd, text, sizeof text - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    long calls = 0, split = 0;
+    double busy = 0, crit = 0, ideal = 0;
+    const char *row = strstr(text, "  burn ");
+    CU_ASSERT_FATAL(row != NULL);
+    CU_ASSERT_EQUAL(sscanf(row, " burn %ld %ld %lf %lf", &calls, &split, &busy, &crit), 4);
+    CU_ASSERT_EQUAL(calls, 3);
+    CU_ASSERT_EQUAL(split, 3);
+    CU_ASSERT(busy >= 18.0 && busy < 19.5);    /* 3 x 6 ms, plus the clock reads */
+    CU_ASSERT(crit >= 15.0 && crit < 16.5);    /* 3 x 5 ms */
+    const char *tail = strstr(text, "ideal speed-up ");
+    CU_ASSERT_FATAL(tail != NULL);
+    CU_ASSERT_EQUAL(sscanf(tail, "ideal speed-up %lf", &ideal), 1);
+    CU_ASSERT(ideal > 1.15 && ideal < 1.25);
+}
+
 static void test_bench(void)
 {
     const char *e = getenv("KRT_POOL_BENCH");
@@ -605,6 +673,7 @@ static CU_TestInfo pool_tests[] = {
     {"chunks run on the caller or a worker, each once", test_os_threads},
     {"create/destroy 100 pools", test_many_pools},
     {"two pools from two threads at once", test_two_pools_at_once},
+    {"KRT_POOL_PROFILE: busy, critical path, ideal speed-up", test_profile},
     {"overheads (KRT_POOL_BENCH=1 prints them)", test_bench},
     {NULL, NULL},
 };
