@@ -74,9 +74,15 @@ static void internalize(LLVMModuleRef m, const char *name, int threads, kiln_llv
     bool pool = threads > 1 && emit != KILN_LLVM_EMIT_OBJ;
     for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
         const char *sym = LLVMGetValueName2(f, &n);
-        if (!LLVMIsDeclaration(f) && !is_abi_symbol(sym, n, name, n_abi, pool)) {
+        if (LLVMIsDeclaration(f))
+            continue;
+        if (!is_abi_symbol(sym, n, name, n_abi, pool)) {
             LLVMSetLinkage(f, LLVMInternalLinkage);
             LLVMSetVisibility(f, LLVMDefaultVisibility);
+        } else if (LLVMGetLinkage(f) == LLVMLinkOnceODRLinkage) {
+            /* the pool API, linked from the bitcode as linkonce_odr
+             * (link_only_needed): exported, so it must survive globaldce */
+            LLVMSetLinkage(f, LLVMExternalLinkage);
         }
     }
     for (LLVMValueRef v = LLVMGetFirstGlobal(m); v; v = LLVMGetNextGlobal(v)) {

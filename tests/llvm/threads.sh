@@ -7,7 +7,7 @@
 #   - the library exports NAME_set_pool, NAME_max_threads and krt_pool_create;
 #     `kiln run LIB.so --threads 1|2` writes the same bytes; --threads 3 is
 #     refused naming the compiled count;
-#   - an object keeps only the ABI's five NAME_ symbols global;
+#   - an object keeps only the ABI's seven NAME_ symbols global;
 #   - `kiln run MODEL --backend llvm --threads 2` (the JIT) writes the same bytes;
 #   - a pool of 2 starts a thread and --threads 1 none (strace, when installed),
 #     for the library and for the JIT;
@@ -60,8 +60,8 @@ else bad "compile the library"; fi
 # ---- the object: the ABI's symbols only ----------------------------------------------
 if llvm -o "$T/fm.o" --threads 2; then
   nm --defined-only -g "$T/fm.o" | awk '{print $3}' | sort >"$T/syms"
-  printf '%s\n' fm_info fm_max_threads fm_run fm_set_pool fm_workspace_size >"$T/want"
-  check "object: only the five NAME_ symbols global" cmp -s "$T/syms" "$T/want"
+  printf '%s\n' fm_info fm_max_threads fm_profile fm_run fm_run_profiled fm_set_pool fm_workspace_size >"$T/want"
+  check "object: only the seven NAME_ symbols global" cmp -s "$T/syms" "$T/want"
 else bad "compile the object"; fi
 
 # ---- the JIT ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@
  * --profile runs the model --bench N times (default 20) more through
  * MODEL_RUN_PROFILED and prints the time per node, grouped by op kind,
  * with GFLOP/s and shares, to stderr (runtime/krt_profile.h); every
- * figure is the median over the runs.
+ * figure is the mean over the faster half of the runs.
  *
  * A model compiled with --weights file also takes --weights PATH (default:
  * NAME.weights in the executable's directory) and loads and checks it
