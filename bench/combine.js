@@ -20,7 +20,8 @@ const CONFIGS = [
   ['PyTorch eager, 2 threads', 'PyTorch 2t'],
   ['kiln compiled (C backend), 1 thread', 'kiln C 1t'],
   ['kiln compiled (C backend), 2 threads', 'kiln C 2t'],
-  ['kiln compiled (LLVM backend)', 'kiln LLVM 1t'],
+  ['kiln compiled (LLVM backend), 1 thread', 'kiln LLVM 1t'],
+  ['kiln compiled (LLVM backend), 2 threads', 'kiln LLVM 2t'],
 ];
 
 const fmt = (x, d = 2) => (x === null || x === undefined ? '' : x.toFixed(d));

@@ -11,7 +11,8 @@
 # MODEL_DIR is one samples/zoo/export_big.py wrote (model.onnx, input_<k>.npy
 # for each graph input, output_<k>.npy, torch_state.pt; its manifest.json in
 # the parent directory); executables go to EXE_DIR (default /tmp/kiln-bench)
-# as NAME-c2 and NAME-llvm, and are reused when already there (delete them
+# as NAME-c2 and NAME-llvm2 (both compiled with --threads 2, run at 1 and
+# 2 threads), and are reused when already there (delete them
 # after changing kiln). Needs `npm install` in bench/ (see README.md).
 # Environment: KILN (default build/kiln), MODELS_JSON=FILE (models.js also
 # writes its table there as JSON: bench/all_models.sh collects them).
@@ -46,12 +47,12 @@ compile() {  # EXE, kiln compile options...
     mv "$out/.partial/${exe##*/}" "$exe"
 }
 compile "$out/$name-c2" --threads 2
-compile "$out/$name-llvm" --backend llvm
+compile "$out/$name-llvm2" --backend llvm --threads 2
 
 # Never time an executable that computes something else.
 check=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-check.XXXXXX")
 trap 'rm -rf "$check"' EXIT
-for cfg in "$name-c2:" "$name-c2:--threads 1" "$name-llvm:"; do
+for cfg in "$name-c2:" "$name-c2:--threads 1" "$name-llvm2:" "$name-llvm2:--threads 1"; do
     exe=${cfg%%:*} opt=${cfg#*:}
     rm -rf "$check/out"
     # shellcheck disable=SC2086  # iargs and opt are word lists
@@ -64,5 +65,5 @@ json=""
 echo "load before: $(uptime)"
 # shellcheck disable=SC2086
 node "$here/models.js" --torch "$dir" --no-interp --cpu $json "$dir/model.onnx" "$inputs" \
-    "C backend=$out/$name-c2@1,C backend=$out/$name-c2@2,LLVM backend=$out/$name-llvm" "$rounds"
+    "C backend=$out/$name-c2@1,C backend=$out/$name-c2@2,LLVM backend=$out/$name-llvm2@1,LLVM backend=$out/$name-llvm2@2" "$rounds"
 echo "load after: $(uptime)"
