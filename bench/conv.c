@@ -17,37 +17,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/krt_linalg.h"
 #include "runtime/krt_pool.h"
+#include "bench/bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static clockid_t clock_id = CLOCK_THREAD_CPUTIME_ID;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(clock_id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static float *randv(int64_t n)
-{
-    float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
-    uint32_t s = 1;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        p[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
-    return p;
-}
 
 /* One conv layer: input channels, size, output channels, kernel, stride,
  * pad, group, and how many times the network has this shape. */
@@ -153,20 +129,21 @@ int main(int argc, char **argv)
 {
     const char *net = NULL;
     int only = -1, max_threads = 1;
+    bench_clock = CLOCK_THREAD_CPUTIME_ID;  /* the default here: see the header */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--net") == 0 && i + 1 < argc)
             net = argv[++i];
         else if (strcmp(argv[i], "--layer") == 0 && i + 1 < argc)
             only = atoi(argv[++i]);
         else if (strcmp(argv[i], "--wall") == 0)
-            clock_id = CLOCK_MONOTONIC, max_threads = 2;
+            bench_clock = CLOCK_MONOTONIC, max_threads = 2;
         else {
             fprintf(stderr, "usage: conv [--net resnet18|mobilenetv2] [--layer i] [--wall]\n");
             return 2;
         }
     }
     printf("gemm kernel: %s; clock: %s\n", krt_sgemm_kernel_name(),
-           clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU time (1 thread)");
+           bench_clock == CLOCK_MONOTONIC ? "wall" : "thread CPU time (1 thread)");
     printf("%3s %-12s %-20s %8s %10s %10s %9s\n", "#", "net", "layer", "threads", "median",
            "best", "ms");
     double total[2][2] = {{0}};  /* [net][threads-1] ms, weighted */

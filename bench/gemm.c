@@ -21,37 +21,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/krt_linalg.h"
 #include "runtime/krt_pool.h"
+#include "bench/bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static clockid_t clock_id = CLOCK_MONOTONIC;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(clock_id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static float *randv(int64_t n)
-{
-    float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
-    uint32_t s = 1;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        p[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
-    return p;
-}
 
 enum { WARM = 3, MIN_REPS = 20, MAX_REPS = 400 };
 
@@ -103,7 +79,7 @@ int main(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--cpu-time") == 0) {  /* this thread's CPU time: 1 thread only */
-            clock_id = CLOCK_THREAD_CPUTIME_ID;
+            bench_clock = CLOCK_THREAD_CPUTIME_ID;
             max_threads = 1;
         }
     static int64_t shapes[][3] = {
