@@ -10,7 +10,6 @@
  * the average and Lp pools.
  */
 #include "runtime/krt_linalg.h"
-#include "runtime/krt_vec.h"
 
 #include <float.h>
 #include <math.h>
@@ -266,166 +265,6 @@ GLOBAL_POOL(global_f32, float, LOAD_ID, STORE_F32)
 GLOBAL_POOL(global_f64, double, LOAD_ID, STORE_F64)
 GLOBAL_POOL(global_f16, uint16_t, KEY_F16, STORE_F16)
 
-
-/* ---- 2-D f32 fast path ------------------------------------------------------ */
-
-/* MaxPool without Indices and AveragePool over rank-4 NCHW f32 (any kernel,
- * stride, dilation, padding, ceil_mode): the common CNN pools, where the
- * generic walk above (an odometer and a division per output) dominated
- * (one 3x3/2 stem MaxPool was 15% of ResNet-18). Per output row, the
- * columns whose window lies wholly inside the image horizontally are done
- * VF outputs at a time with no bounds checks; the border columns take the
- * clamped scalar path. Every output visits its in-bounds elements in the
- * generic order (kernel rows outer, columns inner) with the same
- * operations (max: replace when strictly greater, so a leading NaN sticks
- * and the first of equal values wins; average: 0 + x0 + x1 ..., divided by
- * the same count), so the results are bit-identical to the generic path. */
-
-typedef struct plane2 {
-    const krt_pool_desc *d;
-    int64_t H, W, kh, kw, sh, sw, dh, dw;
-    bool max;
-} plane2;
-
-/* One output with clamped ranges: kernel rows [r0, r1) of input row hs,
- * kernel columns [c0, c1) of input column ws; n: the average's divisor. */
-static float out_clamped(const plane2 *q, const float *x, int64_t hs, int64_t r0, int64_t r1,
-                         int64_t ws, int64_t c0, int64_t c1, int64_t n)
-{
-    if (r0 >= r1 || c0 >= c1) /* only with ceil_mode: the window is all padding */
-        return q->max ? -INFINITY : 0.0f;
-    float acc = q->max ? x[(hs + r0 * q->dh) * q->W + ws + c0 * q->dw] : 0.0f;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *row = x + (hs + r * q->dh) * q->W + ws;
-        for (int64_t c = c0; c < c1; c++) {
-            float v = row[c * q->dw];
-            if (q->max)
-                acc = v > acc ? v : acc;
-            else
-                acc += v;
-        }
-    }
-    return q->max ? acc : n > 0 ? acc / (float)n : 0.0f;
-}
-
-#ifdef KRT_HAVE_VEC
-typedef int32_t vi32 __attribute__((vector_size(VF * 4)));
-
-#if VF == 16
-#define EVENS 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
-#elif VF == 8
-#define EVENS 0, 2, 4, 6, 8, 10, 12, 14
-#else
-#define EVENS 0, 2, 4, 6
-#endif
-
-/* VF outputs' elements at one kernel position: x[j * stride], j < VF.
- * Stride 2 reads x[2 * VF - 1] too: the caller has a next interior output,
- * whose element at this kernel position is x[2 * VF]. */
-static inline vf load_strided(const float *x, int64_t s)
-{
-    if (s == 1)
-        return *(const vfu *)x;
-    if (s == 2)
-        return __builtin_shufflevector(*(const vfu *)x, *(const vfu *)(x + VF), EVENS);
-    vf v;
-    for (int j = 0; j < VF; j++)
-        v[j] = x[j * s];
-    return v;
-}
-
-/* v > m ? v : m lane by lane (the C vector extensions have no ?:). */
-static inline vf max_gt(vf m, vf v)
-{
-    vi32 gt = v > m;
-    return (vf)(((vi32)v & gt) | ((vi32)m & ~gt));
-}
-
-/* Outputs [o0, o1) of one row, all interior, `rows` kernel rows in bounds:
- * x is the input row of the first, ws0 the input column of output o0's
- * kernel column 0. Returns the first output not done (the caller finishes
- * the row with out_clamped). */
-static int64_t row_interior_vec(const plane2 *q, const float *x, float *y, int64_t o0,
-                                int64_t o1, int64_t ws0, int64_t rows, int64_t n)
-{
-    int64_t o = o0;
-    vf div = (vf){0} + (float)n;
-    for (; o + VF < o1 || (q->sw != 2 && o + VF <= o1); o += VF) {
-        const float *base = x + ws0 + (o - o0) * q->sw;
-        vf acc = q->max ? load_strided(base, q->sw) : (vf){0};
-        for (int64_t r = 0; r < rows; r++) {
-            const float *row = base + r * q->dh * q->W;
-            for (int64_t c = 0; c < q->kw; c++) {
-                vf v = load_strided(row + c * q->dw, q->sw);
-                acc = q->max ? max_gt(acc, v) : acc + v;
-            }
-        }
-        *(vfu *)(y + o) = q->max ? acc : acc / div;
-    }
-    return o;
-}
-#endif
-
-static void plane2_run(const plane2 *q, const float *x, float *y)
-{
-    const krt_pool_desc *d = q->d;
-    int64_t OH = d->out[0], OW = d->out[1], ph = d->pad[0], pw = d->pad[1];
-    /* Interior columns: ws >= 0 and ws + (kw - 1) * dw < W. */
-    int64_t span = (q->kw - 1) * q->dw;
-    int64_t i0 = (pw + q->sw - 1) / q->sw;
-    int64_t i1 = q->W - 1 - span + pw >= 0 ? (q->W - 1 - span + pw) / q->sw + 1 : 0;
-    i0 = i0 < OW ? i0 : OW;
-    i1 = i1 < OW ? i1 : OW;
-    i1 = i1 > i0 ? i1 : i0;
-    for (int64_t oh = 0; oh < OH; oh++) {
-        int64_t hs = oh * q->sh - ph, r0, r1, p0, p1;
-        float *yr = y + oh * OW;
-        valid_range(hs, q->dh, q->kh, 0, q->H, &r0, &r1);
-        valid_range(hs, q->dh, q->kh, -ph, q->H + d->pad_end[0], &p0, &p1);
-        int64_t rows = r1 > r0 ? r1 - r0 : 0, prows = p1 > p0 ? p1 - p0 : 0;
-        for (int64_t ow = 0; ow < OW; ow++) {
-            if (ow == i0 && i1 > i0) {
-                int64_t n = (d->count_include_pad ? prows : rows) * q->kw;
-                int64_t ws0 = i0 * q->sw - pw;
-#ifdef KRT_HAVE_VEC
-                if (rows > 0)
-                    ow = row_interior_vec(q, x + (hs + r0 * q->dh) * q->W, yr, i0, i1, ws0,
-                                          rows, n);
-#endif
-                for (; ow < i1; ow++)
-                    yr[ow] = out_clamped(q, x, hs, r0, r1, ow * q->sw - pw, 0, q->kw, n);
-                if (ow >= OW)
-                    break;
-            }
-            int64_t ws = ow * q->sw - pw, c0, c1, q0, q1;
-            valid_range(ws, q->dw, q->kw, 0, q->W, &c0, &c1);
-            valid_range(ws, q->dw, q->kw, -pw, q->W + d->pad_end[1], &q0, &q1);
-            int64_t n = d->count_include_pad ? prows * (q1 > q0 ? q1 - q0 : 0)
-                                             : rows * (c1 > c0 ? c1 - c0 : 0);
-            yr[ow] = out_clamped(q, x, hs, r0, r1, ws, c0, c1, n);
-        }
-    }
-}
-
-/* Planes [p0, p1) through the fast path. */
-static void pool2d_f32(const krt_pool_desc *d, const float *X, float *Y, int64_t p0, int64_t p1)
-{
-    plane2 q = {d, d->in[0], d->in[1], d->kernel[0], d->kernel[1], d->stride[0], d->stride[1],
-                d->dilation[0], d->dilation[1], d->kind == KRT_POOL_MAX};
-    int64_t isz = q.H * q.W, osz = d->out[0] * d->out[1];
-    for (int64_t p = p0; p < p1; p++)
-        plane2_run(&q, X + p * isz, Y + p * osz);
-}
-
-static bool pool2d_fast_ok(const krt_pool_desc *d, const void *indices)
-{
-    for (int i = 0; i < 2; i++)
-        if (d->kernel[i] < 1 || d->stride[i] < 1 || d->dilation[i] < 1)
-            return false;
-    return !d->global && d->nd == 2 && d->dtype == KRT_F32 &&
-           ((d->kind == KRT_POOL_MAX && !indices) || d->kind == KRT_POOL_AVG);
-}
-
 /* ---- kernel `pool` ---------------------------------------------------------------- */
 
 /* The bodies take void pointers and convert them: calling a function
@@ -458,47 +297,24 @@ static int64_t pool_units(const void *desc)
     return d->batch * d->channels > 0 ? d->batch * d->channels : 1;
 }
 
-static krt_status pool_run_with(const void *desc, void *const *ops, krt_span r, bool fast)
+static krt_status pool_run(const void *desc, void *const *ops, void *scratch, krt_span r,
+                           krt_error *err)
 {
     const krt_pool_desc *d = desc;
     int64_t planes = d->batch * d->channels;
+    (void)scratch, (void)err;
     if ((unsigned)d->kind >= KRT_POOL_KIND_COUNT || (unsigned)d->dtype >= KRT_DTYPE_COUNT)
         return KRT_EDTYPE;
     pool_fn fn = pool_fns[d->global != 0][d->kind][d->dtype];
     if (!fn)
         return KRT_EDTYPE;
-    int64_t *indices = d->kind == KRT_POOL_MAX ? ops[2] : NULL;
-    int64_t end = r.end < planes ? r.end : planes;
-    if (fast && pool2d_fast_ok(d, indices))
-        pool2d_f32(d, ops[0], ops[1], r.begin, end);
-    else
-        fn(d, ops[0], ops[1], indices, r.begin, end);
+    fn(d, ops[0], ops[1], d->kind == KRT_POOL_MAX ? ops[2] : NULL, r.begin,
+       r.end < planes ? r.end : planes);
     return KRT_OK;
-}
-
-static krt_status pool_run(const void *desc, void *const *ops, void *scratch, krt_span r,
-                           krt_error *err)
-{
-    (void)scratch, (void)err;
-    return pool_run_with(desc, ops, r, true);
 }
 
 const krt_kernel_info krt_kernel_pool = {
     "pool", pool_run, NULL, pool_units, sizeof(krt_pool_desc),
-};
-
-/* The generic walk only, for tests/unit/test_pool2d_fast.c to compare the
- * fast path against; not in the kernel table. */
-static krt_status pool_generic_run(const void *desc, void *const *ops, void *scratch, krt_span r,
-                                   krt_error *err)
-{
-    (void)scratch, (void)err;
-    return pool_run_with(desc, ops, r, false);
-}
-
-extern const krt_kernel_info krt_kernel_pool_generic;
-const krt_kernel_info krt_kernel_pool_generic = {
-    "pool_generic", pool_generic_run, NULL, pool_units, sizeof(krt_pool_desc),
 };
 
 /* ---- kernel `max_unpool` -------------------------------------------------------- */
