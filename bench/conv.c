@@ -76,7 +76,6 @@ static const layer layers[] = {
     {"mobilenetv2", "pw 320->1280 7", 320, 7, 1280, 1, 1, 0, 1, 1},
 };
 
-enum { WARM = 3, MIN_REPS = 20, MAX_REPS = 400 };
 
 static krt_conv_desc desc_of(const layer *l)
 {
@@ -102,25 +101,8 @@ static void time_conv(const layer *l, int threads, double *med, double *best, do
     float *B = randv(l->m), *Y = randv(l->m * out);
     void *ops[4] = {X, W, B, Y};
     krt_pool *pool = krt_pool_create(threads);
-    krt_error err;
-    memset(&err, 0, sizeof err);
-    double t[MAX_REPS];
-    int reps = 0;
-    double start = 0;
     *flop = 2.0 * (double)l->m * (double)out * (double)(l->c / l->g * l->k * l->k);
-    for (int r = 0; r < WARM + MAX_REPS; r++) {
-        double t0 = now();
-        krt_pool_run(pool, k, &d, ops, scratch, stride, k->units(&d), &err);
-        double dt = now() - t0;
-        if (r == WARM)
-            start = t0;
-        if (r >= WARM)
-            t[reps++] = dt;
-        if (reps >= MIN_REPS && now() - start > 0.3)
-            break;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp);
-    *med = t[reps / 2], *best = t[0];
+    time_kernel(pool, k, &d, ops, scratch, stride, 0.3, med, best);
     krt_pool_destroy(pool);
     free(X), free(W), free(B), free(Y), free(scratch);
 }

@@ -29,7 +29,6 @@
 #include <time.h>
 
 
-enum { WARM = 3, MIN_REPS = 20, MAX_REPS = 400 };
 
 /* Median and best GFLOP/s of C = A @ B over `threads` threads. */
 static void time_matmul(int64_t M, int64_t N, int64_t K, int threads, double *med, double *best)
@@ -44,25 +43,10 @@ static void time_matmul(int64_t M, int64_t N, int64_t K, int threads, double *me
     float *A = randv(M * K), *B = randv(K * N), *C = randv(M * N);
     void *ops[3] = {A, B, C};
     krt_pool *pool = krt_pool_create(threads);
-    krt_error err;
-    memset(&err, 0, sizeof err);
-    double flop = 2.0 * (double)M * (double)N * (double)K, t[MAX_REPS];
-    int reps = 0;
-    double start = 0;
-    for (int r = 0; r < WARM + MAX_REPS; r++) {
-        double t0 = now();
-        krt_pool_run(pool, k, &d, ops, scratch, stride, k->units(&d), &err);
-        double dt = now() - t0;
-        if (r == WARM)
-            start = t0;
-        if (r >= WARM)
-            t[reps++] = dt;
-        if (reps >= MIN_REPS && now() - start > 0.5)
-            break;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp);
-    *med = flop / t[reps / 2] * 1e-9;
-    *best = flop / t[0] * 1e-9;
+    double flop = 2.0 * (double)M * (double)N * (double)K, t_med, t_best;
+    time_kernel(pool, k, &d, ops, scratch, stride, 0.5, &t_med, &t_best);
+    *med = flop / t_med * 1e-9;
+    *best = flop / t_best * 1e-9;
     krt_pool_destroy(pool);
     free(A), free(B), free(C), free(scratch);
 }
